@@ -1,0 +1,8 @@
+//! hoist: upgrade a self-hosted Docker Compose app, and roll it back when the upgrade goes wrong.
+//!
+//! The library holds everything that is not the command line, so the integration tests and the
+//! binary share one engine. Nothing here writes to the terminal.
+
+pub mod db;
+pub mod docker;
+pub mod stack;
