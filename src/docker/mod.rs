@@ -1,1 +1,8 @@
-//! Everything that talks to the Docker Engine (being written).
+//! Everything that talks to the Docker Engine. The rest of hoist sees plain data types from here,
+//! never bollard's, so a change of client stays inside this module.
+pub mod compose_cli;
+pub mod containers;
+pub mod engine;
+
+pub use containers::{ContainerInfo, Health, stack_containers};
+pub use engine::{DockerError, Engine};

@@ -1,0 +1,128 @@
+//! Running the Compose tool itself (as argv, never a shell string). hoist reads compose files on
+//! its own, but Compose is the authority on whether a file is valid and it does `up -d`.
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::process::Command;
+
+/// Which Compose is installed: the v2 plugin (`docker compose`) or the old v1 `docker-compose`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ComposeTool {
+    V2 { version: String },
+    V1 { version: String },
+}
+
+impl ComposeTool {
+    pub fn version(&self) -> &str {
+        match self {
+            ComposeTool::V2 { version } | ComposeTool::V1 { version } => version,
+        }
+    }
+
+    fn command(&self) -> Command {
+        match self {
+            ComposeTool::V2 { .. } => {
+                let mut c = Command::new("docker");
+                c.arg("compose");
+                c
+            }
+            ComposeTool::V1 { .. } => Command::new("docker-compose"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ComposeCliError {
+    #[error(
+        "Docker Compose is not installed: neither `docker compose` (v2) nor `docker-compose` answers. Install the Compose plugin (Debian/Ubuntu: `sudo apt-get install docker-compose-plugin`)."
+    )]
+    Missing,
+    #[error("`{command}` did not finish within {secs} s.")]
+    TimedOut { command: String, secs: u64 },
+    #[error("could not run `{command}`: {reason}")]
+    Spawn { command: String, reason: String },
+}
+
+const PROBE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Finds Compose, v2 first (v1 is end-of-life, kept as a fallback for old servers).
+pub async fn find() -> Result<ComposeTool, ComposeCliError> {
+    let v2 = ComposeTool::V2 {
+        version: String::new(),
+    };
+    if let Ok(Some(out)) = output_of(v2.command().args(["version", "--short"])).await {
+        return Ok(ComposeTool::V2 { version: out });
+    }
+    let v1 = ComposeTool::V1 {
+        version: String::new(),
+    };
+    if let Ok(Some(out)) = output_of(v1.command().args(["version", "--short"])).await {
+        return Ok(ComposeTool::V1 { version: out });
+    }
+    Err(ComposeCliError::Missing)
+}
+
+async fn output_of(cmd: &mut Command) -> Result<Option<String>, ComposeCliError> {
+    cmd.stdin(std::process::Stdio::null()).kill_on_drop(true);
+    match tokio::time::timeout(PROBE_TIMEOUT, cmd.output()).await {
+        Ok(Ok(out)) if out.status.success() => Ok(Some(
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        )),
+        Ok(Ok(_)) | Ok(Err(_)) => Ok(None),
+        Err(_) => Err(ComposeCliError::TimedOut {
+            command: "docker compose version".into(),
+            secs: PROBE_TIMEOUT.as_secs(),
+        }),
+    }
+}
+
+/// The files one Compose invocation works on: the same project, files and env file the stack
+/// was started with.
+#[derive(Debug, Clone)]
+pub struct ComposeInvocation {
+    pub project_dir: PathBuf,
+    pub project_name: String,
+    pub files: Vec<PathBuf>,
+    pub env_file: Option<PathBuf>,
+}
+
+impl ComposeInvocation {
+    fn command(&self, tool: &ComposeTool) -> Command {
+        let mut c = tool.command();
+        c.arg("--project-directory").arg(&self.project_dir);
+        c.arg("--project-name").arg(&self.project_name);
+        for f in &self.files {
+            c.arg("--file").arg(f);
+        }
+        if let Some(env) = self.env_file.as_deref().filter(|p| Path::new(p).exists()) {
+            c.arg("--env-file").arg(env);
+        }
+        c.current_dir(&self.project_dir);
+        c.stdin(std::process::Stdio::null()).kill_on_drop(true);
+        c
+    }
+
+    /// `compose config --quiet`: Ok(None) when Compose accepts the files, Ok(Some(its words)) when not.
+    pub async fn validate(&self, tool: &ComposeTool) -> Result<Option<String>, ComposeCliError> {
+        let mut cmd = self.command(tool);
+        cmd.args(["config", "--quiet"]);
+        let shown = "docker compose config --quiet".to_string();
+        let out = tokio::time::timeout(PROBE_TIMEOUT, cmd.output())
+            .await
+            .map_err(|_| ComposeCliError::TimedOut {
+                command: shown.clone(),
+                secs: PROBE_TIMEOUT.as_secs(),
+            })?
+            .map_err(|e| ComposeCliError::Spawn {
+                command: shown,
+                reason: e.to_string(),
+            })?;
+        if out.status.success() {
+            Ok(None)
+        } else {
+            Ok(Some(
+                String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            ))
+        }
+    }
+}

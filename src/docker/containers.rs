@@ -1,0 +1,271 @@
+//! The containers of one Compose project, found by Compose's labels, with what an upgrade
+//! needs to know of each: state, health, restarts, the image it runs and that image's version.
+use std::collections::HashMap;
+
+use bollard::query_parameters::{
+    InspectContainerOptions, ListContainersOptionsBuilder, LogsOptionsBuilder,
+};
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use super::engine::{DockerError, Engine};
+
+pub const LABEL_PROJECT: &str = "com.docker.compose.project";
+pub const LABEL_SERVICE: &str = "com.docker.compose.service";
+pub const LABEL_NUMBER: &str = "com.docker.compose.container-number";
+pub const LABEL_ONEOFF: &str = "com.docker.compose.oneoff";
+pub const LABEL_WORKING_DIR: &str = "com.docker.compose.project.working_dir";
+pub const LABEL_CONFIG_FILES: &str = "com.docker.compose.project.config_files";
+pub const LABEL_ENV_FILE: &str = "com.docker.compose.project.environment_file";
+pub const LABEL_OCI_VERSION: &str = "org.opencontainers.image.version";
+
+/// A container's health as Docker reports it; `None` when the container has no healthcheck.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    Starting,
+    Healthy,
+    Unhealthy,
+}
+
+impl std::fmt::Display for Health {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Health::Starting => "starting",
+            Health::Healthy => "healthy",
+            Health::Unhealthy => "unhealthy",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ContainerInfo {
+    pub id: String,
+    pub name: String,
+    pub service: String,
+    pub number: u32,
+    /// created, running, paused, restarting, removing, exited or dead.
+    pub state: String,
+    pub health: Option<Health>,
+    pub exit_code: i64,
+    pub restart_count: i64,
+    pub started_at: Option<String>,
+    /// The image as the compose file asked for it, e.g. `registry/app:0.1.9`.
+    pub image: String,
+    pub image_id: String,
+    /// The registry digest of that image (`sha256:...`), when it came from a registry.
+    pub digest: Option<String>,
+    /// The image's `org.opencontainers.image.version` label.
+    pub version_label: Option<String>,
+    /// Network name -> container IP address.
+    pub addresses: Vec<(String, String)>,
+    pub working_dir: Option<String>,
+    pub config_files: Option<String>,
+    pub env_file: Option<String>,
+}
+
+impl ContainerInfo {
+    pub fn is_running(&self) -> bool {
+        self.state == "running"
+    }
+
+    /// The tag part of the image reference (`0.1.9` of `host:5000/app:0.1.9`).
+    pub fn image_tag(&self) -> Option<&str> {
+        image_tag(&self.image)
+    }
+}
+
+/// The tag of an image reference; the registry's port is not a tag, and a digest is not either.
+pub fn image_tag(reference: &str) -> Option<&str> {
+    let without_digest = reference.split('@').next().unwrap_or(reference);
+    let last = without_digest.rsplit('/').next().unwrap_or(without_digest);
+    last.split_once(':').map(|(_, tag)| tag)
+}
+
+/// The repository part of an image reference (`host:5000/app` of `host:5000/app:0.1.9`).
+pub fn image_repository(reference: &str) -> &str {
+    let without_digest = reference.split('@').next().unwrap_or(reference);
+    match image_tag(without_digest) {
+        Some(tag) => &without_digest[..without_digest.len() - tag.len() - 1],
+        None => without_digest,
+    }
+}
+
+/// All containers of the project (running or not), one-off `compose run` containers excluded,
+/// sorted by service and number.
+pub async fn stack_containers(
+    engine: &Engine,
+    project: &str,
+) -> Result<Vec<ContainerInfo>, DockerError> {
+    let filters = HashMap::from([(
+        "label".to_string(),
+        vec![format!("{LABEL_PROJECT}={project}")],
+    )]);
+    let options = ListContainersOptionsBuilder::default()
+        .all(true)
+        .filters(&filters)
+        .build();
+    let summaries = engine
+        .docker
+        .list_containers(Some(options))
+        .await
+        .map_err(|e| DockerError::api(format!("list the containers of project {project}"), e))?;
+    let mut images: HashMap<String, (Option<String>, Option<String>)> = HashMap::new();
+    let mut out = Vec::new();
+    for summary in summaries {
+        let Some(id) = summary.id else { continue };
+        let labels = summary.labels.unwrap_or_default();
+        if labels
+            .get(LABEL_ONEOFF)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        {
+            continue;
+        }
+        // A container can vanish between the list and the inspect (compose recreating it).
+        let inspect = match engine
+            .docker
+            .inspect_container(&id, None::<InspectContainerOptions>)
+            .await
+        {
+            Ok(inspect) => inspect,
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => continue,
+            Err(e) => return Err(DockerError::api(format!("inspect container {id}"), e)),
+        };
+        let state = inspect.state.unwrap_or_default();
+        let config = inspect.config.unwrap_or_default();
+        let image = config.image.unwrap_or_default();
+        let image_id = inspect.image.unwrap_or_default();
+        if !images.contains_key(&image_id) {
+            let facts = image_facts(engine, &image_id, &image).await?;
+            images.insert(image_id.clone(), facts);
+        }
+        let (digest, version_label) = images.get(&image_id).cloned().unwrap_or((None, None));
+        let mut addresses: Vec<(String, String)> = inspect
+            .network_settings
+            .and_then(|n| n.networks)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(net, ep)| {
+                ep.ip_address
+                    .filter(|ip| !ip.is_empty())
+                    .map(|ip| (net, ip))
+            })
+            .collect();
+        addresses.sort();
+        out.push(ContainerInfo {
+            id,
+            name: inspect
+                .name
+                .unwrap_or_default()
+                .trim_start_matches('/')
+                .to_string(),
+            service: labels.get(LABEL_SERVICE).cloned().unwrap_or_default(),
+            number: labels
+                .get(LABEL_NUMBER)
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1),
+            state: state
+                .status
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "unknown".into()),
+            health: state.health.and_then(|h| h.status).and_then(|s| {
+                match s.to_string().as_str() {
+                    "starting" => Some(Health::Starting),
+                    "healthy" => Some(Health::Healthy),
+                    "unhealthy" => Some(Health::Unhealthy),
+                    _ => None,
+                }
+            }),
+            exit_code: state.exit_code.unwrap_or(0),
+            restart_count: inspect.restart_count.unwrap_or(0),
+            started_at: state.started_at,
+            image,
+            image_id,
+            digest,
+            version_label,
+            addresses,
+            working_dir: labels.get(LABEL_WORKING_DIR).cloned(),
+            config_files: labels.get(LABEL_CONFIG_FILES).cloned(),
+            env_file: labels.get(LABEL_ENV_FILE).cloned(),
+        });
+    }
+    out.sort_by(|a, b| (&a.service, a.number).cmp(&(&b.service, b.number)));
+    Ok(out)
+}
+
+/// The registry digest matching the reference's repository, and the OCI version label.
+async fn image_facts(
+    engine: &Engine,
+    image_id: &str,
+    reference: &str,
+) -> Result<(Option<String>, Option<String>), DockerError> {
+    let inspect = match engine.docker.inspect_image(image_id).await {
+        Ok(i) => i,
+        // The image was removed while the container still runs: nothing more to tell.
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => return Ok((None, None)),
+        Err(e) => return Err(DockerError::api(format!("inspect image {reference}"), e)),
+    };
+    let repo = image_repository(reference);
+    let digest = inspect
+        .repo_digests
+        .unwrap_or_default()
+        .into_iter()
+        .find_map(|d| {
+            d.split_once('@')
+                .filter(|(r, _)| *r == repo)
+                .map(|(_, dig)| dig.to_string())
+        });
+    let version = inspect
+        .config
+        .and_then(|c| c.labels)
+        .and_then(|mut l| l.remove(LABEL_OCI_VERSION));
+    Ok((digest, version))
+}
+
+/// The last `n` lines a container logged (stdout and stderr), for evidence in a report.
+pub async fn last_log_lines(
+    engine: &Engine,
+    container: &str,
+    n: usize,
+) -> Result<Vec<String>, DockerError> {
+    let options = LogsOptionsBuilder::default()
+        .stdout(true)
+        .stderr(true)
+        .tail(&n.to_string())
+        .build();
+    let mut stream = engine.docker.logs(container, Some(options));
+    let mut text = String::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|e| DockerError::api(format!("read the logs of {container}"), e))?;
+        text.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+    }
+    let lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let skip = lines.len().saturating_sub(n);
+    Ok(lines.into_iter().skip(skip).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_and_repositories_ignore_the_registry_port() {
+        assert_eq!(
+            image_tag("127.0.0.1:5000/specivo/specivo:0.1.9"),
+            Some("0.1.9")
+        );
+        assert_eq!(image_tag("127.0.0.1:5000/specivo/specivo"), None);
+        assert_eq!(image_tag("postgres@sha256:abc"), None);
+        assert_eq!(
+            image_repository("127.0.0.1:5000/specivo/specivo:0.1.9"),
+            "127.0.0.1:5000/specivo/specivo"
+        );
+        assert_eq!(image_repository("redis"), "redis");
+        assert_eq!(image_repository("redis:7@sha256:abc"), "redis");
+    }
+}
