@@ -16,6 +16,8 @@ releases=(0.1.9 0.1.10 0.1.11 0.1.12 0.1.13 0.1.14)
 latest=0.1.12
 base_packages=postgresql-15,python3,python3-psycopg2,redis-server
 base_image=hoist-testbed/base:bookworm
+mariadb_packages=mariadb-server
+mariadb_base=hoist-testbed/mariadb-base:bookworm
 
 say() { printf 'testbed: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
@@ -83,7 +85,9 @@ EOF
 fi
 
 # --- images -------------------------------------------------------------------------------------
-hash=$( (echo "$base_packages"; cd "$here/images" && find . -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16)
+# Rootfs images change only with their package lists; the others with their sources too.
+rootfs_hash=$(echo "rootfs-v1 $base_packages $mariadb_packages" | sha256sum | cut -c1-16)
+hash=$( (echo "$rootfs_hash"; cd "$here/images" && find . -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16)
 label() { docker image inspect --format '{{ index .Config.Labels "io.hoist.testbed.hash" }}' "$1" 2>/dev/null || true; }
 in_registry() {
   local repo=${1%:*} tag=${1##*:}
@@ -93,30 +97,36 @@ in_registry() {
     "http://$registry/v2/$repo/manifests/$tag" 2>/dev/null
 }
 
-if [ "$(label "$base_image")" != "$hash" ]; then
-  mirror=$(grep -hoE '^(URIs:|deb) +https?://[^ ]+/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null \
-    | head -1 | grep -oE 'https?://[^ ]+' || true)
-  mirror=${mirror:-http://deb.debian.org/debian}
-  say "building the base image with debootstrap from $mirror (about a minute)"
+mirror=$(grep -hoE '^(URIs:|deb) +https?://[^ ]+/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null \
+  | head -1 | grep -oE 'https?://[^ ]+' || true)
+mirror=${mirror:-http://deb.debian.org/debian}
+
+rootfs_image() { # rootfs_image IMAGE PACKAGES: a Debian rootfs with PACKAGES, imported as IMAGE
+  local image=$1 packages=$2 root
+  [ "$(label "$image")" = "$rootfs_hash" ] && return 0
+  say "building $image with debootstrap from $mirror (about a minute)"
   root=$(mktemp -d "$state/rootfs.XXXXXX")
-  debootstrap --variant=minbase --include="$base_packages" bookworm "$root" "$mirror" >"$logs/debootstrap.log" 2>&1 \
+  debootstrap --variant=minbase --include="$packages" bookworm "$root" "$mirror" >"$logs/debootstrap.log" 2>&1 \
     || { tail -20 "$logs/debootstrap.log" >&2; rm -rf "$root"; die "debootstrap failed (log: $logs/debootstrap.log)"; }
-  # The package's default cluster and the docs are dead weight in an image.
-  rm -rf "$root"/var/lib/postgresql/15 "$root"/etc/postgresql/15 "$root"/usr/share/doc "$root"/usr/share/man \
-    "$root"/usr/share/locale "$root"/var/cache/apt/* "$root"/var/lib/apt/lists/*
-  tar -C "$root" -c . | docker import --change "LABEL io.hoist.testbed.hash=$hash" - "$base_image" >/dev/null
+  # The packages' default database clusters and the docs are dead weight in an image.
+  rm -rf "$root"/var/lib/postgresql/15 "$root"/etc/postgresql/15 "$root"/var/lib/mysql "$root"/usr/share/doc \
+    "$root"/usr/share/man "$root"/usr/share/locale "$root"/var/cache/apt/* "$root"/var/lib/apt/lists/*
+  tar -C "$root" -c . | docker import --change "LABEL io.hoist.testbed.hash=$rootfs_hash" - "$image" >/dev/null
   rm -rf "$root"
-fi
+}
+rootfs_image "$base_image" "$base_packages"
+rootfs_image "$mariadb_base" "$mariadb_packages"
 
 build() { # build TAG DIR [build args...]
-  local tag=$1 dir=$2
+  local tag=$1 dir=$2 base=$base_image
   shift 2
+  if [ "${1:-}" = --base ]; then base=$2; shift 2; fi
   if [ "$(label "$tag")" = "$hash" ] && in_registry "$tag"; then
     return 0
   fi
   if [ "$(label "$tag")" != "$hash" ]; then
     say "building $tag"
-    DOCKER_BUILDKIT=0 docker build -q --build-arg BASE="$base_image" --build-arg TESTBED_HASH="$hash" "$@" \
+    DOCKER_BUILDKIT=0 docker build -q --build-arg BASE="$base" --build-arg TESTBED_HASH="$hash" "$@" \
       -t "$tag" "$dir" >"$logs/build.log" 2>&1 || { tail -20 "$logs/build.log" >&2; die "building $tag failed"; }
   fi
   say "pushing $tag"
@@ -125,6 +135,7 @@ build() { # build TAG DIR [build args...]
 
 build "$registry/postgres:15" "$here/images/postgres"
 build "$registry/redis:7" "$here/images/redis"
+build "$registry/mariadb:10.11" "$here/images/mariadb" --base "$mariadb_base"
 for v in "${releases[@]}"; do
   build "$registry/specivo/specivo:$v" "$here/images/specivo" --build-arg RELEASE="$v"
 done
