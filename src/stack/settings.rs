@@ -1,1 +1,513 @@
-//! (being written)
+//! Optional settings, for what detection cannot know: an `x-hoist:` block of the compose file,
+//! or `hoist.yaml` beside it. Where both set the same top-level key, `hoist.yaml` wins (it is the
+//! file a user edits for hoist alone). A bad setting names the file, the key and what was expected.
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    pub version_variable: Option<String>,
+    /// The services an upgrade recreates.
+    pub services: Option<Vec<String>>,
+    pub database: Option<DatabaseSetting>,
+    pub backup_dir: Option<PathBuf>,
+    pub backup_keep: Option<u32>,
+    /// Paths or volume names to archive, replacing the detected data mounts.
+    pub data: Option<Vec<String>>,
+    pub log_ready: Option<regex::Regex>,
+    pub log_failure: Vec<regex::Regex>,
+    pub smoke: Option<Vec<SmokeCheck>>,
+    pub timeout_ready: Option<Duration>,
+    pub timeout_stop: Option<Duration>,
+    pub timeout_pull: Option<Duration>,
+    /// Without a healthcheck, a service is ready after running this long without a restart.
+    pub ready_after: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DatabaseSetting {
+    pub service: Option<String>,
+    /// postgres, mysql, mariadb or sqlite.
+    pub kind: Option<String>,
+    pub user: Option<String>,
+    /// The variable (in the db service's environment) that holds the password.
+    pub password_variable: Option<String>,
+    pub name: Option<String>,
+    /// SQLite: the database file's path inside the service's container.
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmokeCheck {
+    pub url: String,
+    pub method: String,
+    pub expect_status: StatusExpectation,
+    pub expect_body: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusExpectation {
+    Exactly(u16),
+    Below(u16),
+    Range(u16, u16),
+}
+
+impl StatusExpectation {
+    pub fn accepts(&self, status: u16) -> bool {
+        match *self {
+            StatusExpectation::Exactly(s) => status == s,
+            StatusExpectation::Below(s) => status < s,
+            StatusExpectation::Range(a, b) => (a..=b).contains(&status),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}: setting `{key}`: expected {expected}, found {found}")]
+pub struct SettingError {
+    pub file: String,
+    pub key: String,
+    pub expected: String,
+    pub found: String,
+}
+
+/// Where a block of settings came from, for messages: `x-hoist` in the compose file or hoist.yaml.
+pub struct Source<'a> {
+    pub file: &'a Path,
+    /// The key prefix as the user wrote it: `x-hoist.` in a compose file, empty in hoist.yaml.
+    pub prefix: &'a str,
+}
+
+fn found(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("{s:?}"),
+        Value::Null => "nothing".into(),
+        Value::Array(_) => "a list".into(),
+        Value::Object(_) => "a mapping".into(),
+        other => other.to_string(),
+    }
+}
+
+impl Settings {
+    /// Reads one block; `base` holds what an earlier block set (hoist.yaml applies over x-hoist).
+    pub fn apply(mut self, block: &Value, source: &Source<'_>) -> Result<Settings, SettingError> {
+        let bad = |key: &str, expected: &str, v: &Value| SettingError {
+            file: source.file.display().to_string(),
+            key: format!("{}{key}", source.prefix),
+            expected: expected.to_string(),
+            found: found(v),
+        };
+        let map = match block {
+            Value::Null => return Ok(self),
+            Value::Object(m) => m,
+            other => return Err(bad("", "a mapping of settings", other).trim_key()),
+        };
+        let string = |key: &str, v: &Value| {
+            v.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| bad(key, "a string", v))
+        };
+        let strings = |key: &str, v: &Value| -> Result<Vec<String>, SettingError> {
+            match v {
+                Value::Array(items) => items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| string(&format!("{key}[{i}]"), item))
+                    .collect(),
+                other => Err(bad(key, "a list of strings", other)),
+            }
+        };
+        let duration = |key: &str, v: &Value| {
+            parse_duration(v).ok_or_else(|| bad(key, "a duration like \"90s\" or \"2m\"", v))
+        };
+        let regex = |key: &str, v: &Value| -> Result<regex::Regex, SettingError> {
+            let s = string(key, v)?;
+            regex::Regex::new(&s).map_err(|e| {
+                bad(
+                    key,
+                    &format!(
+                        "a valid regular expression ({})",
+                        first_line(&e.to_string())
+                    ),
+                    v,
+                )
+            })
+        };
+        let sub = |key: &str, v: &Value| -> Result<serde_json::Map<String, Value>, SettingError> {
+            match v {
+                Value::Object(m) => Ok(m.clone()),
+                other => Err(bad(key, "a mapping", other)),
+            }
+        };
+        let unknown = |key: &str, known: &[&str], v: &Value| {
+            bad(
+                key,
+                &format!("one of the known settings ({})", known.join(", ")),
+                v,
+            )
+        };
+        for (key, v) in map {
+            match key.as_str() {
+                "version_variable" => self.version_variable = Some(string(key, v)?),
+                "services" => self.services = Some(strings(key, v)?),
+                "data" => self.data = Some(strings(key, v)?),
+                "ready_after" => self.ready_after = Some(duration(key, v)?),
+                "database" => {
+                    const KNOWN: [&str; 6] = [
+                        "service",
+                        "kind",
+                        "user",
+                        "password_variable",
+                        "name",
+                        "path",
+                    ];
+                    let mut db = DatabaseSetting::default();
+                    for (k, v) in sub(key, v)? {
+                        let full = format!("database.{k}");
+                        let s = string(&full, &v)?;
+                        match k.as_str() {
+                            "service" => db.service = Some(s),
+                            "kind" => {
+                                if !["postgres", "mysql", "mariadb", "sqlite"].contains(&s.as_str())
+                                {
+                                    return Err(bad(
+                                        &full,
+                                        "postgres, mysql, mariadb or sqlite",
+                                        &v,
+                                    ));
+                                }
+                                db.kind = Some(s);
+                            }
+                            "user" => db.user = Some(s),
+                            "password_variable" => db.password_variable = Some(s),
+                            "name" => db.name = Some(s),
+                            "path" => db.path = Some(s),
+                            _ => return Err(unknown(&full, &KNOWN, &Value::String(k.clone()))),
+                        }
+                    }
+                    self.database = Some(db);
+                }
+                "backup" => {
+                    for (k, v) in sub(key, v)? {
+                        let full = format!("backup.{k}");
+                        match k.as_str() {
+                            "dir" => {
+                                let dir = PathBuf::from(string(&full, &v)?);
+                                // Relative to the file that says it.
+                                let base = source.file.parent().unwrap_or(Path::new("."));
+                                self.backup_dir = Some(if dir.is_absolute() {
+                                    dir
+                                } else {
+                                    base.join(dir)
+                                });
+                            }
+                            "keep" => {
+                                self.backup_keep = Some(
+                                    v.as_u64()
+                                        .filter(|n| *n >= 1 && *n <= 1000)
+                                        .map(|n| n as u32)
+                                        .ok_or_else(|| {
+                                            bad(
+                                                &full,
+                                                "a whole number of backups to keep, at least 1",
+                                                &v,
+                                            )
+                                        })?,
+                                )
+                            }
+                            _ => {
+                                return Err(unknown(
+                                    &full,
+                                    &["dir", "keep"],
+                                    &Value::String(k.clone()),
+                                ));
+                            }
+                        }
+                    }
+                }
+                "logs" => {
+                    for (k, v) in sub(key, v)? {
+                        let full = format!("logs.{k}");
+                        match k.as_str() {
+                            "ready" => self.log_ready = Some(regex(&full, &v)?),
+                            "failure" => {
+                                let items = match &v {
+                                    Value::String(_) => vec![v.clone()],
+                                    Value::Array(items) => items.clone(),
+                                    other => {
+                                        return Err(bad(
+                                            &full,
+                                            "a regular expression or a list of them",
+                                            other,
+                                        ));
+                                    }
+                                };
+                                self.log_failure = items
+                                    .iter()
+                                    .enumerate()
+                                    .map(|(i, item)| regex(&format!("{full}[{i}]"), item))
+                                    .collect::<Result<_, _>>()?;
+                            }
+                            _ => {
+                                return Err(unknown(
+                                    &full,
+                                    &["ready", "failure"],
+                                    &Value::String(k.clone()),
+                                ));
+                            }
+                        }
+                    }
+                }
+                "timeouts" => {
+                    for (k, v) in sub(key, v)? {
+                        let full = format!("timeouts.{k}");
+                        let d = duration(&full, &v)?;
+                        match k.as_str() {
+                            "ready" => self.timeout_ready = Some(d),
+                            "stop" => self.timeout_stop = Some(d),
+                            "pull" => self.timeout_pull = Some(d),
+                            _ => {
+                                return Err(unknown(
+                                    &full,
+                                    &["ready", "stop", "pull"],
+                                    &Value::String(k.clone()),
+                                ));
+                            }
+                        }
+                    }
+                }
+                "smoke" => {
+                    let Value::Array(items) = v else {
+                        return Err(bad(key, "a list of checks, each with a `url:`", v));
+                    };
+                    let mut checks = Vec::new();
+                    for (i, item) in items.iter().enumerate() {
+                        let at = format!("smoke[{i}]");
+                        let m = sub(&at, item)?;
+                        let mut url = None;
+                        let mut check = SmokeCheck {
+                            url: String::new(),
+                            method: "GET".into(),
+                            expect_status: StatusExpectation::Below(400),
+                            expect_body: None,
+                        };
+                        for (k, v) in m {
+                            let full = format!("{at}.{k}");
+                            match k.as_str() {
+                                "url" => {
+                                    let s = string(&full, &v)?;
+                                    if !(s.starts_with("http://") || s.starts_with("https://")) {
+                                        return Err(bad(&full, "an http:// or https:// URL", &v));
+                                    }
+                                    url = Some(s);
+                                }
+                                "method" => {
+                                    let s = string(&full, &v)?.to_uppercase();
+                                    if !["GET", "HEAD", "POST", "PUT", "OPTIONS"]
+                                        .contains(&s.as_str())
+                                    {
+                                        return Err(bad(
+                                            &full,
+                                            "GET, HEAD, POST, PUT or OPTIONS",
+                                            &v,
+                                        ));
+                                    }
+                                    check.method = s;
+                                }
+                                "expect_status" => {
+                                    check.expect_status = parse_status(&v).ok_or_else(|| {
+                                        bad(
+                                            &full,
+                                            "a status such as 200, \"<400\" or \"200-299\"",
+                                            &v,
+                                        )
+                                    })?
+                                }
+                                "expect_body" => check.expect_body = Some(string(&full, &v)?),
+                                _ => {
+                                    return Err(unknown(
+                                        &full,
+                                        &["url", "method", "expect_status", "expect_body"],
+                                        &Value::String(k.clone()),
+                                    ));
+                                }
+                            }
+                        }
+                        check.url = url.ok_or_else(|| {
+                            bad(&format!("{at}.url"), "a URL to check", &Value::Null)
+                        })?;
+                        checks.push(check);
+                    }
+                    self.smoke = Some(checks);
+                }
+                _ => {
+                    return Err(unknown(
+                        key,
+                        &[
+                            "version_variable",
+                            "services",
+                            "database",
+                            "backup",
+                            "data",
+                            "logs",
+                            "smoke",
+                            "timeouts",
+                            "ready_after",
+                        ],
+                        &Value::String(key.clone()),
+                    ));
+                }
+            }
+        }
+        Ok(self)
+    }
+}
+
+impl SettingError {
+    fn trim_key(mut self) -> Self {
+        self.key = self.key.trim_end_matches('.').to_string();
+        self
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().last().unwrap_or(s).trim().to_string()
+}
+
+/// `90s`, `2m`, `1h`, `500ms`, `1m30s`, or a plain number of seconds.
+pub fn parse_duration(v: &Value) -> Option<Duration> {
+    if let Some(n) = v.as_u64() {
+        return Some(Duration::from_secs(n));
+    }
+    let s = v.as_str()?.trim();
+    if s.is_empty() {
+        return None;
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return None;
+        }
+        let n: u64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        total += match unit {
+            "ms" => Duration::from_millis(n),
+            "s" | "" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n * 60),
+            "h" => Duration::from_secs(n * 3600),
+            _ => return None,
+        };
+    }
+    Some(total)
+}
+
+fn parse_status(v: &Value) -> Option<StatusExpectation> {
+    let in_range = |n: u64| (100..=599).contains(&n).then_some(n as u16);
+    if let Some(n) = v.as_u64() {
+        return in_range(n).map(StatusExpectation::Exactly);
+    }
+    let s = v.as_str()?.trim();
+    if let Some(n) = s.strip_prefix('<') {
+        return in_range(n.trim().parse().ok()?).map(StatusExpectation::Below);
+    }
+    if let Some((a, b)) = s.split_once('-') {
+        let (a, b) = (
+            in_range(a.trim().parse().ok()?)?,
+            in_range(b.trim().parse().ok()?)?,
+        );
+        return (a <= b).then_some(StatusExpectation::Range(a, b));
+    }
+    in_range(s.parse().ok()?).map(StatusExpectation::Exactly)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn apply(v: Value) -> Result<Settings, SettingError> {
+        Settings::default().apply(
+            &v,
+            &Source {
+                file: Path::new("/app/compose.yaml"),
+                prefix: "x-hoist.",
+            },
+        )
+    }
+
+    #[test]
+    fn reads_every_setting() {
+        let s = apply(json!({
+            "version_variable": "APP_VERSION",
+            "services": ["api", "worker"],
+            "database": {"service": "db", "kind": "postgres", "user": "app"},
+            "backup": {"dir": "../backups", "keep": 3},
+            "logs": {"ready": "startup complete", "failure": ["Traceback"]},
+            "smoke": [{"url": "http://127.0.0.1:9933/health", "expect_status": 200, "expect_body": "ok"}],
+            "timeouts": {"ready": "2m", "stop": "30s"},
+            "ready_after": "1m30s",
+        }))
+        .unwrap();
+        assert_eq!(s.version_variable.as_deref(), Some("APP_VERSION"));
+        assert_eq!(s.backup_dir, Some(PathBuf::from("/app/../backups")));
+        assert_eq!(s.timeout_ready, Some(Duration::from_secs(120)));
+        assert_eq!(s.ready_after, Some(Duration::from_secs(90)));
+        let smoke = s.smoke.unwrap();
+        assert!(smoke[0].expect_status.accepts(200) && !smoke[0].expect_status.accepts(302));
+        assert!(s.log_failure[0].is_match("Traceback (most recent call last):"));
+    }
+
+    #[test]
+    fn bad_settings_name_file_key_and_expectation() {
+        let e = apply(json!({"timeouts": {"ready": "soon"}})).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "/app/compose.yaml: setting `x-hoist.timeouts.ready`: expected a duration like \"90s\" or \"2m\", found \"soon\""
+        );
+        let e = apply(json!({"versoin_variable": "X"})).unwrap_err();
+        assert_eq!(e.key, "x-hoist.versoin_variable");
+        assert!(e.expected.contains("version_variable"), "{e}");
+        let e = apply(json!({"logs": {"ready": "(unclosed"}})).unwrap_err();
+        assert!(e.to_string().contains("valid regular expression"), "{e}");
+        let e = apply(json!({"database": {"kind": "oracle"}})).unwrap_err();
+        assert_eq!(e.key, "x-hoist.database.kind");
+        let e = apply(json!({"smoke": [{"method": "GET"}]})).unwrap_err();
+        assert_eq!(e.key, "x-hoist.smoke[0].url");
+        let e = apply(json!("just a string")).unwrap_err();
+        assert_eq!(e.key, "x-hoist");
+    }
+
+    #[test]
+    fn durations_and_statuses() {
+        assert_eq!(
+            parse_duration(&json!("500ms")),
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(parse_duration(&json!(45)), Some(Duration::from_secs(45)));
+        assert_eq!(
+            parse_duration(&json!("1h")),
+            Some(Duration::from_secs(3600))
+        );
+        assert_eq!(parse_duration(&json!("2 minutes")), None);
+        assert_eq!(
+            parse_status(&json!("<400")),
+            Some(StatusExpectation::Below(400))
+        );
+        assert_eq!(
+            parse_status(&json!("200-299")),
+            Some(StatusExpectation::Range(200, 299))
+        );
+        assert_eq!(parse_status(&json!(999)), None);
+    }
+}
