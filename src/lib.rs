@@ -5,4 +5,5 @@
 
 pub mod db;
 pub mod docker;
+pub mod secret;
 pub mod stack;

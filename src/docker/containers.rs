@@ -62,6 +62,20 @@ pub struct ContainerInfo {
     pub working_dir: Option<String>,
     pub config_files: Option<String>,
     pub env_file: Option<String>,
+    /// What is mounted where, as the engine sees it (host paths of volumes included).
+    pub mounts: Vec<Mount>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Mount {
+    /// bind, volume or tmpfs.
+    pub kind: String,
+    /// The volume's name (named volumes only).
+    pub name: Option<String>,
+    /// The path on the host (for a volume, its directory under Docker's data root).
+    pub source: String,
+    pub destination: String,
+    pub read_write: bool,
 }
 
 impl ContainerInfo {
@@ -154,6 +168,18 @@ pub async fn stack_containers(
             })
             .collect();
         addresses.sort();
+        let mounts = inspect
+            .mounts
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| Mount {
+                kind: m.typ.unwrap_or_default(),
+                name: m.name,
+                source: m.source.unwrap_or_default(),
+                destination: m.destination.unwrap_or_default(),
+                read_write: m.rw.unwrap_or(true),
+            })
+            .collect();
         out.push(ContainerInfo {
             id,
             name: inspect
@@ -189,6 +215,7 @@ pub async fn stack_containers(
             working_dir: labels.get(LABEL_WORKING_DIR).cloned(),
             config_files: labels.get(LABEL_CONFIG_FILES).cloned(),
             env_file: labels.get(LABEL_ENV_FILE).cloned(),
+            mounts,
         });
     }
     out.sort_by(|a, b| (&a.service, a.number).cmp(&(&b.service, b.number)));

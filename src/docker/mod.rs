@@ -4,5 +4,5 @@ pub mod compose_cli;
 pub mod containers;
 pub mod engine;
 
-pub use containers::{ContainerInfo, Health, stack_containers};
+pub use containers::{ContainerInfo, Health, Mount, last_log_lines, stack_containers};
 pub use engine::{DockerError, Engine};

@@ -1,1 +1,720 @@
-//! (being written)
+//! What hoist works out from the files alone (DESIGN.md, Configuration): the version variable
+//! and the services it upgrades, the database and its credentials, the data to archive, the
+//! smoke checks and readiness. Settings override it field by field.
+use indexmap::IndexMap;
+use serde::Serialize;
+
+use super::compose::{ComposeFile, MountKind};
+use super::envfile::EnvFile;
+use super::interpolate;
+use super::settings::{Settings, SmokeCheck, StatusExpectation};
+use crate::secret::Secret;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Detection {
+    pub version: VersionPin,
+    /// The services an upgrade recreates (they run the app's image).
+    pub upgraded: Vec<String>,
+    pub database: Option<Database>,
+    pub data: Vec<DataMount>,
+    pub smoke: Vec<Smoke>,
+    /// Services whose readiness is their healthcheck.
+    pub with_healthcheck: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VersionPin {
+    pub variable: String,
+    /// The value Compose uses now (`None` when unset and without a default).
+    pub value: Option<String>,
+    /// Where the value comes from, for people: ".env line 2", "the environment", "the default in the compose file".
+    pub source: String,
+    /// The line of `.env` that sets it, when it is `.env`.
+    pub env_line: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DbKind {
+    Postgres,
+    Mysql,
+    Sqlite,
+}
+
+impl DbKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            DbKind::Postgres => "postgres",
+            DbKind::Mysql => "mysql",
+            DbKind::Sqlite => "sqlite",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Database {
+    pub service: String,
+    pub kind: DbKind,
+    pub user: String,
+    #[serde(skip)]
+    pub password: Secret,
+    pub name: String,
+    /// The port the server listens on inside its container.
+    pub port: u16,
+    /// SQLite: the file inside the service's container.
+    pub path: Option<String>,
+    /// Something detection could not do (e.g. a `*_FILE` password), said for the user.
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DataMount {
+    pub kind: MountKind,
+    /// Absolute host path (bind) or volume name as the compose file says it.
+    pub source: String,
+    /// Path inside the containers.
+    pub target: String,
+    pub read_only: bool,
+    pub services: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Smoke {
+    pub url: String,
+    pub method: String,
+    /// e.g. "<400", "200", "200-299".
+    pub expect: String,
+    pub expect_body: Option<String>,
+    /// Detected from a published port, or configured.
+    pub configured: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DetectError {
+    #[error(
+        "{file}: hoist could not find which variable sets the app's version: no service's `image:` has a variable in its tag, like `image: example/app:${{APP_VERSION:-latest}}`. Put one there, or name it with `x-hoist: {{version_variable: NAME}}`."
+    )]
+    NoVersionVariable { file: String },
+    #[error(
+        "{file}: several variables could set the app's version ({candidates}); say which with `x-hoist: {{version_variable: NAME}}`."
+    )]
+    Ambiguous { file: String, candidates: String },
+    #[error(
+        "{file}: the version variable {variable} set in x-hoist/hoist.yaml is not used in any service's `image:`."
+    )]
+    UnusedVariable { file: String, variable: String },
+    #[error(
+        "{file}: setting `{key}` names service {service:?}, which the compose file does not define (it has: {known})."
+    )]
+    UnknownService {
+        file: String,
+        key: String,
+        service: String,
+        known: String,
+    },
+    #[error("{file}: the env_file {path} of service {service} cannot be read: {reason}")]
+    EnvFile {
+        file: String,
+        service: String,
+        path: String,
+        reason: String,
+    },
+}
+
+/// The byte offset where the tag starts in an image reference whose variables are `refs`
+/// (a `:` after the last `/`, ignoring the insides of `${...}`).
+fn tag_start(raw: &str, refs: &[interpolate::VarRef]) -> Option<usize> {
+    let mut masked: Vec<u8> = raw.as_bytes().to_vec();
+    for r in refs {
+        for b in &mut masked[r.start..r.end] {
+            *b = b'x';
+        }
+    }
+    let slash = masked.iter().rposition(|&b| b == b'/').map_or(0, |p| p + 1);
+    masked[slash..]
+        .iter()
+        .position(|&b| b == b':')
+        .map(|p| slash + p + 1)
+}
+
+/// Variables in the tag part of each service's raw `image:`: variable → services using it.
+pub fn version_candidates(compose: &ComposeFile) -> IndexMap<String, Vec<String>> {
+    let mut out: IndexMap<String, Vec<String>> = IndexMap::new();
+    for (name, svc) in &compose.services {
+        let Some(raw) = &svc.raw_image else { continue };
+        let refs = interpolate::references(raw);
+        let Some(tag) = tag_start(raw, &refs) else {
+            continue;
+        };
+        for r in refs.iter().filter(|r| r.start >= tag) {
+            out.entry(r.name.clone()).or_default().push(name.clone());
+        }
+    }
+    out
+}
+
+pub struct Inputs<'a> {
+    pub compose: &'a ComposeFile,
+    pub env: &'a EnvFile,
+    pub os_env: &'a dyn Fn(&str) -> Option<String>,
+    /// Compose's lookup: the environment first, then `.env`.
+    pub lookup: &'a dyn Fn(&str) -> Option<String>,
+    pub settings: &'a Settings,
+    pub env_path: &'a std::path::Path,
+}
+
+pub fn detect(inp: &Inputs<'_>) -> Result<Detection, DetectError> {
+    let compose = inp.compose;
+    let file = compose.path.display().to_string();
+    let known = || {
+        compose
+            .services
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let check_service = |key: &str, service: &str| -> Result<(), DetectError> {
+        if compose.services.contains_key(service) {
+            Ok(())
+        } else {
+            Err(DetectError::UnknownService {
+                file: file.clone(),
+                key: key.to_string(),
+                service: service.to_string(),
+                known: known(),
+            })
+        }
+    };
+    let candidates = version_candidates(compose);
+    let variable = match &inp.settings.version_variable {
+        Some(v) => {
+            let used = compose.services.values().any(|s| {
+                s.raw_image
+                    .as_deref()
+                    .is_some_and(|raw| interpolate::references(raw).iter().any(|r| &r.name == v))
+            });
+            if !used {
+                return Err(DetectError::UnusedVariable {
+                    file,
+                    variable: v.clone(),
+                });
+            }
+            v.clone()
+        }
+        None => {
+            let in_env: Vec<&String> = candidates
+                .keys()
+                .filter(|k| inp.env.raw_value(k).is_some())
+                .collect();
+            match (candidates.len(), in_env.as_slice()) {
+                (0, _) => return Err(DetectError::NoVersionVariable { file }),
+                (1, _) => candidates.keys().next().cloned().unwrap_or_default(),
+                (_, [only]) => (*only).clone(),
+                _ => {
+                    return Err(DetectError::Ambiguous {
+                        file,
+                        candidates: candidates.keys().cloned().collect::<Vec<_>>().join(", "),
+                    });
+                }
+            }
+        }
+    };
+    let upgraded = match &inp.settings.services {
+        Some(list) => {
+            for s in list {
+                check_service("services", s)?;
+            }
+            list.clone()
+        }
+        None => {
+            let mut users: Vec<String> = compose
+                .services
+                .iter()
+                .filter(|(_, s)| {
+                    s.raw_image.as_deref().is_some_and(|raw| {
+                        interpolate::references(raw)
+                            .iter()
+                            .any(|r| r.name == variable)
+                    })
+                })
+                .map(|(n, _)| n.clone())
+                .collect();
+            users.sort();
+            users
+        }
+    };
+    let version = pin(&variable, inp);
+    let database = database(inp, &upgraded, &check_service)?;
+    let data = data_mounts(
+        inp,
+        &upgraded,
+        database.as_ref().map(|d| d.service.as_str()),
+    );
+    let smoke = smoke_checks(inp, &upgraded);
+    let mut with_healthcheck: Vec<String> = compose
+        .services
+        .iter()
+        .filter(|(_, s)| {
+            s.healthcheck
+                .as_ref()
+                .is_some_and(|h| !h.disabled && !h.test.is_empty())
+        })
+        .map(|(n, _)| n.clone())
+        .collect();
+    with_healthcheck.sort();
+    Ok(Detection {
+        version,
+        upgraded,
+        database,
+        data,
+        smoke,
+        with_healthcheck,
+    })
+}
+
+fn pin(variable: &str, inp: &Inputs<'_>) -> VersionPin {
+    let env_name = inp
+        .env_path
+        .file_name()
+        .map_or(".env".to_string(), |n| n.to_string_lossy().into_owned());
+    if let Some(v) = (inp.os_env)(variable) {
+        return VersionPin {
+            variable: variable.into(),
+            value: Some(v),
+            source: "the environment (it overrides .env)".into(),
+            env_line: None,
+        };
+    }
+    if let Some(value) = (inp.lookup)(variable) {
+        let line = inp.env.line_of(variable);
+        return VersionPin {
+            variable: variable.into(),
+            value: Some(value),
+            source: line.map_or_else(|| env_name.clone(), |l| format!("{env_name} line {l}")),
+            env_line: line,
+        };
+    }
+    // Not set anywhere: the default in the image reference, as Compose would use it.
+    let default = inp
+        .compose
+        .services
+        .values()
+        .filter_map(|s| s.raw_image.as_deref())
+        .find_map(|raw| {
+            interpolate::references(raw)
+                .into_iter()
+                .find(|r| r.name == variable)
+                .and_then(|r| r.default)
+                .map(|d| interpolate::interpolate(&d, inp.lookup).unwrap_or(d))
+        });
+    VersionPin {
+        variable: variable.into(),
+        source: if default.is_some() {
+            "the default in the compose file (not set in .env)".into()
+        } else {
+            "not set".into()
+        },
+        value: default,
+        env_line: None,
+    }
+}
+
+fn kind_of_image(image: &str) -> Option<DbKind> {
+    let repo = crate::docker::containers::image_repository(image);
+    let name = repo.rsplit('/').next().unwrap_or(repo).to_lowercase();
+    if ["postgres", "pgvector", "postgis", "timescaledb"]
+        .iter()
+        .any(|k| name.contains(k))
+    {
+        Some(DbKind::Postgres)
+    } else if ["mysql", "mariadb", "percona"]
+        .iter()
+        .any(|k| name.contains(k))
+    {
+        Some(DbKind::Mysql)
+    } else {
+        None
+    }
+}
+
+fn database(
+    inp: &Inputs<'_>,
+    upgraded: &[String],
+    check_service: &dyn Fn(&str, &str) -> Result<(), DetectError>,
+) -> Result<Option<Database>, DetectError> {
+    let compose = inp.compose;
+    let setting = inp.settings.database.clone().unwrap_or_default();
+    let service = match &setting.service {
+        Some(s) => {
+            check_service("database.service", s)?;
+            Some(s.clone())
+        }
+        None => {
+            let mut dbs: Vec<&String> = compose
+                .services
+                .iter()
+                .filter(|(_, s)| s.image.as_deref().and_then(kind_of_image).is_some())
+                .map(|(n, _)| n)
+                .collect();
+            // The one the app depends on is the app's database.
+            dbs.sort_by_key(|n| {
+                !upgraded.iter().any(|u| {
+                    compose
+                        .services
+                        .get(u)
+                        .is_some_and(|s| s.depends_on.contains(n))
+                })
+            });
+            dbs.first().map(|s| (*s).clone())
+        }
+    };
+    let Some(service) = service else {
+        return Ok(None);
+    };
+    let svc = &compose.services[&service];
+    let kind = match setting.kind.as_deref() {
+        Some("postgres") => DbKind::Postgres,
+        Some("mysql" | "mariadb") => DbKind::Mysql,
+        Some("sqlite") => DbKind::Sqlite,
+        _ => match svc.image.as_deref().and_then(kind_of_image) {
+            Some(k) => k,
+            None => return Ok(None),
+        },
+    };
+    // The container's environment: env_file entries first, `environment:` over them.
+    let mut env: IndexMap<String, String> = IndexMap::new();
+    for ef in &svc.env_files {
+        let text = match std::fs::read_to_string(&ef.path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !ef.required => continue,
+            Err(e) => {
+                return Err(DetectError::EnvFile {
+                    file: compose.path.display().to_string(),
+                    service: service.clone(),
+                    path: ef.path.display().to_string(),
+                    reason: e.to_string(),
+                });
+            }
+        };
+        let parsed = EnvFile::parse(&text)
+            .and_then(|f| f.resolve(inp.lookup))
+            .map_err(|e| DetectError::EnvFile {
+                file: compose.path.display().to_string(),
+                service: service.clone(),
+                path: ef.path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+        env.extend(parsed);
+    }
+    for (k, v) in &svc.environment {
+        match v {
+            Some(v) => env.insert(k.clone(), v.clone()),
+            None => match (inp.lookup)(k) {
+                Some(v) => env.insert(k.clone(), v),
+                None => None,
+            },
+        };
+    }
+    let get = |k: &str| env.get(k).cloned().filter(|v| !v.is_empty());
+    let mut note = None;
+    let (user, password_var, name, port) = match kind {
+        DbKind::Postgres => {
+            let user = get("POSTGRES_USER").unwrap_or_else(|| "postgres".into());
+            let name = get("POSTGRES_DB").unwrap_or_else(|| user.clone());
+            (user, "POSTGRES_PASSWORD".to_string(), name, 5432)
+        }
+        DbKind::Mysql => {
+            let pick = |suffix: &str| {
+                get(&format!("MARIADB_{suffix}")).or_else(|| get(&format!("MYSQL_{suffix}")))
+            };
+            let name = pick("DATABASE").unwrap_or_default();
+            match pick("USER") {
+                Some(u) => (
+                    u,
+                    if get("MARIADB_PASSWORD").is_some() {
+                        "MARIADB_PASSWORD"
+                    } else {
+                        "MYSQL_PASSWORD"
+                    }
+                    .to_string(),
+                    name,
+                    3306,
+                ),
+                None => (
+                    "root".to_string(),
+                    if get("MARIADB_ROOT_PASSWORD").is_some() {
+                        "MARIADB_ROOT_PASSWORD"
+                    } else {
+                        "MYSQL_ROOT_PASSWORD"
+                    }
+                    .to_string(),
+                    name,
+                    3306,
+                ),
+            }
+        }
+        DbKind::Sqlite => (String::new(), String::new(), String::new(), 0),
+    };
+    let password_var = setting.password_variable.clone().unwrap_or(password_var);
+    let password = get(&password_var).map(Secret::new).unwrap_or_default();
+    if password.is_empty() && kind != DbKind::Sqlite {
+        note = Some(if get(&format!("{password_var}_FILE")).is_some() {
+            format!(
+                "{password_var}_FILE (a password in a file inside the container) is not supported yet; set x-hoist.database.password_variable"
+            )
+        } else {
+            format!(
+                "no {password_var} is set for service {service}; hoist will try without a password"
+            )
+        });
+    }
+    Ok(Some(Database {
+        service,
+        kind,
+        user: setting.user.clone().unwrap_or(user),
+        password,
+        name: setting.name.clone().unwrap_or(name),
+        port,
+        path: setting.path.clone(),
+        note,
+    }))
+}
+
+fn data_mounts(inp: &Inputs<'_>, upgraded: &[String], db_service: Option<&str>) -> Vec<DataMount> {
+    let compose = inp.compose;
+    if let Some(list) = &inp.settings.data {
+        return list
+            .iter()
+            .map(|entry| {
+                let is_path =
+                    entry.starts_with('/') || entry.starts_with('.') || entry.starts_with('~');
+                let (kind, source) = if is_path {
+                    let base = compose.path.parent().unwrap_or(std::path::Path::new("/"));
+                    let p = std::path::Path::new(entry);
+                    (
+                        MountKind::Bind,
+                        if p.is_absolute() {
+                            p.to_path_buf()
+                        } else {
+                            base.join(p)
+                        }
+                        .display()
+                        .to_string(),
+                    )
+                } else {
+                    (MountKind::Volume, entry.clone())
+                };
+                // Which services mount it, and where.
+                let mut services = Vec::new();
+                let mut target = String::new();
+                let mut read_only = false;
+                for (name, svc) in &compose.services {
+                    if let Some(m) = svc
+                        .volumes
+                        .iter()
+                        .find(|m| m.source.as_deref() == Some(source.as_str()))
+                    {
+                        services.push(name.clone());
+                        target = m.target.clone();
+                        read_only = m.read_only;
+                    }
+                }
+                DataMount {
+                    kind,
+                    source,
+                    target,
+                    read_only,
+                    services,
+                }
+            })
+            .collect();
+    }
+    let mut out: Vec<DataMount> = Vec::new();
+    for name in upgraded {
+        if Some(name.as_str()) == db_service {
+            continue;
+        }
+        let Some(svc) = compose.services.get(name) else {
+            continue;
+        };
+        for m in &svc.volumes {
+            let Some(source) = &m.source else { continue };
+            if m.kind == MountKind::Tmpfs || source.ends_with("docker.sock") {
+                continue;
+            }
+            match out
+                .iter_mut()
+                .find(|d| d.kind == m.kind && &d.source == source)
+            {
+                Some(existing) => {
+                    if !existing.services.contains(name) {
+                        existing.services.push(name.clone());
+                    }
+                    existing.read_only &= m.read_only;
+                }
+                None => out.push(DataMount {
+                    kind: m.kind,
+                    source: source.clone(),
+                    target: m.target.clone(),
+                    read_only: m.read_only,
+                    services: vec![name.clone()],
+                }),
+            }
+        }
+    }
+    out
+}
+
+fn smoke_checks(inp: &Inputs<'_>, upgraded: &[String]) -> Vec<Smoke> {
+    if let Some(configured) = &inp.settings.smoke {
+        return configured
+            .iter()
+            .map(|c: &SmokeCheck| Smoke {
+                url: c.url.clone(),
+                method: c.method.clone(),
+                expect: match c.expect_status {
+                    StatusExpectation::Exactly(s) => s.to_string(),
+                    StatusExpectation::Below(s) => format!("<{s}"),
+                    StatusExpectation::Range(a, b) => format!("{a}-{b}"),
+                },
+                expect_body: c.expect_body.clone(),
+                configured: true,
+            })
+            .collect();
+    }
+    let mut out = Vec::new();
+    for name in upgraded {
+        let Some(svc) = inp.compose.services.get(name) else {
+            continue;
+        };
+        for p in svc.ports.iter().filter(|p| p.protocol == "tcp") {
+            let Some(published) = &p.published else {
+                continue;
+            };
+            let port = published.split('-').next().unwrap_or(published);
+            let host = match p.host_ip.as_deref() {
+                None | Some("0.0.0.0") | Some("::") | Some("") => "127.0.0.1".to_string(),
+                Some(ip) if ip.contains(':') => format!("[{ip}]"),
+                Some(ip) => ip.to_string(),
+            };
+            out.push(Smoke {
+                url: format!("http://{host}:{port}/"),
+                method: "GET".into(),
+                expect: "<400".into(),
+                expect_body: None,
+                configured: false,
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn detect_in(compose: &str, env: &str) -> Result<Detection, DetectError> {
+        let env = EnvFile::parse(env).unwrap();
+        let values = env.resolve(&|_| None).unwrap();
+        let lookup = |k: &str| values.get(k).cloned();
+        let compose = ComposeFile::parse(
+            Path::new("/app/compose.yaml"),
+            compose,
+            Path::new("/app"),
+            &lookup,
+        )
+        .unwrap();
+        detect(&Inputs {
+            compose: &compose,
+            env: &env,
+            os_env: &|_| None,
+            lookup: &lookup,
+            settings: &Settings::default(),
+            env_path: Path::new("/app/.env"),
+        })
+    }
+
+    #[test]
+    fn only_tag_variables_count() {
+        let c = ComposeFile::parse(
+            Path::new("/c.yaml"),
+            "services:\n  a:\n    image: ${REGISTRY:-r}:5000/app:${V:-latest}\n  b:\n    image: ${REGISTRY}/b:1\n",
+            Path::new("/"),
+            &|_| None,
+        )
+        .unwrap();
+        let cands = version_candidates(&c);
+        assert_eq!(cands.keys().collect::<Vec<_>>(), ["V"]);
+    }
+
+    #[test]
+    fn specivo_like_stack() {
+        let d = detect_in(
+            "x-app: &app\n  image: reg/specivo:${SPECIVO_VERSION:-latest}\n  depends_on: [db]\nservices:\n  db:\n    image: reg/postgres:15\n    environment:\n      POSTGRES_USER: specivo\n      POSTGRES_PASSWORD: ${PW}\n  api:\n    <<: *app\n    ports: [\"127.0.0.1:9933:8000\"]\n    volumes: [\"./data:/data\", \"/var/run/docker.sock:/var/run/docker.sock\"]\n    healthcheck: {test: [\"CMD\", \"true\"]}\n  worker:\n    <<: *app\n    volumes: [\"./data:/data\"]\n",
+            "SPECIVO_VERSION=0.1.9\nPW=secret\n",
+        )
+        .unwrap();
+        assert_eq!(d.version.variable, "SPECIVO_VERSION");
+        assert_eq!(d.version.value.as_deref(), Some("0.1.9"));
+        assert_eq!(d.version.source, ".env line 1");
+        assert_eq!(d.upgraded, ["api", "worker"]);
+        let db = d.database.unwrap();
+        assert_eq!(
+            (
+                db.service.as_str(),
+                db.kind,
+                db.user.as_str(),
+                db.name.as_str(),
+                db.port
+            ),
+            ("db", DbKind::Postgres, "specivo", "specivo", 5432)
+        );
+        assert_eq!(db.password.expose(), "secret");
+        assert_eq!(d.data.len(), 1);
+        assert_eq!(d.data[0].source, "/app/data");
+        assert_eq!(d.data[0].services, ["api", "worker"]);
+        assert_eq!(d.smoke[0].url, "http://127.0.0.1:9933/");
+        assert_eq!(d.with_healthcheck, ["api"]);
+    }
+
+    #[test]
+    fn version_variable_problems_are_explained() {
+        let e = detect_in("services:\n  a:\n    image: app:1.0\n", "").unwrap_err();
+        assert!(
+            e.to_string().contains("could not find which variable"),
+            "{e}"
+        );
+        let e = detect_in(
+            "services:\n  a:\n    image: app:${A}\n  b:\n    image: b:${B}\n",
+            "",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("several variables"), "{e}");
+        let d = detect_in(
+            "services:\n  a:\n    image: app:${A}\n  b:\n    image: b:${B}\n",
+            "B=2\n",
+        )
+        .unwrap();
+        assert_eq!(d.version.variable, "B");
+        let d = detect_in("services:\n  a:\n    image: app:${A:-7}\n", "").unwrap();
+        assert_eq!(d.version.value.as_deref(), Some("7"));
+        assert!(d.version.source.contains("default"));
+    }
+
+    #[test]
+    fn mariadb_credentials() {
+        let d = detect_in(
+            "services:\n  app:\n    image: app:${V}\n  db:\n    image: mariadb:10.11\n    environment: [MARIADB_DATABASE=app, MARIADB_ROOT_PASSWORD=rootpw]\n",
+            "V=1\n",
+        )
+        .unwrap();
+        let db = d.database.unwrap();
+        assert_eq!(
+            (db.kind, db.user.as_str(), db.name.as_str(), db.port),
+            (DbKind::Mysql, "root", "app", 3306)
+        );
+        assert_eq!(db.password.expose(), "rootpw");
+    }
+}

@@ -1,6 +1,189 @@
-//! The deployed stack as its files describe it.
+//! The deployed stack as its files describe it: the compose file, `.env`, settings, and what
+//! detection makes of them. Nothing here talks to Docker.
 pub mod compose;
 pub mod detect;
 pub mod envfile;
 pub mod interpolate;
 pub mod settings;
+
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+
+use compose::ComposeFile;
+use detect::Detection;
+use envfile::EnvFile;
+use settings::Settings;
+
+/// Where the stack's files are, from `-C`, `-f` and `--env-file`.
+#[derive(Debug, Clone)]
+pub struct StackPaths {
+    pub project_dir: PathBuf,
+    pub compose_file: Option<PathBuf>,
+    pub env_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Stack {
+    pub project_dir: PathBuf,
+    pub compose_path: PathBuf,
+    /// The `.env` path (it may not exist: then `env` is empty).
+    pub env_path: PathBuf,
+    pub env: EnvFile,
+    /// `.env` values as Compose resolves them.
+    pub env_values: IndexMap<String, String>,
+    pub compose: ComposeFile,
+    pub settings: Settings,
+    /// `hoist.yaml`, when there is one.
+    pub settings_path: Option<PathBuf>,
+    pub project_name: String,
+    pub detection: Detection,
+}
+
+/// Why the stack's files could not be used. Each is bad input: exit 2, nothing changed.
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    #[error(
+        "no compose file in {dir} (looked for {tried}). Run hoist in the app's directory, or give it with -C DIR or -f FILE."
+    )]
+    NoComposeFile { dir: String, tried: String },
+    #[error("cannot read {path}: {reason}")]
+    Unreadable { path: String, reason: String },
+    #[error("{path}: {source}. Fix that line (Compose reads this file too), then try again.")]
+    Env {
+        path: String,
+        source: envfile::EnvFileError,
+    },
+    #[error("{0}")]
+    Compose(#[from] compose::ComposeError),
+    #[error("{0}")]
+    Setting(#[from] settings::SettingError),
+    #[error("{path}:{line}: the YAML is malformed (line {line}): {message}")]
+    SettingsSyntax {
+        path: String,
+        line: u64,
+        message: String,
+    },
+    #[error("{0}")]
+    Detect(#[from] detect::DetectError),
+}
+
+impl StackError {
+    pub fn exit_code(&self) -> i32 {
+        2
+    }
+}
+
+fn read(path: &Path) -> Result<String, StackError> {
+    std::fs::read_to_string(path).map_err(|e| StackError::Unreadable {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// Reads and understands the stack's files. `os_env` is the process environment (it overrides
+/// `.env`, as in Compose).
+pub fn load(
+    paths: &StackPaths,
+    os_env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Stack, StackError> {
+    let project_dir = paths.project_dir.clone();
+    let compose_path = match &paths.compose_file {
+        Some(f) => f.clone(),
+        None => compose::find_file(&project_dir).ok_or_else(|| StackError::NoComposeFile {
+            dir: project_dir.display().to_string(),
+            tried: compose::FILE_NAMES.join(", "),
+        })?,
+    };
+    let env_path = paths
+        .env_file
+        .clone()
+        .unwrap_or_else(|| project_dir.join(".env"));
+    let env_text = match std::fs::read_to_string(&env_path) {
+        Ok(t) => t,
+        // No .env is fine unless the user named one.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && paths.env_file.is_none() => {
+            String::new()
+        }
+        Err(e) => {
+            return Err(StackError::Unreadable {
+                path: env_path.display().to_string(),
+                reason: e.to_string(),
+            });
+        }
+    };
+    let env_err = |source| StackError::Env {
+        path: env_path.display().to_string(),
+        source,
+    };
+    let env = EnvFile::parse(&env_text).map_err(env_err)?;
+    let env_values = env.resolve(os_env).map_err(env_err)?;
+    let lookup = |k: &str| os_env(k).or_else(|| env_values.get(k).cloned());
+    let compose_text = read(&compose_path)?;
+    let compose = ComposeFile::parse(&compose_path, &compose_text, &project_dir, &lookup)?;
+
+    let mut settings = Settings::default();
+    if let Some(block) = compose.extensions.get("x-hoist") {
+        settings = settings.apply(
+            block,
+            &settings::Source {
+                file: &compose_path,
+                prefix: "x-hoist.",
+            },
+        )?;
+    }
+    let hoist_yaml = compose_path
+        .parent()
+        .unwrap_or(&project_dir)
+        .join("hoist.yaml");
+    let settings_path = hoist_yaml.is_file().then_some(hoist_yaml);
+    if let Some(path) = &settings_path {
+        let text = read(path)?;
+        let value: serde_json::Value =
+            serde_saphyr::from_str(&text).map_err(|e| StackError::SettingsSyntax {
+                path: path.display().to_string(),
+                line: e.location().map_or(0, |l| l.line()),
+                message: e.to_string().lines().next().unwrap_or_default().to_string(),
+            })?;
+        settings = settings.apply(
+            &value,
+            &settings::Source {
+                file: path,
+                prefix: "",
+            },
+        )?;
+    }
+
+    let project_name = match &compose.name {
+        Some(n) => n.clone(),
+        None => match lookup("COMPOSE_PROJECT_NAME").filter(|n| !n.is_empty()) {
+            Some(n) => n,
+            None => compose::normalize_project_name(
+                &project_dir
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            ),
+        },
+    };
+    let detection = detect::detect(&detect::Inputs {
+        compose: &compose,
+        env: &env,
+        os_env,
+        lookup: &lookup,
+        settings: &settings,
+        env_path: &env_path,
+    })?;
+    Ok(Stack {
+        project_dir,
+        compose_path,
+        env_path,
+        env,
+        env_values,
+        compose,
+        settings,
+        settings_path,
+        project_name,
+        detection,
+    })
+}
