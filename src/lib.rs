@@ -5,5 +5,8 @@
 
 pub mod db;
 pub mod docker;
+pub mod fsutil;
+pub mod logging;
+pub mod report;
 pub mod secret;
 pub mod stack;

@@ -1,1 +1,93 @@
-fn main() {}
+//! hoist's binary: parse the command line, set up the log file, run one command, exit with the
+//! code DESIGN.md promises (0 done, 1 needs attention, 2 bad input, 3 refused, 4 rolled back).
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+use hoist::report::{self, Context, Output};
+
+mod cli;
+
+use cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let ctx = match Context::from_args(
+        cli.global.project_dir.clone(),
+        cli.global.file.clone(),
+        cli.global.env_file.clone(),
+        cli.global.backup_dir.clone(),
+        cli.global.state_dir.clone(),
+    ) {
+        Ok(ctx) => ctx,
+        Err(err) => {
+            eprintln!("hoist: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    // The guard flushes the log file on exit; logging never goes to the terminal.
+    let _log_guard = match hoist::logging::init(&ctx.state_dir) {
+        Ok(guard) => Some(guard),
+        Err(err) => {
+            eprintln!("hoist: warning: {err}; continuing without a log file.");
+            None
+        }
+    };
+    let command = match cli.command {
+        Some(c) => c,
+        None => {
+            eprintln!(
+                "hoist: the interactive wizard is not part of this version yet. Use `hoist status` or `hoist check`.\n"
+            );
+            let _ = Cli::command().print_help();
+            return ExitCode::from(2);
+        }
+    };
+    match command {
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "hoist", &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        Command::Man => {
+            let man = clap_mangen::Man::new(Cli::command());
+            let mut out = Vec::new();
+            if let Err(err) = man.render(&mut out) {
+                eprintln!("hoist: could not render the man page: {err}");
+                return ExitCode::from(1);
+            }
+            let _ = std::io::stdout().write_all(&out);
+            return ExitCode::SUCCESS;
+        }
+        Command::Status | Command::Check => {}
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("hoist: could not start: {err}");
+            return ExitCode::from(1);
+        }
+    };
+    let output: Output = runtime.block_on(async {
+        match command {
+            Command::Status => report::status::run(&ctx).await,
+            _ => report::check::run(&ctx).await,
+        }
+    });
+    let rendered = if cli.global.json {
+        output.json_lines()
+    } else {
+        output.human()
+    };
+    // A closed pipe (`hoist status | head`) is not an error worth a panic.
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(rendered.stdout.as_bytes());
+    let _ = stdout.flush();
+    if !rendered.stderr.is_empty() {
+        let _ = std::io::stderr().write_all(rendered.stderr.as_bytes());
+    }
+    ExitCode::from(output.exit_code)
+}

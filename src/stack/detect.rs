@@ -8,6 +8,7 @@ use super::compose::{ComposeFile, MountKind};
 use super::envfile::EnvFile;
 use super::interpolate;
 use super::settings::{Settings, SmokeCheck, StatusExpectation};
+pub use crate::db::DbKind;
 use crate::secret::Secret;
 
 #[derive(Debug, Clone, Serialize)]
@@ -31,24 +32,6 @@ pub struct VersionPin {
     pub source: String,
     /// The line of `.env` that sets it, when it is `.env`.
     pub env_line: Option<usize>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DbKind {
-    Postgres,
-    Mysql,
-    Sqlite,
-}
-
-impl DbKind {
-    pub fn name(&self) -> &'static str {
-        match self {
-            DbKind::Postgres => "postgres",
-            DbKind::Mysql => "mysql",
-            DbKind::Sqlite => "sqlite",
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize)]

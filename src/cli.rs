@@ -1,0 +1,58 @@
+//! The command line (a stable interface: tests and scripts depend on it; see DESIGN.md).
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "hoist",
+    version,
+    about = "Upgrade a self-hosted Docker Compose app safely, and roll it back when the upgrade goes wrong.",
+    long_about = None,
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    /// The app's directory (where its compose file and .env are) [default: current directory]
+    #[arg(short = 'C', long = "project-dir", value_name = "DIR", global = true)]
+    pub project_dir: Option<PathBuf>,
+    /// Compose file [default: compose.yaml, compose.yml, docker-compose.yml, docker-compose.yaml in the project dir]
+    #[arg(short = 'f', long = "file", value_name = "FILE", global = true)]
+    pub file: Option<PathBuf>,
+    /// The .env file [default: <project dir>/.env]
+    #[arg(long = "env-file", value_name = "FILE", global = true)]
+    pub env_file: Option<PathBuf>,
+    /// Where backups go [default: x-hoist backup.dir, else <parent of project dir>/<project>-backups]
+    #[arg(long = "backup-dir", value_name = "DIR", global = true)]
+    pub backup_dir: Option<PathBuf>,
+    /// hoist's own state: journal, lock, log file [default: $XDG_STATE_HOME/hoist or ~/.local/state/hoist]
+    #[arg(long = "state-dir", value_name = "DIR", global = true)]
+    pub state_dir: Option<PathBuf>,
+    /// Machine-readable output: JSON Lines on stdout, the last line a summary
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Answer yes to every confirmation
+    #[arg(short = 'y', long, global = true)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Stack, pinned and running versions, health, schema revision
+    Status,
+    /// Preflight checks only; exit 0 when ready to upgrade, 3 when not
+    Check,
+    /// Print a shell completion script
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff)
+    Man,
+}

@@ -1,0 +1,603 @@
+//! `hoist check`: the preflight of an upgrade. Changes nothing; exit 0 when ready, 3 when not.
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::facts::{self, Facts};
+use super::status::{self, ServiceStatus};
+use super::{Context, Output, human_bytes};
+use crate::docker::{self, compose_cli};
+use crate::fsutil;
+use crate::stack::compose::MountKind;
+use crate::stack::detect::DataMount;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Ok,
+    Warn,
+    Fail,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub name: String,
+    pub status: Level,
+    pub message: String,
+    /// Evidence: log lines, Compose's own words.
+    pub details: Vec<String>,
+    /// Extra machine-readable fields (e.g. the disk figures).
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, Value>,
+}
+
+impl Finding {
+    fn new(name: &str, status: Level, message: impl Into<String>) -> Finding {
+        Finding {
+            name: name.to_string(),
+            status,
+            message: message.into(),
+            details: Vec::new(),
+            extra: serde_json::Map::new(),
+        }
+    }
+
+    fn details(mut self, details: Vec<String>) -> Finding {
+        self.details = details;
+        self
+    }
+}
+
+/// Lines of a failing container's log shown as evidence.
+const LOG_LINES: usize = 12;
+/// Free space kept beyond the estimate, so a backup never fills the disk to the last byte.
+const DISK_MARGIN: u64 = 256 * 1000 * 1000;
+
+pub async fn run(ctx: &Context) -> Output {
+    let (_stack, view) = match facts::load_stack(ctx) {
+        Ok(loaded) => loaded,
+        Err(err) => return Output::failed("check", 2, err.to_string()),
+    };
+    let facts = facts::gather(ctx, view).await;
+    let mut findings = Vec::new();
+    findings.push(docker_finding(&facts));
+    findings.push(compose_finding(&facts).await);
+    if facts.docker.is_ok() {
+        findings.extend(service_findings(&facts).await);
+    }
+    if let Some(f) = database_finding(&facts) {
+        findings.push(f);
+    }
+    findings.push(version_finding(&facts));
+    findings.push(backup_dir_finding(&facts.view.backup_dir));
+    findings.push(disk_finding(&facts));
+    if let Some(f) = session_finding(&|k| std::env::var(k).ok()) {
+        findings.push(f);
+    }
+    render(&facts, findings)
+}
+
+fn docker_finding(facts: &Facts) -> Finding {
+    match &facts.docker {
+        Ok(r) => Finding::new(
+            "docker",
+            Level::Ok,
+            format!(
+                "Docker {} answers at {}",
+                r.engine.server_version, r.engine.host
+            ),
+        ),
+        Err(e) => Finding::new("docker", Level::Fail, e.to_string()),
+    }
+}
+
+async fn compose_finding(facts: &Facts) -> Finding {
+    let tool = match compose_cli::find().await {
+        Ok(tool) => tool,
+        Err(e) => return Finding::new("compose", Level::Fail, e.to_string()),
+    };
+    let view = &facts.view;
+    let invocation = compose_cli::ComposeInvocation {
+        project_dir: view.project_dir.clone(),
+        project_name: view.project.clone(),
+        files: vec![view.compose_file.clone()],
+        env_file: Some(view.env_file.clone()),
+    };
+    let label = match &tool {
+        compose_cli::ComposeTool::V2 { version } => format!("Docker Compose {version}"),
+        compose_cli::ComposeTool::V1 { version } => {
+            format!("docker-compose {version} (v1, end of life)")
+        }
+    };
+    match invocation.validate(&tool).await {
+        Ok(None) => {
+            let level = if matches!(tool, compose_cli::ComposeTool::V1 { .. }) {
+                Level::Warn
+            } else {
+                Level::Ok
+            };
+            let mut message = format!("{label} accepts {}", view.compose_file.display());
+            if level == Level::Warn {
+                message.push_str("; install the Compose v2 plugin, v1 no longer gets fixes");
+            }
+            Finding::new("compose", level, message)
+        }
+        Ok(Some(words)) => Finding::new(
+            "compose",
+            Level::Fail,
+            format!(
+                "{label} rejects {}: fix the file, then run `hoist check` again",
+                view.compose_file.display()
+            ),
+        )
+        .details(words.lines().map(str::to_string).collect()),
+        Err(e) => Finding::new("compose", Level::Fail, e.to_string()),
+    }
+}
+
+async fn service_findings(facts: &Facts) -> Vec<Finding> {
+    let Ok(running) = &facts.docker else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for s in status::services(facts) {
+        let name = format!("service {}", s.name);
+        let with_healthcheck = facts.view.with_healthcheck.contains(&s.name);
+        let (level, message) = judge_service(&s, with_healthcheck);
+        let mut finding = Finding::new(&name, level, message);
+        if level == Level::Fail
+            && let Some(c) = running
+                .of_service(&s.name)
+                .into_iter()
+                .max_by_key(|c| !c.is_running())
+        {
+            finding.details = match docker::last_log_lines(&running.engine, &c.id, LOG_LINES).await
+            {
+                Ok(lines) if lines.is_empty() => vec!["(the container logged nothing)".into()],
+                Ok(lines) => lines,
+                Err(e) => vec![format!("(its logs could not be read: {e})")],
+            };
+        }
+        out.push(finding);
+    }
+    out
+}
+
+/// One service's verdict: running and (when it has a healthcheck) healthy is ready.
+pub fn judge_service(s: &ServiceStatus, with_healthcheck: bool) -> (Level, String) {
+    let name = &s.name;
+    match s.state.as_str() {
+        "missing" => (
+            Level::Fail,
+            format!(
+                "{name} has no container: start the stack (`docker compose up -d`) before upgrading"
+            ),
+        ),
+        "running" => match s.health.as_deref() {
+            Some("healthy") => (Level::Ok, format!("{name} is running and healthy")),
+            Some("unhealthy") => (
+                Level::Fail,
+                format!(
+                    "{name} is running but unhealthy: its healthcheck fails; fix it before upgrading (its last log lines are below)"
+                ),
+            ),
+            Some(_) => (
+                Level::Fail,
+                format!(
+                    "{name} is still starting (its healthcheck has not passed yet): wait a minute and run `hoist check` again"
+                ),
+            ),
+            None if with_healthcheck => (
+                Level::Warn,
+                format!("{name} is running; its health is not reported"),
+            ),
+            None if s.restart_count > 0 => (
+                Level::Warn,
+                format!(
+                    "{name} is running, but has restarted {} times",
+                    s.restart_count
+                ),
+            ),
+            None => (Level::Ok, format!("{name} is running")),
+        },
+        "restarting" => (
+            Level::Fail,
+            format!(
+                "{name} is crash-looping (restarted {} times, last exit code {}): fix it before upgrading (its last log lines are below)",
+                s.restart_count,
+                s.exit_code.unwrap_or(0)
+            ),
+        ),
+        other => (
+            Level::Fail,
+            format!(
+                "{name} is {other}{}: start it (`docker compose up -d {name}`) or find out why it stopped (its last log lines are below)",
+                s.exit_code
+                    .map(|c| format!(" (exit code {c})"))
+                    .unwrap_or_default()
+            ),
+        ),
+    }
+}
+
+fn database_finding(facts: &Facts) -> Option<Finding> {
+    let spec = facts.view.database.as_ref()?;
+    let result = facts.db.as_ref()?;
+    Some(match result {
+        Ok(probe) => {
+            let message = match &probe.migrations {
+                Some(m) => format!(
+                    "{} answers (service {}); {} revision {}",
+                    spec.kind.name(),
+                    spec.service,
+                    m.framework.name(),
+                    m.revision
+                ),
+                None => format!(
+                    "{} answers (service {}); no migrations table, the schema fingerprint stands in for a revision",
+                    spec.kind.name(),
+                    spec.service
+                ),
+            };
+            Finding::new("database", Level::Ok, message)
+        }
+        Err(e) => Finding::new(
+            "database",
+            Level::Fail,
+            format!("the database could not be read: {e}"),
+        ),
+    })
+}
+
+fn version_finding(facts: &Facts) -> Finding {
+    let view = &facts.view;
+    let (Some(var), Some(pinned)) = (&view.version_variable, &view.pinned) else {
+        return Finding::new(
+            "version",
+            Level::Fail,
+            "hoist could not tell which variable pins the app's version; set x-hoist.version_variable",
+        );
+    };
+    let services = status::services(facts);
+    let running = status::running_version(&services);
+    let digest = services
+        .iter()
+        .find(|s| s.upgraded)
+        .and_then(|s| s.digest.clone());
+    if pinned == "latest" || pinned.is_empty() {
+        let actually = match (&running, &digest) {
+            (Some(v), Some(d)) => format!("version {v} ({d})"),
+            (Some(v), None) => format!("version {v}"),
+            _ => "an unknown version".to_string(),
+        };
+        let mut f = Finding::new(
+            "version",
+            Level::Warn,
+            format!(
+                "{var} is `{}`, which moves whenever a new image is pushed; what actually runs is {actually}. Pin it to that exact version before upgrading so you can always go back",
+                if pinned.is_empty() { "empty" } else { pinned }
+            ),
+        );
+        f.extra.insert("pinned".into(), json!(pinned));
+        f.extra.insert("running".into(), json!(running));
+        return f;
+    }
+    match running {
+        Some(r) if &r != pinned => Finding::new(
+            "version",
+            Level::Warn,
+            format!(
+                "{var} is pinned to {pinned} but {r} is running: the stack was not restarted since .env changed"
+            ),
+        ),
+        _ => Finding::new("version", Level::Ok, format!("{var} is pinned to {pinned}")),
+    }
+}
+
+fn backup_dir_finding(dir: &Path) -> Finding {
+    let shown = dir.display();
+    if dir.is_dir() {
+        return match fsutil::can_create_files_in(dir) {
+            Ok(()) => Finding::new("backup dir", Level::Ok, format!("backups go to {shown}")),
+            Err(e) => Finding::new(
+                "backup dir",
+                Level::Fail,
+                format!(
+                    "backups cannot be written to {shown}: {e}. Choose another place with --backup-dir DIR"
+                ),
+            ),
+        };
+    }
+    match fsutil::nearest_existing(dir) {
+        Some(parent) if parent.is_dir() => match fsutil::can_create_files_in(&parent) {
+            Ok(()) => Finding::new(
+                "backup dir",
+                Level::Ok,
+                format!("backups go to {shown} (created by the first backup)"),
+            ),
+            Err(e) => Finding::new(
+                "backup dir",
+                Level::Fail,
+                format!(
+                    "{shown} cannot be created: {} is not writable ({e}). Choose another place with --backup-dir DIR",
+                    parent.display()
+                ),
+            ),
+        },
+        _ => Finding::new(
+            "backup dir",
+            Level::Fail,
+            format!(
+                "{shown} cannot be created: a part of the path is not a directory. Choose another place with --backup-dir DIR"
+            ),
+        ),
+    }
+}
+
+/// Free space where the backup will be written, against what the backup will take: the
+/// database (its on-disk size bounds the dump) plus the data mounts, uncompressed (uploads are
+/// mostly photos and PDFs, which do not compress).
+fn disk_finding(facts: &Facts) -> Finding {
+    let view = &facts.view;
+    let mut estimate = 0u64;
+    let mut unknown: Vec<String> = Vec::new();
+    match &facts.db {
+        Some(Ok(probe)) => estimate += probe.size_bytes,
+        Some(Err(_)) => unknown.push("the database".into()),
+        None => {}
+    }
+    for mount in &view.data {
+        match host_path_of(facts, mount) {
+            Some(path) => {
+                let (bytes, unreadable) = fsutil::tree_size(Path::new(&path));
+                estimate += bytes;
+                if unreadable > 0 {
+                    unknown.push(format!("{unreadable} unreadable entries under {path}"));
+                }
+            }
+            None => unknown.push(format!("{} (not found on this host)", mount.source)),
+        }
+    }
+    let Some(place) = fsutil::nearest_existing(&view.backup_dir) else {
+        return Finding::new(
+            "disk",
+            Level::Fail,
+            "the backup directory's filesystem could not be found",
+        );
+    };
+    let available = match fs4::available_space(&place) {
+        Ok(a) => a,
+        Err(e) => {
+            return Finding::new(
+                "disk",
+                Level::Warn,
+                format!("free space on {} could not be read: {e}", place.display()),
+            );
+        }
+    };
+    let needed = estimate + DISK_MARGIN;
+    let partial = if unknown.is_empty() {
+        String::new()
+    } else {
+        format!(" (estimate leaves out: {})", unknown.join(", "))
+    };
+    let mut f = if available >= needed {
+        Finding::new(
+            "disk",
+            Level::Ok,
+            format!(
+                "{} free on {}; the backup needs about {}{partial}",
+                human_bytes(available),
+                place.display(),
+                human_bytes(estimate)
+            ),
+        )
+    } else {
+        Finding::new(
+            "disk",
+            Level::Fail,
+            format!(
+                "not enough free disk for the backup: {} free on {}, about {} needed ({} plus a {} margin){partial}. Free some space (e.g. `docker image prune`, old backups) or choose another place with --backup-dir DIR",
+                human_bytes(available),
+                place.display(),
+                human_bytes(needed),
+                human_bytes(estimate),
+                human_bytes(DISK_MARGIN)
+            ),
+        )
+    };
+    f.extra.insert("available_bytes".into(), json!(available));
+    f.extra.insert("estimate_bytes".into(), json!(estimate));
+    f.extra.insert("needed_bytes".into(), json!(needed));
+    f
+}
+
+/// Where a data mount's content is on this host: a bind mount's path, or the directory the
+/// engine reports for the named volume mounted at that place.
+fn host_path_of(facts: &Facts, mount: &DataMount) -> Option<String> {
+    if let Ok(running) = &facts.docker {
+        for service in &mount.services {
+            for c in running.of_service(service) {
+                if let Some(m) = c.mounts.iter().find(|m| m.destination == mount.target) {
+                    return Some(m.source.clone());
+                }
+            }
+        }
+    }
+    (mount.kind == MountKind::Bind && Path::new(&mount.source).exists())
+        .then(|| mount.source.clone())
+}
+
+/// An SSH session outside tmux or screen dies with the connection; the upgrade should not.
+pub fn session_finding(env: &dyn Fn(&str) -> Option<String>) -> Option<Finding> {
+    let set = |k: &str| env(k).is_some_and(|v| !v.is_empty());
+    if !(set("SSH_CONNECTION") || set("SSH_TTY")) {
+        return None;
+    }
+    if set("TMUX")
+        || set("STY")
+        || env("TERM").is_some_and(|t| t.starts_with("screen") || t.starts_with("tmux"))
+    {
+        return Some(Finding::new(
+            "session",
+            Level::Ok,
+            "running inside tmux/screen: a dropped SSH connection will not interrupt an upgrade",
+        ));
+    }
+    Some(Finding::new(
+        "session",
+        Level::Warn,
+        "you are in an SSH session outside tmux or screen: if the connection drops, so does your view of the upgrade. Start `tmux` (or `screen`) and run hoist inside it",
+    ))
+}
+
+fn render(facts: &Facts, findings: Vec<Finding>) -> Output {
+    let failed: Vec<&str> = findings
+        .iter()
+        .filter(|f| f.status == Level::Fail)
+        .map(|f| f.name.as_str())
+        .collect();
+    let warnings: Vec<&str> = findings
+        .iter()
+        .filter(|f| f.status == Level::Warn)
+        .map(|f| f.name.as_str())
+        .collect();
+    let ready = failed.is_empty();
+    let mut events: Vec<Value> = findings
+        .iter()
+        .map(|f| {
+            let mut v = json!(f);
+            v["type"] = json!("check");
+            v
+        })
+        .collect();
+    events.push(json!({
+        "type": "summary",
+        "command": "check",
+        "outcome": if ready { "ready" } else { "not_ready" },
+        "ready": ready,
+        "project": facts.view.project,
+        "failed": failed,
+        "warnings": warnings,
+        "exit_code": if ready { 0 } else { 3 },
+    }));
+    let mut text = String::new();
+    for f in &findings {
+        let mark = match f.status {
+            Level::Ok => "ok  ",
+            Level::Warn => "WARN",
+            Level::Fail => "FAIL",
+        };
+        text.push_str(&format!("{mark}  {}\n", f.message));
+        for line in &f.details {
+            text.push_str(&format!("        | {line}\n"));
+        }
+    }
+    text.push('\n');
+    if ready {
+        text.push_str(&format!(
+            "Ready to upgrade{}.\n",
+            if warnings.is_empty() {
+                String::new()
+            } else {
+                format!(" (read the {} warning(s) above)", warnings.len())
+            }
+        ));
+    } else {
+        text.push_str(&format!(
+            "Not ready to upgrade: {} problem(s) above ({}). Nothing was changed. Fix them and run `hoist check` again.\n",
+            failed.len(),
+            failed.join(", ")
+        ));
+    }
+    let errors = match &facts.docker {
+        Err(e) => format!("hoist: {e}\n"),
+        Ok(_) => String::new(),
+    };
+    Output {
+        exit_code: if ready { 0 } else { 3 },
+        text,
+        errors,
+        events,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| {
+            pairs
+                .iter()
+                .find(|(key, _)| *key == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn ssh_outside_tmux_gets_the_hint() {
+        let f = session_finding(&env(&[("SSH_CONNECTION", "10.0.0.2 5000 10.0.0.1 22")])).unwrap();
+        assert_eq!(f.status, Level::Warn);
+        assert!(f.message.contains("tmux"));
+    }
+
+    #[test]
+    fn ssh_inside_tmux_or_screen_is_fine_and_local_says_nothing() {
+        let f = session_finding(&env(&[
+            ("SSH_TTY", "/dev/pts/1"),
+            ("TMUX", "/tmp/tmux-0/default,1,0"),
+        ]))
+        .unwrap();
+        assert_eq!(f.status, Level::Ok);
+        let f = session_finding(&env(&[("SSH_TTY", "/dev/pts/1"), ("STY", "1234.pts-1")])).unwrap();
+        assert_eq!(f.status, Level::Ok);
+        assert!(session_finding(&env(&[("TERM", "xterm")])).is_none());
+    }
+
+    fn service(state: &str, health: Option<&str>) -> ServiceStatus {
+        ServiceStatus {
+            name: "api".into(),
+            upgraded: true,
+            image: None,
+            version: None,
+            digest: None,
+            state: state.into(),
+            health: health.map(str::to_string),
+            exit_code: Some(1),
+            restart_count: 4,
+            containers: 1,
+        }
+    }
+
+    #[test]
+    fn services_are_judged_by_state_and_health() {
+        assert_eq!(
+            judge_service(&service("running", Some("healthy")), true).0,
+            Level::Ok
+        );
+        assert_eq!(
+            judge_service(&service("running", Some("unhealthy")), true).0,
+            Level::Fail
+        );
+        assert_eq!(
+            judge_service(&service("running", Some("starting")), true).0,
+            Level::Fail
+        );
+        assert_eq!(
+            judge_service(&service("exited", None), false).0,
+            Level::Fail
+        );
+        assert_eq!(
+            judge_service(&service("missing", None), false).0,
+            Level::Fail
+        );
+        let (level, message) = judge_service(&service("restarting", None), false);
+        assert_eq!(level, Level::Fail);
+        assert!(
+            message.contains("restarted 4 times") && message.contains("exit code 1"),
+            "{message}"
+        );
+    }
+}

@@ -1,0 +1,137 @@
+//! The facts `status` and `check` both report: what the files say, what Docker runs, what the
+//! database holds. Gathered once, read-only.
+use std::path::PathBuf;
+
+use crate::db::{self, DbProbe};
+use crate::docker::{self, ContainerInfo, DockerError, Engine};
+use crate::stack::detect::{DataMount, Database};
+use crate::stack::{self, Stack};
+
+use super::Context;
+
+/// What the report needs of the stack's files, in one place.
+#[derive(Debug, Clone)]
+pub struct StackView {
+    pub project: String,
+    pub project_dir: PathBuf,
+    pub compose_file: PathBuf,
+    pub env_file: PathBuf,
+    pub version_variable: Option<String>,
+    pub pinned: Option<String>,
+    pub pinned_source: Option<String>,
+    /// All services of the compose file, in name order.
+    pub services: Vec<String>,
+    /// The services that run the app's image (the ones an upgrade recreates).
+    pub upgraded: Vec<String>,
+    /// Services with a healthcheck (readiness is their health).
+    pub with_healthcheck: Vec<String>,
+    pub database: Option<Database>,
+    pub data: Vec<DataMount>,
+    pub backup_dir: PathBuf,
+}
+
+pub struct Facts {
+    pub view: StackView,
+    pub docker: Result<Running, DockerError>,
+    /// None when the stack has no database hoist knows of.
+    pub db: Option<Result<DbProbe, String>>,
+}
+
+pub struct Running {
+    pub engine: Engine,
+    pub containers: Vec<ContainerInfo>,
+}
+
+impl Running {
+    pub fn of_service(&self, service: &str) -> Vec<&ContainerInfo> {
+        self.containers
+            .iter()
+            .filter(|c| c.service == service)
+            .collect()
+    }
+}
+
+/// Loads the stack's files; an error here is bad input (exit 2) and nothing else is attempted.
+pub fn load_stack(ctx: &Context) -> Result<(Stack, StackView), stack::StackError> {
+    let os_env = |key: &str| std::env::var(key).ok();
+    let stack = stack::load(&ctx.paths, &os_env)?;
+    let view = StackView::of(&stack, ctx);
+    Ok((stack, view))
+}
+
+impl StackView {
+    pub fn of(stack: &Stack, ctx: &Context) -> StackView {
+        let d = &stack.detection;
+        let mut services: Vec<String> = stack.compose.services.keys().cloned().collect();
+        services.sort();
+        let backup_dir = ctx
+            .backup_dir
+            .clone()
+            .or_else(|| stack.settings.backup_dir.clone())
+            .unwrap_or_else(|| {
+                let parent = stack.project_dir.parent().unwrap_or(&stack.project_dir);
+                parent.join(format!("{}-backups", stack.project_name))
+            });
+        StackView {
+            project: stack.project_name.clone(),
+            project_dir: stack.project_dir.clone(),
+            compose_file: stack.compose_path.clone(),
+            env_file: stack.env_path.clone(),
+            version_variable: Some(d.version.variable.clone()),
+            pinned: d.version.value.clone(),
+            pinned_source: Some(d.version.source.clone()),
+            services,
+            upgraded: d.upgraded.clone(),
+            with_healthcheck: d.with_healthcheck.clone(),
+            database: d.database.clone(),
+            data: d.data.clone(),
+            backup_dir,
+        }
+    }
+}
+
+pub async fn gather(ctx: &Context, view: StackView) -> Facts {
+    let docker = match Engine::connect(ctx.docker_timeout).await {
+        Ok(engine) => match docker::stack_containers(&engine, &view.project).await {
+            Ok(containers) => Ok(Running { engine, containers }),
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    };
+    let db = match (&view.database, &docker) {
+        (None, _) => None,
+        (Some(spec), Ok(running)) => Some(probe_db(spec, running).await),
+        (Some(_), Err(_)) => Some(Err("not read: Docker is not reachable".to_string())),
+    };
+    Facts { view, docker, db }
+}
+
+/// Reads the database through the db container's address on its network (the database is
+/// rarely published on the host, and should not need to be).
+async fn probe_db(spec: &Database, running: &Running) -> Result<DbProbe, String> {
+    let containers = running.of_service(&spec.service);
+    let Some(container) = containers.iter().find(|c| c.is_running()) else {
+        return Err(format!(
+            "the database container of service {} is not running, so its schema could not be read",
+            spec.service
+        ));
+    };
+    let Some((_, ip)) = container.addresses.first() else {
+        return Err(format!(
+            "the database container {} has no network address that hoist can reach",
+            container.name
+        ));
+    };
+    let target = db::DbTarget {
+        kind: spec.kind,
+        host: ip.clone(),
+        port: spec.port,
+        user: spec.user.clone(),
+        password: spec.password.clone(),
+        database: spec.name.clone(),
+        sqlite_path: spec.path.as_ref().map(PathBuf::from),
+    };
+    db::probe(&target, std::time::Duration::from_secs(10))
+        .await
+        .map_err(|e| e.to_string())
+}

@@ -1,0 +1,286 @@
+//! `hoist status`: the stack, pinned and running versions, health, schema revision.
+use std::fmt::Write as _;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::facts::{self, Facts};
+use super::{Context, Output, human_bytes};
+use crate::db::DbProbe;
+
+#[derive(Debug, Serialize)]
+pub struct ServiceStatus {
+    pub name: String,
+    /// Whether an upgrade recreates this service (it runs the app's image).
+    pub upgraded: bool,
+    pub image: Option<String>,
+    /// The version it really runs: the image's OCI version label, else its tag.
+    pub version: Option<String>,
+    pub digest: Option<String>,
+    /// running, exited, restarting, ... or "missing" when no container exists.
+    pub state: String,
+    pub health: Option<String>,
+    pub exit_code: Option<i64>,
+    pub restart_count: i64,
+    pub containers: usize,
+}
+
+pub async fn run(ctx: &Context) -> Output {
+    let (_stack, view) = match facts::load_stack(ctx) {
+        Ok(loaded) => loaded,
+        Err(err) => return Output::failed("status", 2, err.to_string()),
+    };
+    let facts = facts::gather(ctx, view).await;
+    render(&facts)
+}
+
+pub fn services(facts: &Facts) -> Vec<ServiceStatus> {
+    let view = &facts.view;
+    view.services
+        .iter()
+        .map(|name| {
+            let upgraded = view.upgraded.contains(name);
+            let containers = match &facts.docker {
+                Ok(running) => running.of_service(name),
+                Err(_) => Vec::new(),
+            };
+            // With replicas, report the worst one: that is the one that needs attention.
+            let worst = containers
+                .iter()
+                .max_by_key(|c| {
+                    (
+                        !c.is_running(),
+                        c.health.map(|h| h.to_string() != "healthy"),
+                        c.restart_count,
+                    )
+                })
+                .copied();
+            match worst {
+                Some(c) => ServiceStatus {
+                    name: name.clone(),
+                    upgraded,
+                    image: Some(c.image.clone()),
+                    version: c
+                        .version_label
+                        .clone()
+                        .or_else(|| c.image_tag().map(str::to_string)),
+                    digest: c.digest.clone(),
+                    state: c.state.clone(),
+                    health: c.health.map(|h| h.to_string()),
+                    exit_code: (!c.is_running()).then_some(c.exit_code),
+                    restart_count: c.restart_count,
+                    containers: containers.len(),
+                },
+                None => ServiceStatus {
+                    name: name.clone(),
+                    upgraded,
+                    image: None,
+                    version: None,
+                    digest: None,
+                    state: if facts.docker.is_ok() {
+                        "missing".into()
+                    } else {
+                        "unknown".into()
+                    },
+                    health: None,
+                    exit_code: None,
+                    restart_count: 0,
+                    containers: 0,
+                },
+            }
+        })
+        .collect()
+}
+
+/// The version the upgraded services run, when they agree on one.
+pub fn running_version(services: &[ServiceStatus]) -> Option<String> {
+    let mut versions = services
+        .iter()
+        .filter(|s| s.upgraded)
+        .filter_map(|s| s.version.clone());
+    let first = versions.next()?;
+    versions.all(|v| v == first).then_some(first)
+}
+
+pub fn database_json(facts: &Facts) -> Value {
+    let Some(spec) = &facts.view.database else {
+        return Value::Null;
+    };
+    let mut out = json!({
+        "service": spec.service,
+        "kind": spec.kind.name(),
+        "migrations": null,
+        "revision": null,
+    });
+    match &facts.db {
+        Some(Ok(probe)) => {
+            out["migrations"] = probe
+                .migrations
+                .as_ref()
+                .map(|m| json!(m.framework.name()))
+                .unwrap_or(Value::Null);
+            out["revision"] = probe
+                .migrations
+                .as_ref()
+                .map(|m| json!(m.revision))
+                .unwrap_or(Value::Null);
+            out["fingerprint"] = json!(probe.fingerprint);
+            out["size_bytes"] = json!(probe.size_bytes);
+            out["server_version"] = json!(probe.server_version);
+            out["tables"] = json!(
+                probe
+                    .tables
+                    .iter()
+                    .map(|t| json!({"name": t.name, "rows": t.rows}))
+                    .collect::<Vec<_>>()
+            );
+        }
+        Some(Err(e)) => out["error"] = json!(e),
+        None => {}
+    }
+    out
+}
+
+fn render(facts: &Facts) -> Output {
+    let view = &facts.view;
+    let services = services(facts);
+    let running = running_version(&services);
+    let mut summary = json!({
+        "type": "summary",
+        "command": "status",
+        "outcome": if facts.docker.is_ok() { "ok" } else { "error" },
+        "project": view.project,
+        "project_dir": view.project_dir,
+        "compose_file": view.compose_file,
+        "env_file": view.env_file,
+        "version_variable": view.version_variable,
+        "pinned": view.pinned,
+        "pinned_source": view.pinned_source,
+        "running_version": running,
+        "services": services,
+        "database": database_json(facts),
+    });
+    let mut errors = String::new();
+    let mut exit_code = 0;
+    match &facts.docker {
+        Ok(r) => {
+            summary["docker"] =
+                json!({"host": r.engine.host, "server_version": r.engine.server_version})
+        }
+        Err(e) => {
+            summary["error"] = json!(e.to_string());
+            summary["exit_code"] = json!(e.exit_code());
+            errors = format!("hoist: {e}\n");
+            exit_code = e.exit_code() as u8;
+        }
+    }
+    Output {
+        exit_code,
+        text: human(facts, &services, running.as_deref()),
+        errors,
+        events: vec![summary],
+    }
+}
+
+fn human(facts: &Facts, services: &[ServiceStatus], running: Option<&str>) -> String {
+    let view = &facts.view;
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "Project   {} ({})",
+        view.project,
+        view.project_dir.display()
+    );
+    let _ = writeln!(t, "Compose   {}", view.compose_file.display());
+    match (&view.version_variable, &view.pinned) {
+        (Some(var), Some(pinned)) => {
+            let source = view
+                .pinned_source
+                .as_deref()
+                .map(|s| format!(" ({s})"))
+                .unwrap_or_default();
+            let _ = writeln!(t, "Version   {var}={pinned}{source}");
+        }
+        (Some(var), None) => {
+            let _ = writeln!(t, "Version   {var} is not set");
+        }
+        _ => {
+            let _ = writeln!(t, "Version   (no version variable found)");
+        }
+    }
+    match running {
+        Some(v) => {
+            let _ = writeln!(t, "Running   {v}");
+        }
+        None if facts.docker.is_ok() => {
+            let _ = writeln!(
+                t,
+                "Running   (the app's services do not agree on one version)"
+            );
+        }
+        None => {}
+    }
+    if facts.docker.is_ok() {
+        let _ = writeln!(t, "\nServices");
+        let width = services.iter().map(|s| s.name.len()).max().unwrap_or(0);
+        for s in services {
+            let version = s.version.as_deref().unwrap_or("-");
+            let mut state = s.state.clone();
+            if let Some(code) = s
+                .exit_code
+                .filter(|_| s.state != "running" && s.state != "missing")
+            {
+                let _ = write!(state, " (exit code {code})");
+            }
+            if let Some(h) = &s.health {
+                let _ = write!(state, ", {h}");
+            }
+            if s.restart_count > 0 {
+                let _ = write!(state, ", restarted {} times", s.restart_count);
+            }
+            let mark = if s.upgraded { "*" } else { " " };
+            let _ = writeln!(t, "  {mark} {:width$}  {:10}  {state}", s.name, version);
+        }
+        let _ = writeln!(t, "  (* upgraded with the app's version)");
+    }
+    if let Some(spec) = &view.database {
+        let _ = writeln!(t);
+        match &facts.db {
+            Some(Ok(probe)) => {
+                let _ = writeln!(
+                    t,
+                    "Database  {} (service {}), {}",
+                    spec.kind.name(),
+                    spec.service,
+                    describe_probe(probe)
+                );
+                for table in &probe.tables {
+                    let _ = writeln!(t, "            {:28} {:>10} rows", table.name, table.rows);
+                }
+            }
+            Some(Err(e)) => {
+                let _ = writeln!(
+                    t,
+                    "Database  {} (service {}): {e}",
+                    spec.kind.name(),
+                    spec.service
+                );
+            }
+            None => {}
+        }
+    }
+    t
+}
+
+fn describe_probe(probe: &DbProbe) -> String {
+    let migrations = match &probe.migrations {
+        Some(m) => format!("{} revision {}", m.framework.name(), m.revision),
+        None => "no migrations table".to_string(),
+    };
+    let rows: u64 = probe.tables.iter().map(|t| t.rows).sum();
+    format!(
+        "{migrations}; {} tables, {rows} rows, {}",
+        probe.tables.len(),
+        human_bytes(probe.size_bytes)
+    )
+}

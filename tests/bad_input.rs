@@ -1,0 +1,145 @@
+//! Bad input gets a clear error naming the file and the line or key, exit 2, nothing changed.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::TestStack;
+
+/// Every file of the project, byte for byte, to prove a failed run changed nothing.
+fn snapshot(stack: &TestStack) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&stack.dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
+        .collect();
+    files.sort();
+    files
+}
+
+fn assert_bad_input(stack: &TestStack, must_name: &[&str]) {
+    let before = snapshot(stack);
+    for cmd in ["status", "check"] {
+        let run = stack.hoist_with(
+            &[cmd],
+            &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
+        );
+        run.assert_no_panic();
+        assert_eq!(run.code, 2, "{cmd}: {run:?}");
+        for word in must_name {
+            assert!(
+                run.stderr.contains(word),
+                "{cmd}: the error does not name {word:?}: {}",
+                run.stderr
+            );
+        }
+        assert!(run.stdout.is_empty(), "{cmd}: {run:?}");
+        let json = stack.hoist_with(
+            &[cmd, "--json"],
+            &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
+        );
+        assert_eq!(json.code, 2);
+        let summary = json.summary();
+        assert_eq!(summary["outcome"], "error", "{summary}");
+        assert_eq!(summary["exit_code"], 2, "{summary}");
+    }
+    assert_eq!(
+        before,
+        snapshot(stack),
+        "a failed run changed the project's files"
+    );
+}
+
+fn edit(stack: &TestStack, file: &str, from: &str, to: &str) {
+    let path = stack.dir.join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(from), "{file} has no {from:?}");
+    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+}
+
+#[test]
+fn a_malformed_env_line_is_named_by_file_and_line() {
+    let stack = TestStack::files_only("badenv", "0.1.9");
+    // Line 4 of the template is blank: make it a line Compose rejects too.
+    edit(
+        &stack,
+        ".env",
+        "\n\n# Secrets",
+        "\n\nSPECIVO PORT=1\n# Secrets",
+    );
+    let env = stack.dir.join(".env");
+    assert_bad_input(&stack, &[env.to_str().unwrap(), "line 5"]);
+}
+
+#[test]
+fn malformed_yaml_is_named_by_file_and_line() {
+    let stack = TestStack::files_only("badyaml", "0.1.9");
+    edit(
+        &stack,
+        "compose.yaml",
+        "  redis:\n",
+        "  redis:\n   image: [unclosed\n",
+    );
+    let compose = stack.dir.join("compose.yaml");
+    let line = std::fs::read_to_string(&compose)
+        .unwrap()
+        .lines()
+        .position(|l| l.contains("[unclosed"))
+        .unwrap();
+    // The parser may report the line of the bad token or the next one; either names the place.
+    let run = stack.hoist(&["status"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains(compose.to_str().unwrap()),
+        "{}",
+        run.stderr
+    );
+    let named = [line + 1, line + 2].iter().any(|n| {
+        run.stderr.contains(&format!("line {n}")) || run.stderr.contains(&format!(":{n}:"))
+    });
+    assert!(
+        named,
+        "the error does not give line {}: {}",
+        line + 1,
+        run.stderr
+    );
+    assert_bad_input(&stack, &[compose.to_str().unwrap()]);
+}
+
+#[test]
+fn a_missing_required_variable_is_named() {
+    let stack = TestStack::files_only("required", "0.1.9");
+    edit(&stack, ".env", "POSTGRES_PASSWORD=", "# POSTGRES_PASSWORD=");
+    assert_bad_input(&stack, &["POSTGRES_PASSWORD", "compose.yaml"]);
+}
+
+#[test]
+fn a_bad_setting_names_file_key_and_expectation() {
+    let stack = TestStack::files_only("badsetting", "0.1.9");
+    std::fs::write(stack.dir.join("hoist.yaml"), "timeouts:\n  ready: soon\n").unwrap();
+    let hoist_yaml = stack.dir.join("hoist.yaml");
+    assert_bad_input(
+        &stack,
+        &[hoist_yaml.to_str().unwrap(), "timeouts.ready", "soon"],
+    );
+}
+
+#[test]
+fn no_compose_file_says_what_was_looked_for() {
+    let stack = TestStack::files_only("nocompose", "0.1.9");
+    std::fs::remove_file(stack.dir.join("compose.yaml")).unwrap();
+    assert_bad_input(&stack, &["compose.yaml", "docker-compose.yml"]);
+}
+
+#[test]
+fn a_missing_project_dir_is_bad_input() {
+    let run = common::Run::of(
+        std::process::Command::new(env!("CARGO_BIN_EXE_hoist"))
+            .args(["-C", "/nonexistent/app", "status"])
+            .output()
+            .unwrap(),
+    );
+    run.assert_no_panic();
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("/nonexistent/app"), "{run:?}");
+}

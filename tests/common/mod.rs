@@ -1,0 +1,259 @@
+//! The test bed as the integration tests see it: a fresh copy of the fixture stack per test,
+//! torn down (containers, volumes, networks, files) when the test ends, pass or fail.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Whether the test bed can run. When it cannot: with HOIST_REQUIRE_DOCKER=1 (CI) the test fails,
+/// otherwise it prints why it skips. Call as `if !common::docker_available() { return; }`.
+pub fn docker_available() -> bool {
+    let engine = Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    let registry = std::net::TcpStream::connect_timeout(
+        &"127.0.0.1:5000".parse().unwrap(),
+        Duration::from_secs(2),
+    )
+    .is_ok();
+    if engine && registry {
+        return true;
+    }
+    let why = format!(
+        "the test bed is not up (engine: {engine}, registry on 127.0.0.1:5000: {registry}); run `sudo testbed/up.sh`"
+    );
+    if std::env::var("HOIST_REQUIRE_DOCKER").as_deref() == Ok("1") {
+        panic!("HOIST_REQUIRE_DOCKER=1 but {why}");
+    }
+    eprintln!("SKIPPED: {why}");
+    false
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A unique, Compose-valid project name for this test.
+fn unique_name(tag: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "hoist-{tag}-{}-{n}-{:x}",
+        std::process::id(),
+        nanos % 0xfffff
+    )
+}
+
+pub struct TestStack {
+    pub dir: PathBuf,
+    pub state_dir: PathBuf,
+    pub port: u16,
+    pub project: String,
+    started: bool,
+    _root: tempfile::TempDir,
+}
+
+impl TestStack {
+    /// The stack's files at `version`, not started (for tests of file handling and of a missing engine).
+    pub fn files_only(tag: &str, version: &str) -> TestStack {
+        let root = tempfile::Builder::new()
+            .prefix("hoist-it-")
+            .tempdir()
+            .unwrap();
+        // Readable by other users too: one test runs hoist as `nobody`.
+        set_mode(root.path(), 0o755);
+        let project = unique_name(tag);
+        let dir = root.path().join(&project);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(
+            repo_root().join("testbed/stack/compose.yaml"),
+            dir.join("compose.yaml"),
+        )
+        .unwrap();
+        let env = std::fs::read_to_string(repo_root().join("testbed/stack/env.template"))
+            .unwrap()
+            .replace("@VERSION@", version)
+            .replace("@PORT@", "9933")
+            .replace("@DBPASS@", "db-files-only-secret")
+            .replace("@SECRET@", "sk-files-only-secret");
+        std::fs::write(dir.join(".env"), env).unwrap();
+        let state_dir = root.path().join("state");
+        TestStack {
+            dir,
+            state_dir,
+            port: 9933,
+            project,
+            started: false,
+            _root: root,
+        }
+    }
+
+    /// A running, healthy copy of the fixture stack at `version`.
+    pub fn start(tag: &str, version: &str) -> TestStack {
+        let root = tempfile::Builder::new()
+            .prefix("hoist-it-")
+            .tempdir()
+            .unwrap();
+        set_mode(root.path(), 0o755);
+        let project = unique_name(tag);
+        let dir = root.path().join(&project);
+        let out = Command::new(repo_root().join("testbed/new-stack.sh"))
+            .arg(&dir)
+            .arg(version)
+            .output()
+            .unwrap();
+        let mut stack = TestStack {
+            dir,
+            state_dir: root.path().join("state"),
+            port: 0,
+            project,
+            started: true,
+            _root: root,
+        };
+        assert!(
+            out.status.success(),
+            "new-stack.sh failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stack.port = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+        stack
+    }
+
+    /// Runs hoist on this stack with its own state dir.
+    pub fn hoist(&self, args: &[&str]) -> Run {
+        self.hoist_with(args, &[])
+    }
+
+    pub fn hoist_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hoist"));
+        cmd.arg("-C")
+            .arg(&self.dir)
+            .arg("--state-dir")
+            .arg(&self.state_dir);
+        cmd.args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Run::of(cmd.output().unwrap())
+    }
+
+    /// `docker compose` on this stack.
+    pub fn compose(&self, args: &[&str]) -> Output {
+        let out = Command::new("docker")
+            .arg("compose")
+            .arg("--project-directory")
+            .arg(&self.dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "docker compose {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    pub fn container(&self, service: &str) -> String {
+        format!("{}-{service}-1", self.project)
+    }
+
+    /// Polls `docker inspect` until the format string prints `want` (or panics after `secs`).
+    pub fn wait_inspect(&self, service: &str, format: &str, want: &str, secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            let out = Command::new("docker")
+                .args(["inspect", "--format", format, &self.container(service)])
+                .output()
+                .unwrap();
+            last = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            if last == want {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        panic!("{service}: {format} is {last:?}, not {want:?}, after {secs} s");
+    }
+}
+
+impl Drop for TestStack {
+    fn drop(&mut self) {
+        if self.started {
+            let _ = Command::new(repo_root().join("testbed/down-stack.sh"))
+                .arg(&self.dir)
+                .output();
+        }
+    }
+}
+
+pub fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// One hoist run: exit code and both streams.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn of(out: Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// The last JSON line of stdout (the summary), with every line checked to be JSON.
+    pub fn summary(&self) -> serde_json::Value {
+        let lines: Vec<serde_json::Value> = self
+            .stdout
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}\n{self:?}"))
+            })
+            .collect();
+        let last = lines
+            .last()
+            .cloned()
+            .unwrap_or_else(|| panic!("no JSON output: {self:?}"));
+        assert_eq!(
+            last["type"], "summary",
+            "last line is not the summary: {self:?}"
+        );
+        last
+    }
+
+    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+        self.stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// No Rust panic or backtrace leaked to the user.
+    pub fn assert_no_panic(&self) {
+        for text in [&self.stdout, &self.stderr] {
+            assert!(!text.contains("panicked"), "hoist panicked: {self:?}");
+            assert!(
+                !text.to_lowercase().contains("backtrace"),
+                "a backtrace leaked: {self:?}"
+            );
+        }
+    }
+}
