@@ -80,7 +80,9 @@ pub struct Healthcheck {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ComposeError {
-    #[error("{path}:{line}:{column}: the YAML is malformed (line {line}): {message}")]
+    #[error(
+        "{path}:{line}:{column}: the YAML is malformed at line {line}, column {column}: {message}"
+    )]
     Syntax {
         path: String,
         line: u64,
@@ -224,8 +226,17 @@ impl ComposeFile {
     }
 }
 
+/// The parser's own words, without the location it repeats (hoist puts that first).
 fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or(s).trim().to_string()
+    let line = s.lines().next().unwrap_or(s).trim();
+    let line = line.strip_prefix("error: ").unwrap_or(line);
+    match line
+        .find(" column ")
+        .and_then(|i| line[i..].find(": ").map(|j| i + j + 2))
+    {
+        Some(start) if line.starts_with("line ") => line[start..].to_string(),
+        _ => line.to_string(),
+    }
 }
 
 /// Interpolates every string scalar (not keys). On error: the dotted key path and the error.
