@@ -155,8 +155,9 @@ impl EnvFile {
                             Some(_) => j += 1,
                         }
                     };
-                    // Whatever follows the closing quote on its line is ignored, as Compose does.
-                    (quote, i..close + 1, line_end(close) + 1)
+                    // Compose reads on right after the closing quote: a comment, or even another
+                    // `KEY` (which then inherits from the environment).
+                    (quote, i..close + 1, close + 1)
                 }
                 _ => {
                     let mut end = eol;
@@ -174,6 +175,7 @@ impl EnvFile {
                     (Quote::None, i..end, eol + 1)
                 }
             };
+            let quoted = quote != Quote::None;
             vars.push(Var {
                 key: key.to_string(),
                 line: start_line,
@@ -182,7 +184,9 @@ impl EnvFile {
                 inherited: false,
             });
             pos = next;
-            line += 1;
+            if !quoted {
+                line += 1;
+            }
         }
         Ok(EnvFile {
             text: text.to_string(),
