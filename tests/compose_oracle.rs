@@ -27,6 +27,9 @@ fn compose_available() -> bool {
     ok
 }
 
+/// Service name -> (image, environment), as resolved.
+type Resolved = IndexMap<String, (Option<String>, IndexMap<String, String>)>;
+
 fn shell_env(case: &Path) -> IndexMap<String, String> {
     let Ok(text) = std::fs::read_to_string(case.join("shell.env")) else {
         return IndexMap::new();
@@ -40,7 +43,7 @@ fn shell_env(case: &Path) -> IndexMap<String, String> {
 /// What the real Compose resolves: service -> (image, environment), or its error.
 fn oracle(
     case: &Path,
-) -> Result<IndexMap<String, (Option<String>, IndexMap<String, String>)>, String> {
+) -> Result<Resolved, String> {
     let out = Command::new("docker")
         .args(["compose", "--project-directory"])
         .arg(case)
@@ -79,7 +82,7 @@ fn oracle(
 /// What hoist resolves from the same files and environment.
 fn ours(
     case: &Path,
-) -> Result<IndexMap<String, (Option<String>, IndexMap<String, String>)>, String> {
+) -> Result<Resolved, String> {
     let shell = shell_env(case);
     let os_env = |k: &str| shell.get(k).cloned();
     let text = std::fs::read_to_string(case.join(".env")).unwrap();
