@@ -41,9 +41,7 @@ fn shell_env(case: &Path) -> IndexMap<String, String> {
 }
 
 /// What the real Compose resolves: service -> (image, environment), or its error.
-fn oracle(
-    case: &Path,
-) -> Result<Resolved, String> {
+fn oracle(case: &Path) -> Result<Resolved, String> {
     let out = Command::new("docker")
         .args(["compose", "--project-directory"])
         .arg(case)
@@ -80,9 +78,7 @@ fn oracle(
 }
 
 /// What hoist resolves from the same files and environment.
-fn ours(
-    case: &Path,
-) -> Result<Resolved, String> {
+fn ours(case: &Path) -> Result<Resolved, String> {
     let shell = shell_env(case);
     let os_env = |k: &str| shell.get(k).cloned();
     let text = std::fs::read_to_string(case.join(".env")).unwrap();

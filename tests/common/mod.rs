@@ -257,3 +257,68 @@ impl Run {
         }
     }
 }
+
+/// A throwaway database container from the test bed's images, removed on drop.
+pub struct DbContainer {
+    pub name: String,
+    pub ip: String,
+}
+
+impl DbContainer {
+    /// Starts `image` with `env` and waits until `ready` (a command run inside) succeeds.
+    pub fn start(tag: &str, image: &str, env: &[(&str, &str)], ready: &[&str]) -> DbContainer {
+        let name = unique_name(tag);
+        let mut cmd = Command::new("docker");
+        cmd.args(["run", "-d", "--name", &name]);
+        for (k, v) in env {
+            cmd.arg("-e").arg(format!("{k}={v}"));
+        }
+        let out = cmd.arg(image).output().unwrap();
+        assert!(
+            out.status.success(),
+            "docker run {image}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut container = DbContainer {
+            name,
+            ip: String::new(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let ok = Command::new("docker")
+                .arg("exec")
+                .arg(&container.name)
+                .args(ready)
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false);
+            if ok {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{image} did not become ready in 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        let out = Command::new("docker")
+            .args([
+                "inspect",
+                "--format",
+                "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+                &container.name,
+            ])
+            .output()
+            .unwrap();
+        container.ip = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        container
+    }
+}
+
+impl Drop for DbContainer {
+    fn drop(&mut self) {
+        let _ = Command::new("docker")
+            .args(["rm", "-f", "-v", &self.name])
+            .output();
+    }
+}
