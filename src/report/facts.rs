@@ -116,22 +116,59 @@ async fn probe_db(spec: &Database, running: &Running) -> Result<DbProbe, String>
             spec.service
         ));
     };
-    let Some((_, ip)) = container.addresses.first() else {
-        return Err(format!(
-            "the database container {} has no network address that hoist can reach",
-            container.name
-        ));
+    let sqlite_path = match spec.kind {
+        db::DbKind::Sqlite => Some(sqlite_host_path(spec, container)?),
+        _ => None,
+    };
+    let ip = match (spec.kind, container.addresses.first()) {
+        (db::DbKind::Sqlite, _) => String::new(),
+        (_, Some((_, ip))) => ip.clone(),
+        (_, None) => {
+            return Err(format!(
+                "the database container {} has no network address that hoist can reach",
+                container.name
+            ));
+        }
     };
     let target = db::DbTarget {
         kind: spec.kind,
-        host: ip.clone(),
+        host: ip,
         port: spec.port,
         user: spec.user.clone(),
         password: spec.password.clone(),
         database: spec.name.clone(),
-        sqlite_path: spec.path.as_ref().map(PathBuf::from),
+        sqlite_path,
     };
     db::probe(&target, std::time::Duration::from_secs(10))
         .await
         .map_err(|e| e.to_string())
+}
+
+/// Where an SQLite file inside a container is on this host: under the mount that holds it
+/// (bind mount or named volume alike; the engine reports the host directory of both).
+fn sqlite_host_path(spec: &Database, container: &ContainerInfo) -> Result<PathBuf, String> {
+    let Some(path) = &spec.path else {
+        return Err(format!(
+            "service {} uses SQLite, but x-hoist.database.path (the database file inside the container) is not set",
+            spec.service
+        ));
+    };
+    let inside = std::path::Path::new(path);
+    container
+        .mounts
+        .iter()
+        .filter_map(|m| {
+            inside
+                .strip_prefix(&m.destination)
+                .ok()
+                .map(|rest| (m.destination.len(), PathBuf::from(&m.source).join(rest)))
+        })
+        .max_by_key(|(depth, _)| *depth)
+        .map(|(_, host)| host)
+        .ok_or_else(|| {
+            format!(
+                "the SQLite database {path} of service {} is not on a volume or bind mount, so it would be lost with the container; hoist cannot read or back it up",
+                spec.service
+            )
+        })
 }

@@ -129,6 +129,33 @@ impl TestStack {
         stack
     }
 
+    /// A stack of the test's own files (compose.yaml, .env, ...), started and healthy.
+    pub fn custom(tag: &str, files: &[(&str, &str)]) -> TestStack {
+        let root = tempfile::Builder::new()
+            .prefix("hoist-it-")
+            .tempdir()
+            .unwrap();
+        set_mode(root.path(), 0o755);
+        let project = unique_name(tag);
+        let dir = root.path().join(&project);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, text) in files {
+            let path = dir.join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        let stack = TestStack {
+            dir,
+            state_dir: root.path().join("state"),
+            port: 0,
+            project,
+            started: true,
+            _root: root,
+        };
+        stack.compose(&["up", "-d", "--wait", "--quiet-pull"]);
+        stack
+    }
+
     /// Runs hoist on this stack with its own state dir.
     pub fn hoist(&self, args: &[&str]) -> Run {
         self.hoist_with(args, &[])

@@ -1,0 +1,103 @@
+//! `hoist status` on stacks whose database is MariaDB or SQLite, end to end on the test bed.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::Command;
+
+use common::{TestStack, docker_available};
+
+#[test]
+fn a_mariadb_stack_is_detected_and_read() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::custom(
+        "maria",
+        &[
+            (
+                "compose.yaml",
+                "services:\n  db:\n    image: 127.0.0.1:5000/mariadb:10.11\n    environment:\n      MARIADB_ROOT_PASSWORD: ${ROOT_PW}\n      MARIADB_DATABASE: app\n      MARIADB_USER: app\n      MARIADB_PASSWORD: ${APP_PW}\n    healthcheck:\n      test: [\"CMD-SHELL\", \"mariadb -uapp -p$$MARIADB_PASSWORD -h127.0.0.1 app -e 'SELECT 1'\"]\n      interval: 1s\n      retries: 60\n  app:\n    image: 127.0.0.1:5000/specivo/specivo:${APP_VERSION:-latest}\n    command: [\"beat\"]\n    depends_on:\n      db:\n        condition: service_healthy\n",
+            ),
+            (
+                ".env",
+                "APP_VERSION=0.1.10\nROOT_PW=root-Pw-1\nAPP_PW=app-Pw-2\n",
+            ),
+        ],
+    );
+    let sql = "CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY); INSERT INTO alembic_version VALUES ('abc123'); CREATE TABLE notes (id INT); INSERT INTO notes VALUES (1),(2);";
+    let out = Command::new("docker")
+        .args([
+            "exec",
+            &stack.container("db"),
+            "mariadb",
+            "-uapp",
+            "-papp-Pw-2",
+            "-h127.0.0.1",
+            "app",
+            "-e",
+            sql,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+
+    let run = stack.hoist(&["status", "--json"]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 0, "{run:?}");
+    let s = run.summary();
+    assert_eq!(s["version_variable"], "APP_VERSION");
+    assert_eq!(s["pinned"], "0.1.10");
+    let db = &s["database"];
+    assert_eq!(db["kind"], "mysql", "{db}");
+    assert_eq!(db["migrations"], "alembic");
+    assert_eq!(db["revision"], "abc123");
+    let notes = db["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "notes")
+        .unwrap()
+        .clone();
+    assert_eq!(notes["rows"], 2);
+    assert!(!run.stdout.contains("app-Pw-2"), "the password leaked");
+}
+
+#[test]
+fn an_sqlite_database_on_a_volume_is_read_through_its_mount() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::custom(
+        "sqlite",
+        &[
+            (
+                "compose.yaml",
+                "services:\n  app:\n    image: 127.0.0.1:5000/specivo/specivo:${APP_VERSION:-latest}\n    command: [\"beat\"]\n    volumes:\n      - ./data:/data\nx-hoist:\n  database:\n    service: app\n    kind: sqlite\n    path: /data/db/app.sqlite3\n",
+            ),
+            (".env", "APP_VERSION=0.1.9\n"),
+        ],
+    );
+    // The app's own database, written inside its container, as the app would.
+    let script = "import sqlite3, os; os.makedirs('/data/db', exist_ok=True); c = sqlite3.connect('/data/db/app.sqlite3'); c.executescript(\"CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT, success BOOLEAN NOT NULL); INSERT INTO _sqlx_migrations VALUES (20240101, 'init', 1), (20240301, 'more', 1); CREATE TABLE items (id INTEGER); INSERT INTO items VALUES (1), (2), (3);\"); c.commit()";
+    let out = Command::new("docker")
+        .args(["exec", &stack.container("app"), "python3", "-c", script])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+
+    let run = stack.hoist(&["status", "--json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let db = run.summary()["database"].clone();
+    assert_eq!(db["kind"], "sqlite", "{db}");
+    assert_eq!(db["migrations"], "sqlx");
+    assert_eq!(db["revision"], "20240301");
+    let items = db["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "items")
+        .unwrap()
+        .clone();
+    assert_eq!(items["rows"], 3);
+}
