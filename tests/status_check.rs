@@ -355,3 +355,37 @@ fn permission_denied_on_the_socket_says_how_to_fix_it() {
     assert!(run.stderr.contains("permission denied"), "{run:?}");
     assert!(run.stderr.contains("docker group"), "{run:?}");
 }
+
+#[test]
+fn a_stack_started_under_another_project_name_is_followed() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start("renamed", "0.1.9");
+    stack.compose(&["down"]);
+    let other = format!("{}-p", stack.project);
+    stack.compose(&["-p", &other, "up", "-d", "--wait"]);
+
+    let run = stack.hoist(&["status", "--json"]);
+    // Tear down the renamed project whatever happens below (the stack's own drop uses its name).
+    let cleanup = || {
+        let _ = Command::new("docker")
+            .args(["compose", "--project-directory"])
+            .arg(&stack.dir)
+            .args(["-p", &other, "down", "-v", "-t", "5"])
+            .output();
+    };
+    let s = run.summary();
+    let ok = run.code == 0
+        && s["project"] == other.as_str()
+        && s["notes"]
+            .as_array()
+            .is_some_and(|n| n.iter().any(|n| n.as_str().unwrap_or("").contains(&other)))
+        && s["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v["state"] == "running");
+    cleanup();
+    assert!(ok, "{run:?}");
+}

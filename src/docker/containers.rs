@@ -222,6 +222,32 @@ pub async fn stack_containers(
     Ok(out)
 }
 
+/// The Compose project that runs containers started from `working_dir`, when there is one: a
+/// stack started with `-p NAME` runs under a name the files do not tell.
+pub async fn project_started_from(
+    engine: &Engine,
+    working_dir: &std::path::Path,
+) -> Result<Option<String>, DockerError> {
+    let filters = HashMap::from([(
+        "label".to_string(),
+        vec![format!("{LABEL_WORKING_DIR}={}", working_dir.display())],
+    )]);
+    let options = ListContainersOptionsBuilder::default()
+        .all(true)
+        .filters(&filters)
+        .build();
+    let summaries = engine
+        .docker
+        .list_containers(Some(options))
+        .await
+        .map_err(|e| {
+            DockerError::api("list the containers started from the project directory", e)
+        })?;
+    Ok(summaries
+        .into_iter()
+        .find_map(|s| s.labels.and_then(|mut l| l.remove(LABEL_PROJECT))))
+}
+
 /// The registry digest matching the reference's repository, and the OCI version label.
 async fn image_facts(
     engine: &Engine,

@@ -480,9 +480,13 @@ fn render(facts: &Facts, findings: Vec<Finding>) -> Output {
         "project": facts.view.project,
         "failed": failed,
         "warnings": warnings,
+        "notes": facts.notes,
         "exit_code": if ready { 0 } else { 3 },
     }));
     let mut text = String::new();
+    for note in &facts.notes {
+        text.push_str(&format!("note  {note}\n"));
+    }
     for f in &findings {
         let mark = match f.status {
             Level::Ok => "ok  ",

@@ -32,6 +32,8 @@ pub struct StackView {
 
 pub struct Facts {
     pub view: StackView,
+    /// Things the user should know that are not problems (e.g. the project runs under another name).
+    pub notes: Vec<String>,
     pub docker: Result<Running, DockerError>,
     /// None when the stack has no database hoist knows of.
     pub db: Option<Result<DbProbe, String>>,
@@ -90,20 +92,52 @@ impl StackView {
     }
 }
 
-pub async fn gather(ctx: &Context, view: StackView) -> Facts {
+pub async fn gather(ctx: &Context, mut view: StackView) -> Facts {
+    let mut notes = Vec::new();
     let docker = match Engine::connect(ctx.docker_timeout).await {
-        Ok(engine) => match docker::stack_containers(&engine, &view.project).await {
+        Ok(engine) => match find_containers(&engine, &mut view, &mut notes).await {
             Ok(containers) => Ok(Running { engine, containers }),
             Err(e) => Err(e),
         },
         Err(e) => Err(e),
     };
+    tracing::info!(project = %view.project, docker_ok = docker.is_ok(), "gathered the stack's state");
     let db = match (&view.database, &docker) {
         (None, _) => None,
         (Some(spec), Ok(running)) => Some(probe_db(spec, running).await),
         (Some(_), Err(_)) => Some(Err("not read: Docker is not reachable".to_string())),
     };
-    Facts { view, docker, db }
+    Facts {
+        view,
+        notes,
+        docker,
+        db,
+    }
+}
+
+/// The project's containers, by the name the files give it, or else by the directory they were
+/// started from (a stack started with `docker compose -p NAME`).
+async fn find_containers(
+    engine: &Engine,
+    view: &mut StackView,
+    notes: &mut Vec<String>,
+) -> Result<Vec<ContainerInfo>, DockerError> {
+    let containers = docker::stack_containers(engine, &view.project).await?;
+    if !containers.is_empty() {
+        return Ok(containers);
+    }
+    match docker::containers::project_started_from(engine, &view.project_dir).await? {
+        Some(other) if other != view.project => {
+            notes.push(format!(
+                "the containers of {} run as Compose project {other:?} (started with `-p {other}`), not {:?}; hoist follows them",
+                view.project_dir.display(),
+                view.project
+            ));
+            view.project = other;
+            docker::stack_containers(engine, &view.project).await
+        }
+        _ => Ok(containers),
+    }
 }
 
 /// Reads the database through the db container's address on its network (the database is
@@ -139,9 +173,25 @@ async fn probe_db(spec: &Database, running: &Running) -> Result<DbProbe, String>
         database: spec.name.clone(),
         sqlite_path,
     };
-    db::probe(&target, std::time::Duration::from_secs(10))
-        .await
-        .map_err(|e| e.to_string())
+    let timeout = std::time::Duration::from_secs(10);
+    match db::probe(&target, timeout).await {
+        // The container's address is not reachable from every host (rootless Docker, some
+        // VPN setups): a port the compose file publishes is the other way in.
+        Err(db::DbError::Connect { .. } | db::DbError::Timeout { .. })
+            if spec.published.is_some() =>
+        {
+            let (host, port) = spec.published.clone().unwrap_or_default();
+            let via_port = db::DbTarget {
+                host,
+                port,
+                ..target
+            };
+            db::probe(&via_port, timeout)
+                .await
+                .map_err(|e| e.to_string())
+        }
+        other => other.map_err(|e| e.to_string()),
+    }
 }
 
 /// Where an SQLite file inside a container is on this host: under the mount that holds it

@@ -159,6 +159,7 @@ fn render(facts: &Facts) -> Output {
         "running_version": running,
         "services": services,
         "database": database_json(facts),
+        "notes": facts.notes,
     });
     let mut errors = String::new();
     let mut exit_code = 0;
@@ -191,6 +192,9 @@ fn human(facts: &Facts, services: &[ServiceStatus], running: Option<&str>) -> St
         view.project,
         view.project_dir.display()
     );
+    for note in &facts.notes {
+        let _ = writeln!(t, "Note      {note}");
+    }
     let _ = writeln!(t, "Compose   {}", view.compose_file.display());
     match (&view.version_variable, &view.pinned) {
         (Some(var), Some(pinned)) => {

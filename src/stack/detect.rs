@@ -46,6 +46,8 @@ pub struct Database {
     pub port: u16,
     /// SQLite: the file inside the service's container.
     pub path: Option<String>,
+    /// Host address and port where the compose file publishes the database, if it does.
+    pub published: Option<(String, u16)>,
     /// Something detection could not do (e.g. a `*_FILE` password), said for the user.
     pub note: Option<String>,
 }
@@ -452,7 +454,17 @@ fn database(
             )
         });
     }
+    let published = svc.ports.iter().find_map(|p| {
+        let target: u16 = p.target.parse().ok()?;
+        let published: u16 = p.published.as_deref()?.parse().ok()?;
+        let host = match p.host_ip.as_deref() {
+            None | Some("0.0.0.0") | Some("::") => "127.0.0.1".to_string(),
+            Some(ip) => ip.to_string(),
+        };
+        (target == port).then_some((host, published))
+    });
     Ok(Some(Database {
+        published,
         service,
         kind,
         user: setting.user.clone().unwrap_or(user),
