@@ -71,12 +71,17 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    tracing::info!(?command, project_dir = %ctx.paths.project_dir.display(), "hoist {} started", env!("CARGO_PKG_VERSION"));
     let output: Output = runtime.block_on(async {
         match command {
             Command::Status => report::status::run(&ctx).await,
             _ => report::check::run(&ctx).await,
         }
     });
+    tracing::info!(exit_code = output.exit_code, "finished");
+    if !output.errors.is_empty() {
+        tracing::warn!("{}", output.errors.trim());
+    }
     let rendered = if cli.global.json {
         output.json_lines()
     } else {

@@ -65,10 +65,21 @@ fn a_malformed_env_line_is_named_by_file_and_line() {
         &stack,
         ".env",
         "\n\n# Secrets",
-        "\n\nSPECIVO PORT=1\n# Secrets",
+        "\n\nSPECIVO PORT=leaky-s3cret\n# Secrets",
     );
     let env = stack.dir.join(".env");
     assert_bad_input(&stack, &[env.to_str().unwrap(), "line 5"]);
+    let run = stack.hoist(&["status"]);
+    assert!(
+        !run.stderr.contains("leaky-s3cret"),
+        "the value leaked: {}",
+        run.stderr
+    );
+    let log = std::fs::read_to_string(stack.state_dir.join("hoist.log")).unwrap();
+    assert!(
+        log.contains("line 5") && !log.contains("leaky-s3cret"),
+        "{log}"
+    );
 }
 
 #[test]

@@ -88,7 +88,11 @@ impl EnvFile {
                     || matches!(c, b'_' | b'.' | b'-' | b'[' | b']')
                     || is_blank(c))
                 {
-                    let shown = text[key_start..eol].trim_end_matches('\r');
+                    // Only the name: the rest of the line may be a secret.
+                    let name_end = (i..eol)
+                        .find(|&p| matches!(b[p], b'=' | b':'))
+                        .unwrap_or(eol);
+                    let shown = text[key_start..name_end].trim_end_matches(['\r', ' ', '\t']);
                     let ch = text[i..].chars().next().unwrap_or('?');
                     return Err(err(
                         line,
@@ -482,8 +486,12 @@ mod tests {
         let e = EnvFile::parse("A=1\n\nB=\"open\nC=2\n").unwrap_err();
         assert_eq!(e.line, 3);
         assert!(e.message.contains("never closed"), "{e}");
-        let e = EnvFile::parse("A&B=1\n").unwrap_err();
+        let e = EnvFile::parse("A&B=s3cret\n").unwrap_err();
         assert!(e.message.contains("unexpected character '&'"), "{e}");
+        assert!(
+            !e.message.contains("s3cret"),
+            "an error must not show the value: {e}"
+        );
         let e = EnvFile::parse("=1\n").unwrap_err();
         assert_eq!(e.line, 1);
         let e = EnvFile::parse("A=${B:?needed}\n")

@@ -18,8 +18,9 @@ pub struct VarRef {
 pub enum InterpolateError {
     #[error("required variable {name} is missing a value{}", message_suffix(.message))]
     Required { name: String, message: String },
-    #[error("invalid interpolation format in {text:?}: {why} (write $$ for a literal $)")]
-    Invalid { text: String, why: String },
+    // The text itself is not shown: it may be a password from `.env`.
+    #[error("invalid interpolation format: {why} (write $$ for a literal $)")]
+    Invalid { why: String },
 }
 
 fn message_suffix(message: &str) -> String {
@@ -63,7 +64,6 @@ struct Braced<'a> {
 fn parse_braced(input: &str, start: usize) -> Result<Braced<'_>, InterpolateError> {
     let bytes = input.as_bytes();
     let invalid = |why: &str| InterpolateError::Invalid {
-        text: input.to_string(),
         why: why.to_string(),
     };
     let name_start = start + 2;
