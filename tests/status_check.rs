@@ -283,13 +283,30 @@ fn a_missing_docker_socket_is_a_clear_sentence() {
         json.assert_no_panic();
         assert_eq!(json.code, run.code);
         let summary = json.summary();
+        let said = match cmd {
+            "status" => summary["error"].as_str().unwrap_or("").to_string(),
+            _ => {
+                assert_eq!(summary["ready"], false, "{summary}");
+                assert!(
+                    summary["failed"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|f| f == "docker"),
+                    "{summary}"
+                );
+                let docker = json
+                    .json_lines()
+                    .into_iter()
+                    .find(|l| l["name"] == "docker")
+                    .unwrap();
+                assert_eq!(docker["status"], "fail");
+                docker["message"].as_str().unwrap().to_string()
+            }
+        };
         assert!(
-            summary["error"]
-                .as_str()
-                .unwrap_or("")
-                .contains("no Docker socket")
-                || summary["ready"] == false,
-            "{summary}"
+            said.contains("no Docker socket at /nonexistent/docker.sock"),
+            "{cmd}: {summary}"
         );
     }
 }

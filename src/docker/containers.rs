@@ -111,19 +111,12 @@ pub async fn stack_containers(
     engine: &Engine,
     project: &str,
 ) -> Result<Vec<ContainerInfo>, DockerError> {
-    let filters = HashMap::from([(
-        "label".to_string(),
-        vec![format!("{LABEL_PROJECT}={project}")],
-    )]);
-    let options = ListContainersOptionsBuilder::default()
-        .all(true)
-        .filters(&filters)
-        .build();
-    let summaries = engine
-        .docker
-        .list_containers(Some(options))
-        .await
-        .map_err(|e| DockerError::api(format!("list the containers of project {project}"), e))?;
+    let summaries = list_by_label(
+        engine,
+        &format!("{LABEL_PROJECT}={project}"),
+        &format!("list the containers of project {project}"),
+    )
+    .await?;
     let mut images: HashMap<String, (Option<String>, Option<String>)> = HashMap::new();
     let mut out = Vec::new();
     for summary in summaries {
@@ -228,24 +221,33 @@ pub async fn project_started_from(
     engine: &Engine,
     working_dir: &std::path::Path,
 ) -> Result<Option<String>, DockerError> {
-    let filters = HashMap::from([(
-        "label".to_string(),
-        vec![format!("{LABEL_WORKING_DIR}={}", working_dir.display())],
-    )]);
+    let summaries = list_by_label(
+        engine,
+        &format!("{LABEL_WORKING_DIR}={}", working_dir.display()),
+        "list the containers started from the project directory",
+    )
+    .await?;
+    Ok(summaries
+        .into_iter()
+        .find_map(|s| s.labels.and_then(|mut l| l.remove(LABEL_PROJECT))))
+}
+
+/// Every container (running or not) with the label `key=value`; `what` names the request in errors.
+async fn list_by_label(
+    engine: &Engine,
+    label: &str,
+    what: &str,
+) -> Result<Vec<bollard::models::ContainerSummary>, DockerError> {
+    let filters = HashMap::from([("label".to_string(), vec![label.to_string()])]);
     let options = ListContainersOptionsBuilder::default()
         .all(true)
         .filters(&filters)
         .build();
-    let summaries = engine
+    engine
         .docker
         .list_containers(Some(options))
         .await
-        .map_err(|e| {
-            DockerError::api("list the containers started from the project directory", e)
-        })?;
-    Ok(summaries
-        .into_iter()
-        .find_map(|s| s.labels.and_then(|mut l| l.remove(LABEL_PROJECT))))
+        .map_err(|e| DockerError::api(what, e))
 }
 
 /// The registry digest matching the reference's repository, and the OCI version label.

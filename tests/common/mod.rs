@@ -63,8 +63,9 @@ pub struct TestStack {
 }
 
 impl TestStack {
-    /// The stack's files at `version`, not started (for tests of file handling and of a missing engine).
-    pub fn files_only(tag: &str, version: &str) -> TestStack {
+    /// An empty project directory in a fresh temporary root (with a state dir beside it).
+    /// `started` says whether teardown must bring containers down.
+    fn empty(tag: &str, started: bool) -> TestStack {
         let root = tempfile::Builder::new()
             .prefix("hoist-it-")
             .tempdir()
@@ -72,11 +73,23 @@ impl TestStack {
         // Readable by other users too: one test runs hoist as `nobody`.
         set_mode(root.path(), 0o755);
         let project = unique_name(tag);
-        let dir = root.path().join(&project);
-        std::fs::create_dir_all(&dir).unwrap();
+        TestStack {
+            dir: root.path().join(&project),
+            state_dir: root.path().join("state"),
+            port: 0,
+            project,
+            started,
+            _root: root,
+        }
+    }
+
+    /// The stack's files at `version`, not started (for tests of file handling and of a missing engine).
+    pub fn files_only(tag: &str, version: &str) -> TestStack {
+        let mut stack = TestStack::empty(tag, false);
+        std::fs::create_dir_all(&stack.dir).unwrap();
         std::fs::copy(
             repo_root().join("testbed/stack/compose.yaml"),
-            dir.join("compose.yaml"),
+            stack.dir.join("compose.yaml"),
         )
         .unwrap();
         let env = std::fs::read_to_string(repo_root().join("testbed/stack/env.template"))
@@ -85,40 +98,19 @@ impl TestStack {
             .replace("@PORT@", "9933")
             .replace("@DBPASS@", "db-files-only-secret")
             .replace("@SECRET@", "sk-files-only-secret");
-        std::fs::write(dir.join(".env"), env).unwrap();
-        let state_dir = root.path().join("state");
-        TestStack {
-            dir,
-            state_dir,
-            port: 9933,
-            project,
-            started: false,
-            _root: root,
-        }
+        std::fs::write(stack.dir.join(".env"), env).unwrap();
+        stack.port = 9933;
+        stack
     }
 
     /// A running, healthy copy of the fixture stack at `version`.
     pub fn start(tag: &str, version: &str) -> TestStack {
-        let root = tempfile::Builder::new()
-            .prefix("hoist-it-")
-            .tempdir()
-            .unwrap();
-        set_mode(root.path(), 0o755);
-        let project = unique_name(tag);
-        let dir = root.path().join(&project);
+        let mut stack = TestStack::empty(tag, true);
         let out = Command::new(repo_root().join("testbed/new-stack.sh"))
-            .arg(&dir)
+            .arg(&stack.dir)
             .arg(version)
             .output()
             .unwrap();
-        let mut stack = TestStack {
-            dir,
-            state_dir: root.path().join("state"),
-            port: 0,
-            project,
-            started: true,
-            _root: root,
-        };
         assert!(
             out.status.success(),
             "new-stack.sh failed: {}{}",
@@ -131,27 +123,13 @@ impl TestStack {
 
     /// A stack of the test's own files (compose.yaml, .env, ...), started and healthy.
     pub fn custom(tag: &str, files: &[(&str, &str)]) -> TestStack {
-        let root = tempfile::Builder::new()
-            .prefix("hoist-it-")
-            .tempdir()
-            .unwrap();
-        set_mode(root.path(), 0o755);
-        let project = unique_name(tag);
-        let dir = root.path().join(&project);
-        std::fs::create_dir_all(&dir).unwrap();
+        let stack = TestStack::empty(tag, true);
+        std::fs::create_dir_all(&stack.dir).unwrap();
         for (name, text) in files {
-            let path = dir.join(name);
+            let path = stack.dir.join(name);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, text).unwrap();
         }
-        let stack = TestStack {
-            dir,
-            state_dir: root.path().join("state"),
-            port: 0,
-            project,
-            started: true,
-            _root: root,
-        };
         stack.compose(&["up", "-d", "--wait", "--quiet-pull"]);
         stack
     }
