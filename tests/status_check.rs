@@ -355,9 +355,13 @@ fn permission_denied_on_the_socket_says_how_to_fix_it() {
     common::set_mode(&stack.dir.join(".env"), 0o644);
     let state = tempfile::tempdir().unwrap();
     common::set_mode(state.path(), 0o777);
+    // A copy of the binary that `nobody` may run wherever the checkout lives.
+    let bin = state.path().join("hoist");
+    std::fs::copy(env!("CARGO_BIN_EXE_hoist"), &bin).unwrap();
+    common::set_mode(&bin, 0o755);
     let out = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .arg(env!("CARGO_BIN_EXE_hoist"))
+        .arg(&bin)
         .arg("-C")
         .arg(&stack.dir)
         .arg("--state-dir")
