@@ -5,6 +5,7 @@
 //! keys), every string scalar is interpolated as Compose does, then typed. Unknown keys are
 //! ignored: real compose files carry many that hoist has no use for.
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use indexmap::IndexMap;
 use serde_json::Value;
@@ -16,8 +17,10 @@ pub struct ComposeFile {
     pub path: PathBuf,
     pub name: Option<String>,
     pub services: IndexMap<String, Service>,
-    /// Top-level named volumes (their definitions, as written).
+    /// Top-level named volumes (their definitions, interpolated).
     pub volumes: IndexMap<String, Value>,
+    /// Top-level networks (their definitions, interpolated).
+    pub networks: IndexMap<String, Value>,
     /// Top-level `x-*` extensions, interpolated.
     pub extensions: IndexMap<String, Value>,
 }
@@ -34,10 +37,22 @@ pub struct Service {
     pub volumes: Vec<Mount>,
     pub ports: Vec<Port>,
     pub depends_on: Vec<String>,
+    /// The `condition:` of each dependency (`service_started` for the list form).
+    pub depends_on_condition: IndexMap<String, String>,
     pub healthcheck: Option<Healthcheck>,
     pub labels: IndexMap<String, String>,
+    pub command: Option<Command>,
+    pub restart: Option<String>,
+    pub container_name: Option<String>,
     pub profiles: Vec<String>,
     pub extensions: IndexMap<String, Value>,
+}
+
+/// `command:` as written: a string (split by Compose like a shell would) or an argv list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    String(String),
+    List(Vec<String>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,13 +90,18 @@ pub struct Port {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Healthcheck {
     pub test: Vec<String>,
+    /// `disable: true`, or `test: ["NONE"]`.
     pub disabled: bool,
+    pub interval: Option<Duration>,
+    pub timeout: Option<Duration>,
+    pub retries: Option<u64>,
+    pub start_period: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ComposeError {
     #[error(
-        "{path}:{line}:{column}: the YAML is malformed at line {line}, column {column}: {message}"
+        "{path}:{line}:{column}: the YAML is malformed at line {line}, column {column}: {message}. Fix that line (Compose cannot read it either), then try again."
     )]
     Syntax {
         path: String,
@@ -89,15 +109,19 @@ pub enum ComposeError {
         column: u64,
         message: String,
     },
-    #[error("{path}: the YAML is malformed: {message}")]
+    #[error(
+        "{path}: the YAML is malformed: {message}. Fix it (Compose cannot read it either), then try again."
+    )]
     SyntaxNoLocation { path: String, message: String },
-    #[error("{path}: error while interpolating {key}: {source}")]
+    #[error(
+        "{path}: error while interpolating {key}: {source}. Set the variable in .env or the environment, or fix the ${{...}} expression."
+    )]
     Interpolation {
         path: String,
         key: String,
         source: InterpolateError,
     },
-    #[error("{path}: {key}: expected {expected}")]
+    #[error("{path}: {key}: expected {expected}. Fix it in the compose file, then try again.")]
     Shape {
         path: String,
         key: String,
@@ -206,11 +230,15 @@ impl ComposeFile {
                 ));
             }
         }
-        let volumes = match tree.get("volumes") {
-            Some(Value::Object(map)) => map.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            None | Some(Value::Null) => IndexMap::new(),
-            Some(_) => return Err(shape("volumes", "a mapping of volume names")),
+        let top_level = |key: &str| match tree.get(key) {
+            Some(Value::Object(map)) => {
+                Ok(map.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            }
+            None | Some(Value::Null) => Ok(IndexMap::new()),
+            Some(_) => Err(shape(key, &format!("a mapping of {key} names"))),
         };
+        let volumes = top_level("volumes")?;
+        let networks = top_level("networks")?;
         let extensions = tree
             .iter()
             .filter(|(k, _)| k.starts_with("x-"))
@@ -221,6 +249,7 @@ impl ComposeFile {
             name,
             services,
             volumes,
+            networks,
             extensions,
         })
     }
@@ -336,13 +365,12 @@ fn key_values(v: &Value, key: &str) -> Result<IndexMap<String, Option<String>>, 
 }
 
 fn absolute(project_dir: &Path, p: &str) -> PathBuf {
-    let path = if let Some(rest) = p.strip_prefix("~/") {
-        std::env::var_os("HOME")
-            .map(PathBuf::from)
-            .unwrap_or_default()
-            .join(rest)
-    } else {
-        PathBuf::from(p)
+    // `~` and `~/x` are the user's home, as Compose expands them; without HOME they stay as written.
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let path = match (p, p.strip_prefix("~/"), home) {
+        ("~", _, Some(home)) => home,
+        (_, Some(rest), Some(home)) => home.join(rest),
+        _ => PathBuf::from(p),
     };
     let joined = if path.is_absolute() {
         path
@@ -353,7 +381,7 @@ fn absolute(project_dir: &Path, p: &str) -> PathBuf {
 }
 
 /// `a/./b/../c` → `a/c`, without touching the file system (the path may not exist yet).
-fn normalize(p: &Path) -> PathBuf {
+pub(crate) fn normalize(p: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for c in p.components() {
         match c {
@@ -421,23 +449,50 @@ fn parse_service(
                 }
             },
             "depends_on" => {
-                s.depends_on = match v {
-                    Value::Object(map) => map.keys().cloned().collect(),
-                    other => string_list(other, key)?,
+                s.depends_on_condition = match v {
+                    Value::Object(map) => map
+                        .iter()
+                        .map(|(dep, spec)| {
+                            let at = format!("depends_on.{dep}");
+                            let condition = match spec {
+                                Value::Null => None,
+                                Value::Object(m) => match m.get("condition") {
+                                    None | Some(Value::Null) => None,
+                                    Some(Value::String(c)) => Some(c.clone()),
+                                    Some(_) => {
+                                        return Err((
+                                            format!("{at}.condition"),
+                                            "service_started, service_healthy or service_completed_successfully".into(),
+                                        ));
+                                    }
+                                },
+                                _ => return Err((at, "a mapping with `condition:`".into())),
+                            };
+                            Ok((
+                                dep.clone(),
+                                condition.unwrap_or_else(|| "service_started".into()),
+                            ))
+                        })
+                        .collect::<Result<_, _>>()?,
+                    other => string_list(other, key)?
+                        .into_iter()
+                        .map(|dep| (dep, "service_started".to_string()))
+                        .collect(),
+                };
+                s.depends_on = s.depends_on_condition.keys().cloned().collect();
+            }
+            "healthcheck" => s.healthcheck = Some(healthcheck(v)?),
+            "command" => {
+                s.command = match v {
+                    Value::Null => None,
+                    Value::Array(_) => Some(Command::List(string_list(v, key)?)),
+                    other => Some(Command::String(scalar_string(other).ok_or_else(|| {
+                        (key.clone(), "a string or a list of strings".to_string())
+                    })?)),
                 }
             }
-            "healthcheck" => {
-                let Value::Object(h) = v else {
-                    return Err((key.clone(), "a mapping with `test:`".into()));
-                };
-                let disabled = h.get("disable").and_then(Value::as_bool).unwrap_or(false);
-                let test = match h.get("test") {
-                    Some(t) => string_list(t, "healthcheck.test")?,
-                    None => Vec::new(),
-                };
-                let disabled = disabled || test.first().is_some_and(|t| t == "NONE");
-                s.healthcheck = Some(Healthcheck { test, disabled });
-            }
+            "restart" => s.restart = optional_string(v, key)?,
+            "container_name" => s.container_name = optional_string(v, key)?,
             "profiles" => s.profiles = string_list(v, key)?,
             k if k.starts_with("x-") => {
                 s.extensions.insert(k.to_string(), v.clone());
@@ -446,6 +501,71 @@ fn parse_service(
         }
     }
     Ok(s)
+}
+
+fn optional_string(v: &Value, key: &str) -> Result<Option<String>, ShapeErr> {
+    match v {
+        Value::Null => Ok(None),
+        other => scalar_string(other)
+            .map(Some)
+            .ok_or_else(|| (key.to_string(), "a string".to_string())),
+    }
+}
+
+/// A boolean option of a mapping; absent is `None`, a wrong type is the user's mistake to see.
+fn optional_bool(m: &serde_json::Map<String, Value>, key: &str) -> Result<Option<bool>, ShapeErr> {
+    match m.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err((key.to_string(), "true or false".to_string())),
+    }
+}
+
+/// Compose durations are Go's: `30s`, `1m30s`, `500ms`.
+fn optional_duration(
+    m: &serde_json::Map<String, Value>,
+    key: &str,
+) -> Result<Option<Duration>, ShapeErr> {
+    match m.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => super::settings::parse_duration(v).map(Some).ok_or_else(|| {
+            (
+                key.to_string(),
+                "a duration like \"30s\" or \"1m30s\"".to_string(),
+            )
+        }),
+    }
+}
+
+fn healthcheck(v: &Value) -> Result<Healthcheck, ShapeErr> {
+    let at = |k: &str| format!("healthcheck.{k}");
+    let Value::Object(h) = v else {
+        return Err(("healthcheck".into(), "a mapping with `test:`".into()));
+    };
+    let test = match h.get("test") {
+        Some(t) => string_list(t, &at("test"))?,
+        None => Vec::new(),
+    };
+    let disabled = optional_bool(h, "disable")
+        .map_err(|(k, e)| (at(&k), e))?
+        .unwrap_or(false)
+        || test.first().is_some_and(|t| t == "NONE");
+    let retries = match h.get("retries") {
+        None | Some(Value::Null) => None,
+        Some(r) => Some(
+            r.as_u64()
+                .ok_or_else(|| (at("retries"), "a whole number".to_string()))?,
+        ),
+    };
+    let duration = |k: &str| optional_duration(h, k).map_err(|(k, e)| (at(&k), e));
+    Ok(Healthcheck {
+        test,
+        disabled,
+        interval: duration("interval")?,
+        timeout: duration("timeout")?,
+        retries,
+        start_period: duration("start_period")?,
+    })
 }
 
 fn env_files(v: &Value, project_dir: &Path) -> Result<Vec<EnvFileRef>, ShapeErr> {
@@ -470,7 +590,9 @@ fn env_files(v: &Value, project_dir: &Path) -> Result<Vec<EnvFileRef>, ShapeErr>
                 })?;
                 Ok(EnvFileRef {
                     path: absolute(project_dir, p),
-                    required: m.get("required").and_then(Value::as_bool).unwrap_or(true),
+                    required: optional_bool(m, "required")
+                        .map_err(|(k, e)| (format!("env_file.{k}"), e))?
+                        .unwrap_or(true),
                 })
             }
             _ => Err((
@@ -526,8 +648,14 @@ fn mount(v: &Value, project_dir: &Path) -> Result<Mount, String> {
                 .get("target")
                 .and_then(Value::as_str)
                 .ok_or("a `target:` for the mount")?;
-            let read_only = m.get("read_only").and_then(Value::as_bool).unwrap_or(false);
-            let source = m.get("source").and_then(Value::as_str);
+            let read_only = optional_bool(m, "read_only")
+                .map_err(|(k, e)| format!("`{k}:` to be {e}"))?
+                .unwrap_or(false);
+            let source = match m.get("source") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) => Some(s.as_str()),
+                Some(_) => return Err("`source:` to be a path or a volume name".into()),
+            };
             let kind = match m.get("type").and_then(Value::as_str).unwrap_or("volume") {
                 "bind" => MountKind::Bind,
                 "volume" => MountKind::Volume,
@@ -687,7 +815,7 @@ mod tests {
         let e = parse("services:\n  api:\n    image: x:${NOPE:?set NOPE}\n").unwrap_err();
         assert_eq!(
             e.to_string(),
-            "/app/compose.yaml: error while interpolating services.api.image: required variable NOPE is missing a value: set NOPE"
+            "/app/compose.yaml: error while interpolating services.api.image: required variable NOPE is missing a value: set NOPE. Set the variable in .env or the environment, or fix the ${...} expression."
         );
         let e = parse("services:\n  api:\n    ports: {a: 1}\n").unwrap_err();
         assert!(
@@ -698,6 +826,96 @@ mod tests {
         let e = parse("services:\n  api:\n    volumes: [\"a:b:c:d\"]\n").unwrap_err();
         assert!(e.to_string().contains("services.api.volumes[0]"), "{e}");
         assert!(parse("").is_err());
+    }
+
+    #[test]
+    fn service_details_and_top_level_networks() {
+        let f = parse(
+            "name: demo\nservices:\n  api:\n    image: app:1\n    command: serve --port 8000\n    restart: unless-stopped\n    container_name: demo-api\n    depends_on: [db]\n    healthcheck:\n      test: CMD-SHELL curl -f http://localhost/ || exit 1\n      interval: 2s\n      timeout: 1m30s\n      retries: 5\n      start_period: 500ms\n    volumes:\n      - {type: bind, source: ./conf, target: /conf, read_only: true}\n      - {type: tmpfs, target: /tmp}\n      - ~/x:/x\n    ports:\n      - {target: 8000, published: 9000, host_ip: 127.0.0.1}\n      - \"8000-8001:8000-8001/udp\"\n  db:\n    image: postgres\n    command: [postgres, -c, fsync=off]\n    depends_on: {cache: {condition: service_healthy}, x: {}}\n    healthcheck: {disable: true}\nnetworks:\n  front: {}\n",
+        )
+        .unwrap();
+        assert_eq!(f.name.as_deref(), Some("demo"));
+        assert!(f.networks.contains_key("front"));
+        let api = &f.services["api"];
+        assert_eq!(
+            api.command,
+            Some(Command::String("serve --port 8000".into()))
+        );
+        assert_eq!(api.restart.as_deref(), Some("unless-stopped"));
+        assert_eq!(api.container_name.as_deref(), Some("demo-api"));
+        assert_eq!(api.depends_on_condition["db"], "service_started");
+        let h = api.healthcheck.as_ref().unwrap();
+        assert_eq!(h.test, ["CMD-SHELL curl -f http://localhost/ || exit 1"]);
+        assert_eq!(h.interval, Some(Duration::from_secs(2)));
+        assert_eq!(h.timeout, Some(Duration::from_secs(90)));
+        assert_eq!(h.retries, Some(5));
+        assert_eq!(h.start_period, Some(Duration::from_millis(500)));
+        assert_eq!(
+            api.volumes[0],
+            Mount {
+                kind: MountKind::Bind,
+                source: Some("/app/conf".into()),
+                target: "/conf".into(),
+                read_only: true
+            }
+        );
+        assert_eq!(api.volumes[1].kind, MountKind::Tmpfs);
+        assert_eq!(api.volumes[2].kind, MountKind::Bind);
+        assert!(api.volumes[2].source.as_deref().unwrap().ends_with("/x"));
+        assert_eq!(
+            api.ports[0],
+            Port {
+                host_ip: Some("127.0.0.1".into()),
+                published: Some("9000".into()),
+                target: "8000".into(),
+                protocol: "tcp".into()
+            }
+        );
+        assert_eq!(api.ports[1].published.as_deref(), Some("8000-8001"));
+        assert_eq!(api.ports[1].protocol, "udp");
+        let db = &f.services["db"];
+        assert_eq!(
+            db.command,
+            Some(Command::List(vec![
+                "postgres".into(),
+                "-c".into(),
+                "fsync=off".into()
+            ]))
+        );
+        assert_eq!(db.depends_on, ["cache", "x"]);
+        assert_eq!(db.depends_on_condition["cache"], "service_healthy");
+        assert_eq!(db.depends_on_condition["x"], "service_started");
+        assert!(db.healthcheck.as_ref().unwrap().disabled);
+    }
+
+    #[test]
+    fn wrong_types_are_not_ignored() {
+        for (text, key) in [
+            (
+                "services:\n  a:\n    healthcheck: {disable: \"yes\"}\n",
+                "services.a.healthcheck.disable: expected true or false",
+            ),
+            (
+                "services:\n  a:\n    healthcheck: {interval: soon}\n",
+                "services.a.healthcheck.interval: expected a duration",
+            ),
+            (
+                "services:\n  a:\n    env_file: [{path: x.env, required: maybe}]\n",
+                "services.a.env_file.required: expected true or false",
+            ),
+            (
+                "services:\n  a:\n    volumes: [{type: bind, source: ., target: /x, read_only: 1}]\n",
+                "services.a.volumes[0]: expected `read_only:` to be true or false",
+            ),
+            (
+                "services:\n  a:\n    depends_on: {db: {condition: [x]}}\n",
+                "services.a.depends_on.db.condition: expected service_started",
+            ),
+        ] {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.contains(key), "{e}");
+            assert!(e.starts_with("/app/compose.yaml: "), "{e}");
+        }
     }
 
     #[test]

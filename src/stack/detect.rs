@@ -9,7 +9,8 @@ use super::envfile::EnvFile;
 use super::interpolate;
 use super::settings::{Settings, SmokeCheck, StatusExpectation};
 pub use crate::db::DbKind;
-use crate::secret::Secret;
+/// The password's type: its `Debug` prints `***`, and `Database` never serializes it.
+pub use crate::secret::Secret;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Detection {
@@ -19,8 +20,18 @@ pub struct Detection {
     pub database: Option<Database>,
     pub data: Vec<DataMount>,
     pub smoke: Vec<Smoke>,
-    /// Services whose readiness is their healthcheck.
+    /// Every service (upgraded or not) with an enabled healthcheck, sorted.
     pub with_healthcheck: Vec<String>,
+    /// How each upgraded service is judged ready, in `upgraded` order.
+    pub readiness: Vec<Readiness>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Readiness {
+    pub service: String,
+    /// It has a healthcheck (not disabled): ready when Docker says healthy. Otherwise: ready
+    /// after running for `ready_after` without a restart.
+    pub healthcheck: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -81,7 +92,7 @@ pub enum DetectError {
     )]
     NoVersionVariable { file: String },
     #[error(
-        "{file}: several variables could set the app's version ({candidates}); say which with `x-hoist: {{version_variable: NAME}}`."
+        "{file}: several variables could set the app's version ({candidates}) and .env does not settle it; say which with `x-hoist: {{version_variable: NAME}}` in the compose file or `version_variable: NAME` in hoist.yaml."
     )]
     Ambiguous { file: String, candidates: String },
     #[error(
@@ -199,7 +210,11 @@ pub fn detect(inp: &Inputs<'_>) -> Result<Detection, DetectError> {
                 _ => {
                     return Err(DetectError::Ambiguous {
                         file,
-                        candidates: candidates.keys().cloned().collect::<Vec<_>>().join(", "),
+                        candidates: candidates
+                            .iter()
+                            .map(|(var, users)| format!("{var} in {}", users.join(", ")))
+                            .collect::<Vec<_>>()
+                            .join("; "),
                     });
                 }
             }
@@ -248,6 +263,13 @@ pub fn detect(inp: &Inputs<'_>) -> Result<Detection, DetectError> {
         .map(|(n, _)| n.clone())
         .collect();
     with_healthcheck.sort();
+    let readiness = upgraded
+        .iter()
+        .map(|name| Readiness {
+            service: name.clone(),
+            healthcheck: with_healthcheck.contains(name),
+        })
+        .collect();
     Ok(Detection {
         version,
         upgraded,
@@ -255,6 +277,7 @@ pub fn detect(inp: &Inputs<'_>) -> Result<Detection, DetectError> {
         data,
         smoke,
         with_healthcheck,
+        readiness,
     })
 }
 

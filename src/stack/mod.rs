@@ -47,7 +47,7 @@ pub enum StackError {
         "no compose file in {dir} (looked for {tried}). Run hoist in the app's directory, or give it with -C DIR or -f FILE."
     )]
     NoComposeFile { dir: String, tried: String },
-    #[error("cannot read {path}: {reason}")]
+    #[error("cannot read {path}: {reason}. Check the path and that your user may read it.")]
     Unreadable { path: String, reason: String },
     #[error("{path}: {source}. Fix that line (Compose reads this file too), then try again.")]
     Env {
@@ -66,6 +66,14 @@ pub enum StackError {
     },
     #[error("{0}")]
     Detect(#[from] detect::DetectError),
+    #[error(
+        "COMPOSE_PROJECT_NAME={value:?} ({from}) is not a valid Compose project name: use only lowercase letters, digits, '-' and '_', starting with a letter or digit."
+    )]
+    BadProjectName { value: String, from: String },
+    #[error(
+        "{dir}: the directory's name gives no Compose project name (it needs a letter or digit). Set `name:` in {compose}, or COMPOSE_PROJECT_NAME in .env."
+    )]
+    NoProjectName { dir: String, compose: String },
 }
 
 impl StackError {
@@ -79,6 +87,56 @@ fn read(path: &Path) -> Result<String, StackError> {
         path: path.display().to_string(),
         reason: e.to_string(),
     })
+}
+
+/// The project name Compose uses, by Compose's precedence (the `-p` flag aside, which hoist does
+/// not take): `COMPOSE_PROJECT_NAME` (environment, then `.env`), else the top-level `name:`,
+/// normalized, else the project directory's base name, normalized.
+fn project_name(
+    compose: &ComposeFile,
+    project_dir: &Path,
+    os_env: &dyn Fn(&str) -> Option<String>,
+    env: &EnvFile,
+    env_path: &Path,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, StackError> {
+    const VAR: &str = "COMPOSE_PROJECT_NAME";
+    if let Some(value) = lookup(VAR).filter(|n| !n.is_empty()) {
+        // Compose refuses a name that normalization would change, rather than fixing it.
+        if compose::normalize_project_name(&value) != value {
+            let from = match (os_env(VAR), env.line_of(VAR)) {
+                (Some(_), _) => "from the environment".to_string(),
+                (None, Some(line)) => format!("{} line {line}", env_path.display()),
+                (None, None) => format!("from {}", env_path.display()),
+            };
+            return Err(StackError::BadProjectName { value, from });
+        }
+        return Ok(value);
+    }
+    if let Some(name) = compose
+        .name
+        .as_deref()
+        .map(compose::normalize_project_name)
+        .filter(|n| !n.is_empty())
+    {
+        return Ok(name);
+    }
+    // Like Compose's filepath.Abs: `.` and `..` resolved lexically, symlinks kept.
+    let absolute = std::path::absolute(project_dir).map_err(|e| StackError::Unreadable {
+        path: project_dir.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let base = compose::normalize(&absolute)
+        .file_name()
+        .map(|n| compose::normalize_project_name(&n.to_string_lossy()))
+        .unwrap_or_default();
+    if base.is_empty() {
+        return Err(StackError::NoProjectName {
+            dir: project_dir.display().to_string(),
+            compose: compose.path.display().to_string(),
+        });
+    }
+    Ok(base)
 }
 
 /// Reads and understands the stack's files. `os_env` is the process environment (it overrides
@@ -154,18 +212,7 @@ pub fn load(
         )?;
     }
 
-    let project_name = match &compose.name {
-        Some(n) => n.clone(),
-        None => match lookup("COMPOSE_PROJECT_NAME").filter(|n| !n.is_empty()) {
-            Some(n) => n,
-            None => compose::normalize_project_name(
-                &project_dir
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-            ),
-        },
-    };
+    let project_name = project_name(&compose, &project_dir, os_env, &env, &env_path, &lookup)?;
     let detection = detect::detect(&detect::Inputs {
         compose: &compose,
         env: &env,
