@@ -364,7 +364,7 @@ fn key_values(v: &Value, key: &str) -> Result<IndexMap<String, Option<String>>, 
     Ok(out)
 }
 
-fn absolute(project_dir: &Path, p: &str) -> PathBuf {
+pub(crate) fn absolute(project_dir: &Path, p: &str) -> PathBuf {
     // `~` and `~/x` are the user's home, as Compose expands them; without HOME they stay as written.
     let home = std::env::var_os("HOME").map(PathBuf::from);
     let path = match (p, p.strip_prefix("~/"), home) {

@@ -108,7 +108,18 @@ pub enum DetectError {
         service: String,
         known: String,
     },
-    #[error("{file}: the env_file {path} of service {service} cannot be read: {reason}")]
+    #[error(
+        "setting `{key}` (x-hoist or hoist.yaml): {entry:?} ({resolved}) is not mounted by any service of {file}; name a host path or volume that a service's `volumes:` uses."
+    )]
+    UnmountedData {
+        key: String,
+        entry: String,
+        resolved: String,
+        file: String,
+    },
+    #[error(
+        "{file}: the env_file {path} of service {service} cannot be read: {reason}. Create it, or fix the path in `env_file:`."
+    )]
     EnvFile {
         file: String,
         service: String,
@@ -134,10 +145,15 @@ fn tag_start(raw: &str, refs: &[interpolate::VarRef]) -> Option<usize> {
 }
 
 /// Variables in the tag part of each service's raw `image:`: variable → services using it.
+/// Database images do not count: a database's major version is not upgraded by swapping its
+/// tag (its files need a dump and restore), so `postgres:${PG_MAJOR}` is not the app's version.
 pub fn version_candidates(compose: &ComposeFile) -> IndexMap<String, Vec<String>> {
     let mut out: IndexMap<String, Vec<String>> = IndexMap::new();
     for (name, svc) in &compose.services {
         let Some(raw) = &svc.raw_image else { continue };
+        if svc.image.as_deref().and_then(kind_of_image).is_some() {
+            continue;
+        }
         let refs = interpolate::references(raw);
         let Some(tag) = tag_start(raw, &refs) else {
             continue;
@@ -157,6 +173,8 @@ pub struct Inputs<'a> {
     pub lookup: &'a dyn Fn(&str) -> Option<String>,
     pub settings: &'a Settings,
     pub env_path: &'a std::path::Path,
+    /// Relative paths in settings resolve against it, as the compose file's do.
+    pub project_dir: &'a std::path::Path,
 }
 
 pub fn detect(inp: &Inputs<'_>) -> Result<Detection, DetectError> {
@@ -250,7 +268,7 @@ pub fn detect(inp: &Inputs<'_>) -> Result<Detection, DetectError> {
         inp,
         &upgraded,
         database.as_ref().map(|d| d.service.as_str()),
-    );
+    )?;
     let smoke = smoke_checks(inp, &upgraded);
     let mut with_healthcheck: Vec<String> = compose
         .services
@@ -437,26 +455,20 @@ fn database(
                 get(&format!("MARIADB_{suffix}")).or_else(|| get(&format!("MYSQL_{suffix}")))
             };
             let name = pick("DATABASE").unwrap_or_default();
+            // The variable that is set, directly or as `_FILE`, so a note can name the right one.
+            let password_var = |suffix: &str| {
+                let mariadb = format!("MARIADB_{suffix}");
+                if get(&mariadb).is_some() || get(&format!("{mariadb}_FILE")).is_some() {
+                    mariadb
+                } else {
+                    format!("MYSQL_{suffix}")
+                }
+            };
             match pick("USER") {
-                Some(u) => (
-                    u,
-                    if get("MARIADB_PASSWORD").is_some() {
-                        "MARIADB_PASSWORD"
-                    } else {
-                        "MYSQL_PASSWORD"
-                    }
-                    .to_string(),
-                    name,
-                    3306,
-                ),
+                Some(u) => (u, password_var("PASSWORD"), name, 3306),
                 None => (
                     "root".to_string(),
-                    if get("MARIADB_ROOT_PASSWORD").is_some() {
-                        "MARIADB_ROOT_PASSWORD"
-                    } else {
-                        "MYSQL_ROOT_PASSWORD"
-                    }
-                    .to_string(),
+                    password_var("ROOT_PASSWORD"),
                     name,
                     3306,
                 ),
@@ -469,7 +481,7 @@ fn database(
     if password.is_empty() && kind != DbKind::Sqlite {
         note = Some(if get(&format!("{password_var}_FILE")).is_some() {
             format!(
-                "{password_var}_FILE (a password in a file inside the container) is not supported yet; set x-hoist.database.password_variable"
+                "{password_var}_FILE points to a password file inside the container, which hoist does not read yet; give service {service} {password_var} in its environment (e.g. from .env), or name the variable that holds it with x-hoist.database.password_variable"
             )
         } else {
             format!(
@@ -499,52 +511,57 @@ fn database(
     }))
 }
 
-fn data_mounts(inp: &Inputs<'_>, upgraded: &[String], db_service: Option<&str>) -> Vec<DataMount> {
+fn data_mounts(
+    inp: &Inputs<'_>,
+    upgraded: &[String],
+    db_service: Option<&str>,
+) -> Result<Vec<DataMount>, DetectError> {
     let compose = inp.compose;
     if let Some(list) = &inp.settings.data {
         return list
             .iter()
-            .map(|entry| {
+            .enumerate()
+            .map(|(i, entry)| {
                 let is_path =
                     entry.starts_with('/') || entry.starts_with('.') || entry.starts_with('~');
+                // Resolved as the compose file's own bind sources are, so the two compare equal.
                 let (kind, source) = if is_path {
-                    let base = compose.path.parent().unwrap_or(std::path::Path::new("/"));
-                    let p = std::path::Path::new(entry);
-                    (
-                        MountKind::Bind,
-                        if p.is_absolute() {
-                            p.to_path_buf()
-                        } else {
-                            base.join(p)
-                        }
-                        .display()
-                        .to_string(),
-                    )
+                    let p = super::compose::absolute(inp.project_dir, entry);
+                    (MountKind::Bind, p.display().to_string())
                 } else {
                     (MountKind::Volume, entry.clone())
                 };
                 // Which services mount it, and where.
                 let mut services = Vec::new();
                 let mut target = String::new();
-                let mut read_only = false;
+                let mut read_only = true;
                 for (name, svc) in &compose.services {
                     if let Some(m) = svc
                         .volumes
                         .iter()
-                        .find(|m| m.source.as_deref() == Some(source.as_str()))
+                        .find(|m| m.kind == kind && m.source.as_deref() == Some(source.as_str()))
                     {
                         services.push(name.clone());
                         target = m.target.clone();
-                        read_only = m.read_only;
+                        read_only &= m.read_only;
                     }
                 }
-                DataMount {
+                if services.is_empty() {
+                    // Archiving what no container uses is almost surely a typo.
+                    return Err(DetectError::UnmountedData {
+                        key: format!("data[{i}]"),
+                        entry: entry.clone(),
+                        resolved: source,
+                        file: compose.path.display().to_string(),
+                    });
+                }
+                Ok(DataMount {
                     kind,
                     source,
                     target,
                     read_only,
                     services,
-                }
+                })
             })
             .collect();
     }
@@ -581,7 +598,7 @@ fn data_mounts(inp: &Inputs<'_>, upgraded: &[String], db_service: Option<&str>) 
             }
         }
     }
-    out
+    Ok(out)
 }
 
 fn smoke_checks(inp: &Inputs<'_>, upgraded: &[String]) -> Vec<Smoke> {
@@ -651,6 +668,7 @@ mod tests {
             lookup: &lookup,
             settings: &Settings::default(),
             env_path: Path::new("/app/.env"),
+            project_dir: Path::new("/app"),
         })
     }
 
@@ -665,6 +683,14 @@ mod tests {
         .unwrap();
         let cands = version_candidates(&c);
         assert_eq!(cands.keys().collect::<Vec<_>>(), ["V"]);
+        let c = ComposeFile::parse(
+            Path::new("/c.yaml"),
+            "services:\n  a:\n    image: app:${V:-1}\n  db:\n    image: postgres:${PG:-16}-alpine\n  m:\n    image: mariadb:${M:-11}\n",
+            Path::new("/"),
+            &|_| None,
+        )
+        .unwrap();
+        assert_eq!(version_candidates(&c).keys().collect::<Vec<_>>(), ["V"]);
     }
 
     #[test]

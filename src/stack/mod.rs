@@ -58,7 +58,9 @@ pub enum StackError {
     Compose(#[from] compose::ComposeError),
     #[error("{0}")]
     Setting(#[from] settings::SettingError),
-    #[error("{path}:{line}: the YAML is malformed (line {line}): {message}")]
+    #[error(
+        "{path}:{line}: the YAML is malformed (line {line}): {message}. Fix that line, then try again."
+    )]
     SettingsSyntax {
         path: String,
         line: u64,
@@ -180,9 +182,21 @@ pub fn load(
     let compose_text = read(&compose_path)?;
     let compose = ComposeFile::parse(&compose_path, &compose_text, &project_dir, &lookup)?;
 
+    let known: Vec<&str> = compose.services.keys().map(String::as_str).collect();
+    // Each block is read alone first, so an unknown service is blamed on the file that names it.
+    let apply = |settings: Settings,
+                 block: &serde_json::Value,
+                 source: &settings::Source<'_>|
+     -> Result<Settings, StackError> {
+        Settings::default()
+            .apply(block, source)?
+            .check_services(&known, source)?;
+        Ok(settings.apply(block, source)?)
+    };
     let mut settings = Settings::default();
     if let Some(block) = compose.extensions.get("x-hoist") {
-        settings = settings.apply(
+        settings = apply(
+            settings,
             block,
             &settings::Source {
                 file: &compose_path,
@@ -203,7 +217,8 @@ pub fn load(
                 line: e.location().map_or(0, |l| l.line()),
                 message: e.to_string().lines().next().unwrap_or_default().to_string(),
             })?;
-        settings = settings.apply(
+        settings = apply(
+            settings,
             &value,
             &settings::Source {
                 file: path,
@@ -220,6 +235,7 @@ pub fn load(
         lookup: &lookup,
         settings: &settings,
         env_path: &env_path,
+        project_dir: &project_dir,
     })?;
     Ok(Stack {
         project_dir,

@@ -1,6 +1,8 @@
 //! Optional settings, for what detection cannot know: an `x-hoist:` block of the compose file,
-//! or `hoist.yaml` beside it. Where both set the same top-level key, `hoist.yaml` wins (it is the
-//! file a user edits for hoist alone). A bad setting names the file, the key and what was expected.
+//! or `hoist.yaml` beside it. Where both set the same setting, `hoist.yaml` wins (it is the file a
+//! user edits for hoist alone), setting by setting: `timeouts.ready` in hoist.yaml leaves
+//! x-hoist's `timeouts.stop` standing; a list (`services`, `data`, `smoke`, `logs.failure`) is
+//! replaced whole. A bad setting names the file, the key and what was expected.
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -91,7 +93,8 @@ fn found(v: &Value) -> String {
 }
 
 impl Settings {
-    /// Reads one block; `base` holds what an earlier block set (hoist.yaml applies over x-hoist).
+    /// Reads one block over `self`, which holds what an earlier block set (hoist.yaml applies
+    /// over x-hoist).
     pub fn apply(mut self, block: &Value, source: &Source<'_>) -> Result<Settings, SettingError> {
         let bad = |key: &str, expected: &str, v: &Value| SettingError {
             file: source.file.display().to_string(),
@@ -163,7 +166,8 @@ impl Settings {
                         "name",
                         "path",
                     ];
-                    let mut db = DatabaseSetting::default();
+                    // Field by field over what an earlier block set.
+                    let mut db = self.database.clone().unwrap_or_default();
                     for (k, v) in sub(key, v)? {
                         let full = format!("database.{k}");
                         let s = string(&full, &v)?;
@@ -365,9 +369,39 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// The services these settings name must exist in the compose file (`known`). Call it on
+    /// the settings of one block, so the error names the file that says it.
+    pub fn check_services(&self, known: &[&str], source: &Source<'_>) -> Result<(), SettingError> {
+        let bad = |key: String, service: &str| SettingError {
+            file: source.file.display().to_string(),
+            key: format!("{}{key}", source.prefix),
+            expected: format!(
+                "the name of a service of the compose file ({})",
+                known.join(", ")
+            ),
+            found: format!("{service:?}"),
+        };
+        for (i, service) in self.services.iter().flatten().enumerate() {
+            if !known.contains(&service.as_str()) {
+                return Err(bad(format!("services[{i}]"), service));
+            }
+        }
+        if let Some(service) = self.database.as_ref().and_then(|d| d.service.as_deref())
+            && !known.contains(&service)
+        {
+            return Err(bad("database.service".into(), service));
+        }
+        Ok(())
+    }
+}
+
 impl SettingError {
     fn trim_key(mut self) -> Self {
         self.key = self.key.trim_end_matches('.').to_string();
+        if self.key.is_empty() {
+            self.key = "(top level)".into();
+        }
         self
     }
 }
@@ -486,6 +520,35 @@ mod tests {
         assert_eq!(e.key, "x-hoist.smoke[0].url");
         let e = apply(json!("just a string")).unwrap_err();
         assert_eq!(e.key, "x-hoist");
+    }
+
+    #[test]
+    fn named_services_must_exist() {
+        let source = Source {
+            file: Path::new("/app/hoist.yaml"),
+            prefix: "",
+        };
+        let known = ["api", "db"];
+        let s = Settings::default()
+            .apply(&json!({"services": ["api", "apii"]}), &source)
+            .unwrap();
+        let e = s.check_services(&known, &source).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "/app/hoist.yaml: setting `services[1]`: expected the name of a service of the compose file (api, db), found \"apii\""
+        );
+        let s = Settings::default()
+            .apply(&json!({"database": {"service": "postgres"}}), &source)
+            .unwrap();
+        let e = s.check_services(&known, &source).unwrap_err();
+        assert_eq!(e.key, "database.service");
+        let s = Settings::default()
+            .apply(
+                &json!({"services": ["api"], "database": {"service": "db"}}),
+                &source,
+            )
+            .unwrap();
+        assert!(s.check_services(&known, &source).is_ok());
     }
 
     #[test]
