@@ -656,7 +656,12 @@ fn mount(v: &Value, project_dir: &Path) -> Result<Mount, String> {
                 Some(Value::String(s)) => Some(s.as_str()),
                 Some(_) => return Err("`source:` to be a path or a volume name".into()),
             };
-            let kind = match m.get("type").and_then(Value::as_str).unwrap_or("volume") {
+            let kind_name = match m.get("type") {
+                None | Some(Value::Null) => "volume",
+                Some(Value::String(t)) => t.as_str(),
+                Some(_) => return Err("`type:` to be bind, volume or tmpfs".into()),
+            };
+            let kind = match kind_name {
                 "bind" => MountKind::Bind,
                 "volume" => MountKind::Volume,
                 "tmpfs" => MountKind::Tmpfs,

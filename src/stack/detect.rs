@@ -332,6 +332,8 @@ fn pin(variable: &str, inp: &Inputs<'_>) -> VersionPin {
                 .into_iter()
                 .find(|r| r.name == variable)
                 .and_then(|r| r.default)
+                // The whole image already interpolated without error while parsing, so this
+                // cannot fail; the raw default is the closest thing to show if it did.
                 .map(|d| interpolate::interpolate(&d, inp.lookup).unwrap_or(d))
         });
     VersionPin {
