@@ -6,6 +6,7 @@
 pub mod db;
 pub mod docker;
 pub mod fsutil;
+pub mod journal;
 pub mod logging;
 pub mod report;
 pub mod secret;
