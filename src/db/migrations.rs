@@ -1,8 +1,9 @@
 //! Which migration framework keeps the schema's history, and the revision it says the schema is at.
+//! Found by each framework's table (and, where two share a name, its columns).
 use serde::Serialize;
 
 use super::conn::Conn;
-use super::{DbError, TableRows};
+use super::{Column, DbError, Table, parse_u64};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -10,12 +11,15 @@ pub enum MigrationFramework {
     Alembic,
     Sqlx,
     Django,
+    /// Rails' `schema_migrations`: one row per migration.
     Rails,
+    /// golang-migrate's `schema_migrations`: one row, with `dirty`.
     GolangMigrate,
     Flyway,
     Prisma,
     Knex,
     Diesel,
+    Laravel,
 }
 
 impl MigrationFramework {
@@ -30,6 +34,7 @@ impl MigrationFramework {
             MigrationFramework::Prisma => "prisma",
             MigrationFramework::Knex => "knex",
             MigrationFramework::Diesel => "diesel",
+            MigrationFramework::Laravel => "laravel",
         }
     }
 }
@@ -37,205 +42,236 @@ impl MigrationFramework {
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Migrations {
     pub framework: MigrationFramework,
-    /// alembic: the head(s), comma-separated; sqlx, rails, golang-migrate, diesel: the highest
-    /// applied version; django: `app.name` of the last one; flyway: the last successful version;
-    /// prisma, knex: the last migration's name.
+    /// alembic: the head(s), sorted, comma-separated; sqlx: the highest successful version;
+    /// django: `app.name` of the last one applied; rails, diesel: the highest version;
+    /// golang-migrate: the version, with ` (dirty)` when dirty; flyway: the version of the latest
+    /// successful installed_rank; prisma, knex, laravel: the last migration's name.
     pub revision: String,
-    /// How many migrations the table records as applied (alembic records only its heads).
+    /// How many migrations the table records as applied (alembic and golang-migrate record
+    /// only where they are: their head(s), their one version).
     pub applied: u64,
     /// A migration started and did not finish (golang-migrate's `dirty`, a failed sqlx, flyway
     /// or prisma row): the schema may be half-changed.
     pub dirty: bool,
 }
 
-/// Reads the first framework whose table exists (in the order of how specific its table is).
-pub async fn read(conn: &mut Conn, tables: &[TableRows]) -> Result<Option<Migrations>, DbError> {
-    let table = |name: &str| -> Option<String> {
-        tables
+/// The catalog the frameworks are looked for in.
+struct Tables<'a> {
+    tables: &'a [Table],
+    columns: &'a [Column],
+    default_schema: Option<&'a str>,
+}
+
+impl Tables<'_> {
+    /// The table of that name, in the default schema first, else in any.
+    fn find(&self, name: &str) -> Option<&Table> {
+        let mut named = self.tables.iter().filter(|t| t.name == name);
+        let in_default = self
+            .tables
             .iter()
-            .find(|t| t.name == name || t.name.ends_with(&format!(".{name}")))
-            .map(|t| t.name.clone())
+            .find(|t| t.name == name && Some(t.schema.as_str()) == self.default_schema);
+        in_default.or_else(|| named.next())
+    }
+
+    fn has_column(&self, table: &Table, column: &str) -> bool {
+        self.columns
+            .iter()
+            .any(|c| c.schema == table.schema && c.table == table.name && c.name == column)
+    }
+}
+
+/// Reads the first framework whose table exists, the most specific table names first.
+pub(super) async fn read(
+    conn: &mut Conn,
+    tables: &[Table],
+    columns: &[Column],
+    default_schema: Option<&str>,
+) -> Result<Option<Migrations>, DbError> {
+    let cat = Tables {
+        tables,
+        columns,
+        default_schema,
     };
-    let t = |c: &Conn, e: &str| c.text(e);
-    if let Some(tbl) = table("alembic_version") {
-        let q = format!(
-            "SELECT {} FROM {} ORDER BY 1",
-            t(conn, "version_num"),
-            conn.ident(&tbl)
+    let found = |framework, revision, applied, dirty| {
+        Ok(Some(Migrations {
+            framework,
+            revision,
+            applied,
+            dirty,
+        }))
+    };
+    if let Some(t) = cat.find("alembic_version") {
+        let sql = format!(
+            "SELECT {} FROM {}",
+            conn.text("version_num"),
+            conn.table(&t.schema, &t.name)
         );
-        let heads: Vec<String> = conn
-            .rows(q)
+        let mut heads: Vec<String> = conn
+            .rows(&sql)
             .await?
             .into_iter()
             .filter_map(|r| r.into_iter().next().flatten())
             .collect();
-        return Ok(Some(Migrations {
-            framework: MigrationFramework::Alembic,
-            applied: heads.len() as u64,
-            revision: heads.join(","),
-            dirty: false,
-        }));
+        heads.sort();
+        return found(
+            MigrationFramework::Alembic,
+            heads.join(","),
+            heads.len() as u64,
+            false,
+        );
     }
-    if let Some(tbl) = table("_sqlx_migrations") {
-        let q = format!(
+    if let Some(t) = cat.find("_sqlx_migrations") {
+        let sql = format!(
             "SELECT {}, {}, {} FROM {}",
-            t(conn, "max(CASE WHEN success THEN version END)"),
-            t(conn, "sum(CASE WHEN success THEN 1 ELSE 0 END)"),
-            t(conn, "sum(CASE WHEN success THEN 0 ELSE 1 END)"),
-            conn.ident(&tbl)
+            conn.text("max(CASE WHEN success THEN version END)"),
+            conn.text("count(CASE WHEN success THEN 1 END)"),
+            conn.text("count(CASE WHEN success THEN NULL ELSE 1 END)"),
+            conn.table(&t.schema, &t.name)
         );
-        let row = first_row(conn, q).await?;
-        return Ok(Some(Migrations {
-            framework: MigrationFramework::Sqlx,
-            revision: row.first().cloned().flatten().unwrap_or_default(),
-            applied: number(&row, 1),
-            dirty: number(&row, 2) > 0,
-        }));
+        let row = conn.first_row(&sql).await?;
+        return found(
+            MigrationFramework::Sqlx,
+            field(&row, 0),
+            number(&row, 1),
+            number(&row, 2) > 0,
+        );
     }
-    if let Some(tbl) = table("django_migrations") {
+    if let Some(t) = cat.find("django_migrations") {
+        let table = conn.table(&t.schema, &t.name);
         let last = format!(
-            "SELECT {}, {} FROM {} ORDER BY id DESC LIMIT 1",
-            t(conn, "app"),
-            t(conn, "name"),
-            conn.ident(&tbl)
+            "SELECT {}, {} FROM {table} ORDER BY id DESC LIMIT 1",
+            conn.text("app"),
+            conn.text("name"),
         );
-        let row = first_row(conn, last).await?;
-        let count = first_row(
-            conn,
-            format!("SELECT {} FROM {}", t(conn, "count(*)"), conn.ident(&tbl)),
-        )
-        .await?;
-        let revision = match (
-            row.first().cloned().flatten(),
-            row.get(1).cloned().flatten(),
-        ) {
-            (Some(app), Some(name)) => format!("{app}.{name}"),
-            _ => String::new(),
+        let last = conn.first_row(&last).await?;
+        let count = format!("SELECT {} FROM {table}", conn.text("count(*)"));
+        let count = parse_u64(conn.scalar(&count).await?);
+        let revision = if last.is_empty() {
+            String::new()
+        } else {
+            format!("{}.{}", field(&last, 0), field(&last, 1))
         };
-        return Ok(Some(Migrations {
-            framework: MigrationFramework::Django,
+        return found(MigrationFramework::Django, revision, count, false);
+    }
+    if let Some(t) = cat.find("flyway_schema_history") {
+        let table = conn.table(&t.schema, &t.name);
+        let last = format!(
+            "SELECT {} FROM {table} WHERE success AND version IS NOT NULL \
+             ORDER BY installed_rank DESC LIMIT 1",
+            conn.text("version")
+        );
+        let revision = conn.scalar(&last).await?.unwrap_or_default();
+        let counts = format!(
+            "SELECT {}, {} FROM {table}",
+            conn.text("count(CASE WHEN success THEN 1 END)"),
+            conn.text("count(CASE WHEN success THEN NULL ELSE 1 END)")
+        );
+        let counts = conn.first_row(&counts).await?;
+        return found(
+            MigrationFramework::Flyway,
             revision,
-            applied: number(&count, 0),
-            dirty: false,
-        }));
-    }
-    if let Some(tbl) = table("flyway_schema_history") {
-        let ident = conn.ident(&tbl);
-        let last = format!(
-            "SELECT {} FROM {ident} WHERE success AND version IS NOT NULL ORDER BY installed_rank DESC LIMIT 1",
-            t(conn, "version")
+            number(&counts, 0),
+            number(&counts, 1) > 0,
         );
-        let row = first_row(conn, last).await?;
-        let counts = format!(
-            "SELECT {}, {} FROM {ident}",
-            t(conn, "sum(CASE WHEN success THEN 1 ELSE 0 END)"),
-            t(conn, "sum(CASE WHEN success THEN 0 ELSE 1 END)")
-        );
-        let counts = first_row(conn, counts).await?;
-        return Ok(Some(Migrations {
-            framework: MigrationFramework::Flyway,
-            revision: row.first().cloned().flatten().unwrap_or_default(),
-            applied: number(&counts, 0),
-            dirty: number(&counts, 1) > 0,
-        }));
     }
-    if let Some(tbl) = table("schema_migrations") {
-        let ident = conn.ident(&tbl);
+    if let Some(t) = cat.find("schema_migrations") {
+        let table = conn.table(&t.schema, &t.name);
         // golang-migrate keeps one row with a `dirty` flag; Rails one row per migration.
-        let golang = format!(
-            "SELECT {}, {} FROM {ident} LIMIT 1",
-            t(conn, "version"),
-            t(conn, "dirty")
-        );
-        if let Ok(row) = first_row(conn, golang).await {
-            let dirty = matches!(
-                row.get(1).cloned().flatten().as_deref(),
-                Some("true" | "1" | "t")
+        if cat.has_column(t, "dirty") {
+            let sql = format!(
+                "SELECT {}, {} FROM {table} LIMIT 1",
+                conn.text("version"),
+                conn.text("dirty")
             );
-            let version = row.first().cloned().flatten().unwrap_or_default();
-            return Ok(Some(Migrations {
-                framework: MigrationFramework::GolangMigrate,
-                applied: u64::from(!version.is_empty()),
-                revision: version,
-                dirty,
-            }));
+            let row = conn.first_row(&sql).await?;
+            let dirty = matches!(
+                field(&row, 1).to_ascii_lowercase().as_str(),
+                "true" | "t" | "1"
+            );
+            let version = field(&row, 0);
+            let applied = u64::from(!row.is_empty());
+            let revision = if dirty {
+                format!("{version} (dirty)")
+            } else {
+                version
+            };
+            return found(MigrationFramework::GolangMigrate, revision, applied, dirty);
         }
-        let rails = format!(
-            "SELECT {}, {} FROM {ident}",
-            t(conn, "max(version)"),
-            t(conn, "count(*)")
-        );
-        let row = first_row(conn, rails).await?;
-        return Ok(Some(Migrations {
-            framework: MigrationFramework::Rails,
-            revision: row.first().cloned().flatten().unwrap_or_default(),
-            applied: number(&row, 1),
-            dirty: false,
-        }));
+        let sql = format!("SELECT {} FROM {table}", conn.text("version"));
+        let versions: Vec<String> = conn
+            .rows(&sql)
+            .await?
+            .into_iter()
+            .filter_map(|r| r.into_iter().next().flatten())
+            .collect();
+        // Numerically: old Rails numbered migrations 1, 2, ... 10 before it used timestamps.
+        let max = versions
+            .iter()
+            .map(|v| v.trim())
+            .max_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)))
+            .unwrap_or_default()
+            .to_string();
+        return found(MigrationFramework::Rails, max, versions.len() as u64, false);
     }
-    if let Some(tbl) = table("_prisma_migrations") {
-        let ident = conn.ident(&tbl);
+    if let Some(t) = cat.find("_prisma_migrations") {
+        let table = conn.table(&t.schema, &t.name);
         let last = format!(
-            "SELECT {} FROM {ident} WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL ORDER BY finished_at DESC LIMIT 1",
-            t(conn, "migration_name")
+            "SELECT {} FROM {table} WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL \
+             ORDER BY finished_at DESC LIMIT 1",
+            conn.text("migration_name")
         );
-        let row = first_row(conn, last).await?;
+        let revision = conn.scalar(&last).await?.unwrap_or_default();
         let counts = format!(
-            "SELECT {}, {} FROM {ident} WHERE rolled_back_at IS NULL",
-            t(
-                conn,
-                "sum(CASE WHEN finished_at IS NOT NULL THEN 1 ELSE 0 END)"
-            ),
-            t(conn, "sum(CASE WHEN finished_at IS NULL THEN 1 ELSE 0 END)")
+            "SELECT {}, {} FROM {table} WHERE rolled_back_at IS NULL",
+            conn.text("count(finished_at)"),
+            conn.text("count(CASE WHEN finished_at IS NULL THEN 1 END)")
         );
-        let counts = first_row(conn, counts).await?;
-        return Ok(Some(Migrations {
-            framework: MigrationFramework::Prisma,
-            revision: row.first().cloned().flatten().unwrap_or_default(),
-            applied: number(&counts, 0),
-            dirty: number(&counts, 1) > 0,
-        }));
+        let counts = conn.first_row(&counts).await?;
+        return found(
+            MigrationFramework::Prisma,
+            revision,
+            number(&counts, 0),
+            number(&counts, 1) > 0,
+        );
     }
-    for (name, framework, last) in [
-        ("knex_migrations", MigrationFramework::Knex, "name"),
+    // (framework, table, the column naming a migration, the column ordering them)
+    let simple = [
+        (MigrationFramework::Knex, "knex_migrations", "name", "id"),
         (
-            "__diesel_schema_migrations",
             MigrationFramework::Diesel,
+            "__diesel_schema_migrations",
+            "version",
             "version",
         ),
-    ] {
-        if let Some(tbl) = table(name) {
-            let order = if framework == MigrationFramework::Knex {
-                "id"
-            } else {
-                "version"
-            };
-            let q = format!(
-                "SELECT {}, (SELECT {} FROM {ident}) FROM {ident} ORDER BY {order} DESC LIMIT 1",
-                t(conn, last),
-                t(conn, "count(*)"),
-                ident = conn.ident(&tbl)
-            );
-            let row = first_row(conn, q).await?;
-            return Ok(Some(Migrations {
-                framework,
-                revision: row.first().cloned().flatten().unwrap_or_default(),
-                applied: number(&row, 1),
-                dirty: false,
-            }));
+        (MigrationFramework::Laravel, "migrations", "migration", "id"),
+    ];
+    for (framework, name, label, order) in simple {
+        let Some(t) = cat.find(name) else { continue };
+        // `migrations` is a common name: Laravel's has a `batch` column too.
+        if !cat.has_column(t, label) || !cat.has_column(t, order) {
+            continue;
         }
+        if framework == MigrationFramework::Laravel && !cat.has_column(t, "batch") {
+            continue;
+        }
+        let table = conn.table(&t.schema, &t.name);
+        let last = format!(
+            "SELECT {} FROM {table} ORDER BY {} DESC LIMIT 1",
+            conn.text(&conn.ident(label)),
+            conn.ident(order)
+        );
+        let revision = conn.scalar(&last).await?.unwrap_or_default();
+        let count = format!("SELECT {} FROM {table}", conn.text("count(*)"));
+        let count = parse_u64(conn.scalar(&count).await?);
+        return found(framework, revision, count, false);
     }
     Ok(None)
 }
 
-async fn first_row(conn: &mut Conn, sql: String) -> Result<Vec<Option<String>>, DbError> {
-    Ok(conn.rows(sql).await?.into_iter().next().unwrap_or_default())
+fn field(row: &[Option<String>], i: usize) -> String {
+    row.get(i).cloned().flatten().unwrap_or_default()
 }
 
 fn number(row: &[Option<String>], i: usize) -> u64 {
-    row.get(i)
-        .cloned()
-        .flatten()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
+    parse_u64(row.get(i).cloned().flatten())
 }

@@ -1,14 +1,25 @@
 //! Read-only probes of the app's database (sqlx, no compile-time queries): the migration
 //! framework and revision, a schema fingerprint that tells a schema change even without a
 //! migrations table, per-table row counts, the database's size. PostgreSQL, MySQL/MariaDB, SQLite.
+//!
+//! Layout: this file holds the types and [`probe`]; `conn` the one connection; `postgres`,
+//! `mysql` and `sqlite` each kind's catalog queries and row counts; `fingerprint` the schema hash;
+//! `migrations` the frameworks' history tables.
 mod conn;
+mod fingerprint;
 pub mod migrations;
+mod mysql;
+mod postgres;
+mod sqlite;
+#[cfg(test)]
+mod test_fixtures;
+#[cfg(test)]
+mod tests;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 pub use crate::secret::Secret;
 use conn::Conn;
@@ -34,6 +45,7 @@ impl DbKind {
 }
 
 /// Where and how to connect. The password is a `Secret`: it never reaches Debug output or errors.
+/// For SQLite only `sqlite_path` counts.
 #[derive(Debug, Clone)]
 pub struct DbTarget {
     pub kind: DbKind,
@@ -46,13 +58,14 @@ pub struct DbTarget {
 }
 
 impl DbTarget {
+    /// Where the database is, for messages: `host:port`, or the SQLite file's path.
     fn address(&self) -> String {
         match self.kind {
             DbKind::Sqlite => self
                 .sqlite_path
                 .as_ref()
                 .map(|p| p.display().to_string())
-                .unwrap_or_default(),
+                .unwrap_or_else(|| "(no SQLite path)".to_string()),
             _ => format!("{}:{}", self.host, self.port),
         }
     }
@@ -60,166 +73,134 @@ impl DbTarget {
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct TableRows {
-    /// Schema-qualified unless in the default schema (`public`, the database itself, `main`).
+    /// Schema-qualified unless in the default schema (PostgreSQL `public`; MySQL lists only the
+    /// connected database; SQLite `main`).
     pub name: String,
+    /// Exact: `count(*)`.
     pub rows: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DbProbe {
+    /// None when no known framework's table is there.
     pub migrations: Option<Migrations>,
-    /// Hex sha256 over the sorted (schema, table, column, type, nullability) of user tables.
+    /// Hex sha256 over the sorted (schema, table, column, type, nullability) of user tables:
+    /// changes with the schema, not with the rows.
     pub fingerprint: String,
+    /// Sorted by name.
     pub tables: Vec<TableRows>,
+    /// PostgreSQL `pg_database_size`; MySQL data + index length of the database's tables;
+    /// SQLite the file's size.
     pub size_bytes: u64,
     pub server_version: String,
 }
 
+/// What went wrong, one sentence each, never with the password in it.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum DbError {
     #[error(
-        "cannot connect to the database at {addr}: {reason}. Check that the database container is running and reachable from this host."
+        "cannot connect to the database at {addr} ({reason}); check that the database container is running and reachable from this host."
     )]
     Connect { addr: String, reason: String },
     #[error(
-        "the database at {addr} refused user {user:?} (wrong user or password). hoist takes them from the database service's environment in the compose file (POSTGRES_USER / POSTGRES_PASSWORD, MYSQL_* or MARIADB_*); check they match the database, or set x-hoist.database."
+        "the database at {addr} refused user {user:?} (wrong user or password): hoist takes them from the database service's environment in the compose file (POSTGRES_USER / POSTGRES_PASSWORD, MYSQL_USER / MYSQL_PASSWORD or MARIADB_*), so check they match what the database was created with, or set x-hoist.database."
     )]
     Auth { addr: String, user: String },
     #[error(
-        "the database {name:?} does not exist at {addr}. Set x-hoist.database.name if the app uses another one."
+        "there is no database {name:?} at {addr}: check the name (POSTGRES_DB, MYSQL_DATABASE or MARIADB_DATABASE in the compose file, or x-hoist.database.name; for SQLite x-hoist.database.path)."
     )]
     NoDatabase { addr: String, name: String },
-    #[error("the database at {addr} did not answer within {secs} s.")]
-    Timeout { addr: String, secs: u64 },
-    #[error("a read-only query on the database failed ({what}): {reason}")]
-    Query { what: String, reason: String },
+    #[error(
+        "the database at {addr} did not answer within {after:?} ({what}); check that its container is healthy and not overloaded (docker compose ps, docker compose logs), then try again."
+    )]
+    Timeout {
+        addr: String,
+        after: Duration,
+        what: String,
+    },
+    #[error(
+        "a read-only query on the database at {addr} failed ({what}: {reason}); check that the user may read every table of the database (hoist changed nothing)."
+    )]
+    Query {
+        addr: String,
+        what: String,
+        reason: String,
+    },
 }
 
-impl DbError {
-    fn classify_connect(target: &DbTarget, e: sqlx::Error) -> DbError {
-        let addr = target.address();
-        if let sqlx::Error::Database(db) = &e {
-            let code = db.code().map(|c| c.to_string()).unwrap_or_default();
-            let message = db.message().to_string();
-            // 28P01/28000: authentication (PostgreSQL; MySQL's 1045 carries SQLSTATE 28000).
-            if code == "28P01" || code == "28000" || message.contains("Access denied") {
-                return DbError::Auth {
-                    addr,
-                    user: target.user.clone(),
-                };
-            }
-            if code == "3D000" || message.contains("Unknown database") {
-                return DbError::NoDatabase {
-                    addr,
-                    name: target.database.clone(),
-                };
-            }
-        }
-        DbError::Connect {
-            addr,
-            reason: e.to_string(),
-        }
-    }
+/// A user table, as the catalog names it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Table {
+    schema: String,
+    name: String,
 }
 
-/// Probes the database read-only. `timeout` bounds the connection; each statement has its own.
+/// A column of a user table, as the fingerprint hashes it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Column {
+    schema: String,
+    table: String,
+    name: String,
+    data_type: String,
+    nullable: bool,
+}
+
+/// What a kind's catalog says about the database, before counting rows.
+struct Catalog {
+    server_version: String,
+    size_bytes: u64,
+    /// Sorted.
+    tables: Vec<Table>,
+    columns: Vec<Column>,
+}
+
+/// Probes the database read-only, over one connection closed at the end. `timeout` bounds the
+/// connection and, separately, each statement (server-side where the server allows it, and here).
 pub async fn probe(target: &DbTarget, timeout: Duration) -> Result<DbProbe, DbError> {
     let mut conn = Conn::open(target, timeout).await?;
-    let result = probe_with(&mut conn).await;
+    let result = probe_with(&mut conn, target).await;
     conn.close().await;
     result
 }
 
-async fn probe_with(conn: &mut Conn) -> Result<DbProbe, DbError> {
-    let (version_sql, size_sql, tables_sql, columns_sql) = match conn.kind() {
-        DbKind::Postgres => (
-            "SHOW server_version".to_string(),
-            format!("SELECT {}", conn.text("pg_database_size(current_database())")),
-            "SELECT CAST(table_schema AS text), CAST(table_name AS text) FROM information_schema.tables \
-             WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema') \
-             AND table_schema NOT LIKE 'pg_toast%' ORDER BY 1, 2"
-                .to_string(),
-            "SELECT CAST(table_schema AS text), CAST(table_name AS text), CAST(column_name AS text), \
-             CAST(data_type AS text), CAST(is_nullable AS text) FROM information_schema.columns \
-             WHERE table_schema NOT IN ('pg_catalog', 'information_schema') AND table_schema NOT LIKE 'pg_toast%'"
-                .to_string(),
-        ),
-        DbKind::Mysql => (
-            "SELECT CAST(version() AS CHAR)".to_string(),
-            "SELECT CAST(COALESCE(SUM(data_length + index_length), 0) AS CHAR) FROM information_schema.tables WHERE table_schema = DATABASE()"
-                .to_string(),
-            "SELECT CAST(table_schema AS CHAR), CAST(table_name AS CHAR) FROM information_schema.tables \
-             WHERE table_type = 'BASE TABLE' AND table_schema = DATABASE() ORDER BY 1, 2"
-                .to_string(),
-            "SELECT CAST(table_schema AS CHAR), CAST(table_name AS CHAR), CAST(column_name AS CHAR), \
-             CAST(column_type AS CHAR), CAST(is_nullable AS CHAR) FROM information_schema.columns WHERE table_schema = DATABASE()"
-                .to_string(),
-        ),
-        DbKind::Sqlite => (
-            "SELECT sqlite_version()".to_string(),
-            "SELECT CAST(page_count * page_size AS TEXT) FROM pragma_page_count(), pragma_page_size()".to_string(),
-            "SELECT 'main', name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY 2".to_string(),
-            "SELECT 'main', m.name, p.name, p.type, CASE WHEN p.\"notnull\" THEN 'NO' ELSE 'YES' END \
-             FROM sqlite_master m JOIN pragma_table_info(m.name) p WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'"
-                .to_string(),
-        ),
+async fn probe_with(conn: &mut Conn, target: &DbTarget) -> Result<DbProbe, DbError> {
+    let catalog = match target.kind {
+        DbKind::Postgres => postgres::catalog(conn).await?,
+        DbKind::Mysql => mysql::catalog(conn).await?,
+        DbKind::Sqlite => sqlite::catalog(conn, target.sqlite_path.as_deref()).await?,
     };
-    let server_version = conn.scalar(version_sql).await?.unwrap_or_default();
-    let size_bytes = conn
-        .scalar(size_sql)
-        .await?
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let default_schema = match conn.kind() {
-        DbKind::Postgres => "public",
-        DbKind::Mysql => "",
-        DbKind::Sqlite => "main",
+    let default_schema = match target.kind {
+        DbKind::Postgres => Some("public"),
+        // MySQL lists only the connected database, so its name never qualifies a table.
+        DbKind::Mysql => None,
+        DbKind::Sqlite => Some("main"),
     };
-    let mut tables = Vec::new();
-    for row in conn.rows(tables_sql).await? {
-        let schema = row.first().cloned().flatten().unwrap_or_default();
-        let table = row.get(1).cloned().flatten().unwrap_or_default();
-        let qualified = match conn.kind() {
-            DbKind::Mysql | DbKind::Sqlite => conn.ident(&table),
-            DbKind::Postgres => format!("{}.{}", conn.ident(&schema), conn.ident(&table)),
+    let mut tables = Vec::with_capacity(catalog.tables.len());
+    for table in &catalog.tables {
+        let rows = match target.kind {
+            DbKind::Postgres => postgres::count(conn, table).await?,
+            DbKind::Mysql => mysql::count(conn, table).await?,
+            DbKind::Sqlite => sqlite::count(conn, table).await?,
         };
-        let rows = conn
-            .scalar(format!("SELECT {} FROM {qualified}", conn.text("count(*)")))
-            .await?
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let name = if schema == default_schema || conn.kind() == DbKind::Mysql {
-            table
-        } else {
-            format!("{schema}.{table}")
+        let name = match default_schema {
+            Some(d) if d != table.schema => format!("{}.{}", table.schema, table.name),
+            _ => table.name.clone(),
         };
         tables.push(TableRows { name, rows });
     }
     tables.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut columns: Vec<String> = conn
-        .rows(columns_sql)
-        .await?
-        .into_iter()
-        .map(|r| {
-            r.into_iter()
-                .map(Option::unwrap_or_default)
-                .collect::<Vec<_>>()
-                .join("\u{1f}")
-        })
-        .collect();
-    columns.sort();
-    let mut hasher = Sha256::new();
-    for c in &columns {
-        hasher.update(c.as_bytes());
-        hasher.update(b"\n");
-    }
-    let fingerprint = hex::encode(hasher.finalize());
-    let migrations = migrations::read(conn, &tables).await?;
+    let migrations =
+        migrations::read(conn, &catalog.tables, &catalog.columns, default_schema).await?;
     Ok(DbProbe {
         migrations,
-        fingerprint,
+        fingerprint: fingerprint::of(&catalog.columns),
         tables,
-        size_bytes,
-        server_version,
+        size_bytes: catalog.size_bytes,
+        server_version: catalog.server_version,
     })
+}
+
+/// A count or size that the database returned as text.
+fn parse_u64(text: Option<String>) -> u64 {
+    text.and_then(|s| s.trim().parse::<u64>().ok()).unwrap_or(0)
 }
