@@ -1,378 +1,560 @@
-//! Database probes against real databases: SQLite files, and PostgreSQL and MariaDB servers in
-//! containers of the test bed. Each migration framework's own table shape, as it writes it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Database probes against real servers. The server comes from the environment:
+//! `HOIST_TEST_PG` and `HOIST_TEST_MYSQL` = `host:port:user:password:db` (the user may create
+//! databases). Without one, a container of the test bed is started when the bed is up; else the
+//! test fails under `HOIST_REQUIRE_DOCKER=1` and skips, saying why, otherwise.
+//! Each test works in its own database, created here and dropped at the end (pass or fail).
+//! SQLite is covered by the unit tests in `src/db/tests.rs`.
 
 mod common;
+#[path = "../src/db/test_fixtures.rs"]
+mod fixtures;
 
-use std::time::Duration;
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
-use hoist::db::{self, DbError, DbKind, DbTarget, MigrationFramework, Secret};
+use hoist::db::{self, DbError, DbKind, DbProbe, DbTarget, Secret};
 use sqlx::Connection;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Each framework's table as the framework creates it, with two applied migrations.
-fn framework_sql(framework: MigrationFramework) -> &'static [&'static str] {
-    match framework {
-        MigrationFramework::Alembic => &[
-            "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)",
-            "INSERT INTO alembic_version VALUES ('0021')",
-        ],
-        MigrationFramework::Sqlx => &[
-            "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL, installed_on TIMESTAMP, success BOOLEAN NOT NULL, checksum BLOB, execution_time BIGINT NOT NULL)",
-            "INSERT INTO _sqlx_migrations (version, description, success, execution_time) VALUES (20240101000000, 'init', TRUE, 1), (20240202000000, 'more', TRUE, 1)",
-        ],
-        MigrationFramework::Django => &[
-            "CREATE TABLE django_migrations (id INTEGER PRIMARY KEY, app VARCHAR(255) NOT NULL, name VARCHAR(255) NOT NULL, applied TIMESTAMP)",
-            "INSERT INTO django_migrations (id, app, name) VALUES (1, 'contenttypes', '0001_initial'), (2, 'blog', '0002_add_tags')",
-        ],
-        MigrationFramework::Rails => &[
-            "CREATE TABLE schema_migrations (version VARCHAR(255) NOT NULL PRIMARY KEY)",
-            "INSERT INTO schema_migrations VALUES ('20240101120000'), ('20240301090000')",
-        ],
-        MigrationFramework::GolangMigrate => &[
-            "CREATE TABLE schema_migrations (version BIGINT NOT NULL PRIMARY KEY, dirty BOOLEAN NOT NULL)",
-            "INSERT INTO schema_migrations VALUES (7, FALSE)",
-        ],
-        MigrationFramework::Flyway => &[
-            "CREATE TABLE flyway_schema_history (installed_rank INT PRIMARY KEY, version VARCHAR(50), description VARCHAR(200), success BOOLEAN NOT NULL)",
-            "INSERT INTO flyway_schema_history VALUES (1, '1', 'init', TRUE), (2, '1.1', 'more', TRUE), (3, '1.2', 'broken', FALSE)",
-        ],
-        _ => &[],
-    }
+/// A database server the tests may create databases on.
+struct Server {
+    kind: DbKind,
+    host: String,
+    port: u16,
+    user: String,
+    password: String,
+    /// A database that exists, to connect to for CREATE/DROP DATABASE.
+    admin_db: String,
+    /// The container started for it, removed when the server is dropped.
+    _container: Option<common::DbContainer>,
 }
 
-/// (framework, expected revision, applied, dirty)
-const EXPECTED: [(MigrationFramework, &str, u64, bool); 6] = [
-    (MigrationFramework::Alembic, "0021", 1, false),
-    (MigrationFramework::Sqlx, "20240202000000", 2, false),
-    (MigrationFramework::Django, "blog.0002_add_tags", 2, false),
-    (MigrationFramework::Rails, "20240301090000", 2, false),
-    (MigrationFramework::GolangMigrate, "7", 1, false),
-    (MigrationFramework::Flyway, "1.1", 2, true),
-];
-
-const APP_TABLES: [&str; 2] = [
-    "CREATE TABLE issues (id INTEGER PRIMARY KEY, title VARCHAR(200) NOT NULL)",
-    "INSERT INTO issues (id, title) VALUES (1, 'a'), (2, 'b'), (3, 'c')",
-];
-
-fn assert_probe(
-    probe: &db::DbProbe,
-    framework: MigrationFramework,
-    revision: &str,
-    applied: u64,
-    dirty: bool,
-) {
-    let m = probe
-        .migrations
-        .as_ref()
-        .unwrap_or_else(|| panic!("{framework:?}: no migrations found"));
-    assert_eq!(m.framework, framework);
-    assert_eq!(m.revision, revision, "{framework:?}");
-    assert_eq!(m.applied, applied, "{framework:?}");
-    assert_eq!(m.dirty, dirty, "{framework:?}");
-    let issues = probe.tables.iter().find(|t| t.name == "issues").unwrap();
-    assert_eq!(issues.rows, 3);
-    assert_eq!(probe.fingerprint.len(), 64);
-}
-
-#[tokio::test]
-async fn sqlite_every_framework_and_the_fingerprint() {
-    let dir = tempfile::tempdir().unwrap();
-    for (framework, revision, applied, dirty) in EXPECTED {
-        let path = dir.path().join(format!("{}.db", framework.name()));
-        let options = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true);
-        let mut conn = sqlx::SqliteConnection::connect_with(&options)
-            .await
-            .unwrap();
-        for sql in framework_sql(framework).iter().chain(APP_TABLES.iter()) {
-            sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
-                .execute(&mut conn)
-                .await
-                .unwrap();
-        }
-        let target = DbTarget {
-            kind: DbKind::Sqlite,
-            host: String::new(),
-            port: 0,
-            user: String::new(),
-            password: Secret::default(),
-            database: String::new(),
-            sqlite_path: Some(path.clone()),
+impl Server {
+    /// The server for `kind`, or None (after saying why) when the test must skip.
+    fn get(kind: DbKind) -> Option<Server> {
+        let var = match kind {
+            DbKind::Postgres => "HOIST_TEST_PG",
+            DbKind::Mysql => "HOIST_TEST_MYSQL",
+            DbKind::Sqlite => unreachable!("SQLite needs no server"),
         };
-        let before = db::probe(&target, TIMEOUT).await.unwrap();
-        assert_probe(&before, framework, revision, applied, dirty);
+        if let Ok(spec) = std::env::var(var) {
+            return Some(Server::parse(kind, var, &spec));
+        }
+        if bed_is_up() {
+            return Some(Server::container(kind));
+        }
+        let why = format!(
+            "{var} is not set (host:port:user:password:db of a server where the user may create databases) and the test bed is not up (`sudo testbed/up.sh`)"
+        );
+        if std::env::var("HOIST_REQUIRE_DOCKER").as_deref() == Ok("1") {
+            panic!("HOIST_REQUIRE_DOCKER=1 but {why}");
+        }
+        eprintln!("SKIPPED: {why}");
+        None
+    }
 
-        sqlx::query("INSERT INTO issues (id, title) VALUES (4, 'd')")
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        let more_rows = db::probe(&target, TIMEOUT).await.unwrap();
-        assert_eq!(
-            more_rows.fingerprint, before.fingerprint,
-            "rows are not schema"
+    /// `host:port:user:password:db`; the password may itself hold colons.
+    fn parse(kind: DbKind, var: &str, spec: &str) -> Server {
+        let bad = || panic!("{var} must be host:port:user:password:db");
+        let mut head = spec.splitn(4, ':');
+        let (Some(host), Some(port), Some(user), Some(rest)) =
+            (head.next(), head.next(), head.next(), head.next())
+        else {
+            bad()
+        };
+        let Some((password, db)) = rest.rsplit_once(':') else {
+            bad()
+        };
+        Server {
+            kind,
+            host: host.to_string(),
+            port: port.parse().unwrap_or_else(|_| bad()),
+            user: user.to_string(),
+            password: password.to_string(),
+            admin_db: db.to_string(),
+            _container: None,
+        }
+    }
+
+    fn container(kind: DbKind) -> Server {
+        let (container, port, user, password, admin_db) = match kind {
+            DbKind::Postgres => (
+                common::DbContainer::start(
+                    "pg",
+                    "127.0.0.1:5000/postgres:15",
+                    &[
+                        ("POSTGRES_USER", "hoist"),
+                        ("POSTGRES_PASSWORD", "pg-test-S3cret"),
+                        ("POSTGRES_DB", "hoist"),
+                    ],
+                    &["pg_isready", "-h", "127.0.0.1", "-U", "hoist"],
+                ),
+                5432,
+                "hoist",
+                "pg-test-S3cret",
+                "hoist",
+            ),
+            _ => (
+                common::DbContainer::start(
+                    "maria",
+                    "127.0.0.1:5000/mariadb:10.11",
+                    &[
+                        ("MARIADB_ROOT_PASSWORD", "root-S3cret"),
+                        ("MARIADB_DATABASE", "app"),
+                    ],
+                    &[
+                        "mariadb",
+                        "-uroot",
+                        "-proot-S3cret",
+                        "-h127.0.0.1",
+                        "app",
+                        "-e",
+                        "SELECT 1",
+                    ],
+                ),
+                3306,
+                "root",
+                "root-S3cret",
+                "app",
+            ),
+        };
+        Server {
+            kind,
+            host: container.ip.clone(),
+            port,
+            user: user.to_string(),
+            password: password.to_string(),
+            admin_db: admin_db.to_string(),
+            _container: Some(container),
+        }
+    }
+
+    fn target(&self, database: &str) -> DbTarget {
+        DbTarget {
+            kind: self.kind,
+            host: self.host.clone(),
+            port: self.port,
+            user: self.user.clone(),
+            password: Secret::new(&self.password),
+            database: database.to_string(),
+            sqlite_path: None,
+        }
+    }
+
+    /// A new, uniquely named, empty database, dropped with the returned guard.
+    async fn fresh_db(&self) -> TestDb<'_> {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let name = format!(
+            "hoist_t_{}_{}_{:x}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst),
+            nanos
         );
-        sqlx::query("ALTER TABLE issues ADD COLUMN body TEXT")
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        let altered = db::probe(&target, TIMEOUT).await.unwrap();
-        assert_ne!(
-            altered.fingerprint, before.fingerprint,
-            "a new column is a schema change"
-        );
-        conn.close().await.unwrap();
+        self.exec(&self.admin_db, &[&format!("CREATE DATABASE {name}")])
+            .await;
+        TestDb { server: self, name }
+    }
+
+    /// Runs statements as the test's user (not through hoist, which only reads).
+    async fn exec(&self, database: &str, statements: &[&str]) {
+        match self.kind {
+            DbKind::Postgres => {
+                let mut conn = self.pg(database).await;
+                for sql in statements {
+                    // The fixtures are portable but for BLOB, which PostgreSQL calls BYTEA.
+                    let sql = sql.replace("BLOB", "BYTEA");
+                    sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                        .execute(&mut conn)
+                        .await
+                        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                }
+                conn.close().await.unwrap();
+            }
+            _ => {
+                let mut conn = self.mysql(database).await;
+                for sql in statements {
+                    sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+                        .execute(&mut conn)
+                        .await
+                        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                }
+                conn.close().await.unwrap();
+            }
+        }
+    }
+
+    async fn pg(&self, database: &str) -> sqlx::PgConnection {
+        let options = sqlx::postgres::PgConnectOptions::new_without_pgpass()
+            .host(&self.host)
+            .port(self.port)
+            .username(&self.user)
+            .password(&self.password)
+            .database(database)
+            .ssl_mode(sqlx::postgres::PgSslMode::Disable);
+        sqlx::PgConnection::connect_with(&options).await.unwrap()
+    }
+
+    async fn mysql(&self, database: &str) -> sqlx::MySqlConnection {
+        let options = sqlx::mysql::MySqlConnectOptions::new()
+            .host(&self.host)
+            .port(self.port)
+            .username(&self.user)
+            .password(&self.password)
+            .database(database)
+            .ssl_mode(sqlx::mysql::MySqlSslMode::Disabled);
+        sqlx::MySqlConnection::connect_with(&options).await.unwrap()
     }
 }
 
-#[tokio::test]
-async fn sqlite_without_a_migrations_table_still_has_a_fingerprint() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("plain.db");
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(&path)
-        .create_if_missing(true);
-    let mut conn = sqlx::SqliteConnection::connect_with(&options)
-        .await
-        .unwrap();
-    for sql in APP_TABLES {
-        sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
-            .execute(&mut conn)
-            .await
-            .unwrap();
+/// A test's own database; dropped when the guard is, even when the test panics.
+struct TestDb<'a> {
+    server: &'a Server,
+    name: String,
+}
+
+impl TestDb<'_> {
+    fn target(&self) -> DbTarget {
+        self.server.target(&self.name)
     }
-    let target = DbTarget {
-        kind: DbKind::Sqlite,
-        host: String::new(),
-        port: 0,
-        user: String::new(),
-        password: Secret::default(),
-        database: String::new(),
-        sqlite_path: Some(path),
-    };
-    let probe = db::probe(&target, TIMEOUT).await.unwrap();
-    assert!(probe.migrations.is_none());
+
+    async fn exec(&self, statements: &[&str]) {
+        self.server.exec(&self.name, statements).await;
+    }
+
+    async fn probe(&self) -> DbProbe {
+        db::probe(&self.target(), TIMEOUT)
+            .await
+            .unwrap_or_else(|e| panic!("probe of {}: {e}", self.name))
+    }
+}
+
+impl Drop for TestDb<'_> {
+    fn drop(&mut self) {
+        // Drop runs inside the test's runtime, which cannot be blocked on: a thread of its own.
+        let sql = match self.server.kind {
+            DbKind::Postgres => format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            _ => format!("DROP DATABASE IF EXISTS {}", self.name),
+        };
+        let server = self.server;
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(server.exec(&server.admin_db, &[&sql]));
+            });
+        });
+    }
+}
+
+/// Docker and the bed's registry, checked without failing (the caller decides).
+fn bed_is_up() -> bool {
+    let engine = Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    engine
+        && std::net::TcpStream::connect_timeout(
+            &"127.0.0.1:5000".parse().unwrap(),
+            Duration::from_secs(2),
+        )
+        .is_ok()
+}
+
+fn rows_of(probe: &DbProbe, table: &str) -> u64 {
+    probe
+        .tables
+        .iter()
+        .find(|t| t.name == table)
+        .unwrap_or_else(|| panic!("no table {table} in {:?}", probe.tables))
+        .rows
+}
+
+/// Every framework's table: framework, revision, applied, dirty; and the app's table counted.
+async fn every_framework(server: &Server) {
+    for f in fixtures::FIXTURES {
+        let db = server.fresh_db().await;
+        db.exec(f.statements).await;
+        db.exec(fixtures::APP_TABLE).await;
+        let probe = db.probe().await;
+        let m = probe
+            .migrations
+            .as_ref()
+            .unwrap_or_else(|| panic!("{}: no migrations found", f.framework));
+        assert_eq!(m.framework.name(), f.framework);
+        assert_eq!(m.revision, f.revision, "{}", f.framework);
+        assert_eq!(m.applied, f.applied, "{}", f.framework);
+        assert_eq!(m.dirty, f.dirty, "{}", f.framework);
+        assert_eq!(rows_of(&probe, "issues"), 3);
+        assert!(probe.size_bytes > 0);
+        assert!(!probe.server_version.is_empty());
+    }
+}
+
+/// Rows change counts, not the fingerprint; added, retyped, re-nulled columns change it.
+async fn fingerprint_and_counts(server: &Server, widen: &str, not_null: &str) {
+    let db = server.fresh_db().await;
+    db.exec(fixtures::APP_TABLE).await;
+    let before = db.probe().await;
+    assert!(before.migrations.is_none());
     assert_eq!(
-        probe.tables,
+        before.tables,
         [db::TableRows {
             name: "issues".into(),
             rows: 3
         }]
     );
+
+    db.exec(&[
+        "INSERT INTO issues (id, title) VALUES (4, 'd')",
+        "DELETE FROM issues WHERE id = 1",
+    ])
+    .await;
+    db.exec(&["INSERT INTO issues (id, title) VALUES (5, 'e')"])
+        .await;
+    let more_rows = db.probe().await;
+    assert_eq!(rows_of(&more_rows, "issues"), 4);
+    assert_eq!(
+        more_rows.fingerprint, before.fingerprint,
+        "rows are not schema"
+    );
+
+    db.exec(&["ALTER TABLE issues ADD COLUMN body TEXT"]).await;
+    let added = db.probe().await;
+    assert_ne!(added.fingerprint, before.fingerprint, "an added column");
+
+    db.exec(&["ALTER TABLE issues DROP COLUMN body"]).await;
+    assert_eq!(
+        db.probe().await.fingerprint,
+        before.fingerprint,
+        "dropped again"
+    );
+
+    db.exec(&[widen]).await;
+    let widened = db.probe().await;
+    assert_ne!(widened.fingerprint, before.fingerprint, "a retyped column");
+
+    db.exec(&[not_null]).await;
+    let nulls = db.probe().await;
+    assert_ne!(nulls.fingerprint, widened.fingerprint, "nullability");
+
+    db.exec(&["CREATE TABLE tags (id INTEGER PRIMARY KEY)"])
+        .await;
+    let tagged = db.probe().await;
+    assert_ne!(tagged.fingerprint, nulls.fingerprint, "a new table");
+    let names: Vec<&str> = tagged.tables.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["issues", "tags"]);
 }
 
-const PG_PASSWORD: &str = "pg-test-S3cret";
-
-fn pg_target(ip: &str, database: &str, password: &str) -> DbTarget {
-    DbTarget {
-        kind: DbKind::Postgres,
-        host: ip.to_string(),
-        port: 5432,
-        user: "hoist".into(),
-        password: Secret::new(password),
-        database: database.into(),
-        sqlite_path: None,
-    }
+/// The wrong password: the authentication sentence, naming the variables, without any password.
+async fn wrong_password(server: &Server, variable: &str) {
+    let mut target = server.target(&server.admin_db);
+    target.password = Secret::new("Wr0ng-pass-XYZ");
+    let err = db::probe(&target, TIMEOUT).await.unwrap_err();
+    eprintln!("{err}");
+    assert!(matches!(err, DbError::Auth { .. }), "{err:?}");
+    let text = format!("{err} {err:?}");
+    assert!(text.contains(variable), "{text}");
+    assert!(!text.contains("Wr0ng-pass-XYZ"), "{text}");
+    assert!(!text.contains(&server.password), "{text}");
 }
 
-async fn pg_exec(ip: &str, database: &str, statements: &[&str]) {
-    let options = sqlx::postgres::PgConnectOptions::new_without_pgpass()
-        .host(ip)
-        .username("hoist")
-        .password(PG_PASSWORD)
-        .database(database)
-        .ssl_mode(sqlx::postgres::PgSslMode::Disable);
-    let mut conn = sqlx::PgConnection::connect_with(&options).await.unwrap();
-    for sql in statements {
-        // The frameworks' SQL is portable but for BLOB, which PostgreSQL calls BYTEA.
-        let sql = sql.replace("BLOB", "BYTEA");
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-    }
-    conn.close().await.unwrap();
+async fn missing_database(server: &Server) {
+    let err = db::probe(&server.target("hoist_no_such_db"), TIMEOUT)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DbError::NoDatabase { .. }), "{err:?}");
+    assert!(err.to_string().contains("hoist_no_such_db"), "{err}");
+}
+
+/// Nothing listens: the connect sentence, with the address, well within the timeout.
+async fn unreachable_port(server: &Server) {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let mut target = server.target(&server.admin_db);
+    target.host = "127.0.0.1".into();
+    target.port = port;
+    let timeout = Duration::from_secs(3);
+    let started = Instant::now();
+    let err = db::probe(&target, timeout).await.unwrap_err();
+    eprintln!("{err}");
+    assert!(started.elapsed() < timeout + Duration::from_secs(1));
+    assert!(matches!(err, DbError::Connect { .. }), "{err:?}");
+    let text = format!("{err} {err:?}");
+    assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
+    assert!(!text.contains(&server.password), "{text}");
+}
+
+/// A table locked by a migration: the probe gives up after its timeout, and says so.
+async fn locked_table_times_out(server: &Server, db: &TestDb<'_>) {
+    let timeout = Duration::from_secs(2);
+    let started = Instant::now();
+    let err = db::probe(&db.target(), timeout).await.unwrap_err();
+    eprintln!("{err}");
+    assert!(matches!(err, DbError::Timeout { .. }), "{err:?}");
+    assert!(
+        started.elapsed() < timeout * 2 + Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!format!("{err} {err:?}").contains(&server.password));
 }
 
 #[tokio::test]
-async fn postgres_every_framework_counts_fingerprint_and_errors() {
-    if !common::docker_available() {
+async fn postgres_every_framework() {
+    let Some(server) = Server::get(DbKind::Postgres) else {
         return;
-    }
-    let pg = common::DbContainer::start(
-        "pg",
-        "127.0.0.1:5000/postgres:15",
-        &[
-            ("POSTGRES_USER", "hoist"),
-            ("POSTGRES_PASSWORD", PG_PASSWORD),
-            ("POSTGRES_DB", "hoist"),
-        ],
-        &["pg_isready", "-h", "127.0.0.1", "-U", "hoist"],
-    );
-    for (framework, revision, applied, dirty) in EXPECTED {
-        let database = format!("db_{}", framework.name().replace('-', "_"));
-        pg_exec(&pg.ip, "hoist", &[&format!("CREATE DATABASE {database}")]).await;
-        let mut statements: Vec<&str> = framework_sql(framework).to_vec();
-        statements.extend(APP_TABLES);
-        pg_exec(&pg.ip, &database, &statements).await;
-        let target = pg_target(&pg.ip, &database, PG_PASSWORD);
-        let before = db::probe(&target, TIMEOUT).await.unwrap();
-        assert_probe(&before, framework, revision, applied, dirty);
-        assert!(
-            before.size_bytes > 1_000_000,
-            "pg_database_size: {}",
-            before.size_bytes
-        );
-        assert!(
-            before.server_version.starts_with("15"),
-            "{}",
-            before.server_version
-        );
+    };
+    every_framework(&server).await;
+}
 
-        pg_exec(&pg.ip, &database, &["INSERT INTO issues VALUES (4, 'd')"]).await;
-        assert_eq!(
-            db::probe(&target, TIMEOUT).await.unwrap().fingerprint,
-            before.fingerprint
-        );
-        pg_exec(
-            &pg.ip,
-            &database,
-            &["ALTER TABLE issues ALTER COLUMN title TYPE text"],
-        )
-        .await;
-        assert_ne!(
-            db::probe(&target, TIMEOUT).await.unwrap().fingerprint,
-            before.fingerprint,
-            "a retyped column is a schema change"
-        );
-    }
-
-    // A table outside the default schema is named with its schema.
-    pg_exec(
-        &pg.ip,
-        "hoist",
-        &[
-            "CREATE SCHEMA audit",
-            "CREATE TABLE audit.events (id int)",
-            "INSERT INTO audit.events VALUES (1), (2)",
-        ],
+#[tokio::test]
+async fn postgres_fingerprint_and_counts() {
+    let Some(server) = Server::get(DbKind::Postgres) else {
+        return;
+    };
+    fingerprint_and_counts(
+        &server,
+        "ALTER TABLE issues ALTER COLUMN title TYPE VARCHAR(300)",
+        "ALTER TABLE issues ALTER COLUMN title DROP NOT NULL",
     )
     .await;
-    let probe = db::probe(&pg_target(&pg.ip, "hoist", PG_PASSWORD), TIMEOUT)
-        .await
-        .unwrap();
-    assert_eq!(
-        probe.tables,
-        [db::TableRows {
-            name: "audit.events".into(),
-            rows: 2
-        }]
-    );
-    assert!(probe.migrations.is_none());
-
-    let wrong = db::probe(&pg_target(&pg.ip, "hoist", "not-the-password"), TIMEOUT)
-        .await
-        .unwrap_err();
-    assert!(matches!(wrong, DbError::Auth { .. }), "{wrong:?}");
-    let text = wrong.to_string();
-    assert!(
-        text.contains("POSTGRES_PASSWORD") && !text.contains("not-the-password"),
-        "{text}"
-    );
-
-    let missing = db::probe(&pg_target(&pg.ip, "nope", PG_PASSWORD), TIMEOUT)
-        .await
-        .unwrap_err();
-    assert!(matches!(missing, DbError::NoDatabase { .. }), "{missing:?}");
-
-    let mut closed = pg_target(&pg.ip, "hoist", PG_PASSWORD);
-    closed.port = 1;
-    let started = std::time::Instant::now();
-    let refused = db::probe(&closed, Duration::from_secs(3))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(refused, DbError::Connect { .. } | DbError::Timeout { .. }),
-        "{refused:?}"
-    );
-    assert!(started.elapsed() < Duration::from_secs(5));
-    assert!(!format!("{refused} {refused:?}").contains(PG_PASSWORD));
 }
 
 #[tokio::test]
-async fn mariadb_frameworks_counts_and_auth() {
-    if !common::docker_available() {
+async fn postgres_schemas_qualify_names_and_count_in_the_fingerprint() {
+    let Some(server) = Server::get(DbKind::Postgres) else {
         return;
-    }
-    let maria = common::DbContainer::start(
-        "maria",
-        "127.0.0.1:5000/mariadb:10.11",
-        &[
-            ("MARIADB_ROOT_PASSWORD", "root-S3cret"),
-            ("MARIADB_DATABASE", "app"),
-            ("MARIADB_USER", "app"),
-            ("MARIADB_PASSWORD", "app-S3cret"),
-        ],
-        &[
-            "mariadb",
-            "-uapp",
-            "-papp-S3cret",
-            "-h127.0.0.1",
-            "app",
-            "-e",
-            "SELECT 1",
-        ],
-    );
-    let target = |database: &str, password: &str| DbTarget {
-        kind: DbKind::Mysql,
-        host: maria.ip.clone(),
-        port: 3306,
-        user: "root".into(),
-        password: Secret::new(password),
-        database: database.into(),
-        sqlite_path: None,
     };
-    for (framework, revision, applied, dirty) in EXPECTED {
-        let database = format!("db_{}", framework.name().replace('-', "_"));
-        let options = sqlx::mysql::MySqlConnectOptions::new()
-            .host(&maria.ip)
-            .username("root")
-            .password("root-S3cret")
-            .ssl_mode(sqlx::mysql::MySqlSslMode::Disabled);
-        let mut conn = sqlx::MySqlConnection::connect_with(&options).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("USE {database}")))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        for sql in framework_sql(framework).iter().chain(APP_TABLES.iter()) {
-            sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
-                .execute(&mut conn)
-                .await
-                .unwrap();
-        }
-        let before = db::probe(&target(&database, "root-S3cret"), TIMEOUT)
-            .await
-            .unwrap();
-        assert_probe(&before, framework, revision, applied, dirty);
-        sqlx::query("ALTER TABLE issues ADD COLUMN body TEXT")
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        let after = db::probe(&target(&database, "root-S3cret"), TIMEOUT)
-            .await
-            .unwrap();
-        assert_ne!(after.fingerprint, before.fingerprint);
-        conn.close().await.unwrap();
-    }
-    let wrong = db::probe(&target("app", "wrong"), TIMEOUT)
+    let db = server.fresh_db().await;
+    db.exec(fixtures::APP_TABLE).await;
+    let before = db.probe().await;
+    db.exec(&[
+        "CREATE SCHEMA audit",
+        "CREATE TABLE audit.events (id int)",
+        "INSERT INTO audit.events VALUES (1), (2)",
+        "CREATE TABLE \"Odd \"\"name\" (x int)",
+        "CREATE VIEW open_issues AS SELECT * FROM issues",
+    ])
+    .await;
+    let probe = db.probe().await;
+    assert_eq!(
+        probe.tables,
+        [
+            db::TableRows {
+                name: "Odd \"name".into(),
+                rows: 0
+            },
+            db::TableRows {
+                name: "audit.events".into(),
+                rows: 2
+            },
+            db::TableRows {
+                name: "issues".into(),
+                rows: 3
+            },
+        ]
+    );
+    assert_ne!(probe.fingerprint, before.fingerprint);
+    // A framework's table in another schema is still found.
+    db.exec(&[
+        "CREATE SCHEMA app",
+        "CREATE TABLE app.alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)",
+        "INSERT INTO app.alembic_version VALUES ('abc123')",
+    ])
+    .await;
+    let m = db.probe().await.migrations.unwrap();
+    assert_eq!(
+        (m.framework.name(), m.revision.as_str()),
+        ("alembic", "abc123")
+    );
+}
+
+#[tokio::test]
+async fn postgres_errors_say_what_happened_without_the_password() {
+    let Some(server) = Server::get(DbKind::Postgres) else {
+        return;
+    };
+    wrong_password(&server, "POSTGRES_PASSWORD").await;
+    missing_database(&server).await;
+    unreachable_port(&server).await;
+}
+
+#[tokio::test]
+async fn postgres_a_locked_table_times_out() {
+    let Some(server) = Server::get(DbKind::Postgres) else {
+        return;
+    };
+    let db = server.fresh_db().await;
+    db.exec(fixtures::APP_TABLE).await;
+    let mut locker = server.pg(&db.name).await;
+    sqlx::query("BEGIN").execute(&mut locker).await.unwrap();
+    sqlx::query("LOCK TABLE issues IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut locker)
         .await
-        .unwrap_err();
-    assert!(matches!(wrong, DbError::Auth { .. }), "{wrong:?}");
+        .unwrap();
+    locked_table_times_out(&server, &db).await;
+    sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
+    locker.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn mysql_every_framework() {
+    let Some(server) = Server::get(DbKind::Mysql) else {
+        return;
+    };
+    every_framework(&server).await;
+}
+
+#[tokio::test]
+async fn mysql_fingerprint_and_counts() {
+    let Some(server) = Server::get(DbKind::Mysql) else {
+        return;
+    };
+    fingerprint_and_counts(
+        &server,
+        "ALTER TABLE issues MODIFY COLUMN title VARCHAR(300) NOT NULL",
+        "ALTER TABLE issues MODIFY COLUMN title VARCHAR(300) NULL",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn mysql_errors_say_what_happened_without_the_password() {
+    let Some(server) = Server::get(DbKind::Mysql) else {
+        return;
+    };
+    wrong_password(&server, "MYSQL_PASSWORD").await;
+    missing_database(&server).await;
+    unreachable_port(&server).await;
+}
+
+#[tokio::test]
+async fn mysql_a_locked_table_times_out() {
+    let Some(server) = Server::get(DbKind::Mysql) else {
+        return;
+    };
+    let db = server.fresh_db().await;
+    db.exec(fixtures::APP_TABLE).await;
+    let mut locker = server.mysql(&db.name).await;
+    sqlx::query("LOCK TABLES issues WRITE")
+        .execute(&mut locker)
+        .await
+        .unwrap();
+    locked_table_times_out(&server, &db).await;
+    sqlx::query("UNLOCK TABLES")
+        .execute(&mut locker)
+        .await
+        .unwrap();
+    locker.close().await.unwrap();
 }

@@ -212,6 +212,12 @@ impl Conn {
                 after: self.timeout,
                 what,
             },
+            // The server's own bound, or its lock wait, gave up first: the same timeout.
+            Failure::Sql(e) if server_timed_out(&e) => DbError::Timeout {
+                addr: self.addr.clone(),
+                after: self.timeout,
+                what,
+            },
             Failure::Sql(e) => DbError::Query {
                 addr: self.addr.clone(),
                 what,
@@ -244,6 +250,21 @@ async fn bounded<T>(
         Err(_) => Err(Failure::Timeout),
         Ok(r) => r.map_err(Failure::Sql),
     }
+}
+
+/// PostgreSQL 57014 (statement_timeout) and 55P03 (lock_timeout); MariaDB's
+/// max_statement_time, MySQL's max_execution_time, and both's lock wait timeout.
+fn server_timed_out(e: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = e else {
+        return false;
+    };
+    let code = db.code().map(|c| c.to_string()).unwrap_or_default();
+    let message = db.message();
+    code == "57014"
+        || code == "55P03"
+        || message.contains("max_statement_time")
+        || message.contains("maximum statement execution time")
+        || message.contains("Lock wait timeout")
 }
 
 /// The start of a statement, enough to tell which one failed.

@@ -111,7 +111,7 @@ pub enum DbError {
     )]
     NoDatabase { addr: String, name: String },
     #[error(
-        "the database at {addr} did not answer within {after:?} ({what}); check that its container is healthy and not overloaded (docker compose ps, docker compose logs), then try again."
+        "the database at {addr} did not answer within {after:?} ({what}); check that its container is healthy and not overloaded (docker compose ps, docker compose logs) and that no migration is holding a lock, then try again."
     )]
     Timeout {
         addr: String,

@@ -126,7 +126,7 @@ pub const FIXTURES: &[Fixture] = &[
         framework: "knex",
         statements: &[
             "CREATE TABLE knex_migrations (id INTEGER PRIMARY KEY, name VARCHAR(255), batch INTEGER, migration_time TIMESTAMP NULL)",
-            "CREATE TABLE knex_migrations_lock (\"index\" INTEGER PRIMARY KEY, is_locked INTEGER)",
+            "CREATE TABLE knex_migrations_lock (id INTEGER PRIMARY KEY, is_locked INTEGER)",
             "INSERT INTO knex_migrations (id, name, batch) VALUES (1, '20240101_init.js', 1), (2, '20240201_more.js', 2)",
         ],
         revision: "20240201_more.js",
