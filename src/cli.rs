@@ -48,6 +48,10 @@ pub enum Command {
     Status,
     /// Preflight checks only; exit 0 when ready to upgrade, 3 when not
     Check,
+    /// Take a backup now: database dump, data archives, .env and compose file, checked
+    Backup,
+    /// Past runs and backups of this project
+    History,
     /// Print a shell completion script
     Completions {
         #[arg(value_enum)]

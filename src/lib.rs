@@ -3,6 +3,7 @@
 //! The library holds everything that is not the command line, so the integration tests and the
 //! binary share one engine. Nothing here writes to the terminal.
 
+pub mod backup;
 pub mod db;
 pub mod docker;
 pub mod fsutil;

@@ -58,7 +58,7 @@ fn main() -> ExitCode {
             let _ = std::io::stdout().write_all(&out);
             return ExitCode::SUCCESS;
         }
-        Command::Status | Command::Check => {}
+        Command::Status | Command::Check | Command::Backup | Command::History => {}
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -75,6 +75,8 @@ fn main() -> ExitCode {
     let output: Output = runtime.block_on(async {
         match command {
             Command::Status => report::status::run(&ctx).await,
+            Command::Backup => report::backup::run(&ctx).await,
+            Command::History => report::history::run(&ctx).await,
             _ => report::check::run(&ctx).await,
         }
     });

@@ -338,7 +338,7 @@ fn backup_dir_finding(dir: &Path) -> Finding {
 /// Free space where the backup will be written, against what the backup will take: the
 /// database (its on-disk size bounds the dump) plus the data mounts, uncompressed (uploads are
 /// mostly photos and PDFs, which do not compress).
-fn disk_finding(facts: &Facts) -> Finding {
+pub fn disk_finding(facts: &Facts) -> Finding {
     let view = &facts.view;
     let mut estimate = 0u64;
     let mut unknown: Vec<String> = Vec::new();

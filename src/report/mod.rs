@@ -1,8 +1,10 @@
 //! `hoist status` and `hoist check`: gather facts from the files, Docker and the database, and
 //! present them as human lines or JSON Lines. Gathering knows nothing of the terminal; the
 //! binary only prints what `Output` renders.
+pub mod backup;
 pub mod check;
 pub mod facts;
+pub mod history;
 pub mod status;
 
 use std::path::PathBuf;

@@ -1,0 +1,166 @@
+//! A data mount archived as `.tar.gz`, read through the container archive endpoint (bind mounts
+//! and named volumes alike) and re-rooted so that the archive holds the mount's content:
+//! `tar xzf data.tar.gz -C <mount source>` puts it back. Compressed on every core.
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use super::BackupError;
+use super::gzip::{self, ChannelReader};
+use crate::docker::{Engine, exec};
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ArchiveStats {
+    pub files: u64,
+    /// Bytes of file content (uncompressed).
+    pub bytes: u64,
+}
+
+/// Archives `path` of `container` into `dest`.
+pub async fn archive(
+    engine: &Engine,
+    container: &str,
+    path: &str,
+    dest: &Path,
+) -> Result<ArchiveStats, BackupError> {
+    let tmp = gzip::temp_name(dest);
+    let (file, sync) = gzip::create_private(&tmp).map_err(|e| BackupError::io(&tmp, e))?;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<bytes::Bytes>(64);
+    let writer_tmp = tmp.clone();
+    let writer = tokio::task::spawn_blocking(move || {
+        rewrite(ChannelReader::new(rx), file, sync, &writer_tmp)
+    });
+    let mut sink = move |chunk: bytes::Bytes| {
+        tx.send(chunk).map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "the archive's writer stopped",
+            )
+        })
+    };
+    let downloaded = exec::download_path(engine, container, path, &mut sink).await;
+    drop(sink);
+    let written = writer
+        .await
+        .map_err(|e| BackupError::io(&tmp, std::io::Error::other(e.to_string())));
+    let result = match (downloaded, written) {
+        (Err(e), _) => Err(BackupError::Docker(e)),
+        (Ok(_), Err(e)) | (Ok(_), Ok(Err(e))) => Err(e),
+        (Ok(_), Ok(Ok(stats))) => verify(&tmp, stats).map(|()| stats),
+    };
+    match result {
+        Ok(stats) => {
+            std::fs::rename(&tmp, dest).map_err(|e| BackupError::io(dest, e))?;
+            Ok(stats)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// The entry's path without the first component (the mount point's own name in the stream).
+fn reroot(path: &Path) -> Option<PathBuf> {
+    let mut parts = path.components();
+    parts.next()?;
+    let rest = parts.as_path();
+    (!rest.as_os_str().is_empty()).then(|| rest.to_path_buf())
+}
+
+/// Reads the engine's tar stream and writes it re-rooted into a parallel gzip file.
+fn rewrite(
+    input: ChannelReader,
+    file: std::fs::File,
+    sync: std::fs::File,
+    tmp: &Path,
+) -> Result<ArchiveStats, BackupError> {
+    let io = |e: std::io::Error| BackupError::io(tmp, e);
+    let gz = gzip::parallel_gzip(file)
+        .map_err(|e| BackupError::Verify(format!("the compressor could not start: {e}")))?;
+    let mut out = tar::Builder::new(gz);
+    out.follow_symlinks(false);
+    let mut stats = ArchiveStats::default();
+    let mut archive = tar::Archive::new(input);
+    for entry in archive.entries().map_err(io)? {
+        let mut entry = entry.map_err(io)?;
+        let path = entry.path().map_err(io)?.into_owned();
+        let Some(rel) = reroot(&path) else { continue };
+        let mut header = entry.header().clone();
+        match header.entry_type() {
+            tar::EntryType::Symlink | tar::EntryType::Link => {
+                let target = entry
+                    .link_name()
+                    .map_err(io)?
+                    .map(|l| l.into_owned())
+                    .unwrap_or_default();
+                // A hard link names another entry of the stream: re-root its target too.
+                let target = if header.entry_type() == tar::EntryType::Link {
+                    reroot(&target).unwrap_or(target)
+                } else {
+                    target
+                };
+                out.append_link(&mut header, &rel, &target).map_err(io)?;
+            }
+            _ => {
+                if header.entry_type().is_file() {
+                    stats.files += 1;
+                    stats.bytes += header.size().map_err(io)?;
+                }
+                out.append_data(&mut header, &rel, &mut entry).map_err(io)?;
+            }
+        }
+    }
+    // Drain what follows the tar's end marker so the sender never blocks.
+    let mut rest = archive.into_inner();
+    std::io::copy(&mut rest, &mut std::io::sink()).map_err(io)?;
+    let mut gz = out.into_inner().map_err(io)?;
+    gzp::ZWriter::finish(&mut gz)
+        .map_err(|e| BackupError::Verify(format!("the compressor failed: {e}")))?;
+    sync.sync_all().map_err(io)?;
+    Ok(stats)
+}
+
+/// The archive gunzips and lists, with the same files and bytes as were written.
+pub fn verify(path: &Path, expected: ArchiveStats) -> Result<(), BackupError> {
+    let file = std::fs::File::open(path).map_err(|e| BackupError::io(path, e))?;
+    let mut archive = tar::Archive::new(flate2::read::MultiGzDecoder::new(
+        std::io::BufReader::new(file),
+    ));
+    let bad =
+        |e: std::io::Error| BackupError::Verify(format!("{} does not list: {e}", path.display()));
+    let mut seen = ArchiveStats::default();
+    for entry in archive.entries().map_err(bad)? {
+        let mut entry = entry.map_err(bad)?;
+        if entry.header().entry_type().is_file() {
+            seen.files += 1;
+            // Reading the content checks the compressed stream end to end.
+            seen.bytes += std::io::copy(&mut entry.by_ref(), &mut std::io::sink()).map_err(bad)?;
+        }
+    }
+    if seen != expected {
+        return Err(BackupError::Verify(format!(
+            "{} holds {} files / {} bytes, but {} files / {} bytes were written",
+            path.display(),
+            seen.files,
+            seen.bytes,
+            expected.files,
+            expected.bytes
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reroot_drops_the_mount_points_name() {
+        assert_eq!(
+            reroot(Path::new("data/uploads/a.bin")),
+            Some(PathBuf::from("uploads/a.bin"))
+        );
+        assert_eq!(reroot(Path::new("data")), None);
+        assert_eq!(reroot(Path::new("data/")), None);
+    }
+}

@@ -1,0 +1,166 @@
+//! The database dump: the database's own dump tool run inside its container through the exec
+//! API, streamed into a gzip file on the host, then read back to prove it is complete.
+use std::io::{BufRead, Write};
+use std::path::Path;
+
+use super::BackupError;
+use super::gzip;
+use crate::db::DbKind;
+use crate::docker::{Engine, exec};
+use crate::stack::detect::Database;
+
+/// The last line each tool writes when, and only when, the dump is whole.
+fn completion_marker(kind: DbKind) -> &'static str {
+    match kind {
+        DbKind::Postgres => "-- PostgreSQL database dump complete",
+        DbKind::Mysql => "-- Dump completed",
+        DbKind::Sqlite => "",
+    }
+}
+
+/// Dumps the database into `dest` (gzip). Returns the uncompressed size.
+pub async fn dump(
+    engine: &Engine,
+    db: &Database,
+    container: &str,
+    dest: &Path,
+) -> Result<u64, BackupError> {
+    let attempts: Vec<(Vec<&str>, Vec<String>)> = match db.kind {
+        DbKind::Postgres => vec![(
+            vec![
+                "pg_dump",
+                "--username",
+                &db.user,
+                "--dbname",
+                &db.name,
+                "--no-password",
+                "--format=plain",
+            ],
+            vec![format!("PGPASSWORD={}", db.password.expose())],
+        )],
+        DbKind::Mysql => ["mariadb-dump", "mysqldump"]
+            .iter()
+            .map(|tool| {
+                (
+                    vec![
+                        *tool,
+                        "--user",
+                        &db.user,
+                        "--single-transaction",
+                        "--routines",
+                        "--triggers",
+                        "--events",
+                        &db.name,
+                    ],
+                    vec![format!("MYSQL_PWD={}", db.password.expose())],
+                )
+            })
+            .collect(),
+        DbKind::Sqlite => {
+            return Err(BackupError::Unsupported(format!(
+                "service {} keeps its database in an SQLite file; hoist backs it up with the data archive of the mount that holds it, not as a dump",
+                db.service
+            )));
+        }
+    };
+    let tmp = gzip::temp_name(dest);
+    let mut last_err = None;
+    for (cmd, env) in attempts {
+        let _ = std::fs::remove_file(&tmp);
+        match dump_once(engine, container, &cmd, &env, &tmp).await {
+            Ok(bytes) => {
+                verify(&tmp, db.kind)?;
+                std::fs::rename(&tmp, dest).map_err(|e| BackupError::io(dest, e))?;
+                return Ok(bytes);
+            }
+            // The tool is not in this image (exit 126/127): try the next name.
+            Err(BackupError::Dump {
+                exit_code: 126 | 127,
+                ..
+            }) => {}
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
+        }
+        last_err = Some(cmd[0].to_string());
+    }
+    let _ = std::fs::remove_file(&tmp);
+    Err(BackupError::Dump {
+        exit_code: 127,
+        stderr: format!(
+            "no dump tool ({}) in the database container",
+            last_err.unwrap_or_default()
+        ),
+    })
+}
+
+async fn dump_once(
+    engine: &Engine,
+    container: &str,
+    cmd: &[&str],
+    env: &[String],
+    tmp: &Path,
+) -> Result<u64, BackupError> {
+    let (file, sync) = gzip::create_private(tmp).map_err(|e| BackupError::io(tmp, e))?;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<bytes::Bytes>(64);
+    let writer = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        let mut gz = flate2::write::GzEncoder::new(
+            std::io::BufWriter::new(file),
+            flate2::Compression::new(6),
+        );
+        for chunk in rx {
+            gz.write_all(&chunk)?;
+        }
+        gz.finish()?.flush()?;
+        sync.sync_all()
+    });
+    let mut sink = move |chunk: bytes::Bytes| {
+        tx.send(chunk).map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "the dump file's writer stopped",
+            )
+        })
+    };
+    let outcome = exec::exec_streaming(engine, container, cmd, env, &mut sink).await;
+    drop(sink);
+    let written = writer
+        .await
+        .map_err(|e| BackupError::io(tmp, std::io::Error::other(e.to_string())))?;
+    let outcome = outcome.map_err(BackupError::Docker)?;
+    written.map_err(|e| BackupError::io(tmp, e))?;
+    if outcome.exit_code != 0 {
+        return Err(BackupError::Dump {
+            exit_code: outcome.exit_code,
+            stderr: outcome.stderr.trim().to_string(),
+        });
+    }
+    Ok(outcome.stdout_bytes)
+}
+
+/// The dump gunzips whole and ends with its tool's completion line.
+pub fn verify(path: &Path, kind: DbKind) -> Result<(), BackupError> {
+    let file = std::fs::File::open(path).map_err(|e| BackupError::io(path, e))?;
+    let reader = std::io::BufReader::new(flate2::read::MultiGzDecoder::new(file));
+    // The marker is among the last lines (pg_dump frames it with `--` lines).
+    let mut tail: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+    for line in reader.lines() {
+        let line = line
+            .map_err(|e| BackupError::Verify(format!("{} does not gunzip: {e}", path.display())))?;
+        if !line.trim().is_empty() {
+            if tail.len() == 3 {
+                tail.pop_front();
+            }
+            tail.push_back(line);
+        }
+    }
+    let marker = completion_marker(kind);
+    if !tail.iter().any(|l| l.starts_with(marker)) {
+        return Err(BackupError::Verify(format!(
+            "{} is incomplete: it does not end with {marker:?}",
+            path.display()
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,387 @@
+//! A backup: the database dump, an archive per data mount, copies of `.env` and the compose
+//! file, a `manifest.json` (versions, image digests, schema revision, row counts, sha256 and
+//! size of every file) and a `RESTORE.md` with the manual steps in standard tools.
+//!
+//! Everything is written into a hidden `.NAME.partial` directory (0700, files 0600: dumps hold
+//! secrets), each file under a temporary name, verified, then the directory is renamed: a
+//! backup directory that exists is complete. A failure removes the partial directory.
+pub mod archive;
+pub mod dump;
+pub mod gzip;
+mod restore_doc;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::db::DbProbe;
+use crate::docker::{ContainerInfo, DockerError, Engine};
+use crate::stack::detect::{DataMount, Database};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    #[error("{path}: {reason}")]
+    Io { path: String, reason: String },
+    #[error("{0}")]
+    Docker(#[from] DockerError),
+    #[error("the database dump failed (exit code {exit_code}): {stderr}")]
+    Dump { exit_code: i64, stderr: String },
+    #[error("the backup failed its check: {0}")]
+    Verify(String),
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("{0}")]
+    Precondition(String),
+}
+
+impl BackupError {
+    pub fn io(path: &Path, e: std::io::Error) -> BackupError {
+        let reason = if e.raw_os_error() == Some(28) {
+            "the disk is full".to_string()
+        } else {
+            e.to_string()
+        };
+        BackupError::Io {
+            path: path.display().to_string(),
+            reason,
+        }
+    }
+}
+
+/// What to back up, as the caller found it (files, running containers, a database probe).
+pub struct Source<'a> {
+    pub project: &'a str,
+    pub project_dir: &'a Path,
+    pub compose_file: &'a Path,
+    pub env_file: &'a Path,
+    pub version_variable: &'a str,
+    /// The services an upgrade recreates (the ones to stop for a restore).
+    pub upgraded: &'a [String],
+    pub pinned: Option<&'a str>,
+    pub running_version: Option<&'a str>,
+    /// The database, its running container, and what it held just before the dump.
+    pub database: Option<(&'a Database, &'a ContainerInfo, &'a DbProbe)>,
+    /// Each data mount with a container (of a service that mounts it) to read it through.
+    pub data: Vec<(&'a DataMount, &'a ContainerInfo)>,
+    /// Every container of the stack, for the image digests.
+    pub containers: &'a [ContainerInfo],
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ManifestFile {
+    pub name: String,
+    /// dump, archive, env, compose.
+    pub kind: String,
+    pub size_bytes: u64,
+    pub sha256: String,
+    /// For an archive: the mount it holds (host path or volume) and where it is mounted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub files: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ManifestImage {
+    pub service: String,
+    pub image: String,
+    pub digest: Option<String>,
+    pub version: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ManifestDatabase {
+    pub service: String,
+    pub kind: String,
+    pub name: String,
+    pub user: String,
+    pub migrations: Option<String>,
+    pub revision: Option<String>,
+    pub fingerprint: String,
+    pub tables: Vec<crate::db::TableRows>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Manifest {
+    pub format: u32,
+    pub id: String,
+    pub created_at: String,
+    pub hoist_version: String,
+    pub project: String,
+    pub project_dir: String,
+    pub version_variable: String,
+    pub services: Vec<String>,
+    pub pinned: Option<String>,
+    pub running_version: Option<String>,
+    pub images: Vec<ManifestImage>,
+    pub database: Option<ManifestDatabase>,
+    pub files: Vec<ManifestFile>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Backup {
+    pub id: String,
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+    pub manifest_sha256: String,
+    pub total_bytes: u64,
+}
+
+/// Progress for a front end: which part, and how far.
+#[derive(Debug, Clone)]
+pub enum Progress {
+    Started { part: String },
+    Finished { part: String, bytes: u64 },
+}
+
+/// A name for a file from a mount: `specivo-data` for `./specivo-data`, the volume's name.
+fn archive_name(mount: &DataMount, taken: &[String]) -> String {
+    let base = Path::new(&mount.source)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| mount.source.clone());
+    let clean: String = base
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut name = format!("data-{clean}.tar.gz");
+    let mut n = 2;
+    while taken.contains(&name) {
+        name = format!("data-{clean}-{n}.tar.gz");
+        n += 1;
+    }
+    name
+}
+
+/// Takes the backup into a new directory under `root`.
+pub async fn take(
+    engine: &Engine,
+    src: &Source<'_>,
+    root: &Path,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Backup, BackupError> {
+    crate::fsutil::create_private_dir(root).map_err(|e| BackupError::io(root, e))?;
+    let stamp = jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S").to_string();
+    let version = src.running_version.or(src.pinned).unwrap_or("unknown");
+    let id = format!("{}-{stamp}-{version}", src.project);
+    let dir = root.join(&id);
+    let partial = root.join(format!(".{id}.partial"));
+    if dir.exists() || partial.exists() {
+        return Err(BackupError::Precondition(format!(
+            "{} already exists; wait a second and try again",
+            dir.display()
+        )));
+    }
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&partial)
+            .map_err(|e| BackupError::io(&partial, e))?;
+    }
+    match write_all(engine, src, &id, &partial, progress).await {
+        Ok(manifest) => {
+            let finish = || -> Result<(String, u64), BackupError> {
+                let (sha, _) = gzip::sha256_file(&partial.join("manifest.json"))
+                    .map_err(|e| BackupError::io(&partial, e))?;
+                std::fs::File::open(&partial)
+                    .and_then(|d| d.sync_all())
+                    .map_err(|e| BackupError::io(&partial, e))?;
+                std::fs::rename(&partial, &dir).map_err(|e| BackupError::io(&dir, e))?;
+                std::fs::File::open(root)
+                    .and_then(|d| d.sync_all())
+                    .map_err(|e| BackupError::io(root, e))?;
+                Ok((sha, manifest.files.iter().map(|f| f.size_bytes).sum()))
+            };
+            match finish() {
+                Ok((manifest_sha256, total_bytes)) => Ok(Backup {
+                    id,
+                    dir,
+                    manifest,
+                    manifest_sha256,
+                    total_bytes,
+                }),
+                Err(e) => {
+                    let _ = std::fs::remove_dir_all(&partial);
+                    Err(e)
+                }
+            }
+        }
+        Err(e) => {
+            // Nothing half-written may look like a backup.
+            let _ = std::fs::remove_dir_all(&partial);
+            Err(e)
+        }
+    }
+}
+
+async fn write_all(
+    engine: &Engine,
+    src: &Source<'_>,
+    id: &str,
+    dir: &Path,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Manifest, BackupError> {
+    let mut files: Vec<ManifestFile> = Vec::new();
+    let file_entry = |name: &str, kind: &str| -> Result<ManifestFile, BackupError> {
+        let path = dir.join(name);
+        let (sha256, size_bytes) =
+            gzip::sha256_file(&path).map_err(|e| BackupError::io(&path, e))?;
+        Ok(ManifestFile {
+            name: name.to_string(),
+            kind: kind.to_string(),
+            size_bytes,
+            sha256,
+            source: None,
+            target: None,
+            files: None,
+            content_bytes: None,
+        })
+    };
+
+    let mut database = None;
+    if let Some((db, container, probe)) = src.database {
+        if db.kind != crate::db::DbKind::Sqlite {
+            let name = "database.sql.gz";
+            progress(Progress::Started { part: name.into() });
+            let bytes = dump::dump(engine, db, &container.id, &dir.join(name)).await?;
+            progress(Progress::Finished {
+                part: name.into(),
+                bytes,
+            });
+            files.push(file_entry(name, "dump")?);
+        }
+        database = Some(ManifestDatabase {
+            service: db.service.clone(),
+            kind: db.kind.name().to_string(),
+            name: db.name.clone(),
+            user: db.user.clone(),
+            migrations: probe
+                .migrations
+                .as_ref()
+                .map(|m| m.framework.name().to_string()),
+            revision: probe.migrations.as_ref().map(|m| m.revision.clone()),
+            fingerprint: probe.fingerprint.clone(),
+            tables: probe.tables.clone(),
+        });
+    }
+
+    let mut taken: Vec<String> = Vec::new();
+    for (mount, container) in &src.data {
+        let name = archive_name(mount, &taken);
+        taken.push(name.clone());
+        progress(Progress::Started { part: name.clone() });
+        let stats =
+            archive::archive(engine, &container.id, &mount.target, &dir.join(&name)).await?;
+        progress(Progress::Finished {
+            part: name.clone(),
+            bytes: stats.bytes,
+        });
+        let mut entry = file_entry(&name, "archive")?;
+        entry.source = Some(mount.source.clone());
+        entry.target = Some(mount.target.clone());
+        entry.files = Some(stats.files);
+        entry.content_bytes = Some(stats.bytes);
+        files.push(entry);
+    }
+
+    for (from, name, kind) in [
+        (src.env_file, "env", "env"),
+        (src.compose_file, "compose.yaml", "compose"),
+    ] {
+        if !from.exists() {
+            continue;
+        }
+        let to = dir.join(name);
+        let (mut out, sync) = gzip::create_private(&to).map_err(|e| BackupError::io(&to, e))?;
+        let mut input = std::fs::File::open(from).map_err(|e| BackupError::io(from, e))?;
+        std::io::copy(&mut input, &mut out).map_err(|e| BackupError::io(&to, e))?;
+        sync.sync_all().map_err(|e| BackupError::io(&to, e))?;
+        files.push(file_entry(name, kind)?);
+    }
+
+    let manifest = Manifest {
+        format: 1,
+        id: id.to_string(),
+        created_at: crate::journal::now(),
+        hoist_version: env!("CARGO_PKG_VERSION").to_string(),
+        project: src.project.to_string(),
+        project_dir: src.project_dir.display().to_string(),
+        version_variable: src.version_variable.to_string(),
+        services: src.upgraded.to_vec(),
+        pinned: src.pinned.map(str::to_string),
+        running_version: src.running_version.map(str::to_string),
+        images: src
+            .containers
+            .iter()
+            .map(|c| ManifestImage {
+                service: c.service.clone(),
+                image: c.image.clone(),
+                digest: c.digest.clone(),
+                version: c.version_label.clone(),
+            })
+            .collect(),
+        database,
+        files,
+    };
+    write_private(
+        dir,
+        "manifest.json",
+        &serde_json::to_vec_pretty(&manifest).map_err(|e| BackupError::Verify(e.to_string()))?,
+    )?;
+    write_private(dir, "RESTORE.md", restore_doc::render(&manifest).as_bytes())?;
+    Ok(manifest)
+}
+
+fn write_private(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), BackupError> {
+    use std::io::Write;
+    let path = dir.join(name);
+    let tmp = gzip::temp_name(&path);
+    let (mut file, sync) = gzip::create_private(&tmp).map_err(|e| BackupError::io(&tmp, e))?;
+    file.write_all(bytes)
+        .map_err(|e| BackupError::io(&tmp, e))?;
+    sync.sync_all().map_err(|e| BackupError::io(&tmp, e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| BackupError::io(&path, e))
+}
+
+/// Checks a finished backup against its manifest: every file present, with its size and
+/// sha256. Returns the manifest as JSON.
+pub fn check(dir: &Path) -> Result<serde_json::Value, BackupError> {
+    let manifest_path = dir.join("manifest.json");
+    let text =
+        std::fs::read_to_string(&manifest_path).map_err(|e| BackupError::io(&manifest_path, e))?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        BackupError::Verify(format!(
+            "{} is not valid JSON: {e}",
+            manifest_path.display()
+        ))
+    })?;
+    let Some(files) = value["files"].as_array() else {
+        return Err(BackupError::Verify(format!(
+            "{} lists no files",
+            manifest_path.display()
+        )));
+    };
+    for f in files {
+        let name = f["name"].as_str().unwrap_or_default();
+        let path = dir.join(name);
+        let (sha, size) = gzip::sha256_file(&path).map_err(|e| BackupError::io(&path, e))?;
+        if Some(sha.as_str()) != f["sha256"].as_str() || Some(size) != f["size_bytes"].as_u64() {
+            return Err(BackupError::Verify(format!(
+                "{} does not match its sha256 or size in manifest.json: the file was changed or damaged",
+                path.display()
+            )));
+        }
+    }
+    Ok(value)
+}

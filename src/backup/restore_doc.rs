@@ -1,0 +1,97 @@
+//! RESTORE.md: how to restore this backup by hand with standard tools, should hoist not be there.
+use std::fmt::Write as _;
+
+use super::Manifest;
+
+pub fn render(m: &Manifest) -> String {
+    let mut t = String::new();
+    let dir = &m.project_dir;
+    let _ = writeln!(t, "# Restoring backup {}\n", m.id);
+    let _ = writeln!(
+        t,
+        "Taken {} by hoist {} from project `{}` in `{dir}`, running version {} (`{}={}` in .env).\n",
+        m.created_at,
+        m.hoist_version,
+        m.project,
+        m.running_version.as_deref().unwrap_or("unknown"),
+        m.version_variable,
+        m.pinned.as_deref().unwrap_or("")
+    );
+    let _ = writeln!(
+        t,
+        "`hoist rollback` does all of this for you and keeps the current data aside. By hand, as root, in `{dir}`:\n"
+    );
+    let _ = writeln!(
+        t,
+        "0. Check the files are intact (compare with `manifest.json`):\n\n   ```sh\n   sha256sum *.gz env compose.yaml\n   ```\n"
+    );
+    let _ = writeln!(
+        t,
+        "1. Stop the app, keep the database running:\n\n   ```sh\n   docker compose stop {}\n   ```\n",
+        m.services.join(" ")
+    );
+    let mut step = 2;
+    for f in m.files.iter().filter(|f| f.kind == "archive") {
+        let source = f.source.as_deref().unwrap_or("");
+        if source.starts_with('/') {
+            let _ = writeln!(
+                t,
+                "{step}. Put back `{source}` (mounted at `{}`). Move the current content aside first, never delete it:\n\n   ```sh\n   mv {source} {source}.before-restore\n   mkdir -p {source}\n   tar xzf BACKUP_DIR/{} -C {source}\n   ```\n",
+                f.target.as_deref().unwrap_or(""),
+                f.name
+            );
+        } else {
+            let _ = writeln!(
+                t,
+                "{step}. Put back the volume `{source}` (mounted at `{}`), through a throwaway container:\n\n   ```sh\n   docker run --rm -v {}_{source}:/restore -v BACKUP_DIR:/backup:ro IMAGE sh -c 'mkdir -p /restore && tar xzf /backup/{} -C /restore'\n   ```\n   (`docker volume ls` shows the volume's full name; any image with `tar` will do.)\n",
+                f.target.as_deref().unwrap_or(""),
+                m.project,
+                f.name
+            );
+        }
+        step += 1;
+    }
+    if let Some(db) = &m.database {
+        let svc = &db.service;
+        match db.kind.as_str() {
+            "postgres" => {
+                let _ = writeln!(
+                    t,
+                    "{step}. Restore the database into an EMPTY database (loading a dump into a non-empty one mixes old and new):\n\n   ```sh\n   docker compose exec -T {svc} psql -U {user} -d postgres -c 'DROP DATABASE \"{name}\" WITH (FORCE)' -c 'CREATE DATABASE \"{name}\" OWNER \"{user}\"'\n   gunzip -c BACKUP_DIR/database.sql.gz | docker compose exec -T {svc} psql -U {user} -d {name} --single-transaction -v ON_ERROR_STOP=1\n   ```\n",
+                    user = db.user,
+                    name = db.name
+                );
+                step += 1;
+            }
+            "mysql" => {
+                let _ = writeln!(
+                    t,
+                    "{step}. Restore the database into an EMPTY database:\n\n   ```sh\n   docker compose exec -T {svc} sh -c 'mariadb -uroot -p\"$MARIADB_ROOT_PASSWORD\" -e \"DROP DATABASE {name}; CREATE DATABASE {name}\"'\n   gunzip -c BACKUP_DIR/database.sql.gz | docker compose exec -T {svc} sh -c 'mariadb -uroot -p\"$MARIADB_ROOT_PASSWORD\" {name}'\n   ```\n   (`mysql` instead of `mariadb` on MySQL images.)\n",
+                    name = db.name
+                );
+                step += 1;
+            }
+            _ => {}
+        }
+        let _ = writeln!(
+            t,
+            "   Afterwards the schema revision should be `{}` ({}), and the tables should hold the row counts listed in `manifest.json`.\n",
+            db.revision.as_deref().unwrap_or("unknown"),
+            db.migrations.as_deref().unwrap_or("no migrations table")
+        );
+    }
+    let _ = writeln!(
+        t,
+        "{step}. Pin the version the backup was taken at and start everything:\n\n   ```sh\n   cp BACKUP_DIR/env .env      # or set {}={} in .env by hand\n   docker compose up -d\n   ```\n",
+        m.version_variable,
+        m.running_version
+            .as_deref()
+            .or(m.pinned.as_deref())
+            .unwrap_or("VERSION")
+    );
+    let _ = writeln!(
+        t,
+        "BACKUP_DIR is the directory this file is in. The files are readable with `gunzip` and `tar` alone."
+    );
+    t
+}
