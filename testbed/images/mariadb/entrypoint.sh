@@ -14,6 +14,10 @@ if [ ! -d "$datadir/mysql" ]; then
   mariadb-install-db --user=mysql --datadir="$datadir" --skip-test-db --auth-root-authentication-method=normal >/dev/null
   {
     echo "FLUSH PRIVILEGES;"
+    # Only root@localhost and root@% with the password, as the official image: install-db's
+    # root@127.0.0.1 / root@::1 / anonymous accounts would shadow root@% for TCP connections.
+    echo "DELETE FROM mysql.global_priv WHERE User = '' OR (User = 'root' AND Host <> 'localhost');"
+    echo "FLUSH PRIVILEGES;"
     echo "ALTER USER 'root'@'localhost' IDENTIFIED BY '$root_pw';"
     echo "CREATE USER 'root'@'%' IDENTIFIED BY '$root_pw';"
     echo "GRANT ALL ON *.* TO 'root'@'%' WITH GRANT OPTION;"
