@@ -4,6 +4,7 @@ pub mod compose_cli;
 pub mod containers;
 pub mod engine;
 pub mod exec;
+pub mod images;
 
 pub use containers::{ContainerInfo, Health, Mount, last_log_lines, stack_containers};
 pub use engine::{DockerError, Engine};

@@ -4,6 +4,7 @@ pub mod compose;
 pub mod detect;
 pub mod envfile;
 pub mod interpolate;
+pub mod pin;
 pub mod settings;
 
 use std::path::{Path, PathBuf};
