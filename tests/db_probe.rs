@@ -104,11 +104,15 @@ impl Server {
                     &[
                         ("MARIADB_ROOT_PASSWORD", "root-S3cret"),
                         ("MARIADB_DATABASE", "app"),
+                        ("MARIADB_USER", "app"),
+                        ("MARIADB_PASSWORD", "app-S3cret"),
                     ],
                     &[
                         "mariadb",
-                        "-uroot",
-                        "-proot-S3cret",
+                        // Over TCP, as the app's user: ready only once the final server is up
+                        // (root may not log in from 127.0.0.1 in this image).
+                        "-uapp",
+                        "-papp-S3cret",
                         "-h127.0.0.1",
                         "app",
                         "-e",
