@@ -52,6 +52,15 @@ pub enum Command {
     Backup,
     /// Past runs and backups of this project
     History,
+    /// The whole upgrade without the wizard: check, backup, pin, pull, restart, watch, verify
+    Upgrade {
+        /// The version to upgrade to (the image tag)
+        #[arg(long, value_name = "VERSION")]
+        to: String,
+        /// Show the plan (what is backed up, pulled, recreated, the .env change); change nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Print a shell completion script
     Completions {
         #[arg(value_enum)]

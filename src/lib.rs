@@ -12,3 +12,4 @@ pub mod logging;
 pub mod report;
 pub mod secret;
 pub mod stack;
+pub mod upgrade;

@@ -7,6 +7,7 @@ use clap::{CommandFactory, Parser};
 use hoist::report::{self, Context, Output};
 
 mod cli;
+mod headless;
 
 use cli::{Cli, Command};
 
@@ -58,7 +59,11 @@ fn main() -> ExitCode {
             let _ = std::io::stdout().write_all(&out);
             return ExitCode::SUCCESS;
         }
-        Command::Status | Command::Check | Command::Backup | Command::History => {}
+        Command::Status
+        | Command::Check
+        | Command::Backup
+        | Command::History
+        | Command::Upgrade { .. } => {}
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -72,6 +77,33 @@ fn main() -> ExitCode {
         }
     };
     tracing::info!(?command, project_dir = %ctx.paths.project_dir.display(), "hoist {} started", env!("CARGO_PKG_VERSION"));
+    if let Command::Upgrade { to, dry_run } = &command {
+        let json = cli.global.json;
+        let request = hoist::upgrade::Request {
+            to: to.clone(),
+            dry_run: *dry_run,
+        };
+        let decider = hoist::upgrade::Headless(cli.global.yes);
+        let finished = runtime.block_on(async {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            let printer = tokio::spawn(async move {
+                while let Some(event) = rx.recv().await {
+                    headless::print_event(&event, json);
+                }
+            });
+            let finished = hoist::upgrade::run(&ctx, &request, &decider, &tx).await;
+            drop(tx);
+            let _ = printer.await;
+            finished
+        });
+        headless::print_finished(&finished, json);
+        tracing::info!(
+            exit_code = finished.exit_code,
+            "upgrade finished: {}",
+            finished.sentence
+        );
+        return ExitCode::from(finished.exit_code);
+    }
     let output: Output = runtime.block_on(async {
         match command {
             Command::Status => report::status::run(&ctx).await,

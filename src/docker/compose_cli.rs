@@ -41,6 +41,12 @@ pub enum ComposeCliError {
     TimedOut { command: String, secs: u64 },
     #[error("could not run `{command}`: {reason}")]
     Spawn { command: String, reason: String },
+    #[error("`{command}` failed (exit code {code}): {output}")]
+    Failed {
+        command: String,
+        code: i32,
+        output: String,
+    },
 }
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -100,6 +106,81 @@ impl ComposeInvocation {
         c.current_dir(&self.project_dir);
         c.stdin(std::process::Stdio::null()).kill_on_drop(true);
         c
+    }
+
+    /// `compose up -d`: recreates what changed, as a user would. Each line Compose prints is
+    /// handed to `on_line`. Err carries Compose's exit code and last lines.
+    pub async fn up(
+        &self,
+        tool: &ComposeTool,
+        timeout: Duration,
+        on_line: &mut (dyn FnMut(String) + Send),
+    ) -> Result<(), ComposeCliError> {
+        use tokio::io::AsyncBufReadExt;
+        let mut cmd = self.command(tool);
+        cmd.args(["up", "-d"]);
+        // Plain progress lines, not a redrawn TTY view.
+        cmd.env("COMPOSE_PROGRESS", "plain")
+            .env("COMPOSE_ANSI", "never");
+        cmd.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let shown = "docker compose up -d".to_string();
+        let mut child = cmd.spawn().map_err(|e| ComposeCliError::Spawn {
+            command: shown.clone(),
+            reason: e.to_string(),
+        })?;
+        let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+            return Err(ComposeCliError::Spawn {
+                command: shown,
+                reason: "its output could not be read".into(),
+            });
+        };
+        let mut out = tokio::io::BufReader::new(stdout).lines();
+        let mut err = tokio::io::BufReader::new(stderr).lines();
+        let mut last: Vec<String> = Vec::new();
+        let run = async {
+            let (mut out_done, mut err_done) = (false, false);
+            let mut keep = |l: String| {
+                last.push(l.clone());
+                if last.len() > 20 {
+                    last.remove(0);
+                }
+                on_line(l);
+            };
+            loop {
+                tokio::select! {
+                    l = out.next_line(), if !out_done => match l {
+                        Ok(Some(l)) => keep(l),
+                        _ => out_done = true,
+                    },
+                    l = err.next_line(), if !err_done => match l {
+                        Ok(Some(l)) => keep(l),
+                        _ => err_done = true,
+                    },
+                    else => break,
+                }
+            }
+            child.wait().await
+        };
+        let status = tokio::time::timeout(timeout, run)
+            .await
+            .map_err(|_| ComposeCliError::TimedOut {
+                command: shown.clone(),
+                secs: timeout.as_secs(),
+            })?
+            .map_err(|e| ComposeCliError::Spawn {
+                command: shown.clone(),
+                reason: e.to_string(),
+            })?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(ComposeCliError::Failed {
+                command: shown,
+                code: status.code().unwrap_or(-1),
+                output: last.join("\n"),
+            })
+        }
     }
 
     /// `compose config --quiet`: Ok(None) when Compose accepts the files, Ok(Some(its words)) when not.

@@ -5,6 +5,7 @@ pub mod containers;
 pub mod engine;
 pub mod exec;
 pub mod images;
+pub mod logs;
 
 pub use containers::{ContainerInfo, Health, Mount, last_log_lines, stack_containers};
 pub use engine::{DockerError, Engine};

@@ -43,38 +43,7 @@ pub async fn run(ctx: &Context) -> Output {
         Ok(id) => id,
         Err(e) => return Output::failed("backup", 1, e.to_string()),
     };
-    let db = match (&view.database, &facts.db) {
-        (Some(spec), Some(Ok(probe))) => docker
-            .of_service(&spec.service)
-            .into_iter()
-            .find(|c| c.is_running())
-            .map(|c| (spec, c, probe)),
-        _ => None,
-    };
-    let data = view
-        .data
-        .iter()
-        .filter_map(|m| {
-            m.services
-                .iter()
-                .flat_map(|s| docker.of_service(s))
-                .next()
-                .map(|c| (m, c))
-        })
-        .collect();
-    let source = backup::Source {
-        project: &view.project,
-        project_dir: &view.project_dir,
-        compose_file: &view.compose_file,
-        env_file: &view.env_file,
-        version_variable: view.version_variable.as_deref().unwrap_or(""),
-        upgraded: &view.upgraded,
-        pinned: view.pinned.as_deref(),
-        running_version: running.as_deref(),
-        database: db,
-        data,
-        containers: &docker.containers,
-    };
+    let source = source_from(&facts, docker, running.as_deref());
     let events = std::sync::Mutex::new(Vec::<Value>::new());
     let record = |p: Progress| {
         let event = match p {
@@ -218,7 +187,7 @@ pub async fn run(ctx: &Context) -> Output {
 
 /// What must hold before a backup can be taken: Docker answers, and the database can be read
 /// (a dump of a database hoist cannot reach would not be a backup).
-fn preconditions(facts: &Facts) -> Result<(), (u8, String)> {
+pub fn preconditions(facts: &Facts) -> Result<(), (u8, String)> {
     if let Err(e) = &facts.docker {
         return Err((e.exit_code() as u8, e.to_string()));
     }
@@ -261,4 +230,46 @@ pub fn copy_command(dir: &std::path::Path) -> String {
         .filter(|u| !u.is_empty())
         .unwrap_or_else(|| "root".into());
     format!("scp -r {user}@{host}:{} .", dir.display())
+}
+
+/// What a backup of this stack takes, from the gathered facts: the database with its running
+/// container and probe, each data mount with a container of a service that mounts it.
+pub fn source_from<'a>(
+    facts: &'a Facts,
+    docker: &'a facts::Running,
+    running_version: Option<&'a str>,
+) -> backup::Source<'a> {
+    let view = &facts.view;
+    let database = match (&view.database, &facts.db) {
+        (Some(spec), Some(Ok(probe))) => docker
+            .of_service(&spec.service)
+            .into_iter()
+            .find(|c| c.is_running())
+            .map(|c| (spec, c, probe)),
+        _ => None,
+    };
+    let data = view
+        .data
+        .iter()
+        .filter_map(|m| {
+            m.services
+                .iter()
+                .flat_map(|s| docker.of_service(s))
+                .next()
+                .map(|c| (m, c))
+        })
+        .collect();
+    backup::Source {
+        project: &view.project,
+        project_dir: &view.project_dir,
+        compose_file: &view.compose_file,
+        env_file: &view.env_file,
+        version_variable: view.version_variable.as_deref().unwrap_or(""),
+        upgraded: &view.upgraded,
+        pinned: view.pinned.as_deref(),
+        running_version,
+        database,
+        data,
+        containers: &docker.containers,
+    }
 }

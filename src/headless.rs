@@ -1,0 +1,107 @@
+//! The non-TUI front end of the upgrade engine: human lines, or JSON Lines with `--json` (the
+//! last line the summary). It only prints what the engine's events say.
+use std::io::Write;
+
+use hoist::upgrade::{Event, Finished};
+
+/// Prints one event as it arrives.
+pub fn print_event(event: &Event, json: bool) {
+    let mut out = std::io::stdout().lock();
+    if json {
+        if let Ok(line) = serde_json::to_string(event) {
+            let _ = writeln!(out, "{line}");
+        }
+        return;
+    }
+    let _ = match event {
+        Event::StepStarted { step, what } => writeln!(out, "==> {}: {what}", step.name()),
+        Event::StepFinished {
+            step,
+            status,
+            ms,
+            message,
+        } => match message {
+            Some(m) if status != "done" => writeln!(
+                out,
+                "    {} {status} after {:.1} s: {m}",
+                step.name(),
+                *ms as f64 / 1000.0
+            ),
+            _ => writeln!(
+                out,
+                "    {} {status} ({:.1} s)",
+                step.name(),
+                *ms as f64 / 1000.0
+            ),
+        },
+        Event::Progress { message, .. } => writeln!(out, "    {message}"),
+        Event::Log { service, line } => writeln!(out, "    {service} | {line}"),
+        Event::Migration { service, from, to } => writeln!(
+            out,
+            "    {service}: migration {} -> {to}",
+            if from.is_empty() { "(base)" } else { from }
+        ),
+        Event::Plan { plan } => writeln!(out, "{}", plan_text(plan)),
+    };
+}
+
+/// The closing words: the summary line under --json, else a sentence (stderr when it failed).
+pub fn print_finished(finished: &Finished, json: bool) {
+    if json {
+        let _ = writeln!(std::io::stdout().lock(), "{}", finished.summary);
+        if finished.exit_code != 0 {
+            let _ = writeln!(std::io::stderr().lock(), "hoist: {}", finished.sentence);
+        }
+    } else if finished.exit_code == 0 {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "\nDone: {}.", finished.sentence);
+        if let Some(ms) = finished.summary["downtime_ms"].as_u64() {
+            let _ = writeln!(out, "Downtime: {:.1} s.", ms as f64 / 1000.0);
+        }
+    } else {
+        let _ = writeln!(std::io::stderr().lock(), "hoist: {}", finished.sentence);
+    }
+}
+
+/// The plan in words: what will be backed up, pulled, recreated, and the `.env` change.
+fn plan_text(plan: &serde_json::Value) -> String {
+    let list = |v: &serde_json::Value| {
+        let items: Vec<String> = v
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i.as_str().map(str::to_string))
+            .collect();
+        if items.is_empty() {
+            "nothing".to_string()
+        } else {
+            items.join(", ")
+        }
+    };
+    let b = &plan["backup"];
+    let env = &plan["env_diff"];
+    format!(
+        "Plan: upgrade {} from {} to {}\n  back up:  {}{} into {}\n  pull:     {}\n  recreate: {}\n  .env:     line {}: {} -> {}",
+        plan["project"].as_str().unwrap_or(""),
+        plan["from"].as_str().unwrap_or(""),
+        plan["to"].as_str().unwrap_or(""),
+        b["database"].as_str().unwrap_or("no database"),
+        if list(&b["data"]) == "nothing" {
+            String::new()
+        } else {
+            format!("; data {}", list(&b["data"]))
+        },
+        b["dir"].as_str().unwrap_or(""),
+        if list(&plan["pull"]) == "nothing" {
+            "nothing (the images are already here)".to_string()
+        } else {
+            list(&plan["pull"])
+        },
+        list(&plan["recreate"]),
+        env["line"]
+            .as_u64()
+            .map_or("(new)".to_string(), |l| l.to_string()),
+        env["before"].as_str().unwrap_or("(absent)"),
+        env["after"].as_str().unwrap_or(""),
+    )
+}

@@ -1,0 +1,792 @@
+//! The upgrade engine, without any terminal: preflight, target check, backup and pull (they
+//! overlap), pin, restart, watch, verify. It reports through `Event`s on a channel and asks its
+//! questions through a `Decider`; front ends (headless lines or JSON, later the wizard) print.
+pub mod smoke;
+mod watch;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::docker::compose_cli::{self, ComposeInvocation};
+use crate::docker::images::{self, TagStatus};
+use crate::journal::Journal;
+use crate::report::check::{self as checks, Level};
+use crate::report::facts::{self, Facts};
+use crate::report::{Context, status};
+use crate::stack::{interpolate, pin};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    Preflight,
+    Target,
+    Backup,
+    Pull,
+    Pin,
+    Restart,
+    Watch,
+    Verify,
+}
+
+impl Step {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Step::Preflight => "preflight",
+            Step::Target => "target",
+            Step::Backup => "backup",
+            Step::Pull => "pull",
+            Step::Pin => "pin",
+            Step::Restart => "restart",
+            Step::Watch => "watch",
+            Step::Verify => "verify",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    StepStarted {
+        step: Step,
+        what: String,
+    },
+    StepFinished {
+        step: Step,
+        status: String,
+        ms: u64,
+        message: Option<String>,
+    },
+    Progress {
+        step: Step,
+        message: String,
+    },
+    Log {
+        service: String,
+        line: String,
+    },
+    Migration {
+        service: String,
+        from: String,
+        to: String,
+    },
+    Plan {
+        plan: Value,
+    },
+}
+
+/// Who answers the engine's questions: a person in the wizard; `--yes` headless.
+pub trait Decider: Send + Sync {
+    fn confirm(&self, question: &str) -> bool;
+}
+
+/// Headless: yes when `--yes` was given, else every question is a refusal.
+pub struct Headless(pub bool);
+
+impl Decider for Headless {
+    fn confirm(&self, _question: &str) -> bool {
+        self.0
+    }
+}
+
+pub struct Request {
+    pub to: String,
+    pub dry_run: bool,
+}
+
+/// How a run ended: the exit code of DESIGN.md, one sentence, and the summary object.
+pub struct Finished {
+    pub exit_code: u8,
+    pub sentence: String,
+    pub summary: Value,
+}
+
+struct Run<'a> {
+    events: &'a UnboundedSender<Event>,
+    journal: Option<&'a Journal>,
+    run_id: Option<String>,
+    steps: Vec<Value>,
+}
+
+impl Run<'_> {
+    fn emit(&self, e: Event) {
+        // A front end that went away does not stop the upgrade: it carries on to a safe end.
+        let _ = self.events.send(e);
+    }
+
+    fn progress(&self, step: Step, message: impl Into<String>) {
+        self.emit(Event::Progress {
+            step,
+            message: message.into(),
+        });
+    }
+
+    async fn start(&mut self, step: Step, what: &str) -> (Instant, Option<i64>) {
+        self.emit(Event::StepStarted {
+            step,
+            what: what.to_string(),
+        });
+        let id = match (self.journal, &self.run_id) {
+            (Some(j), Some(run)) => j.step_started(run, step.name()).await.ok(),
+            _ => None,
+        };
+        (Instant::now(), id)
+    }
+
+    async fn finish(
+        &mut self,
+        step: Step,
+        started: (Instant, Option<i64>),
+        ok: bool,
+        message: Option<String>,
+    ) {
+        let ms = started.0.elapsed().as_millis() as u64;
+        let status = if ok { "done" } else { "failed" };
+        if let (Some(j), Some(id)) = (self.journal, started.1) {
+            let _ = j.step_finished(id, status, ms, message.as_deref()).await;
+        }
+        self.steps
+            .push(json!({"name": step.name(), "status": status, "ms": ms}));
+        self.emit(Event::StepFinished {
+            step,
+            status: status.into(),
+            ms,
+            message,
+        });
+    }
+}
+
+fn refused(code: u8, sentence: String, to: &str) -> Finished {
+    Finished {
+        exit_code: code,
+        summary: json!({"type": "summary", "command": "upgrade", "to": to, "outcome": "refused", "exit_code": code, "error": sentence, "steps": []}),
+        sentence,
+    }
+}
+
+/// The image each upgraded service will run at `to`.
+fn target_images(
+    stack: &crate::stack::Stack,
+    variable: &str,
+    to: &str,
+) -> Result<BTreeMap<String, String>, String> {
+    let os_env = |k: &str| std::env::var(k).ok();
+    let lookup = |k: &str| {
+        if k == variable {
+            Some(to.to_string())
+        } else {
+            os_env(k).or_else(|| stack.env_values.get(k).cloned())
+        }
+    };
+    let mut out = BTreeMap::new();
+    for name in &stack.detection.upgraded {
+        let Some(raw) = stack
+            .compose
+            .services
+            .get(name)
+            .and_then(|s| s.raw_image.as_deref())
+        else {
+            continue;
+        };
+        let image = interpolate::interpolate(raw, &lookup)
+            .map_err(|e| format!("the image of {name} at {to}: {e}"))?;
+        out.insert(name.clone(), image);
+    }
+    Ok(out)
+}
+
+pub async fn run(
+    ctx: &Context,
+    req: &Request,
+    decider: &dyn Decider,
+    events: &UnboundedSender<Event>,
+) -> Finished {
+    let to = req.to.trim().to_string();
+    let (stack, view) = match facts::load_stack(ctx) {
+        Ok(loaded) => loaded,
+        Err(err) => return refused(2, err.to_string(), &to),
+    };
+    if to.is_empty() || to.contains(char::is_whitespace) || to.contains(['/', '@']) {
+        return refused(2, format!("{to:?} is not a version tag"), &to);
+    }
+    let variable = stack.detection.version.variable.clone();
+    if std::env::var_os(&variable).is_some() {
+        return refused(
+            2,
+            format!(
+                "{variable} is set in your shell's environment, which overrides .env: pinning it in .env would not take effect. Unset it (`unset {variable}`) and run hoist again."
+            ),
+            &to,
+        );
+    }
+    let from = stack.detection.version.value.clone().unwrap_or_default();
+    if from == to {
+        return refused(
+            2,
+            format!("{variable} is already pinned to {to}; there is nothing to upgrade."),
+            &to,
+        );
+    }
+    let mut run = Run {
+        events,
+        journal: None,
+        run_id: None,
+        steps: Vec::new(),
+    };
+
+    // Preflight: the same checks as `hoist check`; a failed one refuses with nothing changed.
+    let step = run
+        .start(Step::Preflight, "checking the stack is healthy and ready")
+        .await;
+    let facts = facts::gather(ctx, view).await;
+    let mut problems: Vec<String> = Vec::new();
+    if let Err(e) = &facts.docker {
+        problems.push(e.to_string());
+    }
+    for s in status::services(&facts) {
+        let (level, message) =
+            checks::judge_service(&s, facts.view.with_healthcheck.contains(&s.name));
+        if level == Level::Fail {
+            problems.push(message);
+        }
+    }
+    if let Err((_, sentence)) = crate::report::backup::preconditions(&facts) {
+        problems.push(sentence);
+    }
+    if !problems.is_empty() {
+        let sentence = format!(
+            "the stack is not ready to upgrade: {}. Nothing was changed; `hoist check` shows the details.",
+            problems.join("; ")
+        );
+        run.finish(Step::Preflight, step, false, Some(sentence.clone()))
+            .await;
+        return refused(3, sentence, &to);
+    }
+    run.finish(Step::Preflight, step, true, None).await;
+    let Ok(docker) = &facts.docker else {
+        return refused(3, "Docker is not reachable".into(), &to);
+    };
+
+    // The target exists for every upgraded image, before anything is touched.
+    let step = run
+        .start(
+            Step::Target,
+            &format!("checking {to} exists in the registry"),
+        )
+        .await;
+    let targets = match target_images(&stack, &variable, &to) {
+        Ok(t) => t,
+        Err(e) => {
+            run.finish(Step::Target, step, false, Some(e.clone())).await;
+            return refused(2, e, &to);
+        }
+    };
+    let mut references: Vec<String> = targets.values().cloned().collect();
+    references.sort();
+    references.dedup();
+    for reference in &references {
+        match images::tag_status(&docker.engine, reference).await {
+            Ok(TagStatus::Exists { digest }) => {
+                run.progress(Step::Target, format!("{reference} exists ({digest})"))
+            }
+            Ok(TagStatus::Missing) => {
+                let sentence = format!(
+                    "{reference} does not exist in its registry: check the version tag. Nothing was changed."
+                );
+                run.finish(Step::Target, step, false, Some(sentence.clone()))
+                    .await;
+                return refused(3, sentence, &to);
+            }
+            Err(e) => {
+                let sentence = format!("{e}. Nothing was changed.");
+                run.finish(Step::Target, step, false, Some(sentence.clone()))
+                    .await;
+                return refused(3, sentence, &to);
+            }
+        }
+    }
+    run.finish(Step::Target, step, true, None).await;
+
+    let change = match pin::plan(&stack.env_path, &variable, &to) {
+        Ok(c) => c,
+        Err(e) => return refused(2, e.to_string(), &to),
+    };
+    let mut to_pull = Vec::new();
+    for reference in &references {
+        match images::is_local(&docker.engine, reference).await {
+            Ok(true) => {}
+            Ok(false) => to_pull.push(reference.clone()),
+            Err(e) => return refused(3, e.to_string(), &to),
+        }
+    }
+    let plan = json!({
+        "project": facts.view.project,
+        "from": from,
+        "to": to,
+        "backup": {
+            "dir": facts.view.backup_dir,
+            "database": facts.view.database.as_ref().map(|d| format!("{} dump of {} (service {})", d.kind.name(), d.name, d.service)),
+            "data": facts.view.data.iter().map(|d| &d.source).collect::<Vec<_>>(),
+        },
+        "pull": to_pull,
+        "recreate": facts.view.upgraded,
+        "env_diff": {"file": stack.env_path, "line": change.line, "before": change.before, "after": change.after},
+    });
+    run.emit(Event::Plan { plan: plan.clone() });
+    if req.dry_run {
+        return Finished {
+            exit_code: 0,
+            sentence: "dry run: nothing was changed".into(),
+            summary: json!({"type": "summary", "command": "upgrade", "outcome": "dry_run", "from": from, "to": to, "plan": plan, "exit_code": 0, "steps": run.steps}),
+        };
+    }
+    if !decider.confirm(&format!(
+        "Upgrade {} from {from} to {to}?",
+        facts.view.project
+    )) {
+        return refused(3, "the upgrade needs a confirmation: run it with --yes (or in the wizard). Nothing was changed.".into(), &to);
+    }
+
+    let journal = match Journal::open(&ctx.state_dir).await {
+        Ok(j) => j,
+        Err(e) => return refused(1, e.to_string(), &to),
+    };
+    let run_id = match journal
+        .start_run(
+            "upgrade",
+            &facts.view.project,
+            &facts.view.project_dir,
+            Some(&from),
+            Some(&to),
+        )
+        .await
+    {
+        Ok(id) => id,
+        Err(e) => return refused(1, e.to_string(), &to),
+    };
+    run.journal = Some(&journal);
+    run.run_id = Some(run_id.clone());
+    let started_all = Instant::now();
+    let mut finished = upgrade(
+        &mut run, ctx, &stack, &facts, docker, &from, &to, &targets, &to_pull, change,
+    )
+    .await;
+    finished.summary["run_id"] = json!(run_id);
+    finished.summary["steps"] = json!(run.steps);
+    finished.summary["duration_ms"] = json!(started_all.elapsed().as_millis() as u64);
+    let outcome = finished.summary["outcome"]
+        .as_str()
+        .unwrap_or("failed")
+        .to_string();
+    let _ = journal
+        .finish_run(
+            &run_id,
+            &outcome,
+            i32::from(finished.exit_code),
+            &finished.sentence,
+            &finished.summary.to_string(),
+        )
+        .await;
+    drop(run);
+    journal.close().await;
+    finished
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn upgrade(
+    run: &mut Run<'_>,
+    ctx: &Context,
+    stack: &crate::stack::Stack,
+    facts: &Facts,
+    docker: &facts::Running,
+    from: &str,
+    to: &str,
+    targets: &BTreeMap<String, String>,
+    to_pull: &[String],
+    change: pin::PinChange,
+) -> Finished {
+    let engine = &docker.engine;
+    let view = &facts.view;
+    let services = status::services(facts);
+    let running_version = status::running_version(&services);
+    let schema_before = facts.db.as_ref().and_then(|r| r.as_ref().ok());
+    let base = |outcome: &str, code: u8| {
+        json!({"type": "summary", "command": "upgrade", "from": from, "to": to, "outcome": outcome, "exit_code": code,
+               "schema_before": schema_before.and_then(|p| p.migrations.as_ref().map(|m| m.revision.clone()))})
+    };
+
+    // Backup and pull overlap: a pull does not touch the running containers.
+    let backup_step = run
+        .start(Step::Backup, "database dump and data archives")
+        .await;
+    let pull_step = (Instant::now(), None);
+    run.emit(Event::StepStarted {
+        step: Step::Pull,
+        what: format!("{} image(s) to download", to_pull.len()),
+    });
+    let source = crate::report::backup::source_from(facts, docker, running_version.as_deref());
+    let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel::<(Step, String)>();
+    let backup_tx = progress_tx.clone();
+    // Each sender lives inside its future, so the forwarder ends when both are done.
+    let backup_fut = async {
+        let on_backup = move |p: crate::backup::Progress| {
+            let message = match p {
+                crate::backup::Progress::Started { part } => format!("writing {part}"),
+                crate::backup::Progress::Finished { part, bytes } => {
+                    format!("{part} done ({})", crate::report::human_bytes(bytes))
+                }
+            };
+            let _ = backup_tx.send((Step::Backup, message));
+        };
+        crate::backup::take(engine, &source, &view.backup_dir, &on_backup).await
+    };
+    let pull_tx = progress_tx;
+    let pull_fut = async move {
+        for reference in to_pull {
+            let mut last = String::new();
+            let mut report = |p: images::PullProgress| {
+                // Layer milestones only: a line per layer state, not per byte.
+                let line = format!(
+                    "{} {}",
+                    p.layer.as_deref().unwrap_or(&p.reference),
+                    p.status
+                );
+                if p.current.is_none() && line != last {
+                    let _ = pull_tx.send((Step::Pull, line.clone()));
+                    last = line;
+                }
+            };
+            images::pull(engine, reference, &mut report).await?;
+        }
+        Ok::<(), crate::docker::DockerError>(())
+    };
+    let forward = async {
+        while let Some((step, message)) = progress_rx.recv().await {
+            run.progress(step, message);
+        }
+    };
+    let ((backup, pulled), ()) =
+        tokio::join!(async { tokio::join!(backup_fut, pull_fut) }, forward);
+    let backup = match backup {
+        Ok(b) => {
+            run.finish(
+                Step::Backup,
+                backup_step,
+                true,
+                Some(b.dir.display().to_string()),
+            )
+            .await;
+            b
+        }
+        Err(e) => {
+            let sentence = format!(
+                "the backup failed: {e}. Nothing was changed: the stack still runs {from}."
+            );
+            run.finish(Step::Backup, backup_step, false, Some(sentence.clone()))
+                .await;
+            let mut s = base("failed", 1);
+            s["error"] = json!(sentence);
+            return Finished {
+                exit_code: 1,
+                sentence,
+                summary: s,
+            };
+        }
+    };
+    if let Some(j) = run.journal {
+        let files = backup
+            .manifest
+            .files
+            .iter()
+            .map(|f| crate::journal::BackupFileRow {
+                name: &f.name,
+                kind: &f.kind,
+                size_bytes: f.size_bytes,
+                sha256: &f.sha256,
+            })
+            .collect();
+        let _ = j
+            .record_backup(&crate::journal::NewBackup {
+                id: &backup.id,
+                run_id: run.run_id.as_deref().unwrap_or_default(),
+                project: &view.project,
+                path: &backup.dir,
+                size_bytes: backup.total_bytes,
+                manifest_sha256: &backup.manifest_sha256,
+                app_version: running_version.as_deref(),
+                schema_revision: backup
+                    .manifest
+                    .database
+                    .as_ref()
+                    .and_then(|d| d.revision.as_deref()),
+                schema_fingerprint: backup
+                    .manifest
+                    .database
+                    .as_ref()
+                    .map(|d| d.fingerprint.as_str()),
+                files,
+            })
+            .await;
+    }
+    let mut summary = base("failed", 1);
+    summary["backup"] = json!(backup.dir);
+    if let Err(e) = pulled {
+        let sentence = format!(
+            "pulling the new image failed: {e}. Nothing was changed: the stack still runs {from}; the backup is in {}.",
+            backup.dir.display()
+        );
+        run.finish(Step::Pull, pull_step, false, Some(sentence.clone()))
+            .await;
+        summary["error"] = json!(sentence);
+        return Finished {
+            exit_code: 1,
+            sentence,
+            summary,
+        };
+    }
+    run.finish(Step::Pull, pull_step, true, None).await;
+
+    // Pin: from here on, a failure leaves the stack changed, and says how.
+    let step = run
+        .start(
+            Step::Pin,
+            &format!(
+                "{} -> {}",
+                change.before.as_deref().unwrap_or("(absent)"),
+                change.after
+            ),
+        )
+        .await;
+    if let Err(e) = pin::write_atomic(&stack.env_path, &change.new_text) {
+        let sentence =
+            format!("writing .env failed: {e}. Nothing was changed: the stack still runs {from}.");
+        run.finish(Step::Pin, step, false, Some(sentence.clone()))
+            .await;
+        summary["error"] = json!(sentence);
+        return Finished {
+            exit_code: 1,
+            sentence,
+            summary,
+        };
+    }
+    run.finish(Step::Pin, step, true, None).await;
+    let after_pin = |what: String| {
+        format!(
+            "{what}. State: .env now pins {} to {to}; the backup taken before the change is in {} (RESTORE.md there says how to restore by hand). To go back: set {}={from} in .env and run `docker compose up -d`; if a migration already ran, restore the backup first.",
+            stack.detection.version.variable,
+            backup.dir.display(),
+            stack.detection.version.variable
+        )
+    };
+
+    // Restart the way Compose does it, watching the app's answer every 250 ms for downtime.
+    let step = run.start(Step::Restart, "docker compose up -d").await;
+    let restart_started = jiff::Timestamp::now().as_second();
+    let downtime = watch::Downtime::start(view_smoke(stack));
+    let tool = match compose_cli::find().await {
+        Ok(t) => t,
+        Err(e) => {
+            let sentence = after_pin(format!("the restart could not start: {e}"));
+            run.finish(Step::Restart, step, false, Some(sentence.clone()))
+                .await;
+            summary["error"] = json!(sentence);
+            return Finished {
+                exit_code: 1,
+                sentence,
+                summary,
+            };
+        }
+    };
+    if matches!(tool, compose_cli::ComposeTool::V1 { .. }) {
+        run.progress(
+            Step::Restart,
+            "using docker-compose v1 (end of life); install the Compose v2 plugin",
+        );
+    }
+    let invocation = ComposeInvocation {
+        project_dir: view.project_dir.clone(),
+        project_name: view.project.clone(),
+        files: vec![view.compose_file.clone()],
+        env_file: Some(view.env_file.clone()),
+    };
+    let (line_tx, mut line_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let up = async {
+        // The sender lives in this block: when `up` ends, the forwarder below ends too.
+        let mut on_line = move |l: String| {
+            let _ = line_tx.send(l);
+        };
+        invocation
+            .up(&tool, Duration::from_secs(600), &mut on_line)
+            .await
+    };
+    let forward = async {
+        while let Some(l) = line_rx.recv().await {
+            run.progress(Step::Restart, l);
+        }
+    };
+    let (up, ()) = tokio::join!(up, forward);
+    if let Err(e) = up {
+        let sentence = after_pin(format!("`docker compose up -d` failed: {e}"));
+        run.finish(Step::Restart, step, false, Some(sentence.clone()))
+            .await;
+        summary["error"] = json!(sentence);
+        downtime.stop().await;
+        return Finished {
+            exit_code: 1,
+            sentence,
+            summary,
+        };
+    }
+    run.finish(Step::Restart, step, true, None).await;
+
+    // Watch the new containers until they are ready, or fail.
+    let step = run
+        .start(Step::Watch, "following the logs until the app is ready")
+        .await;
+    let timeout = stack
+        .settings
+        .timeout_ready
+        .unwrap_or(Duration::from_secs(180));
+    let ready_after = stack
+        .settings
+        .ready_after
+        .unwrap_or(Duration::from_secs(10));
+    let watched = watch::until_ready(
+        run.events,
+        engine,
+        &view.project,
+        targets,
+        &view.with_healthcheck,
+        restart_started,
+        timeout,
+        ready_after,
+        &stack.settings.log_failure,
+    )
+    .await;
+    if let Err(failure) = watched {
+        let sentence = after_pin(format!(
+            "the app did not come up on {to}: {}",
+            failure.reason
+        ));
+        run.finish(Step::Watch, step, false, Some(sentence.clone()))
+            .await;
+        summary["error"] = json!(sentence);
+        summary["evidence"] = json!(failure.evidence);
+        downtime.stop().await;
+        return Finished {
+            exit_code: 1,
+            sentence,
+            summary,
+        };
+    }
+    run.finish(Step::Watch, step, true, None).await;
+
+    // Verify: new images, healthy, schema after, no rows lost, smoke checks.
+    let step = run
+        .start(
+            Step::Verify,
+            "checking images, health, data and the app's answers",
+        )
+        .await;
+    let after = facts::gather(ctx, facts.view.clone()).await;
+    let mut problems = Vec::new();
+    if let Ok(now) = &after.docker {
+        for (service, image) in targets {
+            for c in now.of_service(service) {
+                if &c.image != image {
+                    problems.push(format!("{service} runs {} instead of {image}", c.image));
+                }
+                if !c.is_running()
+                    || c.health
+                        .is_some_and(|h| h != crate::docker::Health::Healthy)
+                {
+                    problems.push(format!(
+                        "{service} is {}{}",
+                        c.state,
+                        c.health.map(|h| format!(", {h}")).unwrap_or_default()
+                    ));
+                }
+            }
+        }
+    }
+    let schema_after = after.db.as_ref().and_then(|r| r.as_ref().ok());
+    if let (Some(before), Some(now)) = (schema_before, schema_after) {
+        for t in &before.tables {
+            let rows_now = now.tables.iter().find(|n| n.name == t.name).map(|n| n.rows);
+            match rows_now {
+                Some(n) if n >= t.rows => {}
+                Some(n) => problems.push(format!(
+                    "table {} has {n} rows, {} before the upgrade",
+                    t.name, t.rows
+                )),
+                None => problems.push(format!(
+                    "table {} is gone ({} rows before the upgrade)",
+                    t.name, t.rows
+                )),
+            }
+        }
+    } else if let Some(Err(e)) = &after.db {
+        problems.push(format!(
+            "the database cannot be read after the upgrade: {e}"
+        ));
+    }
+    let mut smoke_results = Vec::new();
+    for s in &stack.detection.smoke {
+        let r = smoke::check(s).await;
+        run.progress(
+            Step::Verify,
+            format!(
+                "{} {} -> {} in {} ms",
+                s.method,
+                s.url,
+                r.status.map_or("no answer".to_string(), |c| c.to_string()),
+                r.latency_ms
+            ),
+        );
+        if let Some(e) = &r.error {
+            problems.push(format!("{}: {e}", s.url));
+        }
+        smoke_results.push(r);
+    }
+    let downtime_ms = downtime.stop().await;
+    summary["schema_after"] =
+        json!(schema_after.and_then(|p| p.migrations.as_ref().map(|m| m.revision.clone())));
+    summary["fingerprint_before"] = json!(schema_before.map(|p| &p.fingerprint));
+    summary["fingerprint_after"] = json!(schema_after.map(|p| &p.fingerprint));
+    summary["smoke"] = json!(smoke_results);
+    summary["downtime_ms"] = json!(downtime_ms);
+    if !problems.is_empty() {
+        let sentence = after_pin(format!(
+            "the upgrade to {to} did not verify: {}",
+            problems.join("; ")
+        ));
+        run.finish(Step::Verify, step, false, Some(sentence.clone()))
+            .await;
+        summary["error"] = json!(sentence);
+        return Finished {
+            exit_code: 1,
+            sentence,
+            summary,
+        };
+    }
+    run.finish(Step::Verify, step, true, None).await;
+    summary["outcome"] = json!("succeeded");
+    summary["exit_code"] = json!(0);
+    Finished {
+        exit_code: 0,
+        sentence: format!(
+            "{} upgraded from {from} to {to}; the backup taken before is in {}",
+            view.project,
+            backup.dir.display()
+        ),
+        summary,
+    }
+}
+
+/// The URL the downtime watcher polls: the first smoke check.
+fn view_smoke(stack: &crate::stack::Stack) -> Option<crate::stack::detect::Smoke> {
+    stack.detection.smoke.first().cloned()
+}

@@ -1,0 +1,262 @@
+//! Watching the restarted app: its logs as they are written (migrations reported as they run),
+//! readiness (healthy, or running long enough without a restart) and failure (exit, restart
+//! loop, unhealthy, a failure pattern, timeout); and the downtime as a user would see it.
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::Event;
+use crate::docker::{self, Engine, Health};
+use crate::stack::detect::Smoke;
+
+/// Why the app did not come up, with its evidence.
+pub struct Failure {
+    pub reason: String,
+    /// service -> its last log lines.
+    pub evidence: BTreeMap<String, Vec<String>>,
+}
+
+/// The migration line formats of common frameworks: (from, to) when a line reports one step.
+pub fn migration_step(line: &str) -> Option<(String, String)> {
+    // alembic: "Running upgrade 0020 -> 0021, add labels"
+    if let Some(rest) = line.split("Running upgrade ").nth(1) {
+        let (from, rest) = rest.split_once(" -> ")?;
+        let to = rest.split([',', ' ']).next()?.to_string();
+        return Some((from.trim().to_string(), to));
+    }
+    // Django: "  Applying blog.0002_add_tags... OK"
+    if let Some(rest) = line.trim_start().strip_prefix("Applying ") {
+        let name = rest.split("...").next()?.trim();
+        return (!name.is_empty()).then(|| (String::new(), name.to_string()));
+    }
+    // Rails: "== 20240301090000 AddTags: migrating ====="
+    if let Some(rest) = line.strip_prefix("== ")
+        && rest.contains(": migrating")
+    {
+        let version = rest.split_whitespace().next()?;
+        return Some((String::new(), version.to_string()));
+    }
+    // sqlx-cli / golang-migrate: "Applied 20240101/migrate init (1.2ms)", "20240101/u init (12ms)"
+    if let Some(rest) = line.strip_prefix("Applied ") {
+        return Some((String::new(), rest.split_whitespace().next()?.to_string()));
+    }
+    if let Some((version, rest)) = line.split_once("/u ")
+        && version.chars().all(|c| c.is_ascii_digit())
+        && !rest.is_empty()
+    {
+        return Some((String::new(), version.to_string()));
+    }
+    None
+}
+
+const EVIDENCE_LINES: usize = 25;
+
+#[allow(clippy::too_many_arguments)]
+pub async fn until_ready(
+    events: &UnboundedSender<Event>,
+    engine: &Engine,
+    project: &str,
+    targets: &BTreeMap<String, String>,
+    with_healthcheck: &[String],
+    since: i64,
+    timeout: Duration,
+    ready_after: Duration,
+    failure_patterns: &[regex::Regex],
+) -> Result<(), Failure> {
+    let tails: Arc<Mutex<BTreeMap<String, Vec<String>>>> = Arc::default();
+    let pattern_hit: Arc<Mutex<Option<String>>> = Arc::default();
+    let mut followers: BTreeMap<String, tokio::task::JoinHandle<()>> = BTreeMap::new();
+    let deadline = Instant::now() + timeout;
+    let evidence = |tails: &Arc<Mutex<BTreeMap<String, Vec<String>>>>| {
+        tails.lock().map(|t| t.clone()).unwrap_or_default()
+    };
+    let result = loop {
+        let containers = match docker::stack_containers(engine, project).await {
+            Ok(c) => c,
+            Err(e) => break Err(format!("Docker stopped answering: {e}")),
+        };
+        let mut ready = 0;
+        let mut failed: Option<String> = None;
+        for (service, image) in targets {
+            let mine: Vec<_> = containers
+                .iter()
+                .filter(|c| &c.service == service && &c.image == image)
+                .collect();
+            for c in &mine {
+                // Follow each new container's log once, from the restart on.
+                if !followers.contains_key(&c.id) {
+                    let (events, engine, id, service) = (
+                        events.clone(),
+                        engine.clone(),
+                        c.id.clone(),
+                        service.clone(),
+                    );
+                    let (tails, pattern_hit, patterns) = (
+                        tails.clone(),
+                        pattern_hit.clone(),
+                        failure_patterns.to_vec(),
+                    );
+                    followers.insert(
+                        c.id.clone(),
+                        tokio::spawn(async move {
+                            let mut on_line = |line: String| {
+                                if let Some((from, to)) = migration_step(&line) {
+                                    let _ = events.send(Event::Migration { service: service.clone(), from, to });
+                                }
+                                if let Some(p) = patterns.iter().find(|p| p.is_match(&line))
+                                    && let Ok(mut hit) = pattern_hit.lock()
+                                {
+                                    hit.get_or_insert(format!("{service} logged a line matching the failure pattern {:?}: {line}", p.as_str()));
+                                }
+                                if let Ok(mut t) = tails.lock() {
+                                    let tail = t.entry(service.clone()).or_default();
+                                    tail.push(line.clone());
+                                    if tail.len() > EVIDENCE_LINES {
+                                        tail.remove(0);
+                                    }
+                                }
+                                let _ = events.send(Event::Log { service: service.clone(), line });
+                            };
+                            let _ = docker::logs::follow(&engine, &id, since, &mut on_line).await;
+                        }),
+                    );
+                }
+            }
+            let Some(c) = mine.first() else { continue };
+            let started = c
+                .started_at
+                .as_deref()
+                .and_then(|s| s.parse::<jiff::Timestamp>().ok())
+                .map(|t| jiff::Timestamp::now().duration_since(t).as_secs_f64())
+                .unwrap_or(0.0);
+            if c.state == "exited" || c.state == "dead" {
+                failed = Some(format!("{service} exited with code {}", c.exit_code));
+            } else if c.state == "restarting" || c.restart_count > 0 {
+                failed = Some(format!(
+                    "{service} is crash-looping (restarted {} times, last exit code {})",
+                    c.restart_count, c.exit_code
+                ));
+            } else if c.health == Some(Health::Unhealthy) {
+                failed = Some(format!("{service} is unhealthy"));
+            } else if with_healthcheck.contains(service) {
+                if c.health == Some(Health::Healthy) {
+                    ready += 1;
+                }
+            } else if c.is_running() && started >= ready_after.as_secs_f64() {
+                ready += 1;
+            }
+        }
+        if let Some(hit) = pattern_hit.lock().ok().and_then(|h| h.clone()) {
+            break Err(hit);
+        }
+        if let Some(f) = failed {
+            // Let the followers catch the last lines (the traceback) before reporting.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            break Err(f);
+        }
+        if ready == targets.len() {
+            break Ok(());
+        }
+        if Instant::now() >= deadline {
+            break Err(format!("not ready after {} s", timeout.as_secs()));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    for (_, f) in followers {
+        f.abort();
+    }
+    result.map_err(|reason| Failure {
+        reason,
+        evidence: evidence(&tails),
+    })
+}
+
+/// Downtime as a user sees it: the first smoke URL polled every 250 ms from the restart; from
+/// its first failure to its first success after that.
+pub struct Downtime {
+    task: Option<tokio::task::JoinHandle<()>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    window: Arc<Mutex<(Option<Instant>, Option<Instant>)>>,
+}
+
+impl Downtime {
+    pub fn start(smoke: Option<Smoke>) -> Downtime {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let window: Arc<Mutex<(Option<Instant>, Option<Instant>)>> = Arc::default();
+        let task = smoke.map(|s| {
+            let (stop, window) = (stop.clone(), window.clone());
+            tokio::spawn(async move {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let ok = super::smoke::request(&s.method, &s.url, Duration::from_millis(1000))
+                        .await
+                        .is_ok_and(|(status, _)| super::smoke::expect_accepts(&s.expect, status));
+                    if let Ok(mut w) = window.lock() {
+                        match (ok, w.0, w.1) {
+                            (false, None, _) => w.0 = Some(Instant::now()),
+                            (true, Some(_), None) => w.1 = Some(Instant::now()),
+                            _ => {}
+                        }
+                        if w.1.is_some() {
+                            return;
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+            })
+        });
+        Downtime { task, stop, window }
+    }
+
+    /// Stops polling; the downtime in ms (0 when the app never stopped answering; `None` when
+    /// there is no URL to poll or it had not answered again).
+    pub async fn stop(self) -> Option<u64> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let task = self.task?;
+        let _ = task.await;
+        let w = *self.window.lock().ok()?;
+        match w {
+            (None, _) => Some(0),
+            (Some(down), Some(up)) => Some(up.duration_since(down).as_millis() as u64),
+            (Some(_), None) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::migration_step;
+
+    #[test]
+    fn migration_lines_of_common_frameworks() {
+        assert_eq!(
+            migration_step(
+                "INFO  [alembic.runtime.migration] Running upgrade 0020 -> 0021, add issue metadata"
+            ),
+            Some(("0020".into(), "0021".into()))
+        );
+        assert_eq!(
+            migration_step(
+                "INFO  [alembic.runtime.migration] Running upgrade  -> 0001, create users"
+            ),
+            Some(("".into(), "0001".into()))
+        );
+        assert_eq!(
+            migration_step("  Applying blog.0002_add_tags... OK"),
+            Some(("".into(), "blog.0002_add_tags".into()))
+        );
+        assert_eq!(
+            migration_step("== 20240301090000 AddTags: migrating ======"),
+            Some(("".into(), "20240301090000".into()))
+        );
+        assert_eq!(
+            migration_step("20240101120000/u create_users (12.3ms)"),
+            Some(("".into(), "20240101120000".into()))
+        );
+        assert_eq!(
+            migration_step("INFO:     Application startup complete."),
+            None
+        );
+    }
+}
