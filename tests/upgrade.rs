@@ -1,0 +1,256 @@
+//! `hoist upgrade` on the test bed: real upgrades, and the refusals that must change nothing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+use common::{Run, TestStack, docker_available};
+
+/// service -> container id, for "was it recreated?".
+fn container_ids(stack: &TestStack) -> BTreeMap<String, String> {
+    let out = stack.compose(&["ps", "-a", "--format", "{{.Service}} {{.ID}}"]);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            l.split_once(' ')
+                .map(|(s, id)| (s.to_string(), id.to_string()))
+        })
+        .collect()
+}
+
+fn health_version(stack: &TestStack) -> String {
+    let out = Command::new("curl")
+        .args(["-sf", &format!("http://127.0.0.1:{}/health", stack.port)])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    v["version"].as_str().unwrap_or("").to_string()
+}
+
+fn events(run: &Run, kind: &str) -> Vec<serde_json::Value> {
+    run.json_lines()
+        .into_iter()
+        .filter(|e| e["type"] == kind)
+        .collect()
+}
+
+#[test]
+fn upgrades_0_1_9_to_0_1_10_then_0_1_11_with_its_migration() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start("upgrade", "0.1.9");
+    let env_before = std::fs::read_to_string(stack.dir.join(".env")).unwrap();
+    let ids_before = container_ids(&stack);
+
+    let run = stack.hoist(&["upgrade", "--to", "0.1.10", "--yes", "--json"]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 0, "{run:?}");
+    let s = run.summary();
+    assert_eq!(s["outcome"], "succeeded", "{s:#}");
+    assert_eq!(
+        (s["from"].as_str(), s["to"].as_str()),
+        (Some("0.1.9"), Some("0.1.10"))
+    );
+    assert_eq!(s["schema_before"], "0020");
+    assert_eq!(s["schema_after"], "0020");
+    assert!(
+        std::path::Path::new(s["backup"].as_str().unwrap())
+            .join("manifest.json")
+            .is_file()
+    );
+    assert!(s["downtime_ms"].as_u64().is_some(), "{s}");
+    let steps: Vec<&str> = s["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|st| st["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "preflight",
+            "target",
+            "backup",
+            "pull",
+            "pin",
+            "restart",
+            "watch",
+            "verify"
+        ]
+    );
+    assert!(
+        events(&run, "migration").is_empty(),
+        "0.1.10 has no migration"
+    );
+
+    // .env: only the pinned value changed, mode kept.
+    let env_after = std::fs::read_to_string(stack.dir.join(".env")).unwrap();
+    assert_eq!(
+        env_after,
+        env_before.replace("SPECIVO_VERSION=0.1.9", "SPECIVO_VERSION=0.1.10")
+    );
+    assert_eq!(
+        std::fs::metadata(stack.dir.join(".env"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    // db and redis were not recreated; the app was.
+    let ids_after = container_ids(&stack);
+    assert_eq!(ids_after["db"], ids_before["db"]);
+    assert_eq!(ids_after["redis"], ids_before["redis"]);
+    assert_ne!(ids_after["api"], ids_before["api"]);
+    assert_eq!(health_version(&stack), "0.1.10");
+
+    // 0.1.10 -> 0.1.11 with the image not yet here: it is pulled, and migration 0021 is seen
+    // in the logs as it runs and in the database after.
+    let _ = Command::new("docker")
+        .args(["rmi", "127.0.0.1:5000/specivo/specivo:0.1.11"])
+        .output();
+    let run = stack.hoist(&["upgrade", "--to", "0.1.11", "--yes", "--json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let s = run.summary();
+    assert_eq!(s["schema_before"], "0020");
+    assert_eq!(s["schema_after"], "0021");
+    let migrations = events(&run, "migration");
+    assert!(
+        migrations
+            .iter()
+            .any(|m| m["from"] == "0020" && m["to"] == "0021" && m["service"] == "api"),
+        "{migrations:?}"
+    );
+    let pulled = events(&run, "progress")
+        .into_iter()
+        .any(|p| p["step"] == "pull");
+    assert!(pulled, "the image was pulled with progress");
+    assert_eq!(health_version(&stack), "0.1.11");
+
+    let history = stack.hoist(&["history", "--json"]).summary();
+    let runs = history["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    assert!(
+        runs.iter()
+            .all(|r| r["kind"] == "upgrade" && r["outcome"] == "succeeded")
+    );
+    assert_eq!(runs[0]["to_version"], "0.1.11");
+}
+
+/// Runs an upgrade that must be refused, and checks nothing changed.
+fn assert_refused_unchanged(stack: &TestStack, args: &[&str], code: i32, says: &str) {
+    let env_before = std::fs::read(stack.dir.join(".env")).unwrap();
+    let ids_before = container_ids(stack);
+    let run = stack.hoist(args);
+    run.assert_no_panic();
+    assert_eq!(run.code, code, "{run:?}");
+    assert!(
+        run.stderr.contains(says),
+        "expected {says:?}: {}",
+        run.stderr
+    );
+    assert_eq!(
+        std::fs::read(stack.dir.join(".env")).unwrap(),
+        env_before,
+        ".env changed"
+    );
+    assert_eq!(container_ids(stack), ids_before, "containers changed");
+    let backups = stack
+        .dir
+        .parent()
+        .unwrap()
+        .join(format!("{}-backups", stack.project));
+    assert!(
+        !backups.exists() || std::fs::read_dir(&backups).unwrap().next().is_none(),
+        "a backup was taken"
+    );
+}
+
+#[test]
+fn refusals_change_nothing() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start("refuse", "0.1.9");
+    // A tag that does not exist.
+    assert_refused_unchanged(
+        &stack,
+        &["upgrade", "--to", "9.9.9", "--yes"],
+        3,
+        "does not exist in its registry",
+    );
+    // No confirmation.
+    assert_refused_unchanged(
+        &stack,
+        &["upgrade", "--to", "0.1.10"],
+        3,
+        "needs a confirmation",
+    );
+    // The dry run.
+    let env_before = std::fs::read(stack.dir.join(".env")).unwrap();
+    let ids_before = container_ids(&stack);
+    let dry = stack.hoist(&["upgrade", "--to", "0.1.10", "--dry-run", "--json"]);
+    assert_eq!(dry.code, 0, "{dry:?}");
+    let s = dry.summary();
+    assert_eq!(s["outcome"], "dry_run");
+    assert_eq!(s["plan"]["env_diff"]["after"], "SPECIVO_VERSION=0.1.10");
+    assert_eq!(
+        s["plan"]["recreate"],
+        serde_json::json!(["api", "beat", "worker"])
+    );
+    assert_eq!(std::fs::read(stack.dir.join(".env")).unwrap(), env_before);
+    assert_eq!(container_ids(&stack), ids_before);
+    // An unreachable registry (the compose file now names one that is not there).
+    let compose = stack.dir.join("compose.yaml");
+    let text = std::fs::read_to_string(&compose).unwrap();
+    std::fs::write(
+        &compose,
+        text.replace("127.0.0.1:5000/specivo/", "127.0.0.1:5999/specivo/"),
+    )
+    .unwrap();
+    assert_refused_unchanged(
+        &stack,
+        &["upgrade", "--to", "0.1.10", "--yes"],
+        3,
+        "registry",
+    );
+    std::fs::write(&compose, text).unwrap();
+    // An unhealthy stack.
+    stack.compose(&["stop", "worker"]);
+    assert_refused_unchanged(
+        &stack,
+        &["upgrade", "--to", "0.1.10", "--yes"],
+        3,
+        "not ready to upgrade",
+    );
+}
+
+#[test]
+fn a_broken_release_stops_with_exit_1_and_says_what_state_things_are_in() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start("broken", "0.1.12");
+    let run = stack.hoist(&["upgrade", "--to", "0.1.13", "--yes", "--json"]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 1, "{run:?}");
+    let s = run.summary();
+    assert_eq!(s["outcome"], "failed");
+    let error = s["error"].as_str().unwrap();
+    assert!(
+        error.contains("did not come up") && error.contains(".env now pins"),
+        "{error}"
+    );
+    let evidence = s["evidence"]["api"].as_array().unwrap();
+    assert!(
+        evidence
+            .iter()
+            .any(|l| l.as_str().unwrap().contains("ImportError")),
+        "the traceback is quoted: {evidence:?}"
+    );
+    assert!(std::path::Path::new(s["backup"].as_str().unwrap()).is_dir());
+}
