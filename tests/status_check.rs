@@ -181,7 +181,7 @@ fn an_unhealthy_service_makes_check_refuse() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
-    stack.wait_inspect("api", "{{.State.Health.Status}}", "unhealthy", 60);
+    stack.wait_inspect("api", "{{.State.Health.Status}}", "unhealthy", 150);
 
     let check = stack.hoist(&["check", "--json"]);
     check.assert_no_panic();
