@@ -68,39 +68,8 @@ pub async fn run(ctx: &Context) -> Output {
             if let Ok(step) = step {
                 let _ = journal.step_finished(step, "done", ms, None).await;
             }
-            let files: Vec<BackupFileRow> = b
-                .manifest
-                .files
-                .iter()
-                .map(|f| BackupFileRow {
-                    name: &f.name,
-                    kind: &f.kind,
-                    size_bytes: f.size_bytes,
-                    sha256: &f.sha256,
-                })
-                .collect();
-            let recorded = journal
-                .record_backup(&NewBackup {
-                    id: &b.id,
-                    run_id: &run_id,
-                    project: &view.project,
-                    path: &b.dir,
-                    size_bytes: b.total_bytes,
-                    manifest_sha256: &b.manifest_sha256,
-                    app_version: running.as_deref(),
-                    schema_revision: b
-                        .manifest
-                        .database
-                        .as_ref()
-                        .and_then(|d| d.revision.as_deref()),
-                    schema_fingerprint: b
-                        .manifest
-                        .database
-                        .as_ref()
-                        .map(|d| d.fingerprint.as_str()),
-                    files,
-                })
-                .await;
+            let recorded =
+                journal_backup(&journal, &run_id, &view.project, running.as_deref(), &b).await;
             let summary = json!({
                 "type": "summary",
                 "command": "backup",
@@ -272,4 +241,43 @@ pub fn source_from<'a>(
         data,
         containers: &docker.containers,
     }
+}
+
+/// Records a finished backup, with its files, in the journal.
+pub async fn journal_backup(
+    journal: &Journal,
+    run_id: &str,
+    project: &str,
+    app_version: Option<&str>,
+    b: &backup::Backup,
+) -> Result<(), crate::journal::JournalError> {
+    let files = b
+        .manifest
+        .files
+        .iter()
+        .map(|f| BackupFileRow {
+            name: &f.name,
+            kind: &f.kind,
+            size_bytes: f.size_bytes,
+            sha256: &f.sha256,
+        })
+        .collect();
+    journal
+        .record_backup(&NewBackup {
+            id: &b.id,
+            run_id,
+            project,
+            path: &b.dir,
+            size_bytes: b.total_bytes,
+            manifest_sha256: &b.manifest_sha256,
+            app_version,
+            schema_revision: b
+                .manifest
+                .database
+                .as_ref()
+                .and_then(|d| d.revision.as_deref()),
+            schema_fingerprint: b.manifest.database.as_ref().map(|d| d.fingerprint.as_str()),
+            files,
+        })
+        .await
 }

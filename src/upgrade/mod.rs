@@ -136,6 +136,24 @@ impl Run<'_> {
         (Instant::now(), id)
     }
 
+    /// A step failed after the run began: record it, and end with exit 1 and the sentence.
+    async fn fail(
+        &mut self,
+        step: Step,
+        started: (Instant, Option<i64>),
+        sentence: String,
+        mut summary: Value,
+    ) -> Finished {
+        self.finish(step, started, false, Some(sentence.clone()))
+            .await;
+        summary["error"] = json!(sentence);
+        Finished {
+            exit_code: 1,
+            sentence,
+            summary,
+        }
+    }
+
     async fn finish(
         &mut self,
         step: Step,
@@ -497,39 +515,14 @@ async fn upgrade(
         }
     };
     if let Some(j) = run.journal {
-        let files = backup
-            .manifest
-            .files
-            .iter()
-            .map(|f| crate::journal::BackupFileRow {
-                name: &f.name,
-                kind: &f.kind,
-                size_bytes: f.size_bytes,
-                sha256: &f.sha256,
-            })
-            .collect();
-        let _ = j
-            .record_backup(&crate::journal::NewBackup {
-                id: &backup.id,
-                run_id: run.run_id.as_deref().unwrap_or_default(),
-                project: &view.project,
-                path: &backup.dir,
-                size_bytes: backup.total_bytes,
-                manifest_sha256: &backup.manifest_sha256,
-                app_version: running_version.as_deref(),
-                schema_revision: backup
-                    .manifest
-                    .database
-                    .as_ref()
-                    .and_then(|d| d.revision.as_deref()),
-                schema_fingerprint: backup
-                    .manifest
-                    .database
-                    .as_ref()
-                    .map(|d| d.fingerprint.as_str()),
-                files,
-            })
-            .await;
+        let _ = crate::report::backup::journal_backup(
+            j,
+            run.run_id.as_deref().unwrap_or_default(),
+            &view.project,
+            running_version.as_deref(),
+            &backup,
+        )
+        .await;
     }
     let mut summary = base("failed", 1);
     summary["backup"] = json!(backup.dir);
@@ -538,14 +531,7 @@ async fn upgrade(
             "pulling the new image failed: {e}. Nothing was changed: the stack still runs {from}; the backup is in {}.",
             backup.dir.display()
         );
-        run.finish(Step::Pull, pull_step, false, Some(sentence.clone()))
-            .await;
-        summary["error"] = json!(sentence);
-        return Finished {
-            exit_code: 1,
-            sentence,
-            summary,
-        };
+        return run.fail(Step::Pull, pull_step, sentence, summary).await;
     }
     run.finish(Step::Pull, pull_step, true, None).await;
 
@@ -563,14 +549,7 @@ async fn upgrade(
     if let Err(e) = pin::write_atomic(&stack.env_path, &change.new_text) {
         let sentence =
             format!("writing .env failed: {e}. Nothing was changed: the stack still runs {from}.");
-        run.finish(Step::Pin, step, false, Some(sentence.clone()))
-            .await;
-        summary["error"] = json!(sentence);
-        return Finished {
-            exit_code: 1,
-            sentence,
-            summary,
-        };
+        return run.fail(Step::Pin, step, sentence, summary).await;
     }
     run.finish(Step::Pin, step, true, None).await;
     let after_pin = |what: String| {
@@ -590,14 +569,7 @@ async fn upgrade(
         Ok(t) => t,
         Err(e) => {
             let sentence = after_pin(format!("the restart could not start: {e}"));
-            run.finish(Step::Restart, step, false, Some(sentence.clone()))
-                .await;
-            summary["error"] = json!(sentence);
-            return Finished {
-                exit_code: 1,
-                sentence,
-                summary,
-            };
+            return run.fail(Step::Restart, step, sentence, summary).await;
         }
     };
     if matches!(tool, compose_cli::ComposeTool::V1 { .. }) {
@@ -630,15 +602,8 @@ async fn upgrade(
     let (up, ()) = tokio::join!(up, forward);
     if let Err(e) = up {
         let sentence = after_pin(format!("`docker compose up -d` failed: {e}"));
-        run.finish(Step::Restart, step, false, Some(sentence.clone()))
-            .await;
-        summary["error"] = json!(sentence);
         downtime.stop().await;
-        return Finished {
-            exit_code: 1,
-            sentence,
-            summary,
-        };
+        return run.fail(Step::Restart, step, sentence, summary).await;
     }
     run.finish(Step::Restart, step, true, None).await;
 
@@ -671,16 +636,9 @@ async fn upgrade(
             "the app did not come up on {to}: {}",
             failure.reason
         ));
-        run.finish(Step::Watch, step, false, Some(sentence.clone()))
-            .await;
-        summary["error"] = json!(sentence);
         summary["evidence"] = json!(failure.evidence);
         downtime.stop().await;
-        return Finished {
-            exit_code: 1,
-            sentence,
-            summary,
-        };
+        return run.fail(Step::Watch, step, sentence, summary).await;
     }
     run.finish(Step::Watch, step, true, None).await;
 
@@ -763,14 +721,7 @@ async fn upgrade(
             "the upgrade to {to} did not verify: {}",
             problems.join("; ")
         ));
-        run.finish(Step::Verify, step, false, Some(sentence.clone()))
-            .await;
-        summary["error"] = json!(sentence);
-        return Finished {
-            exit_code: 1,
-            sentence,
-            summary,
-        };
+        return run.fail(Step::Verify, step, sentence, summary).await;
     }
     run.finish(Step::Verify, step, true, None).await;
     summary["outcome"] = json!("succeeded");
