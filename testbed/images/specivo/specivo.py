@@ -150,11 +150,20 @@ def seed(conn):
     for i in range(1, 4):
         cur.execute("INSERT INTO users (email, name) VALUES (%s, %s)", (f"user{i}@example.test", f"User {i}"))
     cur.execute("INSERT INTO projects (key, name) VALUES ('OPS', 'Operations'), ('WEB', 'Website')")
+    # A fresh install at 0.1.12 or later has no legacy_priority column (0022 dropped it).
+    cur.execute("SELECT count(*) FROM information_schema.columns WHERE table_name = 'issues' AND column_name = 'legacy_priority'")
+    legacy = cur.fetchone()[0] > 0
     for i in range(1, 41):
-        cur.execute(
-            "INSERT INTO issues (project_id, title, body, legacy_priority) VALUES (%s, %s, %s, %s)",
-            (1 + i % 2, f"Issue {i}", f"Body of issue {i}", i % 4),
-        )
+        if legacy:
+            cur.execute(
+                "INSERT INTO issues (project_id, title, body, legacy_priority) VALUES (%s, %s, %s, %s)",
+                (1 + i % 2, f"Issue {i}", f"Body of issue {i}", i % 4),
+            )
+        else:
+            cur.execute(
+                "INSERT INTO issues (project_id, title, body) VALUES (%s, %s, %s)",
+                (1 + i % 2, f"Issue {i}", f"Body of issue {i}"),
+            )
     for i in range(1, 121):
         cur.execute("INSERT INTO comments (issue_id, author_id, body) VALUES (%s, %s, %s)", (1 + i % 40, 1 + i % 3, f"Comment {i}"))
     for i in range(1, 6):
