@@ -41,8 +41,34 @@ pub fn print_event(event: &Event, json: bool) {
             "    {service}: migration {} -> {to}",
             if from.is_empty() { "(base)" } else { from }
         ),
+        Event::Container {
+            container,
+            action,
+            exit_code,
+            ..
+        } => writeln!(
+            out,
+            "    {container} {}{}",
+            action_words(action),
+            exit_code
+                .map(|c| format!(" (exit code {c})"))
+                .unwrap_or_default()
+        ),
         Event::Plan { plan } => writeln!(out, "{}", plan_text(plan)),
     };
+}
+
+/// Docker's container actions in words.
+fn action_words(action: &str) -> &str {
+    match action {
+        "kill" => "signalled to stop",
+        "die" => "exited",
+        "stop" => "stopped",
+        "destroy" => "removed",
+        "create" => "created",
+        "start" => "started",
+        other => other,
+    }
 }
 
 /// The closing words: the summary line under --json, else a sentence (stderr when it failed).

@@ -107,6 +107,25 @@ fn upgrades_0_1_9_to_0_1_10_then_0_1_11_with_its_migration() {
     assert_eq!(ids_after["redis"], ids_before["redis"]);
     assert_ne!(ids_after["api"], ids_before["api"]);
     assert_eq!(health_version(&stack), "0.1.10");
+    // Docker's events showed each app container stopped and its successor started, and
+    // nothing happening to db or redis.
+    let containers = events(&run, "container");
+    for service in ["api", "worker", "beat"] {
+        for action in ["stop", "destroy", "create", "start"] {
+            assert!(
+                containers
+                    .iter()
+                    .any(|e| e["service"] == service && e["action"] == action),
+                "no {action} event for {service}: {containers:?}"
+            );
+        }
+    }
+    assert!(
+        containers
+            .iter()
+            .all(|e| e["service"] != "db" && e["service"] != "redis"),
+        "{containers:?}"
+    );
 
     // 0.1.10 -> 0.1.11 with the image not yet here: it is pulled, and migration 0021 is seen
     // in the logs as it runs and in the database after.
@@ -253,4 +272,31 @@ fn a_broken_release_stops_with_exit_1_and_says_what_state_things_are_in() {
         "the traceback is quoted: {evidence:?}"
     );
     assert!(std::path::Path::new(s["backup"].as_str().unwrap()).is_dir());
+}
+
+#[test]
+fn a_configured_ready_line_ends_the_wait_for_services_without_healthcheck() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start("readyline", "0.1.9");
+    // worker and beat have no healthcheck: without the ready line they would need to run ten
+    // minutes without a restart, longer than the 2-minute ready timeout.
+    std::fs::write(
+        stack.dir.join("hoist.yaml"),
+        "ready_after: 10m\ntimeouts:\n  ready: 2m\nlogs:\n  ready: 'ready \\(specivo 0\\.1\\.10\\)'\n",
+    )
+    .unwrap();
+    let run = stack.hoist(&["upgrade", "--to", "0.1.10", "--yes", "--json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let s = run.summary();
+    let watch = s["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|st| st["name"] == "watch")
+        .unwrap()
+        .clone();
+    assert!(watch["ms"].as_u64().unwrap() < 60_000, "{watch}");
+    assert_eq!(health_version(&stack), "0.1.10");
 }

@@ -3,6 +3,7 @@
 pub mod compose_cli;
 pub mod containers;
 pub mod engine;
+pub mod events;
 pub mod exec;
 pub mod images;
 pub mod logs;

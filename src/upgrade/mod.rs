@@ -73,6 +73,13 @@ pub enum Event {
         from: String,
         to: String,
     },
+    /// A container of the project stopped, was removed, created or started (Docker's events).
+    Container {
+        service: String,
+        container: String,
+        action: String,
+        exit_code: Option<i64>,
+    },
     Plan {
         plan: Value,
     },
@@ -565,10 +572,19 @@ async fn upgrade(
     let step = run.start(Step::Restart, "docker compose up -d").await;
     let restart_started = jiff::Timestamp::now().as_second();
     let downtime = watch::Downtime::start(view_smoke(stack));
+    let container_events = follow_containers(
+        run.events,
+        engine,
+        &view.project,
+        restart_started,
+        &downtime,
+    );
     let tool = match compose_cli::find().await {
         Ok(t) => t,
         Err(e) => {
             let sentence = after_pin(format!("the restart could not start: {e}"));
+            container_events.abort();
+            downtime.stop().await;
             return run.fail(Step::Restart, step, sentence, summary).await;
         }
     };
@@ -602,6 +618,7 @@ async fn upgrade(
     let (up, ()) = tokio::join!(up, forward);
     if let Err(e) = up {
         let sentence = after_pin(format!("`docker compose up -d` failed: {e}"));
+        container_events.abort();
         downtime.stop().await;
         return run.fail(Step::Restart, step, sentence, summary).await;
     }
@@ -615,10 +632,9 @@ async fn upgrade(
         .settings
         .timeout_ready
         .unwrap_or(Duration::from_secs(180));
-    let ready_after = stack
-        .settings
-        .ready_after
-        .unwrap_or(Duration::from_secs(10));
+    // Without a healthcheck: running 5 s without a restart, as Docker Swarm's default
+    // `--update-monitor` judges a task; verify then checks again that nothing restarted.
+    let ready_after = stack.settings.ready_after.unwrap_or(Duration::from_secs(5));
     let watched = watch::until_ready(
         run.events,
         engine,
@@ -628,6 +644,7 @@ async fn upgrade(
         restart_started,
         timeout,
         ready_after,
+        stack.settings.log_ready.as_ref(),
         &stack.settings.log_failure,
     )
     .await;
@@ -637,6 +654,7 @@ async fn upgrade(
             failure.reason
         ));
         summary["evidence"] = json!(failure.evidence);
+        container_events.abort();
         downtime.stop().await;
         return run.fail(Step::Watch, step, sentence, summary).await;
     }
@@ -656,6 +674,12 @@ async fn upgrade(
             for c in now.of_service(service) {
                 if &c.image != image {
                     problems.push(format!("{service} runs {} instead of {image}", c.image));
+                }
+                if c.restart_count > 0 {
+                    problems.push(format!(
+                        "{service} restarted {} times (last exit code {})",
+                        c.restart_count, c.exit_code
+                    ));
                 }
                 if !c.is_running()
                     || c.health
@@ -709,6 +733,7 @@ async fn upgrade(
         }
         smoke_results.push(r);
     }
+    container_events.abort();
     let downtime_ms = downtime.stop().await;
     summary["schema_after"] =
         json!(schema_after.and_then(|p| p.migrations.as_ref().map(|m| m.revision.clone())));
@@ -735,6 +760,35 @@ async fn upgrade(
         ),
         summary,
     }
+}
+
+/// Reports each container Docker stops, removes, creates and starts from `since` on, and tells
+/// the downtime watcher when the first one stopped. Abort the handle to stop following.
+fn follow_containers(
+    events: &UnboundedSender<Event>,
+    engine: &crate::docker::Engine,
+    project: &str,
+    since: i64,
+    downtime: &watch::Downtime,
+) -> tokio::task::JoinHandle<()> {
+    let (events, engine, project) = (events.clone(), engine.clone(), project.to_string());
+    let stopped = downtime.stop_marker();
+    tokio::spawn(async move {
+        let mut on_event = |e: crate::docker::events::ContainerEvent| {
+            if e.is_stop() {
+                stopped();
+            }
+            let _ = events.send(Event::Container {
+                service: e.service,
+                container: e.container,
+                action: e.action,
+                exit_code: e.exit_code,
+            });
+        };
+        // Losing the events costs only these lines: watch and verify do not depend on them.
+        let _ =
+            crate::docker::events::follow_project(&engine, &project, since, &mut on_event).await;
+    })
 }
 
 /// The URL the downtime watcher polls: the first smoke check.

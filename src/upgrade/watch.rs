@@ -1,7 +1,7 @@
 //! Watching the restarted app: its logs as they are written (migrations reported as they run),
 //! readiness (healthy, or running long enough without a restart) and failure (exit, restart
 //! loop, unhealthy, a failure pattern, timeout); and the downtime as a user would see it.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -63,9 +63,12 @@ pub async fn until_ready(
     since: i64,
     timeout: Duration,
     ready_after: Duration,
+    ready_pattern: Option<&regex::Regex>,
     failure_patterns: &[regex::Regex],
 ) -> Result<(), Failure> {
     let tails: Arc<Mutex<BTreeMap<String, Vec<String>>>> = Arc::default();
+    // Services without a healthcheck whose log printed the configured ready line.
+    let said_ready: Arc<Mutex<BTreeSet<String>>> = Arc::default();
     let pattern_hit: Arc<Mutex<Option<String>>> = Arc::default();
     let mut followers: BTreeMap<String, tokio::task::JoinHandle<()>> = BTreeMap::new();
     let deadline = Instant::now() + timeout;
@@ -98,12 +101,18 @@ pub async fn until_ready(
                         pattern_hit.clone(),
                         failure_patterns.to_vec(),
                     );
+                    let (said_ready, ready_pattern) = (said_ready.clone(), ready_pattern.cloned());
                     followers.insert(
                         c.id.clone(),
                         tokio::spawn(async move {
                             let mut on_line = |line: String| {
                                 if let Some((from, to)) = migration_step(&line) {
                                     let _ = events.send(Event::Migration { service: service.clone(), from, to });
+                                }
+                                if ready_pattern.as_ref().is_some_and(|p| p.is_match(&line))
+                                    && let Ok(mut ready) = said_ready.lock()
+                                {
+                                    ready.insert(service.clone());
                                 }
                                 if let Some(p) = patterns.iter().find(|p| p.is_match(&line))
                                     && let Ok(mut hit) = pattern_hit.lock()
@@ -144,7 +153,10 @@ pub async fn until_ready(
                 if c.health == Some(Health::Healthy) {
                     ready += 1;
                 }
-            } else if c.is_running() && started >= ready_after.as_secs_f64() {
+            } else if c.is_running()
+                && (started >= ready_after.as_secs_f64()
+                    || said_ready.lock().is_ok_and(|r| r.contains(service)))
+            {
                 ready += 1;
             }
         }
@@ -173,12 +185,14 @@ pub async fn until_ready(
     })
 }
 
-/// Downtime as a user sees it: the first smoke URL polled every 250 ms from the restart; from
-/// its first failure to its first success after that.
+/// Downtime as a user sees it: from the first container stopped (or the first failed answer,
+/// when that came first) to the first success after that, the first smoke URL polled every
+/// 250 ms from the restart.
 pub struct Downtime {
     task: Option<tokio::task::JoinHandle<()>>,
     stop: Arc<std::sync::atomic::AtomicBool>,
     window: Arc<Mutex<(Option<Instant>, Option<Instant>)>>,
+    first_stop: Arc<Mutex<Option<Instant>>>,
 }
 
 impl Downtime {
@@ -206,7 +220,22 @@ impl Downtime {
                 }
             })
         });
-        Downtime { task, stop, window }
+        Downtime {
+            task,
+            stop,
+            window,
+            first_stop: Arc::default(),
+        }
+    }
+
+    /// A callback to call when a container of the app stops; the first call counts.
+    pub fn stop_marker(&self) -> impl Fn() + Send + 'static {
+        let first_stop = self.first_stop.clone();
+        move || {
+            if let Ok(mut s) = first_stop.lock() {
+                s.get_or_insert_with(Instant::now);
+            }
+        }
     }
 
     /// Stops polling; the downtime in ms (0 when the app never stopped answering; `None` when
@@ -216,9 +245,13 @@ impl Downtime {
         let task = self.task?;
         let _ = task.await;
         let w = *self.window.lock().ok()?;
+        let first_stop = *self.first_stop.lock().ok()?;
         match w {
             (None, _) => Some(0),
-            (Some(down), Some(up)) => Some(up.duration_since(down).as_millis() as u64),
+            (Some(failed), Some(up)) => {
+                let down = first_stop.map_or(failed, |s| s.min(failed));
+                Some(up.duration_since(down).as_millis() as u64)
+            }
             (Some(_), None) => None,
         }
     }
