@@ -4,9 +4,11 @@
 # edit .env, docker compose pull, docker compose up -d, curl until the app answers on the new
 # version). Each round starts from a fresh stack with the new image absent locally, so both pull.
 #   bench/upgrade_vs_runbook.sh [ROUNDS]      (needs the test bed: sudo testbed/up.sh)
+# HOIST_FIXTURE_UPLOAD_MB sets the size of the uploads to back up (default 100).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
+echo "uploads: ${HOIST_FIXTURE_UPLOAD_MB:-100} MB, $(nproc) cores"
 image=127.0.0.1:5000/specivo/specivo:0.1.10
 cargo build --release --quiet --locked
 work=$(mktemp -d /tmp/hoist-bench.XXXXXX)

@@ -61,6 +61,13 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Roll back the last (or a given) upgrade: re-pin, or restore the backup first when the
+    /// schema changed (a restore needs --yes or a confirmation)
+    Rollback {
+        /// The upgrade run to roll back (`hoist history` lists them); default: the last succeeded
+        #[arg(long, value_name = "ID")]
+        run: Option<String>,
+    },
     /// Print a shell completion script
     Completions {
         #[arg(value_enum)]

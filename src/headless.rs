@@ -2,6 +2,7 @@
 //! last line the summary). It only prints what the engine's events say.
 use std::io::Write;
 
+use hoist::rollback::plan::{Decision, loss_sentence};
 use hoist::upgrade::{Event, Finished};
 
 /// Prints one event as it arrives.
@@ -55,6 +56,27 @@ pub fn print_event(event: &Event, json: bool) {
                 .unwrap_or_default()
         ),
         Event::Plan { plan } => writeln!(out, "{}", plan_text(plan)),
+        Event::Rollback {
+            decision,
+            reason,
+            losses,
+        } => {
+            let what = match decision {
+                Decision::Repin => "re-pin the previous version, no restore",
+                Decision::Restore => "restore the backup, then the previous version",
+            };
+            let loss = match decision {
+                Decision::Restore if losses.is_empty() => {
+                    "\n    no rows were written since the backup".to_string()
+                }
+                Decision::Restore => format!(
+                    "\n    the app loses what was {}; it is kept aside",
+                    loss_sentence(losses)
+                ),
+                Decision::Repin => String::new(),
+            };
+            writeln!(out, "==> rollback plan: {what}\n    why: {reason}{loss}")
+        }
     };
 }
 

@@ -10,6 +10,7 @@ pub mod fsutil;
 pub mod journal;
 pub mod logging;
 pub mod report;
+pub mod rollback;
 pub mod secret;
 pub mod stack;
 pub mod upgrade;

@@ -63,7 +63,8 @@ fn main() -> ExitCode {
         | Command::Check
         | Command::Backup
         | Command::History
-        | Command::Upgrade { .. } => {}
+        | Command::Upgrade { .. }
+        | Command::Rollback { .. } => {}
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -100,6 +101,29 @@ fn main() -> ExitCode {
         tracing::info!(
             exit_code = finished.exit_code,
             "upgrade finished: {}",
+            finished.sentence
+        );
+        return ExitCode::from(finished.exit_code);
+    }
+    if let Command::Rollback { run } = &command {
+        let json = cli.global.json;
+        let decider = hoist::upgrade::Headless(cli.global.yes);
+        let finished = runtime.block_on(async {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            let printer = tokio::spawn(async move {
+                while let Some(event) = rx.recv().await {
+                    headless::print_event(&event, json);
+                }
+            });
+            let finished = hoist::rollback::run_last(&ctx, run.as_deref(), &decider, &tx).await;
+            drop(tx);
+            let _ = printer.await;
+            finished
+        });
+        headless::print_finished(&finished, json);
+        tracing::info!(
+            exit_code = finished.exit_code,
+            "rollback finished: {}",
             finished.sentence
         );
         return ExitCode::from(finished.exit_code);

@@ -249,32 +249,6 @@ fn refusals_change_nothing() {
 }
 
 #[test]
-fn a_broken_release_stops_with_exit_1_and_says_what_state_things_are_in() {
-    if !docker_available() {
-        return;
-    }
-    let stack = TestStack::start("broken", "0.1.12");
-    let run = stack.hoist(&["upgrade", "--to", "0.1.13", "--yes", "--json"]);
-    run.assert_no_panic();
-    assert_eq!(run.code, 1, "{run:?}");
-    let s = run.summary();
-    assert_eq!(s["outcome"], "failed");
-    let error = s["error"].as_str().unwrap();
-    assert!(
-        error.contains("did not come up") && error.contains(".env now pins"),
-        "{error}"
-    );
-    let evidence = s["evidence"]["api"].as_array().unwrap();
-    assert!(
-        evidence
-            .iter()
-            .any(|l| l.as_str().unwrap().contains("ImportError")),
-        "the traceback is quoted: {evidence:?}"
-    );
-    assert!(std::path::Path::new(s["backup"].as_str().unwrap()).is_dir());
-}
-
-#[test]
 fn a_configured_ready_line_ends_the_wait_for_services_without_healthcheck() {
     if !docker_available() {
         return;

@@ -304,6 +304,22 @@ pub async fn last_log_lines(
     Ok(lines.into_iter().skip(skip).collect())
 }
 
+/// Stops a container, giving it `timeout` to exit after SIGTERM (Docker then kills it).
+pub async fn stop(
+    engine: &Engine,
+    id: &str,
+    timeout: std::time::Duration,
+) -> Result<(), DockerError> {
+    let options = bollard::query_parameters::StopContainerOptionsBuilder::new()
+        .t(i32::try_from(timeout.as_secs()).unwrap_or(i32::MAX))
+        .build();
+    engine
+        .docker
+        .stop_container(id, Some(options))
+        .await
+        .map_err(|e| DockerError::api(format!("stop container {id}"), e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -32,13 +32,14 @@ impl ContainerEvent {
 /// The actions worth telling a user about; health checks' `exec_*` noise is left out.
 const ACTIONS: &[&str] = &["kill", "die", "stop", "destroy", "create", "start"];
 
-/// Follows the events of `project`'s containers from `since` (unix seconds; the daemon replays
+/// Follows the events of `project`'s containers from `since` (unix seconds, with a fraction
+/// down to nanoseconds, e.g. `1764331200.250000000`; the daemon replays
 /// what happened since then, so nothing is missed between subscribing and acting) until the
 /// future is dropped or the daemon ends the stream.
 pub async fn follow_project(
     engine: &Engine,
     project: &str,
-    since: i64,
+    since: &str,
     on_event: &mut (dyn FnMut(ContainerEvent) + Send),
 ) -> Result<(), DockerError> {
     let mut filters: HashMap<&str, Vec<String>> = HashMap::new();
@@ -49,7 +50,7 @@ pub async fn follow_project(
     );
     filters.insert("event", ACTIONS.iter().map(|a| a.to_string()).collect());
     let options = EventsOptionsBuilder::new()
-        .since(&since.to_string())
+        .since(since)
         .filters(&filters)
         .build();
     let mut stream = engine.docker.events(Some(options));

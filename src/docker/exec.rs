@@ -113,3 +113,135 @@ pub async fn download_path(
     }
     Ok(total)
 }
+
+/// Runs `cmd` in `container` with the chunks from `input` on its stdin, then end of file (a
+/// restore: the dump streamed in as it is read). The command's stdout and stderr are kept (the
+/// last 64 KiB of each: a failed restore's error is at the end).
+pub async fn exec_with_input(
+    engine: &Engine,
+    container: &str,
+    cmd: &[&str],
+    env: &[String],
+    mut input: tokio::sync::mpsc::Receiver<bytes::Bytes>,
+) -> Result<ExecOutcome, DockerError> {
+    use tokio::io::AsyncWriteExt;
+    let what = format!(
+        "run `{}` in container {container}",
+        cmd.first().copied().unwrap_or("")
+    );
+    let created = engine
+        .docker
+        .create_exec(
+            container,
+            CreateExecOptions {
+                cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
+                env: Some(env.to_vec()),
+                attach_stdin: Some(true),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                tty: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| DockerError::api(what.clone(), e))?;
+    let started = engine
+        .docker
+        .start_exec(&created.id, None)
+        .await
+        .map_err(|e| DockerError::api(what.clone(), e))?;
+    let StartExecResults::Attached {
+        mut output,
+        input: mut stdin,
+    } = started
+    else {
+        return Err(DockerError::Api {
+            what,
+            reason: "the exec started detached".into(),
+        });
+    };
+    let feed = async move {
+        while let Some(chunk) = input.recv().await {
+            // The command may stop reading (it failed): its exit code says why.
+            if stdin.write_all(&chunk).await.is_err() {
+                break;
+            }
+        }
+        let _ = stdin.shutdown().await;
+    };
+    let drain = async {
+        let (mut out, mut err): (Vec<u8>, Vec<u8>) = (Vec::new(), Vec::new());
+        let mut stdout_bytes = 0u64;
+        while let Some(frame) = output.next().await {
+            let (buf, message) = match frame.map_err(|e| DockerError::api(what.clone(), e))? {
+                LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                    stdout_bytes += message.len() as u64;
+                    (&mut out, message)
+                }
+                LogOutput::StdErr { message } => (&mut err, message),
+                LogOutput::StdIn { .. } => continue,
+            };
+            buf.extend_from_slice(&message);
+            if buf.len() > STDERR_KEEP {
+                buf.drain(..buf.len() - STDERR_KEEP);
+            }
+        }
+        Ok::<_, DockerError>((out, err, stdout_bytes))
+    };
+    let ((), drained) = tokio::join!(feed, drain);
+    let (out, err, stdout_bytes) = drained?;
+    let inspect = engine
+        .docker
+        .inspect_exec(&created.id)
+        .await
+        .map_err(|e| DockerError::api(what.clone(), e))?;
+    let mut stderr = String::from_utf8_lossy(&err).into_owned();
+    if stderr.trim().is_empty() {
+        stderr = String::from_utf8_lossy(&out).into_owned();
+    }
+    Ok(ExecOutcome {
+        exit_code: inspect.exit_code.unwrap_or(-1),
+        stderr,
+        stdout_bytes,
+    })
+}
+
+/// Extracts the tar (or `.tar.gz`: Docker gunzips it) at `archive` into `path` of `container`,
+/// which may be stopped: the endpoint `docker cp` uses, serving bind mounts and named volumes.
+/// The daemon extracts as root, so owners and modes come back as archived.
+pub async fn upload_archive(
+    engine: &Engine,
+    container: &str,
+    path: &str,
+    archive: &std::path::Path,
+) -> Result<(), DockerError> {
+    use tokio::io::AsyncReadExt;
+    let what = format!("extract {} into {path} of {container}", archive.display());
+    let file = tokio::fs::File::open(archive)
+        .await
+        .map_err(|e| DockerError::Api {
+            what: what.clone(),
+            reason: e.to_string(),
+        })?;
+    // The state is the file until it ends or fails; an error is the stream's last item.
+    let chunks = futures_util::stream::unfold(Some(file), |file| async move {
+        let mut file = file?;
+        let mut buf = vec![0u8; 1 << 20];
+        match file.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(bytes::Bytes::from(buf)), Some(file)))
+            }
+            Err(e) => Some((Err(e), None)),
+        }
+    });
+    let options = bollard::query_parameters::UploadToContainerOptionsBuilder::new()
+        .path(path)
+        .build();
+    engine
+        .docker
+        .upload_to_container(container, Some(options), bollard::body_try_stream(chunks))
+        .await
+        .map_err(|e| DockerError::api(what, e))
+}

@@ -143,9 +143,16 @@ pub async fn until_ready(
             if c.state == "exited" || c.state == "dead" {
                 failed = Some(format!("{service} exited with code {}", c.exit_code));
             } else if c.state == "restarting" || c.restart_count > 0 {
+                // A restarted container reports exit code 0 while it runs again.
                 failed = Some(format!(
-                    "{service} is crash-looping (restarted {} times, last exit code {})",
-                    c.restart_count, c.exit_code
+                    "{service} is crash-looping (restarted {} time{}{})",
+                    c.restart_count,
+                    if c.restart_count == 1 { "" } else { "s" },
+                    if c.exit_code != 0 {
+                        format!(", last exit code {}", c.exit_code)
+                    } else {
+                        String::new()
+                    }
                 ));
             } else if c.health == Some(Health::Unhealthy) {
                 failed = Some(format!("{service} is unhealthy"));

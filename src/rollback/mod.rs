@@ -1,0 +1,654 @@
+//! The guided rollback: check the backup, decide from facts whether a restore is needed (and say
+//! why, and what it would lose), restore the data and the database when it is, re-pin the
+//! previous version, make sure its image is here, recreate, watch, and verify against the
+//! backup's manifest. Driven through the Docker API and Compose, reported through the upgrade
+//! engine's `Event`s and journal.
+pub mod plan;
+pub mod restore;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde_json::{Value, json};
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::docker::images;
+use crate::journal::Journal;
+use crate::report::{Context, facts};
+use crate::stack::pin;
+use crate::upgrade::{self, Decider, Event, Finished, Run, Step};
+use plan::{BackupDb, Decision};
+
+/// What to roll back: the backup taken before the upgrade and the versions on either side.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub backup_dir: PathBuf,
+    /// The manifest's sha256 as the journal recorded it, when known: a changed manifest is refused.
+    pub manifest_sha256: Option<String>,
+    /// The version to go back to.
+    pub previous: String,
+    /// The version being left.
+    pub current: String,
+    /// The upgrade run being undone.
+    pub upgrade_run: Option<String>,
+}
+
+/// Finds the last succeeded upgrade of `project` (or the run `id`) and its backup.
+pub async fn find_target(
+    journal: &Journal,
+    project: &str,
+    id: Option<&str>,
+) -> Result<Target, String> {
+    let runs = journal
+        .runs(project, 1000)
+        .await
+        .map_err(|e| e.to_string())?;
+    let run = match id {
+        Some(id) => runs.iter().find(|r| r.id == id).ok_or_else(|| {
+            format!("the journal has no run {id} for {project}; `hoist history` lists them")
+        })?,
+        None => {
+            // Newest first: a succeeded rollback after the last upgrade already undid it.
+            let last = runs
+                .iter()
+                .find(|r| r.outcome == "succeeded" && (r.kind == "upgrade" || r.kind == "rollback"))
+                .ok_or_else(|| {
+                    format!("the journal has no succeeded upgrade of {project} to roll back; `hoist history` lists the runs")
+                })?;
+            if last.kind == "rollback" {
+                return Err(format!(
+                    "the last upgrade of {project} was already rolled back (run {}); `hoist history` lists the runs, `--run ID` picks one",
+                    last.id
+                ));
+            }
+            last
+        }
+    };
+    if run.kind != "upgrade" {
+        return Err(format!(
+            "run {} is a {}, not an upgrade: there is nothing to roll back",
+            run.id, run.kind
+        ));
+    }
+    let (Some(previous), Some(current)) = (run.from_version.clone(), run.to_version.clone()) else {
+        return Err(format!(
+            "run {} does not record the versions it went between",
+            run.id
+        ));
+    };
+    let backups = journal.backups(project).await.map_err(|e| e.to_string())?;
+    let backup = backups
+        .iter()
+        .find(|b| b.run_id == run.id)
+        .ok_or_else(|| format!("run {} has no backup in the journal", run.id))?;
+    Ok(Target {
+        backup_dir: PathBuf::from(&backup.path),
+        manifest_sha256: Some(backup.manifest_sha256.clone()),
+        previous,
+        current,
+        upgrade_run: Some(run.id.clone()),
+    })
+}
+
+fn refused(code: u8, sentence: String) -> Finished {
+    Finished {
+        exit_code: code,
+        summary: json!({"type": "summary", "command": "rollback", "outcome": "refused", "exit_code": code, "error": sentence, "steps": []}),
+        sentence,
+    }
+}
+
+/// The backup's manifest, checked: every file there with its size and sha256, and the
+/// manifest itself as the journal recorded it.
+fn checked_manifest(target: &Target) -> Result<Value, String> {
+    let dir = &target.backup_dir;
+    let manual = format!(
+        "RESTORE.md in {} describes the manual steps, if the files you need are intact",
+        dir.display()
+    );
+    if !dir.is_dir() {
+        return Err(format!("the backup {} is missing", dir.display()));
+    }
+    if let Some(expected) = &target.manifest_sha256 {
+        let path = dir.join("manifest.json");
+        match crate::backup::gzip::sha256_file(&path) {
+            Ok((sha, _)) if &sha == expected => {}
+            Ok(_) => {
+                return Err(format!(
+                    "{} is not the manifest hoist wrote (its sha256 differs from the journal's); {manual}",
+                    path.display()
+                ));
+            }
+            Err(e) => return Err(format!("{}: {e}; {manual}", path.display())),
+        }
+    }
+    crate::backup::check(dir).map_err(|e| format!("{e}; {manual}"))
+}
+
+fn backup_db(manifest: &Value) -> Option<BackupDb> {
+    let db = manifest.get("database").filter(|d| !d.is_null())?;
+    Some(BackupDb {
+        revision: db["revision"].as_str().map(str::to_string),
+        fingerprint: db["fingerprint"].as_str().unwrap_or_default().to_string(),
+        tables: db["tables"]
+            .as_array()
+            .map(|t| {
+                t.iter()
+                    .filter_map(|t| Some((t["name"].as_str()?.to_string(), t["rows"].as_u64()?)))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    })
+}
+
+/// An archive of the backup: its file, the host directory it came from, the mount target.
+struct DataArchive {
+    file: PathBuf,
+    source: String,
+    target: String,
+}
+
+fn data_archives(manifest: &Value, dir: &Path) -> Vec<DataArchive> {
+    manifest["files"]
+        .as_array()
+        .map(|files| {
+            files
+                .iter()
+                .filter(|f| f["kind"] == "archive")
+                .filter_map(|f| {
+                    Some(DataArchive {
+                        file: dir.join(f["name"].as_str()?),
+                        source: f["source"].as_str()?.to_string(),
+                        target: f["target"].as_str()?.to_string(),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `hoist rollback [--run ID]`: the last succeeded upgrade (or run `id`) of this stack, rolled
+/// back by the planner.
+pub async fn run_last(
+    ctx: &Context,
+    id: Option<&str>,
+    decider: &dyn Decider,
+    events: &UnboundedSender<Event>,
+) -> Finished {
+    let (_, view) = match facts::load_stack(ctx) {
+        Ok(loaded) => loaded,
+        Err(err) => return refused(2, err.to_string()),
+    };
+    let journal = match Journal::open(&ctx.state_dir).await {
+        Ok(j) => j,
+        Err(e) => return refused(1, e.to_string()),
+    };
+    let finished = match find_target(&journal, &view.project, id).await {
+        Ok(target) => run(ctx, &target, decider, events, Some(&journal)).await,
+        Err(e) => refused(
+            if id.is_some() { 2 } else { 3 },
+            format!("{e}. Nothing was changed."),
+        ),
+    };
+    journal.close().await;
+    finished
+}
+
+/// Rolls back as `target` says. `journal` records the run; when the caller has none, one is
+/// opened in the state dir.
+pub async fn run(
+    ctx: &Context,
+    target: &Target,
+    decider: &dyn Decider,
+    events: &UnboundedSender<Event>,
+    journal: Option<&Journal>,
+) -> Finished {
+    let opened;
+    let journal = match journal {
+        Some(j) => j,
+        None => match Journal::open(&ctx.state_dir).await {
+            Ok(j) => {
+                opened = j;
+                &opened
+            }
+            Err(e) => return refused(1, e.to_string()),
+        },
+    };
+    let (stack, view) = match facts::load_stack(ctx) {
+        Ok(loaded) => loaded,
+        Err(err) => return refused(2, err.to_string()),
+    };
+    let mut run = Run::new(events);
+    let run_id = match journal
+        .start_run(
+            "rollback",
+            &view.project,
+            &view.project_dir,
+            Some(&target.current),
+            Some(&target.previous),
+        )
+        .await
+    {
+        Ok(id) => id,
+        Err(e) => return refused(1, e.to_string()),
+    };
+    run.attach_journal(journal, &run_id);
+    let started = Instant::now();
+    let mut finished = roll_back(&mut run, ctx, &stack, view, target, decider).await;
+    finished.summary["run_id"] = json!(run_id);
+    finished.summary["steps"] = json!(run.steps());
+    finished.summary["duration_ms"] = json!(started.elapsed().as_millis() as u64);
+    if let Some(upgrade) = &target.upgrade_run {
+        finished.summary["upgrade_run"] = json!(upgrade);
+    }
+    let outcome = finished.summary["outcome"]
+        .as_str()
+        .unwrap_or("failed")
+        .to_string();
+    let _ = journal
+        .finish_run(
+            &run_id,
+            &outcome,
+            i32::from(finished.exit_code),
+            &finished.sentence,
+            &finished.summary.to_string(),
+        )
+        .await;
+    finished
+}
+
+async fn roll_back(
+    run: &mut Run<'_>,
+    ctx: &Context,
+    stack: &crate::stack::Stack,
+    view: facts::StackView,
+    target: &Target,
+    decider: &dyn Decider,
+) -> Finished {
+    let (previous, current) = (target.previous.as_str(), target.current.as_str());
+    let variable = stack.detection.version.variable.clone();
+    let base = json!({"type": "summary", "command": "rollback", "from": current, "to": previous,
+                      "backup": target.backup_dir, "outcome": "failed", "exit_code": 1});
+
+    // The backup first: a rollback that cannot restore must not start.
+    let step = run
+        .start(
+            Step::CheckBackup,
+            "checking the backup's files against its manifest",
+        )
+        .await;
+    let manifest = match checked_manifest(target) {
+        Ok(m) => m,
+        Err(e) => {
+            let sentence = format!("the rollback cannot start: {e}. Nothing was changed.");
+            run.finish(Step::CheckBackup, step, false, Some(sentence.clone()))
+                .await;
+            return refused(3, sentence);
+        }
+    };
+    run.finish(Step::CheckBackup, step, true, None).await;
+
+    let facts = facts::gather(ctx, view).await;
+    let Ok(docker) = &facts.docker else {
+        return refused(
+            3,
+            "Docker is not reachable, so nothing can be rolled back. Nothing was changed.".into(),
+        );
+    };
+    let engine = docker.engine.clone();
+    let now = facts
+        .db
+        .as_ref()
+        .map(|r| r.as_ref().map_err(|e| e.as_str()));
+    let backup_db = backup_db(&manifest);
+    let plan = plan::decide(backup_db.as_ref(), now);
+    let archives = data_archives(&manifest, &target.backup_dir);
+    run.emit(Event::Rollback {
+        decision: plan.decision,
+        reason: plan.reason.clone(),
+        losses: plan.losses.clone(),
+    });
+    let mut summary = base.clone();
+    summary["decision"] = json!(plan.decision);
+    summary["reason"] = json!(plan.reason);
+    summary["losses"] = json!(plan.losses);
+
+    let mut kept_aside = json!({});
+    if plan.decision == Decision::Restore {
+        // What a restore cannot do is said before anything changes.
+        if let Some(a) = archives.iter().find(|a| !a.source.starts_with('/')) {
+            return refused(
+                3,
+                format!(
+                    "the rollback needs a restore ({}), but the data in volume {} cannot be restored by hoist yet. Nothing was changed; RESTORE.md in {} gives the manual steps.",
+                    plan.reason,
+                    a.source,
+                    target.backup_dir.display()
+                ),
+            );
+        }
+        let loss = plan::loss_sentence(&plan.losses);
+        if !decider.confirm(&format!(
+            "Restore the backup of {} and go back to {previous}? {}; {loss}. The current data is kept aside, not deleted.",
+            facts.view.project, plan.reason
+        )) {
+            return refused(
+                3,
+                format!(
+                    "the rollback needs a restore ({}), and a restore needs a confirmation ({loss}): run it with --yes. Nothing was changed.",
+                    plan.reason
+                ),
+            );
+        }
+
+        // Stop the app (the database keeps running), then data, then database.
+        let step = run
+            .start(
+                Step::Stop,
+                "stopping the app's services (the database keeps running)",
+            )
+            .await;
+        let timeout = stack
+            .settings
+            .timeout_stop
+            .unwrap_or(std::time::Duration::from_secs(30));
+        for service in &facts.view.upgraded {
+            for c in docker.of_service(service) {
+                // A crash-looping container counts: between two crashes it would migrate the
+                // database again while it is being restored.
+                if matches!(c.state.as_str(), "running" | "restarting" | "paused")
+                    && let Err(e) = crate::docker::containers::stop(&engine, &c.id, timeout).await
+                {
+                    let sentence = format!(
+                        "{e}. State: nothing was restored; .env still pins {current}. Run `hoist rollback` again, or follow RESTORE.md in {}.",
+                        target.backup_dir.display()
+                    );
+                    return run.fail(Step::Stop, step, sentence, summary).await;
+                }
+                run.progress(Step::Stop, format!("{} stopped", c.name));
+            }
+        }
+        run.finish(Step::Stop, step, true, None).await;
+        let stamp = jiff::Timestamp::now()
+            .strftime("%Y%m%dT%H%M%SZ")
+            .to_string();
+
+        let step = run
+            .start(Step::RestoreData, "putting the data back from the archives")
+            .await;
+        let mut aside = Vec::new();
+        for a in &archives {
+            let container = docker
+                .containers
+                .iter()
+                .filter(|c| facts.view.upgraded.contains(&c.service))
+                .find(|c| {
+                    c.mounts
+                        .iter()
+                        .any(|m| m.source == a.source && m.destination == a.target)
+                });
+            let Some(container) = container else {
+                let sentence = format!(
+                    "no container of the stack mounts {}, so {} cannot be restored into it. State: the app is stopped; nothing was restored; .env still pins {current}. RESTORE.md in {} gives the manual steps.",
+                    a.target,
+                    a.file.display(),
+                    target.backup_dir.display()
+                );
+                return run.fail(Step::RestoreData, step, sentence, summary).await;
+            };
+            let moved = match restore::move_aside(Path::new(&a.source), &stamp) {
+                Ok(p) => p,
+                Err(e) => {
+                    let sentence = format!(
+                        "{e}. State: the app is stopped; {} restored so far; .env still pins {current}. RESTORE.md in {} gives the manual steps.",
+                        if aside.is_empty() {
+                            "nothing was".to_string()
+                        } else {
+                            format!("data moved aside to {aside:?} and")
+                        },
+                        target.backup_dir.display()
+                    );
+                    return run.fail(Step::RestoreData, step, sentence, summary).await;
+                }
+            };
+            run.progress(
+                Step::RestoreData,
+                format!("{} moved aside to {}", a.source, moved.display()),
+            );
+            aside.push(moved.display().to_string());
+            kept_aside["data"] = json!(aside);
+            summary["kept_aside"] = kept_aside.clone();
+            if let Err(e) =
+                crate::docker::exec::upload_archive(&engine, &container.id, &a.target, &a.file)
+                    .await
+            {
+                let sentence = format!(
+                    "{e}. State: the app is stopped; the newer content of {} is in {}; .env still pins {current}. Extract {} there by hand (`tar xzf`), or see RESTORE.md.",
+                    a.source,
+                    moved.display(),
+                    a.file.display()
+                );
+                return run.fail(Step::RestoreData, step, sentence, summary).await;
+            }
+            run.progress(
+                Step::RestoreData,
+                format!("{} extracted into {}", a.file.display(), a.source),
+            );
+        }
+        run.finish(Step::RestoreData, step, true, None).await;
+
+        if let Some(db) = &facts.view.database {
+            let step = run
+                .start(
+                    Step::RestoreDatabase,
+                    "loading the dump into a fresh database in one transaction",
+                )
+                .await;
+            let dump = manifest["files"]
+                .as_array()
+                .and_then(|f| f.iter().find(|f| f["kind"] == "dump"))
+                .and_then(|f| f["name"].as_str())
+                .map(|n| target.backup_dir.join(n));
+            let container = docker
+                .of_service(&db.service)
+                .into_iter()
+                .find(|c| c.is_running());
+            let restored = match (dump, container) {
+                (Some(dump), Some(c)) => {
+                    restore::restore_database(&engine, &c.id, db, &dump, &stamp).await
+                }
+                (None, _) => Err("the backup holds no database dump".to_string()),
+                (_, None) => Err(format!(
+                    "the database service {} is not running",
+                    db.service
+                )),
+            };
+            match restored {
+                Ok(r) => {
+                    run.progress(
+                        Step::RestoreDatabase,
+                        format!(
+                            "database {} restored; the newer one is kept as {}",
+                            db.name, r.kept_aside_as
+                        ),
+                    );
+                    kept_aside["database"] = json!(r.kept_aside_as);
+                    summary["kept_aside"] = kept_aside.clone();
+                }
+                Err(e) => {
+                    let sentence = format!(
+                        "restoring the database failed: {e}. State: the app is stopped; its data was restored (the newer content is in {aside:?}); .env still pins {current}. RESTORE.md in {} gives the manual steps.",
+                        target.backup_dir.display()
+                    );
+                    return run
+                        .fail(Step::RestoreDatabase, step, sentence, summary)
+                        .await;
+                }
+            }
+            run.finish(Step::RestoreDatabase, step, true, None).await;
+        }
+    }
+
+    // Re-pin the previous version (only that value changes).
+    let step = run
+        .start(Step::Pin, &format!("{current} -> {previous}"))
+        .await;
+    let state = |what: &str| {
+        format!(
+            "State: {what}. The backup is in {} (RESTORE.md there says how to restore by hand).",
+            target.backup_dir.display()
+        )
+    };
+    match pin::plan(&stack.env_path, &variable, previous) {
+        Ok(change) if change.before.as_deref() == Some(change.after.as_str()) => {
+            run.progress(Step::Pin, format!("{variable} already pins {previous}"));
+        }
+        Ok(change) => {
+            if let Err(e) = pin::write_atomic(&stack.env_path, &change.new_text) {
+                let sentence = format!(
+                    "writing .env failed: {e}. {}",
+                    state(&format!(".env still pins {current}"))
+                );
+                return run.fail(Step::Pin, step, sentence, summary).await;
+            }
+        }
+        Err(e) => {
+            let sentence = format!("{e}. {}", state(&format!(".env still pins {current}")));
+            return run.fail(Step::Pin, step, sentence, summary).await;
+        }
+    }
+    run.finish(Step::Pin, step, true, None).await;
+
+    // The previous images: still here, or pulled again.
+    let step = run
+        .start(Step::Pull, "making sure the previous images are here")
+        .await;
+    let targets = match upgrade::target_images(stack, &variable, previous) {
+        Ok(t) => t,
+        Err(e) => {
+            let sentence = format!("{e}. {}", state(&format!(".env pins {previous}")));
+            return run.fail(Step::Pull, step, sentence, summary).await;
+        }
+    };
+    let mut references: Vec<&String> = targets.values().collect();
+    references.sort();
+    references.dedup();
+    for reference in references {
+        match images::is_local(&engine, reference).await {
+            Ok(true) => run.progress(Step::Pull, format!("{reference} is still here")),
+            Ok(false) => {
+                run.progress(Step::Pull, format!("{reference} is gone: pulling it again"));
+                let mut report = |_: images::PullProgress| {};
+                if let Err(e) = images::pull(&engine, reference, &mut report).await {
+                    let sentence = format!(
+                        "the previous image could not be pulled again: {e}. {}",
+                        state(&format!(
+                            ".env pins {previous}, the app still runs {current} or is stopped"
+                        ))
+                    );
+                    return run.fail(Step::Pull, step, sentence, summary).await;
+                }
+                run.progress(Step::Pull, format!("{reference} pulled"));
+            }
+            Err(e) => {
+                let sentence = format!("{e}. {}", state(&format!(".env pins {previous}")));
+                return run.fail(Step::Pull, step, sentence, summary).await;
+            }
+        }
+    }
+    run.finish(Step::Pull, step, true, None).await;
+
+    let up = match upgrade::restart_and_watch(run, stack, &facts.view, &engine, &targets, previous)
+        .await
+    {
+        Ok(up) => up,
+        Err(f) => {
+            if let Some(evidence) = f.evidence {
+                summary["evidence"] = json!(evidence);
+            }
+            let sentence = format!("{}. {}", f.reason, state(&format!(".env pins {previous}")));
+            return run.fail(f.step, f.started, sentence, summary).await;
+        }
+    };
+
+    // Verify: previous images, healthy, .env, schema and rows as the backup says, smoke checks.
+    let step = run
+        .start(
+            Step::Verify,
+            "checking images, health, .env, the schema and the app's answers",
+        )
+        .await;
+    let after = facts::gather(ctx, facts.view.clone()).await;
+    let mut problems = upgrade::running_problems(&after, &targets);
+    match pin::plan(&stack.env_path, &variable, previous) {
+        Ok(c) if c.before.as_deref() == Some(c.after.as_str()) => {}
+        Ok(_) => problems.push(format!(".env does not pin {variable}={previous}")),
+        Err(e) => problems.push(e.to_string()),
+    }
+    let now = after.db.as_ref().and_then(|r| r.as_ref().ok());
+    if let (Some(backup), Some(now)) = (&backup_db, now) {
+        let revision = now.migrations.as_ref().map(|m| m.revision.clone());
+        if revision != backup.revision {
+            problems.push(format!(
+                "the schema revision is {}, the backup's is {}",
+                revision.as_deref().unwrap_or("(none)"),
+                backup.revision.as_deref().unwrap_or("(none)")
+            ));
+        }
+        if plan.decision == Decision::Restore {
+            for (table, rows) in &backup.tables {
+                let rows_now = now.tables.iter().find(|t| &t.name == table).map(|t| t.rows);
+                if rows_now != Some(*rows) {
+                    problems.push(format!(
+                        "table {table} has {} rows, the backup {rows}",
+                        rows_now.map_or("no".to_string(), |r| r.to_string())
+                    ));
+                }
+            }
+        }
+        summary["schema_after"] = json!(revision);
+    } else if let Some(Err(e)) = &after.db {
+        problems.push(format!("the database cannot be read: {e}"));
+    }
+    let (smoke_results, smoke_problems) = upgrade::smoke_checks(run, stack).await;
+    problems.extend(smoke_problems);
+    summary["smoke"] = json!(smoke_results);
+    summary["downtime_ms"] = json!(up.end().await);
+    if !problems.is_empty() {
+        let sentence = format!(
+            "the rollback to {previous} did not verify: {}. {}",
+            problems.join("; "),
+            state(&format!(".env pins {previous}"))
+        );
+        return run.fail(Step::Verify, step, sentence, summary).await;
+    }
+    run.finish(Step::Verify, step, true, None).await;
+    summary["outcome"] = json!("succeeded");
+    summary["exit_code"] = json!(0);
+    let mut kept: Vec<String> = kept_aside["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d.as_str().map(|d| format!("files in {d}")))
+        .collect();
+    if let Some(db) = kept_aside["database"].as_str() {
+        kept.push(format!("database {db}"));
+    }
+    let aside_words = if kept.is_empty() {
+        String::new()
+    } else {
+        format!("; the newer data is kept aside ({})", kept.join(", "))
+    };
+    Finished {
+        exit_code: 0,
+        sentence: format!(
+            "{} rolled back from {current} to {previous} ({}){aside_words}",
+            facts.view.project,
+            match plan.decision {
+                Decision::Repin => "re-pinned, no restore needed",
+                Decision::Restore => "the backup was restored",
+            }
+        ),
+        summary,
+    }
+}

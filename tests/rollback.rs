@@ -1,0 +1,359 @@
+//! `hoist upgrade --yes` rolling back on its own, and `hoist rollback`, on the test bed: the
+//! planner's decision from facts, the restore of data and database, and the refusals.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{Run, TestStack, docker_available};
+
+fn health_version(stack: &TestStack) -> String {
+    let out = Command::new("curl")
+        .args(["-sf", &format!("http://127.0.0.1:{}/health", stack.port)])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    v["version"].as_str().unwrap_or("").to_string()
+}
+
+/// table -> rows, and the schema revision, as `hoist status` reads them.
+fn database(stack: &TestStack) -> (String, BTreeMap<String, u64>) {
+    let s = stack.hoist(&["status", "--json"]).summary();
+    let db = &s["database"];
+    let tables = db["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().to_string(),
+                t["rows"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    (db["revision"].as_str().unwrap_or("").to_string(), tables)
+}
+
+fn pinned(stack: &TestStack) -> String {
+    let env = std::fs::read_to_string(stack.dir.join(".env")).unwrap();
+    env.lines()
+        .find_map(|l| l.strip_prefix("SPECIVO_VERSION="))
+        .unwrap()
+        .to_string()
+}
+
+fn step_names(summary: &serde_json::Value) -> Vec<String> {
+    summary["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Every file under `dir`, relative, with its content.
+fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.insert(
+                    p.strip_prefix(dir).unwrap().to_path_buf(),
+                    std::fs::read(&p).unwrap(),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Data files that the app does not rewrite by itself (the worker's heartbeat ticks).
+fn user_files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    files(dir)
+        .into_iter()
+        .filter(|(p, _)| !p.starts_with("worker"))
+        .collect()
+}
+
+fn post_issue(stack: &TestStack, title: &str) {
+    let out = Command::new("curl")
+        .args([
+            "-sf",
+            "-X",
+            "POST",
+            "--data",
+            title,
+            &format!("http://127.0.0.1:{}/api/issues", stack.port),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "POST /api/issues failed");
+}
+
+#[test]
+fn a_broken_release_without_a_migration_is_rolled_back_by_re_pinning() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start("repin", "0.1.12");
+    let data = stack.dir.join("specivo-data");
+    let (revision_before, rows_before) = database(&stack);
+    let files_before = user_files(&data);
+
+    let run = stack.hoist(&["upgrade", "--to", "0.1.13", "--yes", "--json"]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 4, "{run:?}");
+    let s = run.summary();
+    assert_eq!(s["outcome"], "rolled_back", "{s:#}");
+    // The evidence of the failure is quoted: the traceback of the api.
+    let evidence = s["evidence"]["api"].as_array().unwrap();
+    assert!(
+        evidence
+            .iter()
+            .any(|l| l.as_str().unwrap().contains("ImportError")),
+        "{evidence:?}"
+    );
+    assert!(
+        s["failure"].as_str().unwrap().contains("crash-looping"),
+        "{s}"
+    );
+    let rb = &s["rollback"];
+    assert_eq!(rb["outcome"], "succeeded", "{rb:#}");
+    assert_eq!(rb["decision"], "repin", "{rb:#}");
+    assert!(
+        rb["reason"].as_str().unwrap().contains("revision 0022"),
+        "{rb}"
+    );
+    let steps = step_names(rb);
+    assert!(
+        !steps
+            .iter()
+            .any(|s| s.starts_with("restore") || s == "stop"),
+        "no restore: {steps:?}"
+    );
+    // The decision was announced before it was carried out.
+    assert!(
+        run.json_lines()
+            .iter()
+            .any(|e| e["type"] == "rollback" && e["decision"] == "repin")
+    );
+
+    assert_eq!(health_version(&stack), "0.1.12");
+    assert_eq!(pinned(&stack), "0.1.12");
+    assert_eq!(database(&stack), (revision_before, rows_before));
+    assert_eq!(user_files(&data), files_before, "data untouched");
+    assert!(
+        !std::fs::read_dir(&stack.dir).unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .contains("before-rollback")),
+        "nothing was moved aside"
+    );
+    let history = stack.hoist(&["history", "--json"]).summary();
+    let runs = history["runs"].as_array().unwrap();
+    assert_eq!(runs[0]["kind"], "rollback");
+    assert_eq!(runs[0]["outcome"], "succeeded");
+    assert_eq!(runs[1]["kind"], "upgrade");
+    assert_eq!(runs[1]["outcome"], "rolled_back");
+}
+
+#[test]
+fn a_migration_that_fails_half_way_is_rolled_back_with_a_restore() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start("halfway", "0.1.11");
+    let (revision_before, rows_before) = database(&stack);
+    assert_eq!(revision_before, "0021");
+
+    let run = stack.hoist(&["upgrade", "--to", "0.1.14", "--yes", "--json"]);
+    run.assert_no_panic();
+    let s = run.summary();
+    assert_eq!(run.code, 4, "{:#}", s["rollback"]);
+    // 0023 ran before 0024 failed: the logs said so, and the planner saw the schema move.
+    assert!(
+        run.json_lines()
+            .iter()
+            .any(|e| e["type"] == "migration" && e["to"] == "0023"),
+    );
+    let rb = &s["rollback"];
+    assert_eq!(rb["decision"], "restore", "{rb:#}");
+    assert!(
+        rb["reason"].as_str().unwrap().contains("from 0021 to 0023"),
+        "{rb}"
+    );
+    assert_eq!(
+        step_names(rb),
+        [
+            "check_backup",
+            "stop",
+            "restore_data",
+            "restore_database",
+            "pin",
+            "pull",
+            "restart",
+            "watch",
+            "verify"
+        ]
+    );
+    // Schema back to the pre-upgrade revision; every table has the backup's row count.
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(Path::new(s["backup"].as_str().unwrap()).join("manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let (revision_after, rows_after) = database(&stack);
+    assert_eq!(revision_after, "0021");
+    for t in manifest["database"]["tables"].as_array().unwrap() {
+        assert_eq!(
+            rows_after.get(t["name"].as_str().unwrap()).copied(),
+            t["rows"].as_u64(),
+            "{t}"
+        );
+    }
+    assert_eq!(rows_after, rows_before);
+    assert_eq!(health_version(&stack), "0.1.11");
+    assert_eq!(pinned(&stack), "0.1.11");
+}
+
+#[test]
+fn rollback_after_a_destructive_upgrade_restores_and_keeps_the_newer_data_aside() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start("later", "0.1.11");
+    let data = stack.dir.join("specivo-data");
+    let (_, rows_before) = database(&stack);
+    let files_before = user_files(&data);
+
+    let run = stack.hoist(&["upgrade", "--to", "0.1.12", "--yes", "--json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(health_version(&stack), "0.1.12");
+    // The user goes on working on 0.1.12: new issues, new uploads.
+    post_issue(&stack, "written after the upgrade 1");
+    post_issue(&stack, "written after the upgrade 2");
+    let (revision_now, rows_now) = database(&stack);
+    assert_eq!(revision_now, "0022");
+    assert_eq!(rows_now["issues"], rows_before["issues"] + 2);
+    let files_now = user_files(&data);
+
+    // The previous image is gone from this machine: the rollback pulls it again.
+    let image = "127.0.0.1:5000/specivo/specivo:0.1.11";
+    // (-f untags it even while another test's container runs it; they keep their image.)
+    let rmi = Command::new("docker")
+        .args(["rmi", "-f", image])
+        .output()
+        .unwrap();
+    assert!(rmi.status.success(), "{rmi:?}");
+    let inspect = Command::new("docker")
+        .args(["image", "inspect", image])
+        .output()
+        .unwrap();
+    assert!(!inspect.status.success(), "{image} is still here");
+
+    // Without --yes a restore is refused, nothing changed, and the loss is named.
+    let refused = stack.hoist(&["rollback", "--json"]);
+    assert_eq!(refused.code, 3, "{refused:?}");
+    let error = refused.summary()["error"].as_str().unwrap().to_string();
+    assert!(error.contains("2 rows in issues"), "{error}");
+    assert_eq!(pinned(&stack), "0.1.12");
+    assert_eq!(user_files(&data), files_now);
+
+    let run: Run = stack.hoist(&["rollback", "--yes", "--json"]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 0, "{run:?}");
+    let s = run.summary();
+    assert_eq!(s["decision"], "restore", "{s:#}");
+    let losses = s["losses"].as_array().unwrap();
+    assert!(
+        losses.iter().any(|l| l["table"] == "issues"
+            && l["rows_now"].as_u64().unwrap() - l["rows_in_backup"].as_u64().unwrap() == 2),
+        "{losses:?}"
+    );
+    assert!(
+        run.json_lines().iter().any(|e| e["type"] == "progress"
+            && e["message"].as_str().unwrap().contains("pulling it again")),
+        "the deleted image was pulled again"
+    );
+    assert_eq!(health_version(&stack), "0.1.11");
+    assert_eq!(pinned(&stack), "0.1.11");
+    let (revision_after, rows_after) = database(&stack);
+    assert_eq!(revision_after, "0021");
+    assert_eq!(rows_after, rows_before);
+    // The data is the pre-upgrade data (format 1 again), and the newer content is where hoist
+    // said it put it; the newer database too.
+    assert_eq!(user_files(&data), files_before);
+    let aside = PathBuf::from(s["kept_aside"]["data"][0].as_str().unwrap());
+    assert_eq!(user_files(&aside), files_now);
+    let kept_db = s["kept_aside"]["database"].as_str().unwrap();
+    let count = stack.compose(&[
+        "exec",
+        "-T",
+        "db",
+        "psql",
+        "-U",
+        "specivo",
+        "-d",
+        kept_db,
+        "-tAc",
+        "SELECT count(*) FROM issues",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&count.stdout).trim(),
+        rows_now["issues"].to_string()
+    );
+    // Rolled back once: a second `hoist rollback` has nothing to undo.
+    let again = stack.hoist(&["rollback", "--yes"]);
+    assert_eq!(again.code, 3, "{again:?}");
+    assert!(again.stderr.contains("already rolled back"), "{again:?}");
+}
+
+#[test]
+fn a_damaged_or_missing_backup_is_refused_with_nothing_changed() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start("damaged", "0.1.9");
+    let run = stack.hoist(&["upgrade", "--to", "0.1.10", "--yes", "--json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let backup = PathBuf::from(run.summary()["backup"].as_str().unwrap());
+    let dump = std::fs::read_dir(&backup)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".sql.gz"))
+        .unwrap();
+    let original = std::fs::read(&dump).unwrap();
+    let mut damaged = original.clone();
+    let middle = damaged.len() / 2;
+    damaged[middle] ^= 0xff;
+    std::fs::write(&dump, &damaged).unwrap();
+    let env_before = std::fs::read(stack.dir.join(".env")).unwrap();
+    let ps_before = stack.compose(&["ps", "-q"]).stdout;
+
+    let run = stack.hoist(&["rollback", "--yes"]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(
+        run.stderr.contains("sha256") && run.stderr.contains("RESTORE.md"),
+        "{run:?}"
+    );
+    assert!(run.stderr.contains("Nothing was changed"), "{run:?}");
+    assert_eq!(std::fs::read(stack.dir.join(".env")).unwrap(), env_before);
+    assert_eq!(stack.compose(&["ps", "-q"]).stdout, ps_before);
+    assert_eq!(health_version(&stack), "0.1.10");
+
+    // A missing backup likewise.
+    std::fs::write(&dump, &original).unwrap();
+    std::fs::rename(&backup, backup.with_extension("moved")).unwrap();
+    let run = stack.hoist(&["rollback", "--yes"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(run.stderr.contains("is missing"), "{run:?}");
+    assert_eq!(std::fs::read(stack.dir.join(".env")).unwrap(), env_before);
+}
