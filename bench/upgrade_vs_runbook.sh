@@ -47,6 +47,7 @@ for r in $(seq 1 "$rounds"); do
   wait_for "$port" 0.1.10
   t1=$(now); hoisted=$(awk "BEGIN{print $t1 - $t0}")
   downtime=$(tail -1 "$work/hoist$r.jsonl" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("downtime_ms"))')
+  tail -1 "$work/hoist$r.jsonl" | python3 -c 'import json,sys; s=json.load(sys.stdin); print("  hoist steps:", ", ".join("%s %d ms" % (x["name"], x["ms"]) for x in s["steps"]))'
   testbed/down-stack.sh "$dir"
   printf 'round %d: manual runbook %.1f s, hoist %.1f s (ratio %.2f), hoist downtime %s ms\n' "$r" "$manual" "$hoisted" "$(awk "BEGIN{print $hoisted / $manual}")" "$downtime"
   manual_total=$(awk "BEGIN{print $manual_total + $manual}"); hoist_total=$(awk "BEGIN{print $hoist_total + $hoisted}")
