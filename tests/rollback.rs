@@ -120,9 +120,11 @@ fn a_broken_release_without_a_migration_is_rolled_back_by_re_pinning() {
             .any(|l| l.as_str().unwrap().contains("ImportError")),
         "{evidence:?}"
     );
+    // ... with its exit code (Docker's `die` event) and restart count.
+    let failure = s["failure"].as_str().unwrap();
     assert!(
-        s["failure"].as_str().unwrap().contains("crash-looping"),
-        "{s}"
+        failure.contains("crash-looping (restarted") && failure.contains("last exit code 3"),
+        "{failure}"
     );
     let rb = &s["rollback"];
     assert_eq!(rb["outcome"], "succeeded", "{rb:#}");

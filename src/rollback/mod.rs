@@ -327,6 +327,19 @@ async fn roll_back(
                 ),
             );
         }
+        if let Some(db) = &facts.view.database
+            && db.kind != crate::db::DbKind::Postgres
+        {
+            return refused(
+                3,
+                format!(
+                    "the rollback needs a restore ({}), but hoist cannot restore a {} database yet. Nothing was changed; RESTORE.md in {} gives the manual steps.",
+                    plan.reason,
+                    db.kind.name(),
+                    target.backup_dir.display()
+                ),
+            );
+        }
         let loss = plan::loss_sentence(&plan.losses);
         if !decider.confirm(&format!(
             "Restore the backup of {} and go back to {previous}? {}; {loss}. The current data is kept aside, not deleted.",

@@ -779,12 +779,14 @@ pub(crate) async fn restart_and_watch(
     let now = jiff::Timestamp::now();
     let restart_started = now.as_second();
     let downtime = watch::Downtime::start(view_smoke(stack));
+    let exit_codes = watch::ExitCodes::default();
     let container_events = follow_containers(
         run.events,
         engine,
         &view.project,
         &format!("{}.{:09}", now.as_second(), now.subsec_nanosecond()),
         &downtime,
+        &exit_codes,
     );
     let up = Up {
         downtime,
@@ -868,6 +870,7 @@ pub(crate) async fn restart_and_watch(
         ready_after,
         stack.settings.log_ready.as_ref(),
         &stack.settings.log_failure,
+        &exit_codes,
     )
     .await;
     if let Err(failure) = watched {
@@ -952,7 +955,9 @@ fn follow_containers(
     project: &str,
     since: &str,
     downtime: &watch::Downtime,
+    exit_codes: &watch::ExitCodes,
 ) -> tokio::task::JoinHandle<()> {
+    let exit_codes = exit_codes.clone();
     let (events, engine, project, since) = (
         events.clone(),
         engine.clone(),
@@ -964,6 +969,9 @@ fn follow_containers(
         let mut on_event = |e: crate::docker::events::ContainerEvent| {
             if e.is_stop() {
                 stopped();
+            }
+            if let (Some(code), Ok(mut codes)) = (e.exit_code, exit_codes.lock()) {
+                codes.insert(e.service.clone(), code);
             }
             let _ = events.send(Event::Container {
                 service: e.service,

@@ -11,6 +11,9 @@ use super::Event;
 use crate::docker::{self, Engine, Health};
 use crate::stack::detect::Smoke;
 
+/// service -> the exit code of its container's last `die` (from Docker's events).
+pub type ExitCodes = Arc<Mutex<BTreeMap<String, i64>>>;
+
 /// Why the app did not come up, with its evidence.
 pub struct Failure {
     pub reason: String,
@@ -65,6 +68,7 @@ pub async fn until_ready(
     ready_after: Duration,
     ready_pattern: Option<&regex::Regex>,
     failure_patterns: &[regex::Regex],
+    exit_codes: &ExitCodes,
 ) -> Result<(), Failure> {
     let tails: Arc<Mutex<BTreeMap<String, Vec<String>>>> = Arc::default();
     // Services without a healthcheck whose log printed the configured ready line.
@@ -143,16 +147,17 @@ pub async fn until_ready(
             if c.state == "exited" || c.state == "dead" {
                 failed = Some(format!("{service} exited with code {}", c.exit_code));
             } else if c.state == "restarting" || c.restart_count > 0 {
-                // A restarted container reports exit code 0 while it runs again.
+                // A restarted container reports exit code 0 while it runs again: Docker's
+                // `die` event kept the real one.
+                let code = exit_codes
+                    .lock()
+                    .ok()
+                    .and_then(|m| m.get(service).copied())
+                    .unwrap_or(c.exit_code);
                 failed = Some(format!(
-                    "{service} is crash-looping (restarted {} time{}{})",
+                    "{service} is crash-looping (restarted {} time{}, last exit code {code})",
                     c.restart_count,
                     if c.restart_count == 1 { "" } else { "s" },
-                    if c.exit_code != 0 {
-                        format!(", last exit code {}", c.exit_code)
-                    } else {
-                        String::new()
-                    }
                 ));
             } else if c.health == Some(Health::Unhealthy) {
                 failed = Some(format!("{service} is unhealthy"));
