@@ -48,6 +48,8 @@ pub enum Command {
     Status,
     /// Preflight checks only; exit 0 when ready to upgrade, 3 when not
     Check,
+    /// Versions of the app's image in its registry: current, newer, the next step, the path
+    Versions,
     /// Take a backup now: database dump, data archives, .env and compose file, checked
     Backup,
     /// Past runs and backups of this project

@@ -14,3 +14,4 @@ pub mod rollback;
 pub mod secret;
 pub mod stack;
 pub mod upgrade;
+pub mod versions;

@@ -61,6 +61,7 @@ fn main() -> ExitCode {
         }
         Command::Status
         | Command::Check
+        | Command::Versions
         | Command::Backup
         | Command::History
         | Command::Upgrade { .. }
@@ -133,6 +134,7 @@ fn main() -> ExitCode {
             Command::Status => report::status::run(&ctx).await,
             Command::Backup => report::backup::run(&ctx).await,
             Command::History => report::history::run(&ctx).await,
+            Command::Versions => report::versions::run(&ctx).await,
             _ => report::check::run(&ctx).await,
         }
     });

@@ -6,6 +6,7 @@ pub mod check;
 pub mod facts;
 pub mod history;
 pub mod status;
+pub mod versions;
 
 use std::path::PathBuf;
 use std::time::Duration;
