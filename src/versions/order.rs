@@ -44,10 +44,7 @@ fn pre_ids(s: &str) -> Vec<PreId> {
     let mut out = Vec::new();
     for piece in s.split('.') {
         // "beta2" is beta, 2.
-        let letters: String = piece
-            .chars()
-            .take_while(|c| !c.is_ascii_digit())
-            .collect();
+        let letters: String = piece.chars().take_while(|c| !c.is_ascii_digit()).collect();
         let digits = &piece[letters.len()..];
         if !letters.is_empty() {
             out.push(PreId::Alpha(letters.to_ascii_lowercase()));
@@ -232,7 +229,15 @@ mod tests {
         assert_eq!(v("16.4-bookworm").parts, [16, 4]);
         assert!(v("2.0.0beta2").is_pre_release());
         assert!(!v("1.2.3-alpine").is_pre_release());
-        for not_a_version in ["latest", "stable", "main", "sha-1a2b3c", "1..2", ".1", "1.2.3.4.5"] {
+        for not_a_version in [
+            "latest",
+            "stable",
+            "main",
+            "sha-1a2b3c",
+            "1..2",
+            ".1",
+            "1.2.3.4.5",
+        ] {
             assert_eq!(Version::parse(not_a_version), None, "{not_a_version}");
         }
     }
@@ -240,7 +245,13 @@ mod tests {
     #[test]
     fn orders_numerically_with_pre_releases_before_their_release() {
         let mut all: Vec<Version> = [
-            "0.1.10", "0.1.9", "0.2.0", "0.1.10-rc.2", "0.1.10-rc.10", "0.1.10-beta", "1.0.0",
+            "0.1.10",
+            "0.1.9",
+            "0.2.0",
+            "0.1.10-rc.2",
+            "0.1.10-rc.10",
+            "0.1.10-beta",
+            "1.0.0",
         ]
         .iter()
         .map(|t| v(t))
@@ -294,10 +305,12 @@ mod tests {
             tags(&path(&v("0.1.9"), &v("0.1.12"), &avail)),
             ["0.1.10", "0.1.11", "0.1.12"]
         );
-        let avail: Vec<Version> = ["1.2.4", "1.3.0", "1.3.2", "1.4.0", "1.4.1", "2.0.0", "2.1.0"]
-            .iter()
-            .map(|t| v(t))
-            .collect();
+        let avail: Vec<Version> = [
+            "1.2.4", "1.3.0", "1.3.2", "1.4.0", "1.4.1", "2.0.0", "2.1.0",
+        ]
+        .iter()
+        .map(|t| v(t))
+        .collect();
         // 1.2.x patches are skipped (same minor), 1.3 by its newest patch, 2.0 on the way.
         assert_eq!(
             tags(&path(&v("1.2.3"), &v("2.1.0"), &avail)),

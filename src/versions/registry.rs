@@ -26,7 +26,10 @@ pub enum RegistryError {
         reason: String,
     },
     #[error("the registry {registry} has no repository {repository}")]
-    NoRepository { registry: String, repository: String },
+    NoRepository {
+        registry: String,
+        repository: String,
+    },
     #[error("the registry {registry} could not be reached: {reason}")]
     Unreachable { registry: String, reason: String },
     #[error("the registry {registry} answered something hoist cannot read: {reason}")]
@@ -184,7 +187,12 @@ impl Registry {
         loop {
             let page = self
                 .client
-                .list_tags(&self.reference, &self.auth, Some(PAGE), all.last().map(String::as_str))
+                .list_tags(
+                    &self.reference,
+                    &self.auth,
+                    Some(PAGE),
+                    all.last().map(String::as_str),
+                )
                 .await
                 .map_err(|e| self.error(e))?;
             let n = page.tags.len();
