@@ -62,6 +62,10 @@ pub enum Command {
         /// Show the plan (what is backed up, pulled, recreated, the .env change); change nothing
         #[arg(long)]
         dry_run: bool,
+        /// `steps`: through each release on the way (each minor from 1.0 on), one backup, a full
+        /// verify after each; `direct`: jump straight to the version
+        #[arg(long, value_enum, default_value_t = UpgradePath::Steps)]
+        path: UpgradePath,
     },
     /// Roll back the last (or a given) upgrade: re-pin, or restore the backup first when the
     /// schema changed (a restore needs --yes or a confirmation)
@@ -77,4 +81,11 @@ pub enum Command {
     },
     /// Print the man page (roff)
     Man,
+}
+
+/// How `upgrade` gets to its version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum UpgradePath {
+    Steps,
+    Direct,
 }

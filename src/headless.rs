@@ -56,6 +56,12 @@ pub fn print_event(event: &Event, json: bool) {
                 .unwrap_or_default()
         ),
         Event::Plan { plan } => writeln!(out, "{}", plan_text(plan)),
+        Event::Hop {
+            number,
+            of,
+            from,
+            to,
+        } => writeln!(out, "==> hop {number} of {of}: {from} -> {to}"),
         Event::Rollback {
             decision,
             reason,
@@ -151,5 +157,11 @@ fn plan_text(plan: &serde_json::Value) -> String {
             .map_or("(new)".to_string(), |l| l.to_string()),
         env["before"].as_str().unwrap_or("(absent)"),
         env["after"].as_str().unwrap_or(""),
-    )
+    ) + &match plan["path"].as_array() {
+        Some(hops) if hops.len() > 1 => format!(
+            " (last hop)\n  path:     {} — one hop at a time, each restarted and verified; one backup first",
+            list(&plan["path"]).replace(", ", " -> ")
+        ),
+        _ => String::new(),
+    }
 }

@@ -79,11 +79,15 @@ fn main() -> ExitCode {
         }
     };
     tracing::info!(?command, project_dir = %ctx.paths.project_dir.display(), "hoist {} started", env!("CARGO_PKG_VERSION"));
-    if let Command::Upgrade { to, dry_run } = &command {
+    if let Command::Upgrade { to, dry_run, path } = &command {
         let json = cli.global.json;
         let request = hoist::upgrade::Request {
             to: to.clone(),
             dry_run: *dry_run,
+            path: match path {
+                cli::UpgradePath::Steps => hoist::upgrade::PathMode::Steps,
+                cli::UpgradePath::Direct => hoist::upgrade::PathMode::Direct,
+            },
         };
         let decider = hoist::upgrade::Headless(cli.global.yes);
         let finished = runtime.block_on(async {

@@ -274,3 +274,68 @@ fn a_configured_ready_line_ends_the_wait_for_services_without_healthcheck() {
     assert!(watch["ms"].as_u64().unwrap() < 60_000, "{watch}");
     assert_eq!(health_version(&stack), "0.1.10");
 }
+
+#[test]
+fn several_releases_at_once_go_one_hop_at_a_time_with_one_backup() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start("hops", "0.1.9");
+    let dry = stack.hoist(&["upgrade", "--to", "0.1.12", "--dry-run"]);
+    assert_eq!(dry.code, 0, "{dry:?}");
+    assert!(
+        dry.stdout.contains("path:     0.1.10 -> 0.1.11 -> 0.1.12"),
+        "{dry:?}"
+    );
+
+    let run = stack.hoist(&["upgrade", "--to", "0.1.12", "--yes", "--json"]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 0, "{run:?}");
+    let s = run.summary();
+    let hops: Vec<(String, String)> = events(&run, "hop")
+        .iter()
+        .map(|h| {
+            (
+                h["from"].as_str().unwrap().to_string(),
+                h["to"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        hops,
+        [
+            ("0.1.9", "0.1.10"),
+            ("0.1.10", "0.1.11"),
+            ("0.1.11", "0.1.12")
+        ]
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+    );
+    assert_eq!(
+        s["hops_done"],
+        serde_json::json!(["0.1.10", "0.1.11", "0.1.12"])
+    );
+    // One backup; each hop pinned, restarted, watched and verified.
+    let steps = s["steps"].as_array().unwrap();
+    let count = |name: &str| steps.iter().filter(|st| st["name"] == name).count();
+    assert_eq!(count("backup"), 1);
+    for name in ["pin", "restart", "watch", "verify"] {
+        assert_eq!(count(name), 3, "{name}: {steps:?}");
+    }
+    assert!(
+        steps
+            .iter()
+            .any(|st| st["name"] == "verify" && st["hop"] == "0.1.11")
+    );
+    // Both migrations seen on the way; the schema at 0.1.12's head.
+    let migrations = events(&run, "migration");
+    for to in ["0021", "0022"] {
+        assert!(migrations.iter().any(|m| m["to"] == to), "{migrations:?}");
+    }
+    assert_eq!(s["schema_after"], "0022");
+    assert_eq!(health_version(&stack), "0.1.12");
+    let backups = stack.hoist(&["history", "--json"]).summary()["backups"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(backups, 1);
+}

@@ -94,6 +94,13 @@ pub enum Event {
     Plan {
         plan: Value,
     },
+    /// A multi-hop upgrade begins its `number`th hop of `of`.
+    Hop {
+        number: usize,
+        of: usize,
+        from: String,
+        to: String,
+    },
     /// The rollback planner's decision, why, and what a restore would lose.
     Rollback {
         decision: crate::rollback::plan::Decision,
@@ -119,6 +126,15 @@ impl Decider for Headless {
 pub struct Request {
     pub to: String,
     pub dry_run: bool,
+    /// Step through each release (0.x) or minor (1.0+) on the way, or jump.
+    pub path: PathMode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PathMode {
+    #[default]
+    Steps,
+    Direct,
 }
 
 /// How a run ended: the exit code of DESIGN.md, one sentence, and the summary object.
@@ -133,6 +149,8 @@ pub(crate) struct Run<'a> {
     journal: Option<&'a Journal>,
     run_id: Option<String>,
     steps: Vec<Value>,
+    /// The version of the hop under way, in a multi-hop upgrade.
+    hop: Option<String>,
 }
 
 impl<'a> Run<'a> {
@@ -142,6 +160,7 @@ impl<'a> Run<'a> {
             journal: None,
             run_id: None,
             steps: Vec::new(),
+            hop: None,
         }
     }
 
@@ -210,8 +229,11 @@ impl<'a> Run<'a> {
         if let (Some(j), Some(id)) = (self.journal, started.1) {
             let _ = j.step_finished(id, status, ms, message.as_deref()).await;
         }
-        self.steps
-            .push(json!({"name": step.name(), "status": status, "ms": ms}));
+        let mut record = json!({"name": step.name(), "status": status, "ms": ms});
+        if let Some(hop) = &self.hop {
+            record["hop"] = json!(hop);
+        }
+        self.steps.push(record);
         self.emit(Event::StepFinished {
             step,
             status: status.into(),
@@ -292,12 +314,7 @@ pub async fn run(
             &to,
         );
     }
-    let mut run = Run {
-        events,
-        journal: None,
-        run_id: None,
-        steps: Vec::new(),
-    };
+    let mut run = Run::new(events);
 
     // Preflight: the same checks as `hoist check`; a failed one refuses with nothing changed.
     let step = run
@@ -346,7 +363,44 @@ pub async fn run(
             return refused(2, e, &to);
         }
     };
-    let mut references: Vec<String> = targets.values().cloned().collect();
+    // The releases on the way, each a hop (the runbooks' "one minor version at a time").
+    let hop_versions = match req.path {
+        PathMode::Direct => vec![to.clone()],
+        PathMode::Steps => match targets.values().next() {
+            Some(image) => match crate::versions::path_to(image, &from, &to).await {
+                Ok(p) => p,
+                Err(e) => {
+                    let sentence = format!(
+                        "{e}, so hoist cannot tell which releases lie between {from} and {to}. Nothing was changed. To jump straight to {to}, run with --path direct."
+                    );
+                    run.finish(Step::Target, step, false, Some(sentence.clone()))
+                        .await;
+                    return refused(3, sentence, &to);
+                }
+            },
+            None => vec![to.clone()],
+        },
+    };
+    if hop_versions.len() > 1 {
+        run.progress(
+            Step::Target,
+            format!(
+                "{from} -> {to} goes through each release on the way: {}",
+                hop_versions.join(" -> ")
+            ),
+        );
+    }
+    let mut hops: Vec<(String, BTreeMap<String, String>)> = Vec::new();
+    for hop in &hop_versions {
+        match target_images(&stack, &variable, hop) {
+            Ok(t) => hops.push((hop.clone(), t)),
+            Err(e) => {
+                run.finish(Step::Target, step, false, Some(e.clone())).await;
+                return refused(2, e, &to);
+            }
+        }
+    }
+    let mut references: Vec<String> = hops.iter().flat_map(|(_, t)| t.values().cloned()).collect();
     references.sort();
     references.dedup();
     for reference in &references {
@@ -372,6 +426,7 @@ pub async fn run(
     }
     run.finish(Step::Target, step, true, None).await;
 
+    // The .env change, as the first hop makes it (each hop changes the same value).
     let change = match pin::plan(&stack.env_path, &variable, &to) {
         Ok(c) => c,
         Err(e) => return refused(2, e.to_string(), &to),
@@ -393,6 +448,7 @@ pub async fn run(
             "database": facts.view.database.as_ref().map(|d| format!("{} dump of {} (service {})", d.kind.name(), d.name, d.service)),
             "data": facts.view.data.iter().map(|d| &d.source).collect::<Vec<_>>(),
         },
+        "path": hop_versions,
         "pull": to_pull,
         "recreate": facts.view.upgraded,
         "env_diff": {"file": stack.env_path, "line": change.line, "before": change.before, "after": change.after},
@@ -433,7 +489,7 @@ pub async fn run(
     run.run_id = Some(run_id.clone());
     let started_all = Instant::now();
     let mut finished = upgrade(
-        &mut run, ctx, &stack, &facts, docker, &from, &to, &targets, &to_pull, change,
+        &mut run, ctx, &stack, &facts, docker, &from, &to, &hops, &to_pull,
     )
     .await;
     finished.summary["run_id"] = json!(run_id);
@@ -452,11 +508,15 @@ pub async fn run(
         if decider.confirm(&format!(
             "The upgrade to {to} failed: {failure}. Roll back to {from}?"
         )) {
+            let pinned_now = finished.summary["pinned_now"]
+                .as_str()
+                .unwrap_or(&to)
+                .to_string();
             let target = crate::rollback::Target {
                 backup_dir,
                 manifest_sha256: None,
                 previous: from.clone(),
-                current: to.clone(),
+                current: pinned_now,
                 upgrade_run: Some(run_id.clone()),
             };
             let rolled = crate::rollback::run(ctx, &target, decider, events, Some(&journal)).await;
@@ -526,9 +586,8 @@ async fn upgrade(
     docker: &facts::Running,
     from: &str,
     to: &str,
-    targets: &BTreeMap<String, String>,
+    hops: &[(String, BTreeMap<String, String>)],
     to_pull: &[String],
-    change: pin::PinChange,
 ) -> Finished {
     let engine = &docker.engine;
     let view = &facts.view;
@@ -639,107 +698,166 @@ async fn upgrade(
     }
     run.finish(Step::Pull, pull_step, true, None).await;
 
-    // Pin: from here on, a failure leaves the stack changed, and says how.
-    let step = run
-        .start(
-            Step::Pin,
-            &format!(
-                "{} -> {}",
-                change.before.as_deref().unwrap_or("(absent)"),
-                change.after
-            ),
-        )
-        .await;
-    if let Err(e) = pin::write_atomic(&stack.env_path, &change.new_text) {
-        let sentence =
-            format!("writing .env failed: {e}. Nothing was changed: the stack still runs {from}.");
-        return run.fail(Step::Pin, step, sentence, summary).await;
-    }
-    run.finish(Step::Pin, step, true, None).await;
-    // From here on a failure has changed the stack: a rollback is offered.
-    summary["changed"] = json!(true);
-    let after_pin = |what: String| {
-        format!(
-            "{what}. State: .env now pins {} to {to}; the backup taken before the change is in {} (RESTORE.md there says how to restore by hand). To go back: set {}={from} in .env and run `docker compose up -d`; if a migration already ran, restore the backup first.",
-            stack.detection.version.variable,
-            backup.dir.display(),
-            stack.detection.version.variable
-        )
-    };
-
-    // Restart, then watch the new containers until they are ready, or fail.
-    let up = match restart_and_watch(run, stack, view, engine, targets, to).await {
-        Ok(up) => up,
-        Err(f) => {
-            summary["failure"] = json!(f.reason);
-            let sentence = after_pin(f.reason);
-            if let Some(evidence) = f.evidence {
-                summary["evidence"] = json!(evidence);
-            }
-            return run.fail(f.step, f.started, sentence, summary).await;
+    // Each hop: pin, restart, watch, verify. From the first pin on, a failure leaves the stack
+    // changed, and says how.
+    let variable = &stack.detection.version.variable;
+    let mut previous = from.to_string();
+    let mut downtime_total: Option<u64> = Some(0);
+    let mut hops_done: Vec<String> = Vec::new();
+    for (i, (hop, targets)) in hops.iter().enumerate() {
+        if hops.len() > 1 {
+            run.emit(Event::Hop {
+                number: i + 1,
+                of: hops.len(),
+                from: previous.clone(),
+                to: hop.clone(),
+            });
         }
-    };
-
-    // Verify: new images, healthy, schema after, no rows lost, smoke checks.
-    let step = run
-        .start(
-            Step::Verify,
-            "checking images, health, data and the app's answers",
-        )
-        .await;
-    let after = facts::gather(ctx, facts.view.clone()).await;
-    let mut problems = running_problems(&after, targets);
-    let schema_after = after.db.as_ref().and_then(|r| r.as_ref().ok());
-    if let (Some(before), Some(now)) = (schema_before, schema_after) {
-        for t in &before.tables {
-            let rows_now = now.tables.iter().find(|n| n.name == t.name).map(|n| n.rows);
-            match rows_now {
-                Some(n) if n >= t.rows => {}
-                Some(n) => problems.push(format!(
-                    "table {} has {n} rows, {} before the upgrade",
-                    t.name, t.rows
-                )),
-                None => problems.push(format!(
-                    "table {} is gone ({} rows before the upgrade)",
-                    t.name, t.rows
-                )),
+        run.hop = (hops.len() > 1).then(|| hop.clone());
+        let change = match pin::plan(&stack.env_path, variable, hop) {
+            Ok(c) => c,
+            Err(e) => {
+                let step = run.start(Step::Pin, hop).await;
+                let sentence = after_pin_state(stack, &previous, from, &backup.dir, e.to_string());
+                return run.fail(Step::Pin, step, sentence, summary).await;
             }
+        };
+        let step = run
+            .start(
+                Step::Pin,
+                &format!(
+                    "{} -> {}",
+                    change.before.as_deref().unwrap_or("(absent)"),
+                    change.after
+                ),
+            )
+            .await;
+        if let Err(e) = pin::write_atomic(&stack.env_path, &change.new_text) {
+            let sentence = if hops_done.is_empty() {
+                format!(
+                    "writing .env failed: {e}. Nothing was changed: the stack still runs {from}."
+                )
+            } else {
+                after_pin_state(
+                    stack,
+                    &previous,
+                    from,
+                    &backup.dir,
+                    format!("writing .env failed: {e}"),
+                )
+            };
+            return run.fail(Step::Pin, step, sentence, summary).await;
         }
-    } else if let Some(Err(e)) = &after.db {
-        problems.push(format!(
-            "the database cannot be read after the upgrade: {e}"
-        ));
+        run.finish(Step::Pin, step, true, None).await;
+        // From here on a failure has changed the stack: a rollback is offered.
+        summary["changed"] = json!(true);
+        summary["pinned_now"] = json!(hop);
+        let after_pin = |what: String| after_pin_state(stack, hop, from, &backup.dir, what);
+
+        // Restart, then watch the new containers until they are ready, or fail.
+        let up = match restart_and_watch(run, stack, view, engine, targets, hop).await {
+            Ok(up) => up,
+            Err(f) => {
+                summary["failure"] = json!(f.reason);
+                let sentence = after_pin(f.reason);
+                if let Some(evidence) = f.evidence {
+                    summary["evidence"] = json!(evidence);
+                }
+                summary["hops_done"] = json!(hops_done);
+                return run.fail(f.step, f.started, sentence, summary).await;
+            }
+        };
+
+        // Verify: new images, healthy, schema after, no rows lost, smoke checks.
+        let step = run
+            .start(
+                Step::Verify,
+                "checking images, health, data and the app's answers",
+            )
+            .await;
+        let after = facts::gather(ctx, facts.view.clone()).await;
+        let mut problems = running_problems(&after, targets);
+        let schema_after = after.db.as_ref().and_then(|r| r.as_ref().ok());
+        if let (Some(before), Some(now)) = (schema_before, schema_after) {
+            for t in &before.tables {
+                let rows_now = now.tables.iter().find(|n| n.name == t.name).map(|n| n.rows);
+                match rows_now {
+                    Some(n) if n >= t.rows => {}
+                    Some(n) => problems.push(format!(
+                        "table {} has {n} rows, {} before the upgrade",
+                        t.name, t.rows
+                    )),
+                    None => problems.push(format!(
+                        "table {} is gone ({} rows before the upgrade)",
+                        t.name, t.rows
+                    )),
+                }
+            }
+        } else if let Some(Err(e)) = &after.db {
+            problems.push(format!(
+                "the database cannot be read after the upgrade: {e}"
+            ));
+        }
+        let (smoke_results, smoke_problems) = smoke_checks(run, stack).await;
+        problems.extend(smoke_problems);
+        let downtime_ms = up.end().await;
+        downtime_total = match (downtime_total, downtime_ms) {
+            (Some(a), Some(b)) => Some(a + b),
+            _ => None,
+        };
+        summary["schema_after"] =
+            json!(schema_after.and_then(|p| p.migrations.as_ref().map(|m| m.revision.clone())));
+        summary["fingerprint_before"] = json!(schema_before.map(|p| &p.fingerprint));
+        summary["fingerprint_after"] = json!(schema_after.map(|p| &p.fingerprint));
+        summary["smoke"] = json!(smoke_results);
+        summary["downtime_ms"] = json!(downtime_total);
+        if !problems.is_empty() {
+            let failure = format!(
+                "the upgrade to {hop} did not verify: {}",
+                problems.join("; ")
+            );
+            summary["failure"] = json!(failure);
+            summary["hops_done"] = json!(hops_done);
+            let sentence = after_pin(failure);
+            return run.fail(Step::Verify, step, sentence, summary).await;
+        }
+        run.finish(Step::Verify, step, true, None).await;
+        hops_done.push(hop.clone());
+        previous = hop.clone();
     }
-    let (smoke_results, smoke_problems) = smoke_checks(run, stack).await;
-    problems.extend(smoke_problems);
-    let downtime_ms = up.end().await;
-    summary["schema_after"] =
-        json!(schema_after.and_then(|p| p.migrations.as_ref().map(|m| m.revision.clone())));
-    summary["fingerprint_before"] = json!(schema_before.map(|p| &p.fingerprint));
-    summary["fingerprint_after"] = json!(schema_after.map(|p| &p.fingerprint));
-    summary["smoke"] = json!(smoke_results);
-    summary["downtime_ms"] = json!(downtime_ms);
-    if !problems.is_empty() {
-        let failure = format!(
-            "the upgrade to {to} did not verify: {}",
-            problems.join("; ")
-        );
-        summary["failure"] = json!(failure);
-        let sentence = after_pin(failure);
-        return run.fail(Step::Verify, step, sentence, summary).await;
-    }
-    run.finish(Step::Verify, step, true, None).await;
+    run.hop = None;
+    summary["hops_done"] = json!(hops_done);
     summary["outcome"] = json!("succeeded");
     summary["exit_code"] = json!(0);
     Finished {
         exit_code: 0,
         sentence: format!(
-            "{} upgraded from {from} to {to}; the backup taken before is in {}",
+            "{} upgraded from {from} to {to}{}; the backup taken before is in {}",
             view.project,
+            if hops.len() > 1 {
+                format!(" through {}", hops_done.join(", "))
+            } else {
+                String::new()
+            },
             backup.dir.display()
         ),
         summary,
     }
+}
+
+/// What state a failure after a pin leaves, and how to go back by hand.
+fn after_pin_state(
+    stack: &crate::stack::Stack,
+    pinned: &str,
+    from: &str,
+    backup: &std::path::Path,
+    what: String,
+) -> String {
+    let variable = &stack.detection.version.variable;
+    format!(
+        "{what}. State: .env now pins {variable} to {pinned}; the backup taken before the change is in {} (RESTORE.md there says how to restore by hand). To go back: set {variable}={from} in .env and run `docker compose up -d`; if a migration already ran, restore the backup first.",
+        backup.display()
+    )
 }
 
 /// The app restarted and ready: what still runs until verification ends.

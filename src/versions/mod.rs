@@ -83,6 +83,24 @@ pub async fn overview(
     })
 }
 
+/// The hops of an upgrade from `from` to `to` of `image`'s repository (see `order::path`):
+/// just `to` when either is not a version, so there is no order to step through.
+pub async fn path_to(image: &str, from: &str, to: &str) -> Result<Vec<String>, RegistryError> {
+    let (Some(current), Some(target)) = (Version::parse(from), Version::parse(to)) else {
+        return Ok(vec![to.to_string()]);
+    };
+    if target <= current {
+        return Ok(vec![to.to_string()]);
+    }
+    let registry = Registry::for_image(image)?;
+    let tags = registry.tags().await?;
+    let newer = order::newer(&current, tags.iter().map(String::as_str));
+    Ok(order::path(&current, &target, &newer)
+        .into_iter()
+        .map(|v| v.tag)
+        .collect())
+}
+
 /// The version a non-version tag (`latest`) points to in the registry: the image's version
 /// label when it names an existing version tag, else the version tag with the same digest.
 async fn resolve(
