@@ -149,7 +149,14 @@ fn plan_text(plan: &serde_json::Value) -> String {
         if list(&plan["pull"]) == "nothing" {
             "nothing (the images are already here)".to_string()
         } else {
-            list(&plan["pull"])
+            match plan["download_bytes"].as_u64().filter(|b| *b > 0) {
+                Some(b) => format!(
+                    "{} ({} to download)",
+                    list(&plan["pull"]),
+                    hoist::report::human_bytes(b)
+                ),
+                None => list(&plan["pull"]),
+            }
         },
         list(&plan["recreate"]),
         env["line"]

@@ -40,8 +40,14 @@ fn newer_versions_are_ordered_with_the_next_step_and_the_path() {
         ["0.1.10", "0.1.11", "0.1.12", "0.1.13", "0.1.14"]
     );
 
+    // What is new: from the next image's OCI labels, release notes from its GitHub source.
+    assert_eq!(
+        s["about_next"]["release_notes"],
+        "https://github.com/specivo/specivo/releases/tag/0.1.10"
+    );
     let human = stack.hoist(&["versions"]);
     assert_eq!(human.code, 0, "{human:?}");
+    assert!(human.stdout.contains("What is new in 0.1.10"), "{human:?}");
     assert!(human.stdout.contains("0.1.10   <- next step"), "{human:?}");
     assert!(human.stdout.contains("0.1.14   <- newest"), "{human:?}");
 }
@@ -121,5 +127,44 @@ fn an_unreachable_registry_is_a_clear_refusal() {
         run.stderr
             .contains("the registry 127.0.0.1:5999 could not be reached"),
         "{run:?}"
+    );
+}
+
+#[test]
+fn check_and_the_plan_count_the_real_download() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start("download", "0.1.9");
+    // 0.1.10 not here: its own layers (a ~63 MB asset, the app) must come down; the base
+    // layers it shares with the running 0.1.9 need not.
+    let rmi = Command::new("docker")
+        .args(["rmi", "-f", "127.0.0.1:5000/specivo/specivo:0.1.10"])
+        .output()
+        .unwrap();
+    assert!(rmi.status.success(), "{rmi:?}");
+    let run = stack.hoist(&["check", "--json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let lines = run.json_lines();
+    let download = lines
+        .iter()
+        .find(|e| e["type"] == "check" && e["name"] == "download")
+        .unwrap_or_else(|| panic!("no download finding: {lines:?}"));
+    assert_eq!(download["status"], "ok", "{download}");
+    let bytes = download["download_bytes"].as_u64().unwrap();
+    assert!(
+        (60_000_000..150_000_000).contains(&bytes),
+        "download {bytes} bytes: {download}"
+    );
+    assert!(
+        download["message"].as_str().unwrap().contains("for 0.1.10"),
+        "{download}"
+    );
+
+    let dry = stack.hoist(&["upgrade", "--to", "0.1.10", "--dry-run", "--json"]);
+    assert_eq!(dry.code, 0, "{dry:?}");
+    assert_eq!(
+        dry.summary()["plan"]["download_bytes"].as_u64(),
+        Some(bytes)
     );
 }

@@ -95,3 +95,41 @@ pub async fn pull(
     }
     Ok(())
 }
+
+/// The uncompressed layer digests (diff IDs) of every local image of `repository`: a layer of
+/// a new image that is among them needs no download.
+pub async fn local_layers(
+    engine: &Engine,
+    repository: &str,
+) -> Result<std::collections::HashSet<String>, DockerError> {
+    let mut filters = std::collections::HashMap::new();
+    filters.insert("reference", vec![format!("{repository}:*")]);
+    let options = bollard::query_parameters::ListImagesOptionsBuilder::new()
+        .filters(&filters)
+        .build();
+    let images = engine
+        .docker
+        .list_images(Some(options))
+        .await
+        .map_err(|e| DockerError::api(format!("list the local images of {repository}"), e))?;
+    let mut layers = std::collections::HashSet::new();
+    for image in images {
+        let inspect = engine
+            .docker
+            .inspect_image(&image.id)
+            .await
+            .map_err(|e| DockerError::api(format!("inspect image {}", image.id), e))?;
+        layers.extend(inspect.root_fs.and_then(|r| r.layers).unwrap_or_default());
+    }
+    Ok(layers)
+}
+
+/// Where the engine keeps images (e.g. `/var/lib/docker`), when it says.
+pub async fn root_dir(engine: &Engine) -> Result<Option<String>, DockerError> {
+    let info = engine
+        .docker
+        .info()
+        .await
+        .map_err(|e| DockerError::api("read the engine's info", e))?;
+    Ok(info.docker_root_dir)
+}

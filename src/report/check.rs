@@ -55,7 +55,7 @@ const LOG_LINES: usize = 12;
 const DISK_MARGIN: u64 = 256 * 1000 * 1000;
 
 pub async fn run(ctx: &Context) -> Output {
-    let (_stack, view) = match facts::load_stack(ctx) {
+    let (stack, view) = match facts::load_stack(ctx) {
         Ok(loaded) => loaded,
         Err(err) => return Output::failed("check", 2, err.to_string()),
     };
@@ -72,6 +72,11 @@ pub async fn run(ctx: &Context) -> Output {
     findings.push(version_finding(&facts));
     findings.push(backup_dir_finding(&facts.view.backup_dir));
     findings.push(disk_finding(&facts));
+    if facts.docker.is_ok()
+        && let Some(f) = next_download_finding(&stack, &facts).await
+    {
+        findings.push(f);
+    }
     if let Some(f) = session_finding(&|k| std::env::var(k).ok()) {
         findings.push(f);
     }
@@ -411,6 +416,159 @@ pub fn disk_finding(facts: &Facts) -> Finding {
     f.extra.insert("estimate_bytes".into(), json!(estimate));
     f.extra.insert("needed_bytes".into(), json!(needed));
     f
+}
+
+/// A download ahead: the version, its compressed size (layers already here left out), and the
+/// directory the engine keeps images in.
+pub struct Download {
+    pub version: String,
+    pub bytes: u64,
+    pub root: std::path::PathBuf,
+}
+
+/// Free space where Docker keeps images against the download; when that is the backup's
+/// filesystem too, against both.
+pub fn download_finding(facts: &Facts, download: &Download) -> Finding {
+    use std::os::unix::fs::MetadataExt;
+    let Some(root) = fsutil::nearest_existing(&download.root) else {
+        return Finding::new(
+            "download",
+            Level::Warn,
+            format!(
+                "Docker's image directory {} was not found, so the space for the download ({}) was not checked",
+                download.root.display(),
+                human_bytes(download.bytes)
+            ),
+        );
+    };
+    let available = match fs4::available_space(&root) {
+        Ok(a) => a,
+        Err(e) => {
+            return Finding::new(
+                "download",
+                Level::Warn,
+                format!("free space on {} could not be read: {e}", root.display()),
+            );
+        }
+    };
+    let device = |p: &Path| std::fs::metadata(p).map(|m| m.dev()).ok();
+    let shared = fsutil::nearest_existing(&facts.view.backup_dir)
+        .is_some_and(|b| device(&b).is_some() && device(&b) == device(&root));
+    let backup = if shared {
+        disk_finding(facts)
+            .extra
+            .get("estimate_bytes")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0)
+    } else {
+        0
+    };
+    let needed = download.bytes + backup + DISK_MARGIN;
+    let also = if shared {
+        format!(
+            " plus the backup's {} on the same disk",
+            human_bytes(backup)
+        )
+    } else {
+        String::new()
+    };
+    let mut f = if available >= needed {
+        Finding::new(
+            "download",
+            Level::Ok,
+            format!(
+                "{} to download for {} (compressed, layers already here left out){also}; {} free on {}",
+                human_bytes(download.bytes),
+                download.version,
+                human_bytes(available),
+                root.display()
+            ),
+        )
+    } else {
+        Finding::new(
+            "download",
+            Level::Fail,
+            format!(
+                "not enough free disk for the download of {}: {} free on {}, about {} needed ({} to download{also}, plus a {} margin). Free some space (e.g. `docker image prune`, old backups)",
+                download.version,
+                human_bytes(available),
+                root.display(),
+                human_bytes(needed),
+                human_bytes(download.bytes),
+                human_bytes(DISK_MARGIN)
+            ),
+        )
+    };
+    f.extra
+        .insert("download_bytes".into(), json!(download.bytes));
+    f.extra.insert("available_bytes".into(), json!(available));
+    f.extra.insert("needed_bytes".into(), json!(needed));
+    f
+}
+
+/// What downloading `images` (at `version`) takes: their compressed layers that are not here.
+pub async fn measure_download(
+    facts: &Facts,
+    version: &str,
+    images: &[String],
+) -> Result<Download, String> {
+    let Ok(running) = &facts.docker else {
+        return Err("Docker is not reachable".into());
+    };
+    let mut local = std::collections::HashSet::new();
+    for image in images {
+        let repository = crate::docker::containers::image_repository(image);
+        local.extend(
+            crate::docker::images::local_layers(&running.engine, repository)
+                .await
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    let bytes = crate::versions::download_size(images, &local)
+        .await
+        .map_err(|e| e.to_string())?;
+    let root = crate::docker::images::root_dir(&running.engine)
+        .await
+        .map_err(|e| e.to_string())?
+        .unwrap_or_else(|| "/var/lib/docker".into());
+    Ok(Download {
+        version: version.to_string(),
+        bytes,
+        root: root.into(),
+    })
+}
+
+/// The download of the next version the registry offers (see `hoist versions`), checked.
+async fn next_download_finding(stack: &crate::stack::Stack, facts: &Facts) -> Option<Finding> {
+    let variable = &stack.detection.version.variable;
+    let pinned = stack.detection.version.value.clone();
+    let images = crate::upgrade::target_images(stack, variable, pinned.as_deref()?).ok()?;
+    let image = images.values().next()?.clone();
+    let services = status::services(facts);
+    let running = status::running_version(&services);
+    let unknown = |e: String| {
+        Finding::new(
+            "download",
+            Level::Warn,
+            format!("the size of the next version's download is unknown: {e}"),
+        )
+    };
+    let overview =
+        match crate::versions::overview(&image, pinned.as_deref(), running.as_deref()).await {
+            Ok(o) => o,
+            Err(e) => return Some(unknown(e.to_string())),
+        };
+    let next = overview.next?;
+    let mut refs: Vec<String> = crate::upgrade::target_images(stack, variable, &next)
+        .ok()?
+        .into_values()
+        .collect();
+    refs.sort();
+    refs.dedup();
+    Some(match measure_download(facts, &next, &refs).await {
+        Ok(d) => download_finding(facts, &d),
+        Err(e) => unknown(e),
+    })
 }
 
 /// Where a data mount's content is on this host: a bind mount's path, or the directory the

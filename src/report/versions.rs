@@ -94,6 +94,21 @@ pub async fn run(ctx: &Context) -> Output {
                 }
             );
         }
+        if let (Some(next), Some(about)) = (&o.next, &o.about_next) {
+            let lines: Vec<String> = [
+                ("release notes", &about.release_notes),
+                ("source", &about.source),
+                ("revision", &about.revision),
+                ("website", &about.url),
+                ("documentation", &about.documentation),
+            ]
+            .iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| format!("  {k:14} {v}")))
+            .collect();
+            if !lines.is_empty() {
+                let _ = writeln!(text, "\nWhat is new in {next}:\n{}", lines.join("\n"));
+            }
+        }
         if o.path.len() > 1 {
             let _ = writeln!(
                 text,
@@ -119,6 +134,7 @@ pub async fn run(ctx: &Context) -> Output {
         "newest": o.newest,
         "path": o.path,
         "tags": o.tags,
+        "about_next": o.about_next,
     });
     Output {
         exit_code: 0,

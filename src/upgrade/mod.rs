@@ -439,6 +439,21 @@ pub async fn run(
             Err(e) => return refused(3, e.to_string(), &to),
         }
     }
+    // The download must fit too (with the backup, when Docker keeps images on the same disk).
+    let mut download_bytes = 0u64;
+    if !to_pull.is_empty() {
+        match checks::measure_download(&facts, &to, &to_pull).await {
+            Ok(d) => {
+                download_bytes = d.bytes;
+                let f = checks::download_finding(&facts, &d);
+                if f.status == Level::Fail {
+                    return refused(3, format!("{}. Nothing was changed.", f.message), &to);
+                }
+            }
+            // The size is an estimate: not knowing it is not a reason to refuse.
+            Err(e) => tracing::warn!("download size unknown: {e}"),
+        }
+    }
     let plan = json!({
         "project": facts.view.project,
         "from": from,
@@ -450,6 +465,7 @@ pub async fn run(
         },
         "path": hop_versions,
         "pull": to_pull,
+        "download_bytes": download_bytes,
         "recreate": facts.view.upgraded,
         "env_diff": {"file": stack.env_path, "line": change.line, "before": change.before, "after": change.after},
     });

@@ -30,6 +30,60 @@ pub struct Overview {
     pub path: Vec<String>,
     /// Every tag the registry has, as it listed them.
     pub tags: usize,
+    /// What the next version's image says about itself, and where its release notes are.
+    pub about_next: Option<About>,
+}
+
+/// An image's own words about what it is (`org.opencontainers.image.*` labels), and its
+/// release notes when its source is on a known forge.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct About {
+    pub version: Option<String>,
+    pub revision: Option<String>,
+    pub source: Option<String>,
+    pub url: Option<String>,
+    pub documentation: Option<String>,
+    pub release_notes: Option<String>,
+}
+
+impl About {
+    pub fn from_labels(labels: &std::collections::BTreeMap<String, String>, tag: &str) -> About {
+        let get = |k: &str| {
+            labels
+                .get(&format!("org.opencontainers.image.{k}"))
+                .filter(|v| !v.is_empty())
+                .cloned()
+        };
+        let source = get("source");
+        About {
+            version: get("version"),
+            revision: get("revision"),
+            release_notes: source
+                .as_deref()
+                .and_then(|s| release_notes(s, get("version").as_deref().unwrap_or(tag))),
+            url: get("url"),
+            documentation: get("documentation"),
+            source,
+        }
+    }
+}
+
+/// The release page of `version` on the forge `source` points to (GitHub, GitLab, Codeberg,
+/// Gitea); `None` for a forge hoist does not know.
+pub fn release_notes(source: &str, version: &str) -> Option<String> {
+    let repo = source.trim_end_matches('/').trim_end_matches(".git");
+    let host = repo
+        .strip_prefix("https://")
+        .or_else(|| repo.strip_prefix("http://"))?
+        .split('/')
+        .next()?;
+    // The image's version label is usually the release's tag; a `v` prefix may differ.
+    match host {
+        "github.com" => Some(format!("{repo}/releases/tag/{version}")),
+        "gitlab.com" => Some(format!("{repo}/-/releases/{version}")),
+        "codeberg.org" | "gitea.com" => Some(format!("{repo}/releases/tag/{version}")),
+        _ => None,
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -70,7 +124,17 @@ pub async fn overview(
         (Some(c), Some(newest)) => order::path(c, newest, &newer),
         _ => Vec::new(),
     };
+    // What is new: the next version's labels (not knowing them is no reason to fail).
+    let about_next = match path.first() {
+        Some(next) => registry
+            .image(&next.tag)
+            .await
+            .ok()
+            .map(|i| About::from_labels(&i.labels, &next.tag)),
+        None => None,
+    };
     Ok(Overview {
+        about_next,
         repository,
         pinned: pinned.map(str::to_string),
         current: current.map(|v| v.tag),
@@ -81,6 +145,28 @@ pub async fn overview(
         path: path.into_iter().map(|v| v.tag).collect(),
         tags: tags.len(),
     })
+}
+
+/// The compressed bytes to download for `images` (references with their tags), leaving out
+/// the layers already present locally (`local`: uncompressed digests, see
+/// `docker::images::local_layers`).
+pub async fn download_size(
+    images: &[String],
+    local: &std::collections::HashSet<String>,
+) -> Result<u64, RegistryError> {
+    let mut seen = std::collections::HashSet::new();
+    let mut total = 0u64;
+    for image in images {
+        let registry = Registry::for_image(image)?;
+        let info = registry.image(registry.tag()).await?;
+        for (i, (digest, size)) in info.layers.iter().enumerate() {
+            let present = info.diff_ids.get(i).is_some_and(|d| local.contains(d));
+            if !present && seen.insert(digest.clone()) {
+                total += size;
+            }
+        }
+    }
+    Ok(total)
 }
 
 /// The hops of an upgrade from `from` to `to` of `image`'s repository (see `order::path`):
@@ -137,4 +223,23 @@ async fn resolve(
         }
     }
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::release_notes;
+
+    #[test]
+    fn release_notes_on_known_forges() {
+        assert_eq!(
+            release_notes("https://github.com/specivo/specivo", "0.1.10").as_deref(),
+            Some("https://github.com/specivo/specivo/releases/tag/0.1.10")
+        );
+        assert_eq!(
+            release_notes("https://gitlab.com/group/app.git", "v2.0.0").as_deref(),
+            Some("https://gitlab.com/group/app/-/releases/v2.0.0")
+        );
+        assert_eq!(release_notes("https://example.com/app", "1.0"), None);
+        assert_eq!(release_notes("git@github.com:a/b", "1.0"), None);
+    }
 }

@@ -46,6 +46,9 @@ pub struct ImageInfo {
     pub labels: BTreeMap<String, String>,
     /// (layer digest, compressed size in bytes).
     pub layers: Vec<(String, u64)>,
+    /// The layers' uncompressed digests, in the same order (what `docker image inspect` lists
+    /// as RootFS.Layers).
+    pub diff_ids: Vec<String>,
 }
 
 /// A registry client for one image repository.
@@ -133,6 +136,11 @@ impl Registry {
 
     pub fn repository(&self) -> &str {
         self.reference.repository()
+    }
+
+    /// The tag the image reference named (`latest` when it named none).
+    pub fn tag(&self) -> &str {
+        self.reference.tag().unwrap_or("latest")
     }
 
     fn error(&self, e: oci_client::errors::OciDistributionError) -> RegistryError {
@@ -247,9 +255,18 @@ impl Registry {
                     .collect()
             })
             .unwrap_or_default();
+        let diff_ids = config["rootfs"]["diff_ids"]
+            .as_array()
+            .map(|d| {
+                d.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
         Ok(ImageInfo {
             digest,
             labels,
+            diff_ids,
             layers: manifest
                 .layers
                 .iter()
