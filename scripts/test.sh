@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./testbed/up.sh
 export HOIST_REQUIRE_DOCKER=1
+# Snapshots are compared, never written: a changed screen fails until it is reviewed.
+export INSTA_UPDATE=no
 # Two tests at a time: each starts a whole stack (five containers, 100 MB of uploads), and on a
 # 2-core machine more in parallel only makes health checks time out.
 exec cargo test --locked "$@" -- --test-threads=2

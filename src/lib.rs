@@ -13,5 +13,6 @@ pub mod report;
 pub mod rollback;
 pub mod secret;
 pub mod stack;
+pub mod tui;
 pub mod upgrade;
 pub mod versions;

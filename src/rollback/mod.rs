@@ -167,6 +167,19 @@ fn data_archives(manifest: &Value, dir: &Path) -> Vec<DataArchive> {
         .unwrap_or_default()
 }
 
+/// What a rollback of `target` would do and why, before anything is asked or changed: the
+/// backup checked, the database read, the planner's decision.
+pub async fn preview(ctx: &Context, target: &Target) -> Result<plan::Plan, String> {
+    let manifest = checked_manifest(target)?;
+    let (_, view) = facts::load_stack(ctx).map_err(|e| e.to_string())?;
+    let facts = facts::gather(ctx, view).await;
+    let now = facts
+        .db
+        .as_ref()
+        .map(|r| r.as_ref().map_err(|e| e.as_str()));
+    Ok(plan::decide(backup_db(&manifest).as_ref(), now))
+}
+
 /// `hoist rollback [--run ID]`: the last succeeded upgrade (or run `id`) of this stack, rolled
 /// back by the planner.
 pub async fn run_last(
@@ -184,7 +197,7 @@ pub async fn run_last(
         Err(e) => return refused(1, e.to_string()),
     };
     let finished = match find_target(&journal, &view.project, id).await {
-        Ok(target) => run(ctx, &target, decider, events, Some(&journal)).await,
+        Ok(target) => run(ctx, &target, decider, events, Some(&journal), false).await,
         Err(e) => refused(
             if id.is_some() { 2 } else { 3 },
             format!("{e}. Nothing was changed."),
@@ -202,6 +215,7 @@ pub async fn run(
     decider: &dyn Decider,
     events: &UnboundedSender<Event>,
     journal: Option<&Journal>,
+    confirmed: bool,
 ) -> Finished {
     let opened;
     let journal = match journal {
@@ -234,7 +248,7 @@ pub async fn run(
     };
     run.attach_journal(journal, &run_id);
     let started = Instant::now();
-    let mut finished = roll_back(&mut run, ctx, &stack, view, target, decider).await;
+    let mut finished = roll_back(&mut run, ctx, &stack, view, target, decider, confirmed).await;
     finished.summary["run_id"] = json!(run_id);
     finished.summary["steps"] = json!(run.steps());
     finished.summary["duration_ms"] = json!(started.elapsed().as_millis() as u64);
@@ -264,6 +278,7 @@ async fn roll_back(
     view: facts::StackView,
     target: &Target,
     decider: &dyn Decider,
+    confirmed: bool,
 ) -> Finished {
     let (previous, current) = (target.previous.as_str(), target.current.as_str());
     let variable = stack.detection.version.variable.clone();
@@ -341,7 +356,8 @@ async fn roll_back(
             );
         }
         let loss = plan::loss_sentence(&plan.losses);
-        if !decider.confirm(&format!(
+        // `confirmed`: the user already said yes with this plan and its loss in view.
+        if !confirmed && !decider.confirm(&format!(
             "Restore the backup of {} and go back to {previous}? {}; {loss}. The current data is kept aside, not deleted.",
             facts.view.project, plan.reason
         )) {

@@ -521,21 +521,51 @@ pub async fn run(
             .as_str()
             .unwrap_or(&finished.sentence)
             .to_string();
-        if decider.confirm(&format!(
-            "The upgrade to {to} failed: {failure}. Roll back to {from}?"
-        )) {
-            let pinned_now = finished.summary["pinned_now"]
-                .as_str()
-                .unwrap_or(&to)
-                .to_string();
-            let target = crate::rollback::Target {
-                backup_dir,
-                manifest_sha256: None,
-                previous: from.clone(),
-                current: pinned_now,
-                upgrade_run: Some(run_id.clone()),
-            };
-            let rolled = crate::rollback::run(ctx, &target, decider, events, Some(&journal)).await;
+        let pinned_now = finished.summary["pinned_now"]
+            .as_str()
+            .unwrap_or(&to)
+            .to_string();
+        let target = crate::rollback::Target {
+            backup_dir,
+            manifest_sha256: None,
+            previous: from.clone(),
+            current: pinned_now,
+            upgrade_run: Some(run_id.clone()),
+        };
+        // The planner's choice, its reason and what it would lose are shown before asking.
+        let question = match crate::rollback::preview(ctx, &target).await {
+            Ok(plan) => {
+                let what = match plan.decision {
+                    crate::rollback::plan::Decision::Repin => format!("re-pin {from}, no restore"),
+                    crate::rollback::plan::Decision::Restore => format!(
+                        "restore the backup, then {from}; {} (kept aside)",
+                        crate::rollback::plan::loss_sentence(&plan.losses)
+                    ),
+                };
+                run_event(
+                    events,
+                    Event::Rollback {
+                        decision: plan.decision,
+                        reason: plan.reason.clone(),
+                        losses: plan.losses.clone(),
+                    },
+                );
+                Some(format!(
+                    "The upgrade to {to} failed: {failure}. Roll back ({what})? Because {}.",
+                    plan.reason
+                ))
+            }
+            Err(e) => {
+                finished.sentence = format!("{} hoist cannot roll back: {e}.", finished.sentence);
+                finished.summary["rollback_error"] = json!(e);
+                None
+            }
+        };
+        if let Some(question) = question
+            && decider.confirm(&question)
+        {
+            let rolled =
+                crate::rollback::run(ctx, &target, decider, events, Some(&journal), true).await;
             finished = match rolled.exit_code {
                 0 => {
                     let mut summary = finished.summary;
@@ -572,11 +602,16 @@ pub async fn run(
                     }
                 }
             };
-            record_finish(&journal, &run_id, &finished).await;
         }
+        record_finish(&journal, &run_id, &finished).await;
     }
     journal.close().await;
     finished
+}
+
+/// Sends an event outside a `Run` (a front end that went away does not stop the engine).
+fn run_event(events: &UnboundedSender<Event>, e: Event) {
+    let _ = events.send(e);
 }
 
 /// Writes how the run ended into the journal (again, when a rollback followed).

@@ -1,0 +1,571 @@
+//! The wizard's state and how it changes: `update(&mut State, Msg)` is plain data in, plain data
+//! out (the Elm architecture), so every transition is tested without a terminal or a daemon.
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::rollback::plan::{Decision, Loss};
+use crate::upgrade::{Event, Step};
+
+/// The steps down the side, in the order a user lives them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stage {
+    HealthCheck,
+    Backup,
+    PinVersion,
+    Pull,
+    Restart,
+    WatchLogs,
+    SmokeTests,
+    Done,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 8] = [
+        Stage::HealthCheck,
+        Stage::Backup,
+        Stage::PinVersion,
+        Stage::Pull,
+        Stage::Restart,
+        Stage::WatchLogs,
+        Stage::SmokeTests,
+        Stage::Done,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Stage::HealthCheck => "Health check",
+            Stage::Backup => "Backup",
+            Stage::PinVersion => "Pin version",
+            Stage::Pull => "Pull",
+            Stage::Restart => "Restart",
+            Stage::WatchLogs => "Watch logs",
+            Stage::SmokeTests => "Smoke tests",
+            Stage::Done => "Done",
+        }
+    }
+
+    /// What the step does and why, in one plain sentence.
+    pub fn purpose(self) -> &'static str {
+        match self {
+            Stage::HealthCheck => {
+                "Checking that every service runs and is healthy, and that there is room for a backup: an upgrade should start from a working app."
+            }
+            Stage::Backup => {
+                "Copying the database and the app's files, then checking the copy, so that nothing can be lost whatever happens next."
+            }
+            Stage::PinVersion => {
+                "Writing the new version into .env (only that value), so the app's exact version is always written down."
+            }
+            Stage::Pull => "Downloading the new version's images while the app keeps running.",
+            Stage::Restart => {
+                "Replacing the app's containers with the new version. The app is briefly unavailable."
+            }
+            Stage::WatchLogs => {
+                "Following the app's logs while it starts and migrates its database, until it is ready."
+            }
+            Stage::SmokeTests => {
+                "Checking that the app answers, runs the new images, and that no data went missing."
+            }
+            Stage::Done => "The upgrade is finished.",
+        }
+    }
+
+    /// The stage an engine step belongs to.
+    pub fn of(step: Step) -> Stage {
+        match step {
+            Step::Preflight | Step::Target | Step::CheckBackup => Stage::HealthCheck,
+            Step::Backup => Stage::Backup,
+            Step::Pin => Stage::PinVersion,
+            Step::Pull => Stage::Pull,
+            Step::Restart | Step::Stop | Step::RestoreData | Step::RestoreDatabase => {
+                Stage::Restart
+            }
+            Step::Watch => Stage::WatchLogs,
+            Step::Verify => Stage::SmokeTests,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Pending,
+    Running,
+    Done,
+    Failed,
+    Skipped,
+}
+
+/// One line of a container's log, as shown in the log pane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    pub service: String,
+    pub text: String,
+    /// A migration step was reported on this line.
+    pub migration: bool,
+}
+
+/// The log pane keeps this many lines: a log flood cannot grow memory without bound.
+pub const LOG_LINES: usize = 2000;
+
+/// What failed, why, and the evidence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub stage: Stage,
+    pub sentence: String,
+    /// service -> its last log lines.
+    pub evidence: BTreeMap<String, Vec<String>>,
+}
+
+/// The rollback the planner chose, waiting for the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollbackOffer {
+    pub decision: Decision,
+    pub reason: String,
+    pub losses: Vec<Loss>,
+}
+
+/// The word a user types to allow a restore: a slip of a key is not consent.
+pub const CONFIRM_WORD: &str = "restore";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    /// Before anything changed: quitting is free.
+    Idle,
+    /// The engine is changing things.
+    Running,
+    /// A failure: the rollback offer is on screen.
+    Failed,
+    /// The rollback runs.
+    RollingBack,
+    /// Finished (upgraded, or rolled back).
+    Finished { ok: bool, sentence: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct State {
+    pub project: String,
+    pub from: String,
+    pub to: String,
+    pub phase: Phase,
+    pub stages: Vec<(Stage, Status)>,
+    /// The stage in the middle of the screen.
+    pub current: Stage,
+    /// The last progress lines of the current stage (backup parts, pull layers, containers).
+    pub progress: VecDeque<String>,
+    pub logs: VecDeque<LogLine>,
+    /// Lines dropped from the top of `logs` so far (shown, so a flood is visible).
+    pub logs_dropped: u64,
+    /// How many lines up from the bottom the log pane is scrolled.
+    pub log_scroll: usize,
+    pub migrations: Vec<(String, String)>,
+    pub smoke: Vec<String>,
+    pub backup_dir: Option<String>,
+    pub downtime_ms: Option<u64>,
+    pub failure: Option<Failure>,
+    pub rollback: Option<RollbackOffer>,
+    /// What the user typed to confirm a restore.
+    pub typed: String,
+    pub help: bool,
+    /// `q` pressed while a change runs: the explanation is on screen.
+    pub quit_asked: bool,
+    /// The engine's question waiting for the user's answer.
+    pub question: Option<String>,
+}
+
+/// What happened: an engine event, a key, or the end of a run.
+#[derive(Debug, Clone)]
+pub enum Msg {
+    Engine(Event),
+    Key(Key),
+    /// The engine asks (e.g. whether to roll back); it waits for `Command::Answer`.
+    Question(String),
+    /// The run ended with this exit code and sentence.
+    Finished {
+        exit_code: u8,
+        sentence: String,
+        evidence: BTreeMap<String, Vec<String>>,
+    },
+}
+
+/// The keys the wizard knows, from whatever terminal library delivers them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    Char(char),
+    Enter,
+    Backspace,
+    Esc,
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    CtrlC,
+}
+
+/// What the front end must do after an update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Leave the wizard now (nothing is running).
+    Quit,
+    /// Answer the engine's pending question.
+    Answer(bool),
+}
+
+const PROGRESS_LINES: usize = 6;
+
+impl State {
+    pub fn new(project: &str, from: &str, to: &str) -> State {
+        State {
+            project: project.to_string(),
+            from: from.to_string(),
+            to: to.to_string(),
+            phase: Phase::Idle,
+            stages: Stage::ALL.iter().map(|s| (*s, Status::Pending)).collect(),
+            current: Stage::HealthCheck,
+            progress: VecDeque::new(),
+            logs: VecDeque::new(),
+            logs_dropped: 0,
+            log_scroll: 0,
+            migrations: Vec::new(),
+            smoke: Vec::new(),
+            backup_dir: None,
+            downtime_ms: None,
+            failure: None,
+            rollback: None,
+            typed: String::new(),
+            help: false,
+            quit_asked: false,
+            question: None,
+        }
+    }
+
+    pub fn status(&self, stage: Stage) -> Status {
+        self.stages
+            .iter()
+            .find(|(s, _)| *s == stage)
+            .map_or(Status::Pending, |(_, st)| *st)
+    }
+
+    fn set(&mut self, stage: Stage, status: Status) {
+        if let Some(entry) = self.stages.iter_mut().find(|(s, _)| *s == stage) {
+            // A stage with several engine steps (restart's stop/restore) fails once for all.
+            if entry.1 != Status::Failed {
+                entry.1 = status;
+            }
+        }
+    }
+
+    fn push_progress(&mut self, line: String) {
+        self.progress.push_back(line);
+        while self.progress.len() > PROGRESS_LINES {
+            self.progress.pop_front();
+        }
+    }
+
+    fn push_log(&mut self, service: String, text: String, migration: bool) {
+        self.logs.push_back(LogLine {
+            service,
+            text,
+            migration,
+        });
+        while self.logs.len() > LOG_LINES {
+            self.logs.pop_front();
+            self.logs_dropped += 1;
+        }
+    }
+
+    /// Whether a change is under way, so quitting must wait for a safe point.
+    pub fn changing(&self) -> bool {
+        matches!(self.phase, Phase::Running | Phase::RollingBack)
+    }
+}
+
+/// The one place the state changes.
+pub fn update(state: &mut State, msg: Msg) -> Vec<Command> {
+    match msg {
+        Msg::Engine(event) => {
+            on_event(state, event);
+            Vec::new()
+        }
+        Msg::Key(key) => on_key(state, key),
+        Msg::Question(text) => {
+            state.question = Some(text);
+            state.typed.clear();
+            if state.rollback.is_some() || state.failure.is_some() {
+                state.phase = Phase::Failed;
+            }
+            Vec::new()
+        }
+        Msg::Finished {
+            exit_code,
+            sentence,
+            evidence,
+        } => {
+            let ok = exit_code == 0 || exit_code == 4;
+            if exit_code == 0 {
+                state.set(Stage::Done, Status::Done);
+                state.current = Stage::Done;
+            } else if state.failure.is_none() && exit_code != 4 {
+                state.failure = Some(Failure {
+                    stage: state.current,
+                    sentence: sentence.clone(),
+                    evidence,
+                });
+            }
+            state.phase = Phase::Finished { ok, sentence };
+            Vec::new()
+        }
+    }
+}
+
+fn on_event(state: &mut State, event: Event) {
+    match event {
+        Event::StepStarted { step, what } => {
+            if state.phase == Phase::Idle {
+                state.phase = Phase::Running;
+            }
+            let stage = Stage::of(step);
+            state.set(stage, Status::Running);
+            if stage != state.current {
+                state.progress.clear();
+            }
+            state.current = stage;
+            state.push_progress(what);
+        }
+        Event::StepFinished {
+            step,
+            status,
+            message,
+            ..
+        } => {
+            let stage = Stage::of(step);
+            let ok = status == "done";
+            state.set(stage, if ok { Status::Done } else { Status::Failed });
+            if step == Step::Backup && ok {
+                state.backup_dir = message;
+            } else if !ok && let Some(m) = message {
+                state.failure = Some(Failure {
+                    stage,
+                    sentence: m,
+                    evidence: BTreeMap::new(),
+                });
+            }
+        }
+        Event::Progress { step, message } => {
+            if step == Step::Verify {
+                state.smoke.push(message.clone());
+            }
+            state.push_progress(message);
+        }
+        Event::Log { service, line } => state.push_log(service, line, false),
+        Event::Migration { service, from, to } => {
+            state.migrations.push((from.clone(), to.clone()));
+            // The line itself came as a Log event just before: mark it.
+            if let Some(last) = state.logs.iter_mut().rev().find(|l| l.service == service) {
+                last.migration = true;
+            }
+        }
+        Event::Container {
+            container, action, ..
+        } => state.push_progress(format!("{container} {action}")),
+        Event::Hop {
+            number,
+            of,
+            from,
+            to,
+        } => {
+            // Each hop lives the stages again.
+            for stage in [
+                Stage::PinVersion,
+                Stage::Restart,
+                Stage::WatchLogs,
+                Stage::SmokeTests,
+            ] {
+                if let Some(entry) = state.stages.iter_mut().find(|(s, _)| *s == stage) {
+                    entry.1 = Status::Pending;
+                }
+            }
+            state.push_progress(format!("hop {number} of {of}: {from} -> {to}"));
+        }
+        Event::Rollback {
+            decision,
+            reason,
+            losses,
+        } => {
+            state.rollback = Some(RollbackOffer {
+                decision,
+                reason,
+                losses,
+            });
+        }
+        Event::Plan { .. } => {}
+    }
+}
+
+fn on_key(state: &mut State, key: Key) -> Vec<Command> {
+    if state.help || state.quit_asked {
+        // Any key closes the help, or the explanation of why quitting must wait.
+        state.help = false;
+        state.quit_asked = false;
+        return Vec::new();
+    }
+    if state.question.is_some() {
+        let restore = state
+            .rollback
+            .as_ref()
+            .is_some_and(|r| r.decision == Decision::Restore);
+        let answer = |state: &mut State, yes: bool| {
+            state.question = None;
+            state.typed.clear();
+            if yes && state.phase == Phase::Failed {
+                state.phase = Phase::RollingBack;
+            }
+            vec![Command::Answer(yes)]
+        };
+        // A restore needs the confirmation word typed out; anything else is one key.
+        return match key {
+            Key::Char(c) if restore && !c.is_control() => {
+                state.typed.push(c);
+                Vec::new()
+            }
+            Key::Backspace if restore => {
+                state.typed.pop();
+                Vec::new()
+            }
+            Key::Enter if restore && state.typed.trim() == CONFIRM_WORD => answer(state, true),
+            Key::Char('y') | Key::Enter if !restore => answer(state, true),
+            Key::Char('n') | Key::Esc => answer(state, false),
+            Key::Char('?') => {
+                state.help = true;
+                Vec::new()
+            }
+            _ => Vec::new(),
+        };
+    }
+    match key {
+        Key::Char('?') => state.help = true,
+        Key::Up => state.log_scroll = (state.log_scroll + 1).min(state.logs.len()),
+        Key::Down => state.log_scroll = state.log_scroll.saturating_sub(1),
+        Key::PageUp => state.log_scroll = (state.log_scroll + 10).min(state.logs.len()),
+        Key::PageDown => state.log_scroll = state.log_scroll.saturating_sub(10),
+        Key::Char('q') | Key::CtrlC => {
+            if state.changing() {
+                state.quit_asked = true;
+            } else {
+                return vec![Command::Quit];
+            }
+        }
+        _ => {}
+    }
+    Vec::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn started(step: Step) -> Msg {
+        Msg::Engine(Event::StepStarted {
+            step,
+            what: format!("{} starts", step.name()),
+        })
+    }
+
+    fn finished(step: Step, ok: bool) -> Msg {
+        Msg::Engine(Event::StepFinished {
+            step,
+            status: if ok { "done" } else { "failed" }.into(),
+            ms: 10,
+            message: (!ok).then(|| format!("{} failed", step.name())),
+        })
+    }
+
+    #[test]
+    fn engine_steps_move_the_stepper() {
+        let mut s = State::new("specivo", "0.1.9", "0.1.10");
+        update(&mut s, started(Step::Preflight));
+        assert_eq!(s.phase, Phase::Running);
+        assert_eq!(s.status(Stage::HealthCheck), Status::Running);
+        update(&mut s, finished(Step::Preflight, true));
+        update(&mut s, started(Step::Backup));
+        assert_eq!(s.current, Stage::Backup);
+        assert_eq!(s.status(Stage::HealthCheck), Status::Done);
+        update(&mut s, finished(Step::Watch, false));
+        assert_eq!(s.status(Stage::WatchLogs), Status::Failed);
+        assert_eq!(s.failure.as_ref().unwrap().stage, Stage::WatchLogs);
+    }
+
+    #[test]
+    fn a_log_flood_keeps_a_bounded_pane() {
+        let mut s = State::new("p", "1", "2");
+        for i in 0..(LOG_LINES + 500) {
+            update(
+                &mut s,
+                Msg::Engine(Event::Log {
+                    service: "api".into(),
+                    line: format!("line {i}"),
+                }),
+            );
+        }
+        assert_eq!(s.logs.len(), LOG_LINES);
+        assert_eq!(s.logs_dropped, 500);
+        assert_eq!(
+            s.logs.back().unwrap().text,
+            format!("line {}", LOG_LINES + 499)
+        );
+    }
+
+    #[test]
+    fn quitting_is_free_before_a_change_and_explained_during_one() {
+        let mut s = State::new("p", "1", "2");
+        assert_eq!(update(&mut s, Msg::Key(Key::Char('q'))), [Command::Quit]);
+        update(&mut s, started(Step::Restart));
+        assert!(update(&mut s, Msg::Key(Key::CtrlC)).is_empty());
+        assert!(s.quit_asked);
+    }
+
+    #[test]
+    fn a_restore_needs_the_word_typed_out() {
+        let mut s = State::new("p", "1", "2");
+        update(&mut s, finished(Step::Watch, false));
+        update(
+            &mut s,
+            Msg::Engine(Event::Rollback {
+                decision: Decision::Restore,
+                reason: "a migration ran".into(),
+                losses: Vec::new(),
+            }),
+        );
+        update(&mut s, Msg::Question("Roll back?".into()));
+        assert_eq!(s.phase, Phase::Failed);
+        // `y` is just a letter here.
+        assert!(update(&mut s, Msg::Key(Key::Char('y'))).is_empty());
+        assert!(update(&mut s, Msg::Key(Key::Enter)).is_empty());
+        update(&mut s, Msg::Key(Key::Backspace));
+        for c in CONFIRM_WORD.chars() {
+            update(&mut s, Msg::Key(Key::Char(c)));
+        }
+        assert_eq!(
+            update(&mut s, Msg::Key(Key::Enter)),
+            [Command::Answer(true)]
+        );
+        assert_eq!(s.phase, Phase::RollingBack);
+    }
+
+    #[test]
+    fn a_re_pin_rollback_is_one_key() {
+        let mut s = State::new("p", "1", "2");
+        update(&mut s, finished(Step::Watch, false));
+        update(
+            &mut s,
+            Msg::Engine(Event::Rollback {
+                decision: Decision::Repin,
+                reason: "same schema".into(),
+                losses: Vec::new(),
+            }),
+        );
+        update(&mut s, Msg::Question("Roll back?".into()));
+        assert_eq!(
+            update(&mut s, Msg::Key(Key::Char('y'))),
+            [Command::Answer(true)]
+        );
+    }
+}

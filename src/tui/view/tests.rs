@@ -1,0 +1,247 @@
+//! Snapshots of every screen at 80x24 and at a wide 160x48, drawn from states built the way the
+//! engine's events build them.
+use std::collections::BTreeMap;
+
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+use super::{Theme, render};
+use crate::rollback::plan::{Decision, Loss};
+use crate::tui::state::{Key, Msg, State, update};
+use crate::upgrade::{Event, Step};
+
+const SIZES: [(u16, u16); 2] = [(80, 24), (160, 48)];
+
+fn draw(state: &State, (w, h): (u16, u16)) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+    terminal
+        .draw(|f| render(state, Theme { color: false }, f))
+        .unwrap();
+    terminal.backend().to_string()
+}
+
+fn snap(name: &str, state: &State) {
+    for size in SIZES {
+        insta::assert_snapshot!(format!("{name}_{}x{}", size.0, size.1), draw(state, size));
+    }
+}
+
+fn engine(state: &mut State, e: Event) {
+    update(state, Msg::Engine(e));
+}
+
+fn step(state: &mut State, step: Step, what: &str, ok: Option<bool>) {
+    engine(
+        state,
+        Event::StepStarted {
+            step,
+            what: what.into(),
+        },
+    );
+    if let Some(ok) = ok {
+        engine(
+            state,
+            Event::StepFinished {
+                step,
+                status: if ok { "done" } else { "failed" }.into(),
+                ms: 1200,
+                message: if ok {
+                    (step == Step::Backup)
+                        .then(|| "/srv/specivo-backups/specivo-20261128-101500-0.1.11".into())
+                } else {
+                    Some("the app did not come up on 0.1.12: api is crash-looping (restarted 2 times, last exit code 3)".into())
+                },
+            },
+        );
+    }
+}
+
+fn upgrading() -> State {
+    let mut s = State::new("specivo", "0.1.11", "0.1.12");
+    step(
+        &mut s,
+        Step::Preflight,
+        "checking the stack is healthy and ready",
+        Some(true),
+    );
+    step(
+        &mut s,
+        Step::Target,
+        "checking 0.1.12 exists in the registry",
+        Some(true),
+    );
+    s
+}
+
+fn log(s: &mut State, service: &str, line: &str) {
+    engine(
+        s,
+        Event::Log {
+            service: service.into(),
+            line: line.into(),
+        },
+    );
+}
+
+fn watching() -> State {
+    let mut s = upgrading();
+    step(
+        &mut s,
+        Step::Backup,
+        "database dump and data archives",
+        Some(true),
+    );
+    step(&mut s, Step::Pull, "1 image(s) to download", Some(true));
+    step(
+        &mut s,
+        Step::Pin,
+        "SPECIVO_VERSION=0.1.11 -> SPECIVO_VERSION=0.1.12",
+        Some(true),
+    );
+    step(&mut s, Step::Restart, "docker compose up -d", Some(true));
+    step(
+        &mut s,
+        Step::Watch,
+        "following the logs until the app is ready",
+        None,
+    );
+    log(&mut s, "api", "Running database migrations...");
+    log(
+        &mut s,
+        "api",
+        "INFO  [alembic.runtime.migration] Running upgrade 0021 -> 0022, drop issues.legacy_priority",
+    );
+    engine(
+        &mut s,
+        Event::Migration {
+            service: "api".into(),
+            from: "0021".into(),
+            to: "0022".into(),
+        },
+    );
+    log(&mut s, "worker", "worker: ready (specivo 0.1.12)");
+    log(&mut s, "api", "INFO:     Application startup complete.");
+    s
+}
+
+#[test]
+fn backup_in_progress() {
+    let mut s = upgrading();
+    step(
+        &mut s,
+        Step::Backup,
+        "database dump and data archives",
+        None,
+    );
+    engine(
+        &mut s,
+        Event::Progress {
+            step: Step::Backup,
+            message: "database.sql.gz done (1.2 MB)".into(),
+        },
+    );
+    engine(
+        &mut s,
+        Event::Progress {
+            step: Step::Backup,
+            message: "writing data-specivo-data.tar.gz".into(),
+        },
+    );
+    snap("backup_in_progress", &s);
+}
+
+#[test]
+fn watching_the_logs_with_a_migration() {
+    snap("watching_logs", &watching());
+}
+
+#[test]
+fn failure_offering_a_re_pin() {
+    let mut s = watching();
+    log(&mut s, "api", "Traceback (most recent call last):");
+    step(&mut s, Step::Watch, "", Some(false));
+    engine(
+        &mut s,
+        Event::Rollback {
+            decision: Decision::Repin,
+            reason: "the schema is as it was at the backup (revision 0022, same tables and columns): going back needs no restore, only the previous version".into(),
+            losses: Vec::new(),
+        },
+    );
+    if let Some(f) = s.failure.as_mut() {
+        f.evidence = BTreeMap::from([(
+            "api".to_string(),
+            vec![
+                "Traceback (most recent call last):".to_string(),
+                "  File \"/app/specivo/main.py\", line 41, in <module>".to_string(),
+                "ImportError: cannot import name 'SearchIndex' from 'specivo.search'".to_string(),
+            ],
+        )]);
+    }
+    update(&mut s, Msg::Question("Roll back?".into()));
+    snap("failure_re_pin", &s);
+}
+
+#[test]
+fn failure_offering_a_restore_with_the_loss() {
+    let mut s = watching();
+    step(&mut s, Step::Watch, "", Some(false));
+    engine(
+        &mut s,
+        Event::Rollback {
+            decision: Decision::Restore,
+            reason: "the schema revision went from 0021 to 0023: a migration ran, and the previous version cannot run on the newer schema".into(),
+            losses: vec![Loss {
+                table: "issues".into(),
+                rows_in_backup: 40,
+                rows_now: 42,
+            }],
+        },
+    );
+    update(&mut s, Msg::Question("Roll back?".into()));
+    for c in "rest".chars() {
+        update(&mut s, Msg::Key(Key::Char(c)));
+    }
+    snap("failure_restore", &s);
+}
+
+#[test]
+fn done() {
+    let mut s = watching();
+    step(&mut s, Step::Watch, "", Some(true));
+    step(
+        &mut s,
+        Step::Verify,
+        "checking images, health, data and the app's answers",
+        None,
+    );
+    engine(
+        &mut s,
+        Event::Progress {
+            step: Step::Verify,
+            message: "GET http://127.0.0.1:9933/ -> 302 in 4 ms".into(),
+        },
+    );
+    step(&mut s, Step::Verify, "", Some(true));
+    s.downtime_ms = Some(1830);
+    update(
+        &mut s,
+        Msg::Finished {
+            exit_code: 0,
+            sentence: "specivo upgraded from 0.1.11 to 0.1.12; the backup taken before is in /srv/specivo-backups/specivo-20261128-101500-0.1.11".into(),
+            evidence: BTreeMap::new(),
+        },
+    );
+    snap("done", &s);
+}
+
+#[test]
+fn help_and_quit_overlays() {
+    let mut s = watching();
+    update(&mut s, Msg::Key(Key::Char('?')));
+    snap("help", &s);
+    update(&mut s, Msg::Key(Key::Char('x')));
+    update(&mut s, Msg::Key(Key::Char('q')));
+    assert!(s.quit_asked);
+    snap("quit_during_a_change", &s);
+}
