@@ -169,6 +169,27 @@ pub struct State {
     pub quit_asked: bool,
     /// The engine's question waiting for the user's answer.
     pub question: Option<String>,
+    /// The start screen: what runs now and where the user can go.
+    pub start: Start,
+    /// The engine's plan, in lines, shown with its confirmation question.
+    pub plan: Vec<String>,
+}
+
+/// What the start screen shows before anything happens.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Start {
+    pub pinned: Option<String>,
+    pub running: Option<String>,
+    /// (service, version, state and health in words).
+    pub services: Vec<(String, String, String)>,
+    /// Newer versions, newest first.
+    pub choices: Vec<String>,
+    pub next: Option<String>,
+    pub selected: usize,
+    /// Why there is no list (the registry could not be read), when there is none.
+    pub note: Option<String>,
+    /// A version typed instead of chosen.
+    pub typed: String,
 }
 
 /// What happened: an engine event, a key, or the end of a run.
@@ -205,6 +226,8 @@ pub enum Key {
 pub enum Command {
     /// Leave the wizard now (nothing is running).
     Quit,
+    /// Start the upgrade to this version.
+    Upgrade(String),
     /// Answer the engine's pending question.
     Answer(bool),
 }
@@ -234,6 +257,8 @@ impl State {
             help: false,
             quit_asked: false,
             question: None,
+            start: Start::default(),
+            plan: Vec::new(),
         }
     }
 
@@ -396,7 +421,44 @@ fn on_event(state: &mut State, event: Event) {
                 losses,
             });
         }
-        Event::Plan { .. } => {}
+        Event::Plan { plan } => {
+            let list = |v: &serde_json::Value| {
+                v.as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|x| x.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let mut lines = vec![format!(
+                "Back up:  {} into {}",
+                plan["backup"]["database"].as_str().unwrap_or("no database"),
+                plan["backup"]["dir"].as_str().unwrap_or("")
+            )];
+            let pull = list(&plan["pull"]);
+            lines.push(format!(
+                "Download: {}",
+                if pull.is_empty() {
+                    "nothing (the images are here)"
+                } else {
+                    &pull
+                }
+            ));
+            lines.push(format!("Recreate: {}", list(&plan["recreate"])));
+            lines.push(format!(
+                ".env:     {} -> {}",
+                plan["env_diff"]["before"].as_str().unwrap_or("(absent)"),
+                plan["env_diff"]["after"].as_str().unwrap_or("")
+            ));
+            let path = list(&plan["path"]);
+            if path.contains(',') {
+                lines.push(format!(
+                    "Path:     {} (one release at a time)",
+                    path.replace(", ", " -> ")
+                ));
+            }
+            state.plan = lines;
+        }
     }
 }
 
@@ -440,6 +502,9 @@ fn on_key(state: &mut State, key: Key) -> Vec<Command> {
             _ => Vec::new(),
         };
     }
+    if state.phase == Phase::Idle {
+        return on_start_key(state, key);
+    }
     match key {
         Key::Char('?') => state.help = true,
         Key::Up => state.log_scroll = (state.log_scroll + 1).min(state.logs.len()),
@@ -451,6 +516,39 @@ fn on_key(state: &mut State, key: Key) -> Vec<Command> {
                 state.quit_asked = true;
             } else {
                 return vec![Command::Quit];
+            }
+        }
+        _ => {}
+    }
+    Vec::new()
+}
+
+/// The start screen: choose a newer version (the next step preselected), or type one.
+fn on_start_key(state: &mut State, key: Key) -> Vec<Command> {
+    let start = &mut state.start;
+    match key {
+        Key::Up => start.selected = start.selected.saturating_sub(1),
+        Key::Down => {
+            start.selected = (start.selected + 1).min(start.choices.len().saturating_sub(1))
+        }
+        Key::Char('?') => state.help = true,
+        Key::Char('q') | Key::CtrlC | Key::Esc if start.typed.is_empty() => {
+            return vec![Command::Quit];
+        }
+        Key::Esc => start.typed.clear(),
+        Key::Backspace => {
+            start.typed.pop();
+        }
+        Key::Char(c) if c.is_ascii_alphanumeric() || ".-_+".contains(c) => start.typed.push(c),
+        Key::Enter => {
+            let target = if start.typed.is_empty() {
+                start.choices.get(start.selected).cloned()
+            } else {
+                Some(start.typed.trim().to_string())
+            };
+            if let Some(target) = target {
+                state.to = target.clone();
+                return vec![Command::Upgrade(target)];
             }
         }
         _ => {}
@@ -510,6 +608,27 @@ mod tests {
         assert_eq!(
             s.logs.back().unwrap().text,
             format!("line {}", LOG_LINES + 499)
+        );
+    }
+
+    #[test]
+    fn the_start_screen_preselects_the_next_step_or_takes_a_typed_version() {
+        let mut s = State::new("p", "0.1.9", "");
+        s.start.choices = vec!["0.1.12".into(), "0.1.11".into(), "0.1.10".into()];
+        s.start.selected = 2;
+        update(&mut s, Msg::Key(Key::Up));
+        assert_eq!(
+            update(&mut s, Msg::Key(Key::Enter)),
+            [Command::Upgrade("0.1.11".into())]
+        );
+        let mut s = State::new("p", "0.1.9", "");
+        for c in "0.1.13".chars() {
+            update(&mut s, Msg::Key(Key::Char(c)));
+        }
+        // A typed version wins over the list.
+        assert_eq!(
+            update(&mut s, Msg::Key(Key::Enter)),
+            [Command::Upgrade("0.1.13".into())]
         );
     }
 

@@ -17,6 +17,7 @@ pub fn render(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
         ..area
     };
     match &state.phase {
+        Phase::Idle => start(state, theme, frame, area),
         Phase::Failed => failure(state, theme, frame, area),
         Phase::Finished { ok, sentence } => finished(state, *ok, sentence, theme, frame, area),
         _ => step(state, theme, frame, area),
@@ -63,6 +64,14 @@ fn step(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
             )));
         }
     }
+    if let Some(q) = &state.question {
+        lines.push(Line::from(""));
+        for p in &state.plan {
+            lines.push(Line::from(format!("  {p}")));
+        }
+        lines.push(Line::from(""));
+        lines.push(Line::from(Span::styled(format!("{q} [y/n]"), theme.bold())));
+    }
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), top);
     if logs {
         log_pane(state, theme, frame, rest);
@@ -106,6 +115,58 @@ fn log_pane(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
         Paragraph::new(lines).block(Block::default().borders(Borders::TOP).title(title)),
         area,
     );
+}
+
+/// Before anything happens: what runs, how healthy it is, and where it can go.
+fn start(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
+    let st = &state.start;
+    let mut lines = vec![
+        Line::from(Span::styled(
+            format!("Upgrade {}", state.project),
+            theme.bold(),
+        )),
+        Line::from(format!(
+            "Pinned {}, running {}.",
+            st.pinned.as_deref().unwrap_or("(not set)"),
+            st.running.as_deref().unwrap_or("(unknown)")
+        )),
+        Line::from(""),
+    ];
+    for (service, version, health) in &st.services {
+        lines.push(Line::from(format!("  {service:10} {version:10} {health}")));
+    }
+    lines.push(Line::from(""));
+    if st.choices.is_empty() {
+        lines.push(Line::from(st.note.clone().unwrap_or_else(|| {
+            "No newer version in the registry.".to_string()
+        })));
+    } else {
+        lines.push(Line::from(Span::styled(
+            "Choose the version to upgrade to:",
+            theme.bold(),
+        )));
+        for (i, v) in st.choices.iter().enumerate() {
+            let mut text = format!("{} {v}", if i == st.selected { ">" } else { " " });
+            if Some(v) == st.next.as_ref() {
+                text.push_str("   next step (recommended)");
+            } else if i == 0 && st.choices.len() > 1 {
+                text.push_str("   newest: hoist goes there one release at a time");
+            }
+            let style = if i == st.selected {
+                theme.bold().patch(theme.fg(Color::Cyan))
+            } else {
+                ratatui::style::Style::default()
+            };
+            lines.push(Line::from(Span::styled(text, style)));
+        }
+    }
+    lines.push(Line::from(""));
+    lines.push(Line::from(if st.typed.is_empty() {
+        "Enter starts. Or type a version.".to_string()
+    } else {
+        format!("Version: {}_   Enter starts, Esc clears.", st.typed)
+    }));
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
 }
 
 fn failure(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {

@@ -42,10 +42,14 @@ pub fn render(state: &State, theme: Theme, frame: &mut Frame) {
     .areas(frame.area());
     let title = Line::from(vec![
         Span::styled(" hoist ", theme.bold()),
-        Span::raw(format!(
-            " upgrading {}  {} -> {}",
-            state.project, state.from, state.to
-        )),
+        Span::raw(if state.to.is_empty() {
+            format!(" {}  at {}", state.project, state.from)
+        } else {
+            format!(
+                " upgrading {}  {} -> {}",
+                state.project, state.from, state.to
+            )
+        }),
     ]);
     frame.render_widget(Paragraph::new(title), top);
     let side = if middle.width >= 100 { 22 } else { 18 };
@@ -71,6 +75,7 @@ fn hints(state: &State) -> Line<'static> {
         (Some(_), _) if restore => " type the word, Enter confirm  Esc keep as is  ? help",
         (Some(_), _) => " y/Enter yes  n/Esc no  ? help",
         (_, Phase::Finished { .. }) => " q quit  ↑/↓ scroll logs  ? help",
+        (_, Phase::Idle) => " ↑/↓ choose  Enter start  ? help  q quit",
         _ => " ↑/↓ PgUp/PgDn scroll logs  ? help  q quit",
     };
     Line::from(text)

@@ -125,6 +125,44 @@ fn watching() -> State {
 }
 
 #[test]
+fn start_screen() {
+    let mut s = State::new("specivo", "0.1.9", "");
+    s.start.pinned = Some("0.1.9".into());
+    s.start.running = Some("0.1.9".into());
+    s.start.services = vec![
+        ("api".into(), "0.1.9".into(), "running, healthy".into()),
+        ("db".into(), "15".into(), "running, healthy".into()),
+        ("worker".into(), "0.1.9".into(), "running".into()),
+    ];
+    s.start.choices = vec!["0.1.12".into(), "0.1.11".into(), "0.1.10".into()];
+    s.start.next = Some("0.1.10".into());
+    s.start.selected = 2;
+    snap("start", &s);
+}
+
+#[test]
+fn the_plan_and_its_question() {
+    let mut s = upgrading();
+    engine(
+        &mut s,
+        Event::Plan {
+            plan: serde_json::json!({
+                "backup": {"database": "postgres dump of specivo (service db)", "dir": "/srv/specivo-backups"},
+                "pull": ["127.0.0.1:5000/specivo/specivo:0.1.12"],
+                "recreate": ["api", "beat", "worker"],
+                "env_diff": {"before": "SPECIVO_VERSION=0.1.11", "after": "SPECIVO_VERSION=0.1.12"},
+                "path": ["0.1.12"],
+            }),
+        },
+    );
+    update(
+        &mut s,
+        Msg::Question("Upgrade specivo from 0.1.11 to 0.1.12?".into()),
+    );
+    snap("plan_question", &s);
+}
+
+#[test]
 fn backup_in_progress() {
     let mut s = upgrading();
     step(
