@@ -56,6 +56,8 @@ pub fn print_event(event: &Event, json: bool) {
                 .unwrap_or_default()
         ),
         Event::Plan { plan } => writeln!(out, "{}", plan_text(plan)),
+        // The same reason and evidence come in the step's end and the summary.
+        Event::Failure { .. } => Ok(()),
         Event::Hop {
             number,
             of,

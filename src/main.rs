@@ -37,11 +37,29 @@ fn main() -> ExitCode {
     let command = match cli.command {
         Some(c) => c,
         None => {
-            eprintln!(
-                "hoist: the interactive wizard is not part of this version yet. Use `hoist status` or `hoist check`.\n"
-            );
-            let _ = Cli::command().print_help();
-            return ExitCode::from(2);
+            use std::io::IsTerminal;
+            if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
+                eprintln!(
+                    "hoist: the wizard needs a terminal. Without one, use the commands: `hoist check`, `hoist upgrade --to VERSION --yes`, `hoist rollback --yes`.\n"
+                );
+                let _ = Cli::command().print_help();
+                return ExitCode::from(2);
+            }
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(err) => {
+                    eprintln!("hoist: could not start: {err}");
+                    return ExitCode::from(1);
+                }
+            };
+            tracing::info!("hoist {} wizard started", env!("CARGO_PKG_VERSION"));
+            let code = runtime.block_on(hoist::tui::app::run(&ctx));
+            tracing::info!(exit_code = code, "wizard finished");
+            return ExitCode::from(code);
         }
     };
     match command {

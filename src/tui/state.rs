@@ -366,7 +366,12 @@ fn on_event(state: &mut State, event: Event) {
             state.set(stage, if ok { Status::Done } else { Status::Failed });
             if step == Step::Backup && ok {
                 state.backup_dir = message;
-            } else if !ok && let Some(m) = message {
+            } else if !ok
+                && let Some(m) = message
+                && state.failure.as_ref().is_none_or(|f| f.stage != stage)
+            {
+                // An earlier Failure event for this stage said it better (without the state
+                // text meant for a reader with no rollback on offer).
                 state.failure = Some(Failure {
                     stage,
                     sentence: m,
@@ -419,6 +424,13 @@ fn on_event(state: &mut State, event: Event) {
                 decision,
                 reason,
                 losses,
+            });
+        }
+        Event::Failure { reason, evidence } => {
+            state.failure = Some(Failure {
+                stage: state.current,
+                sentence: reason,
+                evidence,
             });
         }
         Event::Plan { plan } => {

@@ -101,6 +101,12 @@ pub enum Event {
         from: String,
         to: String,
     },
+    /// Why the upgrade failed after it changed the stack, with the failing containers' last
+    /// log lines (sent before the rollback is offered).
+    Failure {
+        reason: String,
+        evidence: BTreeMap<String, Vec<String>>,
+    },
     /// The rollback planner's decision, why, and what a restore would lose.
     Rollback {
         decision: crate::rollback::plan::Decision,
@@ -810,6 +816,10 @@ async fn upgrade(
             Ok(up) => up,
             Err(f) => {
                 summary["failure"] = json!(f.reason);
+                run.emit(Event::Failure {
+                    reason: f.reason.clone(),
+                    evidence: f.evidence.clone().unwrap_or_default(),
+                });
                 let sentence = after_pin(f.reason);
                 if let Some(evidence) = f.evidence {
                     summary["evidence"] = json!(evidence);
@@ -868,6 +878,10 @@ async fn upgrade(
                 problems.join("; ")
             );
             summary["failure"] = json!(failure);
+            run.emit(Event::Failure {
+                reason: failure.clone(),
+                evidence: BTreeMap::new(),
+            });
             summary["hops_done"] = json!(hops_done);
             let sentence = after_pin(failure);
             return run.fail(Step::Verify, step, sentence, summary).await;

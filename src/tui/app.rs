@@ -1,0 +1,229 @@
+//! The wizard's loop: one `tokio::select!` over the terminal's keys, the engine's events and
+//! questions, and the engine's end; the screen is drawn only when something changed, at most
+//! about 30 times a second, so an idle wizard costs nothing and a log flood does not flood a
+//! slow SSH link.
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use ratatui::crossterm::event::{
+    Event as TermEvent, EventStream, KeyCode, KeyEventKind, KeyModifiers,
+};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::state::{Command, Key, Msg, State, update};
+use super::view::{Theme, render};
+use crate::report::{Context, facts, status};
+use crate::upgrade::{self, Decider, PathMode, Request};
+
+/// The engine's questions, carried to the screen; the engine waits for the answer.
+struct Asker {
+    questions: mpsc::UnboundedSender<(String, std::sync::mpsc::Sender<bool>)>,
+}
+
+impl Decider for Asker {
+    fn confirm(&self, question: &str) -> bool {
+        let (tx, rx) = std::sync::mpsc::channel();
+        if self.questions.send((question.to_string(), tx)).is_err() {
+            return false;
+        }
+        // The engine runs on the multi-thread runtime: waiting here must not stall it.
+        tokio::task::block_in_place(|| rx.recv().unwrap_or(false))
+    }
+}
+
+const FRAME: Duration = Duration::from_millis(33);
+
+fn key_of(event: &TermEvent) -> Option<Key> {
+    let TermEvent::Key(k) = event else {
+        return None;
+    };
+    if k.kind == KeyEventKind::Release {
+        return None;
+    }
+    Some(match k.code {
+        KeyCode::Char('c') if k.modifiers.contains(KeyModifiers::CONTROL) => Key::CtrlC,
+        KeyCode::Char(c) => Key::Char(c),
+        KeyCode::Enter => Key::Enter,
+        KeyCode::Backspace => Key::Backspace,
+        KeyCode::Esc => Key::Esc,
+        KeyCode::Up => Key::Up,
+        KeyCode::Down => Key::Down,
+        KeyCode::PageUp => Key::PageUp,
+        KeyCode::PageDown => Key::PageDown,
+        _ => return None,
+    })
+}
+
+/// The start screen's facts: what runs, how healthy, and the newer versions.
+async fn starting_state(ctx: &Context) -> Result<State, String> {
+    let (stack, view) = facts::load_stack(ctx).map_err(|e| e.to_string())?;
+    let pinned = stack.detection.version.value.clone();
+    let facts = facts::gather(ctx, view).await;
+    let services = status::services(&facts);
+    let running = status::running_version(&services);
+    let mut state = State::new(&facts.view.project, pinned.as_deref().unwrap_or("?"), "");
+    state.start.pinned = pinned.clone();
+    state.start.running = running.clone();
+    state.start.services = services
+        .iter()
+        .map(|s| {
+            (
+                s.name.clone(),
+                s.version.clone().unwrap_or_default(),
+                match &s.health {
+                    Some(h) => format!("{}, {h}", s.state),
+                    None => s.state.clone(),
+                },
+            )
+        })
+        .collect();
+    let image = upgrade::target_images(
+        &stack,
+        &stack.detection.version.variable,
+        pinned.as_deref().unwrap_or("latest"),
+    )
+    .ok()
+    .and_then(|i| i.into_values().next());
+    match image {
+        Some(image) => {
+            match crate::versions::overview(&image, pinned.as_deref(), running.as_deref()).await {
+                Ok(o) => {
+                    state.start.selected = o
+                        .next
+                        .as_ref()
+                        .and_then(|n| o.newer.iter().position(|v| v == n))
+                        .unwrap_or(0);
+                    state.start.choices = o.newer;
+                    state.start.next = o.next;
+                }
+                Err(e) => {
+                    state.start.note = Some(format!(
+                        "The registry's versions could not be read ({e}). Type the version to upgrade to."
+                    ))
+                }
+            }
+        }
+        None => state.start.note = Some("No service's image uses the version variable.".into()),
+    }
+    Ok(state)
+}
+
+/// Runs the wizard on the stack of `ctx`; returns the exit code of DESIGN.md.
+pub async fn run(ctx: &Context) -> u8 {
+    let mut state = match starting_state(ctx).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("hoist: {e}");
+            return 2;
+        }
+    };
+    let theme = Theme {
+        color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+    };
+    let mut terminal = ratatui::init();
+    let code = drive(ctx, &mut state, theme, &mut terminal).await;
+    ratatui::restore();
+    if let super::state::Phase::Finished { sentence, .. } = &state.phase {
+        println!("hoist: {sentence}");
+    }
+    code
+}
+
+async fn drive(
+    ctx: &Context,
+    state: &mut State,
+    theme: Theme,
+    terminal: &mut ratatui::DefaultTerminal,
+) -> u8 {
+    let mut keys = EventStream::new();
+    let (event_tx, mut event_rx) = mpsc::unbounded_channel();
+    let (question_tx, mut question_rx) = mpsc::unbounded_channel();
+    let mut pending: Option<std::sync::mpsc::Sender<bool>> = None;
+    let mut engine: Option<tokio::task::JoinHandle<upgrade::Finished>> = None;
+    let mut exit_code = 0u8;
+    let mut dirty = true;
+    let mut last_draw = Instant::now() - FRAME;
+    loop {
+        if dirty && last_draw.elapsed() >= FRAME {
+            let _ = terminal.draw(|f| render(state, theme, f));
+            last_draw = Instant::now();
+            dirty = false;
+        }
+        let next_draw = last_draw + FRAME;
+        let msg = tokio::select! {
+            key = keys.next() => match key {
+                Some(Ok(TermEvent::Resize(_, _))) => { dirty = true; continue; }
+                Some(Ok(ev)) => match key_of(&ev) { Some(k) => Msg::Key(k), None => continue },
+                // The terminal is gone: carry on without a screen (the engine finishes or
+                // rolls back; unanswered questions are refusals).
+                Some(Err(_)) | None => {
+                    if let Some(tx) = pending.take() { let _ = tx.send(false); }
+                    match engine.take() {
+                        Some(handle) => return handle.await.map(|f| f.exit_code).unwrap_or(1),
+                        None => return 0,
+                    }
+                }
+            },
+            Some(event) = event_rx.recv() => Msg::Engine(event),
+            Some((question, answer)) = question_rx.recv() => {
+                pending = Some(answer);
+                Msg::Question(question)
+            }
+            finished = async {
+                match engine.as_mut() {
+                    Some(handle) => handle.await,
+                    None => std::future::pending().await,
+                }
+            }, if engine.is_some() => {
+                engine = None;
+                // Let the last events in before the end is shown.
+                while let Ok(event) = event_rx.try_recv() {
+                    update(state, Msg::Engine(event));
+                }
+                match finished {
+                    Ok(f) => {
+                        exit_code = f.exit_code;
+                        let evidence: BTreeMap<String, Vec<String>> = f.summary["evidence"]
+                            .as_object()
+                            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_array().map(|l| l.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default())).collect())
+                            .unwrap_or_default();
+                        state.downtime_ms = f.summary["downtime_ms"].as_u64();
+                        Msg::Finished { exit_code: f.exit_code, sentence: f.sentence, evidence }
+                    }
+                    Err(e) => {
+                        exit_code = 1;
+                        Msg::Finished { exit_code: 1, sentence: format!("the upgrade stopped unexpectedly: {e}"), evidence: BTreeMap::new() }
+                    }
+                }
+            }
+            _ = tokio::time::sleep_until(next_draw), if dirty => continue,
+        };
+        dirty = true;
+        for command in update(state, msg) {
+            match command {
+                Command::Quit => return exit_code,
+                Command::Answer(yes) => {
+                    if let Some(tx) = pending.take() {
+                        let _ = tx.send(yes);
+                    }
+                }
+                Command::Upgrade(to) => {
+                    let (ctx, events) = (ctx.clone(), event_tx.clone());
+                    let asker = Asker {
+                        questions: question_tx.clone(),
+                    };
+                    engine = Some(tokio::spawn(async move {
+                        let request = Request {
+                            to,
+                            dry_run: false,
+                            path: PathMode::Steps,
+                        };
+                        upgrade::run(&ctx, &request, &asker, &events).await
+                    }));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! The wizard end to end in a real pseudo-terminal on the test bed, keys typed as a user would;
+//! each test asserts on what is on the screen and on the stack.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::num::NonZeroU16;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{TestStack, docker_available};
+use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+
+const ROWS: u16 = 30;
+const COLS: u16 = 100;
+
+/// hoist running in a PTY, its screen kept up to date by a vt100 parser.
+struct Wizard {
+    screen: Arc<Mutex<vt100::Parser>>,
+    writer: Box<dyn Write + Send>,
+    child: Box<dyn portable_pty::Child + Send + Sync>,
+}
+
+impl Wizard {
+    fn start(stack: &TestStack) -> Wizard {
+        let pty = native_pty_system()
+            .openpty(PtySize {
+                rows: ROWS,
+                cols: COLS,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .unwrap();
+        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_hoist"));
+        cmd.arg("-C");
+        cmd.arg(&stack.dir);
+        cmd.arg("--state-dir");
+        cmd.arg(&stack.state_dir);
+        cmd.env("TERM", "xterm-256color");
+        cmd.env("NO_COLOR", "1");
+        let child = pty.slave.spawn_command(cmd).unwrap();
+        // The child has its own handle; ours would keep the PTY open after it exits.
+        drop(pty.slave);
+        let screen = Arc::new(Mutex::new(vt100::Parser::new(
+            NonZeroU16::new(ROWS).unwrap(),
+            NonZeroU16::new(COLS).unwrap(),
+            0,
+        )));
+        let mut reader = pty.master.try_clone_reader().unwrap();
+        let parser = screen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                parser.lock().unwrap().process(&buf[..n]);
+            }
+        });
+        let writer = pty.master.take_writer().unwrap();
+        // Keep the master alive as long as the wizard: dropping it hangs the child up.
+        std::mem::forget(pty.master);
+        Wizard {
+            screen,
+            writer,
+            child,
+        }
+    }
+
+    fn contents(&self) -> String {
+        self.screen.lock().unwrap().screen().contents()
+    }
+
+    /// Waits until the screen shows `text`, failing with the screen after `secs`.
+    fn wait_for(&self, text: &str, secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let screen = self.contents();
+            if screen.contains(text) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the screen never showed {text:?}; it shows:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn keys(&mut self, keys: &str) {
+        self.writer.write_all(keys.as_bytes()).unwrap();
+        self.writer.flush().unwrap();
+    }
+
+    fn exit_code(&mut self, secs: u64) -> u32 {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.exit_code();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "hoist did not exit:\n{}",
+                self.contents()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Wizard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn health_version(stack: &TestStack) -> String {
+    let out = Command::new("curl")
+        .args(["-sf", &format!("http://127.0.0.1:{}/health", stack.port)])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    v["version"].as_str().unwrap_or("").to_string()
+}
+
+#[test]
+fn a_user_upgrades_0_1_9_to_0_1_10_in_the_wizard() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start("wizard", "0.1.9");
+    let mut w = Wizard::start(&stack);
+    // The start screen: health, the newer versions, the next step preselected.
+    w.wait_for("next step (recommended)", 30);
+    let start = w.contents();
+    assert!(start.contains("> 0.1.10"), "{start}");
+    assert!(
+        start.contains("api        0.1.9      running, healthy"),
+        "{start}"
+    );
+    w.keys("\r");
+    // The plan, then the question.
+    w.wait_for("Upgrade ", 30);
+    w.wait_for("[y/n]", 30);
+    assert!(
+        w.contents()
+            .contains("SPECIVO_VERSION=0.1.9 -> SPECIVO_VERSION=0.1.10")
+    );
+    w.keys("y");
+    w.wait_for("runs 0.1.10 now", 180);
+    let done = w.contents();
+    assert!(done.contains("ok Smoke tests"), "{done}");
+    assert!(done.contains("Downtime:"), "{done}");
+    assert!(done.contains("hoist rollback"), "{done}");
+    assert_eq!(health_version(&stack), "0.1.10");
+    w.keys("q");
+    assert_eq!(w.exit_code(10), 0);
+}
+
+#[test]
+fn a_broken_release_fails_and_the_user_accepts_the_offered_rollback() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start("wizardfail", "0.1.12");
+    let mut w = Wizard::start(&stack);
+    w.wait_for("next step (recommended)", 30);
+    assert!(w.contents().contains("> 0.1.13"), "{}", w.contents());
+    w.keys("\r");
+    w.wait_for("[y/n]", 30);
+    w.keys("y");
+    // The failure, its evidence, and the planner's offer with its reason.
+    w.wait_for("Roll back now? [y/n]", 180);
+    let failed = w.contents();
+    assert!(failed.contains("Watch logs failed"), "{failed}");
+    assert!(failed.contains("ImportError"), "{failed}");
+    assert!(failed.contains("by pinning it again"), "{failed}");
+    assert!(failed.contains("Why: the schema is as it was"), "{failed}");
+    w.keys("y");
+    w.wait_for("runs 0.1.12 again", 180);
+    assert_eq!(health_version(&stack), "0.1.12");
+    w.keys("q");
+    assert_eq!(w.exit_code(10), 4);
+}
