@@ -19,6 +19,7 @@ const COLS: u16 = 100;
 /// hoist running in a PTY, its screen kept up to date by a vt100 parser.
 struct Wizard {
     screen: Arc<Mutex<vt100::Parser>>,
+    written: Arc<std::sync::atomic::AtomicU64>,
     writer: Box<dyn Write + Send>,
     child: Box<dyn portable_pty::Child + Send + Sync>,
 }
@@ -50,12 +51,15 @@ impl Wizard {
         )));
         let mut reader = pty.master.try_clone_reader().unwrap();
         let parser = screen.clone();
+        let written = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = written.clone();
         std::thread::spawn(move || {
             let mut buf = [0u8; 8192];
             while let Ok(n) = reader.read(&mut buf) {
                 if n == 0 {
                     break;
                 }
+                counter.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
                 parser.lock().unwrap().process(&buf[..n]);
             }
         });
@@ -64,9 +68,15 @@ impl Wizard {
         std::mem::forget(pty.master);
         Wizard {
             screen,
+            written,
             writer,
             child,
         }
+    }
+
+    /// Bytes the wizard has written to the terminal so far.
+    fn bytes(&self) -> u64 {
+        self.written.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn contents(&self) -> String {
@@ -183,4 +193,54 @@ fn a_broken_release_fails_and_the_user_accepts_the_offered_rollback() {
     assert_eq!(health_version(&stack), "0.1.12");
     w.keys("q");
     assert_eq!(w.exit_code(10), 4);
+}
+
+/// For the closing note, not pass/fail: bytes written to the terminal per minute while the
+/// wizard follows a service logging ~2000 lines a second, against `docker compose logs -f` on the
+/// same log. `cargo test --test wizard_pty busy_log -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn busy_log_terminal_bytes_per_minute() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start("busylog", "0.1.9");
+    let compose = stack.dir.join("compose.yaml");
+    let text = std::fs::read_to_string(&compose).unwrap();
+    let flood = r#"
+  flood:
+    image: 127.0.0.1:5000/specivo/specivo:${SPECIVO_VERSION:-latest}
+    entrypoint: ["python3", "-c", "import itertools, time\nfor i in itertools.count():\n    print('INFO:     172.18.0.1 - GET /api/issues/%d HTTP/1.1 200 OK' % i, flush=True)\n    time.sleep(0.0005)"]
+"#;
+    let text = text.replacen("\nservices:\n", &format!("\nservices:{flood}"), 1);
+    std::fs::write(&compose, text).unwrap();
+    // flood has no healthcheck: a 60 s stability window keeps the wizard on its log.
+    std::fs::write(stack.dir.join("hoist.yaml"), "ready_after: 60s\n").unwrap();
+    stack.compose(&["up", "-d", "--wait"]);
+    let mut w = Wizard::start(&stack);
+    w.wait_for("next step (recommended)", 30);
+    w.keys("\r");
+    w.wait_for("[y/n]", 30);
+    w.keys("y");
+    w.wait_for("Following the app's logs", 120);
+    let compose_logs = Command::new("timeout")
+        .args(["50", "docker", "compose", "--project-directory"])
+        .arg(&stack.dir)
+        .args(["logs", "-f", "--since", "1s", "flood"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = w.bytes();
+    let started = Instant::now();
+    let compose_bytes = compose_logs.wait_with_output().unwrap().stdout.len() as f64;
+    let secs = started.elapsed().as_secs_f64();
+    let wizard_bytes = (w.bytes() - start) as f64;
+    println!(
+        "over {secs:.0} s: wizard {:.0} bytes/min, docker compose logs -f {:.0} bytes/min ({:.1}x)",
+        wizard_bytes * 60.0 / secs,
+        compose_bytes * 60.0 / 50.0,
+        compose_bytes / wizard_bytes
+    );
+    w.wait_for("runs 0.1.10 now", 180);
+    w.keys("q");
 }

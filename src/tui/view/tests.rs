@@ -283,3 +283,33 @@ fn help_and_quit_overlays() {
     assert!(s.quit_asked);
     snap("quit_during_a_change", &s);
 }
+
+/// Frame render time, for the closing note: `cargo test --release --lib frame_render_time --
+/// --ignored --nocapture`. Not a pass/fail test: machines differ.
+#[test]
+#[ignore]
+fn frame_render_time() {
+    let mut s = watching();
+    for i in 0..crate::tui::state::LOG_LINES {
+        log(
+            &mut s,
+            "api",
+            &format!("INFO:     172.18.0.1 - \"GET /api/issues/{i} HTTP/1.1\" 200"),
+        );
+    }
+    for size in SIZES {
+        let mut terminal = Terminal::new(TestBackend::new(size.0, size.1)).unwrap();
+        let n = 2000u32;
+        let start = std::time::Instant::now();
+        for _ in 0..n {
+            terminal
+                .draw(|f| render(&s, Theme { color: true }, f))
+                .unwrap();
+        }
+        let per = start.elapsed() / n;
+        println!(
+            "frame render time at {}x{} with a full log pane: {per:?}",
+            size.0, size.1
+        );
+    }
+}
