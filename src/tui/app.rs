@@ -201,7 +201,15 @@ async fn drive(
             _ = tokio::time::sleep_until(next_draw), if dirty => continue,
         };
         dirty = true;
-        for command in update(state, msg) {
+        let commands = update(state, msg);
+        if state.copy_command.is_none()
+            && let Some(dir) = &state.backup_dir
+        {
+            state.copy_command = Some(crate::report::backup::copy_command(std::path::Path::new(
+                dir,
+            )));
+        }
+        for command in commands {
             match command {
                 Command::Quit => return exit_code,
                 Command::Answer(yes) => {

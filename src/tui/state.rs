@@ -173,6 +173,9 @@ pub struct State {
     pub start: Start,
     /// The engine's plan, in lines, shown with its confirmation question.
     pub plan: Vec<String>,
+    /// How to copy the backup to the user's own computer (set by the front end, which knows
+    /// the SSH session).
+    pub copy_command: Option<String>,
 }
 
 /// What the start screen shows before anything happens.
@@ -259,6 +262,7 @@ impl State {
             question: None,
             start: Start::default(),
             plan: Vec::new(),
+            copy_command: None,
         }
     }
 

@@ -257,6 +257,7 @@ fn finished(state: &State, ok: bool, sentence: &str, theme: Theme, frame: &mut F
     if let Some(dir) = &state.backup_dir {
         lines.push(Line::from(format!("Backup:   {dir}")));
     }
+
     if let Some(ms) = state.downtime_ms {
         lines.push(Line::from(format!("Downtime: {:.1} s", ms as f64 / 1000.0)));
     }
@@ -264,6 +265,13 @@ fn finished(state: &State, ok: bool, sentence: &str, theme: Theme, frame: &mut F
         lines.push(Line::from(
             "To go back later: hoist rollback (it restores the backup if a migration ran).",
         ));
+    }
+    if let Some(copy) = &state.copy_command {
+        lines.push(Line::from(""));
+        lines.push(Line::from(
+            "A backup on this server is lost with it. Copy it to your own computer (run this there):",
+        ));
+        lines.push(Line::from(Span::styled(copy.clone(), theme.bold())));
     }
     if let Some(f) = state.failure.as_ref().filter(|_| !ok) {
         for (service, tail) in &f.evidence {

@@ -262,6 +262,9 @@ fn done() {
     );
     step(&mut s, Step::Verify, "", Some(true));
     s.downtime_ms = Some(1830);
+    s.copy_command = Some(
+        "scp -r root@203.0.113.7:/srv/specivo-backups/specivo-20261128-101500-0.1.11 .".into(),
+    );
     update(
         &mut s,
         Msg::Finished {
