@@ -5,6 +5,39 @@ use std::io::Write;
 use hoist::rollback::plan::{Decision, loss_sentence};
 use hoist::upgrade::{Event, Finished};
 
+/// Runs an engine (`upgrade` or `rollback`) on `runtime`, printing its events as they come and
+/// its end; the exit code is the run's.
+pub fn run_engine<F, Fut>(
+    runtime: &tokio::runtime::Runtime,
+    json: bool,
+    name: &str,
+    engine: F,
+) -> std::process::ExitCode
+where
+    F: FnOnce(tokio::sync::mpsc::UnboundedSender<Event>) -> Fut,
+    Fut: std::future::Future<Output = Finished>,
+{
+    let finished = runtime.block_on(async {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let printer = tokio::spawn(async move {
+            while let Some(event) = rx.recv().await {
+                print_event(&event, json);
+            }
+        });
+        // The engine owns the sender: when it ends, the printer drains and ends too.
+        let finished = engine(tx).await;
+        let _ = printer.await;
+        finished
+    });
+    print_finished(&finished, json);
+    tracing::info!(
+        exit_code = finished.exit_code,
+        "{name} finished: {}",
+        finished.sentence
+    );
+    std::process::ExitCode::from(finished.exit_code)
+}
+
 /// Prints one event as it arrives.
 pub fn print_event(event: &Event, json: bool) {
     let mut out = std::io::stdout().lock();

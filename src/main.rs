@@ -45,16 +45,8 @@ fn main() -> ExitCode {
                 let _ = Cli::command().print_help();
                 return ExitCode::from(2);
             }
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(err) => {
-                    eprintln!("hoist: could not start: {err}");
-                    return ExitCode::from(1);
-                }
+            let Some(runtime) = runtime() else {
+                return ExitCode::from(1);
             };
             tracing::info!("hoist {} wizard started", env!("CARGO_PKG_VERSION"));
             let code = runtime.block_on(hoist::tui::app::run(&ctx));
@@ -85,16 +77,8 @@ fn main() -> ExitCode {
         | Command::Upgrade { .. }
         | Command::Rollback { .. } => {}
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(err) => {
-            eprintln!("hoist: could not start: {err}");
-            return ExitCode::from(1);
-        }
+    let Some(runtime) = runtime() else {
+        return ExitCode::from(1);
     };
     tracing::info!(?command, project_dir = %ctx.paths.project_dir.display(), "hoist {} started", env!("CARGO_PKG_VERSION"));
     if let Command::Upgrade { to, dry_run, path } = &command {
@@ -108,48 +92,16 @@ fn main() -> ExitCode {
             },
         };
         let decider = hoist::upgrade::Headless(cli.global.yes);
-        let finished = runtime.block_on(async {
-            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-            let printer = tokio::spawn(async move {
-                while let Some(event) = rx.recv().await {
-                    headless::print_event(&event, json);
-                }
-            });
-            let finished = hoist::upgrade::run(&ctx, &request, &decider, &tx).await;
-            drop(tx);
-            let _ = printer.await;
-            finished
+        return headless::run_engine(&runtime, json, "upgrade", |tx| async move {
+            hoist::upgrade::run(&ctx, &request, &decider, &tx).await
         });
-        headless::print_finished(&finished, json);
-        tracing::info!(
-            exit_code = finished.exit_code,
-            "upgrade finished: {}",
-            finished.sentence
-        );
-        return ExitCode::from(finished.exit_code);
     }
     if let Command::Rollback { run } = &command {
         let json = cli.global.json;
         let decider = hoist::upgrade::Headless(cli.global.yes);
-        let finished = runtime.block_on(async {
-            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-            let printer = tokio::spawn(async move {
-                while let Some(event) = rx.recv().await {
-                    headless::print_event(&event, json);
-                }
-            });
-            let finished = hoist::rollback::run_last(&ctx, run.as_deref(), &decider, &tx).await;
-            drop(tx);
-            let _ = printer.await;
-            finished
+        return headless::run_engine(&runtime, json, "rollback", |tx| async move {
+            hoist::rollback::run_last(&ctx, run.as_deref(), &decider, &tx).await
         });
-        headless::print_finished(&finished, json);
-        tracing::info!(
-            exit_code = finished.exit_code,
-            "rollback finished: {}",
-            finished.sentence
-        );
-        return ExitCode::from(finished.exit_code);
     }
     let output: Output = runtime.block_on(async {
         match command {
@@ -177,4 +129,19 @@ fn main() -> ExitCode {
         let _ = std::io::stderr().write_all(rendered.stderr.as_bytes());
     }
     ExitCode::from(output.exit_code)
+}
+
+/// The async runtime every command but the completions and the man page runs on.
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => Some(rt),
+        Err(err) => {
+            eprintln!("hoist: could not start: {err}");
+            None
+        }
+    }
 }

@@ -10,15 +10,6 @@ use std::process::Command;
 
 use common::{Run, TestStack, docker_available};
 
-fn health_version(stack: &TestStack) -> String {
-    let out = Command::new("curl")
-        .args(["-sf", &format!("http://127.0.0.1:{}/health", stack.port)])
-        .output()
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-    v["version"].as_str().unwrap_or("").to_string()
-}
-
 /// table -> rows, and the schema revision, as `hoist status` reads them.
 fn database(stack: &TestStack) -> (String, BTreeMap<String, u64>) {
     let s = stack.hoist(&["status", "--json"]).summary();
@@ -147,7 +138,7 @@ fn a_broken_release_without_a_migration_is_rolled_back_by_re_pinning() {
             .any(|e| e["type"] == "rollback" && e["decision"] == "repin")
     );
 
-    assert_eq!(health_version(&stack), "0.1.12");
+    assert_eq!(stack.health_version(), "0.1.12");
     assert_eq!(pinned(&stack), "0.1.12");
     assert_eq!(database(&stack), (revision_before, rows_before));
     assert_eq!(user_files(&data), files_before, "data untouched");
@@ -224,7 +215,7 @@ fn a_migration_that_fails_half_way_is_rolled_back_with_a_restore() {
         );
     }
     assert_eq!(rows_after, rows_before);
-    assert_eq!(health_version(&stack), "0.1.11");
+    assert_eq!(stack.health_version(), "0.1.11");
     assert_eq!(pinned(&stack), "0.1.11");
 }
 
@@ -240,7 +231,7 @@ fn rollback_after_a_destructive_upgrade_restores_and_keeps_the_newer_data_aside(
 
     let run = stack.hoist(&["upgrade", "--to", "0.1.12", "--yes", "--json"]);
     assert_eq!(run.code, 0, "{run:?}");
-    assert_eq!(health_version(&stack), "0.1.12");
+    assert_eq!(stack.health_version(), "0.1.12");
     // The user goes on working on 0.1.12: new issues, new uploads.
     post_issue(&stack, "written after the upgrade 1");
     post_issue(&stack, "written after the upgrade 2");
@@ -287,7 +278,7 @@ fn rollback_after_a_destructive_upgrade_restores_and_keeps_the_newer_data_aside(
             && e["message"].as_str().unwrap().contains("pulling it again")),
         "the deleted image was pulled again"
     );
-    assert_eq!(health_version(&stack), "0.1.11");
+    assert_eq!(stack.health_version(), "0.1.11");
     assert_eq!(pinned(&stack), "0.1.11");
     let (revision_after, rows_after) = database(&stack);
     assert_eq!(revision_after, "0021");
@@ -352,7 +343,7 @@ fn a_damaged_or_missing_backup_is_refused_with_nothing_changed() {
     assert!(run.stderr.contains("Nothing was changed"), "{run:?}");
     assert_eq!(std::fs::read(stack.dir.join(".env")).unwrap(), env_before);
     assert_eq!(stack.compose(&["ps", "-q"]).stdout, ps_before);
-    assert_eq!(health_version(&stack), "0.1.10");
+    assert_eq!(stack.health_version(), "0.1.10");
 
     // A missing backup likewise.
     std::fs::write(&dump, &original).unwrap();

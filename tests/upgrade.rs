@@ -21,15 +21,6 @@ fn container_ids(stack: &TestStack) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn health_version(stack: &TestStack) -> String {
-    let out = Command::new("curl")
-        .args(["-sf", &format!("http://127.0.0.1:{}/health", stack.port)])
-        .output()
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-    v["version"].as_str().unwrap_or("").to_string()
-}
-
 fn events(run: &Run, kind: &str) -> Vec<serde_json::Value> {
     run.json_lines()
         .into_iter()
@@ -106,7 +97,7 @@ fn upgrades_0_1_9_to_0_1_10_then_0_1_11_with_its_migration() {
     assert_eq!(ids_after["db"], ids_before["db"]);
     assert_eq!(ids_after["redis"], ids_before["redis"]);
     assert_ne!(ids_after["api"], ids_before["api"]);
-    assert_eq!(health_version(&stack), "0.1.10");
+    assert_eq!(stack.health_version(), "0.1.10");
     // Docker's events showed each app container stopped and its successor started, and
     // nothing happening to db or redis.
     let containers = events(&run, "container");
@@ -148,7 +139,7 @@ fn upgrades_0_1_9_to_0_1_10_then_0_1_11_with_its_migration() {
         .into_iter()
         .any(|p| p["step"] == "pull");
     assert!(pulled, "the image was pulled with progress");
-    assert_eq!(health_version(&stack), "0.1.11");
+    assert_eq!(stack.health_version(), "0.1.11");
 
     let history = stack.hoist(&["history", "--json"]).summary();
     let runs = history["runs"].as_array().unwrap();
@@ -272,7 +263,7 @@ fn a_configured_ready_line_ends_the_wait_for_services_without_healthcheck() {
         .unwrap()
         .clone();
     assert!(watch["ms"].as_u64().unwrap() < 60_000, "{watch}");
-    assert_eq!(health_version(&stack), "0.1.10");
+    assert_eq!(stack.health_version(), "0.1.10");
 }
 
 #[test]
@@ -332,7 +323,7 @@ fn several_releases_at_once_go_one_hop_at_a_time_with_one_backup() {
         assert!(migrations.iter().any(|m| m["to"] == to), "{migrations:?}");
     }
     assert_eq!(s["schema_after"], "0022");
-    assert_eq!(health_version(&stack), "0.1.12");
+    assert_eq!(stack.health_version(), "0.1.12");
     let backups = stack.hoist(&["history", "--json"]).summary()["backups"]
         .as_array()
         .unwrap()

@@ -126,15 +126,6 @@ impl Drop for Wizard {
     }
 }
 
-fn health_version(stack: &TestStack) -> String {
-    let out = Command::new("curl")
-        .args(["-sf", &format!("http://127.0.0.1:{}/health", stack.port)])
-        .output()
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-    v["version"].as_str().unwrap_or("").to_string()
-}
-
 #[test]
 fn a_user_upgrades_0_1_9_to_0_1_10_in_the_wizard() {
     if !docker_available() {
@@ -164,7 +155,7 @@ fn a_user_upgrades_0_1_9_to_0_1_10_in_the_wizard() {
     assert!(done.contains("ok Smoke tests"), "{done}");
     assert!(done.contains("Downtime:"), "{done}");
     assert!(done.contains("hoist rollback"), "{done}");
-    assert_eq!(health_version(&stack), "0.1.10");
+    assert_eq!(stack.health_version(), "0.1.10");
     w.keys("q");
     assert_eq!(w.exit_code(10), 0);
 }
@@ -190,7 +181,7 @@ fn a_broken_release_fails_and_the_user_accepts_the_offered_rollback() {
     assert!(failed.contains("Why: the schema is as it was"), "{failed}");
     w.keys("y");
     w.wait_for("runs 0.1.12 again", 180);
-    assert_eq!(health_version(&stack), "0.1.12");
+    assert_eq!(stack.health_version(), "0.1.12");
     w.keys("q");
     assert_eq!(w.exit_code(10), 4);
 }

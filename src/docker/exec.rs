@@ -16,15 +16,24 @@ pub struct ExecOutcome {
 
 const STDERR_KEEP: usize = 64 * 1024;
 
-/// Runs `cmd` (an argv, never a shell string) in `container` with extra `env` entries
-/// (`KEY=value`), handing each stdout chunk to `sink`. A sink error stops the exec's reading.
-pub async fn exec_streaming(
+/// An exec created and started, attached: its frames, and its stdin when asked for.
+struct Started {
+    what: String,
+    id: String,
+    output: std::pin::Pin<
+        Box<dyn futures_util::Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>,
+    >,
+    input: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
+}
+
+/// Creates and starts `cmd` in `container`: no TTY, so frames keep stdout and stderr apart.
+async fn start(
     engine: &Engine,
     container: &str,
     cmd: &[&str],
     env: &[String],
-    sink: &mut (dyn FnMut(bytes::Bytes) -> std::io::Result<()> + Send),
-) -> Result<ExecOutcome, DockerError> {
+    stdin: bool,
+) -> Result<Started, DockerError> {
     let what = format!(
         "run `{}` in container {container}",
         cmd.first().copied().unwrap_or("")
@@ -36,6 +45,7 @@ pub async fn exec_streaming(
             CreateExecOptions {
                 cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
                 env: Some(env.to_vec()),
+                attach_stdin: Some(stdin),
                 attach_stdout: Some(true),
                 attach_stderr: Some(true),
                 tty: Some(false),
@@ -49,12 +59,45 @@ pub async fn exec_streaming(
         .start_exec(&created.id, None)
         .await
         .map_err(|e| DockerError::api(what.clone(), e))?;
-    let StartExecResults::Attached { mut output, .. } = started else {
+    let StartExecResults::Attached { output, input } = started else {
         return Err(DockerError::Api {
             what,
             reason: "the exec started detached".into(),
         });
     };
+    Ok(Started {
+        what,
+        id: created.id,
+        output,
+        input,
+    })
+}
+
+/// The exit code of a finished exec (-1 when Docker does not say).
+async fn exit_code(engine: &Engine, id: &str, what: &str) -> Result<i64, DockerError> {
+    let inspect = engine
+        .docker
+        .inspect_exec(id)
+        .await
+        .map_err(|e| DockerError::api(what.to_string(), e))?;
+    Ok(inspect.exit_code.unwrap_or(-1))
+}
+
+/// Runs `cmd` (an argv, never a shell string) in `container` with extra `env` entries
+/// (`KEY=value`), handing each stdout chunk to `sink`. A sink error stops the exec's reading.
+pub async fn exec_streaming(
+    engine: &Engine,
+    container: &str,
+    cmd: &[&str],
+    env: &[String],
+    sink: &mut (dyn FnMut(bytes::Bytes) -> std::io::Result<()> + Send),
+) -> Result<ExecOutcome, DockerError> {
+    let Started {
+        what,
+        id,
+        mut output,
+        ..
+    } = start(engine, container, cmd, env, false).await?;
     let mut stderr: Vec<u8> = Vec::new();
     let mut stdout_bytes = 0u64;
     while let Some(frame) = output.next().await {
@@ -75,13 +118,9 @@ pub async fn exec_streaming(
             LogOutput::StdIn { .. } => {}
         }
     }
-    let inspect = engine
-        .docker
-        .inspect_exec(&created.id)
-        .await
-        .map_err(|e| DockerError::api(what.clone(), e))?;
+    let exit_code = exit_code(engine, &id, &what).await?;
     Ok(ExecOutcome {
-        exit_code: inspect.exit_code.unwrap_or(-1),
+        exit_code,
         stderr: String::from_utf8_lossy(&stderr).into_owned(),
         stdout_bytes,
     })
@@ -125,41 +164,12 @@ pub async fn exec_with_input(
     mut input: tokio::sync::mpsc::Receiver<bytes::Bytes>,
 ) -> Result<ExecOutcome, DockerError> {
     use tokio::io::AsyncWriteExt;
-    let what = format!(
-        "run `{}` in container {container}",
-        cmd.first().copied().unwrap_or("")
-    );
-    let created = engine
-        .docker
-        .create_exec(
-            container,
-            CreateExecOptions {
-                cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
-                env: Some(env.to_vec()),
-                attach_stdin: Some(true),
-                attach_stdout: Some(true),
-                attach_stderr: Some(true),
-                tty: Some(false),
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(|e| DockerError::api(what.clone(), e))?;
-    let started = engine
-        .docker
-        .start_exec(&created.id, None)
-        .await
-        .map_err(|e| DockerError::api(what.clone(), e))?;
-    let StartExecResults::Attached {
+    let Started {
+        what,
+        id,
         mut output,
         input: mut stdin,
-    } = started
-    else {
-        return Err(DockerError::Api {
-            what,
-            reason: "the exec started detached".into(),
-        });
-    };
+    } = start(engine, container, cmd, env, true).await?;
     let feed = async move {
         while let Some(chunk) = input.recv().await {
             // The command may stop reading (it failed): its exit code says why.
@@ -190,17 +200,13 @@ pub async fn exec_with_input(
     };
     let ((), drained) = tokio::join!(feed, drain);
     let (out, err, stdout_bytes) = drained?;
-    let inspect = engine
-        .docker
-        .inspect_exec(&created.id)
-        .await
-        .map_err(|e| DockerError::api(what.clone(), e))?;
+    let exit_code = exit_code(engine, &id, &what).await?;
     let mut stderr = String::from_utf8_lossy(&err).into_owned();
     if stderr.trim().is_empty() {
         stderr = String::from_utf8_lossy(&out).into_owned();
     }
     Ok(ExecOutcome {
-        exit_code: inspect.exit_code.unwrap_or(-1),
+        exit_code,
         stderr,
         stdout_bytes,
     })

@@ -33,6 +33,14 @@ pub struct Finding {
 }
 
 impl Finding {
+    /// The backup size a disk finding estimated (0 when it could not).
+    pub fn estimate(&self) -> u64 {
+        self.extra
+            .get("estimate_bytes")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0)
+    }
+
     fn new(name: &str, status: Level, message: impl Into<String>) -> Finding {
         Finding {
             name: name.to_string(),
@@ -71,9 +79,11 @@ pub async fn run(ctx: &Context) -> Output {
     }
     findings.push(version_finding(&facts));
     findings.push(backup_dir_finding(&facts.view.backup_dir));
-    findings.push(disk_finding(&facts));
+    let disk = disk_finding(&facts);
+    let backup_estimate = disk.estimate();
+    findings.push(disk);
     if facts.docker.is_ok()
-        && let Some(f) = next_download_finding(&stack, &facts).await
+        && let Some(f) = next_download_finding(&stack, &facts, backup_estimate).await
     {
         findings.push(f);
     }
@@ -428,7 +438,8 @@ pub struct Download {
 
 /// Free space where Docker keeps images against the download; when that is the backup's
 /// filesystem too, against both.
-pub fn download_finding(facts: &Facts, download: &Download) -> Finding {
+/// `backup_estimate` is the backup's size as `disk_finding` estimated it.
+pub fn download_finding(facts: &Facts, download: &Download, backup_estimate: u64) -> Finding {
     use std::os::unix::fs::MetadataExt;
     let Some(root) = fsutil::nearest_existing(&download.root) else {
         return Finding::new(
@@ -454,15 +465,7 @@ pub fn download_finding(facts: &Facts, download: &Download) -> Finding {
     let device = |p: &Path| std::fs::metadata(p).map(|m| m.dev()).ok();
     let shared = fsutil::nearest_existing(&facts.view.backup_dir)
         .is_some_and(|b| device(&b).is_some() && device(&b) == device(&root));
-    let backup = if shared {
-        disk_finding(facts)
-            .extra
-            .get("estimate_bytes")
-            .and_then(|v| v.as_u64())
-            .unwrap_or(0)
-    } else {
-        0
-    };
+    let backup = if shared { backup_estimate } else { 0 };
     let needed = download.bytes + backup + DISK_MARGIN;
     let also = if shared {
         format!(
@@ -539,7 +542,11 @@ pub async fn measure_download(
 }
 
 /// The download of the next version the registry offers (see `hoist versions`), checked.
-async fn next_download_finding(stack: &crate::stack::Stack, facts: &Facts) -> Option<Finding> {
+async fn next_download_finding(
+    stack: &crate::stack::Stack,
+    facts: &Facts,
+    backup_estimate: u64,
+) -> Option<Finding> {
     let variable = &stack.detection.version.variable;
     let pinned = stack.detection.version.value.clone();
     let images = crate::upgrade::target_images(stack, variable, pinned.as_deref()?).ok()?;
@@ -566,7 +573,7 @@ async fn next_download_finding(stack: &crate::stack::Stack, facts: &Facts) -> Op
     refs.sort();
     refs.dedup();
     Some(match measure_download(facts, &next, &refs).await {
-        Ok(d) => download_finding(facts, &d),
+        Ok(d) => download_finding(facts, &d, backup_estimate),
         Err(e) => unknown(e),
     })
 }

@@ -451,7 +451,8 @@ pub async fn run(
         match checks::measure_download(&facts, &to, &to_pull).await {
             Ok(d) => {
                 download_bytes = d.bytes;
-                let f = checks::download_finding(&facts, &d);
+                let backup_estimate = checks::disk_finding(&facts).estimate();
+                let f = checks::download_finding(&facts, &d, backup_estimate);
                 if f.status == Level::Fail {
                     return refused(3, format!("{}. Nothing was changed.", f.message), &to);
                 }

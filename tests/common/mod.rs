@@ -134,6 +134,16 @@ impl TestStack {
         stack
     }
 
+    /// The version the app's `/health` reports ("" when it does not answer).
+    pub fn health_version(&self) -> String {
+        let out = Command::new("curl")
+            .args(["-sf", &format!("http://127.0.0.1:{}/health", self.port)])
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        v["version"].as_str().unwrap_or("").to_string()
+    }
+
     /// Runs hoist on this stack with its own state dir.
     pub fn hoist(&self, args: &[&str]) -> Run {
         self.hoist_with(args, &[])
