@@ -152,7 +152,11 @@ async fn drive(
             dirty = false;
         }
         let next_draw = last_draw + FRAME;
+        // Biased, in this order: the engine sends an event (the plan) before the question
+        // that depends on it, and the two come on different channels; a fair pick could show
+        // the question first.
         let msg = tokio::select! {
+            biased;
             key = keys.next() => match key {
                 Some(Ok(TermEvent::Resize(_, _))) => { dirty = true; continue; }
                 Some(Ok(ev)) => match key_of(&ev) { Some(k) => Msg::Key(k), None => continue },
