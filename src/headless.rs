@@ -118,6 +118,60 @@ pub fn print_event(event: &Event, json: bool) {
             };
             writeln!(out, "==> rollback plan: {what}\n    why: {reason}{loss}")
         }
+        // The problems come in the preflight's end; the last lines are worth seeing here.
+        Event::Health { evidence, .. } => {
+            let mut text = String::new();
+            for (service, lines) in evidence {
+                text.push_str(&format!("    last lines of {service}:\n"));
+                for l in lines {
+                    text.push_str(&format!("      {l}\n"));
+                }
+            }
+            write!(out, "{text}")
+        }
+        // Byte counts are for a screen that redraws; lines would scroll by.
+        Event::BackupProgress { .. } => Ok(()),
+        Event::BackupDone {
+            dir,
+            files,
+            total_bytes,
+        } => {
+            let mut text = format!(
+                "    backup in {} ({}):\n",
+                dir.display(),
+                hoist::report::human_bytes(*total_bytes)
+            );
+            for f in files {
+                text.push_str(&format!(
+                    "      {:24} {:>9}  sha256 {}\n",
+                    f.name,
+                    hoist::report::human_bytes(f.size_bytes),
+                    f.sha256
+                ));
+            }
+            write!(out, "{text}")
+        }
+        Event::Pull {
+            image,
+            progress,
+            done,
+        } => {
+            if *done {
+                writeln!(
+                    out,
+                    "    pulled {image} ({} layers, {} downloaded)",
+                    progress.layers,
+                    hoist::report::human_bytes(progress.bytes_done)
+                )
+            } else {
+                Ok(())
+            }
+        }
+        Event::Check { what, ok, detail } => writeln!(
+            out,
+            "    {} {what}: {detail}",
+            if *ok { "ok    " } else { "FAILED" }
+        ),
     };
 }
 

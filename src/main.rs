@@ -90,6 +90,7 @@ fn main() -> ExitCode {
                 cli::UpgradePath::Steps => hoist::upgrade::PathMode::Steps,
                 cli::UpgradePath::Direct => hoist::upgrade::PathMode::Direct,
             },
+            stop: hoist::upgrade::Stop::default(),
         };
         let decider = hoist::upgrade::Headless(cli.global.yes);
         return headless::run_engine(&runtime, json, "upgrade", |tx| async move {

@@ -135,10 +135,47 @@ fn upgrades_0_1_9_to_0_1_10_then_0_1_11_with_its_migration() {
             .any(|m| m["from"] == "0020" && m["to"] == "0021" && m["service"] == "api"),
         "{migrations:?}"
     );
-    let pulled = events(&run, "progress")
-        .into_iter()
-        .any(|p| p["step"] == "pull");
-    assert!(pulled, "the image was pulled with progress");
+    // The pull reported layers and bytes, ending with every layer here.
+    let pulls = events(&run, "pull");
+    let last = pulls.last().expect("the pull reports its progress");
+    assert_eq!(last["done"], true, "{pulls:?}");
+    let p = &last["progress"];
+    assert!(p["layers"].as_u64().unwrap() > 0, "{p}");
+    assert_eq!(p["layers_done"], p["layers"], "{p}");
+    assert!(p["bytes_done"].as_u64().unwrap() > 1_000_000, "{p}");
+    assert!(
+        pulls.iter().any(|e| e["done"] == false),
+        "progress came before the end: {pulls:?}"
+    );
+    // The backup's files as the front end sees them are the manifest's, sha256 included.
+    let done = &events(&run, "backup_done")[0];
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(s["backup"].as_str().unwrap()).join("manifest.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(done["files"], manifest["files"]);
+    assert!(!events(&run, "backup_progress").is_empty());
+    // The verification's checklist: all passed, the schema's step named.
+    let checks = events(&run, "check");
+    assert!(checks.iter().all(|c| c["ok"] == true), "{checks:?}");
+    for (what, detail) in [("schema", "0020 -> 0021"), ("rows", "none lost")] {
+        assert!(
+            checks
+                .iter()
+                .any(|c| c["what"] == what && c["detail"].as_str().unwrap().contains(detail)),
+            "{what}: {checks:?}"
+        );
+    }
+    assert!(
+        checks.iter().any(|c| c["what"]
+            .as_str()
+            .unwrap()
+            .starts_with("GET http://127.0.0.1:")),
+        "{checks:?}"
+    );
     assert_eq!(stack.health_version(), "0.1.11");
 
     let history = stack.hoist(&["history", "--json"]).summary();

@@ -15,12 +15,14 @@ pub struct ArchiveStats {
     pub bytes: u64,
 }
 
-/// Archives `path` of `container` into `dest`.
+/// Archives `path` of `container` into `dest`; `read` hears the bytes of the engine's tar
+/// stream read so far.
 pub async fn archive(
     engine: &Engine,
     container: &str,
     path: &str,
     dest: &Path,
+    read: &(dyn Fn(u64) + Sync),
 ) -> Result<ArchiveStats, BackupError> {
     let tmp = gzip::temp_name(dest);
     let (file, sync) = gzip::create_private(&tmp).map_err(|e| BackupError::io(&tmp, e))?;
@@ -29,7 +31,10 @@ pub async fn archive(
     let writer = tokio::task::spawn_blocking(move || {
         rewrite(ChannelReader::new(rx), file, sync, &writer_tmp)
     });
+    let mut so_far = 0u64;
     let mut sink = move |chunk: bytes::Bytes| {
+        so_far += chunk.len() as u64;
+        read(so_far);
         tx.send(chunk).map_err(|_| {
             std::io::Error::new(
                 std::io::ErrorKind::BrokenPipe,

@@ -18,12 +18,14 @@ fn completion_marker(kind: DbKind) -> &'static str {
     }
 }
 
-/// Dumps the database into `dest` (gzip). Returns the uncompressed size.
+/// Dumps the database into `dest` (gzip). Returns the uncompressed size; `read` hears the
+/// bytes read so far as they come.
 pub async fn dump(
     engine: &Engine,
     db: &Database,
     container: &str,
     dest: &Path,
+    read: &(dyn Fn(u64) + Sync),
 ) -> Result<u64, BackupError> {
     let attempts: Vec<(Vec<&str>, Vec<String>)> = match db.kind {
         DbKind::Postgres => vec![(
@@ -67,7 +69,7 @@ pub async fn dump(
     let mut last_err = None;
     for (cmd, env) in attempts {
         let _ = std::fs::remove_file(&tmp);
-        match dump_once(engine, container, &cmd, &env, &tmp).await {
+        match dump_once(engine, container, &cmd, &env, &tmp, read).await {
             Ok(bytes) => {
                 verify(&tmp, db.kind)?;
                 std::fs::rename(&tmp, dest).map_err(|e| BackupError::io(dest, e))?;
@@ -101,6 +103,7 @@ async fn dump_once(
     cmd: &[&str],
     env: &[String],
     tmp: &Path,
+    read: &(dyn Fn(u64) + Sync),
 ) -> Result<u64, BackupError> {
     let (file, sync) = gzip::create_private(tmp).map_err(|e| BackupError::io(tmp, e))?;
     let (tx, rx) = std::sync::mpsc::sync_channel::<bytes::Bytes>(64);
@@ -115,7 +118,10 @@ async fn dump_once(
         gz.finish()?.flush()?;
         sync.sync_all()
     });
+    let mut so_far = 0u64;
     let mut sink = move |chunk: bytes::Bytes| {
+        so_far += chunk.len() as u64;
+        read(so_far);
         tx.send(chunk).map_err(|_| {
             std::io::Error::new(
                 std::io::ErrorKind::BrokenPipe,

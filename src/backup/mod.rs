@@ -134,8 +134,18 @@ pub struct Backup {
 /// Progress for a front end: which part, and how far.
 #[derive(Debug, Clone)]
 pub enum Progress {
-    Started { part: String },
-    Finished { part: String, bytes: u64 },
+    Started {
+        part: String,
+    },
+    /// Bytes read from Docker so far (the dump's text, the data's tar stream).
+    Read {
+        part: String,
+        bytes: u64,
+    },
+    Finished {
+        part: String,
+        bytes: u64,
+    },
 }
 
 /// A name for a file from a mount: `specivo-data` for `./specivo-data`, the volume's name.
@@ -254,7 +264,13 @@ async fn write_all(
         if db.kind != crate::db::DbKind::Sqlite {
             let name = "database.sql.gz";
             progress(Progress::Started { part: name.into() });
-            let bytes = dump::dump(engine, db, &container.id, &dir.join(name)).await?;
+            let read = |bytes| {
+                progress(Progress::Read {
+                    part: name.into(),
+                    bytes,
+                })
+            };
+            let bytes = dump::dump(engine, db, &container.id, &dir.join(name), &read).await?;
             progress(Progress::Finished {
                 part: name.into(),
                 bytes,
@@ -281,8 +297,20 @@ async fn write_all(
         let name = archive_name(mount, &taken);
         taken.push(name.clone());
         progress(Progress::Started { part: name.clone() });
-        let stats =
-            archive::archive(engine, &container.id, &mount.target, &dir.join(&name)).await?;
+        let read = |bytes| {
+            progress(Progress::Read {
+                part: name.clone(),
+                bytes,
+            })
+        };
+        let stats = archive::archive(
+            engine,
+            &container.id,
+            &mount.target,
+            &dir.join(&name),
+            &read,
+        )
+        .await?;
         progress(Progress::Finished {
             part: name.clone(),
             bytes: stats.bytes,

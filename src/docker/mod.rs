@@ -7,6 +7,7 @@ pub mod events;
 pub mod exec;
 pub mod images;
 pub mod logs;
+pub mod pull_tally;
 
 pub use containers::{ContainerInfo, Health, Mount, last_log_lines, stack_containers};
 pub use engine::{DockerError, Engine};

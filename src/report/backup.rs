@@ -47,6 +47,8 @@ pub async fn run(ctx: &Context) -> Output {
     let events = std::sync::Mutex::new(Vec::<Value>::new());
     let record = |p: Progress| {
         let event = match p {
+            // The command's output is collected: a line per chunk would say nothing more.
+            Progress::Read { .. } => return,
             Progress::Started { part } => {
                 json!({"type": "progress", "part": part, "state": "started"})
             }

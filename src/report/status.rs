@@ -8,7 +8,7 @@ use super::facts::{self, Facts};
 use super::{Context, Output, human_bytes};
 use crate::db::DbProbe;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ServiceStatus {
     pub name: String,
     /// Whether an upgrade recreates this service (it runs the app's image).

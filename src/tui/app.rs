@@ -19,17 +19,27 @@ use crate::upgrade::{self, Decider, PathMode, Request};
 
 /// The engine's questions, carried to the screen; the engine waits for the answer.
 struct Asker {
-    questions: mpsc::UnboundedSender<(String, std::sync::mpsc::Sender<bool>)>,
+    questions: mpsc::UnboundedSender<(Msg, std::sync::mpsc::Sender<bool>)>,
 }
 
-impl Decider for Asker {
-    fn confirm(&self, question: &str) -> bool {
+impl Asker {
+    fn ask(&self, question: Msg) -> bool {
         let (tx, rx) = std::sync::mpsc::channel();
-        if self.questions.send((question.to_string(), tx)).is_err() {
+        if self.questions.send((question, tx)).is_err() {
             return false;
         }
         // The engine runs on the multi-thread runtime: waiting here must not stall it.
         tokio::task::block_in_place(|| rx.recv().unwrap_or(false))
+    }
+}
+
+impl Decider for Asker {
+    fn confirm(&self, question: &str) -> bool {
+        self.ask(Msg::Question(question.to_string()))
+    }
+
+    fn override_unhealthy(&self, problems: &[String]) -> bool {
+        self.ask(Msg::Override(problems.to_vec()))
     }
 }
 
@@ -142,6 +152,7 @@ async fn drive(
     let (question_tx, mut question_rx) = mpsc::unbounded_channel();
     let mut pending: Option<std::sync::mpsc::Sender<bool>> = None;
     let mut engine: Option<tokio::task::JoinHandle<upgrade::Finished>> = None;
+    let stop = upgrade::Stop::default();
     let mut exit_code = 0u8;
     let mut dirty = true;
     let mut last_draw = Instant::now() - FRAME;
@@ -173,7 +184,7 @@ async fn drive(
             Some(event) = event_rx.recv() => Msg::Engine(event),
             Some((question, answer)) = question_rx.recv() => {
                 pending = Some(answer);
-                Msg::Question(question)
+                question
             }
             finished = async {
                 match engine.as_mut() {
@@ -221,8 +232,9 @@ async fn drive(
                         let _ = tx.send(yes);
                     }
                 }
+                Command::Stop => stop.request(),
                 Command::Upgrade(to) => {
-                    let (ctx, events) = (ctx.clone(), event_tx.clone());
+                    let (ctx, events, stop) = (ctx.clone(), event_tx.clone(), stop.clone());
                     let asker = Asker {
                         questions: question_tx.clone(),
                     };
@@ -231,6 +243,7 @@ async fn drive(
                             to,
                             dry_run: false,
                             path: PathMode::Steps,
+                            stop,
                         };
                         upgrade::run(&ctx, &request, &asker, &events).await
                     }));

@@ -2,6 +2,7 @@
 //! out (the Elm architecture), so every transition is tested without a terminal or a daemon.
 use std::collections::{BTreeMap, VecDeque};
 
+use crate::docker::pull_tally::PullSnapshot;
 use crate::rollback::plan::{Decision, Loss};
 use crate::upgrade::{Event, Step};
 
@@ -126,6 +127,60 @@ pub struct RollbackOffer {
 /// The word a user types to allow a restore: a slip of a key is not consent.
 pub const CONFIRM_WORD: &str = "restore";
 
+/// The word a user types to upgrade although a service is unhealthy.
+pub const OVERRIDE_WORD: &str = "override";
+
+/// The preflight's findings: the services' table, the problems, the failing ones' last lines.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Health {
+    /// (service, version, state and health in words, fine).
+    pub services: Vec<(String, String, String, bool)>,
+    pub problems: Vec<String>,
+    pub evidence: BTreeMap<String, Vec<String>>,
+}
+
+/// A backup part being read: bytes so far and since when (for a rate).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupRead {
+    pub part: String,
+    pub bytes: u64,
+    pub elapsed_ms: u64,
+}
+
+/// A file of the finished backup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupFile {
+    pub name: String,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// One image's download.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullBar {
+    pub image: String,
+    pub progress: PullSnapshot,
+    pub done: bool,
+}
+
+/// One check of the verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub what: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+/// The `.env` change, as a diff.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvDiff {
+    pub file: String,
+    pub line: Option<u64>,
+    /// The whole line before and after.
+    pub before: Option<String>,
+    pub after: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Phase {
     /// Before anything changed: quitting is free.
@@ -157,7 +212,18 @@ pub struct State {
     /// How many lines up from the bottom the log pane is scrolled.
     pub log_scroll: usize,
     pub migrations: Vec<(String, String)>,
-    pub smoke: Vec<String>,
+    pub checks: Vec<Check>,
+    pub health: Option<Health>,
+    /// The backup part being read now, and the finished backup's files and total.
+    pub backup_read: Option<BackupRead>,
+    pub backup_files: Vec<BackupFile>,
+    pub backup_total: Option<u64>,
+    pub pulls: Vec<PullBar>,
+    pub env_diff: Option<EnvDiff>,
+    /// The pending question is whether to go on past unhealthy services.
+    pub overriding: bool,
+    /// The user asked to stop at the next safe point.
+    pub stop_requested: bool,
     pub backup_dir: Option<String>,
     pub downtime_ms: Option<u64>,
     pub failure: Option<Failure>,
@@ -202,6 +268,8 @@ pub enum Msg {
     Key(Key),
     /// The engine asks (e.g. whether to roll back); it waits for `Command::Answer`.
     Question(String),
+    /// The engine asks whether to upgrade although these services are unhealthy.
+    Override(Vec<String>),
     /// The run ended with this exit code and sentence.
     Finished {
         exit_code: u8,
@@ -233,6 +301,8 @@ pub enum Command {
     Upgrade(String),
     /// Answer the engine's pending question.
     Answer(bool),
+    /// Ask the engine to stop at its next safe point.
+    Stop,
 }
 
 const PROGRESS_LINES: usize = 6;
@@ -251,7 +321,15 @@ impl State {
             logs_dropped: 0,
             log_scroll: 0,
             migrations: Vec::new(),
-            smoke: Vec::new(),
+            checks: Vec::new(),
+            health: None,
+            backup_read: None,
+            backup_files: Vec::new(),
+            backup_total: None,
+            pulls: Vec::new(),
+            env_diff: None,
+            overriding: false,
+            stop_requested: false,
             backup_dir: None,
             downtime_ms: None,
             failure: None,
@@ -315,8 +393,15 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Command> {
             Vec::new()
         }
         Msg::Key(key) => on_key(state, key),
+        Msg::Override(problems) => {
+            state.question = Some(format!("Upgrade although {}?", problems.join("; ")));
+            state.overriding = true;
+            state.typed.clear();
+            Vec::new()
+        }
         Msg::Question(text) => {
             state.question = Some(text);
+            state.overriding = false;
             state.typed.clear();
             if state.rollback.is_some() || state.failure.is_some() {
                 state.phase = Phase::Failed;
@@ -383,12 +468,73 @@ fn on_event(state: &mut State, event: Event) {
                 });
             }
         }
-        Event::Progress { step, message } => {
-            if step == Step::Verify {
-                state.smoke.push(message.clone());
-            }
-            state.push_progress(message);
+        Event::Progress { message, .. } => state.push_progress(message),
+        Event::Check { what, ok, detail } => state.checks.push(Check { what, ok, detail }),
+        Event::Health {
+            services,
+            problems,
+            evidence,
+        } => {
+            state.health = Some(Health {
+                services: services
+                    .into_iter()
+                    .map(|s| {
+                        let fine = s.state == "running"
+                            && s.health.as_deref().is_none_or(|h| h == "healthy");
+                        let words = match &s.health {
+                            Some(h) => format!("{}, {h}", s.state),
+                            None => s.state.clone(),
+                        };
+                        (s.name, s.version.unwrap_or_default(), words, fine)
+                    })
+                    .collect(),
+                problems,
+                evidence,
+            })
         }
+        Event::BackupProgress {
+            part,
+            bytes,
+            elapsed_ms,
+        } => {
+            state.backup_read = Some(BackupRead {
+                part,
+                bytes,
+                elapsed_ms,
+            })
+        }
+        Event::BackupDone {
+            dir,
+            files,
+            total_bytes,
+        } => {
+            state.backup_read = None;
+            state.backup_dir = Some(dir.display().to_string());
+            state.backup_total = Some(total_bytes);
+            state.backup_files = files
+                .into_iter()
+                .map(|f| BackupFile {
+                    name: f.name,
+                    bytes: f.size_bytes,
+                    sha256: f.sha256,
+                })
+                .collect();
+        }
+        Event::Pull {
+            image,
+            progress,
+            done,
+        } => match state.pulls.iter_mut().find(|p| p.image == image) {
+            Some(bar) => {
+                bar.progress = progress;
+                bar.done = done;
+            }
+            None => state.pulls.push(PullBar {
+                image,
+                progress,
+                done,
+            }),
+        },
         Event::Log { service, line } => state.push_log(service, line, false),
         Event::Migration { service, from, to } => {
             state.migrations.push((from.clone(), to.clone()));
@@ -466,6 +612,12 @@ fn on_event(state: &mut State, event: Event) {
                 plan["env_diff"]["before"].as_str().unwrap_or("(absent)"),
                 plan["env_diff"]["after"].as_str().unwrap_or("")
             ));
+            state.env_diff = Some(EnvDiff {
+                file: plan["env_diff"]["file"].as_str().unwrap_or(".env").into(),
+                line: plan["env_diff"]["line"].as_u64(),
+                before: plan["env_diff"]["before"].as_str().map(str::to_string),
+                after: plan["env_diff"]["after"].as_str().unwrap_or("").into(),
+            });
             let path = list(&plan["path"]);
             if path.contains(',') {
                 lines.push(format!(
@@ -479,19 +631,34 @@ fn on_event(state: &mut State, event: Event) {
 }
 
 fn on_key(state: &mut State, key: Key) -> Vec<Command> {
-    if state.help || state.quit_asked {
-        // Any key closes the help, or the explanation of why quitting must wait.
-        state.help = false;
+    if state.quit_asked {
         state.quit_asked = false;
+        // `s` asks the engine to stop at its next safe point; any other key goes back.
+        if key == Key::Char('s') && state.phase == Phase::Running && !state.stop_requested {
+            state.stop_requested = true;
+            return vec![Command::Stop];
+        }
+        return Vec::new();
+    }
+    if state.help {
+        state.help = false;
         return Vec::new();
     }
     if state.question.is_some() {
-        let restore = state
-            .rollback
-            .as_ref()
-            .is_some_and(|r| r.decision == Decision::Restore);
+        // A restore, and going on past unhealthy services, need their word typed out.
+        let word = if state.overriding {
+            Some(OVERRIDE_WORD)
+        } else {
+            state
+                .rollback
+                .as_ref()
+                .filter(|r| r.decision == Decision::Restore)
+                .map(|_| CONFIRM_WORD)
+        };
+        let needs_word = word.is_some();
         let answer = |state: &mut State, yes: bool| {
             state.question = None;
+            state.overriding = false;
             state.typed.clear();
             if yes && state.phase == Phase::Failed {
                 state.phase = Phase::RollingBack;
@@ -500,16 +667,16 @@ fn on_key(state: &mut State, key: Key) -> Vec<Command> {
         };
         // A restore needs the confirmation word typed out; anything else is one key.
         return match key {
-            Key::Char(c) if restore && !c.is_control() => {
+            Key::Char(c) if needs_word && !c.is_control() => {
                 state.typed.push(c);
                 Vec::new()
             }
-            Key::Backspace if restore => {
+            Key::Backspace if needs_word => {
                 state.typed.pop();
                 Vec::new()
             }
-            Key::Enter if restore && state.typed.trim() == CONFIRM_WORD => answer(state, true),
-            Key::Char('y') | Key::Enter if !restore => answer(state, true),
+            Key::Enter if word.is_some_and(|w| state.typed.trim() == w) => answer(state, true),
+            Key::Char('y') | Key::Enter if !needs_word => answer(state, true),
             Key::Char('n') | Key::Esc => answer(state, false),
             Key::Char('?') => {
                 state.help = true;

@@ -107,6 +107,38 @@ pub enum Event {
         reason: String,
         evidence: BTreeMap<String, Vec<String>>,
     },
+    /// The preflight's view of the services, the problems it found, and the failing
+    /// containers' last log lines.
+    Health {
+        services: Vec<status::ServiceStatus>,
+        problems: Vec<String>,
+        evidence: BTreeMap<String, Vec<String>>,
+    },
+    /// Bytes of a backup part read from Docker so far, and since when (for a rate).
+    BackupProgress {
+        part: String,
+        bytes: u64,
+        elapsed_ms: u64,
+    },
+    /// The backup is complete and checked: where it is, each file's size and sha256.
+    BackupDone {
+        dir: PathBuf,
+        files: Vec<crate::backup::ManifestFile>,
+        total_bytes: u64,
+    },
+    /// How far one image's pull is (at most a few times a second, and at each layer done).
+    Pull {
+        image: String,
+        progress: crate::docker::pull_tally::PullSnapshot,
+        /// The image is here: the last report of its pull.
+        done: bool,
+    },
+    /// One check of the verification: what, whether it passed, and what was seen.
+    Check {
+        what: String,
+        ok: bool,
+        detail: String,
+    },
     /// The rollback planner's decision, why, and what a restore would lose.
     Rollback {
         decision: crate::rollback::plan::Decision,
@@ -118,6 +150,28 @@ pub enum Event {
 /// Who answers the engine's questions: a person in the wizard; `--yes` headless.
 pub trait Decider: Send + Sync {
     fn confirm(&self, question: &str) -> bool;
+
+    /// Whether to upgrade although these services are unhealthy. Only a person looking at
+    /// them can say yes (the wizard asks for a typed word); `--yes` does not cover it.
+    fn override_unhealthy(&self, _problems: &[String]) -> bool {
+        false
+    }
+}
+
+/// Asks a running upgrade to stop at its next safe point: before the first change (after
+/// the backup and the pull), or between two hops. A restart, once begun, goes on through
+/// verification. Cloned into whoever may ask (the wizard's `q`, a signal handler).
+#[derive(Debug, Clone, Default)]
+pub struct Stop(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Stop {
+    pub fn request(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn requested(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 /// Headless: yes when `--yes` was given, else every question is a refusal.
@@ -134,6 +188,7 @@ pub struct Request {
     pub dry_run: bool,
     /// Step through each release (0.x) or minor (1.0+) on the way, or jump.
     pub path: PathMode,
+    pub stop: Stop,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -327,19 +382,45 @@ pub async fn run(
         .start(Step::Preflight, "checking the stack is healthy and ready")
         .await;
     let facts = facts::gather(ctx, view).await;
+    // Problems nobody may wave through (no Docker, no possible backup), and unhealthy
+    // services, which a person who knows why may choose to upgrade past.
     let mut problems: Vec<String> = Vec::new();
     if let Err(e) = &facts.docker {
         problems.push(e.to_string());
     }
-    for s in status::services(&facts) {
-        let (level, message) =
-            checks::judge_service(&s, facts.view.with_healthcheck.contains(&s.name));
-        if level == Level::Fail {
-            problems.push(message);
-        }
-    }
     if let Err((_, sentence)) = crate::report::backup::preconditions(&facts) {
         problems.push(sentence);
+    }
+    let services = status::services(&facts);
+    let mut unhealthy: Vec<String> = Vec::new();
+    let mut evidence = BTreeMap::new();
+    for s in &services {
+        let (level, message) =
+            checks::judge_service(s, facts.view.with_healthcheck.contains(&s.name));
+        if level == Level::Fail {
+            unhealthy.push(message);
+            if let Ok(docker) = &facts.docker {
+                evidence.insert(s.name.clone(), last_lines(docker, &s.name).await);
+            }
+        }
+    }
+    run.emit(Event::Health {
+        services: services.clone(),
+        problems: problems.iter().chain(&unhealthy).cloned().collect(),
+        evidence,
+    });
+    let overridden = problems.is_empty()
+        && !unhealthy.is_empty()
+        && !req.dry_run
+        && decider.override_unhealthy(&unhealthy);
+    if overridden {
+        run.progress(
+            Step::Preflight,
+            format!("going on at your request although {}", unhealthy.join("; ")),
+        );
+        tracing::warn!(?unhealthy, "preflight overridden by the user");
+    } else {
+        problems.extend(unhealthy.iter().cloned());
     }
     if !problems.is_empty() {
         let sentence = format!(
@@ -351,6 +432,7 @@ pub async fn run(
         return refused(3, sentence, &to);
     }
     run.finish(Step::Preflight, step, true, None).await;
+    let overridden: Vec<String> = if overridden { unhealthy } else { Vec::new() };
     let Ok(docker) = &facts.docker else {
         return refused(3, "Docker is not reachable".into(), &to);
     };
@@ -475,6 +557,7 @@ pub async fn run(
         "download_bytes": download_bytes,
         "recreate": facts.view.upgraded,
         "env_diff": {"file": stack.env_path, "line": change.line, "before": change.before, "after": change.after},
+        "overridden": overridden,
     });
     run.emit(Event::Plan { plan: plan.clone() });
     if req.dry_run {
@@ -512,9 +595,12 @@ pub async fn run(
     run.run_id = Some(run_id.clone());
     let started_all = Instant::now();
     let mut finished = upgrade(
-        &mut run, ctx, &stack, &facts, docker, &from, &to, &hops, &to_pull,
+        &mut run, ctx, &stack, &facts, docker, &from, &to, &hops, &to_pull, &req.stop,
     )
     .await;
+    if !overridden.is_empty() {
+        finished.summary["overridden"] = json!(overridden);
+    }
     finished.summary["run_id"] = json!(run_id);
     finished.summary["steps"] = json!(run.steps);
     finished.summary["duration_ms"] = json!(started_all.elapsed().as_millis() as u64);
@@ -522,6 +608,7 @@ pub async fn run(
     drop(run);
     if finished.exit_code == 1
         && finished.summary["changed"] == json!(true)
+        && finished.summary["outcome"] != json!("stopped")
         && let Some(backup_dir) = finished.summary["backup"].as_str().map(PathBuf::from)
     {
         let failure = finished.summary["failure"]
@@ -616,6 +703,22 @@ pub async fn run(
     finished
 }
 
+/// The last log lines of a service's (most troubled) container, or why there are none.
+async fn last_lines(docker: &facts::Running, service: &str) -> Vec<String> {
+    let Some(c) = docker
+        .of_service(service)
+        .into_iter()
+        .max_by_key(|c| !c.is_running())
+    else {
+        return vec!["(no container)".into()];
+    };
+    match crate::docker::last_log_lines(&docker.engine, &c.id, 12).await {
+        Ok(lines) if lines.is_empty() => vec!["(the container logged nothing)".into()],
+        Ok(lines) => lines,
+        Err(e) => vec![format!("(its logs could not be read: {e})")],
+    }
+}
+
 /// Sends an event outside a `Run` (a front end that went away does not stop the engine).
 fn run_event(events: &UnboundedSender<Event>, e: Event) {
     let _ = events.send(e);
@@ -646,6 +749,7 @@ async fn upgrade(
     to: &str,
     hops: &[(String, BTreeMap<String, String>)],
     to_pull: &[String],
+    stop: &Stop,
 ) -> Finished {
     let engine = &docker.engine;
     let view = &facts.view;
@@ -667,50 +771,82 @@ async fn upgrade(
         what: format!("{} image(s) to download", to_pull.len()),
     });
     let source = crate::report::backup::source_from(facts, docker, running_version.as_deref());
-    let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel::<(Step, String)>();
+    let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
     let backup_tx = progress_tx.clone();
+    // Byte counts at most a few times a second: a front end on a slow link needs no more.
+    const EVERY: Duration = Duration::from_millis(250);
     // Each sender lives inside its future, so the forwarder ends when both are done.
     let backup_fut = async {
+        let began = Instant::now();
+        let last_read = std::sync::Mutex::new(None::<Instant>);
         let on_backup = move |p: crate::backup::Progress| {
-            let message = match p {
-                crate::backup::Progress::Started { part } => format!("writing {part}"),
-                crate::backup::Progress::Finished { part, bytes } => {
-                    format!("{part} done ({})", crate::report::human_bytes(bytes))
+            let event = match p {
+                crate::backup::Progress::Started { part } => Event::Progress {
+                    step: Step::Backup,
+                    message: format!("writing {part}"),
+                },
+                crate::backup::Progress::Read { part, bytes } => {
+                    let Ok(mut last) = last_read.lock() else {
+                        return;
+                    };
+                    if last.is_some_and(|t| t.elapsed() < EVERY) {
+                        return;
+                    }
+                    *last = Some(Instant::now());
+                    Event::BackupProgress {
+                        part,
+                        bytes,
+                        elapsed_ms: began.elapsed().as_millis() as u64,
+                    }
                 }
+                crate::backup::Progress::Finished { part, bytes } => Event::Progress {
+                    step: Step::Backup,
+                    message: format!("{part} done ({})", crate::report::human_bytes(bytes)),
+                },
             };
-            let _ = backup_tx.send((Step::Backup, message));
+            let _ = backup_tx.send(event);
         };
         crate::backup::take(engine, &source, &view.backup_dir, &on_backup).await
     };
     let pull_tx = progress_tx;
     let pull_fut = async move {
         for reference in to_pull {
-            let mut last = String::new();
+            let mut tally = crate::docker::pull_tally::PullTally::default();
+            let mut last: Option<Instant> = None;
             let mut report = |p: images::PullProgress| {
-                // Layer milestones only: a line per layer state, not per byte.
-                let line = format!(
-                    "{} {}",
-                    p.layer.as_deref().unwrap_or(&p.reference),
-                    p.status
-                );
-                if p.current.is_none() && line != last {
-                    let _ = pull_tx.send((Step::Pull, line.clone()));
-                    last = line;
+                let milestone = tally.see(&p);
+                if milestone || last.is_none_or(|t| t.elapsed() >= EVERY) {
+                    last = Some(Instant::now());
+                    let _ = pull_tx.send(Event::Pull {
+                        image: reference.clone(),
+                        progress: tally.snapshot(),
+                        done: false,
+                    });
                 }
             };
             images::pull(engine, reference, &mut report).await?;
+            let _ = pull_tx.send(Event::Pull {
+                image: reference.clone(),
+                progress: tally.snapshot(),
+                done: true,
+            });
         }
         Ok::<(), crate::docker::DockerError>(())
     };
     let forward = async {
-        while let Some((step, message)) = progress_rx.recv().await {
-            run.progress(step, message);
+        while let Some(event) = progress_rx.recv().await {
+            run.emit(event);
         }
     };
     let ((backup, pulled), ()) =
         tokio::join!(async { tokio::join!(backup_fut, pull_fut) }, forward);
     let backup = match backup {
         Ok(b) => {
+            run.emit(Event::BackupDone {
+                dir: b.dir.clone(),
+                files: b.manifest.files.clone(),
+                total_bytes: b.total_bytes,
+            });
             run.finish(
                 Step::Backup,
                 backup_step,
@@ -755,6 +891,20 @@ async fn upgrade(
         return run.fail(Step::Pull, pull_step, sentence, summary).await;
     }
     run.finish(Step::Pull, pull_step, true, None).await;
+    if stop.requested() {
+        let sentence = format!(
+            "stopped at your request before any change: the stack still runs {from}, .env is as it was; the backup is in {}. Run the upgrade again when you are ready.",
+            backup.dir.display()
+        );
+        summary["outcome"] = json!("stopped");
+        summary["exit_code"] = json!(3);
+        summary["error"] = json!(sentence);
+        return Finished {
+            exit_code: 3,
+            sentence,
+            summary,
+        };
+    }
 
     // Each hop: pin, restart, watch, verify. From the first pin on, a failure leaves the stack
     // changed, and says how.
@@ -839,26 +989,68 @@ async fn upgrade(
             .await;
         let after = facts::gather(ctx, facts.view.clone()).await;
         let mut problems = running_problems(&after, targets);
+        run.emit(Event::Check {
+            what: "containers".into(),
+            ok: problems.is_empty(),
+            detail: if problems.is_empty() {
+                format!(
+                    "{} run{} the new image, healthy, no restart",
+                    targets.keys().cloned().collect::<Vec<_>>().join(", "),
+                    if targets.len() == 1 { "s" } else { "" }
+                )
+            } else {
+                problems.join("; ")
+            },
+        });
         let schema_after = after.db.as_ref().and_then(|r| r.as_ref().ok());
         if let (Some(before), Some(now)) = (schema_before, schema_after) {
+            let revision = |p: &crate::db::DbProbe| {
+                p.migrations
+                    .as_ref()
+                    .map_or("(no migrations table)".to_string(), |m| m.revision.clone())
+            };
+            run.emit(Event::Check {
+                what: "schema".into(),
+                ok: true,
+                detail: format!("{} -> {}", revision(before), revision(now)),
+            });
+            let mut lost = Vec::new();
             for t in &before.tables {
                 let rows_now = now.tables.iter().find(|n| n.name == t.name).map(|n| n.rows);
                 match rows_now {
                     Some(n) if n >= t.rows => {}
-                    Some(n) => problems.push(format!(
+                    Some(n) => lost.push(format!(
                         "table {} has {n} rows, {} before the upgrade",
                         t.name, t.rows
                     )),
-                    None => problems.push(format!(
+                    None => lost.push(format!(
                         "table {} is gone ({} rows before the upgrade)",
                         t.name, t.rows
                     )),
                 }
             }
+            run.emit(Event::Check {
+                what: "rows".into(),
+                ok: lost.is_empty(),
+                detail: if lost.is_empty() {
+                    format!(
+                        "{} tables, {} rows before, none lost",
+                        before.tables.len(),
+                        before.tables.iter().map(|t| t.rows).sum::<u64>()
+                    )
+                } else {
+                    lost.join("; ")
+                },
+            });
+            problems.extend(lost);
         } else if let Some(Err(e)) = &after.db {
-            problems.push(format!(
-                "the database cannot be read after the upgrade: {e}"
-            ));
+            let problem = format!("the database cannot be read after the upgrade: {e}");
+            run.emit(Event::Check {
+                what: "database".into(),
+                ok: false,
+                detail: problem.clone(),
+            });
+            problems.push(problem);
         }
         let (smoke_results, smoke_problems) = smoke_checks(run, stack).await;
         problems.extend(smoke_problems);
@@ -890,6 +1082,22 @@ async fn upgrade(
         run.finish(Step::Verify, step, true, None).await;
         hops_done.push(hop.clone());
         previous = hop.clone();
+        if stop.requested() && i + 1 < hops.len() {
+            run.hop = None;
+            let sentence = format!(
+                "stopped at your request between two releases: {} runs {hop} (checked and healthy) and .env pins it; the backup taken before is in {}. To go on: `hoist upgrade --to {to}`; to go back to {from}: `hoist rollback`.",
+                view.project,
+                backup.dir.display()
+            );
+            summary["hops_done"] = json!(hops_done);
+            summary["outcome"] = json!("stopped");
+            summary["error"] = json!(sentence);
+            return Finished {
+                exit_code: 1,
+                sentence,
+                summary,
+            };
+        }
     }
     run.hop = None;
     summary["hops_done"] = json!(hops_done);
@@ -1113,16 +1321,19 @@ pub(crate) async fn smoke_checks(
     let mut problems = Vec::new();
     for s in &stack.detection.smoke {
         let r = smoke::check(s).await;
-        run.progress(
-            Step::Verify,
-            format!(
-                "{} {} -> {} in {} ms",
-                s.method,
-                s.url,
+        run.emit(Event::Check {
+            what: format!("{} {}", s.method, s.url),
+            ok: r.error.is_none(),
+            detail: format!(
+                "{} in {} ms{}",
                 r.status.map_or("no answer".to_string(), |c| c.to_string()),
-                r.latency_ms
+                r.latency_ms,
+                r.error
+                    .as_deref()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
             ),
-        );
+        });
         if let Some(e) = &r.error {
             problems.push(format!("{}: {e}", s.url));
         }

@@ -4,9 +4,9 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Color;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+use ratatui::widgets::{Paragraph, Wrap};
 
-use super::Theme;
+use super::{Theme, sections};
 use crate::rollback::plan::{Decision, loss_sentence};
 use crate::tui::state::{CONFIRM_WORD, Phase, Stage, State};
 
@@ -43,17 +43,31 @@ fn step(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
             state.current,
             Stage::Restart | Stage::WatchLogs | Stage::SmokeTests
         );
-    // The heading (name, purpose wrapped, a blank line), progress and migrations above the logs.
-    let rows = state.progress.len() + state.migrations.len();
-    let progress_height = (rows as u16 + 5).min(area.height / 2).max(4);
-    let [top, rest] = Layout::vertical([
-        Constraint::Length(if logs { progress_height } else { area.height }),
-        Constraint::Min(0),
-    ])
-    .areas(area);
     let mut lines = heading(state, theme);
-    for p in &state.progress {
-        lines.push(Line::from(format!("  {p}")));
+    if state.stop_requested {
+        lines.push(Line::from(Span::styled(
+            "Stopping at the next safe point, as you asked: before the first change, or once the running restart is checked.",
+            theme.fg(Color::Yellow),
+        )));
+        lines.push(Line::from(""));
+    }
+    match state.current {
+        Stage::HealthCheck => lines.extend(sections::health(state, theme, true)),
+        Stage::Backup | Stage::Pull => {
+            lines.extend(sections::backup_and_pull(state, theme, area.width));
+            lines.push(Line::from(""));
+        }
+        Stage::PinVersion => lines.extend(sections::env_diff(state, theme)),
+        Stage::SmokeTests => lines.extend(sections::checks(state, theme)),
+        _ => {}
+    }
+    // Beside the checklist or the diff, the progress lines would say the same again.
+    let said = state.current == Stage::SmokeTests
+        || (state.current == Stage::PinVersion && state.env_diff.is_some());
+    if !said {
+        for p in &state.progress {
+            lines.push(Line::from(format!("  {p}")));
+        }
     }
     if state.current == Stage::SmokeTests || !state.migrations.is_empty() {
         for (from, to) in &state.migrations {
@@ -64,57 +78,54 @@ fn step(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
             )));
         }
     }
-    if let Some(q) = &state.question {
-        lines.push(Line::from(""));
+    // A question (and the override's explanation) is kept at the bottom, always in sight.
+    let mut prompt: Vec<Line> = Vec::new();
+    if state.overriding && state.question.is_some() {
+        prompt.extend(sections::override_prompt(state, theme));
+    } else if let Some(q) = &state.question {
+        prompt.push(Line::from(""));
         for p in &state.plan {
-            lines.push(Line::from(format!("  {p}")));
+            prompt.push(Line::from(format!("  {p}")));
         }
-        lines.push(Line::from(""));
-        lines.push(Line::from(Span::styled(format!("{q} [y/n]"), theme.bold())));
+        prompt.push(Line::from(""));
+        prompt.push(Line::from(Span::styled(format!("{q} [y/n]"), theme.bold())));
     }
+    let prompt_height = wrapped_height(&prompt, area.width).min(area.height / 2);
+    let [area, prompt_area] =
+        Layout::vertical([Constraint::Min(0), Constraint::Length(prompt_height)]).areas(area);
+    frame.render_widget(
+        Paragraph::new(prompt).wrap(Wrap { trim: false }),
+        prompt_area,
+    );
+    // What the step shows above the logs: all of it, up to half the screen (two thirds for
+    // the checklist, which matters more than the log by then).
+    let cap = if state.current == Stage::SmokeTests {
+        area.height * 2 / 3
+    } else {
+        area.height / 2
+    };
+    let top_height = if logs {
+        wrapped_height(&lines, area.width).min(cap).max(4)
+    } else {
+        area.height
+    };
+    let [top, rest] =
+        Layout::vertical([Constraint::Length(top_height), Constraint::Min(0)]).areas(area);
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), top);
     if logs {
-        log_pane(state, theme, frame, rest);
+        super::logs::render(state, theme, frame, rest);
     }
 }
 
-/// The newest lines that fit, `log_scroll` lines up from the bottom; migrations highlighted.
-fn log_pane(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
-    let inner = area.height.saturating_sub(1) as usize;
-    let end = state.logs.len().saturating_sub(state.log_scroll);
-    let start = end.saturating_sub(inner);
-    let width = state
-        .logs
+/// How many rows `lines` take, wrapped at `width`.
+fn wrapped_height(lines: &[Line], width: u16) -> u16 {
+    let width = usize::from(width.max(1));
+    lines
         .iter()
-        .map(|l| l.service.len())
-        .max()
-        .unwrap_or(0);
-    let lines: Vec<Line> = state
-        .logs
-        .range(start..end)
-        .map(|l| {
-            let text_style = if l.migration {
-                theme.fg(Color::Magenta).patch(theme.bold())
-            } else {
-                ratatui::style::Style::default()
-            };
-            Line::from(vec![
-                Span::styled(format!("{:width$} | ", l.service), theme.fg(Color::Cyan)),
-                Span::styled(l.text.clone(), text_style),
-            ])
-        })
-        .collect();
-    let mut title = " logs ".to_string();
-    if state.log_scroll > 0 {
-        title = format!(" logs (scrolled up {} lines) ", state.log_scroll);
-    }
-    if state.logs_dropped > 0 {
-        title.push_str(&format!("({} older lines not kept) ", state.logs_dropped));
-    }
-    frame.render_widget(
-        Paragraph::new(lines).block(Block::default().borders(Borders::TOP).title(title)),
-        area,
-    );
+        .map(|l| l.width().max(1).div_ceil(width))
+        .sum::<usize>()
+        .try_into()
+        .unwrap_or(u16::MAX)
 }
 
 /// Before anything happens: what runs, how healthy it is, and where it can go.
@@ -246,6 +257,7 @@ fn finished(state: &State, ok: bool, sentence: &str, theme: Theme, frame: &mut F
             format!("Rolled back: {} runs {} again", state.project, state.from),
             Color::Yellow,
         ),
+        (false, _) if state.stop_requested => ("Stopped, as you asked".to_string(), Color::Yellow),
         (false, _) => ("Stopped: this needs your attention".to_string(), Color::Red),
     };
     let mut lines = vec![
@@ -254,11 +266,26 @@ fn finished(state: &State, ok: bool, sentence: &str, theme: Theme, frame: &mut F
         Line::from(sentence.to_string()),
         Line::from(""),
     ];
-    if let Some(dir) = &state.backup_dir {
-        lines.push(Line::from(format!("Backup:   {dir}")));
+    if state.backup_files.is_empty() {
+        if let Some(dir) = &state.backup_dir {
+            lines.push(Line::from(format!("Backup:   {dir}")));
+        }
+    } else if area.height < 30 {
+        // A small terminal: the copy command below matters more than the checksums (they are
+        // in the backup's manifest.json, and were on the backup's screen).
+        lines.push(Line::from(format!(
+            "Backup:   {} ({} files, {}, checked)",
+            state.backup_dir.as_deref().unwrap_or(""),
+            state.backup_files.len(),
+            crate::report::human_bytes(state.backup_total.unwrap_or(0))
+        )));
+    } else {
+        lines.push(Line::from("Backup:"));
+        lines.extend(sections::backup_files(state, theme, area.width));
     }
 
     if let Some(ms) = state.downtime_ms {
+        lines.push(Line::from(""));
         lines.push(Line::from(format!("Downtime: {:.1} s", ms as f64 / 1000.0)));
     }
     if ok && state.rollback.is_none() {
@@ -272,6 +299,17 @@ fn finished(state: &State, ok: bool, sentence: &str, theme: Theme, frame: &mut F
             "A backup on this server is lost with it. Copy it to your own computer (run this there):",
         ));
         lines.push(Line::from(Span::styled(copy.clone(), theme.bold())));
+    }
+    // Refused at the health check: its table and the failing containers' last lines.
+    if !ok
+        && state.current == Stage::HealthCheck
+        && state
+            .health
+            .as_ref()
+            .is_some_and(|h| !h.problems.is_empty())
+    {
+        lines.push(Line::from(""));
+        lines.extend(sections::health(state, theme, false));
     }
     if let Some(f) = state.failure.as_ref().filter(|_| !ok) {
         for (service, tail) in &f.evidence {

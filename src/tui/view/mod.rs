@@ -1,7 +1,9 @@
 //! Drawing the wizard: a pure function of `State`. The stepper down the side, the current step
 //! in the middle with what it does and why, key hints at the bottom; help and quit overlays.
 mod body;
+mod logs;
 mod overlay;
+mod sections;
 mod stepper;
 
 use ratatui::Frame;
@@ -72,10 +74,14 @@ fn hints(state: &State) -> Line<'static> {
         .as_ref()
         .is_some_and(|r| r.decision == crate::rollback::plan::Decision::Restore);
     let text = match (&state.question, &state.phase) {
+        (Some(_), _) if state.overriding => {
+            " type the word, Enter go on  Esc stop here, nothing changed  ? help"
+        }
         (Some(_), _) if restore => " type the word, Enter confirm  Esc keep as is  ? help",
         (Some(_), _) => " y/Enter yes  n/Esc no  ? help",
         (_, Phase::Finished { .. }) => " q quit  ↑/↓ scroll logs  ? help",
         (_, Phase::Idle) => " ↑/↓ choose  Enter start  ? help  q quit",
+        _ if state.stop_requested => " stopping at the next safe point  ↑/↓ scroll logs  ? help",
         _ => " ↑/↓ PgUp/PgDn scroll logs  ? help  q quit",
     };
     Line::from(text)

@@ -6,7 +6,7 @@ use ratatui::text::Line;
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use super::Theme;
-use crate::tui::state::State;
+use crate::tui::state::{Phase, State};
 
 fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let [row] = Layout::vertical([Constraint::Length(height.min(area.height))])
@@ -45,15 +45,31 @@ pub fn help(theme: Theme, frame: &mut Frame) {
 }
 
 pub fn quit(state: &State, theme: Theme, frame: &mut Frame) {
-    let area = centered(frame.area(), 64, 9);
-    let text = vec![
+    let area = centered(frame.area(), 68, 12);
+    let mut text = vec![
         Line::from(format!("A change is under way: {}.", state.current.title())),
         Line::from(""),
-        Line::from("Leaving now would leave the app half upgraded. hoist carries on"),
-        Line::from("to the end of the upgrade (or its rollback); then q quits."),
-        Line::from(""),
-        Line::from("Press any key to go back."),
+        Line::from("Leaving now would leave the app half upgraded, so hoist does not."),
     ];
+    if state.phase == Phase::RollingBack {
+        text.push(Line::from(
+            "A rollback is finished, not stopped: then q quits.",
+        ));
+        text.push(Line::from(""));
+    } else if state.stop_requested {
+        text.push(Line::from("It stops at the next safe point, as you asked."));
+        text.push(Line::from(""));
+    } else {
+        text.push(Line::from(
+            "It can stop at the next safe point: before the first change,",
+        ));
+        text.push(Line::from(
+            "or once the running restart is checked (the app is healthy).",
+        ));
+        text.push(Line::from(""));
+        text.push(Line::from("  s    stop at the next safe point"));
+    }
+    text.push(Line::from("  any other key: go back, the upgrade goes on"));
     frame.render_widget(Clear, area);
     frame.render_widget(
         Paragraph::new(text).wrap(Wrap { trim: false }).block(

@@ -119,7 +119,11 @@ fn watching() -> State {
             to: "0022".into(),
         },
     );
-    log(&mut s, "worker", "worker: ready (specivo 0.1.12)");
+    log(
+        &mut s,
+        "worker",
+        "\x1b[32mworker: ready\x1b[0m (specivo 0.1.12)",
+    );
     log(&mut s, "api", "INFO:     Application startup complete.");
     s
 }
@@ -150,7 +154,7 @@ fn the_plan_and_its_question() {
                 "backup": {"database": "postgres dump of specivo (service db)", "dir": "/srv/specivo-backups"},
                 "pull": ["127.0.0.1:5000/specivo/specivo:0.1.12"],
                 "recreate": ["api", "beat", "worker"],
-                "env_diff": {"before": "SPECIVO_VERSION=0.1.11", "after": "SPECIVO_VERSION=0.1.12"},
+                "env_diff": {"file": "/srv/specivo/.env", "line": 3, "before": "SPECIVO_VERSION=0.1.11", "after": "SPECIVO_VERSION=0.1.12"},
                 "path": ["0.1.12"],
             }),
         },
@@ -185,7 +189,228 @@ fn backup_in_progress() {
             message: "writing data-specivo-data.tar.gz".into(),
         },
     );
+    engine(
+        &mut s,
+        Event::BackupProgress {
+            part: "data-specivo-data.tar.gz".into(),
+            bytes: 48_000_000,
+            elapsed_ms: 1600,
+        },
+    );
+    step(&mut s, Step::Pull, "1 image(s) to download", None);
+    pull(&mut s, 3, 5, 21_000_000, 63_000_000, false);
     snap("backup_in_progress", &s);
+}
+
+fn pull(
+    s: &mut State,
+    layers_done: usize,
+    layers: usize,
+    bytes_done: u64,
+    bytes_total: u64,
+    done: bool,
+) {
+    engine(
+        s,
+        Event::Pull {
+            image: "127.0.0.1:5000/specivo/specivo:0.1.12".into(),
+            progress: crate::docker::pull_tally::PullSnapshot {
+                layers_done,
+                layers,
+                bytes_done,
+                bytes_total,
+            },
+            done,
+        },
+    );
+}
+
+fn file(name: &str, kind: &str, size_bytes: u64, sha: char) -> crate::backup::ManifestFile {
+    crate::backup::ManifestFile {
+        name: name.into(),
+        kind: kind.into(),
+        size_bytes,
+        sha256: sha.to_string().repeat(64),
+        source: None,
+        target: None,
+        files: None,
+        content_bytes: None,
+    }
+}
+
+fn backed_up(s: &mut State) {
+    engine(
+        s,
+        Event::BackupDone {
+            dir: "/srv/specivo-backups/specivo-20261128-101500-0.1.11".into(),
+            files: vec![
+                file("database.sql.gz", "dump", 1_210_000, 'a'),
+                file("data-specivo-data.tar.gz", "archive", 104_900_000, 'b'),
+                file("env", "env", 310, 'c'),
+                file("compose.yaml", "compose", 1_450, 'd'),
+            ],
+            total_bytes: 106_111_760,
+        },
+    );
+}
+
+#[test]
+fn backup_done_while_the_pull_goes_on() {
+    let mut s = upgrading();
+    step(
+        &mut s,
+        Step::Backup,
+        "database dump and data archives",
+        None,
+    );
+    step(&mut s, Step::Pull, "1 image(s) to download", None);
+    pull(&mut s, 4, 5, 50_000_000, 63_000_000, false);
+    backed_up(&mut s);
+    step(&mut s, Step::Backup, "", Some(true));
+    snap("backup_done_pull_going_on", &s);
+}
+
+#[test]
+fn pin_shows_the_env_diff() {
+    let mut s = upgrading();
+    engine(
+        &mut s,
+        Event::Plan {
+            plan: serde_json::json!({
+                "backup": {"database": "postgres dump of specivo (service db)", "dir": "/srv/specivo-backups"},
+                "pull": [], "recreate": ["api"], "path": ["0.1.12"],
+                "env_diff": {"file": "/srv/specivo/.env", "line": 3, "before": "SPECIVO_VERSION=0.1.11", "after": "SPECIVO_VERSION=0.1.12"},
+            }),
+        },
+    );
+    step(
+        &mut s,
+        Step::Backup,
+        "database dump and data archives",
+        Some(true),
+    );
+    step(&mut s, Step::Pull, "0 image(s) to download", Some(true));
+    step(
+        &mut s,
+        Step::Pin,
+        "SPECIVO_VERSION=0.1.11 -> SPECIVO_VERSION=0.1.12",
+        None,
+    );
+    snap("pin_env_diff", &s);
+}
+
+fn unhealthy() -> State {
+    let mut s = State::new("specivo", "0.1.11", "0.1.12");
+    engine(
+        &mut s,
+        Event::StepStarted {
+            step: Step::Preflight,
+            what: "checking the stack is healthy and ready".into(),
+        },
+    );
+    let service = |name: &str, version: &str, state: &str, health: Option<&str>| {
+        crate::report::status::ServiceStatus {
+            name: name.into(),
+            upgraded: name != "db",
+            image: None,
+            version: Some(version.into()),
+            digest: None,
+            state: state.into(),
+            health: health.map(str::to_string),
+            exit_code: None,
+            restart_count: 0,
+            containers: 1,
+        }
+    };
+    engine(
+        &mut s,
+        Event::Health {
+            services: vec![
+                service("api", "0.1.11", "running", Some("unhealthy")),
+                service("db", "15", "running", Some("healthy")),
+                service("worker", "0.1.11", "running", None),
+            ],
+            problems: vec!["api is running but unhealthy: its healthcheck fails; fix it before upgrading (its last log lines are below)".into()],
+            evidence: BTreeMap::from([(
+                "api".to_string(),
+                vec![
+                    "INFO:     Application startup complete.".to_string(),
+                    "ERROR:    search index /data/index is locked by another process".to_string(),
+                    "INFO:     127.0.0.1 - \"GET /healthz HTTP/1.1\" 503".to_string(),
+                ],
+            )]),
+        },
+    );
+    s
+}
+
+#[test]
+fn an_unhealthy_stack_asks_for_an_override() {
+    let mut s = unhealthy();
+    update(
+        &mut s,
+        Msg::Override(vec!["api is running but unhealthy".into()]),
+    );
+    for c in "overr".chars() {
+        update(&mut s, Msg::Key(Key::Char(c)));
+    }
+    snap("health_override", &s);
+}
+
+#[test]
+fn an_unhealthy_stack_refused() {
+    let mut s = unhealthy();
+    update(
+        &mut s,
+        Msg::Override(vec!["api is running but unhealthy".into()]),
+    );
+    update(&mut s, Msg::Key(Key::Esc));
+    step(&mut s, Step::Preflight, "", Some(false));
+    update(
+        &mut s,
+        Msg::Finished {
+            exit_code: 3,
+            sentence: "the stack is not ready to upgrade: api is running but unhealthy: its healthcheck fails; fix it before upgrading (its last log lines are below). Nothing was changed; `hoist check` shows the details.".into(),
+            evidence: BTreeMap::new(),
+        },
+    );
+    snap("health_refused", &s);
+}
+
+fn checks(s: &mut State) {
+    for (what, ok, detail) in [
+        (
+            "containers",
+            true,
+            "api, beat, worker run the new image, healthy, no restart",
+        ),
+        ("schema", true, "0021 -> 0022"),
+        ("rows", true, "6 tables, 171 rows before, none lost"),
+        ("GET http://127.0.0.1:9933/", true, "302 in 4 ms"),
+    ] {
+        engine(
+            s,
+            Event::Check {
+                what: what.into(),
+                ok,
+                detail: detail.into(),
+            },
+        );
+    }
+}
+
+#[test]
+fn smoke_tests_checklist() {
+    let mut s = watching();
+    step(&mut s, Step::Watch, "", Some(true));
+    step(
+        &mut s,
+        Step::Verify,
+        "checking images, health, data and the app's answers",
+        None,
+    );
+    checks(&mut s);
+    snap("smoke_tests", &s);
 }
 
 #[test]
@@ -253,14 +478,9 @@ fn done() {
         "checking images, health, data and the app's answers",
         None,
     );
-    engine(
-        &mut s,
-        Event::Progress {
-            step: Step::Verify,
-            message: "GET http://127.0.0.1:9933/ -> 302 in 4 ms".into(),
-        },
-    );
+    checks(&mut s);
     step(&mut s, Step::Verify, "", Some(true));
+    backed_up(&mut s);
     s.downtime_ms = Some(1830);
     s.copy_command = Some(
         "scp -r root@203.0.113.7:/srv/specivo-backups/specivo-20261128-101500-0.1.11 .".into(),
@@ -285,6 +505,59 @@ fn help_and_quit_overlays() {
     update(&mut s, Msg::Key(Key::Char('q')));
     assert!(s.quit_asked);
     snap("quit_during_a_change", &s);
+    assert_eq!(
+        update(&mut s, Msg::Key(Key::Char('s'))),
+        [crate::tui::state::Command::Stop]
+    );
+    snap("stopping_at_a_safe_point", &s);
+}
+
+#[test]
+fn stopped_before_any_change() {
+    let mut s = upgrading();
+    step(
+        &mut s,
+        Step::Backup,
+        "database dump and data archives",
+        None,
+    );
+    update(&mut s, Msg::Key(Key::Char('q')));
+    update(&mut s, Msg::Key(Key::Char('s')));
+    backed_up(&mut s);
+    step(&mut s, Step::Backup, "", Some(true));
+    update(
+        &mut s,
+        Msg::Finished {
+            exit_code: 3,
+            sentence: "stopped at your request before any change: the stack still runs 0.1.11, .env is as it was; the backup is in /srv/specivo-backups/specivo-20261128-101500-0.1.11. Run the upgrade again when you are ready.".into(),
+            evidence: BTreeMap::new(),
+        },
+    );
+    snap("stopped_before_any_change", &s);
+}
+
+/// The app's own colors reach the screen; a migration line is highlighted in ours.
+#[test]
+fn log_colors_are_kept() {
+    let mut s = watching();
+    log(&mut s, "api", "\x1b[31mERROR\x1b[0m disk almost full");
+    let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    terminal
+        .draw(|f| render(&s, Theme { color: true }, f))
+        .unwrap();
+    let buffer = terminal.backend().buffer();
+    let row = (0..24)
+        .find(|y| {
+            (0..80)
+                .map(|x| buffer[(x, *y)].symbol())
+                .collect::<String>()
+                .contains("ERROR disk almost full")
+        })
+        .expect("the coloured line is on screen");
+    let x = (0..80).find(|x| buffer[(*x, row)].symbol() == "E").unwrap();
+    assert_eq!(buffer[(x, row)].fg, ratatui::style::Color::Red);
+    // And no escape character reaches the terminal as text.
+    assert!(!draw(&s, (80, 24)).contains('\x1b'));
 }
 
 /// Frame render time, for the closing note: `cargo test --release --lib frame_render_time --

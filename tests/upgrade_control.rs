@@ -1,0 +1,253 @@
+//! The engine driven as the wizard drives it, on the test bed: a person's override of an
+//! unhealthy service, and a stop at the next safe point (before the first change, between two
+//! hops). Real stack, real registry, real database.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{TestStack, docker_available};
+use hoist::report::Context;
+use hoist::upgrade::{self, Decider, Event, Finished, PathMode, Request, Stop};
+
+/// Answers as a person in the wizard would have: yes to the plan, and the override as told.
+struct Person {
+    override_unhealthy: bool,
+}
+
+impl Decider for Person {
+    fn confirm(&self, _question: &str) -> bool {
+        true
+    }
+
+    fn override_unhealthy(&self, _problems: &[String]) -> bool {
+        self.override_unhealthy
+    }
+}
+
+fn context(stack: &TestStack) -> Context {
+    Context::from_args(
+        Some(stack.dir.clone()),
+        None,
+        None,
+        None,
+        Some(stack.state_dir.clone()),
+    )
+    .unwrap()
+}
+
+/// Runs the engine to `to`; `on_event` sees each event as it comes (and may ask to stop).
+fn upgrade(
+    stack: &TestStack,
+    to: &str,
+    person: Person,
+    stop: Stop,
+    on_event: impl Fn(&Event, &Stop) + Send + 'static,
+) -> (Finished, Vec<Event>) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let ctx = context(stack);
+    runtime.block_on(async move {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let watcher_stop = stop.clone();
+        let collector = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while let Some(e) = rx.recv().await {
+                on_event(&e, &watcher_stop);
+                seen.push(e);
+            }
+            seen
+        });
+        let request = Request {
+            to: to.into(),
+            dry_run: false,
+            path: PathMode::Steps,
+            stop,
+        };
+        let finished = upgrade::run(&ctx, &request, &person, &tx).await;
+        drop(tx);
+        (finished, collector.await.unwrap())
+    })
+}
+
+fn env_text(stack: &TestStack) -> String {
+    std::fs::read_to_string(stack.dir.join(".env")).unwrap()
+}
+
+#[test]
+fn an_unhealthy_stack_is_upgraded_only_past_an_explicit_override() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start("override", "0.1.9");
+    stack.compose(&["stop", "worker"]);
+    let env_before = env_text(&stack);
+
+    // Without the person's override: refused, nothing changed, the table and why shown.
+    let (finished, seen) = upgrade(
+        &stack,
+        "0.1.10",
+        Person {
+            override_unhealthy: false,
+        },
+        Stop::default(),
+        |_, _| {},
+    );
+    assert_eq!(finished.exit_code, 3, "{}", finished.sentence);
+    assert!(
+        finished.sentence.contains("worker") && finished.sentence.contains("Nothing was changed"),
+        "{}",
+        finished.sentence
+    );
+    let health = seen
+        .iter()
+        .find_map(|e| match e {
+            Event::Health {
+                services,
+                problems,
+                evidence,
+            } => Some((services.clone(), problems.clone(), evidence.clone())),
+            _ => None,
+        })
+        .expect("the preflight reports the services' health");
+    assert!(
+        health
+            .0
+            .iter()
+            .any(|s| s.name == "worker" && s.state == "exited")
+    );
+    assert!(
+        health.1.iter().any(|p| p.contains("worker")),
+        "{:?}",
+        health.1
+    );
+    assert!(
+        health.2.get("worker").is_some_and(|l| !l.is_empty()),
+        "the stopped worker's last log lines: {:?}",
+        health.2
+    );
+    assert_eq!(env_text(&stack), env_before);
+    assert_eq!(stack.health_version(), "0.1.9");
+
+    // With it: the upgrade goes on, says so, and brings every service up on 0.1.10.
+    let (finished, _) = upgrade(
+        &stack,
+        "0.1.10",
+        Person {
+            override_unhealthy: true,
+        },
+        Stop::default(),
+        |_, _| {},
+    );
+    assert_eq!(finished.exit_code, 0, "{}", finished.sentence);
+    let overridden = finished.summary["overridden"].as_array().unwrap();
+    assert!(
+        overridden
+            .iter()
+            .any(|p| p.as_str().unwrap().contains("worker")),
+        "{overridden:?}"
+    );
+    assert_eq!(stack.health_version(), "0.1.10");
+    stack.wait_inspect("worker", "{{.State.Status}}", "running", 30);
+}
+
+#[test]
+fn a_stop_before_the_first_change_keeps_the_backup_and_changes_nothing() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start("stopearly", "0.1.9");
+    let env_before = env_text(&stack);
+    let api_before = stack.container("api");
+    // Asked while the backup runs, as a person pressing q, s in the wizard would.
+    let (finished, seen) = upgrade(
+        &stack,
+        "0.1.10",
+        Person {
+            override_unhealthy: false,
+        },
+        Stop::default(),
+        |e, stop| {
+            if let Event::StepStarted {
+                step: upgrade::Step::Backup,
+                ..
+            } = e
+            {
+                stop.request();
+            }
+        },
+    );
+    assert_eq!(finished.exit_code, 3, "{}", finished.sentence);
+    assert_eq!(finished.summary["outcome"], "stopped");
+    assert!(
+        finished.sentence.contains("before any change"),
+        "{}",
+        finished.sentence
+    );
+    // The backup was finished and kept, whole; nothing else happened.
+    let dir = std::path::PathBuf::from(finished.summary["backup"].as_str().unwrap());
+    hoist::backup::check(&dir).expect("the kept backup matches its manifest");
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, Event::BackupDone { files, .. } if !files.is_empty()))
+    );
+    assert!(!seen.iter().any(|e| matches!(
+        e,
+        Event::StepStarted {
+            step: upgrade::Step::Pin,
+            ..
+        }
+    )));
+    assert_eq!(env_text(&stack), env_before);
+    assert_eq!(stack.container("api"), api_before);
+    assert_eq!(stack.health_version(), "0.1.9");
+}
+
+#[test]
+fn a_stop_between_hops_ends_on_a_checked_release_without_a_rollback() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start("stophop", "0.1.9");
+    // 0.1.9 -> 0.1.11 goes through 0.1.10; the stop is asked during the first hop.
+    let (finished, seen) = upgrade(
+        &stack,
+        "0.1.11",
+        Person {
+            override_unhealthy: false,
+        },
+        Stop::default(),
+        |e, stop| {
+            if let Event::Hop { number: 1, .. } = e {
+                stop.request();
+            }
+        },
+    );
+    assert_eq!(finished.exit_code, 1, "{}", finished.sentence);
+    assert_eq!(finished.summary["outcome"], "stopped");
+    assert_eq!(finished.summary["hops_done"], serde_json::json!(["0.1.10"]));
+    assert!(finished.summary.get("rollback").is_none());
+    assert!(
+        finished.sentence.contains("hoist upgrade --to 0.1.11")
+            && finished.sentence.contains("hoist rollback"),
+        "{}",
+        finished.sentence
+    );
+    // The first hop ran to its end, verified; the second never began.
+    let verified = seen
+        .iter()
+        .filter(|e| {
+            matches!(e, Event::StepFinished { step: upgrade::Step::Verify, status, .. } if status == "done")
+        })
+        .count();
+    assert_eq!(verified, 1);
+    assert!(
+        !seen
+            .iter()
+            .any(|e| matches!(e, Event::Hop { number: 2, .. }))
+    );
+    assert!(env_text(&stack).contains("SPECIVO_VERSION=0.1.10\n"));
+    assert_eq!(stack.health_version(), "0.1.10");
+}
