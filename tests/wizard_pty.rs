@@ -186,6 +186,33 @@ fn a_broken_release_fails_and_the_user_accepts_the_offered_rollback() {
     assert_eq!(w.exit_code(10), 4);
 }
 
+#[test]
+fn a_user_stops_the_upgrade_at_its_next_safe_point() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start("wizardstop", "0.1.9");
+    let env_before = std::fs::read_to_string(stack.dir.join(".env")).unwrap();
+    let mut w = Wizard::start(&stack);
+    w.wait_for("next step (recommended)", 30);
+    w.keys("\r");
+    w.wait_for("[y/n]", 30);
+    // Yes, then at once q (the explanation) and s (stop at the next safe point): all three
+    // are read long before the backup ends, the first safe point.
+    w.keys("yqs");
+    w.wait_for("Stopped, as you asked", 180);
+    let stopped = w.contents();
+    assert!(stopped.contains("before any change"), "{stopped}");
+    assert!(stopped.contains("Backup:"), "{stopped}");
+    assert_eq!(
+        std::fs::read_to_string(stack.dir.join(".env")).unwrap(),
+        env_before
+    );
+    assert_eq!(stack.health_version(), "0.1.9");
+    w.keys("q");
+    assert_eq!(w.exit_code(10), 3);
+}
+
 /// For the closing note, not pass/fail: bytes written to the terminal per minute while the
 /// wizard follows a service logging ~2000 lines a second, against `docker compose logs -f` on the
 /// same log. `cargo test --test wizard_pty busy_log -- --ignored --nocapture`.

@@ -242,6 +242,8 @@ pub struct State {
     /// How to copy the backup to the user's own computer (set by the front end, which knows
     /// the SSH session).
     pub copy_command: Option<String>,
+    /// Where the run's record and hoist's log are (set by the front end at the end).
+    pub record: Option<String>,
 }
 
 /// What the start screen shows before anything happens.
@@ -341,6 +343,7 @@ impl State {
             start: Start::default(),
             plan: Vec::new(),
             copy_command: None,
+            record: None,
         }
     }
 
@@ -850,6 +853,37 @@ mod tests {
             [Command::Answer(true)]
         );
         assert_eq!(s.phase, Phase::RollingBack);
+    }
+
+    #[test]
+    fn going_on_past_an_unhealthy_service_needs_its_word_and_esc_refuses() {
+        let mut s = State::new("p", "1", "2");
+        update(&mut s, started(Step::Preflight));
+        update(&mut s, Msg::Override(vec!["api is unhealthy".into()]));
+        assert!(update(&mut s, Msg::Key(Key::Char('y'))).is_empty());
+        assert!(update(&mut s, Msg::Key(Key::Enter)).is_empty());
+        s.typed.clear();
+        for c in OVERRIDE_WORD.chars() {
+            update(&mut s, Msg::Key(Key::Char(c)));
+        }
+        assert_eq!(
+            update(&mut s, Msg::Key(Key::Enter)),
+            [Command::Answer(true)]
+        );
+        assert!(!s.overriding);
+        update(&mut s, Msg::Override(vec!["api is unhealthy".into()]));
+        assert_eq!(update(&mut s, Msg::Key(Key::Esc)), [Command::Answer(false)]);
+    }
+
+    #[test]
+    fn s_in_the_quit_explanation_asks_for_a_stop_once() {
+        let mut s = State::new("p", "1", "2");
+        update(&mut s, started(Step::Backup));
+        update(&mut s, Msg::Key(Key::Char('q')));
+        assert_eq!(update(&mut s, Msg::Key(Key::Char('s'))), [Command::Stop]);
+        assert!(s.stop_requested);
+        update(&mut s, Msg::Key(Key::Char('q')));
+        assert!(update(&mut s, Msg::Key(Key::Char('s'))).is_empty());
     }
 
     #[test]

@@ -288,6 +288,9 @@ fn finished(state: &State, ok: bool, sentence: &str, theme: Theme, frame: &mut F
         lines.push(Line::from(""));
         lines.push(Line::from(format!("Downtime: {:.1} s", ms as f64 / 1000.0)));
     }
+    if let Some(record) = &state.record {
+        lines.push(Line::from(record.clone()));
+    }
     if ok && state.rollback.is_none() {
         lines.push(Line::from(
             "To go back later: hoist rollback (it restores the backup if a migration ran).",

@@ -482,6 +482,9 @@ fn done() {
     step(&mut s, Step::Verify, "", Some(true));
     backed_up(&mut s);
     s.downtime_ms = Some(1830);
+    s.record = Some(
+        "Record:   `hoist history` (run 01KB2X3Y4Z); log /root/.local/state/hoist/hoist.log".into(),
+    );
     s.copy_command = Some(
         "scp -r root@203.0.113.7:/srv/specivo-backups/specivo-20261128-101500-0.1.11 .".into(),
     );
