@@ -8,6 +8,7 @@ pub mod db;
 pub mod docker;
 pub mod fsutil;
 pub mod journal;
+pub mod lock;
 pub mod logging;
 pub mod report;
 pub mod rollback;

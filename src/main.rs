@@ -45,6 +45,11 @@ fn main() -> ExitCode {
                 let _ = Cli::command().print_help();
                 return ExitCode::from(2);
             }
+            // Held for the wizard's whole life: it may change the stack at any point.
+            let _lock = match take_lock(&ctx, "wizard", false) {
+                Ok(lock) => lock,
+                Err(code) => return code,
+            };
             let Some(runtime) = runtime() else {
                 return ExitCode::from(1);
             };
@@ -77,6 +82,19 @@ fn main() -> ExitCode {
         | Command::Upgrade { .. }
         | Command::Rollback { .. } => {}
     }
+    // Commands that change the stack take the project's lock; the read-only ones need not wait.
+    // A dry run changes nothing. Declared before the runtime so it is released after all work.
+    let lock_name = match &command {
+        Command::Upgrade { dry_run: false, .. } => Some("upgrade"),
+        Command::Rollback { .. } => Some("rollback"),
+        Command::Backup => Some("backup"),
+        _ => None,
+    };
+    let _lock = match lock_name.map(|name| take_lock(&ctx, name, cli.global.json)) {
+        Some(Ok(lock)) => Some(lock),
+        Some(Err(code)) => return code,
+        None => None,
+    };
     let Some(runtime) = runtime() else {
         return ExitCode::from(1);
     };
@@ -130,6 +148,35 @@ fn main() -> ExitCode {
         let _ = std::io::stderr().write_all(rendered.stderr.as_bytes());
     }
     ExitCode::from(output.exit_code)
+}
+
+/// Takes the project's lock for `command`, or prints why not (refused: another hoist holds it,
+/// exit 3; the lock cannot be taken, exit 2) and gives the exit code. A stale lock left by a
+/// hoist that died is taken over, and said in the log and on stderr.
+fn take_lock(
+    ctx: &Context,
+    command: &str,
+    json: bool,
+) -> Result<hoist::lock::ProjectLock, ExitCode> {
+    match hoist::lock::acquire(&ctx.state_dir, &ctx.paths.project_dir) {
+        Ok(acquired) => {
+            if let Some(sentence) = acquired.takeover_sentence() {
+                tracing::warn!("{sentence}");
+                eprintln!("hoist: note: {sentence}");
+            }
+            tracing::info!(lock = %acquired.lock.path().display(), "{command}: lock taken");
+            Ok(acquired.lock)
+        }
+        Err(err) => {
+            let sentence = err.sentence();
+            tracing::warn!("{command} not run: {sentence}");
+            if json {
+                let _ = writeln!(std::io::stdout().lock(), "{}", err.summary(command));
+            }
+            let _ = writeln!(std::io::stderr().lock(), "hoist: {sentence}");
+            Err(ExitCode::from(err.exit_code()))
+        }
+    }
 }
 
 /// The async runtime every command but the completions and the man page runs on.
