@@ -7,10 +7,12 @@ use hoist::upgrade::{Event, Finished};
 
 /// Runs an engine (`upgrade` or `rollback`) on `runtime`, printing its events as they come and
 /// its end; the exit code is the run's.
+/// A hangup, SIGTERM or Ctrl-C asks `stop` for the next safe point instead of ending hoist.
 pub fn run_engine<F, Fut>(
     runtime: &tokio::runtime::Runtime,
     json: bool,
     name: &str,
+    stop: hoist::upgrade::Stop,
     engine: F,
 ) -> std::process::ExitCode
 where
@@ -18,6 +20,7 @@ where
     Fut: std::future::Future<Output = Finished>,
 {
     let finished = runtime.block_on(async {
+        let signals = hoist::signals::stop_on_signals(stop);
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let printer = tokio::spawn(async move {
             while let Some(event) = rx.recv().await {
@@ -27,6 +30,7 @@ where
         // The engine owns the sender: when it ends, the printer drains and ends too.
         let finished = engine(tx).await;
         let _ = printer.await;
+        signals.abort();
         finished
     });
     print_finished(&finished, json);

@@ -101,6 +101,28 @@ fn main() -> ExitCode {
     tracing::info!(?command, project_dir = %ctx.paths.project_dir.display(), "hoist {} started", env!("CARGO_PKG_VERSION"));
     if let Command::Upgrade { to, dry_run, path } = &command {
         let json = cli.global.json;
+        // An interrupted run to the same version, which had already changed the stack, is
+        // continued (with its backup) rather than started again over a half-upgraded app.
+        let attention = runtime.block_on(hoist::resume::for_context(&ctx));
+        let resume = attention.as_ref().and_then(|a| {
+            (a.state == "interrupted" && a.changed && a.to.as_deref() == Some(to.trim()))
+                .then(|| a.run_id.clone())
+        });
+        if let Some(a) = &attention
+            && !json
+        {
+            let _ = writeln!(
+                std::io::stderr(),
+                "hoist: note: {}{}",
+                a.sentence,
+                if resume.is_some() {
+                    " Continuing it now."
+                } else {
+                    ""
+                }
+            );
+        }
+        let stop = hoist::upgrade::Stop::default();
         let request = hoist::upgrade::Request {
             to: to.clone(),
             dry_run: *dry_run,
@@ -108,21 +130,27 @@ fn main() -> ExitCode {
                 cli::UpgradePath::Steps => hoist::upgrade::PathMode::Steps,
                 cli::UpgradePath::Direct => hoist::upgrade::PathMode::Direct,
             },
-            stop: hoist::upgrade::Stop::default(),
+            stop: stop.clone(),
+            resume,
         };
         let decider = hoist::upgrade::Headless(cli.global.yes);
-        return headless::run_engine(&runtime, json, "upgrade", |tx| async move {
+        return headless::run_engine(&runtime, json, "upgrade", stop, |tx| async move {
             hoist::upgrade::run(&ctx, &request, &decider, &tx).await
         });
     }
     if let Command::Rollback { run } = &command {
         let json = cli.global.json;
         let decider = hoist::upgrade::Headless(cli.global.yes);
-        return headless::run_engine(&runtime, json, "rollback", |tx| async move {
+        // A rollback is finished, not stopped: a signal only loses its terminal.
+        let stop = hoist::upgrade::Stop::default();
+        return headless::run_engine(&runtime, json, "rollback", stop, |tx| async move {
             hoist::rollback::run_last(&ctx, run.as_deref(), &decider, &tx).await
         });
     }
     let output: Output = runtime.block_on(async {
+        // A backup under way finishes (or fails cleanly) even if the terminal goes away.
+        let _signals = matches!(command, Command::Backup)
+            .then(|| hoist::signals::stop_on_signals(hoist::upgrade::Stop::default()));
         match command {
             Command::Status => report::status::run(&ctx).await,
             Command::Backup => report::backup::run(&ctx).await,

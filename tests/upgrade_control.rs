@@ -39,6 +39,7 @@ fn context(stack: &TestStack) -> Context {
 fn upgrade(
     stack: &TestStack,
     to: &str,
+    path: PathMode,
     person: Person,
     stop: Stop,
     on_event: impl Fn(&Event, &Stop) + Send + 'static,
@@ -63,8 +64,9 @@ fn upgrade(
         let request = Request {
             to: to.into(),
             dry_run: false,
-            path: PathMode::Steps,
+            path,
             stop,
+            resume: None,
         };
         let finished = upgrade::run(&ctx, &request, &person, &tx).await;
         drop(tx);
@@ -89,6 +91,7 @@ fn an_unhealthy_stack_is_upgraded_only_past_an_explicit_override() {
     let (finished, seen) = upgrade(
         &stack,
         "0.1.10",
+        PathMode::Steps,
         Person {
             override_unhealthy: false,
         },
@@ -135,6 +138,7 @@ fn an_unhealthy_stack_is_upgraded_only_past_an_explicit_override() {
     let (finished, _) = upgrade(
         &stack,
         "0.1.10",
+        PathMode::Steps,
         Person {
             override_unhealthy: true,
         },
@@ -165,6 +169,7 @@ fn a_stop_before_the_first_change_keeps_the_backup_and_changes_nothing() {
     let (finished, seen) = upgrade(
         &stack,
         "0.1.10",
+        PathMode::Steps,
         Person {
             override_unhealthy: false,
         },
@@ -215,6 +220,7 @@ fn a_stop_between_hops_ends_on_a_checked_release_without_a_rollback() {
     let (finished, seen) = upgrade(
         &stack,
         "0.1.11",
+        PathMode::Steps,
         Person {
             override_unhealthy: false,
         },
@@ -250,4 +256,128 @@ fn a_stop_between_hops_ends_on_a_checked_release_without_a_rollback() {
     );
     assert!(env_text(&stack).contains("SPECIVO_VERSION=0.1.10\n"));
     assert_eq!(stack.health_version(), "0.1.10");
+}
+
+/// Docker's state of each of the stack's services.
+fn states(stack: &TestStack) -> std::collections::BTreeMap<String, String> {
+    let out = stack.compose(&["ps", "-a", "--format", "{{.Service}} {{.State}}"]);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            l.split_once(' ')
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn a_failure_with_nobody_attached_is_rolled_back_alone_when_that_loses_nothing() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start("alone", "0.1.12");
+    // The terminal goes away once the restart begins; 0.1.13 then crashes at start.
+    let (finished, _) = upgrade(
+        &stack,
+        "0.1.13",
+        PathMode::Steps,
+        Person {
+            override_unhealthy: false,
+        },
+        Stop::default(),
+        |e, stop| {
+            if let Event::StepStarted {
+                step: upgrade::Step::Restart,
+                ..
+            } = e
+            {
+                stop.detach();
+            }
+        },
+    );
+    assert_eq!(finished.exit_code, 4, "{}", finished.sentence);
+    assert_eq!(finished.summary["rollback"]["decision"], "repin");
+    assert_eq!(stack.health_version(), "0.1.12");
+    let status = stack.hoist(&["status", "--json"]).summary();
+    assert!(status.get("attention").is_none(), "{status:#}");
+}
+
+#[test]
+fn a_failure_with_nobody_attached_that_a_rollback_would_lose_rows_to_waits_for_a_decision() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start("undecided", "0.1.11");
+    let port = stack.port;
+    // A user writes an issue after the backup; then the terminal goes away; 0.1.14 migrates
+    // (0023) and fails in its next migration.
+    let (finished, _) = upgrade(
+        &stack,
+        "0.1.14",
+        PathMode::Direct,
+        Person {
+            override_unhealthy: false,
+        },
+        Stop::default(),
+        move |e, stop| match e {
+            Event::StepStarted {
+                step: upgrade::Step::Pin,
+                ..
+            } => {
+                let out = std::process::Command::new("curl")
+                    .args([
+                        "-sf",
+                        "-X",
+                        "POST",
+                        "--data",
+                        "written after the backup",
+                        &format!("http://127.0.0.1:{port}/api/issues"),
+                    ])
+                    .output()
+                    .unwrap();
+                assert!(out.status.success(), "POST /api/issues failed");
+            }
+            Event::StepStarted {
+                step: upgrade::Step::Restart,
+                ..
+            } => stop.detach(),
+            _ => {}
+        },
+    );
+    assert_eq!(finished.exit_code, 1, "{}", finished.sentence);
+    assert_eq!(finished.summary["outcome"], "needs_decision");
+    assert!(finished.summary.get("rollback").is_none());
+    for words in [
+        "nobody was attached",
+        "issues",
+        "hoist rollback",
+        "stopped the app's services",
+    ] {
+        assert!(
+            finished.sentence.contains(words),
+            "{words}: {}",
+            finished.sentence
+        );
+    }
+    // The app is stopped (nothing more written or migrated), the database still runs.
+    let states = states(&stack);
+    for service in ["api", "worker", "beat"] {
+        assert_eq!(states[service], "exited", "{states:?}");
+    }
+    assert_eq!(states["db"], "running", "{states:?}");
+    // The next hoist says so, and offers the rollback, which then restores.
+    let status = stack.hoist(&["status", "--json"]).summary();
+    assert_eq!(status["attention"]["state"], "needs_decision", "{status:#}");
+    assert_eq!(
+        status["attention"]["choices"],
+        serde_json::json!(["rollback", "show"])
+    );
+    let human = stack.hoist(&["status"]);
+    assert!(human.stdout.starts_with("Attention "), "{human:?}");
+    let rollback = stack.hoist(&["rollback", "--yes", "--json"]);
+    assert_eq!(rollback.code, 0, "{rollback:?}");
+    assert_eq!(rollback.summary()["decision"], "restore");
+    assert_eq!(stack.health_version(), "0.1.11");
+    let status = stack.hoist(&["status", "--json"]).summary();
+    assert!(status.get("attention").is_none(), "{status:#}");
 }

@@ -4,126 +4,17 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::num::NonZeroU16;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use common::pty::Wizard;
 use common::{TestStack, docker_available};
-use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 
 const ROWS: u16 = 30;
 const COLS: u16 = 100;
 
-/// hoist running in a PTY, its screen kept up to date by a vt100 parser.
-struct Wizard {
-    screen: Arc<Mutex<vt100::Parser>>,
-    written: Arc<std::sync::atomic::AtomicU64>,
-    writer: Box<dyn Write + Send>,
-    child: Box<dyn portable_pty::Child + Send + Sync>,
-}
-
-impl Wizard {
-    fn start(stack: &TestStack) -> Wizard {
-        let pty = native_pty_system()
-            .openpty(PtySize {
-                rows: ROWS,
-                cols: COLS,
-                pixel_width: 0,
-                pixel_height: 0,
-            })
-            .unwrap();
-        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_hoist"));
-        cmd.arg("-C");
-        cmd.arg(&stack.dir);
-        cmd.arg("--state-dir");
-        cmd.arg(&stack.state_dir);
-        cmd.env("TERM", "xterm-256color");
-        cmd.env("NO_COLOR", "1");
-        let child = pty.slave.spawn_command(cmd).unwrap();
-        // The child has its own handle; ours would keep the PTY open after it exits.
-        drop(pty.slave);
-        let screen = Arc::new(Mutex::new(vt100::Parser::new(
-            NonZeroU16::new(ROWS).unwrap(),
-            NonZeroU16::new(COLS).unwrap(),
-            0,
-        )));
-        let mut reader = pty.master.try_clone_reader().unwrap();
-        let parser = screen.clone();
-        let written = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let counter = written.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 8192];
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                counter.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
-                parser.lock().unwrap().process(&buf[..n]);
-            }
-        });
-        let writer = pty.master.take_writer().unwrap();
-        // Keep the master alive as long as the wizard: dropping it hangs the child up.
-        std::mem::forget(pty.master);
-        Wizard {
-            screen,
-            written,
-            writer,
-            child,
-        }
-    }
-
-    /// Bytes the wizard has written to the terminal so far.
-    fn bytes(&self) -> u64 {
-        self.written.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    fn contents(&self) -> String {
-        self.screen.lock().unwrap().screen().contents()
-    }
-
-    /// Waits until the screen shows `text`, failing with the screen after `secs`.
-    fn wait_for(&self, text: &str, secs: u64) {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let screen = self.contents();
-            if screen.contains(text) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the screen never showed {text:?}; it shows:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn keys(&mut self, keys: &str) {
-        self.writer.write_all(keys.as_bytes()).unwrap();
-        self.writer.flush().unwrap();
-    }
-
-    fn exit_code(&mut self, secs: u64) -> u32 {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.exit_code();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "hoist did not exit:\n{}",
-                self.contents()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Wizard {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
+fn wizard(stack: &TestStack) -> Wizard {
+    Wizard::start(stack, ROWS, COLS)
 }
 
 #[test]
@@ -132,7 +23,7 @@ fn a_user_upgrades_0_1_9_to_0_1_10_in_the_wizard() {
         return;
     }
     let stack = TestStack::start("wizard", "0.1.9");
-    let mut w = Wizard::start(&stack);
+    let mut w = wizard(&stack);
     // The start screen: health, the newer versions, the next step preselected.
     w.wait_for("next step (recommended)", 30);
     let start = w.contents();
@@ -166,7 +57,7 @@ fn a_broken_release_fails_and_the_user_accepts_the_offered_rollback() {
         return;
     }
     let stack = TestStack::start("wizardfail", "0.1.12");
-    let mut w = Wizard::start(&stack);
+    let mut w = wizard(&stack);
     w.wait_for("next step (recommended)", 30);
     assert!(w.contents().contains("> 0.1.13"), "{}", w.contents());
     w.keys("\r");
@@ -193,7 +84,7 @@ fn a_user_stops_the_upgrade_at_its_next_safe_point() {
     }
     let stack = TestStack::start("wizardstop", "0.1.9");
     let env_before = std::fs::read_to_string(stack.dir.join(".env")).unwrap();
-    let mut w = Wizard::start(&stack);
+    let mut w = wizard(&stack);
     w.wait_for("next step (recommended)", 30);
     w.keys("\r");
     w.wait_for("[y/n]", 30);
@@ -235,7 +126,7 @@ fn busy_log_terminal_bytes_per_minute() {
     // flood has no healthcheck: a 60 s stability window keeps the wizard on its log.
     std::fs::write(stack.dir.join("hoist.yaml"), "ready_after: 60s\n").unwrap();
     stack.compose(&["up", "-d", "--wait"]);
-    let mut w = Wizard::start(&stack);
+    let mut w = wizard(&stack);
     w.wait_for("next step (recommended)", 30);
     w.keys("\r");
     w.wait_for("[y/n]", 30);

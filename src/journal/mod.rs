@@ -57,6 +57,11 @@ pub struct RunRecord {
     pub outcome: String,
     pub exit_code: Option<i64>,
     pub message: Option<String>,
+    /// The process that ran it: a run still "running" whose process is gone was interrupted.
+    pub pid: i64,
+    /// The run's summary object, once it finished (not repeated in `history`'s output).
+    #[serde(skip)]
+    pub summary: Option<serde_json::Value>,
     pub steps: Vec<StepRecord>,
 }
 
@@ -267,7 +272,7 @@ impl Journal {
     /// The project's runs, newest first, each with its steps.
     pub async fn runs(&self, project: &str, limit: u32) -> Result<Vec<RunRecord>, JournalError> {
         let rows = sqlx::query(
-            "SELECT id, kind, project, from_version, to_version, started_at, finished_at, outcome, exit_code, message \
+            "SELECT id, kind, project, from_version, to_version, started_at, finished_at, outcome, exit_code, message, pid, summary \
              FROM runs WHERE project = ? ORDER BY started_at DESC, id DESC LIMIT ?",
         )
         .bind(project)
@@ -304,6 +309,8 @@ impl Journal {
                 outcome: get(7).unwrap_or_default(),
                 exit_code: r.try_get(8).ok().flatten(),
                 message: get(9),
+                pid: r.try_get(10).unwrap_or_default(),
+                summary: get(11).and_then(|t| serde_json::from_str(&t).ok()),
                 steps,
             });
         }

@@ -30,8 +30,34 @@ pub async fn run(ctx: &Context) -> Output {
         Ok(loaded) => loaded,
         Err(err) => return Output::failed("status", 2, err.to_string()),
     };
+    let attention = crate::resume::check(&ctx.state_dir, &view.project).await;
     let facts = facts::gather(ctx, view).await;
-    render(&facts)
+    let mut output = render(&facts);
+    // An interrupted, stopped or undecided run comes first: it is what needs the user.
+    if let Some(a) = attention {
+        let ways: Vec<String> = a
+            .choices
+            .iter()
+            .map(|c| match c {
+                crate::resume::Choice::Continue => format!(
+                    "continue: hoist upgrade --to {}",
+                    a.to.as_deref().unwrap_or("VERSION")
+                ),
+                crate::resume::Choice::Rollback => "roll back: hoist rollback".to_string(),
+                crate::resume::Choice::Show => "what happened: hoist history".to_string(),
+            })
+            .collect();
+        output.text = format!(
+            "Attention {}\n          {}\n{}",
+            a.sentence,
+            ways.join("; "),
+            output.text
+        );
+        if let Some(summary) = output.events.last_mut() {
+            summary["attention"] = serde_json::to_value(&a).unwrap_or_default();
+        }
+    }
+    output
 }
 
 pub fn services(facts: &Facts) -> Vec<ServiceStatus> {

@@ -48,12 +48,18 @@ pub async fn find_target(
             format!("the journal has no run {id} for {project}; `hoist history` lists them")
         })?,
         None => {
-            // Newest first: a succeeded rollback after the last upgrade already undid it.
+            // Newest first: a succeeded rollback after the last upgrade already undid it; a
+            // failed or interrupted one did not. Upgrades that changed nothing (refused,
+            // stopped or failed before their pin) are passed over.
             let last = runs
                 .iter()
-                .find(|r| r.outcome == "succeeded" && (r.kind == "upgrade" || r.kind == "rollback"))
+                .filter(|r| !matches!(r.outcome.as_str(), "refused" | "dry_run"))
+                .find(|r| {
+                    (r.kind == "rollback" && r.outcome == "succeeded")
+                        || (r.kind == "upgrade" && crate::resume::changed_stack(r))
+                })
                 .ok_or_else(|| {
-                    format!("the journal has no succeeded upgrade of {project} to roll back; `hoist history` lists the runs")
+                    format!("the journal has no upgrade of {project} that changed the stack, so there is nothing to roll back; `hoist history` lists the runs")
                 })?;
             if last.kind == "rollback" {
                 return Err(format!(
@@ -70,16 +76,28 @@ pub async fn find_target(
             run.id, run.kind
         ));
     }
-    let (Some(previous), Some(current)) = (run.from_version.clone(), run.to_version.clone()) else {
+    let (Some(previous), Some(current)) =
+        (run.from_version.clone(), crate::resume::pinned_after(run))
+    else {
         return Err(format!(
             "run {} does not record the versions it went between",
             run.id
         ));
     };
     let backups = journal.backups(project).await.map_err(|e| e.to_string())?;
+    // A run that continued an interrupted one kept that run's backup.
+    let resumed_from = run
+        .summary
+        .as_ref()
+        .and_then(|s| s["resumed_from"].as_str().map(str::to_string));
     let backup = backups
         .iter()
         .find(|b| b.run_id == run.id)
+        .or_else(|| {
+            backups
+                .iter()
+                .find(|b| resumed_from.as_deref() == Some(b.run_id.as_str()))
+        })
         .ok_or_else(|| format!("run {} has no backup in the journal", run.id))?;
     Ok(Target {
         backup_dir: PathBuf::from(&backup.path),

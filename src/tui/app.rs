@@ -74,6 +74,7 @@ async fn starting_state(ctx: &Context) -> Result<State, String> {
     let services = status::services(&facts);
     let running = status::running_version(&services);
     let mut state = State::new(&facts.view.project, pinned.as_deref().unwrap_or("?"), "");
+    state.start.attention = crate::resume::check(&ctx.state_dir, &facts.view.project).await;
     state.start.pinned = pinned.clone();
     state.start.running = running.clone();
     state.start.services = services
@@ -120,6 +121,45 @@ async fn starting_state(ctx: &Context) -> Result<State, String> {
     Ok(state)
 }
 
+/// Nobody is at the terminal any more (it hung up, or hoist was signalled to end): leave the
+/// screen, and let the engine carry the run to its next safe point alone — it decides by
+/// itself only what loses nothing. Returns the run's exit code once it ends.
+async fn detach(
+    stop: &upgrade::Stop,
+    pending: Option<std::sync::mpsc::Sender<bool>>,
+    questions: &mut mpsc::UnboundedReceiver<(Msg, std::sync::mpsc::Sender<bool>)>,
+    engine: Option<tokio::task::JoinHandle<upgrade::Finished>>,
+    why: &str,
+) -> u8 {
+    // Detached first: a question answered "no" below is then read as "nobody to ask".
+    stop.detach();
+    tracing::warn!("the wizard lost its terminal ({why}): carrying on to the next safe point");
+    if let Some(tx) = pending {
+        let _ = tx.send(false);
+    }
+    // Questions already asked, and any asked later, are answered no: nobody is there.
+    questions.close();
+    while let Ok((_, tx)) = questions.try_recv() {
+        let _ = tx.send(false);
+    }
+    // try_restore: restore() reports a failure on stderr, which panics on a hung-up tty.
+    let _ = ratatui::try_restore();
+    match engine {
+        Some(handle) => {
+            let code = handle.await.map(|f| {
+                tracing::info!(
+                    exit_code = f.exit_code,
+                    "the run ended unattended: {}",
+                    f.sentence
+                );
+                f.exit_code
+            });
+            code.unwrap_or(1)
+        }
+        None => 0,
+    }
+}
+
 /// Runs the wizard on the stack of `ctx`; returns the exit code of DESIGN.md.
 pub async fn run(ctx: &Context) -> u8 {
     let mut state = match starting_state(ctx).await {
@@ -134,9 +174,17 @@ pub async fn run(ctx: &Context) -> u8 {
     };
     let mut terminal = ratatui::init();
     let code = drive(ctx, &mut state, theme, &mut terminal).await;
-    ratatui::restore();
+    // try_restore: restore() reports a failure on stderr, which panics on a hung-up tty.
+    let _ = ratatui::try_restore();
+    // Likewise the terminal's drop, when it cannot show the cursor again: on a hung-up tty
+    // there is nothing left to restore, so it is not dropped.
+    if terminal.show_cursor().is_err() {
+        std::mem::forget(terminal);
+    }
     if let super::state::Phase::Finished { sentence, .. } = &state.phase {
-        println!("hoist: {sentence}");
+        // The terminal may have hung up: a failed write is not worth a panic.
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), "hoist: {sentence}");
     }
     code
 }
@@ -148,6 +196,8 @@ async fn drive(
     terminal: &mut ratatui::DefaultTerminal,
 ) -> u8 {
     let mut keys = EventStream::new();
+    // From here a hangup, SIGTERM or SIGINT no longer ends the process: they end the screen.
+    let mut signals = crate::signals::Signals::listen().ok();
     let (event_tx, mut event_rx) = mpsc::unbounded_channel();
     let (question_tx, mut question_rx) = mpsc::unbounded_channel();
     let mut pending: Option<std::sync::mpsc::Sender<bool>> = None;
@@ -156,7 +206,7 @@ async fn drive(
     let mut exit_code = 0u8;
     let mut dirty = true;
     let mut last_draw = Instant::now() - FRAME;
-    loop {
+    let lost = loop {
         if dirty && last_draw.elapsed() >= FRAME {
             let _ = terminal.draw(|f| render(state, theme, f));
             last_draw = Instant::now();
@@ -171,16 +221,17 @@ async fn drive(
             key = keys.next() => match key {
                 Some(Ok(TermEvent::Resize(_, _))) => { dirty = true; continue; }
                 Some(Ok(ev)) => match key_of(&ev) { Some(k) => Msg::Key(k), None => continue },
-                // The terminal is gone: carry on without a screen (the engine finishes or
-                // rolls back; unanswered questions are refusals).
-                Some(Err(_)) | None => {
-                    if let Some(tx) = pending.take() { let _ = tx.send(false); }
-                    match engine.take() {
-                        Some(handle) => return handle.await.map(|f| f.exit_code).unwrap_or(1),
-                        None => return 0,
-                    }
-                }
+                // The terminal is gone (EIO on the tty).
+                Some(Err(_)) | None => break "the terminal stopped answering".to_string(),
             },
+            ending = async {
+                match signals.as_mut() {
+                    Some(s) => s.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                break format!("{ending:?}");
+            }
             Some(event) = event_rx.recv() => Msg::Engine(event),
             Some((question, answer)) = question_rx.recv() => {
                 pending = Some(answer);
@@ -239,6 +290,31 @@ async fn drive(
                     }
                 }
                 Command::Stop => stop.request(),
+                Command::Resume { run, to } => {
+                    let (ctx, events, stop) = (ctx.clone(), event_tx.clone(), stop.clone());
+                    let asker = Asker {
+                        questions: question_tx.clone(),
+                    };
+                    engine = Some(tokio::spawn(async move {
+                        let request = Request {
+                            to,
+                            dry_run: false,
+                            path: PathMode::Steps,
+                            stop,
+                            resume: Some(run),
+                        };
+                        upgrade::run(&ctx, &request, &asker, &events).await
+                    }));
+                }
+                Command::Rollback => {
+                    let (ctx, events) = (ctx.clone(), event_tx.clone());
+                    let asker = Asker {
+                        questions: question_tx.clone(),
+                    };
+                    engine = Some(tokio::spawn(async move {
+                        crate::rollback::run_last(&ctx, None, &asker, &events).await
+                    }));
+                }
                 Command::Upgrade(to) => {
                     let (ctx, events, stop) = (ctx.clone(), event_tx.clone(), stop.clone());
                     let asker = Asker {
@@ -250,11 +326,23 @@ async fn drive(
                             dry_run: false,
                             path: PathMode::Steps,
                             stop,
+                            resume: None,
                         };
                         upgrade::run(&ctx, &request, &asker, &events).await
                     }));
                 }
             }
         }
-    }
+    };
+    // Stop reading the terminal first: on a hung-up tty every read fails at once, and the
+    // key reader would spin.
+    drop(keys);
+    detach(
+        &stop,
+        pending.take(),
+        &mut question_rx,
+        engine.take(),
+        &lost,
+    )
+    .await
 }

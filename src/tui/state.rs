@@ -261,6 +261,10 @@ pub struct Start {
     pub note: Option<String>,
     /// A version typed instead of chosen.
     pub typed: String,
+    /// A run the journal says still needs the user (interrupted, stopped, undecided).
+    pub attention: Option<crate::resume::Attention>,
+    /// The attention's steps are on screen (`h`).
+    pub show_steps: bool,
 }
 
 /// What happened: an engine event, a key, or the end of a run.
@@ -305,6 +309,10 @@ pub enum Command {
     Answer(bool),
     /// Ask the engine to stop at its next safe point.
     Stop,
+    /// Continue the interrupted run with this id, to this version (its backup kept).
+    Resume { run: String, to: String },
+    /// Roll back the last upgrade (`hoist rollback`).
+    Rollback,
 }
 
 const PROGRESS_LINES: usize = 6;
@@ -709,8 +717,41 @@ fn on_key(state: &mut State, key: Key) -> Vec<Command> {
     Vec::new()
 }
 
-/// The start screen: choose a newer version (the next step preselected), or type one.
+/// The start screen: choose a newer version (the next step preselected), or type one; or,
+/// when the journal says a run needs the user, go on with it: continue, roll back, show.
 fn on_start_key(state: &mut State, key: Key) -> Vec<Command> {
+    if let Some(a) = state.start.attention.clone()
+        && state.start.typed.is_empty()
+    {
+        use crate::resume::Choice;
+        match key {
+            Key::Char('c') if a.choices.contains(&Choice::Continue) => {
+                let to = a.to.clone().unwrap_or_default();
+                state.to = to.clone();
+                if a.state == "interrupted" && a.changed {
+                    state.from = a.from.clone().unwrap_or_default();
+                    return vec![Command::Resume { run: a.run_id, to }];
+                }
+                return vec![Command::Upgrade(to)];
+            }
+            Key::Char('r') if a.choices.contains(&Choice::Rollback) => {
+                // The screens of a rollback speak of going back from what .env pins to `from`.
+                state.from = a.from.clone().unwrap_or_default();
+                state.to = a.pinned.clone().unwrap_or_default();
+                state.failure = Some(Failure {
+                    stage: Stage::HealthCheck,
+                    sentence: a.sentence.clone(),
+                    evidence: BTreeMap::new(),
+                });
+                return vec![Command::Rollback];
+            }
+            Key::Char('h') => {
+                state.start.show_steps = !state.start.show_steps;
+                return Vec::new();
+            }
+            _ => {}
+        }
+    }
     let start = &mut state.start;
     match key {
         Key::Up => start.selected = start.selected.saturating_sub(1),

@@ -162,15 +162,30 @@ pub trait Decider: Send + Sync {
 /// the backup and the pull), or between two hops. A restart, once begun, goes on through
 /// verification. Cloned into whoever may ask (the wizard's `q`, a signal handler).
 #[derive(Debug, Clone, Default)]
-pub struct Stop(std::sync::Arc<std::sync::atomic::AtomicBool>);
+pub struct Stop {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    detached: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
 
 impl Stop {
     pub fn request(&self) {
-        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     pub fn requested(&self) -> bool {
-        self.0.load(std::sync::atomic::Ordering::SeqCst)
+        self.stop.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Nobody is attached any more (the terminal hung up, or hoist was told to end): stop at
+    /// the next safe point, and decide alone only what loses nothing.
+    pub fn detach(&self) {
+        self.request();
+        self.detached
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn detached(&self) -> bool {
+        self.detached.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -189,6 +204,9 @@ pub struct Request {
     /// Step through each release (0.x) or minor (1.0+) on the way, or jump.
     pub path: PathMode,
     pub stop: Stop,
+    /// Continue this interrupted run (its pin was written): no new backup, the run's backup
+    /// kept for a rollback, unhealthy app services expected.
+    pub resume: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -249,6 +267,8 @@ impl<'a> Run<'a> {
     }
 
     pub(crate) async fn start(&mut self, step: Step, what: &str) -> (Instant, Option<i64>) {
+        // The log file tells what happened when nobody watched (a hung-up terminal).
+        tracing::info!(step = step.name(), "{what}");
         self.emit(Event::StepStarted {
             step,
             what: what.to_string(),
@@ -287,6 +307,13 @@ impl<'a> Run<'a> {
     ) {
         let ms = started.0.elapsed().as_millis() as u64;
         let status = if ok { "done" } else { "failed" };
+        tracing::info!(
+            step = step.name(),
+            status,
+            ms,
+            message = message.as_deref().unwrap_or(""),
+            "step finished"
+        );
         if let (Some(j), Some(id)) = (self.journal, started.1) {
             let _ = j.step_finished(id, status, ms, message.as_deref()).await;
         }
@@ -367,8 +394,18 @@ pub async fn run(
             &to,
         );
     }
-    let from = stack.detection.version.value.clone().unwrap_or_default();
-    if from == to {
+    let mut from = stack.detection.version.value.clone().unwrap_or_default();
+    let resumed = match &req.resume {
+        Some(run_id) => match resumable(ctx, &stack, run_id, &to).await {
+            Ok(r) => {
+                from = r.0.clone();
+                Some(r)
+            }
+            Err(e) => return refused(3, format!("{e}. Nothing was changed."), &to),
+        },
+        None => None,
+    };
+    if from == to && resumed.is_none() {
         return refused(
             2,
             format!("{variable} is already pinned to {to}; there is nothing to upgrade."),
@@ -388,7 +425,10 @@ pub async fn run(
     if let Err(e) = &facts.docker {
         problems.push(e.to_string());
     }
-    if let Err((_, sentence)) = crate::report::backup::preconditions(&facts) {
+    // A resumed run takes no backup: it keeps the one taken before its pin.
+    if resumed.is_none()
+        && let Err((_, sentence)) = crate::report::backup::preconditions(&facts)
+    {
         problems.push(sentence);
     }
     let services = status::services(&facts);
@@ -409,11 +449,20 @@ pub async fn run(
         problems: problems.iter().chain(&unhealthy).cloned().collect(),
         evidence,
     });
+    // A resumed run expects a half-upgraded app: it is what the run goes on to mend.
     let overridden = problems.is_empty()
         && !unhealthy.is_empty()
         && !req.dry_run
-        && decider.override_unhealthy(&unhealthy);
-    if overridden {
+        && (resumed.is_some() || decider.override_unhealthy(&unhealthy));
+    if overridden && resumed.is_some() {
+        run.progress(
+            Step::Preflight,
+            format!(
+                "resuming an interrupted upgrade, so these are expected: {}",
+                unhealthy.join("; ")
+            ),
+        );
+    } else if overridden {
         run.progress(
             Step::Preflight,
             format!("going on at your request although {}", unhealthy.join("; ")),
@@ -452,11 +501,25 @@ pub async fn run(
         }
     };
     // The releases on the way, each a hop (the runbooks' "one minor version at a time").
+    // A resumed run goes on from the release .env pins now: that hop first (its restart is
+    // what was interrupted), then the rest of the way.
+    let pinned_now = stack.detection.version.value.clone().unwrap_or_default();
+    let path_from = if resumed.is_some() {
+        pinned_now.clone()
+    } else {
+        from.clone()
+    };
     let hop_versions = match req.path {
+        _ if path_from == to => vec![to.clone()],
         PathMode::Direct => vec![to.clone()],
         PathMode::Steps => match targets.values().next() {
-            Some(image) => match crate::versions::path_to(image, &from, &to).await {
-                Ok(p) => p,
+            Some(image) => match crate::versions::path_to(image, &path_from, &to).await {
+                Ok(mut p) => {
+                    if resumed.is_some() {
+                        p.insert(0, pinned_now.clone());
+                    }
+                    p
+                }
                 Err(e) => {
                     let sentence = format!(
                         "{e}, so hoist cannot tell which releases lie between {from} and {to}. Nothing was changed. To jump straight to {to}, run with --path direct."
@@ -594,10 +657,29 @@ pub async fn run(
     run.journal = Some(&journal);
     run.run_id = Some(run_id.clone());
     let started_all = Instant::now();
+    if let Some((_, resumed_run, _)) = &resumed {
+        run.progress(
+            Step::Preflight,
+            format!("continuing run {resumed_run}, with the backup it took"),
+        );
+    }
     let mut finished = upgrade(
-        &mut run, ctx, &stack, &facts, docker, &from, &to, &hops, &to_pull, &req.stop,
+        &mut run,
+        ctx,
+        &stack,
+        &facts,
+        docker,
+        &from,
+        &to,
+        &hops,
+        &to_pull,
+        &req.stop,
+        resumed.as_ref().map(|r| r.2.clone()),
     )
     .await;
+    if let Some((_, resumed_run, _)) = &resumed {
+        finished.summary["resumed_from"] = json!(resumed_run);
+    }
     if !overridden.is_empty() {
         finished.summary["overridden"] = json!(overridden);
     }
@@ -627,7 +709,7 @@ pub async fn run(
             upgrade_run: Some(run_id.clone()),
         };
         // The planner's choice, its reason and what it would lose are shown before asking.
-        let question = match crate::rollback::preview(ctx, &target).await {
+        let offer = match crate::rollback::preview(ctx, &target).await {
             Ok(plan) => {
                 let what = match plan.decision {
                     crate::rollback::plan::Decision::Repin => format!("re-pin {from}, no restore"),
@@ -644,9 +726,12 @@ pub async fn run(
                         losses: plan.losses.clone(),
                     },
                 );
-                Some(format!(
-                    "The upgrade to {to} failed: {failure}. Roll back ({what})? Because {}.",
-                    plan.reason
+                Some((
+                    format!(
+                        "The upgrade to {to} failed: {failure}. Roll back ({what})? Because {}.",
+                        plan.reason
+                    ),
+                    plan,
                 ))
             }
             Err(e) => {
@@ -655,9 +740,24 @@ pub async fn run(
                 None
             }
         };
-        if let Some(question) = question
-            && decider.confirm(&question)
-        {
+        // With nobody attached (or gone while asked), hoist rolls back alone only when that
+        // loses nothing; otherwise it leaves the app stopped and the decision recorded.
+        let mut go = false;
+        let mut unattended_loss = None;
+        if let Some((question, plan)) = &offer {
+            go = !req.stop.detached() && decider.confirm(question);
+            if req.stop.detached() {
+                let loses_nothing = plan.decision == crate::rollback::plan::Decision::Repin
+                    || plan.losses.is_empty();
+                go = loses_nothing;
+                if !loses_nothing {
+                    unattended_loss = Some(crate::rollback::plan::loss_sentence(&plan.losses));
+                }
+            }
+        }
+        if let Some(loss) = unattended_loss {
+            finished = leave_for_decision(ctx, &facts, finished, &failure, &loss).await;
+        } else if go {
             let rolled =
                 crate::rollback::run(ctx, &target, decider, events, Some(&journal), true).await;
             finished = match rolled.exit_code {
@@ -701,6 +801,107 @@ pub async fn run(
     }
     journal.close().await;
     finished
+}
+
+/// An upgrade failed with nobody attached, and a rollback would lose data: stop the app's
+/// services (the database keeps running) so nothing more is written or migrated, and record
+/// that a decision is needed.
+async fn leave_for_decision(
+    ctx: &Context,
+    facts: &Facts,
+    mut finished: Finished,
+    failure: &str,
+    loss: &str,
+) -> Finished {
+    let now = facts::gather(ctx, facts.view.clone()).await;
+    let mut stopped = Vec::new();
+    let mut not_stopped = Vec::new();
+    if let Ok(docker) = &now.docker {
+        for service in &facts.view.upgraded {
+            for c in docker.of_service(service) {
+                if !matches!(c.state.as_str(), "running" | "restarting" | "paused") {
+                    continue;
+                }
+                match crate::docker::containers::stop(
+                    &docker.engine,
+                    &c.id,
+                    Duration::from_secs(30),
+                )
+                .await
+                {
+                    Ok(()) => stopped.push(c.name.clone()),
+                    Err(e) => not_stopped.push(format!("{} ({e})", c.name)),
+                }
+            }
+        }
+    }
+    let backup = finished.summary["backup"]
+        .as_str()
+        .unwrap_or("?")
+        .to_string();
+    let state = if not_stopped.is_empty() {
+        format!(
+            "hoist stopped the app's services ({}; the database still runs) so that nothing more is written",
+            if stopped.is_empty() {
+                "none were running".to_string()
+            } else {
+                stopped.join(", ")
+            }
+        )
+    } else {
+        format!(
+            "hoist tried to stop the app's services so that nothing more is written, but could not stop {}",
+            not_stopped.join(", ")
+        )
+    };
+    finished.sentence = format!(
+        "the upgrade failed ({failure}) while nobody was attached. Going back means restoring the backup, which would lose what was {loss}, and hoist does not decide that alone: {state}. Run `hoist` (or `hoist rollback`) to roll back, or look into the failure first; the backup is in {backup}."
+    );
+    finished.summary["outcome"] = json!("needs_decision");
+    finished.summary["stopped_services"] = json!(stopped);
+    finished.summary["error"] = json!(finished.sentence);
+    tracing::warn!("{}", finished.sentence);
+    finished
+}
+
+/// The interrupted run `run_id` to continue: (its from version, its id, its backup dir), or
+/// why it cannot be.
+async fn resumable(
+    ctx: &Context,
+    stack: &crate::stack::Stack,
+    run_id: &str,
+    to: &str,
+) -> Result<(String, String, PathBuf), String> {
+    let journal = Journal::open(&ctx.state_dir)
+        .await
+        .map_err(|e| e.to_string())?;
+    let project = stack.project_name.clone();
+    let runs = journal
+        .runs(&project, 1000)
+        .await
+        .map_err(|e| e.to_string())?;
+    let backups = journal.backups(&project).await.map_err(|e| e.to_string())?;
+    journal.close().await;
+    let run = runs
+        .iter()
+        .find(|r| r.id == run_id)
+        .ok_or_else(|| format!("the journal has no run {run_id} to continue"))?;
+    if run.kind != "upgrade" || run.to_version.as_deref() != Some(to) {
+        return Err(format!("run {run_id} is not an upgrade to {to}"));
+    }
+    let backup = backups
+        .iter()
+        .find(|b| b.run_id == run.id)
+        .ok_or_else(|| format!("run {run_id} has no backup in the journal, so it cannot be continued safely; run the upgrade again"))?;
+    let dir = PathBuf::from(&backup.path);
+    crate::backup::check(&dir).map_err(|e| {
+        format!("the backup of run {run_id} cannot be used ({e}); run the upgrade again")
+    })?;
+    Ok((
+        run.from_version.clone().unwrap_or_default(),
+        run.id.clone(),
+        dir,
+    ))
 }
 
 /// The last log lines of a service's (most troubled) container, or why there are none.
@@ -750,6 +951,7 @@ async fn upgrade(
     hops: &[(String, BTreeMap<String, String>)],
     to_pull: &[String],
     stop: &Stop,
+    resume_backup: Option<PathBuf>,
 ) -> Finished {
     let engine = &docker.engine;
     let view = &facts.view;
@@ -806,7 +1008,12 @@ async fn upgrade(
             };
             let _ = backup_tx.send(event);
         };
-        crate::backup::take(engine, &source, &view.backup_dir, &on_backup).await
+        match &resume_backup {
+            Some(_) => Ok(None),
+            None => crate::backup::take(engine, &source, &view.backup_dir, &on_backup)
+                .await
+                .map(Some),
+        }
     };
     let pull_tx = progress_tx;
     let pull_fut = async move {
@@ -841,7 +1048,25 @@ async fn upgrade(
     let ((backup, pulled), ()) =
         tokio::join!(async { tokio::join!(backup_fut, pull_fut) }, forward);
     let backup = match backup {
-        Ok(b) => {
+        Ok(None) => {
+            let dir = resume_backup.clone().unwrap_or_default();
+            run.progress(
+                Step::Backup,
+                format!(
+                    "{} was taken by the interrupted run and checked",
+                    dir.display()
+                ),
+            );
+            run.finish(
+                Step::Backup,
+                backup_step,
+                true,
+                Some(dir.display().to_string()),
+            )
+            .await;
+            (dir, None)
+        }
+        Ok(Some(b)) => {
             run.emit(Event::BackupDone {
                 dir: b.dir.clone(),
                 files: b.manifest.files.clone(),
@@ -854,7 +1079,7 @@ async fn upgrade(
                 Some(b.dir.display().to_string()),
             )
             .await;
-            b
+            (b.dir.clone(), Some(b))
         }
         Err(e) => {
             let sentence = format!(
@@ -871,30 +1096,47 @@ async fn upgrade(
             };
         }
     };
-    if let Some(j) = run.journal {
+    let (backup_dir, taken) = backup;
+    if let (Some(j), Some(taken)) = (run.journal, &taken) {
         let _ = crate::report::backup::journal_backup(
             j,
             run.run_id.as_deref().unwrap_or_default(),
             &view.project,
             running_version.as_deref(),
-            &backup,
+            taken,
         )
         .await;
     }
     let mut summary = base("failed", 1);
-    summary["backup"] = json!(backup.dir);
+    summary["backup"] = json!(backup_dir);
+    let resuming = taken.is_none();
+    if resuming {
+        // The interrupted run already changed the stack: a failure from here offers the way back.
+        summary["changed"] = json!(true);
+        summary["pinned_now"] = json!(to);
+    }
     if let Err(e) = pulled {
-        let sentence = format!(
-            "pulling the new image failed: {e}. Nothing was changed: the stack still runs {from}; the backup is in {}.",
-            backup.dir.display()
-        );
+        let sentence = if resuming {
+            after_pin_state(
+                stack,
+                to,
+                from,
+                &backup_dir,
+                format!("pulling the new image failed: {e}"),
+            )
+        } else {
+            format!(
+                "pulling the new image failed: {e}. Nothing was changed: the stack still runs {from}; the backup is in {}.",
+                backup_dir.display()
+            )
+        };
         return run.fail(Step::Pull, pull_step, sentence, summary).await;
     }
     run.finish(Step::Pull, pull_step, true, None).await;
-    if stop.requested() {
+    if stop.requested() && !resuming {
         let sentence = format!(
             "stopped at your request before any change: the stack still runs {from}, .env is as it was; the backup is in {}. Run the upgrade again when you are ready.",
-            backup.dir.display()
+            backup_dir.display()
         );
         summary["outcome"] = json!("stopped");
         summary["exit_code"] = json!(3);
@@ -926,7 +1168,7 @@ async fn upgrade(
             Ok(c) => c,
             Err(e) => {
                 let step = run.start(Step::Pin, hop).await;
-                let sentence = after_pin_state(stack, &previous, from, &backup.dir, e.to_string());
+                let sentence = after_pin_state(stack, &previous, from, &backup_dir, e.to_string());
                 return run.fail(Step::Pin, step, sentence, summary).await;
             }
         };
@@ -950,7 +1192,7 @@ async fn upgrade(
                     stack,
                     &previous,
                     from,
-                    &backup.dir,
+                    &backup_dir,
                     format!("writing .env failed: {e}"),
                 )
             };
@@ -960,7 +1202,7 @@ async fn upgrade(
         // From here on a failure has changed the stack: a rollback is offered.
         summary["changed"] = json!(true);
         summary["pinned_now"] = json!(hop);
-        let after_pin = |what: String| after_pin_state(stack, hop, from, &backup.dir, what);
+        let after_pin = |what: String| after_pin_state(stack, hop, from, &backup_dir, what);
 
         // Restart, then watch the new containers until they are ready, or fail.
         let up = match restart_and_watch(run, stack, view, engine, targets, hop).await {
@@ -1087,7 +1329,7 @@ async fn upgrade(
             let sentence = format!(
                 "stopped at your request between two releases: {} runs {hop} (checked and healthy) and .env pins it; the backup taken before is in {}. To go on: `hoist upgrade --to {to}`; to go back to {from}: `hoist rollback`.",
                 view.project,
-                backup.dir.display()
+                backup_dir.display()
             );
             summary["hops_done"] = json!(hops_done);
             summary["outcome"] = json!("stopped");
@@ -1113,7 +1355,7 @@ async fn upgrade(
             } else {
                 String::new()
             },
-            backup.dir.display()
+            backup_dir.display()
         ),
         summary,
     }

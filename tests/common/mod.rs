@@ -2,6 +2,8 @@
 //! torn down (containers, volumes, networks, files) when the test ends, pass or fail.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod pty;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};

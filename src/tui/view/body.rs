@@ -143,6 +143,9 @@ fn start(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
         )),
         Line::from(""),
     ];
+    if let Some(a) = &st.attention {
+        lines.extend(attention(a, st.show_steps, theme));
+    }
     for (service, version, health) in &st.services {
         lines.push(Line::from(format!("  {service:10} {version:10} {health}")));
     }
@@ -180,8 +183,44 @@ fn start(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
 }
 
+/// A run the journal says needs the user, and the ways on (keys).
+fn attention<'a>(a: &crate::resume::Attention, show_steps: bool, theme: Theme) -> Vec<Line<'a>> {
+    use crate::resume::Choice;
+    let mut lines = vec![
+        Line::from(Span::styled(
+            "Needs your attention",
+            theme.fg(Color::Yellow).patch(theme.bold()),
+        )),
+        Line::from(a.sentence.clone()),
+    ];
+    for c in &a.choices {
+        lines.push(Line::from(match c {
+            Choice::Continue => format!(
+                "  c  continue to {}",
+                a.to.as_deref().unwrap_or("the version it was going to")
+            ),
+            Choice::Rollback => format!(
+                "  r  roll back to {}",
+                a.from.as_deref().unwrap_or("the version before")
+            ),
+            Choice::Show if show_steps => "  h  hide what happened".to_string(),
+            Choice::Show => "  h  show what happened, step by step".to_string(),
+        }));
+    }
+    if show_steps {
+        for step in &a.steps {
+            lines.push(Line::from(format!("     {step}")));
+        }
+    }
+    lines.push(Line::from(""));
+    lines
+}
+
 fn failure(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
-    let mut lines = vec![Line::from(Span::styled(
+    // A rollback chosen on the start screen is not the failure of a step.
+    let title = if state.start.attention.is_some() {
+        "Rolling back the last upgrade".to_string()
+    } else {
         format!(
             "{} failed",
             state
@@ -189,7 +228,10 @@ fn failure(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
                 .as_ref()
                 .map_or(state.current, |f| f.stage)
                 .title()
-        ),
+        )
+    };
+    let mut lines = vec![Line::from(Span::styled(
+        title,
         theme.fg(Color::Red).patch(theme.bold()),
     ))];
     if let Some(f) = &state.failure {

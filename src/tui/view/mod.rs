@@ -80,6 +80,9 @@ fn hints(state: &State) -> Line<'static> {
         (Some(_), _) if restore => " type the word, Enter confirm  Esc keep as is  ? help",
         (Some(_), _) => " y/Enter yes  n/Esc no  ? help",
         (_, Phase::Finished { .. }) => " q quit  ↑/↓ scroll logs  ? help",
+        (_, Phase::Idle) if state.start.attention.is_some() => {
+            " c/r/h as above  ↑/↓ choose  Enter start  ? help  q quit"
+        }
         (_, Phase::Idle) => " ↑/↓ choose  Enter start  ? help  q quit",
         _ if state.stop_requested => " stopping at the next safe point  ↑/↓ scroll logs  ? help",
         _ => " ↑/↓ PgUp/PgDn scroll logs  ? help  q quit",

@@ -145,6 +145,50 @@ fn start_screen() {
 }
 
 #[test]
+fn start_screen_with_an_interrupted_upgrade() {
+    let mut s = State::new("specivo", "0.1.10", "");
+    s.start.pinned = Some("0.1.10".into());
+    s.start.running = Some("0.1.9".into());
+    s.start.services = vec![
+        ("api".into(), "0.1.9".into(), "exited".into()),
+        ("db".into(), "15".into(), "running, healthy".into()),
+    ];
+    s.start.choices = vec!["0.1.10".into()];
+    s.start.next = Some("0.1.10".into());
+    s.start.attention = Some(crate::resume::Attention {
+        run_id: "20261128T101500Z-3f9a".into(),
+        state: "interrupted".into(),
+        from: Some("0.1.9".into()),
+        to: Some("0.1.10".into()),
+        pinned: Some("0.1.10".into()),
+        changed: true,
+        last_step: Some("restart".into()),
+        sentence: "the upgrade 0.1.9 -> 0.1.10 (run 20261128T101500Z-3f9a) was interrupted during restart, after .env was changed: the app may be half upgraded. Continue it (the backup taken before is kept for a rollback), or roll back to 0.1.9.".into(),
+        choices: vec![
+            crate::resume::Choice::Continue,
+            crate::resume::Choice::Rollback,
+            crate::resume::Choice::Show,
+        ],
+        steps: vec![
+            "preflight done (0.3 s)".into(),
+            "backup done (1.6 s): /srv/specivo-backups/specivo-20261128-101500-0.1.9".into(),
+            "pin done (0.0 s)".into(),
+            "restart running".into(),
+        ],
+    });
+    snap("start_attention", &s);
+    assert_eq!(update(&mut s, Msg::Key(Key::Char('h'))), []);
+    snap("start_attention_steps", &s);
+    assert_eq!(
+        update(&mut s, Msg::Key(Key::Char('c'))),
+        [crate::tui::state::Command::Resume {
+            run: "20261128T101500Z-3f9a".into(),
+            to: "0.1.10".into()
+        }]
+    );
+}
+
+#[test]
 fn the_plan_and_its_question() {
     let mut s = upgrading();
     engine(

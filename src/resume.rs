@@ -1,0 +1,307 @@
+//! What the journal says still needs the user: an upgrade that was interrupted (its process
+//! died mid-run), stopped at a safe point, or left for a decision (it failed while nobody was
+//! attached and a rollback would lose data), or a rollback that was interrupted. The next
+//! `hoist` (status, the wizard, the headless commands) shows it with the ways on.
+use serde::Serialize;
+
+use crate::journal::RunRecord;
+
+/// The ways on from a run that needs attention.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Choice {
+    /// Go on to the run's target (`hoist upgrade --to V`; resumed from the run's backup when
+    /// its pin was already written).
+    Continue,
+    /// `hoist rollback`: back to the version before the run.
+    Rollback,
+    /// What happened, step by step (`hoist history`).
+    Show,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Attention {
+    pub run_id: String,
+    /// interrupted, stopped, needs_decision, failed, rollback_interrupted.
+    pub state: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// The version `.env` pinned when the run ended (the last hop done, or the target).
+    pub pinned: Option<String>,
+    /// Whether the run changed the stack (pinned a version) before it ended.
+    pub changed: bool,
+    /// The last step it began.
+    pub last_step: Option<String>,
+    /// What happened and what state things are in, in one sentence.
+    pub sentence: String,
+    pub choices: Vec<Choice>,
+    /// What happened, a line per step: name, status, and its message.
+    pub steps: Vec<String>,
+}
+
+/// Whether an upgrade run changed the stack: it wrote a pin (its summary says so, or its
+/// journal shows the pin step begun).
+pub fn changed_stack(run: &RunRecord) -> bool {
+    if run.outcome == "succeeded" || run.outcome == "needs_decision" {
+        return true;
+    }
+    if let Some(s) = &run.summary {
+        return s["changed"] == serde_json::json!(true);
+    }
+    run.steps.iter().any(|s| s.name == "pin")
+}
+
+/// The version `.env` pins after `run`.
+pub fn pinned_after(run: &RunRecord) -> Option<String> {
+    run.summary
+        .as_ref()
+        .and_then(|s| s["pinned_now"].as_str().map(str::to_string))
+        .or_else(|| {
+            if changed_stack(run) {
+                run.to_version.clone()
+            } else {
+                run.from_version.clone()
+            }
+        })
+}
+
+/// The newest upgrade or rollback run, if it still needs the user. `alive(pid)` says whether
+/// the process that ran it still runs (a run marked running whose process is gone was
+/// interrupted).
+pub fn attention(runs: &[RunRecord], alive: impl Fn(i64) -> bool) -> Option<Attention> {
+    // Newest first; runs that changed nothing (refused, dry runs, a failed backup) do not
+    // count, nor do plain backups.
+    let run = runs.iter().find(|r| {
+        (r.kind == "upgrade" || r.kind == "rollback")
+            && !matches!(r.outcome.as_str(), "refused" | "dry_run")
+            && !(r.kind == "upgrade"
+                && r.outcome == "failed"
+                && !changed_stack(r)
+                && r.finished_at.is_some())
+    })?;
+    let last_step = run.steps.last().map(|s| s.name.clone());
+    let from = run.from_version.clone().unwrap_or_default();
+    let to = run.to_version.clone().unwrap_or_default();
+    let changed = changed_stack(run);
+    let pinned = pinned_after(run);
+    let running = run.outcome == "running";
+    if running && alive(run.pid) {
+        // Another hoist is at work on it right now (the lock says who).
+        return None;
+    }
+    let step_words = last_step.as_deref().unwrap_or("its start");
+    let (state, sentence, choices) = match (run.kind.as_str(), run.outcome.as_str()) {
+        ("rollback", "running") => (
+            "rollback_interrupted",
+            format!(
+                "a rollback (run {}) was interrupted during {step_words}: the app may be stopped or half restored. Run `hoist rollback` again; it starts over from the backup.",
+                run.id
+            ),
+            vec![Choice::Rollback, Choice::Show],
+        ),
+        ("rollback", _) => return None,
+        (_, "running") if changed => (
+            "interrupted",
+            format!(
+                "the upgrade {from} -> {to} (run {}) was interrupted during {step_words}, after .env was changed: the app may be half upgraded. Continue it (the backup taken before is kept for a rollback), or roll back to {from}.",
+                run.id
+            ),
+            vec![Choice::Continue, Choice::Rollback, Choice::Show],
+        ),
+        (_, "running") => (
+            "interrupted",
+            format!(
+                "the upgrade {from} -> {to} (run {}) was interrupted during {step_words}, before any change: the app still runs {from}. Run it again when you are ready.",
+                run.id
+            ),
+            vec![Choice::Continue, Choice::Show],
+        ),
+        (_, "stopped") if changed => (
+            "stopped",
+            format!(
+                "the upgrade {from} -> {to} (run {}) was stopped on the way, at {}, checked and healthy. Go on to {to}, or roll back to {from}.",
+                run.id,
+                pinned.as_deref().unwrap_or("?")
+            ),
+            vec![Choice::Continue, Choice::Rollback, Choice::Show],
+        ),
+        (_, "stopped") => (
+            "stopped",
+            format!(
+                "the upgrade {from} -> {to} (run {}) was stopped before any change; the app still runs {from}.",
+                run.id
+            ),
+            vec![Choice::Continue, Choice::Show],
+        ),
+        (_, "needs_decision") => (
+            "needs_decision",
+            format!(
+                "the upgrade {from} -> {to} (run {}) failed while nobody was attached, and going back would lose data written since the backup, so hoist stopped the app's services and waited for you: {}",
+                run.id,
+                run.message.as_deref().unwrap_or("see `hoist history`")
+            ),
+            vec![Choice::Rollback, Choice::Show],
+        ),
+        (_, "failed") if changed => (
+            "failed",
+            format!(
+                "the upgrade {from} -> {to} (run {}) failed after .env was changed and was not rolled back: {}",
+                run.id,
+                run.message.as_deref().unwrap_or("see `hoist history`")
+            ),
+            vec![Choice::Rollback, Choice::Show],
+        ),
+        _ => return None,
+    };
+    Some(Attention {
+        run_id: run.id.clone(),
+        state: state.to_string(),
+        from: run.from_version.clone(),
+        to: run.to_version.clone(),
+        pinned,
+        changed,
+        last_step,
+        sentence,
+        choices,
+        steps: run
+            .steps
+            .iter()
+            .map(|s| {
+                let mut line = format!("{} {}", s.name, s.status);
+                if let Some(ms) = s.duration_ms {
+                    line.push_str(&format!(" ({:.1} s)", ms as f64 / 1000.0));
+                }
+                if let Some(m) = &s.message {
+                    line.push_str(&format!(": {m}"));
+                }
+                line
+            })
+            .collect(),
+    })
+}
+
+/// Whether process `pid` runs on this machine.
+pub fn pid_alive(pid: i64) -> bool {
+    pid > 0 && std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// The attention the journal in `state_dir` asks for `project`, if any (a journal that cannot
+/// be read asks for none: the commands that need it say so themselves).
+pub async fn check(state_dir: &std::path::Path, project: &str) -> Option<Attention> {
+    if !state_dir.join("journal.sqlite3").exists() {
+        return None;
+    }
+    let journal = crate::journal::Journal::open(state_dir).await.ok()?;
+    let runs = journal.runs(project, 20).await.ok();
+    journal.close().await;
+    let own = i64::from(std::process::id());
+    attention(&runs?, |pid| pid != own && pid_alive(pid))
+}
+
+/// The attention the stack of `ctx` needs, if any (none when the stack cannot be read: the
+/// command says why itself).
+pub async fn for_context(ctx: &crate::report::Context) -> Option<Attention> {
+    let (_, view) = crate::report::facts::load_stack(ctx).ok()?;
+    check(&ctx.state_dir, &view.project).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::StepRecord;
+
+    fn run(
+        kind: &str,
+        outcome: &str,
+        steps: &[&str],
+        summary: Option<serde_json::Value>,
+    ) -> RunRecord {
+        RunRecord {
+            id: format!("{kind}-{outcome}"),
+            kind: kind.into(),
+            project: "p".into(),
+            from_version: Some("0.1.9".into()),
+            to_version: Some("0.1.11".into()),
+            started_at: "2026-11-28T10:00:00Z".into(),
+            finished_at: (outcome != "running").then(|| "2026-11-28T10:01:00Z".into()),
+            outcome: outcome.into(),
+            exit_code: None,
+            message: Some("api is crash-looping".into()),
+            pid: 4242,
+            summary,
+            steps: steps
+                .iter()
+                .map(|n| StepRecord {
+                    name: n.to_string(),
+                    status: "done".into(),
+                    started_at: String::new(),
+                    duration_ms: None,
+                    message: None,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn an_interrupted_run_after_its_pin_offers_continue_and_rollback() {
+        let runs = [run(
+            "upgrade",
+            "running",
+            &["preflight", "backup", "pin", "restart"],
+            None,
+        )];
+        let a = attention(&runs, |_| false).unwrap();
+        assert_eq!(a.state, "interrupted");
+        assert!(a.changed);
+        assert_eq!(a.last_step.as_deref(), Some("restart"));
+        assert_eq!(
+            a.choices,
+            [Choice::Continue, Choice::Rollback, Choice::Show]
+        );
+        // Still running: another hoist is on it.
+        assert!(attention(&runs, |_| true).is_none());
+        // Before the pin: nothing to roll back.
+        let runs = [run("upgrade", "running", &["preflight", "backup"], None)];
+        let a = attention(&runs, |_| false).unwrap();
+        assert!(!a.changed);
+        assert_eq!(a.choices, [Choice::Continue, Choice::Show]);
+    }
+
+    #[test]
+    fn finished_runs_need_nothing_but_a_decision_left_or_a_stop_on_the_way() {
+        assert!(attention(&[run("upgrade", "succeeded", &[], None)], |_| false).is_none());
+        assert!(attention(&[run("upgrade", "rolled_back", &[], None)], |_| false).is_none());
+        let nothing = serde_json::json!({"changed": false});
+        assert!(
+            attention(
+                &[run("upgrade", "failed", &["backup"], Some(nothing))],
+                |_| false
+            )
+            .is_none()
+        );
+        let a = attention(&[run("upgrade", "needs_decision", &[], None)], |_| false).unwrap();
+        assert_eq!(a.choices, [Choice::Rollback, Choice::Show]);
+        let between = serde_json::json!({"changed": true, "pinned_now": "0.1.10"});
+        let a = attention(&[run("upgrade", "stopped", &[], Some(between))], |_| false).unwrap();
+        assert_eq!(a.pinned.as_deref(), Some("0.1.10"));
+        assert!(a.sentence.contains("at 0.1.10"), "{}", a.sentence);
+        // A refused run or a backup after it does not hide it.
+        let runs = [
+            run("backup", "succeeded", &[], None),
+            run("upgrade", "refused", &[], None),
+            run("upgrade", "needs_decision", &[], None),
+        ];
+        assert_eq!(attention(&runs, |_| false).unwrap().state, "needs_decision");
+        // A rollback after it settled it.
+        let runs = [
+            run("rollback", "succeeded", &[], None),
+            run("upgrade", "needs_decision", &[], None),
+        ];
+        assert!(attention(&runs, |_| false).is_none());
+        let runs = [run("rollback", "running", &["stop"], None)];
+        assert_eq!(
+            attention(&runs, |_| false).unwrap().state,
+            "rollback_interrupted"
+        );
+    }
+}
