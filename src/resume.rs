@@ -89,12 +89,17 @@ pub fn attention(runs: &[RunRecord], alive: impl Fn(i64) -> bool) -> Option<Atte
         // Another hoist is at work on it right now (the lock says who).
         return None;
     }
-    let step_words = last_step.as_deref().unwrap_or("its start");
+    // The journal records a step as it begins: one still "running" is where it stopped.
+    let step_words = match run.steps.last() {
+        Some(s) if s.status == "running" => format!("during {}", s.name),
+        Some(s) => format!("after {}", s.name),
+        None => "at its start".to_string(),
+    };
     let (state, sentence, choices) = match (run.kind.as_str(), run.outcome.as_str()) {
         ("rollback", "running") => (
             "rollback_interrupted",
             format!(
-                "a rollback (run {}) was interrupted during {step_words}: the app may be stopped or half restored. Run `hoist rollback` again; it starts over from the backup.",
+                "a rollback (run {}) was interrupted {step_words}: the app may be stopped or half restored. Run `hoist rollback` again; it starts over from the backup.",
                 run.id
             ),
             vec![Choice::Rollback, Choice::Show],
@@ -103,7 +108,7 @@ pub fn attention(runs: &[RunRecord], alive: impl Fn(i64) -> bool) -> Option<Atte
         (_, "running") if changed => (
             "interrupted",
             format!(
-                "the upgrade {from} -> {to} (run {}) was interrupted during {step_words}, after .env was changed: the app may be half upgraded. Continue it (the backup taken before is kept for a rollback), or roll back to {from}.",
+                "the upgrade {from} -> {to} (run {}) was interrupted {step_words}, after .env was changed: the app may be half upgraded. Continue it (the backup taken before is kept for a rollback), or roll back to {from}.",
                 run.id
             ),
             vec![Choice::Continue, Choice::Rollback, Choice::Show],
@@ -111,7 +116,7 @@ pub fn attention(runs: &[RunRecord], alive: impl Fn(i64) -> bool) -> Option<Atte
         (_, "running") => (
             "interrupted",
             format!(
-                "the upgrade {from} -> {to} (run {}) was interrupted during {step_words}, before any change: the app still runs {from}. Run it again when you are ready.",
+                "the upgrade {from} -> {to} (run {}) was interrupted {step_words}, before any change: the app still runs {from}. Run it again when you are ready.",
                 run.id
             ),
             vec![Choice::Continue, Choice::Show],

@@ -1,0 +1,115 @@
+//! An upgrade whose hoist was killed outright (kill -9: no signal to catch, no safe point) on the
+//! test bed: the next hoist finds the run in the journal, says what state it left, and goes on
+//! from it with the backup the killed run took — then that upgrade can still be rolled back.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use common::{TestStack, docker_available};
+
+/// Runs `hoist upgrade --to TO --yes --json` and kills it (SIGKILL) as soon as it starts `step`.
+fn kill_at_step(stack: &TestStack, to: &str, step: &str) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hoist"))
+        .arg("-C")
+        .arg(&stack.dir)
+        .arg("--state-dir")
+        .arg(&stack.state_dir)
+        .args(["upgrade", "--to", to, "--yes", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    for line in BufReader::new(stdout).lines() {
+        let event: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if event["type"] == "step_started" && event["step"] == step {
+            child.kill().unwrap();
+            break;
+        }
+    }
+    child.wait().unwrap();
+}
+
+#[test]
+fn an_upgrade_killed_during_its_restart_is_continued_with_its_backup_then_rolled_back() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start("killed", "0.1.9");
+    kill_at_step(&stack, "0.1.10", "restart");
+    assert!(
+        std::fs::read_to_string(stack.dir.join(".env"))
+            .unwrap()
+            .contains("SPECIVO_VERSION=0.1.10\n")
+    );
+
+    // The next hoist says what happened and how to go on.
+    let status = stack.hoist(&["status", "--json"]).summary();
+    let a = &status["attention"];
+    assert_eq!(a["state"], "interrupted", "{status:#}");
+    assert_eq!(a["changed"], true);
+    // The kill may come before the journal records the restart's start.
+    assert!(
+        a["last_step"] == "restart" || a["last_step"] == "pin",
+        "{a:#}"
+    );
+    assert_eq!(
+        a["choices"],
+        serde_json::json!(["continue", "rollback", "show"])
+    );
+    let killed_run = a["run_id"].as_str().unwrap().to_string();
+    let human = stack.hoist(&["status"]);
+    assert!(
+        human.stdout.contains("after .env was changed")
+            && human.stdout.contains("hoist upgrade --to 0.1.10"),
+        "{human:?}"
+    );
+
+    // Continuing: no new backup; the killed run's is kept for a rollback.
+    let backups_before = stack.hoist(&["history", "--json"]).summary()["backups"]
+        .as_array()
+        .unwrap()
+        .len();
+    let run = stack.hoist(&["upgrade", "--to", "0.1.10", "--yes", "--json"]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 0, "{run:?}");
+    let s = run.summary();
+    assert_eq!(s["resumed_from"], killed_run.as_str());
+    assert_eq!(stack.health_version(), "0.1.10");
+    let history = stack.hoist(&["history", "--json"]).summary();
+    assert_eq!(history["backups"].as_array().unwrap().len(), backups_before);
+    assert!(stack.hoist(&["status", "--json"]).summary()["attention"].is_null());
+
+    // And the continued upgrade rolls back with that backup.
+    let rollback = stack.hoist(&["rollback", "--yes", "--json"]);
+    assert_eq!(rollback.code, 0, "{rollback:?}");
+    assert_eq!(stack.health_version(), "0.1.9");
+}
+
+#[test]
+fn an_upgrade_killed_before_its_pin_is_reported_and_simply_run_again() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start("killedearly", "0.1.9");
+    let env_before = std::fs::read_to_string(stack.dir.join(".env")).unwrap();
+    kill_at_step(&stack, "0.1.10", "backup");
+    assert_eq!(
+        std::fs::read_to_string(stack.dir.join(".env")).unwrap(),
+        env_before
+    );
+    let a = stack.hoist(&["status", "--json"]).summary()["attention"].clone();
+    assert_eq!(a["state"], "interrupted", "{a:#}");
+    assert_eq!(a["changed"], false);
+    assert_eq!(a["choices"], serde_json::json!(["continue", "show"]));
+    // Nothing to roll back: the killed run changed nothing.
+    let rollback = stack.hoist(&["rollback", "--yes"]);
+    assert_eq!(rollback.code, 3, "{rollback:?}");
+    let run = stack.hoist(&["upgrade", "--to", "0.1.10", "--yes", "--json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.summary().get("resumed_from").is_none());
+    assert_eq!(stack.health_version(), "0.1.10");
+}
