@@ -101,6 +101,11 @@ pub fn is_disk_full(e: &std::io::Error) -> bool {
                 continue;
             }
         }
+        // The compressor's error is transparent: its source skips the io::Error it holds.
+        if let Some(gzp::GzpError::Io(inner)) = err.downcast_ref::<gzp::GzpError>() {
+            current = Some(inner);
+            continue;
+        }
         current = err.source();
     }
     false
@@ -295,9 +300,11 @@ pub async fn take(
         }),
         Err(e) => {
             // Nothing half-written may look like a backup.
-            let removed = std::fs::remove_dir_all(&partial);
-            if let Err(r) = &removed {
-                tracing::warn!(partial = %partial.display(), "the partial backup could not be removed: {r}");
+            match std::fs::remove_dir_all(&partial) {
+                Err(r) if r.kind() != std::io::ErrorKind::NotFound => {
+                    tracing::warn!(partial = %partial.display(), "the partial backup could not be removed: {r}");
+                }
+                _ => {}
             }
             match e {
                 BackupError::DiskFull { path, .. } => Err(BackupError::DiskFull {
@@ -557,4 +564,73 @@ pub fn check(dir: &Path) -> Result<serde_json::Value, BackupError> {
         }
     }
     Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_recognised_through_the_writers_that_wrap_it() {
+        let enospc = || std::io::Error::from_raw_os_error(28);
+        assert!(is_disk_full(&enospc()));
+        assert!(is_disk_full(&std::io::Error::from_raw_os_error(122)));
+        // How the parallel compressor and tar hand it on.
+        assert!(is_disk_full(&std::io::Error::other(gzp::GzpError::Io(
+            enospc()
+        ))));
+        assert!(is_disk_full(&std::io::Error::other(std::io::Error::other(
+            enospc()
+        ))));
+        // tar's way: the kind kept, the OS error turned into words.
+        assert!(is_disk_full(&std::io::Error::new(
+            enospc().kind(),
+            format!("failed to write entry: {}", enospc())
+        )));
+        assert!(!is_disk_full(&std::io::Error::from_raw_os_error(5)));
+        assert!(!is_disk_full(&std::io::Error::other(
+            "the archive's writer stopped"
+        )));
+    }
+
+    #[test]
+    fn the_disk_full_sentence_says_where_what_and_what_to_do() {
+        let e = BackupError::io(
+            Path::new("/srv/b/.app-1.partial/data-x.tar.gz.tmp"),
+            std::io::Error::from_raw_os_error(28),
+        );
+        let BackupError::DiskFull { path, .. } = e else {
+            panic!("not a full disk: {e}");
+        };
+        let full = BackupError::DiskFull {
+            path,
+            dir: Some("/srv/b".into()),
+            needed: Some(29_000_000),
+            free: Some(1_000_000),
+        };
+        assert_eq!(
+            full.to_string(),
+            "the disk holding /srv/b is full (writing data-x.tar.gz failed): the backup needs about 29 MB, and 1.0 MB is free there once the partial backup is removed. The partial backup was removed. Free some space (old backups, `docker image prune`) or choose another place with --backup-dir DIR"
+        );
+    }
+
+    #[test]
+    fn only_partial_dirs_whose_writer_is_gone_are_removed() {
+        let root = tempfile::tempdir().unwrap();
+        let stale = root.path().join(".app-20250101-000000-1.0.partial");
+        let live = root.path().join(".app-20250101-000001-1.0.partial");
+        let other = root.path().join(".other-20250101-000000-1.0.partial");
+        let done = root.path().join("app-20250101-000000-1.0");
+        for d in [&stale, &live, &other, &done] {
+            std::fs::create_dir(d).unwrap();
+            std::fs::write(d.join("database.sql.gz.tmp"), "x").unwrap();
+        }
+        // A live writer holds its lock (flock conflicts between two opens, even in one process).
+        let _writer = lock_partial(&live).unwrap();
+        assert_eq!(
+            remove_stale_partials(root.path(), "app"),
+            vec![stale.clone()]
+        );
+        assert!(!stale.exists() && live.exists() && other.exists() && done.exists());
+    }
 }
