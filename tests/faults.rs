@@ -490,7 +490,7 @@ fn kill_9_during_the_env_write_leaves_the_old_or_the_new_file_whole() {
     // Delays after the pin step is announced: the write lies between `old_max` (the longest
     // delay that found the old file) and `new_min` (the shortest that found the new one).
     let (mut old_max, mut new_min) = (Duration::ZERO, Duration::from_millis(40));
-    let mut tally: BTreeMap<&str, u32> = BTreeMap::new();
+    let mut tally: BTreeMap<String, u32> = BTreeMap::new();
     let mut round = 0;
     while began.elapsed() < budget || round < 6 {
         round += 1;
@@ -504,21 +504,21 @@ fn kill_9_during_the_env_write_leaves_the_old_or_the_new_file_whole() {
         let how = if round % 3 == 0 {
             let inside = hoist.wait_until(|| !env_temps(&stack).is_empty());
             if inside {
-                "inside the write"
+                "killed when the temporary file appeared"
             } else {
-                "missed the write"
+                "the temporary file was not seen"
             }
         } else {
             let span = new_min.saturating_sub(old_max).as_secs_f64();
             let delay = (old_max.as_secs_f64() - span * 0.25 + span * 1.5 * rng.next()).max(0.0);
             std::thread::sleep(Duration::from_secs_f64(delay));
-            "after a delay"
+            "killed after a delay"
         };
         let delay = announced.elapsed();
         let (killed_running, said) = hoist.kill_9();
         let temps = env_temps(&stack);
         let found = judge_env(&stack, &old, &new_bytes, &format!("round {round}"));
-        if how == "after a delay" {
+        if how == "killed after a delay" {
             // Narrow the window where the write happens, to aim the next kills at it.
             match found {
                 Found::Old => old_max = old_max.max(delay),
@@ -528,16 +528,13 @@ fn kill_9_during_the_env_write_leaves_the_old_or_the_new_file_whole() {
                 new_min = old_max + Duration::from_millis(1);
             }
         }
-        let key = match (how, found, temps.is_empty()) {
-            ("inside the write", Found::Old, false) => {
-                "killed inside the write: old file, temp left"
-            }
-            ("inside the write", Found::New, _) => "killed inside the write: new file",
-            (_, Found::Old, false) => "killed after a delay: old file, temp left",
-            (_, Found::Old, true) => "killed before the write: old file",
-            (_, Found::New, _) => "killed after the write: new file",
+        let outcome = match (found, temps.is_empty()) {
+            (Found::Old, false) => "old file whole, temp left: killed inside the write",
+            (Found::Old, true) => "old file whole: killed before the write",
+            (Found::New, _) => "new file whole: killed after the write",
         };
-        *tally.entry(key).or_default() += 1;
+        let key = format!("{how}: {outcome}");
+        *tally.entry(key.clone()).or_default() += 1;
         assert!(
             killed_running || found == Found::New,
             "round {round}: {key}\n{said}"
@@ -550,9 +547,7 @@ fn kill_9_during_the_env_write_leaves_the_old_or_the_new_file_whole() {
         began.elapsed().as_secs_f64()
     );
     assert!(
-        tally
-            .keys()
-            .any(|k| k.starts_with("killed inside the write")),
+        tally.keys().any(|k| k.contains("killed inside the write")),
         "no kill landed inside the write: {tally:?}"
     );
 
