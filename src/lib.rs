@@ -10,6 +10,7 @@ pub mod fsutil;
 pub mod journal;
 pub mod lock;
 pub mod logging;
+pub mod redact;
 pub mod report;
 pub mod resume;
 pub mod rollback;

@@ -1,11 +1,14 @@
-//! A secret value (a database password) that never shows itself in `Debug`, logs or errors.
+//! A secret value (a database password) that never shows itself in `Debug`, logs or errors,
+//! and is masked (see `redact`) in text hoist repeats from elsewhere.
 
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Secret(String);
 
 impl Secret {
     pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
+        let value = value.into();
+        crate::redact::learn(&value);
+        Secret(value)
     }
 
     /// The value itself: only for handing to the database driver.
@@ -31,5 +34,6 @@ mod tests {
         let s = super::Secret::new("hunter2");
         assert_eq!(format!("{s:?}"), "***");
         assert_eq!(s.expose(), "hunter2");
+        assert_eq!(crate::redact::mask("pw hunter2"), "pw ***");
     }
 }

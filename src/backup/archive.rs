@@ -48,6 +48,8 @@ pub async fn archive(
         .await
         .map_err(|e| BackupError::io(&tmp, std::io::Error::other(e.to_string())));
     let result = match (downloaded, written) {
+        // A full disk stopped the writer, and so the stream: that is what happened.
+        (_, Ok(Err(e @ BackupError::DiskFull { .. }))) => Err(e),
         (Err(e), _) => Err(BackupError::Docker(e)),
         (Ok(_), Err(e)) | (Ok(_), Ok(Err(e))) => Err(e),
         (Ok(_), Ok(Ok(stats))) => verify(&tmp, stats).map(|()| stats),
@@ -119,8 +121,10 @@ fn rewrite(
     let mut rest = archive.into_inner();
     std::io::copy(&mut rest, &mut std::io::sink()).map_err(io)?;
     let mut gz = out.into_inner().map_err(io)?;
-    gzp::ZWriter::finish(&mut gz)
-        .map_err(|e| BackupError::Verify(format!("the compressor failed: {e}")))?;
+    gzp::ZWriter::finish(&mut gz).map_err(|e| match e {
+        gzp::GzpError::Io(e) => io(e),
+        e => BackupError::Verify(format!("the compressor failed: {e}")),
+    })?;
     sync.sync_all().map_err(io)?;
     Ok(stats)
 }

@@ -134,8 +134,13 @@ async fn dump_once(
     let written = writer
         .await
         .map_err(|e| BackupError::io(tmp, std::io::Error::other(e.to_string())))?;
+    let written = written.map_err(|e| BackupError::io(tmp, e));
+    // A full disk stopped the writer, and so the exec's reading: that is what happened.
+    if let Err(e @ BackupError::DiskFull { .. }) = written {
+        return Err(e);
+    }
     let outcome = outcome.map_err(BackupError::Docker)?;
-    written.map_err(|e| BackupError::io(tmp, e))?;
+    written?;
     if outcome.exit_code != 0 {
         return Err(BackupError::Dump {
             exit_code: outcome.exit_code,

@@ -4,7 +4,9 @@
 //!
 //! Everything is written into a hidden `.NAME.partial` directory (0700, files 0600: dumps hold
 //! secrets), each file under a temporary name, verified, then the directory is renamed: a
-//! backup directory that exists is complete. A failure removes the partial directory.
+//! backup directory that exists is complete. A failure removes the partial directory, and the
+//! partial directory of a hoist that was killed is removed by the next backup (see
+//! `remove_stale_partials`).
 pub mod archive;
 pub mod dump;
 pub mod gzip;
@@ -32,18 +34,96 @@ pub enum BackupError {
     Unsupported(String),
     #[error("{0}")]
     Precondition(String),
+    /// The file system ran out of space (or quota) while the backup was written.
+    #[error("{}", disk_full_sentence(path, dir.as_deref(), *needed, *free))]
+    DiskFull {
+        /// The file being written when it happened.
+        path: String,
+        /// The backup directory (filled in by `take`).
+        dir: Option<String>,
+        /// What the whole backup needs, by the pre-flight estimate.
+        needed: Option<u64>,
+        /// Free space once the partial backup is removed.
+        free: Option<u64>,
+    },
+}
+
+fn disk_full_sentence(
+    path: &str,
+    dir: Option<&str>,
+    needed: Option<u64>,
+    free: Option<u64>,
+) -> String {
+    let hb = crate::report::human_bytes;
+    let place = dir.unwrap_or(path);
+    // The file's own name: the partial directory it was in is gone.
+    let file = Path::new(path)
+        .file_name()
+        .map(|n| n.to_string_lossy().trim_end_matches(".tmp").to_string())
+        .unwrap_or_else(|| path.to_string());
+    let figures = match (needed, free) {
+        (Some(n), Some(f)) => format!(
+            ": the backup needs about {}, and {} is free there once the partial backup is removed",
+            hb(n),
+            hb(f)
+        ),
+        (None, Some(f)) => format!(
+            "; {} is free there once the partial backup is removed",
+            hb(f)
+        ),
+        (Some(n), None) => format!(": the backup needs about {}", hb(n)),
+        (None, None) => String::new(),
+    };
+    format!(
+        "the disk holding {place} is full (writing {file} failed){figures}. The partial backup was removed. Free some space (old backups, `docker image prune`) or choose another place with --backup-dir DIR"
+    )
+}
+
+/// Whether `e`, or an error it wraps, says the disk (or the user's quota) is full: the
+/// compressor and tar wrap the OS error of the file they write.
+pub fn is_disk_full(e: &std::io::Error) -> bool {
+    const ENOSPC: i32 = 28;
+    const EDQUOT: i32 = 122;
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = current {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if matches!(io.raw_os_error(), Some(ENOSPC | EDQUOT))
+                || matches!(
+                    io.kind(),
+                    std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+                )
+            {
+                return true;
+            }
+            // An io::Error built from another error hides it behind get_ref, not source.
+            if let Some(inner) = io.get_ref() {
+                current = Some(inner);
+                continue;
+            }
+        }
+        // The compressor's error is transparent: its source skips the io::Error it holds.
+        if let Some(gzp::GzpError::Io(inner)) = err.downcast_ref::<gzp::GzpError>() {
+            current = Some(inner);
+            continue;
+        }
+        current = err.source();
+    }
+    false
 }
 
 impl BackupError {
     pub fn io(path: &Path, e: std::io::Error) -> BackupError {
-        let reason = if e.raw_os_error() == Some(28) {
-            "the disk is full".to_string()
-        } else {
-            e.to_string()
-        };
+        if is_disk_full(&e) {
+            return BackupError::DiskFull {
+                path: path.display().to_string(),
+                dir: None,
+                needed: None,
+                free: None,
+            };
+        }
         BackupError::Io {
             path: path.display().to_string(),
-            reason,
+            reason: e.to_string(),
         }
     }
 }
@@ -65,6 +145,9 @@ pub struct Source<'a> {
     pub data: Vec<(&'a DataMount, &'a ContainerInfo)>,
     /// Every container of the stack, for the image digests.
     pub containers: &'a [ContainerInfo],
+    /// The backup's size by the pre-flight estimate, computed only when a full disk must be
+    /// explained (it walks the data directories).
+    pub estimate: Option<Box<dyn Fn() -> Option<u64> + Send + Sync + 'a>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -129,6 +212,8 @@ pub struct Backup {
     pub manifest: Manifest,
     pub manifest_sha256: String,
     pub total_bytes: u64,
+    /// Partial backups left by a hoist that was killed, removed before this one was taken.
+    pub removed_partials: Vec<PathBuf>,
 }
 
 /// Progress for a front end: which part, and how far.
@@ -181,6 +266,7 @@ pub async fn take(
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Backup, BackupError> {
     crate::fsutil::create_private_dir(root).map_err(|e| BackupError::io(root, e))?;
+    let removed_partials = remove_stale_partials(root, src.project);
     let stamp = jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S").to_string();
     let version = src.running_version.or(src.pinned).unwrap_or("unknown");
     let id = format!("{}-{stamp}-{version}", src.project);
@@ -199,40 +285,106 @@ pub async fn take(
             .create(&partial)
             .map_err(|e| BackupError::io(&partial, e))?;
     }
-    match write_all(engine, src, &id, &partial, progress).await {
-        Ok(manifest) => {
-            let finish = || -> Result<(String, u64), BackupError> {
-                let (sha, _) = gzip::sha256_file(&partial.join("manifest.json"))
-                    .map_err(|e| BackupError::io(&partial, e))?;
-                std::fs::File::open(&partial)
-                    .and_then(|d| d.sync_all())
-                    .map_err(|e| BackupError::io(&partial, e))?;
-                std::fs::rename(&partial, &dir).map_err(|e| BackupError::io(&dir, e))?;
-                std::fs::File::open(root)
-                    .and_then(|d| d.sync_all())
-                    .map_err(|e| BackupError::io(root, e))?;
-                Ok((sha, manifest.files.iter().map(|f| f.size_bytes).sum()))
-            };
-            match finish() {
-                Ok((manifest_sha256, total_bytes)) => Ok(Backup {
-                    id,
-                    dir,
-                    manifest,
-                    manifest_sha256,
-                    total_bytes,
-                }),
-                Err(e) => {
-                    let _ = std::fs::remove_dir_all(&partial);
-                    Err(e)
-                }
-            }
-        }
+    // Held while the partial directory is written: the kernel drops it when this process
+    // dies, even on kill -9, which is how the next backup knows a partial directory is stale.
+    let _writing = lock_partial(&partial);
+    let result = write_and_rename(engine, src, &id, root, &partial, &dir, progress).await;
+    match result {
+        Ok((manifest, manifest_sha256, total_bytes)) => Ok(Backup {
+            id,
+            dir,
+            manifest,
+            manifest_sha256,
+            total_bytes,
+            removed_partials,
+        }),
         Err(e) => {
             // Nothing half-written may look like a backup.
-            let _ = std::fs::remove_dir_all(&partial);
-            Err(e)
+            match std::fs::remove_dir_all(&partial) {
+                Err(r) if r.kind() != std::io::ErrorKind::NotFound => {
+                    tracing::warn!(partial = %partial.display(), "the partial backup could not be removed: {r}");
+                }
+                _ => {}
+            }
+            match e {
+                BackupError::DiskFull { path, .. } => Err(BackupError::DiskFull {
+                    path,
+                    dir: Some(root.display().to_string()),
+                    needed: src.estimate.as_ref().and_then(|f| f()),
+                    free: fs4::available_space(root).ok(),
+                }),
+                other => Err(other),
+            }
         }
     }
+}
+
+/// Writes every file into `partial`, checks them, and renames it to `dir`: the manifest, its
+/// sha256, and the total size.
+async fn write_and_rename(
+    engine: &Engine,
+    src: &Source<'_>,
+    id: &str,
+    root: &Path,
+    partial: &Path,
+    dir: &Path,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<(Manifest, String, u64), BackupError> {
+    let manifest = write_all(engine, src, id, partial, progress).await?;
+    let (sha, _) = gzip::sha256_file(&partial.join("manifest.json"))
+        .map_err(|e| BackupError::io(partial, e))?;
+    std::fs::File::open(partial)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| BackupError::io(partial, e))?;
+    std::fs::rename(partial, dir).map_err(|e| BackupError::io(dir, e))?;
+    std::fs::File::open(root)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| BackupError::io(root, e))?;
+    let total = manifest.files.iter().map(|f| f.size_bytes).sum();
+    Ok((manifest, sha, total))
+}
+
+/// An exclusive `flock` on the partial directory, or None where the file system has no locks
+/// (then a stale partial directory is left for the user rather than guessed at).
+fn lock_partial(partial: &Path) -> Option<std::fs::File> {
+    let dir = std::fs::File::open(partial).ok()?;
+    dir.try_lock().ok()?;
+    Some(dir)
+}
+
+/// Removes the `.PROJECT-*.partial` directories under `root` that no live hoist is writing (a
+/// hoist killed mid-backup leaves one; its lock died with it), and says so in the log.
+/// Returns what it removed.
+pub fn remove_stale_partials(root: &Path, project: &str) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return removed;
+    };
+    let prefix = format!(".{project}-");
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !(name.starts_with(&prefix) && name.ends_with(".partial")) {
+            continue;
+        }
+        let path = entry.path();
+        if !std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
+            continue;
+        }
+        // Taken only when its writer is gone; held while removing it.
+        let Some(_lock) = lock_partial(&path) else {
+            continue;
+        };
+        match std::fs::remove_dir_all(&path) {
+            Ok(()) => {
+                tracing::warn!(partial = %path.display(), "removed the partial backup left by a hoist that was stopped before it finished");
+                removed.push(path);
+            }
+            Err(e) => {
+                tracing::warn!(partial = %path.display(), "a stale partial backup could not be removed: {e}");
+            }
+        }
+    }
+    removed
 }
 
 async fn write_all(
@@ -412,4 +564,73 @@ pub fn check(dir: &Path) -> Result<serde_json::Value, BackupError> {
         }
     }
     Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_recognised_through_the_writers_that_wrap_it() {
+        let enospc = || std::io::Error::from_raw_os_error(28);
+        assert!(is_disk_full(&enospc()));
+        assert!(is_disk_full(&std::io::Error::from_raw_os_error(122)));
+        // How the parallel compressor and tar hand it on.
+        assert!(is_disk_full(&std::io::Error::other(gzp::GzpError::Io(
+            enospc()
+        ))));
+        assert!(is_disk_full(&std::io::Error::other(std::io::Error::other(
+            enospc()
+        ))));
+        // tar's way: the kind kept, the OS error turned into words.
+        assert!(is_disk_full(&std::io::Error::new(
+            enospc().kind(),
+            format!("failed to write entry: {}", enospc())
+        )));
+        assert!(!is_disk_full(&std::io::Error::from_raw_os_error(5)));
+        assert!(!is_disk_full(&std::io::Error::other(
+            "the archive's writer stopped"
+        )));
+    }
+
+    #[test]
+    fn the_disk_full_sentence_says_where_what_and_what_to_do() {
+        let e = BackupError::io(
+            Path::new("/srv/b/.app-1.partial/data-x.tar.gz.tmp"),
+            std::io::Error::from_raw_os_error(28),
+        );
+        let BackupError::DiskFull { path, .. } = e else {
+            panic!("not a full disk: {e}");
+        };
+        let full = BackupError::DiskFull {
+            path,
+            dir: Some("/srv/b".into()),
+            needed: Some(29_000_000),
+            free: Some(1_000_000),
+        };
+        assert_eq!(
+            full.to_string(),
+            "the disk holding /srv/b is full (writing data-x.tar.gz failed): the backup needs about 29 MB, and 1.0 MB is free there once the partial backup is removed. The partial backup was removed. Free some space (old backups, `docker image prune`) or choose another place with --backup-dir DIR"
+        );
+    }
+
+    #[test]
+    fn only_partial_dirs_whose_writer_is_gone_are_removed() {
+        let root = tempfile::tempdir().unwrap();
+        let stale = root.path().join(".app-20250101-000000-1.0.partial");
+        let live = root.path().join(".app-20250101-000001-1.0.partial");
+        let other = root.path().join(".other-20250101-000000-1.0.partial");
+        let done = root.path().join("app-20250101-000000-1.0");
+        for d in [&stale, &live, &other, &done] {
+            std::fs::create_dir(d).unwrap();
+            std::fs::write(d.join("database.sql.gz.tmp"), "x").unwrap();
+        }
+        // A live writer holds its lock (flock conflicts between two opens, even in one process).
+        let _writer = lock_partial(&live).unwrap();
+        assert_eq!(
+            remove_stale_partials(root.path(), "app"),
+            vec![stale.clone()]
+        );
+        assert!(!stale.exists() && live.exists() && other.exists() && done.exists());
+    }
 }

@@ -141,6 +141,7 @@ impl ComposeInvocation {
         let run = async {
             let (mut out_done, mut err_done) = (false, false);
             let mut keep = |l: String| {
+                let l = crate::redact::mask(&l).into_owned();
                 last.push(l.clone());
                 if last.len() > 20 {
                     last.remove(0);
@@ -202,7 +203,7 @@ impl ComposeInvocation {
             Ok(None)
         } else {
             Ok(Some(
-                String::from_utf8_lossy(&out.stderr).trim().to_string(),
+                crate::redact::mask(String::from_utf8_lossy(&out.stderr).trim()).into_owned(),
             ))
         }
     }

@@ -142,6 +142,10 @@ pub async fn stack_containers(
         };
         let state = inspect.state.unwrap_or_default();
         let config = inspect.config.unwrap_or_default();
+        // The app's secrets, so that its log lines and errors can be masked wherever shown.
+        for entry in config.env.iter().flatten() {
+            crate::redact::learn_env_entry(entry);
+        }
         let image = config.image.unwrap_or_default();
         let image_id = inspect.image.unwrap_or_default();
         if !images.contains_key(&image_id) {
@@ -281,12 +285,28 @@ async fn image_facts(
     Ok((digest, version))
 }
 
-/// The last `n` lines a container logged (stdout and stderr), for evidence in a report.
+/// Learns the secrets in a container's environment (see `redact`), so that its log lines can be
+/// masked. A container that cannot be inspected is left to what was learned already.
+pub async fn learn_secrets(engine: &Engine, container: &str) {
+    if let Ok(inspect) = engine
+        .docker
+        .inspect_container(container, None::<InspectContainerOptions>)
+        .await
+    {
+        for entry in inspect.config.and_then(|c| c.env).iter().flatten() {
+            crate::redact::learn_env_entry(entry);
+        }
+    }
+}
+
+/// The last `n` lines a container logged (stdout and stderr), for evidence in a report, with
+/// known secrets masked.
 pub async fn last_log_lines(
     engine: &Engine,
     container: &str,
     n: usize,
 ) -> Result<Vec<String>, DockerError> {
+    learn_secrets(engine, container).await;
     let options = LogsOptionsBuilder::default()
         .stdout(true)
         .stderr(true)
@@ -299,7 +319,10 @@ pub async fn last_log_lines(
             chunk.map_err(|e| DockerError::api(format!("read the logs of {container}"), e))?;
         text.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
     }
-    let lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| crate::redact::mask(l).into_owned())
+        .collect();
     let skip = lines.len().saturating_sub(n);
     Ok(lines.into_iter().skip(skip).collect())
 }

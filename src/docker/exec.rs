@@ -38,6 +38,10 @@ async fn start(
         "run `{}` in container {container}",
         cmd.first().copied().unwrap_or("")
     );
+    // A password handed to the command (PGPASSWORD) may come back in its error output.
+    for entry in env {
+        crate::redact::learn_env_entry(entry);
+    }
     let created = engine
         .docker
         .create_exec(
@@ -121,7 +125,7 @@ pub async fn exec_streaming(
     let exit_code = exit_code(engine, &id, &what).await?;
     Ok(ExecOutcome {
         exit_code,
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        stderr: crate::redact::mask(&String::from_utf8_lossy(&stderr)).into_owned(),
         stdout_bytes,
     })
 }
@@ -207,7 +211,7 @@ pub async fn exec_with_input(
     }
     Ok(ExecOutcome {
         exit_code,
-        stderr,
+        stderr: crate::redact::mask(&stderr).into_owned(),
         stdout_bytes,
     })
 }

@@ -18,7 +18,8 @@ pub async fn run(ctx: &Context) -> Output {
     let facts = facts::gather(ctx, view).await;
     let backup_root = facts.view.backup_dir.clone();
     if let Err((code, sentence)) = preconditions(&facts) {
-        return Output::failed("backup", code, sentence);
+        let sentence = sentence.trim_end_matches('.');
+        return Output::failed("backup", code, format!("{sentence}. Nothing was changed."));
     }
     let Ok(docker) = &facts.docker else {
         return Output::failed("backup", 3, "Docker is not reachable".into());
@@ -84,6 +85,7 @@ pub async fn run(ctx: &Context) -> Output {
                 "duration_ms": ms,
                 "files": b.manifest.files,
                 "copy_command": copy_command(&b.dir),
+                "removed_partials": b.removed_partials,
                 "exit_code": 0,
             });
             let _ = journal
@@ -118,6 +120,13 @@ pub async fn run(ctx: &Context) -> Output {
                 human_bytes(b.total_bytes)
             );
             let _ = writeln!(text, "RESTORE.md inside says how to restore it by hand.\n");
+            for p in &b.removed_partials {
+                let _ = writeln!(
+                    text,
+                    "Removed {}: a partial backup left by a hoist that was stopped before it finished.",
+                    p.display()
+                );
+            }
             let _ = writeln!(
                 text,
                 "A backup on the same server is lost with the server. Copy it to your own computer (run this there):\n  {}",
@@ -157,7 +166,8 @@ pub async fn run(ctx: &Context) -> Output {
 }
 
 /// What must hold before a backup can be taken: Docker answers, and the database can be read
-/// (a dump of a database hoist cannot reach would not be a backup).
+/// (a dump of a database hoist cannot reach would not be a backup). The reason has no final
+/// period: callers add what they did not change.
 pub fn preconditions(facts: &Facts) -> Result<(), (u8, String)> {
     if let Err(e) = &facts.docker {
         return Err((e.exit_code() as u8, e.to_string()));
@@ -174,7 +184,7 @@ pub fn preconditions(facts: &Facts) -> Result<(), (u8, String)> {
     }
     let disk = super::check::disk_finding(facts);
     if disk.status == super::check::Level::Fail {
-        return Err((3, format!("{}. Nothing was changed.", disk.message)));
+        return Err((3, disk.message));
     }
     Ok(())
 }
@@ -242,6 +252,9 @@ pub fn source_from<'a>(
         database,
         data,
         containers: &docker.containers,
+        estimate: Some(Box::new(|| {
+            Some(super::check::backup_estimate(facts).0).filter(|&n| n > 0)
+        })),
     }
 }
 

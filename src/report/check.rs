@@ -350,10 +350,9 @@ fn backup_dir_finding(dir: &Path) -> Finding {
     }
 }
 
-/// Free space where the backup will be written, against what the backup will take: the
-/// database (its on-disk size bounds the dump) plus the data mounts, uncompressed (uploads are
-/// mostly photos and PDFs, which do not compress).
-pub fn disk_finding(facts: &Facts) -> Finding {
+/// The backup's size as far as it can be known before taking it (the database's size plus the
+/// app's data on this host), and what the estimate leaves out.
+pub fn backup_estimate(facts: &Facts) -> (u64, Vec<String>) {
     let view = &facts.view;
     let mut estimate = 0u64;
     let mut unknown: Vec<String> = Vec::new();
@@ -374,6 +373,15 @@ pub fn disk_finding(facts: &Facts) -> Finding {
             None => unknown.push(format!("{} (not found on this host)", mount.source)),
         }
     }
+    (estimate, unknown)
+}
+
+/// Free space where the backup will be written, against what the backup will take: the
+/// database (its on-disk size bounds the dump) plus the data mounts, uncompressed (uploads are
+/// mostly photos and PDFs, which do not compress).
+pub fn disk_finding(facts: &Facts) -> Finding {
+    let view = &facts.view;
+    let (estimate, unknown) = backup_estimate(facts);
     let Some(place) = fsutil::nearest_existing(&view.backup_dir) else {
         return Finding::new(
             "disk",

@@ -85,7 +85,8 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<(), PinError> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| ".env".into());
-    let tmp = dir.join(format!(".{name}.hoist-{}.tmp", std::process::id()));
+    remove_stale_temps(dir, &name);
+    let tmp = dir.join(temp_name(&name, std::process::id()));
     let result = (|| -> std::io::Result<()> {
         let mut file = std::fs::OpenOptions::new()
             .write(true)
@@ -107,6 +108,48 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<(), PinError> {
         return Err(io(path, e));
     }
     Ok(())
+}
+
+/// `.NAME.hoist-PID.tmp`: where the new file is written before it replaces NAME.
+fn temp_name(name: &str, pid: u32) -> String {
+    format!(".{name}.hoist-{pid}.tmp")
+}
+
+/// The pid in a temporary name of ours for `name`, if `file` is one.
+fn temp_pid(name: &str, file: &str) -> Option<u32> {
+    file.strip_prefix(&format!(".{name}.hoist-"))?
+        .strip_suffix(".tmp")?
+        .parse()
+        .ok()
+}
+
+/// Removes the temporary files a hoist killed in the middle of a write left beside `name` (the
+/// old file is intact; the temporary one may be half-written and holds secrets). One whose
+/// process still runs is left alone; ours can only be stale, from a dead process with our pid.
+fn remove_stale_temps(dir: &Path, name: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let me = std::process::id();
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = temp_pid(name, &file) else {
+            continue;
+        };
+        if pid != me && Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        match std::fs::remove_file(entry.path()) {
+            Ok(()) => tracing::warn!(
+                file = %entry.path().display(),
+                "removed a temporary file left by a hoist that was stopped while writing {name}"
+            ),
+            Err(e) => tracing::warn!(
+                file = %entry.path().display(),
+                "a temporary file left by a stopped hoist could not be removed: {e}"
+            ),
+        }
+    }
 }
 
 /// Sets `variable` to `value` in the `.env` at `path`, atomically.
@@ -147,6 +190,28 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(left.len(), 1, "no temporary file left: {left:?}");
+    }
+
+    #[test]
+    fn a_temporary_file_left_by_a_killed_write_is_removed_and_does_not_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".env");
+        std::fs::write(&path, "V=1\nPASS=x\n").unwrap();
+        // One from a dead process, one from a process with our pid (a reused pid), one from a
+        // live process (pid 1), and an unrelated file.
+        let dead = dir.path().join(temp_name(".env", u32::MAX - 1));
+        let reused = dir.path().join(temp_name(".env", std::process::id()));
+        let live = dir.path().join(temp_name(".env", 1));
+        let other = dir.path().join("..env.hoist-notes.tmp");
+        for p in [&dead, &reused, &live, &other] {
+            std::fs::write(p, "V=half").unwrap();
+        }
+        pin(&path, "V", "2").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "V=2\nPASS=x\n");
+        assert!(!dead.exists() && !reused.exists());
+        assert!(live.exists() && other.exists());
+        assert_eq!(temp_pid(".env", ".env.hoist-42.tmp"), None);
+        assert_eq!(temp_pid(".env", "..env.hoist-42.tmp"), Some(42));
     }
 
     #[test]

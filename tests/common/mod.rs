@@ -339,3 +339,67 @@ impl Drop for DbContainer {
             .output();
     }
 }
+
+impl TestStack {
+    /// Like `start`, with the fixture's user uploads `upload_mb` MB in all (new-stack.sh's
+    /// HOIST_FIXTURE_UPLOAD_MB): a smaller stack for tests that upgrade or back up many times.
+    pub fn start_sized(tag: &str, version: &str, upload_mb: u32) -> TestStack {
+        let mut stack = TestStack::empty(tag, true);
+        let out = Command::new(repo_root().join("testbed/new-stack.sh"))
+            .arg(&stack.dir)
+            .arg(version)
+            .env("HOIST_FIXTURE_UPLOAD_MB", upload_mb.to_string())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "new-stack.sh failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stack.port = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+        stack
+    }
+
+    /// The value of `key` in the stack's `.env` (quotes removed).
+    pub fn env_value(&self, key: &str) -> String {
+        let text = std::fs::read_to_string(self.dir.join(".env")).unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .map(|v| v.trim().trim_matches(['"', '\'']).to_string())
+            .unwrap_or_else(|| panic!("{key} is not in .env"))
+    }
+
+    /// A hoist command on this stack, not started (for tests that kill it or read it as it runs).
+    pub fn hoist_command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hoist"));
+        cmd.arg("-C")
+            .arg(&self.dir)
+            .arg("--state-dir")
+            .arg(&self.state_dir)
+            .args(args);
+        cmd
+    }
+}
+
+/// Every regular file under `root` (symlinks not followed), sorted.
+pub fn files_under(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() {
+                stack.push(path);
+            } else if meta.is_file() {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
