@@ -179,6 +179,12 @@ pub fn load(
     };
     let env = EnvFile::parse(&env_text).map_err(env_err)?;
     let env_values = env.resolve(os_env).map_err(env_err)?;
+    // A secret that lives only in .env is masked wherever an app's output repeats it.
+    for (key, value) in &env_values {
+        for secret in crate::redact::secrets_in(key, value) {
+            crate::redact::learn(&secret);
+        }
+    }
     let lookup = |k: &str| os_env(k).or_else(|| env_values.get(k).cloned());
     let compose_text = read(&compose_path)?;
     let compose = ComposeFile::parse(&compose_path, &compose_text, &project_dir, &lookup)?;

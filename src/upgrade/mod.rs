@@ -1067,6 +1067,15 @@ async fn upgrade(
             (dir, None)
         }
         Ok(Some(b)) => {
+            for p in &b.removed_partials {
+                run.progress(
+                    Step::Backup,
+                    format!(
+                        "removed {}: a partial backup left by a hoist that was stopped before it finished",
+                        p.display()
+                    ),
+                );
+            }
             run.emit(Event::BackupDone {
                 dir: b.dir.clone(),
                 files: b.manifest.files.clone(),
