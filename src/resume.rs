@@ -71,14 +71,33 @@ pub fn pinned_after(run: &RunRecord) -> Option<String> {
 pub fn attention(runs: &[RunRecord], alive: impl Fn(i64) -> bool) -> Option<Attention> {
     // Newest first; runs that changed nothing (refused, dry runs, a failed backup) do not
     // count, nor do plain backups.
-    let run = runs.iter().find(|r| {
+    let mut candidates = runs.iter().filter(|r| {
         (r.kind == "upgrade" || r.kind == "rollback")
             && !matches!(r.outcome.as_str(), "refused" | "dry_run")
             && !(r.kind == "upgrade"
                 && r.outcome == "failed"
                 && !changed_stack(r)
                 && r.finished_at.is_some())
-    })?;
+    });
+    let newest = candidates.next()?;
+    // A run that ended before changing anything (killed or stopped before its pin) leaves
+    // whatever an older run left: an older upgrade that changed the stack and was never
+    // settled is still the one to continue or roll back.
+    let run = if newest.kind == "upgrade" && !changed_stack(newest) {
+        candidates
+            .find(|r| r.kind == "rollback" || changed_stack(r))
+            .filter(|r| {
+                r.kind == "upgrade"
+                    && matches!(
+                        r.outcome.as_str(),
+                        "running" | "stopped" | "needs_decision" | "failed"
+                    )
+                    && !alive(r.pid)
+            })
+            .unwrap_or(newest)
+    } else {
+        newest
+    };
     let last_step = run.steps.last().map(|s| s.name.clone());
     let from = run.from_version.clone().unwrap_or_default();
     let to = run.to_version.clone().unwrap_or_default();
@@ -183,6 +202,35 @@ pub fn attention(runs: &[RunRecord], alive: impl Fn(i64) -> bool) -> Option<Atte
             })
             .collect(),
     })
+}
+
+/// The backup a run can go back to: its own (with the manifest's sha256 the journal keeps), or,
+/// for a run that continued an interrupted one, the backup that run took — found through its
+/// summary, or, when it was itself killed before it had one, through its backup step, which
+/// names the directory it used.
+pub fn backup_of(
+    run: &RunRecord,
+    backups: &[crate::journal::BackupRecord],
+) -> Option<(std::path::PathBuf, Option<String>)> {
+    if let Some(b) = backups.iter().find(|b| b.run_id == run.id) {
+        return Some((b.path.clone().into(), Some(b.manifest_sha256.clone())));
+    }
+    let resumed_from = run
+        .summary
+        .as_ref()
+        .and_then(|s| s["resumed_from"].as_str().map(str::to_string));
+    if let Some(b) = backups
+        .iter()
+        .find(|b| resumed_from.as_deref() == Some(b.run_id.as_str()))
+    {
+        return Some((b.path.clone().into(), Some(b.manifest_sha256.clone())));
+    }
+    run.steps
+        .iter()
+        .find(|s| s.name == "backup" && s.status == "done")
+        .and_then(|s| s.message.as_deref())
+        .filter(|m| m.starts_with('/'))
+        .map(|m| (m.into(), None))
 }
 
 /// Whether process `pid` runs on this machine.
@@ -303,6 +351,13 @@ mod tests {
             run("upgrade", "needs_decision", &[], None),
         ];
         assert!(attention(&runs, |_| false).is_none());
+        // A run killed before its pin, over an older one killed after its own: the older one
+        // is what to continue.
+        let mut older = run("upgrade", "running", &["backup", "pin", "restart"], None);
+        older.id = "older".into();
+        let runs = [run("upgrade", "running", &["preflight"], None), older];
+        let a = attention(&runs, |_| false).unwrap();
+        assert_eq!((a.run_id.as_str(), a.changed), ("older", true));
         let runs = [run("rollback", "running", &["stop"], None)];
         assert_eq!(
             attention(&runs, |_| false).unwrap().state,

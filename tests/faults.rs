@@ -497,7 +497,8 @@ fn kill_9_during_the_env_write_leaves_the_old_or_the_new_file_whole() {
         let mut hoist = Watched::spawn(stack.hoist_command(&args));
         assert!(
             hoist.wait_for(&[r#""type":"step_started""#, r#""step":"pin""#]),
-            "round {round}: hoist ended before the pin"
+            "round {round}: hoist ended before the pin:\n{}",
+            hoist.seen.lock().unwrap()
         );
         let announced = Instant::now();
         // Every third round kills the moment the temporary file exists: inside the write.
@@ -634,7 +635,8 @@ fn kill_9_during_the_backup_leaves_nothing_that_looks_complete() {
         let mut hoist = Watched::spawn(stack.hoist_command(&args));
         assert!(
             hoist.wait_for(&[r#""type":"step_started""#, r#""step":"backup""#]),
-            "round {round}: hoist ended before the backup"
+            "round {round}: hoist ended before the backup:\n{}",
+            hoist.seen.lock().unwrap()
         );
         let announced = Instant::now();
         let how = if round % 2 == 1 {

@@ -86,22 +86,11 @@ pub async fn find_target(
     };
     let backups = journal.backups(project).await.map_err(|e| e.to_string())?;
     // A run that continued an interrupted one kept that run's backup.
-    let resumed_from = run
-        .summary
-        .as_ref()
-        .and_then(|s| s["resumed_from"].as_str().map(str::to_string));
-    let backup = backups
-        .iter()
-        .find(|b| b.run_id == run.id)
-        .or_else(|| {
-            backups
-                .iter()
-                .find(|b| resumed_from.as_deref() == Some(b.run_id.as_str()))
-        })
+    let (backup_dir, manifest_sha256) = crate::resume::backup_of(run, &backups)
         .ok_or_else(|| format!("run {} has no backup in the journal", run.id))?;
     Ok(Target {
-        backup_dir: PathBuf::from(&backup.path),
-        manifest_sha256: Some(backup.manifest_sha256.clone()),
+        backup_dir,
+        manifest_sha256,
         previous,
         current,
         upgrade_run: Some(run.id.clone()),

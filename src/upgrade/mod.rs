@@ -889,11 +889,8 @@ async fn resumable(
     if run.kind != "upgrade" || run.to_version.as_deref() != Some(to) {
         return Err(format!("run {run_id} is not an upgrade to {to}"));
     }
-    let backup = backups
-        .iter()
-        .find(|b| b.run_id == run.id)
+    let (dir, _) = crate::resume::backup_of(run, &backups)
         .ok_or_else(|| format!("run {run_id} has no backup in the journal, so it cannot be continued safely; run the upgrade again"))?;
-    let dir = PathBuf::from(&backup.path);
     crate::backup::check(&dir).map_err(|e| {
         format!("the backup of run {run_id} cannot be used ({e}); run the upgrade again")
     })?;
