@@ -203,11 +203,16 @@ async fn drive(
     let mut pending: Option<std::sync::mpsc::Sender<bool>> = None;
     let mut engine: Option<tokio::task::JoinHandle<upgrade::Finished>> = None;
     let stop = upgrade::Stop::default();
+    let mut step_clock = Instant::now();
+    let mut next_tick = Instant::now();
     let mut exit_code = 0u8;
     let mut dirty = true;
     let mut last_draw = Instant::now() - FRAME;
     let lost = loop {
         if dirty && last_draw.elapsed() >= FRAME {
+            if engine.is_some() {
+                update(state, Msg::Tick(step_clock.elapsed().as_secs()));
+            }
             let _ = terminal.draw(|f| render(state, theme, f));
             last_draw = Instant::now();
             dirty = false;
@@ -232,7 +237,12 @@ async fn drive(
             } => {
                 break format!("{ending:?}");
             }
-            Some(event) = event_rx.recv() => Msg::Engine(event),
+            Some(event) = event_rx.recv() => {
+                if matches!(event, upgrade::Event::StepStarted { .. }) {
+                    step_clock = Instant::now();
+                }
+                Msg::Engine(event)
+            }
             Some((question, answer)) = question_rx.recv() => {
                 pending = Some(answer);
                 question
@@ -269,6 +279,12 @@ async fn drive(
                         Msg::Finished { exit_code: 1, sentence: format!("the upgrade stopped unexpectedly: {e}"), evidence: BTreeMap::new() }
                     }
                 }
+            }
+            // The step's timer, once a second while the engine runs (an idle wizard sleeps).
+            _ = tokio::time::sleep_until(next_tick), if engine.is_some() => {
+                next_tick = Instant::now() + Duration::from_secs(1);
+                dirty = true;
+                continue;
             }
             _ = tokio::time::sleep_until(next_draw), if dirty => continue,
         };

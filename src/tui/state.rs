@@ -244,6 +244,8 @@ pub struct State {
     pub copy_command: Option<String>,
     /// Where the run's record and hoist's log are (set by the front end at the end).
     pub record: Option<String>,
+    /// How long the current step has run, in seconds (the front end's clock ticks it).
+    pub elapsed_s: Option<u64>,
 }
 
 /// What the start screen shows before anything happens.
@@ -276,6 +278,8 @@ pub enum Msg {
     Question(String),
     /// The engine asks whether to upgrade although these services are unhealthy.
     Override(Vec<String>),
+    /// The current step has run this many seconds.
+    Tick(u64),
     /// The run ended with this exit code and sentence.
     Finished {
         exit_code: u8,
@@ -352,6 +356,7 @@ impl State {
             plan: Vec::new(),
             copy_command: None,
             record: None,
+            elapsed_s: None,
         }
     }
 
@@ -404,6 +409,12 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Command> {
             Vec::new()
         }
         Msg::Key(key) => on_key(state, key),
+        Msg::Tick(secs) => {
+            if state.changing() {
+                state.elapsed_s = Some(secs);
+            }
+            Vec::new()
+        }
         Msg::Override(problems) => {
             state.question = Some(format!("Upgrade although {}?", problems.join("; ")));
             state.overriding = true;
@@ -453,6 +464,7 @@ fn on_event(state: &mut State, event: Event) {
                 state.progress.clear();
             }
             state.current = stage;
+            state.elapsed_s = Some(0);
             state.push_progress(what);
         }
         Event::StepFinished {

@@ -25,16 +25,29 @@ pub fn render(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
 }
 
 fn heading<'a>(state: &State, theme: Theme) -> Vec<Line<'a>> {
-    let title = if state.phase == Phase::RollingBack {
+    let mut title = if state.phase == Phase::RollingBack {
         format!("Rolling back: {}", state.current.title())
     } else {
         state.current.title().to_string()
     };
+    // The timer: a long migration is less frightening when the wizard is seen to be counting.
+    if let Some(secs) = state.elapsed_s.filter(|_| state.changing()) {
+        title.push_str(&format!("  ({})", clock(secs)));
+    }
     vec![
         Line::from(Span::styled(title, theme.bold())),
         Line::from(state.current.purpose()),
         Line::from(""),
     ]
+}
+
+/// `42 s`, `3 min 05 s`.
+fn clock(secs: u64) -> String {
+    if secs < 60 {
+        format!("{secs} s")
+    } else {
+        format!("{} min {:02} s", secs / 60, secs % 60)
+    }
 }
 
 fn step(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {

@@ -459,7 +459,9 @@ fn smoke_tests_checklist() {
 
 #[test]
 fn watching_the_logs_with_a_migration() {
-    snap("watching_logs", &watching());
+    let mut s = watching();
+    update(&mut s, Msg::Tick(83));
+    snap("watching_logs", &s);
 }
 
 #[test]
