@@ -11,6 +11,41 @@ use std::process::Command;
 use common::pty::Wizard;
 use common::{TestStack, docker_available};
 
+/// One hang-up at a time: a terminal hangs up only when every copy of its master side is
+/// closed, and a child another test spawns at the wrong moment can inherit a copy (a PTY's
+/// master is opened without close-on-exec and marked so just after), so concurrent tests could
+/// keep each other's terminals open. Seen as a rare wizard that never got its SIGHUP.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The processes that hold a PTY master open, for a failure's message.
+fn ptmx_holders() -> String {
+    let mut out = String::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let fds = entry.path().join("fd");
+        let Ok(list) = std::fs::read_dir(&fds) else {
+            continue;
+        };
+        let holds = list
+            .flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t.ends_with("ptmx")));
+        if holds {
+            let cmd = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            out.push_str(&format!(
+                "{}: {}\n",
+                entry.file_name().to_string_lossy(),
+                String::from_utf8_lossy(&cmd).replace('\0', " ")
+            ));
+        }
+    }
+    out
+}
+
 /// Starts the wizard on `stack`, chooses the preselected next version and confirms the plan.
 fn upgrade_in_wizard(stack: &TestStack, next: &str) -> Wizard {
     // hoist's stderr is the terminal, as over SSH: nothing may panic writing to it once gone.
@@ -56,7 +91,8 @@ fn assert_exit(w: &mut Wizard, stack: &TestStack, secs: u64, want: u32) {
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "hoist did not exit; its log:\n{}",
+            "hoist did not exit; PTY masters are held by:\n{}its log:\n{}",
+            ptmx_holders(),
             log()
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
@@ -75,6 +111,7 @@ fn a_hangup_during_the_backup_stops_before_any_change() {
     if !docker_available() {
         return;
     }
+    let _serial = serial();
     let stack = TestStack::start("hupbackup", "0.1.9");
     let env_before = env_text(&stack);
     let mut w = upgrade_in_wizard(&stack, "0.1.10");
@@ -101,6 +138,7 @@ fn a_hangup_during_the_pull_stops_before_any_change() {
     if !docker_available() {
         return;
     }
+    let _serial = serial();
     let stack = TestStack::start("huppull", "0.1.9");
     let _ = Command::new("docker")
         .args(["rmi", "127.0.0.1:5000/specivo/specivo:0.1.10"])
@@ -124,6 +162,7 @@ fn a_hangup_during_the_restart_carries_on_through_verification() {
     if !docker_available() {
         return;
     }
+    let _serial = serial();
     let stack = TestStack::start("huprestart", "0.1.9");
     let mut w = upgrade_in_wizard(&stack, "0.1.10");
     w.wait_for("Replacing the app's containers", 120);
@@ -141,6 +180,7 @@ fn a_hangup_while_a_broken_release_starts_is_rolled_back_alone_when_nothing_is_l
     if !docker_available() {
         return;
     }
+    let _serial = serial();
     let stack = TestStack::start("hupwatch", "0.1.12");
     let mut w = upgrade_in_wizard(&stack, "0.1.13");
     w.wait_for("Following the app's logs", 120);

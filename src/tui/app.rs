@@ -213,7 +213,11 @@ async fn drive(
             if engine.is_some() {
                 update(state, Msg::Tick(step_clock.elapsed().as_secs()));
             }
-            let _ = terminal.draw(|f| render(state, theme, f));
+            // A terminal that cannot be drawn on is gone (EIO once hung up), whether or not
+            // its SIGHUP arrives: the wizard draws at least once a second while a run goes on.
+            if let Err(e) = terminal.draw(|f| render(state, theme, f)) {
+                break format!("drawing failed: {e}");
+            }
             last_draw = Instant::now();
             dirty = false;
         }
@@ -223,12 +227,7 @@ async fn drive(
         // the question first.
         let msg = tokio::select! {
             biased;
-            key = keys.next() => match key {
-                Some(Ok(TermEvent::Resize(_, _))) => { dirty = true; continue; }
-                Some(Ok(ev)) => match key_of(&ev) { Some(k) => Msg::Key(k), None => continue },
-                // The terminal is gone (EIO on the tty).
-                Some(Err(_)) | None => break "the terminal stopped answering".to_string(),
-            },
+            // A hangup first: a dying terminal may keep the key reader busy with non-keys.
             ending = async {
                 match signals.as_mut() {
                     Some(s) => s.recv().await,
@@ -237,6 +236,12 @@ async fn drive(
             } => {
                 break format!("{ending:?}");
             }
+            key = keys.next() => match key {
+                Some(Ok(TermEvent::Resize(_, _))) => { dirty = true; continue; }
+                Some(Ok(ev)) => match key_of(&ev) { Some(k) => Msg::Key(k), None => continue },
+                // The terminal is gone (EIO on the tty).
+                Some(Err(_)) | None => break "the terminal stopped answering".to_string(),
+            },
             Some(event) = event_rx.recv() => {
                 if matches!(event, upgrade::Event::StepStarted { .. }) {
                     step_clock = Instant::now();
