@@ -311,22 +311,6 @@ async fn drive(
                     }
                 }
                 Command::Stop => stop.request(),
-                Command::Resume { run, to } => {
-                    let (ctx, events, stop) = (ctx.clone(), event_tx.clone(), stop.clone());
-                    let asker = Asker {
-                        questions: question_tx.clone(),
-                    };
-                    engine = Some(tokio::spawn(async move {
-                        let request = Request {
-                            to,
-                            dry_run: false,
-                            path: PathMode::Steps,
-                            stop,
-                            resume: Some(run),
-                        };
-                        upgrade::run(&ctx, &request, &asker, &events).await
-                    }));
-                }
                 Command::Rollback => {
                     let (ctx, events) = (ctx.clone(), event_tx.clone());
                     let asker = Asker {
@@ -336,7 +320,13 @@ async fn drive(
                         crate::rollback::run_last(&ctx, None, &asker, &events).await
                     }));
                 }
-                Command::Upgrade(to) => {
+                // An upgrade, or the continuation of an interrupted one (with its backup).
+                command @ (Command::Upgrade(_) | Command::Resume { .. }) => {
+                    let (to, resume) = match command {
+                        Command::Resume { run, to } => (to, Some(run)),
+                        Command::Upgrade(to) => (to, None),
+                        _ => continue,
+                    };
                     let (ctx, events, stop) = (ctx.clone(), event_tx.clone(), stop.clone());
                     let asker = Asker {
                         questions: question_tx.clone(),
@@ -347,7 +337,7 @@ async fn drive(
                             dry_run: false,
                             path: PathMode::Steps,
                             stop,
-                            resume: None,
+                            resume,
                         };
                         upgrade::run(&ctx, &request, &asker, &events).await
                     }));

@@ -107,12 +107,18 @@ impl TestStack {
 
     /// A running, healthy copy of the fixture stack at `version`.
     pub fn start(tag: &str, version: &str) -> TestStack {
+        TestStack::new_stack(tag, version, None)
+    }
+
+    /// A fresh fixture stack from testbed/new-stack.sh, with its uploads' size when given.
+    fn new_stack(tag: &str, version: &str, upload_mb: Option<u32>) -> TestStack {
         let mut stack = TestStack::empty(tag, true);
-        let out = Command::new(repo_root().join("testbed/new-stack.sh"))
-            .arg(&stack.dir)
-            .arg(version)
-            .output()
-            .unwrap();
+        let mut cmd = Command::new(repo_root().join("testbed/new-stack.sh"));
+        cmd.arg(&stack.dir).arg(version);
+        if let Some(mb) = upload_mb {
+            cmd.env("HOIST_FIXTURE_UPLOAD_MB", mb.to_string());
+        }
+        let out = cmd.output().unwrap();
         assert!(
             out.status.success(),
             "new-stack.sh failed: {}{}",
@@ -344,21 +350,7 @@ impl TestStack {
     /// Like `start`, with the fixture's user uploads `upload_mb` MB in all (new-stack.sh's
     /// HOIST_FIXTURE_UPLOAD_MB): a smaller stack for tests that upgrade or back up many times.
     pub fn start_sized(tag: &str, version: &str, upload_mb: u32) -> TestStack {
-        let mut stack = TestStack::empty(tag, true);
-        let out = Command::new(repo_root().join("testbed/new-stack.sh"))
-            .arg(&stack.dir)
-            .arg(version)
-            .env("HOIST_FIXTURE_UPLOAD_MB", upload_mb.to_string())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "new-stack.sh failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        stack.port = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
-        stack
+        TestStack::new_stack(tag, version, Some(upload_mb))
     }
 
     /// The value of `key` in the stack's `.env` (quotes removed).
