@@ -224,7 +224,7 @@ fn rollback_after_a_destructive_upgrade_restores_and_keeps_the_newer_data_aside(
     if !docker_available() {
         return;
     }
-    let stack = TestStack::start("later", "0.1.11");
+    let stack = TestStack::start_removing_images("later", "0.1.11");
     let data = stack.dir.join("specivo-data");
     let (_, rows_before) = database(&stack);
     let files_before = user_files(&data);

@@ -33,7 +33,7 @@ fn upgrades_0_1_9_to_0_1_10_then_0_1_11_with_its_migration() {
     if !docker_available() {
         return;
     }
-    let stack = TestStack::start("upgrade", "0.1.9");
+    let stack = TestStack::start_removing_images("upgrade", "0.1.9");
     let env_before = std::fs::read_to_string(stack.dir.join(".env")).unwrap();
     let ids_before = container_ids(&stack);
 

@@ -135,7 +135,7 @@ fn check_and_the_plan_count_the_real_download() {
     if !docker_available() {
         return;
     }
-    let stack = TestStack::start("download", "0.1.9");
+    let stack = TestStack::start_removing_images("download", "0.1.9");
     // 0.1.10 not here: its own layers (a ~63 MB asset, the app) must come down; the base
     // layers it shares with the running 0.1.9 need not.
     let rmi = Command::new("docker")

@@ -7,6 +7,7 @@ pub mod pty;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 pub fn repo_root() -> PathBuf {
@@ -55,12 +56,33 @@ fn unique_name(tag: &str) -> String {
     )
 }
 
+/// The tests of one binary run on parallel threads and share the engine's images. A test that
+/// removes an image to see it pulled again must not have another stack (or hoist) of its binary
+/// pull that image back in between: it holds this exclusively, every other started stack shares it.
+static IMAGES: RwLock<()> = RwLock::new(());
+
+enum ImageUse {
+    Shared(#[allow(dead_code)] RwLockReadGuard<'static, ()>),
+    Exclusive(#[allow(dead_code)] RwLockWriteGuard<'static, ()>),
+}
+
+impl ImageUse {
+    fn shared() -> ImageUse {
+        ImageUse::Shared(IMAGES.read().unwrap_or_else(|e| e.into_inner()))
+    }
+    fn exclusive() -> ImageUse {
+        ImageUse::Exclusive(IMAGES.write().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
 pub struct TestStack {
     pub dir: PathBuf,
     pub state_dir: PathBuf,
     pub port: u16,
     pub project: String,
     started: bool,
+    // Dropped after the stack is brought down (fields drop after `Drop::drop`).
+    _images: Option<ImageUse>,
     _root: tempfile::TempDir,
 }
 
@@ -68,6 +90,10 @@ impl TestStack {
     /// An empty project directory in a fresh temporary root (with a state dir beside it).
     /// `started` says whether teardown must bring containers down.
     fn empty(tag: &str, started: bool) -> TestStack {
+        TestStack::empty_using(tag, started, started.then(ImageUse::shared))
+    }
+
+    fn empty_using(tag: &str, started: bool, images: Option<ImageUse>) -> TestStack {
         let root = tempfile::Builder::new()
             .prefix("hoist-it-")
             .tempdir()
@@ -81,6 +107,7 @@ impl TestStack {
             port: 0,
             project,
             started,
+            _images: images,
             _root: root,
         }
     }
@@ -107,12 +134,18 @@ impl TestStack {
 
     /// A running, healthy copy of the fixture stack at `version`.
     pub fn start(tag: &str, version: &str) -> TestStack {
-        TestStack::new_stack(tag, version, None)
+        TestStack::new_stack(tag, version, None, ImageUse::shared())
+    }
+
+    /// Like `start`, for a test that removes images from the engine: it waits until no other
+    /// stack of this test binary lives, and none starts until this one is dropped.
+    pub fn start_removing_images(tag: &str, version: &str) -> TestStack {
+        TestStack::new_stack(tag, version, None, ImageUse::exclusive())
     }
 
     /// A fresh fixture stack from testbed/new-stack.sh, with its uploads' size when given.
-    fn new_stack(tag: &str, version: &str, upload_mb: Option<u32>) -> TestStack {
-        let mut stack = TestStack::empty(tag, true);
+    fn new_stack(tag: &str, version: &str, upload_mb: Option<u32>, images: ImageUse) -> TestStack {
+        let mut stack = TestStack::empty_using(tag, true, Some(images));
         let mut cmd = Command::new(repo_root().join("testbed/new-stack.sh"));
         cmd.arg(&stack.dir).arg(version);
         if let Some(mb) = upload_mb {
@@ -350,7 +383,7 @@ impl TestStack {
     /// Like `start`, with the fixture's user uploads `upload_mb` MB in all (new-stack.sh's
     /// HOIST_FIXTURE_UPLOAD_MB): a smaller stack for tests that upgrade or back up many times.
     pub fn start_sized(tag: &str, version: &str, upload_mb: u32) -> TestStack {
-        TestStack::new_stack(tag, version, Some(upload_mb))
+        TestStack::new_stack(tag, version, Some(upload_mb), ImageUse::shared())
     }
 
     /// The value of `key` in the stack's `.env` (quotes removed).
