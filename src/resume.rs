@@ -104,6 +104,12 @@ pub fn attention(runs: &[RunRecord], alive: impl Fn(i64) -> bool) -> Option<Atte
     let changed = changed_stack(run);
     let pinned = pinned_after(run);
     let running = run.outcome == "running";
+    // Failed because the Docker engine went away: the release is not to blame, so the run can
+    // be continued like an interrupted one.
+    let engine_gone = run
+        .summary
+        .as_ref()
+        .is_some_and(|s| s["engine_gone"] == serde_json::json!(true));
     if running && alive(run.pid) {
         // Another hoist is at work on it right now (the lock says who).
         return None;
@@ -165,6 +171,14 @@ pub fn attention(runs: &[RunRecord], alive: impl Fn(i64) -> bool) -> Option<Atte
                 run.message.as_deref().unwrap_or("see `hoist history`")
             ),
             vec![Choice::Rollback, Choice::Show],
+        ),
+        (_, "failed") if changed && engine_gone => (
+            "interrupted",
+            format!(
+                "the upgrade {from} -> {to} (run {}) was cut off {step_words}, after .env was changed, when the Docker engine went away and did not come back in time: the app may be half upgraded. Continue it (the backup taken before is kept for a rollback), or roll back to {from}.",
+                run.id
+            ),
+            vec![Choice::Continue, Choice::Rollback, Choice::Show],
         ),
         (_, "failed") if changed => (
             "failed",
@@ -334,6 +348,30 @@ mod tests {
         );
         let a = attention(&[run("upgrade", "needs_decision", &[], None)], |_| false).unwrap();
         assert_eq!(a.choices, [Choice::Rollback, Choice::Show]);
+        // Failed after the pin: the way back; failed because the engine went away: the way
+        // on too.
+        let failed = serde_json::json!({"changed": true, "pinned_now": "0.1.11"});
+        let a = attention(&[run("upgrade", "failed", &["pin"], Some(failed))], |_| {
+            false
+        })
+        .unwrap();
+        assert_eq!(
+            (a.state.as_str(), a.choices.as_slice()),
+            ("failed", [Choice::Rollback, Choice::Show].as_slice())
+        );
+        let gone =
+            serde_json::json!({"changed": true, "pinned_now": "0.1.11", "engine_gone": true});
+        let a = attention(&[run("upgrade", "failed", &["pin"], Some(gone))], |_| false).unwrap();
+        assert_eq!(a.state, "interrupted");
+        assert_eq!(
+            a.choices,
+            [Choice::Continue, Choice::Rollback, Choice::Show]
+        );
+        assert!(
+            a.sentence.contains("Docker engine went away"),
+            "{}",
+            a.sentence
+        );
         let between = serde_json::json!({"changed": true, "pinned_now": "0.1.10"});
         let a = attention(&[run("upgrade", "stopped", &[], Some(between))], |_| false).unwrap();
         assert_eq!(a.pinned.as_deref(), Some("0.1.10"));

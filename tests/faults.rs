@@ -720,3 +720,117 @@ fn kill_9_during_the_backup_leaves_nothing_that_looks_complete() {
     );
     assert_eq!(env_file(&stack), old);
 }
+
+#[test]
+fn a_database_stopped_during_its_dump_fails_the_backup_and_changes_nothing() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start_sized("dbstop", "0.1.9", 1);
+    // A table big enough that the dump takes seconds, so the stop lands in the middle of it.
+    let fill = stack.compose(&[
+        "exec",
+        "-T",
+        "db",
+        "psql",
+        "-U",
+        "specivo",
+        "-d",
+        "specivo",
+        "-c",
+        "CREATE TABLE ballast AS SELECT g AS id, md5(g::text) || md5((g * 7)::text) AS pad FROM generate_series(1, 3000000) g",
+    ]);
+    assert!(fill.status.success(), "{fill:?}");
+    let env_before = std::fs::read(stack.dir.join(".env")).unwrap();
+    let backups = stack.dir.parent().unwrap().join("backups");
+    let b = backups.to_str().unwrap();
+    let mut child = stack
+        .hoist_command(&[
+            "--backup-dir",
+            b,
+            "upgrade",
+            "--to",
+            "0.1.10",
+            "--yes",
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = Vec::new();
+    let mut stopped_at = None;
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if stopped_at.is_none()
+            && event["type"] == "backup_progress"
+            && event["part"].as_str().unwrap().starts_with("database")
+            && event["bytes"].as_u64().unwrap() > 0
+        {
+            let stop = Command::new("docker")
+                .args(["stop", "-t", "1", &stack.container("db")])
+                .output()
+                .unwrap();
+            assert!(stop.status.success(), "{stop:?}");
+            stopped_at = Some(event["bytes"].as_u64().unwrap());
+        }
+        lines.push(line);
+    }
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    let run = Run {
+        code: status.code().unwrap_or(-1),
+        stdout: lines.join("\n"),
+        stderr,
+    };
+    run.assert_no_panic();
+    let stopped_at = stopped_at.unwrap_or_else(|| panic!("the dump never reported bytes: {run:?}"));
+    assert_eq!(run.code, 1, "stopped after {stopped_at} bytes: {run:?}");
+    let s = run.summary();
+    let error = s["error"].as_str().unwrap();
+    // pg_dump's own words, and the state hoist found: the database is down, nothing changed.
+    assert!(
+        error.contains("the database dump failed")
+            && error.contains("not running now (db is exited")
+            && error.contains("changed nothing: .env still pins 0.1.9")
+            && error.contains("`docker compose start db`"),
+        "{error}"
+    );
+    // Nothing pinned, nothing that looks like a backup, no partial left.
+    assert_eq!(std::fs::read(stack.dir.join(".env")).unwrap(), env_before);
+    assert!(
+        !run.stdout.contains("\"step\":\"pin\""),
+        "a pin step ran: {run:?}"
+    );
+    let (visible, partial) = assert_nothing_looks_complete_that_is_not(&backups);
+    assert!(
+        visible.is_empty() && partial.is_empty(),
+        "{visible:?} {partial:?}"
+    );
+    let h = stack.hoist(&["history", "--json"]).summary();
+    assert!(h["backups"].as_array().is_none_or(|b| b.is_empty()), "{h}");
+    // With the database started again, the next backup is whole.
+    let start = stack.compose(&["start", "db"]);
+    assert!(start.status.success(), "{start:?}");
+    stack.wait_inspect("db", "{{.State.Health.Status}}", "healthy", 60);
+    let drop = stack.compose(&[
+        "exec",
+        "-T",
+        "db",
+        "psql",
+        "-U",
+        "specivo",
+        "-d",
+        "specivo",
+        "-c",
+        "DROP TABLE ballast",
+    ]);
+    assert!(drop.status.success(), "{drop:?}");
+    let backup = stack.hoist(&["--backup-dir", b, "backup", "--json"]);
+    assert_eq!(backup.code, 0, "{backup:?}");
+    let (visible, _) = assert_nothing_looks_complete_that_is_not(&backups);
+    assert_eq!(visible.len(), 1, "{visible:?}");
+}

@@ -3,6 +3,7 @@
 pub mod compose_cli;
 pub mod containers;
 pub mod engine;
+pub mod engine_watch;
 pub mod events;
 pub mod exec;
 pub mod images;

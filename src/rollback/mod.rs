@@ -594,8 +594,18 @@ async fn roll_back(
     }
     run.finish(Step::Pull, step, true, None).await;
 
-    let up = match upgrade::restart_and_watch(run, stack, &facts.view, &engine, &targets, previous)
-        .await
+    // A restart of the Docker daemon during the restart or the watch is waited out.
+    let engine_loss = upgrade::EngineLoss::start(&engine, stack.settings.timeout_engine);
+    let up = match upgrade::restart_and_watch(
+        run,
+        stack,
+        &facts.view,
+        &engine,
+        &targets,
+        previous,
+        &engine_loss,
+    )
+    .await
     {
         Ok(up) => up,
         Err(f) => {

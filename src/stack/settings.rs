@@ -24,6 +24,8 @@ pub struct Settings {
     pub timeout_ready: Option<Duration>,
     pub timeout_stop: Option<Duration>,
     pub timeout_pull: Option<Duration>,
+    /// How long a run waits for the Docker engine to answer again after it went away.
+    pub timeout_engine: Option<Duration>,
     /// Without a healthcheck, a service is ready after running this long without a restart.
     pub ready_after: Option<Duration>,
 }
@@ -272,10 +274,11 @@ impl Settings {
                             "ready" => self.timeout_ready = Some(d),
                             "stop" => self.timeout_stop = Some(d),
                             "pull" => self.timeout_pull = Some(d),
+                            "engine" => self.timeout_engine = Some(d),
                             _ => {
                                 return Err(unknown(
                                     &full,
-                                    &["ready", "stop", "pull"],
+                                    &["ready", "stop", "pull", "engine"],
                                     &Value::String(k.clone()),
                                 ));
                             }
@@ -489,13 +492,14 @@ mod tests {
             "backup": {"dir": "../backups", "keep": 3},
             "logs": {"ready": "startup complete", "failure": ["Traceback"]},
             "smoke": [{"url": "http://127.0.0.1:9933/health", "expect_status": 200, "expect_body": "ok"}],
-            "timeouts": {"ready": "2m", "stop": "30s"},
+            "timeouts": {"ready": "2m", "stop": "30s", "engine": "45s"},
             "ready_after": "1m30s",
         }))
         .unwrap();
         assert_eq!(s.version_variable.as_deref(), Some("APP_VERSION"));
         assert_eq!(s.backup_dir, Some(PathBuf::from("/app/../backups")));
         assert_eq!(s.timeout_ready, Some(Duration::from_secs(120)));
+        assert_eq!(s.timeout_engine, Some(Duration::from_secs(45)));
         assert_eq!(s.ready_after, Some(Duration::from_secs(90)));
         let smoke = s.smoke.unwrap();
         assert!(smoke[0].expect_status.accepts(200) && !smoke[0].expect_status.accepts(302));

@@ -1,6 +1,7 @@
 //! The upgrade engine, without any terminal: preflight, target check, backup and pull (they
 //! overlap), pin, restart, watch, verify. It reports through `Event`s on a channel and asks its
 //! questions through a `Decider`; front ends (headless lines or JSON, later the wizard) print.
+mod engine_loss;
 pub mod smoke;
 mod watch;
 
@@ -19,6 +20,8 @@ use crate::report::check::{self as checks, Level};
 use crate::report::facts::{self, Facts};
 use crate::report::{Context, status};
 use crate::stack::{interpolate, pin};
+use engine_loss::After;
+pub(crate) use engine_loss::EngineLoss;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -688,7 +691,15 @@ pub async fn run(
     finished.summary["duration_ms"] = json!(started_all.elapsed().as_millis() as u64);
     record_finish(&journal, &run_id, &finished).await;
     drop(run);
-    if finished.exit_code == 1
+    if finished.summary["engine_gone"] == json!(true) {
+        // Nothing can be rolled back without the engine, and the release is not to blame.
+        finished.sentence = format!(
+            "{} Once Docker answers again, `hoist upgrade --to {to}` continues this upgrade with that backup, or `hoist rollback` goes back to {from}.",
+            finished.sentence
+        );
+        finished.summary["error"] = json!(finished.sentence);
+        record_finish(&journal, &run_id, &finished).await;
+    } else if finished.exit_code == 1
         && finished.summary["changed"] == json!(true)
         && finished.summary["outcome"] != json!("stopped")
         && let Some(backup_dir) = finished.summary["backup"].as_str().map(PathBuf::from)
@@ -970,12 +981,28 @@ async fn upgrade(
         what: format!("{} image(s) to download", to_pull.len()),
     });
     let source = crate::report::backup::source_from(facts, docker, running_version.as_deref());
+    // A restart of the Docker daemon from here on is waited out and the step done again.
+    let engine_loss = &EngineLoss::start(engine, stack.settings.timeout_engine);
     let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
     let backup_tx = progress_tx.clone();
+    // Each future owns its senders (see below), these included.
+    let say = |tx: tokio::sync::mpsc::UnboundedSender<Event>, step: Step| {
+        move |message: String| {
+            let _ = tx.send(Event::Progress { step, message });
+        }
+    };
+    let backup_say = say(progress_tx.clone(), Step::Backup);
+    let pull_say = say(progress_tx.clone(), Step::Pull);
+    let db_service: Vec<String> = view
+        .database
+        .as_ref()
+        .map(|d| vec![d.service.clone()])
+        .unwrap_or_default();
     // Byte counts at most a few times a second: a front end on a slow link needs no more.
     const EVERY: Duration = Duration::from_millis(250);
     // Each sender lives inside its future, so the forwarder ends when both are done.
     let backup_fut = async {
+        let backup_say = backup_say;
         let began = Instant::now();
         let last_read = std::sync::Mutex::new(None::<Instant>);
         let on_backup = move |p: crate::backup::Progress| {
@@ -1005,15 +1032,36 @@ async fn upgrade(
             };
             let _ = backup_tx.send(event);
         };
-        match &resume_backup {
-            Some(_) => Ok(None),
-            None => crate::backup::take(engine, &source, &view.backup_dir, &on_backup)
+        if resume_backup.is_some() {
+            return Ok(None);
+        }
+        loop {
+            let mark = engine_loss.mark();
+            let error =
+                match crate::backup::take(engine, &source, &view.backup_dir, &on_backup).await {
+                    Ok(b) => return Ok(Some(b)),
+                    Err(e) => e,
+                };
+            // The partial backup is already removed; once the database runs again, a whole
+            // new backup is taken.
+            match engine_loss
+                .after_failure(mark, "the backup", &backup_say)
                 .await
-                .map(Some),
+            {
+                After::NotEngine => return Err(StepError::Own(error.to_string())),
+                After::Gone(why) => return Err(StepError::Engine(why)),
+                After::Again => {
+                    engine_loss
+                        .services_back(engine, &view.project, &db_service)
+                        .await
+                        .map_err(StepError::Engine)?;
+                }
+            }
         }
     };
     let pull_tx = progress_tx;
     let pull_fut = async move {
+        let pull_say = pull_say;
         for reference in to_pull {
             let mut tally = crate::docker::pull_tally::PullTally::default();
             let mut last: Option<Instant> = None;
@@ -1028,14 +1076,25 @@ async fn upgrade(
                     });
                 }
             };
-            images::pull(engine, reference, &mut report).await?;
+            loop {
+                let mark = engine_loss.mark();
+                let Err(error) = images::pull(engine, reference, &mut report).await else {
+                    break;
+                };
+                // Layers already down are kept by the engine: the pull goes on where it was.
+                match engine_loss.after_failure(mark, "the pull", &pull_say).await {
+                    After::NotEngine => return Err(StepError::Own(error.to_string())),
+                    After::Gone(why) => return Err(StepError::Engine(why)),
+                    After::Again => {}
+                }
+            }
             let _ = pull_tx.send(Event::Pull {
                 image: reference.clone(),
                 progress: tally.snapshot(),
                 done: true,
             });
         }
-        Ok::<(), crate::docker::DockerError>(())
+        Ok::<(), StepError>(())
     };
     let forward = async {
         while let Some(event) = progress_rx.recv().await {
@@ -1061,7 +1120,7 @@ async fn upgrade(
                 Some(dir.display().to_string()),
             )
             .await;
-            (dir, None)
+            Ok((dir, None))
         }
         Ok(Some(b)) => {
             for p in &b.removed_partials {
@@ -1085,24 +1144,32 @@ async fn upgrade(
                 Some(b.dir.display().to_string()),
             )
             .await;
-            (b.dir.clone(), Some(b))
+            Ok((b.dir.clone(), Some(b)))
         }
-        Err(e) => {
-            let sentence = format!(
-                "the backup failed: {e}. Nothing was changed: the stack still runs {from}."
-            );
-            run.finish(Step::Backup, backup_step, false, Some(sentence.clone()))
-                .await;
-            let mut s = base("failed", 1);
-            s["error"] = json!(sentence);
-            return Finished {
-                exit_code: 1,
-                sentence,
-                summary: s,
+        Err(StepError::Own(e)) => {
+            let sentence = match stopped_database(engine, view).await {
+                Some(db) => format!(
+                    "the backup failed: {e}. The database's container is not running now ({db}); hoist did not stop it, and changed nothing: .env still pins {from}. Start it again (`docker compose start {}`), see why it stopped (`docker compose logs {}`), then run the upgrade again.",
+                    view.database.as_ref().map_or("db", |d| d.service.as_str()),
+                    view.database.as_ref().map_or("db", |d| d.service.as_str()),
+                ),
+                None => format!(
+                    "the backup failed: {e}. Nothing was changed: the stack still runs {from}."
+                ),
             };
+            backup_failed(run, backup_step, base("failed", 1), sentence).await
+        }
+        Err(StepError::Engine(why)) => {
+            let sentence = format!(
+                "the backup could not be taken: {why}. Nothing was changed: .env still pins {from}. Check the stack with `hoist status`, then run the upgrade again."
+            );
+            backup_failed(run, backup_step, base("failed", 1), sentence).await
         }
     };
-    let (backup_dir, taken) = backup;
+    let (backup_dir, taken) = match backup {
+        Ok(b) => b,
+        Err(finished) => return finished,
+    };
     if let (Some(j), Some(taken)) = (run.journal, &taken) {
         let _ = crate::report::backup::journal_backup(
             j,
@@ -1122,19 +1189,22 @@ async fn upgrade(
         summary["pinned_now"] = json!(to);
     }
     if let Err(e) = pulled {
-        let sentence = if resuming {
-            after_pin_state(
+        let sentence = match (&e, resuming) {
+            (_, true) => after_pin_state(
                 stack,
                 to,
                 from,
                 &backup_dir,
                 format!("pulling the new image failed: {e}"),
-            )
-        } else {
-            format!(
+            ),
+            (StepError::Own(_), false) => format!(
                 "pulling the new image failed: {e}. Nothing was changed: the stack still runs {from}; the backup is in {}.",
                 backup_dir.display()
-            )
+            ),
+            (StepError::Engine(_), false) => format!(
+                "pulling the new image failed: {e}. Nothing was changed: .env still pins {from}; the backup is in {}. Check the stack with `hoist status`, then run the upgrade again.",
+                backup_dir.display()
+            ),
         };
         return run.fail(Step::Pull, pull_step, sentence, summary).await;
     }
@@ -1211,10 +1281,14 @@ async fn upgrade(
         let after_pin = |what: String| after_pin_state(stack, hop, from, &backup_dir, what);
 
         // Restart, then watch the new containers until they are ready, or fail.
-        let up = match restart_and_watch(run, stack, view, engine, targets, hop).await {
+        let up = match restart_and_watch(run, stack, view, engine, targets, hop, engine_loss).await
+        {
             Ok(up) => up,
             Err(f) => {
                 summary["failure"] = json!(f.reason);
+                if f.engine_gone {
+                    summary["engine_gone"] = json!(true);
+                }
                 run.emit(Event::Failure {
                     reason: f.reason.clone(),
                     evidence: f.evidence.clone().unwrap_or_default(),
@@ -1367,6 +1441,52 @@ async fn upgrade(
     }
 }
 
+/// Why a step before the pin failed: its own failure, or the Docker engine going away.
+enum StepError {
+    Own(String),
+    Engine(String),
+}
+
+impl std::fmt::Display for StepError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StepError::Own(e) | StepError::Engine(e) => f.write_str(e),
+        }
+    }
+}
+
+/// When the database's container is not running (any more): what state it is in, e.g.
+/// "db is exited (exit code 0)". A dump cut off by its database's stop fails with pg_dump's
+/// words only.
+async fn stopped_database(
+    engine: &crate::docker::Engine,
+    view: &facts::StackView,
+) -> Option<String> {
+    let db = view.database.as_ref()?;
+    let containers = crate::docker::stack_containers(engine, &view.project)
+        .await
+        .ok()?;
+    let c = containers.iter().find(|c| c.service == db.service)?;
+    (!c.is_running()).then(|| format!("{} is {} (exit code {})", db.service, c.state, c.exit_code))
+}
+
+/// The backup failed: nothing was changed, the run ends with `sentence`.
+async fn backup_failed(
+    run: &mut Run<'_>,
+    step: (Instant, Option<i64>),
+    mut summary: Value,
+    sentence: String,
+) -> Result<(PathBuf, Option<crate::backup::Backup>), Finished> {
+    run.finish(Step::Backup, step, false, Some(sentence.clone()))
+        .await;
+    summary["error"] = json!(sentence);
+    Err(Finished {
+        exit_code: 1,
+        sentence,
+        summary,
+    })
+}
+
 /// What state a failure after a pin leaves, and how to go back by hand.
 fn after_pin_state(
     stack: &crate::stack::Stack,
@@ -1403,6 +1523,8 @@ pub(crate) struct UpFailed {
     pub(crate) started: (Instant, Option<i64>),
     pub(crate) reason: String,
     pub(crate) evidence: Option<BTreeMap<String, Vec<String>>>,
+    /// The Docker engine went away and did not come back: the release is not to blame.
+    pub(crate) engine_gone: bool,
 }
 
 /// `docker compose up -d` the way the stack was started (Docker's container events and the
@@ -1414,21 +1536,25 @@ pub(crate) async fn restart_and_watch(
     engine: &crate::docker::Engine,
     targets: &BTreeMap<String, String>,
     version: &str,
+    engine_loss: &EngineLoss,
 ) -> Result<Up, UpFailed> {
     let step = run.start(Step::Restart, "docker compose up -d").await;
     let now = jiff::Timestamp::now();
     let restart_started = now.as_second();
     let downtime = watch::Downtime::start(view_smoke(stack));
     let exit_codes = watch::ExitCodes::default();
-    let container_events = follow_containers(
-        run.events,
-        engine,
-        &view.project,
-        &format!("{}.{:09}", now.as_second(), now.subsec_nanosecond()),
-        &downtime,
-        &exit_codes,
-    );
-    let up = Up {
+    let follow = |since: jiff::Timestamp, downtime: &watch::Downtime| {
+        follow_containers(
+            run.events,
+            engine,
+            &view.project,
+            &format!("{}.{:09}", since.as_second(), since.subsec_nanosecond()),
+            downtime,
+            &exit_codes,
+        )
+    };
+    let container_events = follow(now, &downtime);
+    let mut up = Up {
         downtime,
         container_events,
     };
@@ -1437,6 +1563,11 @@ pub(crate) async fn restart_and_watch(
         started,
         reason,
         evidence,
+        engine_gone: false,
+    };
+    let engine_gone = |step: Step, started, reason: String, evidence| UpFailed {
+        engine_gone: true,
+        ..failed(step, started, reason, evidence)
     };
     let tool = match compose_cli::find().await {
         Ok(t) => t,
@@ -1462,30 +1593,32 @@ pub(crate) async fn restart_and_watch(
         files: vec![view.compose_file.clone()],
         env_file: Some(view.env_file.clone()),
     };
-    let (line_tx, mut line_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-    let compose_up = async {
-        // The sender lives in this block: when `up` ends, the forwarder below ends too.
-        let mut on_line = move |l: String| {
-            let _ = line_tx.send(l);
-        };
-        invocation
-            .up(&tool, Duration::from_secs(600), &mut on_line)
+    // A restart of the Docker daemon meanwhile stops every container and breaks `up`: once it
+    // answers again, `up -d` again brings the stack to what .env pins (it is idempotent).
+    loop {
+        let mark = engine_loss.mark();
+        let result = compose_up(run, Step::Restart, &invocation, &tool).await;
+        let Err(e) = result else { break };
+        let say = progress_to(run.events, Step::Restart);
+        match engine_loss
+            .after_failure(mark, "`docker compose up -d`", &say)
             .await
-    };
-    let forward = async {
-        while let Some(l) = line_rx.recv().await {
-            run.progress(Step::Restart, l);
+        {
+            After::Again => continue,
+            After::NotEngine => {
+                up.end().await;
+                return Err(failed(
+                    Step::Restart,
+                    step,
+                    format!("`docker compose up -d` failed: {e}"),
+                    None,
+                ));
+            }
+            After::Gone(why) => {
+                up.end().await;
+                return Err(engine_gone(Step::Restart, step, why, None));
+            }
         }
-    };
-    let (result, ()) = tokio::join!(compose_up, forward);
-    if let Err(e) = result {
-        up.end().await;
-        return Err(failed(
-            Step::Restart,
-            step,
-            format!("`docker compose up -d` failed: {e}"),
-            None,
-        ));
     }
     run.finish(Step::Restart, step, true, None).await;
 
@@ -1499,31 +1632,89 @@ pub(crate) async fn restart_and_watch(
     // Without a healthcheck: running 5 s without a restart, as Docker Swarm's default
     // `--update-monitor` judges a task; verify then checks again that nothing restarted.
     let ready_after = stack.settings.ready_after.unwrap_or(Duration::from_secs(5));
-    let watched = watch::until_ready(
-        run.events,
-        engine,
-        &view.project,
-        targets,
-        &view.with_healthcheck,
-        restart_started,
-        timeout,
-        ready_after,
-        stack.settings.log_ready.as_ref(),
-        &stack.settings.log_failure,
-        &exit_codes,
-    )
-    .await;
-    if let Err(failure) = watched {
+    let mut since = restart_started;
+    loop {
+        let mark = engine_loss.mark();
+        let watched = watch::until_ready(
+            run.events,
+            engine,
+            &view.project,
+            targets,
+            &view.with_healthcheck,
+            since,
+            timeout,
+            ready_after,
+            stack.settings.log_ready.as_ref(),
+            &stack.settings.log_failure,
+            &exit_codes,
+        )
+        .await;
+        let Err(failure) = watched else { break };
+        let say = progress_to(run.events, Step::Watch);
+        let reason = match engine_loss
+            .after_failure(mark, "the watch of the app's start", &say)
+            .await
+        {
+            After::NotEngine => format!("the app did not come up on {version}: {}", failure.reason),
+            After::Gone(why) => {
+                up.end().await;
+                return Err(engine_gone(Step::Watch, step, why, Some(failure.evidence)));
+            }
+            After::Again => {
+                // The daemon stopped the containers and starts again those whose restart
+                // policy says so; `up -d` brings back the rest, then the watch starts over
+                // (from now: the lines already shown are not shown twice).
+                let again = jiff::Timestamp::now();
+                up.container_events.abort();
+                up.container_events = follow(again, &up.downtime);
+                since = again.as_second();
+                match compose_up(run, Step::Watch, &invocation, &tool).await {
+                    Ok(()) => continue,
+                    Err(e) => format!(
+                        "after the Docker engine came back, `docker compose up -d` failed: {e}"
+                    ),
+                }
+            }
+        };
         up.end().await;
-        return Err(failed(
-            Step::Watch,
-            step,
-            format!("the app did not come up on {version}: {}", failure.reason),
-            Some(failure.evidence),
-        ));
+        return Err(failed(Step::Watch, step, reason, Some(failure.evidence)));
     }
     run.finish(Step::Watch, step, true, None).await;
     Ok(up)
+}
+
+/// `docker compose up -d` for `invocation`, each line Compose prints a progress line of `step`.
+async fn compose_up(
+    run: &Run<'_>,
+    step: Step,
+    invocation: &ComposeInvocation,
+    tool: &compose_cli::ComposeTool,
+) -> Result<(), compose_cli::ComposeCliError> {
+    let (line_tx, mut line_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let compose_up = async {
+        // The sender lives in this block: when `up` ends, the forwarder below ends too.
+        let mut on_line = move |l: String| {
+            let _ = line_tx.send(l);
+        };
+        invocation
+            .up(tool, Duration::from_secs(600), &mut on_line)
+            .await
+    };
+    let forward = async {
+        while let Some(l) = line_rx.recv().await {
+            run.progress(step, l);
+        }
+    };
+    let (result, ()) = tokio::join!(compose_up, forward);
+    result
+}
+
+/// A sayer of progress lines of `step`, for code that runs beside the run's other borrows.
+fn progress_to(events: &UnboundedSender<Event>, step: Step) -> impl Fn(String) + Sync + use<> {
+    let events = events.clone();
+    move |message: String| {
+        let _ = events.send(Event::Progress { step, message });
+    }
 }
 
 /// What is wrong with the `targets` (service -> image) now: another image, not running, not

@@ -92,8 +92,14 @@ pub async fn until_ready(
                 .filter(|c| &c.service == service && &c.image == image)
                 .collect();
             for c in &mine {
-                // Follow each new container's log once, from the restart on.
-                if !followers.contains_key(&c.id) {
+                // Follow each new container's log once, from the restart on; again from now
+                // when its stream ended while it runs (the daemon restarted in between).
+                let ended = followers.get(&c.id).map(|f| f.is_finished());
+                if ended.is_none() || (ended == Some(true) && c.is_running()) {
+                    let from = match ended {
+                        None => since,
+                        Some(_) => jiff::Timestamp::now().as_second(),
+                    };
                     let (events, engine, id, service) = (
                         events.clone(),
                         engine.clone(),
@@ -132,7 +138,7 @@ pub async fn until_ready(
                                 }
                                 let _ = events.send(Event::Log { service: service.clone(), line });
                             };
-                            let _ = docker::logs::follow(&engine, &id, since, &mut on_line).await;
+                            let _ = docker::logs::follow(&engine, &id, from, &mut on_line).await;
                         }),
                     );
                 }
