@@ -113,3 +113,95 @@ fn an_upgrade_killed_before_its_pin_is_reported_and_simply_run_again() {
     assert!(run.summary().get("resumed_from").is_none());
     assert_eq!(stack.health_version(), "0.1.10");
 }
+
+/// Sends `signal` (STOP, CONT) to each pid.
+fn signal(pids: &[u32], signal: &str) {
+    for pid in pids {
+        let _ = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+#[test]
+fn a_compose_up_left_running_by_a_killed_hoist_is_waited_for_then_the_upgrade_continues() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start("orphan", "0.1.9");
+    // Killed at Compose's first line: `up` is under way, and runs on without hoist (its own
+    // process group, its output in a file: no SIGPIPE).
+    let mut child = stack
+        .hoist_command(&["upgrade", "--to", "0.1.10", "--yes", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let event: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if event["type"] == "progress" && event["step"] == "restart" {
+            child.kill().unwrap();
+            break;
+        }
+    }
+    child.wait().unwrap();
+    let orphans: Vec<u32> = hoist::docker::compose_procs::running(&stack.project)
+        .iter()
+        .map(|p| p.pid)
+        .collect();
+    assert!(!orphans.is_empty(), "`docker compose up` died with hoist");
+    // Held still, so the next hoist surely meets it.
+    signal(&orphans, "STOP");
+    let mut next = stack
+        .hoist_command(&["upgrade", "--to", "0.1.10", "--yes", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = Vec::new();
+    let mut waited = false;
+    for line in BufReader::new(next.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if !waited
+            && event["type"] == "progress"
+            && event["message"]
+                .as_str()
+                .unwrap()
+                .contains("is still running")
+        {
+            waited = true;
+            signal(&orphans, "CONT");
+        }
+        lines.push(line);
+    }
+    signal(&orphans, "CONT");
+    let status = next.wait().unwrap();
+    let run = common::Run {
+        code: status.code().unwrap_or(-1),
+        stdout: lines.join("\n"),
+        stderr: String::new(),
+    };
+    assert!(
+        waited,
+        "the next hoist did not wait for the running compose: {run:?}"
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.summary().get("resumed_from").is_some(), "{run:?}");
+    assert!(run.stdout.contains("it finished after"), "{run:?}");
+    assert_eq!(stack.health_version(), "0.1.10");
+    // One container per service, none left under a temporary name by a half-done recreate.
+    let names = stack.compose(&["ps", "-a", "--format", "{{.Name}}"]);
+    let mut names: Vec<String> = String::from_utf8_lossy(&names.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    names.sort();
+    let want: Vec<String> = ["api", "beat", "db", "redis", "worker"]
+        .iter()
+        .map(|s| stack.container(s))
+        .collect();
+    assert_eq!(names, want);
+}

@@ -110,58 +110,80 @@ impl ComposeInvocation {
 
     /// `compose up -d`: recreates what changed, as a user would. Each line Compose prints is
     /// handed to `on_line`. Err carries Compose's exit code and last lines.
+    ///
+    /// Compose runs in its own process group and writes to a file, not a pipe: a Ctrl-C or a
+    /// hangup of hoist's terminal does not reach it, and a hoist killed outright does not kill
+    /// it with SIGPIPE at its next line. Stopped half-way, `up` leaves old containers stopped
+    /// and new ones created under temporary names; left alone, it finishes.
     pub async fn up(
         &self,
         tool: &ComposeTool,
         timeout: Duration,
         on_line: &mut (dyn FnMut(String) + Send),
     ) -> Result<(), ComposeCliError> {
-        use tokio::io::AsyncBufReadExt;
+        use tokio::io::AsyncReadExt;
+        let shown = "docker compose up -d".to_string();
+        let spawn_error = |e: std::io::Error| ComposeCliError::Spawn {
+            command: shown.clone(),
+            reason: e.to_string(),
+        };
+        let output = tempfile::NamedTempFile::new().map_err(spawn_error)?;
+        let reader = output.reopen().map_err(spawn_error)?;
+        let writer = output.as_file().try_clone().map_err(spawn_error)?;
         let mut cmd = self.command(tool);
         cmd.args(["up", "-d"]);
         // Plain progress lines, not a redrawn TTY view.
         cmd.env("COMPOSE_PROGRESS", "plain")
-            .env("COMPOSE_ANSI", "never");
-        cmd.stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        let shown = "docker compose up -d".to_string();
-        let mut child = cmd.spawn().map_err(|e| ComposeCliError::Spawn {
-            command: shown.clone(),
-            reason: e.to_string(),
-        })?;
-        let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
-            return Err(ComposeCliError::Spawn {
-                command: shown,
-                reason: "its output could not be read".into(),
-            });
-        };
-        let mut out = tokio::io::BufReader::new(stdout).lines();
-        let mut err = tokio::io::BufReader::new(stderr).lines();
+            .env("COMPOSE_ANSI", "never")
+            .stdout(writer.try_clone().map_err(spawn_error)?)
+            .stderr(writer)
+            .process_group(0)
+            // Only a hoist that gives up on it (its timeout) stops it.
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().map_err(spawn_error)?;
+        // The open handles keep the file while Compose writes it; nothing is left behind.
+        let _ = output.close();
+        let mut reader = tokio::fs::File::from_std(reader);
         let mut last: Vec<String> = Vec::new();
-        let run = async {
-            let (mut out_done, mut err_done) = (false, false);
-            let mut keep = |l: String| {
+        let mut partial: Vec<u8> = Vec::new();
+        let mut keep = |bytes: &[u8], partial: &mut Vec<u8>, flush: bool| {
+            partial.extend_from_slice(bytes);
+            let mut lines: Vec<String> = Vec::new();
+            while let Some(pos) = partial.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = partial.drain(..=pos).collect();
+                lines.push(String::from_utf8_lossy(&line).trim_end().to_string());
+            }
+            if flush && !partial.is_empty() {
+                lines.push(String::from_utf8_lossy(partial).trim_end().to_string());
+                partial.clear();
+            }
+            for l in lines {
                 let l = crate::redact::mask(&l).into_owned();
                 last.push(l.clone());
                 if last.len() > 20 {
                     last.remove(0);
                 }
                 on_line(l);
-            };
+            }
+        };
+        let run = async {
+            let mut buf = vec![0u8; 16 * 1024];
             loop {
-                tokio::select! {
-                    l = out.next_line(), if !out_done => match l {
-                        Ok(Some(l)) => keep(l),
-                        _ => out_done = true,
-                    },
-                    l = err.next_line(), if !err_done => match l {
-                        Ok(Some(l)) => keep(l),
-                        _ => err_done = true,
-                    },
-                    else => break,
+                let exited = tokio::select! {
+                    status = child.wait() => Some(status),
+                    () = tokio::time::sleep(Duration::from_millis(100)) => None,
+                };
+                loop {
+                    match reader.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => keep(&buf[..n], &mut partial, false),
+                    }
+                }
+                if let Some(status) = exited {
+                    keep(&[], &mut partial, true);
+                    break status;
                 }
             }
-            child.wait().await
         };
         let status = tokio::time::timeout(timeout, run)
             .await
@@ -169,10 +191,7 @@ impl ComposeInvocation {
                 command: shown.clone(),
                 secs: timeout.as_secs(),
             })?
-            .map_err(|e| ComposeCliError::Spawn {
-                command: shown.clone(),
-                reason: e.to_string(),
-            })?;
+            .map_err(spawn_error)?;
         if status.success() {
             Ok(())
         } else {

@@ -1,6 +1,7 @@
 //! Everything that talks to the Docker Engine. The rest of hoist sees plain data types from here,
 //! never bollard's, so a change of client stays inside this module.
 pub mod compose_cli;
+pub mod compose_procs;
 pub mod containers;
 pub mod engine;
 pub mod engine_watch;

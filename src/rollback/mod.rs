@@ -292,6 +292,10 @@ async fn roll_back(
     let base = json!({"type": "summary", "command": "rollback", "from": current, "to": previous,
                       "backup": target.backup_dir, "outcome": "failed", "exit_code": 1});
 
+    // Nothing else may be changing the containers (an `up` left by a killed hoist runs on).
+    if let Err(sentence) = upgrade::wait_for_compose(run, Step::CheckBackup, &view.project).await {
+        return refused(3, sentence);
+    }
     // The backup first: a rollback that cannot restore must not start.
     let step = run
         .start(

@@ -421,6 +421,11 @@ pub async fn run(
     let step = run
         .start(Step::Preflight, "checking the stack is healthy and ready")
         .await;
+    if let Err(sentence) = wait_for_compose(&run, Step::Preflight, &view.project).await {
+        run.finish(Step::Preflight, step, false, Some(sentence.clone()))
+            .await;
+        return refused(3, sentence, &to);
+    }
     let facts = facts::gather(ctx, view).await;
     // Problems nobody may wave through (no Docker, no possible backup), and unhealthy
     // services, which a person who knows why may choose to upgrade past.
@@ -1453,6 +1458,34 @@ impl std::fmt::Display for StepError {
             StepError::Own(e) | StepError::Engine(e) => f.write_str(e),
         }
     }
+}
+
+/// How long a run waits for a `docker compose` it did not start (as long as hoist gives its own
+/// `up -d`).
+const OTHER_COMPOSE_WAIT: Duration = Duration::from_secs(600);
+
+/// Waits for the Compose processes changing `project` that hoist did not start (an `up` left
+/// by a hoist killed outright runs on), telling the user as progress of `step`. Err: the
+/// sentence for a refusal, when they still run after the wait.
+pub(crate) async fn wait_for_compose(
+    run: &Run<'_>,
+    step: Step,
+    project: &str,
+) -> Result<(), String> {
+    let say = progress_to(run.events, step);
+    crate::docker::compose_procs::wait_for_others(project, OTHER_COMPOSE_WAIT, &say)
+        .await
+        .map_err(|others| {
+            let list: Vec<String> = others
+                .iter()
+                .map(|p| format!("pid {}: {}", p.pid, crate::redact::mask(&p.command)))
+                .collect();
+            format!(
+                "a `docker compose` that changes this stack's containers is still running after {} s ({}); hoist changes nothing while another tool does. Nothing was changed. Let it finish (or stop it), then run hoist again",
+                OTHER_COMPOSE_WAIT.as_secs(),
+                list.join("; ")
+            )
+        })
 }
 
 /// When the database's container is not running (any more): what state it is in, e.g.
