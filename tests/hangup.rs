@@ -194,3 +194,40 @@ fn a_hangup_while_a_broken_release_starts_is_rolled_back_alone_when_nothing_is_l
     assert_eq!(stack.health_version(), "0.1.12");
     assert!(attention(&stack).is_null());
 }
+
+#[test]
+fn a_hangup_during_a_restore_lets_the_rollback_finish() {
+    if !docker_available() {
+        return;
+    }
+    let _serial = serial();
+    let stack = TestStack::start_sized("huprestore", "0.1.11", 1);
+    let before = stack.hoist(&["status", "--json"]).summary();
+    let upgraded = stack.hoist(&["upgrade", "--to", "0.1.12", "--yes"]);
+    assert_eq!(upgraded.code, 0, "{upgraded:?}");
+    // 0.1.12's migration changed the schema: going back restores the backup. Over SSH, and
+    // the session drops once the restore is under way.
+    let mut w = Wizard::start_with(&stack, 30, 100, &["rollback", "--yes"]);
+    w.wait_for("==> restore_", 120);
+    w.hang_up();
+    // A rollback has no safe point before its end: it finishes and verifies.
+    assert_exit(&mut w, &stack, 300, 0);
+    let history = stack.hoist(&["history", "--json"]).summary();
+    let run = &history["runs"][0];
+    assert_eq!(
+        (run["kind"].as_str(), run["outcome"].as_str()),
+        (Some("rollback"), Some("succeeded")),
+        "{history:#}"
+    );
+    assert!(env_text(&stack).contains("SPECIVO_VERSION=0.1.11\n"));
+    assert_eq!(stack.health_version(), "0.1.11");
+    let after = stack.hoist(&["status", "--json"]).summary();
+    for key in ["revision", "fingerprint", "tables"] {
+        assert_eq!(
+            after["database"][key], before["database"][key],
+            "{key}: {after:#}"
+        );
+    }
+    assert!(attention(&stack).is_null());
+    log_says(&stack, "Hangup");
+}

@@ -24,6 +24,11 @@ pub struct Wizard {
 
 impl Wizard {
     pub fn start(stack: &TestStack, rows: u16, cols: u16) -> Wizard {
+        Wizard::start_with(stack, rows, cols, &[])
+    }
+
+    /// hoist with `args` (e.g. a headless `rollback --yes`) in the terminal instead.
+    pub fn start_with(stack: &TestStack, rows: u16, cols: u16, args: &[&str]) -> Wizard {
         let pty = native_pty_system()
             .openpty(PtySize {
                 rows,
@@ -37,6 +42,9 @@ impl Wizard {
         cmd.arg(&stack.dir);
         cmd.arg("--state-dir");
         cmd.arg(&stack.state_dir);
+        for a in args {
+            cmd.arg(a);
+        }
         cmd.env("TERM", "xterm-256color");
         cmd.env("NO_COLOR", "1");
         let child = pty.slave.spawn_command(cmd).unwrap();
