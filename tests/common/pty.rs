@@ -29,14 +29,6 @@ impl Wizard {
 
     /// hoist with `args` (e.g. a headless `rollback --yes`) in the terminal instead.
     pub fn start_with(stack: &TestStack, rows: u16, cols: u16, args: &[&str]) -> Wizard {
-        let pty = native_pty_system()
-            .openpty(PtySize {
-                rows,
-                cols,
-                pixel_width: 0,
-                pixel_height: 0,
-            })
-            .unwrap();
         let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_hoist"));
         cmd.arg("-C");
         cmd.arg(&stack.dir);
@@ -45,6 +37,19 @@ impl Wizard {
         for a in args {
             cmd.arg(a);
         }
+        Wizard::start_command(cmd, rows, cols)
+    }
+
+    /// Any command in the terminal (e.g. an `ssh` client running hoist on the far side).
+    pub fn start_command(mut cmd: CommandBuilder, rows: u16, cols: u16) -> Wizard {
+        let pty = native_pty_system()
+            .openpty(PtySize {
+                rows,
+                cols,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .unwrap();
         cmd.env("TERM", "xterm-256color");
         cmd.env("NO_COLOR", "1");
         let child = pty.slave.spawn_command(cmd).unwrap();
