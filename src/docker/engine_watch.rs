@@ -52,6 +52,8 @@ impl EngineWatch {
                 while !answers(&watched).await {
                     tokio::time::sleep(Duration::from_millis(250)).await;
                 }
+                // Never a tight loop, even against a daemon that ends every stream at once.
+                tokio::time::sleep(Duration::from_millis(250)).await;
             }
         });
         EngineWatch {

@@ -1286,35 +1286,65 @@ async fn upgrade(
         let after_pin = |what: String| after_pin_state(stack, hop, from, &backup_dir, what);
 
         // Restart, then watch the new containers until they are ready, or fail.
-        let up = match restart_and_watch(run, stack, view, engine, targets, hop, engine_loss).await
-        {
-            Ok(up) => up,
-            Err(f) => {
-                summary["failure"] = json!(f.reason);
-                if f.engine_gone {
+        // A daemon that went away between the watch and the checks: `up -d` and the watch
+        // again once it answers, then the checks.
+        let (up, step, after) = loop {
+            let up = match restart_and_watch(run, stack, view, engine, targets, hop, engine_loss)
+                .await
+            {
+                Ok(up) => up,
+                Err(f) => {
+                    summary["failure"] = json!(f.reason);
+                    if f.engine_gone {
+                        summary["engine_gone"] = json!(true);
+                    }
+                    run.emit(Event::Failure {
+                        reason: f.reason.clone(),
+                        evidence: f.evidence.clone().unwrap_or_default(),
+                    });
+                    let sentence = after_pin(f.reason);
+                    if let Some(evidence) = f.evidence {
+                        summary["evidence"] = json!(evidence);
+                    }
+                    summary["hops_done"] = json!(hops_done);
+                    return run.fail(f.step, f.started, sentence, summary).await;
+                }
+            };
+            let mark = engine_loss.mark();
+            // Verify: new images, healthy, schema after, no rows lost, smoke checks.
+            let step = run
+                .start(
+                    Step::Verify,
+                    "checking images, health, data and the app's answers",
+                )
+                .await;
+            let after = facts::gather(ctx, facts.view.clone()).await;
+            if after.docker.is_ok() {
+                break (up, step, after);
+            }
+            let say = progress_to(run.events, Step::Verify);
+            match engine_loss.after_failure(mark, "the checks", &say).await {
+                After::NotEngine => break (up, step, after),
+                After::Again => {
+                    up.end().await;
+                    run.finish(
+                        Step::Verify,
+                        step,
+                        false,
+                        Some("the Docker engine went away; the restart and the watch again".into()),
+                    )
+                    .await;
+                }
+                After::Gone(why) => {
+                    up.end().await;
+                    summary["failure"] = json!(why);
                     summary["engine_gone"] = json!(true);
+                    summary["hops_done"] = json!(hops_done);
+                    let sentence = after_pin(why);
+                    return run.fail(Step::Verify, step, sentence, summary).await;
                 }
-                run.emit(Event::Failure {
-                    reason: f.reason.clone(),
-                    evidence: f.evidence.clone().unwrap_or_default(),
-                });
-                let sentence = after_pin(f.reason);
-                if let Some(evidence) = f.evidence {
-                    summary["evidence"] = json!(evidence);
-                }
-                summary["hops_done"] = json!(hops_done);
-                return run.fail(f.step, f.started, sentence, summary).await;
             }
         };
-
-        // Verify: new images, healthy, schema after, no rows lost, smoke checks.
-        let step = run
-            .start(
-                Step::Verify,
-                "checking images, health, data and the app's answers",
-            )
-            .await;
-        let after = facts::gather(ctx, facts.view.clone()).await;
         let mut problems = running_problems(&after, targets);
         run.emit(Event::Check {
             what: "containers".into(),
