@@ -140,9 +140,7 @@ fn a_daemon_restart_during_the_pull_and_backup_is_waited_out_with_a_whole_backup
     }
     let _serial = serial();
     let stack = TestStack::start("engpull", "0.1.9");
-    let _ = Command::new("docker")
-        .args(["rmi", "127.0.0.1:5000/specivo/specivo:0.1.10"])
-        .output();
+    common::remove_image("127.0.0.1:5000/specivo/specivo:0.1.10");
     let run = upgrade_restarting_engine(&stack, "0.1.10", 1, |e| e["type"] == "pull");
     run.assert_no_panic();
     assert_eq!(run.code, 0, "{run:?}");

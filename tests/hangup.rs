@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::pty::Wizard;
 use common::{TestStack, docker_available};
 
@@ -140,9 +138,7 @@ fn a_hangup_during_the_pull_stops_before_any_change() {
     }
     let _serial = serial();
     let stack = TestStack::start("huppull", "0.1.9");
-    let _ = Command::new("docker")
-        .args(["rmi", "127.0.0.1:5000/specivo/specivo:0.1.10"])
-        .output();
+    common::remove_image("127.0.0.1:5000/specivo/specivo:0.1.10");
     let env_before = env_text(&stack);
     let mut w = upgrade_in_wizard(&stack, "0.1.10");
     w.wait_for("layers", 60);

@@ -243,16 +243,7 @@ fn rollback_after_a_destructive_upgrade_restores_and_keeps_the_newer_data_aside(
     // The previous image is gone from this machine: the rollback pulls it again.
     let image = "127.0.0.1:5000/specivo/specivo:0.1.11";
     // (-f untags it even while another test's container runs it; they keep their image.)
-    let rmi = Command::new("docker")
-        .args(["rmi", "-f", image])
-        .output()
-        .unwrap();
-    assert!(rmi.status.success(), "{rmi:?}");
-    let inspect = Command::new("docker")
-        .args(["image", "inspect", image])
-        .output()
-        .unwrap();
-    assert!(!inspect.status.success(), "{image} is still here");
+    common::remove_image(image);
 
     // Without --yes a restore is refused, nothing changed, and the loss is named.
     let refused = stack.hoist(&["rollback", "--json"]);

@@ -5,7 +5,6 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
-use std::process::Command;
 
 use common::{Run, TestStack, docker_available};
 
@@ -120,9 +119,7 @@ fn upgrades_0_1_9_to_0_1_10_then_0_1_11_with_its_migration() {
 
     // 0.1.10 -> 0.1.11 with the image not yet here: it is pulled, and migration 0021 is seen
     // in the logs as it runs and in the database after.
-    let _ = Command::new("docker")
-        .args(["rmi", "127.0.0.1:5000/specivo/specivo:0.1.11"])
-        .output();
+    common::remove_image("127.0.0.1:5000/specivo/specivo:0.1.11");
     let run = stack.hoist(&["upgrade", "--to", "0.1.11", "--yes", "--json"]);
     assert_eq!(run.code, 0, "{run:?}");
     let s = run.summary();

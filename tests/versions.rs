@@ -138,11 +138,7 @@ fn check_and_the_plan_count_the_real_download() {
     let stack = TestStack::start_removing_images("download", "0.1.9");
     // 0.1.10 not here: its own layers (a ~63 MB asset, the app) must come down; the base
     // layers it shares with the running 0.1.9 need not.
-    let rmi = Command::new("docker")
-        .args(["rmi", "-f", "127.0.0.1:5000/specivo/specivo:0.1.10"])
-        .output()
-        .unwrap();
-    assert!(rmi.status.success(), "{rmi:?}");
+    common::remove_image("127.0.0.1:5000/specivo/specivo:0.1.10");
     let run = stack.hoist(&["check", "--json"]);
     assert_eq!(run.code, 0, "{run:?}");
     let lines = run.json_lines();

@@ -407,6 +407,21 @@ impl TestStack {
     }
 }
 
+/// Removes `reference` from the engine so that the next use pulls it again; `-f` untags it even
+/// where a stopped container of another stack still refers to it. Fails the test if it stays.
+pub fn remove_image(reference: &str) {
+    let rmi = Command::new("docker")
+        .args(["rmi", "-f", reference])
+        .output()
+        .unwrap();
+    assert!(rmi.status.success(), "docker rmi -f {reference}: {rmi:?}");
+    let inspect = Command::new("docker")
+        .args(["image", "inspect", reference])
+        .output()
+        .unwrap();
+    assert!(!inspect.status.success(), "{reference} is still here");
+}
+
 /// Every regular file under `root` (symlinks not followed), sorted.
 pub fn files_under(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
