@@ -45,6 +45,14 @@ fn main() -> ExitCode {
                 let _ = Cli::command().print_help();
                 return ExitCode::from(2);
             }
+            // `ssh -tt` with a pipe for stdin gives a terminal of no size: the wizard would take
+            // keys while showing nothing.
+            if matches!(ratatui::crossterm::terminal::size(), Ok((0, _) | (_, 0))) {
+                eprintln!(
+                    "hoist: this terminal reports no size (0x0), so the wizard could not be seen. Connect from a terminal window (`ssh -t`), or use the commands: `hoist check`, `hoist upgrade --to VERSION --yes`, `hoist rollback --yes`."
+                );
+                return ExitCode::from(2);
+            }
             // Held for the wizard's whole life: it may change the stack at any point.
             let _lock = match take_lock(&ctx, "wizard", false) {
                 Ok(lock) => lock,

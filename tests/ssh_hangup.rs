@@ -74,24 +74,26 @@ impl Sshd {
         Sshd { dir, port, child }
     }
 
-    /// `ssh -tt root@127.0.0.1 REMOTE`, to run in the user's terminal.
-    fn client(&self, remote: &str) -> CommandBuilder {
-        let mut cmd = CommandBuilder::new("ssh");
-        cmd.arg("-tt");
-        cmd.arg("-i");
-        cmd.arg(self.dir.path().join("client_key"));
-        cmd.arg("-p");
-        cmd.arg(self.port.to_string());
+    /// `ssh -tt root@127.0.0.1 REMOTE`'s arguments.
+    fn args(&self, remote: &str) -> Vec<String> {
+        let mut args: Vec<String> = vec!["-tt".into(), "-i".into()];
+        args.push(self.dir.path().join("client_key").display().to_string());
+        args.extend(["-p".into(), self.port.to_string()]);
         for option in [
             "StrictHostKeyChecking=no",
             "UserKnownHostsFile=/dev/null",
             "LogLevel=ERROR",
         ] {
-            cmd.arg("-o");
-            cmd.arg(option);
+            args.extend(["-o".into(), option.into()]);
         }
-        cmd.arg("root@127.0.0.1");
-        cmd.arg(remote);
+        args.extend(["root@127.0.0.1".into(), remote.into()]);
+        args
+    }
+
+    /// The ssh client, to run in the user's terminal.
+    fn client(&self, remote: &str) -> CommandBuilder {
+        let mut cmd = CommandBuilder::new("ssh");
+        cmd.args(self.args(remote));
         cmd
     }
 }
@@ -103,17 +105,21 @@ impl Drop for Sshd {
     }
 }
 
-/// The wizard on `stack`, on the server's side of an SSH session; the next version chosen and
-/// the plan confirmed as a user would.
-fn wizard_over_ssh(sshd: &Sshd, stack: &TestStack, next: &str) -> Wizard {
+/// The remote command that starts the wizard on `stack`.
+fn remote_wizard(stack: &TestStack) -> String {
     let hoist = PathBuf::from(env!("CARGO_BIN_EXE_hoist"));
-    let remote = format!(
+    format!(
         "exec env NO_COLOR=1 {} -C {} --state-dir {}",
         hoist.display(),
         stack.dir.display(),
         stack.state_dir.display()
-    );
-    let mut w = Wizard::start_command(sshd.client(&remote), 30, 100);
+    )
+}
+
+/// The wizard on `stack`, on the server's side of an SSH session; the next version chosen and
+/// the plan confirmed as a user would.
+fn wizard_over_ssh(sshd: &Sshd, stack: &TestStack, next: &str) -> Wizard {
+    let mut w = Wizard::start_command(sshd.client(&remote_wizard(stack)), 30, 100);
     w.wait_for("next step (recommended)", 60);
     assert!(
         w.contents().contains(&format!("> {next}")),
@@ -203,4 +209,25 @@ fn a_dropped_ssh_session_during_the_restart_lets_the_upgrade_finish() {
     let history = stack.hoist(&["history", "--json"]).summary();
     assert_eq!(history["runs"][0]["outcome"], "succeeded", "{history:#}");
     assert!(attention(&stack).is_null());
+}
+
+#[test]
+fn a_terminal_of_no_size_is_refused_with_what_to_use_instead() {
+    // `ssh -tt` fed from a pipe: sshd makes a terminal, with no size (0x0). The wizard would
+    // take keys while showing nothing.
+    let sshd = Sshd::start();
+    let stack = TestStack::files_only("sshsize", "0.1.9");
+    let out = Command::new("ssh")
+        .args(sshd.args(&remote_wizard(&stack)))
+        .stdin(Stdio::piped())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        text.contains("reports no size (0x0)") && text.contains("hoist upgrade --to VERSION --yes"),
+        "{text}"
+    );
+    // Refused before anything: no lock, no journal, no log of a run.
+    assert!(!stack.state_dir.join("journal.sqlite3").exists());
 }
