@@ -1,4 +1,7 @@
 //! hoist's log file, in the state dir. Never the terminal: under the wizard it would tear the screen.
+//! Every line passes through `redact::mask`: a secret hoist has learned never reaches the file,
+//! whatever message carried it.
+use std::io::Write;
 use std::path::Path;
 
 use tracing_appender::non_blocking::WorkerGuard;
@@ -21,10 +24,44 @@ pub fn init(state_dir: &Path) -> Result<WorkerGuard, String> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("HOIST_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("hoist=info"));
     tracing_subscriber::fmt()
-        .with_writer(writer)
+        .with_writer(move || Masked(writer.clone()))
         .with_ansi(false)
         .with_env_filter(filter)
         .try_init()
         .map_err(|e| format!("cannot set up logging: {e}"))?;
     Ok(guard)
+}
+
+/// A writer that masks the secrets learned so far in what it is given (the formatter hands it
+/// one whole event at a time).
+struct Masked<W>(W);
+
+impl<W: Write> Write for Masked<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        self.0.write_all(crate::redact::mask(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_learned_secret_never_reaches_the_log() {
+        crate::redact::learn("log-secret-value-7731");
+        let mut out = Vec::new();
+        writeln!(
+            Masked(&mut out),
+            "WARN connect failed: postgres://app:log-secret-value-7731@db/app"
+        )
+        .unwrap_or_default();
+        let text = String::from_utf8(out).unwrap_or_default();
+        assert_eq!(text, "WARN connect failed: postgres://app:***@db/app\n");
+    }
 }
