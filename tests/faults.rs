@@ -698,7 +698,8 @@ fn kill_9_during_the_backup_leaves_nothing_that_looks_complete() {
     let mut hoist = Watched::spawn(stack.hoist_command(&args));
     assert!(hoist.wait_for(&[r#""type":"step_started""#, r#""step":"backup""#]));
     hoist.wait_until(|| reached(&backups, "data-specivo-data.tar.gz.tmp"));
-    assert!(hoist.kill_9().0);
+    let (running, said) = hoist.kill_9();
+    assert!(running, "hoist had ended before the kill: {said}");
     let (_, stale) = assert_nothing_looks_complete_that_is_not(&backups);
     assert_eq!(stale.len(), 1, "{stale:?}");
     let run = stack.hoist(&["--backup-dir", &b, "backup", "--json"]);

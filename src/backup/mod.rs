@@ -269,15 +269,21 @@ pub async fn take(
     let removed_partials = remove_stale_partials(root, src.project);
     let stamp = jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S").to_string();
     let version = src.running_version.or(src.pinned).unwrap_or("unknown");
-    let id = format!("{}-{stamp}-{version}", src.project);
+    // Two backups within one second (a hoist killed just after one, run again at once) get a
+    // number after the first's name rather than an error.
+    let first = format!("{}-{stamp}-{version}", src.project);
+    let free = |id: &str| !root.join(id).exists() && !root.join(format!(".{id}.partial")).exists();
+    let Some(id) = std::iter::once(first.clone())
+        .chain((2..100).map(|n| format!("{first}-{n}")))
+        .find(|id| free(id))
+    else {
+        return Err(BackupError::Precondition(format!(
+            "{} and 98 numbered after it already exist; wait a second and try again",
+            root.join(&first).display()
+        )));
+    };
     let dir = root.join(&id);
     let partial = root.join(format!(".{id}.partial"));
-    if dir.exists() || partial.exists() {
-        return Err(BackupError::Precondition(format!(
-            "{} already exists; wait a second and try again",
-            dir.display()
-        )));
-    }
     {
         use std::os::unix::fs::DirBuilderExt;
         std::fs::DirBuilder::new()
