@@ -48,15 +48,7 @@ fn ptmx_holders() -> String {
 fn upgrade_in_wizard(stack: &TestStack, next: &str) -> Wizard {
     // hoist's stderr is the terminal, as over SSH: nothing may panic writing to it once gone.
     let mut w = Wizard::start(stack, 30, 100);
-    w.wait_for("next step (recommended)", 30);
-    assert!(
-        w.contents().contains(&format!("> {next}")),
-        "{}",
-        w.contents()
-    );
-    w.keys("\r");
-    w.wait_for("[y/n]", 30);
-    w.keys("y");
+    w.upgrade_to_next(next, 30);
     w
 }
 

@@ -120,15 +120,7 @@ fn remote_wizard(stack: &TestStack) -> String {
 /// the plan confirmed as a user would.
 fn wizard_over_ssh(sshd: &Sshd, stack: &TestStack, next: &str) -> Wizard {
     let mut w = Wizard::start_command(sshd.client(&remote_wizard(stack)), 30, 100);
-    w.wait_for("next step (recommended)", 60);
-    assert!(
-        w.contents().contains(&format!("> {next}")),
-        "{}",
-        w.contents()
-    );
-    w.keys("\r");
-    w.wait_for("[y/n]", 30);
-    w.keys("y");
+    w.upgrade_to_next(next, 60);
     w
 }
 

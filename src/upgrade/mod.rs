@@ -991,13 +991,8 @@ async fn upgrade(
     let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
     let backup_tx = progress_tx.clone();
     // Each future owns its senders (see below), these included.
-    let say = |tx: tokio::sync::mpsc::UnboundedSender<Event>, step: Step| {
-        move |message: String| {
-            let _ = tx.send(Event::Progress { step, message });
-        }
-    };
-    let backup_say = say(progress_tx.clone(), Step::Backup);
-    let pull_say = say(progress_tx.clone(), Step::Pull);
+    let backup_say = progress_to(&progress_tx, Step::Backup);
+    let pull_say = progress_to(&progress_tx, Step::Pull);
     let db_service: Vec<String> = view
         .database
         .as_ref()

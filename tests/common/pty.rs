@@ -121,6 +121,20 @@ impl Wizard {
         }
     }
 
+    /// On the start screen (within `secs`): takes the preselected next version (checked to be
+    /// `next`) and confirms the plan, as a user would.
+    pub fn upgrade_to_next(&mut self, next: &str, secs: u64) {
+        self.wait_for("next step (recommended)", secs);
+        assert!(
+            self.contents().contains(&format!("> {next}")),
+            "{}",
+            self.contents()
+        );
+        self.keys("\r");
+        self.wait_for("[y/n]", 30);
+        self.keys("y");
+    }
+
     pub fn keys(&mut self, keys: &str) {
         let writer = self.writer.as_mut().expect("the terminal is still there");
         writer.write_all(keys.as_bytes()).unwrap();
