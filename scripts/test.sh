@@ -9,5 +9,6 @@ export HOIST_REQUIRE_DOCKER=1
 # Snapshots are compared, never written: a changed screen fails until it is reviewed.
 export INSTA_UPDATE=no
 # Two tests at a time: each starts a whole stack (five containers, 100 MB of uploads), and on a
-# 2-core machine more in parallel only makes health checks time out.
-exec cargo test --locked "$@" -- --test-threads=2
+# 2-core machine more in parallel only makes health checks time out. --no-fail-fast: a failing
+# test binary does not hide the results of the ones after it.
+exec cargo test --locked --no-fail-fast "$@" -- --test-threads=2

@@ -205,3 +205,131 @@ fn a_compose_up_left_running_by_a_killed_hoist_is_waited_for_then_the_upgrade_co
         .collect();
     assert_eq!(names, want);
 }
+
+/// Runs `hoist upgrade --to TO --yes --json`, freezes it (SIGSTOP) as soon as it starts its
+/// pin, then kills it outright. Returns the killed run's journal record.
+fn freeze_and_kill_at_the_pin(stack: &TestStack, to: &str) -> serde_json::Value {
+    let mut child = stack
+        .hoist_command(&["upgrade", "--to", to, "--yes", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    for line in BufReader::new(stdout).lines() {
+        let event: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if event["type"] == "step_started" && event["step"] == "pin" {
+            signal(&[child.id()], "STOP");
+            child.kill().unwrap();
+            break;
+        }
+    }
+    child.wait().unwrap();
+    let history = stack.hoist(&["history", "--json"]).summary();
+    history["runs"][0].clone()
+}
+
+/// The backup directory the journal holds for run `run_id`.
+fn backup_of_run(stack: &TestStack, run_id: &str) -> std::path::PathBuf {
+    let history = stack.hoist(&["history", "--json"]).summary();
+    let b = history["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["run_id"] == run_id)
+        .unwrap_or_else(|| panic!("no backup of {run_id}: {history:#}"));
+    b["path"].as_str().unwrap().into()
+}
+
+#[test]
+fn an_upgrade_killed_at_its_pin_whose_backup_is_gone_is_run_again_with_a_new_backup() {
+    if !docker_available() {
+        return;
+    }
+    // The freeze must land before the restart begins; on a busy machine it may not, and the
+    // precondition is tried again on a new stack (the assertions below never loosen).
+    let mut found = None;
+    for attempt in 1..=3 {
+        let stack = TestStack::start(&format!("pinkill{attempt}"), "0.1.9");
+        let killed = freeze_and_kill_at_the_pin(&stack, "0.1.10");
+        let steps: Vec<&str> = killed["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap())
+            .collect();
+        if steps.contains(&"pin") && !steps.contains(&"restart") {
+            found = Some((stack, killed));
+            break;
+        }
+        eprintln!("attempt {attempt}: the kill landed at {steps:?}; again");
+    }
+    let (stack, killed) = found.expect("three kills in a row missed the pin");
+    let killed_run = killed["id"].as_str().unwrap().to_string();
+    // The killed run's backup is lost (removed by hand, or a disk that failed).
+    let lost = backup_of_run(&stack, &killed_run);
+    std::fs::remove_dir_all(&lost).unwrap();
+    let a = stack.hoist(&["status", "--json"]).summary()["attention"].clone();
+    assert_eq!(a["state"], "interrupted", "{a:#}");
+    assert_eq!(a["changed"], true, "{a:#}");
+
+    // The advice works: the same command goes on, with a new backup of the app that the
+    // killed run never restarted.
+    let run = stack.hoist(&["upgrade", "--to", "0.1.10", "--yes", "--json"]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 0, "{run:?}");
+    let s = run.summary();
+    assert_eq!(s["resumed_from"], killed_run.as_str());
+    assert!(
+        run.stdout.contains("a new backup is taken first") && run.stdout.contains("cannot be used"),
+        "{run:?}"
+    );
+    let new_backup = backup_of_run(&stack, s["run_id"].as_str().unwrap());
+    assert!(new_backup.join("manifest.json").is_file());
+    assert_eq!(stack.health_version(), "0.1.10");
+    assert!(stack.hoist(&["status", "--json"]).summary()["attention"].is_null());
+    // And that backup is the one a rollback uses.
+    let rollback = stack.hoist(&["rollback", "--yes", "--json"]);
+    assert_eq!(rollback.code, 0, "{rollback:?}");
+    assert_eq!(stack.health_version(), "0.1.9");
+}
+
+#[test]
+fn an_upgrade_killed_after_its_restart_whose_backup_is_gone_is_refused_with_what_to_do() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start("restartkill", "0.1.9");
+    // Killed once Compose is recreating the app's containers: the app was restarted.
+    let mut child = stack
+        .hoist_command(&["upgrade", "--to", "0.1.10", "--yes", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    for line in BufReader::new(stdout).lines() {
+        let event: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if event["type"] == "container" && event["action"] == "start" {
+            child.kill().unwrap();
+            break;
+        }
+    }
+    child.wait().unwrap();
+    let history = stack.hoist(&["history", "--json"]).summary();
+    let killed_run = history["runs"][0]["id"].as_str().unwrap().to_string();
+    std::fs::remove_dir_all(backup_of_run(&stack, &killed_run)).unwrap();
+    let env_before = std::fs::read(stack.dir.join(".env")).unwrap();
+    let run = stack.hoist(&["upgrade", "--to", "0.1.10", "--yes", "--json"]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 3, "{run:?}");
+    let error = run.summary()["error"].as_str().unwrap().to_string();
+    assert!(
+        error.contains("cannot be used")
+            && error.contains("had already restarted the app")
+            && error.contains("hoist status")
+            && !error.contains("run the upgrade again"),
+        "{error}"
+    );
+    assert_eq!(std::fs::read(stack.dir.join(".env")).unwrap(), env_before);
+}

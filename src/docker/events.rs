@@ -43,12 +43,7 @@ pub async fn follow_project(
     on_event: &mut (dyn FnMut(ContainerEvent) + Send),
 ) -> Result<(), DockerError> {
     let mut filters: HashMap<&str, Vec<String>> = HashMap::new();
-    filters.insert("type", vec!["container".into()]);
-    filters.insert(
-        "label",
-        vec![format!("com.docker.compose.project={project}")],
-    );
-    filters.insert("event", ACTIONS.iter().map(|a| a.to_string()).collect());
+    project_filters(&mut filters, project);
     let options = EventsOptionsBuilder::new()
         .since(since)
         .filters(&filters)
@@ -57,28 +52,71 @@ pub async fn follow_project(
     while let Some(message) = stream.next().await {
         let message =
             message.map_err(|e| DockerError::api(format!("follow the events of {project}"), e))?;
-        let Some(action) = message.action else {
-            continue;
-        };
-        // Docker 20.10 reports e.g. "exec_start: ..." with arguments; keep the verb.
-        let action = action.split(':').next().unwrap_or_default().to_string();
-        if !ACTIONS.contains(&action.as_str()) {
-            continue;
+        if let Some(event) = container_event(message) {
+            on_event(event);
         }
-        let attributes = message.actor.and_then(|a| a.attributes).unwrap_or_default();
-        on_event(ContainerEvent {
-            service: attributes
-                .get("com.docker.compose.service")
-                .cloned()
-                .unwrap_or_default(),
-            container: attributes.get("name").cloned().unwrap_or_default(),
-            exit_code: attributes.get("exitCode").and_then(|c| c.parse().ok()),
-            action,
-            time_nano: message
-                .time_nano
-                .or(message.time.map(|t| t * 1_000_000_000))
-                .unwrap_or_default(),
-        });
     }
     Ok(())
+}
+
+/// What happened to `project`'s containers between `since` and `until` (unix seconds, as for
+/// `follow_project`): the daemon replays its history and ends the stream at `until`.
+pub async fn project_events_between(
+    engine: &Engine,
+    project: &str,
+    since: &str,
+    until: &str,
+) -> Result<Vec<ContainerEvent>, DockerError> {
+    let mut filters: HashMap<&str, Vec<String>> = HashMap::new();
+    project_filters(&mut filters, project);
+    let options = EventsOptionsBuilder::new()
+        .since(since)
+        .until(until)
+        .filters(&filters)
+        .build();
+    let mut stream = engine.docker.events(Some(options));
+    let mut out = Vec::new();
+    while let Some(message) = stream.next().await {
+        let message = message
+            .map_err(|e| DockerError::api(format!("read the past events of {project}"), e))?;
+        out.extend(container_event(message));
+    }
+    Ok(out)
+}
+
+/// A point in time as the events API takes it: unix seconds with nanoseconds.
+pub fn unix_time(at: jiff::Timestamp) -> String {
+    format!("{}.{:09}", at.as_second(), at.subsec_nanosecond())
+}
+
+fn project_filters(filters: &mut HashMap<&str, Vec<String>>, project: &str) {
+    filters.insert("type", vec!["container".into()]);
+    filters.insert(
+        "label",
+        vec![format!("com.docker.compose.project={project}")],
+    );
+    filters.insert("event", ACTIONS.iter().map(|a| a.to_string()).collect());
+}
+
+/// One of the daemon's messages as a container event, when it is one worth telling.
+fn container_event(message: bollard::models::EventMessage) -> Option<ContainerEvent> {
+    // Docker 20.10 reports e.g. "exec_start: ..." with arguments; keep the verb.
+    let action = message.action?.split(':').next()?.to_string();
+    if !ACTIONS.contains(&action.as_str()) {
+        return None;
+    }
+    let attributes = message.actor.and_then(|a| a.attributes).unwrap_or_default();
+    Some(ContainerEvent {
+        service: attributes
+            .get("com.docker.compose.service")
+            .cloned()
+            .unwrap_or_default(),
+        container: attributes.get("name").cloned().unwrap_or_default(),
+        exit_code: attributes.get("exitCode").and_then(|c| c.parse().ok()),
+        action,
+        time_nano: message
+            .time_nano
+            .or(message.time.map(|t| t * 1_000_000_000))
+            .unwrap_or_default(),
+    })
 }

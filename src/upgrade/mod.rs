@@ -401,13 +401,16 @@ pub async fn run(
     let resumed = match &req.resume {
         Some(run_id) => match resumable(ctx, &stack, run_id, &to).await {
             Ok(r) => {
-                from = r.0.clone();
+                from = r.from.clone();
                 Some(r)
             }
             Err(e) => return refused(3, format!("{e}. Nothing was changed."), &to),
         },
         None => None,
     };
+    // A run that goes on with its own backup over a half-upgraded app (not one started over
+    // with a new backup because the app was never restarted).
+    let continuing = resumed.as_ref().is_some_and(|r| r.backup.is_some());
     if from == to && resumed.is_none() {
         return refused(
             2,
@@ -433,10 +436,8 @@ pub async fn run(
     if let Err(e) = &facts.docker {
         problems.push(e.to_string());
     }
-    // A resumed run takes no backup: it keeps the one taken before its pin.
-    if resumed.is_none()
-        && let Err((_, sentence)) = crate::report::backup::preconditions(&facts)
-    {
+    // A continued run takes no backup: it keeps the one taken before its pin.
+    if !continuing && let Err((_, sentence)) = crate::report::backup::preconditions(&facts) {
         problems.push(sentence);
     }
     let services = status::services(&facts);
@@ -461,8 +462,8 @@ pub async fn run(
     let overridden = problems.is_empty()
         && !unhealthy.is_empty()
         && !req.dry_run
-        && (resumed.is_some() || decider.override_unhealthy(&unhealthy));
-    if overridden && resumed.is_some() {
+        && (continuing || decider.override_unhealthy(&unhealthy));
+    if overridden && continuing {
         run.progress(
             Step::Preflight,
             format!(
@@ -512,7 +513,7 @@ pub async fn run(
     // A resumed run goes on from the release .env pins now: that hop first (its restart is
     // what was interrupted), then the rest of the way.
     let pinned_now = stack.detection.version.value.clone().unwrap_or_default();
-    let path_from = if resumed.is_some() {
+    let path_from = if continuing {
         pinned_now.clone()
     } else {
         from.clone()
@@ -523,7 +524,7 @@ pub async fn run(
         PathMode::Steps => match targets.values().next() {
             Some(image) => match crate::versions::path_to(image, &path_from, &to).await {
                 Ok(mut p) => {
-                    if resumed.is_some() {
+                    if continuing {
                         p.insert(0, pinned_now.clone());
                     }
                     p
@@ -665,11 +666,28 @@ pub async fn run(
     run.journal = Some(&journal);
     run.run_id = Some(run_id.clone());
     let started_all = Instant::now();
-    if let Some((_, resumed_run, _)) = &resumed {
-        run.progress(
+    match &resumed {
+        Some(Resumed {
+            run_id,
+            backup: Some(_),
+            ..
+        }) => run.progress(
             Step::Preflight,
-            format!("continuing run {resumed_run}, with the backup it took"),
-        );
+            format!("continuing run {run_id}, with the backup it took"),
+        ),
+        Some(Resumed {
+            run_id,
+            backup: None,
+            fresh_because,
+            ..
+        }) => run.progress(
+            Step::Preflight,
+            format!(
+                "continuing run {run_id} from its start: {}; it had not restarted the app, which still runs {from}, so a new backup is taken first",
+                fresh_because.as_deref().unwrap_or("its backup cannot be used")
+            ),
+        ),
+        None => {}
     }
     let mut finished = upgrade(
         &mut run,
@@ -682,11 +700,11 @@ pub async fn run(
         &hops,
         &to_pull,
         &req.stop,
-        resumed.as_ref().map(|r| r.2.clone()),
+        resumed.as_ref().and_then(|r| r.backup.clone()),
     )
     .await;
-    if let Some((_, resumed_run, _)) = &resumed {
-        finished.summary["resumed_from"] = json!(resumed_run);
+    if let Some(r) = &resumed {
+        finished.summary["resumed_from"] = json!(r.run_id);
     }
     if !overridden.is_empty() {
         finished.summary["overridden"] = json!(overridden);
@@ -880,14 +898,27 @@ async fn leave_for_decision(
     finished
 }
 
-/// The interrupted run `run_id` to continue: (its from version, its id, its backup dir), or
-/// why it cannot be.
+/// An interrupted upgrade that `hoist upgrade --to V` goes on with.
+struct Resumed {
+    /// The version the run started from.
+    from: String,
+    run_id: String,
+    /// The backup it took, which the run goes on with (no new backup over a half-upgraded
+    /// app). None: the run never restarted the app and its backup cannot be used (a kill
+    /// before it was complete, or it was removed since), so a new one is taken first: the app
+    /// still runs `from`, and a backup of it now is as good as the lost one.
+    backup: Option<PathBuf>,
+    /// Why its backup is not used, when it is not.
+    fresh_because: Option<String>,
+}
+
+/// The interrupted run `run_id` to continue, or why it cannot be.
 async fn resumable(
     ctx: &Context,
     stack: &crate::stack::Stack,
     run_id: &str,
     to: &str,
-) -> Result<(String, String, PathBuf), String> {
+) -> Result<Resumed, String> {
     let journal = Journal::open(&ctx.state_dir)
         .await
         .map_err(|e| e.to_string())?;
@@ -905,16 +936,56 @@ async fn resumable(
     if run.kind != "upgrade" || run.to_version.as_deref() != Some(to) {
         return Err(format!("run {run_id} is not an upgrade to {to}"));
     }
-    let (dir, _) = crate::resume::backup_of(run, &backups)
-        .ok_or_else(|| format!("run {run_id} has no backup in the journal, so it cannot be continued safely; run the upgrade again"))?;
-    crate::backup::check(&dir).map_err(|e| {
-        format!("the backup of run {run_id} cannot be used ({e}); run the upgrade again")
-    })?;
-    Ok((
-        run.from_version.clone().unwrap_or_default(),
-        run.id.clone(),
-        dir,
-    ))
+    let from = run.from_version.clone().unwrap_or_default();
+    let usable = match crate::resume::backup_of(run, &backups) {
+        None => Err(format!("run {run_id} has no backup in the journal")),
+        Some((dir, _)) => crate::backup::check(&dir)
+            .map(|_| dir)
+            .map_err(|e| format!("the backup of run {run_id} cannot be used ({e})")),
+    };
+    let restarted = run.steps.iter().any(|s| s.name == Step::Restart.name())
+        || recreated_since(ctx, stack, &run.started_at).await;
+    match usable {
+        Ok(dir) => Ok(Resumed {
+            from,
+            run_id: run.id.clone(),
+            backup: Some(dir),
+            fresh_because: None,
+        }),
+        Err(why) if !restarted => Ok(Resumed {
+            from,
+            run_id: run.id.clone(),
+            backup: None,
+            fresh_because: Some(why),
+        }),
+        Err(why) => Err(format!(
+            "{why}, and that run had already restarted the app, so hoist has no backup from before the change to continue or roll back with. `hoist status` shows what runs now; the backup directory's RESTORE.md files say how to restore an older backup by hand"
+        )),
+    }
+}
+
+/// Whether a container of an upgraded service was started at or after `since` (a journal
+/// time), or that cannot be told: the journal records a restart before `up -d` runs, but this
+/// looks at what Docker says too, in case the journal could not be written.
+async fn recreated_since(ctx: &Context, stack: &crate::stack::Stack, since: &str) -> bool {
+    let Ok(since) = since.parse::<jiff::Timestamp>() else {
+        return true;
+    };
+    let Ok(engine) = crate::docker::Engine::connect(ctx.docker_timeout).await else {
+        return true;
+    };
+    let Ok(containers) = crate::docker::stack_containers(&engine, &stack.project_name).await else {
+        return true;
+    };
+    containers
+        .iter()
+        .filter(|c| stack.detection.upgraded.contains(&c.service))
+        .any(|c| {
+            c.started_at
+                .as_deref()
+                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                .is_none_or(|t| t >= since)
+        })
 }
 
 /// The last log lines of a service's (most troubled) container, or why there are none.
@@ -977,6 +1048,7 @@ async fn upgrade(
     };
 
     // Backup and pull overlap: a pull does not touch the running containers.
+    let backup_began = jiff::Timestamp::now();
     let backup_step = run
         .start(Step::Backup, "database dump and data archives")
         .await;
@@ -1147,11 +1219,16 @@ async fn upgrade(
             Ok((b.dir.clone(), Some(b)))
         }
         Err(StepError::Own(e)) => {
-            let sentence = match stopped_database(engine, view).await {
-                Some(db) => format!(
-                    "the backup failed: {e}. The database's container is not running now ({db}); hoist did not stop it, and changed nothing: .env still pins {from}. Start it again (`docker compose start {}`), see why it stopped (`docker compose logs {}`), then run the upgrade again.",
-                    view.database.as_ref().map_or("db", |d| d.service.as_str()),
-                    view.database.as_ref().map_or("db", |d| d.service.as_str()),
+            let db = view.database.as_ref().map_or("db", |d| d.service.as_str());
+            let sentence = match stopped_database(engine, view, backup_began).await {
+                Some(DatabaseFate::Down(state)) => format!(
+                    "the backup failed: {e}. The database's container is not running now ({state}); hoist did not stop it, and changed nothing: .env still pins {from}. Start it again (`docker compose start {db}`), see why it stopped (`docker compose logs {db}`), then run the upgrade again."
+                ),
+                Some(DatabaseFate::Stopping(state)) => format!(
+                    "the backup failed: {e}. The database's container is stopping ({state}); hoist did not stop it, and changed nothing: .env still pins {from}. Once it has stopped, start it again (`docker compose start {db}`), see why it was stopped (`docker compose logs {db}`), then run the upgrade again."
+                ),
+                Some(DatabaseFate::Restarted(state)) => format!(
+                    "the backup failed: {e}. The database's container restarted under the dump ({state}); hoist changed nothing: .env still pins {from}. See why it stopped (`docker compose logs {db}`), then run the upgrade again."
                 ),
                 None => format!(
                     "the backup failed: {e}. Nothing was changed: the stack still runs {from}."
@@ -1513,19 +1590,82 @@ pub(crate) async fn wait_for_compose(
         })
 }
 
-/// When the database's container is not running (any more): what state it is in, e.g.
-/// "db is exited (exit code 0)". A dump cut off by its database's stop fails with pg_dump's
-/// words only.
+/// What became of the database's container while its dump ran.
+enum DatabaseFate {
+    /// Not running now: "db is exited (exit code 0)".
+    Down(String),
+    /// Told to stop during the dump and still shutting down after `DB_SETTLE`.
+    Stopping(String),
+    /// It stopped during the dump and Docker started it again (a restart policy).
+    Restarted(String),
+}
+
+/// How long a database told to stop may take to shut down before hoist says it is stopping
+/// (Docker's own stop timeout is 10 s).
+const DB_SETTLE: Duration = Duration::from_secs(30);
+
+/// Whether the database's container stopped while its dump ran (since `began`), or None when
+/// it ran throughout. pg_dump's connection is cut as soon as the server begins to shut down,
+/// before its container has exited, so a container that Docker was told to stop is watched
+/// until it settles rather than judged at the first look.
 async fn stopped_database(
     engine: &crate::docker::Engine,
     view: &facts::StackView,
-) -> Option<String> {
+    began: jiff::Timestamp,
+) -> Option<DatabaseFate> {
     let db = view.database.as_ref()?;
-    let containers = crate::docker::stack_containers(engine, &view.project)
-        .await
-        .ok()?;
-    let c = containers.iter().find(|c| c.service == db.service)?;
-    (!c.is_running()).then(|| format!("{} is {} (exit code {})", db.service, c.state, c.exit_code))
+    let service = db.service.as_str();
+    let events = crate::docker::events::project_events_between(
+        engine,
+        &view.project,
+        &crate::docker::events::unix_time(began),
+        &crate::docker::events::unix_time(jiff::Timestamp::now()),
+    )
+    .await
+    .unwrap_or_else(|e| {
+        tracing::warn!("the database's events during the dump: {e}");
+        Vec::new()
+    });
+    let stop_events: Vec<_> = events
+        .iter()
+        .filter(|e| e.service == service && e.is_stop())
+        .collect();
+    let deadline = Instant::now() + DB_SETTLE;
+    loop {
+        let containers = crate::docker::stack_containers(engine, &view.project)
+            .await
+            .ok()?;
+        let c = containers.iter().find(|c| c.service == service)?;
+        if !c.is_running() {
+            return Some(DatabaseFate::Down(format!(
+                "{service} is {} (exit code {})",
+                c.state, c.exit_code
+            )));
+        }
+        if stop_events.is_empty() {
+            return None;
+        }
+        // A `die` already seen with the container running again: Docker restarted it.
+        if let Some(died) = stop_events.iter().find(|e| e.action == "die") {
+            return Some(DatabaseFate::Restarted(format!(
+                "{service} stopped during the dump (exit code {}) and Docker started it again",
+                died.exit_code
+                    .map_or("unknown".to_string(), |c| c.to_string())
+            )));
+        }
+        if Instant::now() >= deadline {
+            return Some(DatabaseFate::Stopping(format!(
+                "{service} was told to stop during the dump ({}) and still runs {} s later",
+                stop_events
+                    .iter()
+                    .map(|e| e.action.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                DB_SETTLE.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 /// The backup failed: nothing was changed, the run ends with `sentence`.
@@ -1606,7 +1746,7 @@ pub(crate) async fn restart_and_watch(
             run.events,
             engine,
             &view.project,
-            &format!("{}.{:09}", since.as_second(), since.subsec_nanosecond()),
+            &crate::docker::events::unix_time(since),
             downtime,
             &exit_codes,
         )
