@@ -143,13 +143,13 @@ pub fn print_event(event: &Event, json: bool) {
             let mut text = format!(
                 "    backup in {} ({}):\n",
                 dir.display(),
-                hoist::report::human_bytes(*total_bytes)
+                hoist::units::human_bytes(*total_bytes)
             );
             for f in files {
                 text.push_str(&format!(
                     "      {:24} {:>9}  sha256 {}\n",
                     f.name,
-                    hoist::report::human_bytes(f.size_bytes),
+                    hoist::units::human_bytes(f.size_bytes),
                     f.sha256
                 ));
             }
@@ -165,7 +165,7 @@ pub fn print_event(event: &Event, json: bool) {
                     out,
                     "    pulled {image} ({} layers, {} downloaded)",
                     progress.layers,
-                    hoist::report::human_bytes(progress.bytes_done)
+                    hoist::units::human_bytes(progress.bytes_done)
                 )
             } else {
                 Ok(())
@@ -246,7 +246,7 @@ fn plan_text(plan: &serde_json::Value) -> String {
                 Some(b) => format!(
                     "{} ({} to download)",
                     list(&plan["pull"]),
-                    hoist::report::human_bytes(b)
+                    hoist::units::human_bytes(b)
                 ),
                 None => list(&plan["pull"]),
             }

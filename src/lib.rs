@@ -4,6 +4,7 @@
 //! binary share one engine. Nothing here writes to the terminal.
 
 pub mod backup;
+pub mod context;
 pub mod db;
 pub mod docker;
 pub mod fsutil;
@@ -18,5 +19,6 @@ pub mod secret;
 pub mod signals;
 pub mod stack;
 pub mod tui;
+pub mod units;
 pub mod upgrade;
 pub mod versions;

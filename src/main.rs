@@ -4,7 +4,8 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
-use hoist::report::{self, Context, Output};
+use hoist::context::Context;
+use hoist::report::{self, Output};
 
 mod cli;
 mod headless;

@@ -6,7 +6,7 @@
 mod common;
 
 use common::{TestStack, docker_available};
-use hoist::report::Context;
+use hoist::context::Context;
 use hoist::upgrade::{self, Decider, Event, Finished, PathMode, Request, Stop};
 
 /// Answers as a person in the wizard would have: yes to the plan, and the override as told.

@@ -54,7 +54,7 @@ fn disk_full_sentence(
     needed: Option<u64>,
     free: Option<u64>,
 ) -> String {
-    let hb = crate::report::human_bytes;
+    let hb = crate::units::human_bytes;
     let place = dir.unwrap_or(path);
     // The file's own name: the partial directory it was in is gone.
     let file = Path::new(path)

@@ -6,9 +6,11 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use super::facts::{self, Facts};
-use super::{Context, Output, human_bytes, status};
+use super::{Output, status};
 use crate::backup::{self, Progress};
+use crate::context::Context;
 use crate::journal::{BackupFileRow, Journal, NewBackup};
+use crate::units::human_bytes;
 
 pub async fn run(ctx: &Context) -> Output {
     let (_stack, view) = match facts::load_stack(ctx) {

@@ -4,13 +4,15 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::Output;
 use super::facts::{self, Facts};
 use super::status::{self, ServiceStatus};
-use super::{Context, Output, human_bytes};
+use crate::context::Context;
 use crate::docker::{self, compose_cli};
 use crate::fsutil;
 use crate::stack::compose::MountKind;
 use crate::stack::detect::DataMount;
+use crate::units::human_bytes;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -7,7 +7,7 @@ use crate::docker::{self, ContainerInfo, DockerError, Engine};
 use crate::stack::detect::{DataMount, Database};
 use crate::stack::{self, Stack};
 
-use super::Context;
+use crate::context::Context;
 
 /// What the report needs of the stack's files, in one place.
 #[derive(Debug, Clone)]

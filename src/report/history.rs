@@ -3,8 +3,10 @@ use std::fmt::Write as _;
 
 use serde_json::json;
 
-use super::{Context, Output, facts, human_bytes};
+use super::{Output, facts};
+use crate::context::Context;
 use crate::journal::Journal;
+use crate::units::human_bytes;
 
 pub async fn run(ctx: &Context) -> Output {
     let (_stack, view) = match facts::load_stack(ctx) {

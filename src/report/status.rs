@@ -4,9 +4,11 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::Output;
 use super::facts::{self, Facts};
-use super::{Context, Output, human_bytes};
+use crate::context::Context;
 use crate::db::DbProbe;
+use crate::units::human_bytes;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ServiceStatus {

@@ -4,7 +4,8 @@ use std::fmt::Write as _;
 
 use serde_json::json;
 
-use super::{Context, Output, facts, status};
+use super::{Output, facts, status};
+use crate::context::Context;
 use crate::versions;
 
 pub async fn run(ctx: &Context) -> Output {

@@ -6,6 +6,7 @@
 pub mod plan;
 pub mod restore;
 
+use crate::context::Context;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -14,7 +15,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::docker::images;
 use crate::journal::Journal;
-use crate::report::{Context, facts};
+use crate::report::facts;
 use crate::stack::pin;
 use crate::upgrade::{self, Decider, Event, Finished, Run, Step};
 use plan::{BackupDb, Decision};

@@ -2,6 +2,7 @@
 //! questions, and the engine's end; the screen is drawn only when something changed, at most
 //! about 30 times a second, so an idle wizard costs nothing and a log flood does not flood a
 //! slow SSH link.
+use crate::context::Context;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use tokio::time::Instant;
 
 use super::state::{Command, Key, Msg, State, update};
 use super::view::{Theme, render};
-use crate::report::{Context, facts, status};
+use crate::report::{facts, status};
 use crate::upgrade::{self, Decider, PathMode, Request};
 
 /// The engine's questions, carried to the screen; the engine waits for the answer.

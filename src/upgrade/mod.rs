@@ -5,6 +5,7 @@ mod engine_loss;
 pub mod smoke;
 mod watch;
 
+use crate::context::Context;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -18,7 +19,7 @@ use crate::docker::images::{self, TagStatus};
 use crate::journal::Journal;
 use crate::report::check::{self as checks, Level};
 use crate::report::facts::{self, Facts};
-use crate::report::{Context, status};
+use crate::report::status;
 use crate::stack::{interpolate, pin};
 use engine_loss::After;
 pub(crate) use engine_loss::EngineLoss;
@@ -1099,7 +1100,7 @@ async fn upgrade(
                 }
                 crate::backup::Progress::Finished { part, bytes } => Event::Progress {
                     step: Step::Backup,
-                    message: format!("{part} done ({})", crate::report::human_bytes(bytes)),
+                    message: format!("{part} done ({})", crate::units::human_bytes(bytes)),
                 },
             };
             let _ = backup_tx.send(event);

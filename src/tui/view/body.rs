@@ -332,7 +332,7 @@ fn finished(state: &State, ok: bool, sentence: &str, theme: Theme, frame: &mut F
             "Backup:   {} ({} files, {}, checked)",
             state.backup_dir.as_deref().unwrap_or(""),
             state.backup_files.len(),
-            crate::report::human_bytes(state.backup_total.unwrap_or(0))
+            crate::units::human_bytes(state.backup_total.unwrap_or(0))
         )));
     } else {
         lines.push(Line::from("Backup:"));

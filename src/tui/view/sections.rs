@@ -4,8 +4,8 @@ use ratatui::style::Color;
 use ratatui::text::{Line, Span};
 
 use super::Theme;
-use crate::report::human_bytes;
 use crate::tui::state::{OVERRIDE_WORD, State};
+use crate::units::human_bytes;
 
 /// The services' table, the problems (unless a sentence above says them), and the failing
 /// containers' last lines.
