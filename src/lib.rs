@@ -11,6 +11,7 @@ pub mod fsutil;
 pub mod journal;
 pub mod lock;
 pub mod logging;
+pub mod probe;
 pub mod redact;
 pub mod report;
 pub mod resume;

@@ -268,7 +268,7 @@ pub async fn check(state_dir: &std::path::Path, project: &str) -> Option<Attenti
 /// The attention the stack of `ctx` needs, if any (none when the stack cannot be read: the
 /// command says why itself).
 pub async fn for_context(ctx: &crate::context::Context) -> Option<Attention> {
-    let (_, view) = crate::report::facts::load_stack(ctx).ok()?;
+    let (_, view) = crate::probe::facts::load_stack(ctx).ok()?;
     check(&ctx.state_dir, &view.project).await
 }
 

@@ -5,11 +5,11 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use super::facts::{self, Facts};
-use super::{Output, status};
+use super::Output;
 use crate::backup::{self, Progress};
 use crate::context::Context;
 use crate::journal::{BackupFileRow, Journal, NewBackup};
+use crate::probe::facts::{self, Facts};
 use crate::units::human_bytes;
 
 pub async fn run(ctx: &Context) -> Output {
@@ -30,8 +30,8 @@ pub async fn run(ctx: &Context) -> Output {
         Ok(j) => j,
         Err(e) => return Output::failed("backup", 1, e.to_string()),
     };
-    let services = status::services(&facts);
-    let running = status::running_version(&services);
+    let services = crate::probe::services::services(&facts);
+    let running = crate::probe::services::running_version(&services);
     let view = &facts.view;
     let run_id = match journal
         .start_run(

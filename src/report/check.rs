@@ -5,11 +5,11 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::Output;
-use super::facts::{self, Facts};
-use super::status::{self, ServiceStatus};
 use crate::context::Context;
 use crate::docker::{self, compose_cli};
 use crate::fsutil;
+use crate::probe::facts::{self, Facts};
+use crate::probe::services::ServiceStatus;
 use crate::stack::compose::MountKind;
 use crate::stack::detect::DataMount;
 use crate::units::human_bytes;
@@ -158,7 +158,7 @@ async fn service_findings(facts: &Facts) -> Vec<Finding> {
         return Vec::new();
     };
     let mut out = Vec::new();
-    for s in status::services(facts) {
+    for s in crate::probe::services::services(facts) {
         let name = format!("service {}", s.name);
         let with_healthcheck = facts.view.with_healthcheck.contains(&s.name);
         let (level, message) = judge_service(&s, with_healthcheck);
@@ -276,8 +276,8 @@ fn version_finding(facts: &Facts) -> Finding {
             "hoist could not tell which variable pins the app's version; set x-hoist.version_variable",
         );
     };
-    let services = status::services(facts);
-    let running = status::running_version(&services);
+    let services = crate::probe::services::services(facts);
+    let running = crate::probe::services::running_version(&services);
     let digest = services
         .iter()
         .find(|s| s.upgraded)
@@ -561,8 +561,8 @@ async fn next_download_finding(
     let pinned = stack.detection.version.value.clone();
     let images = crate::upgrade::target_images(stack, variable, pinned.as_deref()?).ok()?;
     let image = images.values().next()?.clone();
-    let services = status::services(facts);
-    let running = status::running_version(&services);
+    let services = crate::probe::services::services(facts);
+    let running = crate::probe::services::running_version(&services);
     let unknown = |e: String| {
         Finding::new(
             "download",

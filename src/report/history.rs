@@ -3,9 +3,10 @@ use std::fmt::Write as _;
 
 use serde_json::json;
 
-use super::{Output, facts};
+use super::Output;
 use crate::context::Context;
 use crate::journal::Journal;
+use crate::probe::facts;
 use crate::units::human_bytes;
 
 pub async fn run(ctx: &Context) -> Output {

@@ -3,7 +3,6 @@
 //! binary only prints what `Output` renders.
 pub mod backup;
 pub mod check;
-pub mod facts;
 pub mod history;
 pub mod status;
 pub mod versions;

@@ -4,8 +4,9 @@ use std::fmt::Write as _;
 
 use serde_json::json;
 
-use super::{Output, facts, status};
+use super::Output;
 use crate::context::Context;
+use crate::probe::facts;
 use crate::versions;
 
 pub async fn run(ctx: &Context) -> Output {
@@ -32,8 +33,8 @@ pub async fn run(ctx: &Context) -> Output {
     };
     // The running container's version label helps resolve `latest`; Docker being away is fine.
     let facts = facts::gather(ctx, view).await;
-    let services = status::services(&facts);
-    let running = status::running_version(&services);
+    let services = crate::probe::services::services(&facts);
+    let running = crate::probe::services::running_version(&services);
     let o = match versions::overview(&image, pinned.as_deref(), running.as_deref()).await {
         Ok(o) => o,
         Err(e) => return Output::failed("versions", 3, e.to_string()),

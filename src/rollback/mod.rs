@@ -15,7 +15,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::docker::images;
 use crate::journal::Journal;
-use crate::report::facts;
+use crate::probe::facts;
 use crate::stack::pin;
 use crate::upgrade::{self, Decider, Event, Finished, Run, Step};
 use plan::{BackupDb, Decision};

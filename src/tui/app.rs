@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use super::state::{Command, Key, Msg, State, update};
 use super::view::{Theme, render};
-use crate::report::{facts, status};
+use crate::probe::facts;
 use crate::upgrade::{self, Decider, PathMode, Request};
 
 /// The engine's questions, carried to the screen; the engine waits for the answer.
@@ -72,8 +72,8 @@ async fn starting_state(ctx: &Context) -> Result<State, String> {
     let (stack, view) = facts::load_stack(ctx).map_err(|e| e.to_string())?;
     let pinned = stack.detection.version.value.clone();
     let facts = facts::gather(ctx, view).await;
-    let services = status::services(&facts);
-    let running = status::running_version(&services);
+    let services = crate::probe::services::services(&facts);
+    let running = crate::probe::services::running_version(&services);
     let mut state = State::new(&facts.view.project, pinned.as_deref().unwrap_or("?"), "");
     state.start.attention = crate::resume::check(&ctx.state_dir, &facts.view.project).await;
     state.start.pinned = pinned.clone();

@@ -17,9 +17,8 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::docker::compose_cli::{self, ComposeInvocation};
 use crate::docker::images::{self, TagStatus};
 use crate::journal::Journal;
+use crate::probe::facts::{self, Facts};
 use crate::report::check::{self as checks, Level};
-use crate::report::facts::{self, Facts};
-use crate::report::status;
 use crate::stack::{interpolate, pin};
 use engine_loss::After;
 pub(crate) use engine_loss::EngineLoss;
@@ -114,7 +113,7 @@ pub enum Event {
     /// The preflight's view of the services, the problems it found, and the failing
     /// containers' last log lines.
     Health {
-        services: Vec<status::ServiceStatus>,
+        services: Vec<crate::probe::services::ServiceStatus>,
         problems: Vec<String>,
         evidence: BTreeMap<String, Vec<String>>,
     },
@@ -441,7 +440,7 @@ pub async fn run(
     if !continuing && let Err((_, sentence)) = crate::report::backup::preconditions(&facts) {
         problems.push(sentence);
     }
-    let services = status::services(&facts);
+    let services = crate::probe::services::services(&facts);
     let mut unhealthy: Vec<String> = Vec::new();
     let mut evidence = BTreeMap::new();
     for s in &services {
@@ -1040,8 +1039,8 @@ async fn upgrade(
 ) -> Finished {
     let engine = &docker.engine;
     let view = &facts.view;
-    let services = status::services(facts);
-    let running_version = status::running_version(&services);
+    let services = crate::probe::services::services(facts);
+    let running_version = crate::probe::services::running_version(&services);
     let schema_before = facts.db.as_ref().and_then(|r| r.as_ref().ok());
     let base = |outcome: &str, code: u8| {
         json!({"type": "summary", "command": "upgrade", "from": from, "to": to, "outcome": outcome, "exit_code": code,

@@ -353,7 +353,7 @@ fn unhealthy() -> State {
         },
     );
     let service = |name: &str, version: &str, state: &str, health: Option<&str>| {
-        crate::report::status::ServiceStatus {
+        crate::probe::services::ServiceStatus {
             name: name.into(),
             upgraded: name != "db",
             image: None,
