@@ -299,7 +299,7 @@ async fn drive(
         if state.copy_command.is_none()
             && let Some(dir) = &state.backup_dir
         {
-            state.copy_command = Some(crate::report::backup::copy_command(std::path::Path::new(
+            state.copy_command = Some(crate::steps::backup::copy_command(std::path::Path::new(
                 dir,
             )));
         }

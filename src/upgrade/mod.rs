@@ -17,8 +17,8 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::docker::compose_cli::{self, ComposeInvocation};
 use crate::docker::images::{self, TagStatus};
 use crate::journal::Journal;
+use crate::preflight::{self as checks, Level};
 use crate::probe::facts::{self, Facts};
-use crate::report::check::{self as checks, Level};
 use crate::stack::{interpolate, pin};
 use engine_loss::After;
 pub(crate) use engine_loss::EngineLoss;
@@ -437,7 +437,7 @@ pub async fn run(
         problems.push(e.to_string());
     }
     // A continued run takes no backup: it keeps the one taken before its pin.
-    if !continuing && let Err((_, sentence)) = crate::report::backup::preconditions(&facts) {
+    if !continuing && let Err((_, sentence)) = crate::preflight::backup_preconditions(&facts) {
         problems.push(sentence);
     }
     let services = crate::probe::services::services(&facts);
@@ -1057,7 +1057,7 @@ async fn upgrade(
         step: Step::Pull,
         what: format!("{} image(s) to download", to_pull.len()),
     });
-    let source = crate::report::backup::source_from(facts, docker, running_version.as_deref());
+    let source = crate::steps::backup::source_from(facts, docker, running_version.as_deref());
     // A restart of the Docker daemon from here on is waited out and the step done again.
     let engine_loss = &EngineLoss::start(engine, stack.settings.timeout_engine);
     let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
@@ -1248,7 +1248,7 @@ async fn upgrade(
         Err(finished) => return finished,
     };
     if let (Some(j), Some(taken)) = (run.journal, &taken) {
-        let _ = crate::report::backup::journal_backup(
+        let _ = crate::steps::backup::journal_backup(
             j,
             run.run_id.as_deref().unwrap_or_default(),
             &view.project,

@@ -1,0 +1,728 @@
+//! The preflight of an upgrade, as findings (ok, warning, failure, with evidence): Docker,
+//! Compose, every service, the database, the pinned version, the backup directory and its disk,
+//! the next download, the session. `hoist check` shows them; the engine refuses on a failure.
+//! Changes nothing.
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::docker::{self, compose_cli};
+use crate::fsutil;
+use crate::probe::facts::Facts;
+use crate::probe::services::ServiceStatus;
+use crate::stack::compose::MountKind;
+use crate::stack::detect::DataMount;
+use crate::units::human_bytes;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Ok,
+    Warn,
+    Fail,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub name: String,
+    pub status: Level,
+    pub message: String,
+    /// Evidence: log lines, Compose's own words.
+    pub details: Vec<String>,
+    /// Extra machine-readable fields (e.g. the disk figures).
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, Value>,
+}
+
+impl Finding {
+    /// The backup size a disk finding estimated (0 when it could not).
+    pub fn estimate(&self) -> u64 {
+        self.extra
+            .get("estimate_bytes")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0)
+    }
+
+    fn new(name: &str, status: Level, message: impl Into<String>) -> Finding {
+        Finding {
+            name: name.to_string(),
+            status,
+            message: message.into(),
+            details: Vec::new(),
+            extra: serde_json::Map::new(),
+        }
+    }
+
+    fn details(mut self, details: Vec<String>) -> Finding {
+        self.details = details;
+        self
+    }
+}
+
+/// Lines of a failing container's log shown as evidence.
+const LOG_LINES: usize = 12;
+/// Free space kept beyond the estimate, so a backup never fills the disk to the last byte.
+const DISK_MARGIN: u64 = 256 * 1000 * 1000;
+
+/// Every finding of the preflight, in the order they are shown.
+pub async fn findings(stack: &crate::stack::Stack, facts: &Facts) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    findings.push(docker_finding(facts));
+    findings.push(compose_finding(facts).await);
+    if facts.docker.is_ok() {
+        findings.extend(service_findings(facts).await);
+    }
+    if let Some(f) = database_finding(facts) {
+        findings.push(f);
+    }
+    findings.push(version_finding(facts));
+    findings.push(backup_dir_finding(&facts.view.backup_dir));
+    let disk = disk_finding(facts);
+    let backup_estimate = disk.estimate();
+    findings.push(disk);
+    if facts.docker.is_ok()
+        && let Some(f) = next_download_finding(stack, facts, backup_estimate).await
+    {
+        findings.push(f);
+    }
+    if let Some(f) = session_finding(&|k| std::env::var(k).ok()) {
+        findings.push(f);
+    }
+    findings
+}
+
+fn docker_finding(facts: &Facts) -> Finding {
+    match &facts.docker {
+        Ok(r) => Finding::new(
+            "docker",
+            Level::Ok,
+            format!(
+                "Docker {} answers at {}",
+                r.engine.server_version, r.engine.host
+            ),
+        ),
+        Err(e) => Finding::new("docker", Level::Fail, e.to_string()),
+    }
+}
+
+async fn compose_finding(facts: &Facts) -> Finding {
+    let tool = match compose_cli::find().await {
+        Ok(tool) => tool,
+        Err(e) => return Finding::new("compose", Level::Fail, e.to_string()),
+    };
+    let view = &facts.view;
+    let invocation = compose_cli::ComposeInvocation {
+        project_dir: view.project_dir.clone(),
+        project_name: view.project.clone(),
+        files: vec![view.compose_file.clone()],
+        env_file: Some(view.env_file.clone()),
+    };
+    let label = match &tool {
+        compose_cli::ComposeTool::V2 { version } => format!("Docker Compose {version}"),
+        compose_cli::ComposeTool::V1 { version } => {
+            format!("docker-compose {version} (v1, end of life)")
+        }
+    };
+    match invocation.validate(&tool).await {
+        Ok(None) => {
+            let level = if matches!(tool, compose_cli::ComposeTool::V1 { .. }) {
+                Level::Warn
+            } else {
+                Level::Ok
+            };
+            let mut message = format!("{label} accepts {}", view.compose_file.display());
+            if level == Level::Warn {
+                message.push_str("; install the Compose v2 plugin, v1 no longer gets fixes");
+            }
+            Finding::new("compose", level, message)
+        }
+        Ok(Some(words)) => Finding::new(
+            "compose",
+            Level::Fail,
+            format!(
+                "{label} rejects {}: fix the file, then run `hoist check` again",
+                view.compose_file.display()
+            ),
+        )
+        .details(words.lines().map(str::to_string).collect()),
+        Err(e) => Finding::new("compose", Level::Fail, e.to_string()),
+    }
+}
+
+async fn service_findings(facts: &Facts) -> Vec<Finding> {
+    let Ok(running) = &facts.docker else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for s in crate::probe::services::services(facts) {
+        let name = format!("service {}", s.name);
+        let with_healthcheck = facts.view.with_healthcheck.contains(&s.name);
+        let (level, message) = judge_service(&s, with_healthcheck);
+        let mut finding = Finding::new(&name, level, message);
+        if level == Level::Fail
+            && let Some(c) = running
+                .of_service(&s.name)
+                .into_iter()
+                .max_by_key(|c| !c.is_running())
+        {
+            finding.details = match docker::last_log_lines(&running.engine, &c.id, LOG_LINES).await
+            {
+                Ok(lines) if lines.is_empty() => vec!["(the container logged nothing)".into()],
+                Ok(lines) => lines,
+                Err(e) => vec![format!("(its logs could not be read: {e})")],
+            };
+        }
+        out.push(finding);
+    }
+    out
+}
+
+/// One service's verdict: running and (when it has a healthcheck) healthy is ready.
+pub fn judge_service(s: &ServiceStatus, with_healthcheck: bool) -> (Level, String) {
+    let name = &s.name;
+    match s.state.as_str() {
+        "missing" => (
+            Level::Fail,
+            format!(
+                "{name} has no container: start the stack (`docker compose up -d`) before upgrading"
+            ),
+        ),
+        "running" => match s.health.as_deref() {
+            Some("healthy") => (Level::Ok, format!("{name} is running and healthy")),
+            Some("unhealthy") => (
+                Level::Fail,
+                format!(
+                    "{name} is running but unhealthy: its healthcheck fails; fix it before upgrading (its last log lines are below)"
+                ),
+            ),
+            Some(_) => (
+                Level::Fail,
+                format!(
+                    "{name} is still starting (its healthcheck has not passed yet): wait a minute and run `hoist check` again"
+                ),
+            ),
+            None if with_healthcheck => (
+                Level::Warn,
+                format!("{name} is running; its health is not reported"),
+            ),
+            None if s.restart_count > 0 => (
+                Level::Warn,
+                format!(
+                    "{name} is running, but has restarted {} times",
+                    s.restart_count
+                ),
+            ),
+            None => (Level::Ok, format!("{name} is running")),
+        },
+        "restarting" => (
+            Level::Fail,
+            format!(
+                "{name} is crash-looping (restarted {} times, last exit code {}): fix it before upgrading (its last log lines are below)",
+                s.restart_count,
+                s.exit_code.unwrap_or(0)
+            ),
+        ),
+        other => (
+            Level::Fail,
+            format!(
+                "{name} is {other}{}: start it (`docker compose up -d {name}`) or find out why it stopped (its last log lines are below)",
+                s.exit_code
+                    .map(|c| format!(" (exit code {c})"))
+                    .unwrap_or_default()
+            ),
+        ),
+    }
+}
+
+fn database_finding(facts: &Facts) -> Option<Finding> {
+    let spec = facts.view.database.as_ref()?;
+    let result = facts.db.as_ref()?;
+    Some(match result {
+        Ok(probe) => {
+            let message = match &probe.migrations {
+                Some(m) => format!(
+                    "{} answers (service {}); {} revision {}",
+                    spec.kind.name(),
+                    spec.service,
+                    m.framework.name(),
+                    m.revision
+                ),
+                None => format!(
+                    "{} answers (service {}); no migrations table, the schema fingerprint stands in for a revision",
+                    spec.kind.name(),
+                    spec.service
+                ),
+            };
+            Finding::new("database", Level::Ok, message)
+        }
+        Err(e) => Finding::new(
+            "database",
+            Level::Fail,
+            format!("the database could not be read: {e}"),
+        ),
+    })
+}
+
+fn version_finding(facts: &Facts) -> Finding {
+    let view = &facts.view;
+    let (Some(var), Some(pinned)) = (&view.version_variable, &view.pinned) else {
+        return Finding::new(
+            "version",
+            Level::Fail,
+            "hoist could not tell which variable pins the app's version; set x-hoist.version_variable",
+        );
+    };
+    let services = crate::probe::services::services(facts);
+    let running = crate::probe::services::running_version(&services);
+    let digest = services
+        .iter()
+        .find(|s| s.upgraded)
+        .and_then(|s| s.digest.clone());
+    if pinned == "latest" || pinned.is_empty() {
+        let actually = match (&running, &digest) {
+            (Some(v), Some(d)) => format!("version {v} ({d})"),
+            (Some(v), None) => format!("version {v}"),
+            _ => "an unknown version".to_string(),
+        };
+        let mut f = Finding::new(
+            "version",
+            Level::Warn,
+            format!(
+                "{var} is `{}`, which moves whenever a new image is pushed; what actually runs is {actually}. Pin it to that exact version before upgrading so you can always go back",
+                if pinned.is_empty() { "empty" } else { pinned }
+            ),
+        );
+        f.extra.insert("pinned".into(), json!(pinned));
+        f.extra.insert("running".into(), json!(running));
+        return f;
+    }
+    match running {
+        Some(r) if &r != pinned => Finding::new(
+            "version",
+            Level::Warn,
+            format!(
+                "{var} is pinned to {pinned} but {r} is running: the stack was not restarted since .env changed"
+            ),
+        ),
+        _ => Finding::new("version", Level::Ok, format!("{var} is pinned to {pinned}")),
+    }
+}
+
+fn backup_dir_finding(dir: &Path) -> Finding {
+    let shown = dir.display();
+    if dir.is_dir() {
+        return match fsutil::can_create_files_in(dir) {
+            Ok(()) => Finding::new("backup dir", Level::Ok, format!("backups go to {shown}")),
+            Err(e) => Finding::new(
+                "backup dir",
+                Level::Fail,
+                format!(
+                    "backups cannot be written to {shown}: {e}. Choose another place with --backup-dir DIR"
+                ),
+            ),
+        };
+    }
+    match fsutil::nearest_existing(dir) {
+        Some(parent) if parent.is_dir() => match fsutil::can_create_files_in(&parent) {
+            Ok(()) => Finding::new(
+                "backup dir",
+                Level::Ok,
+                format!("backups go to {shown} (created by the first backup)"),
+            ),
+            Err(e) => Finding::new(
+                "backup dir",
+                Level::Fail,
+                format!(
+                    "{shown} cannot be created: {} is not writable ({e}). Choose another place with --backup-dir DIR",
+                    parent.display()
+                ),
+            ),
+        },
+        _ => Finding::new(
+            "backup dir",
+            Level::Fail,
+            format!(
+                "{shown} cannot be created: a part of the path is not a directory. Choose another place with --backup-dir DIR"
+            ),
+        ),
+    }
+}
+
+/// The backup's size as far as it can be known before taking it (the database's size plus the
+/// app's data on this host), and what the estimate leaves out.
+pub fn backup_estimate(facts: &Facts) -> (u64, Vec<String>) {
+    let view = &facts.view;
+    let mut estimate = 0u64;
+    let mut unknown: Vec<String> = Vec::new();
+    match &facts.db {
+        Some(Ok(probe)) => estimate += probe.size_bytes,
+        Some(Err(_)) => unknown.push("the database".into()),
+        None => {}
+    }
+    for mount in &view.data {
+        match host_path_of(facts, mount) {
+            Some(path) => {
+                let (bytes, unreadable) = fsutil::tree_size(Path::new(&path));
+                estimate += bytes;
+                if unreadable > 0 {
+                    unknown.push(format!("{unreadable} unreadable entries under {path}"));
+                }
+            }
+            None => unknown.push(format!("{} (not found on this host)", mount.source)),
+        }
+    }
+    (estimate, unknown)
+}
+
+/// Free space where the backup will be written, against what the backup will take: the
+/// database (its on-disk size bounds the dump) plus the data mounts, uncompressed (uploads are
+/// mostly photos and PDFs, which do not compress).
+pub fn disk_finding(facts: &Facts) -> Finding {
+    let view = &facts.view;
+    let (estimate, unknown) = backup_estimate(facts);
+    let Some(place) = fsutil::nearest_existing(&view.backup_dir) else {
+        return Finding::new(
+            "disk",
+            Level::Fail,
+            "the backup directory's filesystem could not be found",
+        );
+    };
+    let available = match fs4::available_space(&place) {
+        Ok(a) => a,
+        Err(e) => {
+            return Finding::new(
+                "disk",
+                Level::Warn,
+                format!("free space on {} could not be read: {e}", place.display()),
+            );
+        }
+    };
+    let needed = estimate + DISK_MARGIN;
+    let partial = if unknown.is_empty() {
+        String::new()
+    } else {
+        format!(" (estimate leaves out: {})", unknown.join(", "))
+    };
+    let mut f = if available >= needed {
+        Finding::new(
+            "disk",
+            Level::Ok,
+            format!(
+                "{} free on {}; the backup needs about {}{partial}",
+                human_bytes(available),
+                place.display(),
+                human_bytes(estimate)
+            ),
+        )
+    } else {
+        Finding::new(
+            "disk",
+            Level::Fail,
+            format!(
+                "not enough free disk for the backup: {} free on {}, about {} needed ({} plus a {} margin){partial}. Free some space (e.g. `docker image prune`, old backups) or choose another place with --backup-dir DIR",
+                human_bytes(available),
+                place.display(),
+                human_bytes(needed),
+                human_bytes(estimate),
+                human_bytes(DISK_MARGIN)
+            ),
+        )
+    };
+    f.extra.insert("available_bytes".into(), json!(available));
+    f.extra.insert("estimate_bytes".into(), json!(estimate));
+    f.extra.insert("needed_bytes".into(), json!(needed));
+    f
+}
+
+/// A download ahead: the version, its compressed size (layers already here left out), and the
+/// directory the engine keeps images in.
+pub struct Download {
+    pub version: String,
+    pub bytes: u64,
+    pub root: std::path::PathBuf,
+}
+
+/// Free space where Docker keeps images against the download; when that is the backup's
+/// filesystem too, against both.
+/// `backup_estimate` is the backup's size as `disk_finding` estimated it.
+pub fn download_finding(facts: &Facts, download: &Download, backup_estimate: u64) -> Finding {
+    use std::os::unix::fs::MetadataExt;
+    let Some(root) = fsutil::nearest_existing(&download.root) else {
+        return Finding::new(
+            "download",
+            Level::Warn,
+            format!(
+                "Docker's image directory {} was not found, so the space for the download ({}) was not checked",
+                download.root.display(),
+                human_bytes(download.bytes)
+            ),
+        );
+    };
+    let available = match fs4::available_space(&root) {
+        Ok(a) => a,
+        Err(e) => {
+            return Finding::new(
+                "download",
+                Level::Warn,
+                format!("free space on {} could not be read: {e}", root.display()),
+            );
+        }
+    };
+    let device = |p: &Path| std::fs::metadata(p).map(|m| m.dev()).ok();
+    let shared = fsutil::nearest_existing(&facts.view.backup_dir)
+        .is_some_and(|b| device(&b).is_some() && device(&b) == device(&root));
+    let backup = if shared { backup_estimate } else { 0 };
+    let needed = download.bytes + backup + DISK_MARGIN;
+    let also = if shared {
+        format!(
+            " plus the backup's {} on the same disk",
+            human_bytes(backup)
+        )
+    } else {
+        String::new()
+    };
+    let mut f = if available >= needed {
+        Finding::new(
+            "download",
+            Level::Ok,
+            format!(
+                "{} to download for {} (compressed, layers already here left out){also}; {} free on {}",
+                human_bytes(download.bytes),
+                download.version,
+                human_bytes(available),
+                root.display()
+            ),
+        )
+    } else {
+        Finding::new(
+            "download",
+            Level::Fail,
+            format!(
+                "not enough free disk for the download of {}: {} free on {}, about {} needed ({} to download{also}, plus a {} margin). Free some space (e.g. `docker image prune`, old backups)",
+                download.version,
+                human_bytes(available),
+                root.display(),
+                human_bytes(needed),
+                human_bytes(download.bytes),
+                human_bytes(DISK_MARGIN)
+            ),
+        )
+    };
+    f.extra
+        .insert("download_bytes".into(), json!(download.bytes));
+    f.extra.insert("available_bytes".into(), json!(available));
+    f.extra.insert("needed_bytes".into(), json!(needed));
+    f
+}
+
+/// What downloading `images` (at `version`) takes: their compressed layers that are not here.
+pub async fn measure_download(
+    facts: &Facts,
+    version: &str,
+    images: &[String],
+) -> Result<Download, String> {
+    let Ok(running) = &facts.docker else {
+        return Err("Docker is not reachable".into());
+    };
+    let mut local = std::collections::HashSet::new();
+    for image in images {
+        let repository = crate::docker::containers::image_repository(image);
+        local.extend(
+            crate::docker::images::local_layers(&running.engine, repository)
+                .await
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    let bytes = crate::versions::download_size(images, &local)
+        .await
+        .map_err(|e| e.to_string())?;
+    let root = crate::docker::images::root_dir(&running.engine)
+        .await
+        .map_err(|e| e.to_string())?
+        .unwrap_or_else(|| "/var/lib/docker".into());
+    Ok(Download {
+        version: version.to_string(),
+        bytes,
+        root: root.into(),
+    })
+}
+
+/// The download of the next version the registry offers (see `hoist versions`), checked.
+async fn next_download_finding(
+    stack: &crate::stack::Stack,
+    facts: &Facts,
+    backup_estimate: u64,
+) -> Option<Finding> {
+    let variable = &stack.detection.version.variable;
+    let pinned = stack.detection.version.value.clone();
+    let images = crate::upgrade::target_images(stack, variable, pinned.as_deref()?).ok()?;
+    let image = images.values().next()?.clone();
+    let services = crate::probe::services::services(facts);
+    let running = crate::probe::services::running_version(&services);
+    let unknown = |e: String| {
+        Finding::new(
+            "download",
+            Level::Warn,
+            format!("the size of the next version's download is unknown: {e}"),
+        )
+    };
+    let overview =
+        match crate::versions::overview(&image, pinned.as_deref(), running.as_deref()).await {
+            Ok(o) => o,
+            Err(e) => return Some(unknown(e.to_string())),
+        };
+    let next = overview.next?;
+    let mut refs: Vec<String> = crate::upgrade::target_images(stack, variable, &next)
+        .ok()?
+        .into_values()
+        .collect();
+    refs.sort();
+    refs.dedup();
+    Some(match measure_download(facts, &next, &refs).await {
+        Ok(d) => download_finding(facts, &d, backup_estimate),
+        Err(e) => unknown(e),
+    })
+}
+
+/// Where a data mount's content is on this host: a bind mount's path, or the directory the
+/// engine reports for the named volume mounted at that place.
+fn host_path_of(facts: &Facts, mount: &DataMount) -> Option<String> {
+    if let Ok(running) = &facts.docker {
+        for service in &mount.services {
+            for c in running.of_service(service) {
+                if let Some(m) = c.mounts.iter().find(|m| m.destination == mount.target) {
+                    return Some(m.source.clone());
+                }
+            }
+        }
+    }
+    (mount.kind == MountKind::Bind && Path::new(&mount.source).exists())
+        .then(|| mount.source.clone())
+}
+
+/// An SSH session outside tmux or screen dies with the connection; the upgrade should not.
+pub fn session_finding(env: &dyn Fn(&str) -> Option<String>) -> Option<Finding> {
+    let set = |k: &str| env(k).is_some_and(|v| !v.is_empty());
+    if !(set("SSH_CONNECTION") || set("SSH_TTY")) {
+        return None;
+    }
+    if set("TMUX")
+        || set("STY")
+        || env("TERM").is_some_and(|t| t.starts_with("screen") || t.starts_with("tmux"))
+    {
+        return Some(Finding::new(
+            "session",
+            Level::Ok,
+            "running inside tmux/screen: a dropped SSH connection will not interrupt an upgrade",
+        ));
+    }
+    Some(Finding::new(
+        "session",
+        Level::Warn,
+        "you are in an SSH session outside tmux or screen: if the connection drops, so does your view of the upgrade. Start `tmux` (or `screen`) and run hoist inside it",
+    ))
+}
+
+/// What must hold before a backup can be taken: Docker answers, and the database can be read
+/// (a dump of a database hoist cannot reach would not be a backup). The reason has no final
+/// period: callers add what they did not change.
+pub fn backup_preconditions(facts: &Facts) -> Result<(), (u8, String)> {
+    if let Err(e) = &facts.docker {
+        return Err((e.exit_code() as u8, e.to_string()));
+    }
+    if let (Some(spec), Some(Err(e))) = (&facts.view.database, &facts.db) {
+        return Err((
+            3,
+            format!(
+                "the {} database (service {}) cannot be read, so it cannot be backed up: {e}",
+                spec.kind.name(),
+                spec.service
+            ),
+        ));
+    }
+    let disk = disk_finding(facts);
+    if disk.status == Level::Fail {
+        return Err((3, disk.message));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| {
+            pairs
+                .iter()
+                .find(|(key, _)| *key == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn ssh_outside_tmux_gets_the_hint() {
+        let f = session_finding(&env(&[("SSH_CONNECTION", "10.0.0.2 5000 10.0.0.1 22")])).unwrap();
+        assert_eq!(f.status, Level::Warn);
+        assert!(f.message.contains("tmux"));
+    }
+
+    #[test]
+    fn ssh_inside_tmux_or_screen_is_fine_and_local_says_nothing() {
+        let f = session_finding(&env(&[
+            ("SSH_TTY", "/dev/pts/1"),
+            ("TMUX", "/tmp/tmux-0/default,1,0"),
+        ]))
+        .unwrap();
+        assert_eq!(f.status, Level::Ok);
+        let f = session_finding(&env(&[("SSH_TTY", "/dev/pts/1"), ("STY", "1234.pts-1")])).unwrap();
+        assert_eq!(f.status, Level::Ok);
+        assert!(session_finding(&env(&[("TERM", "xterm")])).is_none());
+    }
+
+    fn service(state: &str, health: Option<&str>) -> ServiceStatus {
+        ServiceStatus {
+            name: "api".into(),
+            upgraded: true,
+            image: None,
+            version: None,
+            digest: None,
+            state: state.into(),
+            health: health.map(str::to_string),
+            exit_code: Some(1),
+            restart_count: 4,
+            containers: 1,
+        }
+    }
+
+    #[test]
+    fn services_are_judged_by_state_and_health() {
+        assert_eq!(
+            judge_service(&service("running", Some("healthy")), true).0,
+            Level::Ok
+        );
+        assert_eq!(
+            judge_service(&service("running", Some("unhealthy")), true).0,
+            Level::Fail
+        );
+        assert_eq!(
+            judge_service(&service("running", Some("starting")), true).0,
+            Level::Fail
+        );
+        assert_eq!(
+            judge_service(&service("exited", None), false).0,
+            Level::Fail
+        );
+        assert_eq!(
+            judge_service(&service("missing", None), false).0,
+            Level::Fail
+        );
+        let (level, message) = judge_service(&service("restarting", None), false);
+        assert_eq!(level, Level::Fail);
+        assert!(
+            message.contains("restarted 4 times") && message.contains("exit code 1"),
+            "{message}"
+        );
+    }
+}
