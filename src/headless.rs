@@ -2,8 +2,8 @@
 //! last line the summary). It only prints what the engine's events say.
 use std::io::Write;
 
-use hoist::rollback::plan::{Decision, loss_sentence};
-use hoist::upgrade::{Event, Finished};
+use hoist::rollback_plan::{Decision, loss_sentence};
+use hoist::run::{Event, Finished};
 
 /// Runs an engine (`upgrade` or `rollback`) on `runtime`, printing its events as they come and
 /// its end; the exit code is the run's.
@@ -12,7 +12,7 @@ pub fn run_engine<F, Fut>(
     runtime: &tokio::runtime::Runtime,
     json: bool,
     name: &str,
-    stop: hoist::upgrade::Stop,
+    stop: hoist::run::Stop,
     engine: F,
 ) -> std::process::ExitCode
 where

@@ -17,6 +17,8 @@ pub mod redact;
 pub mod report;
 pub mod resume;
 pub mod rollback;
+pub mod rollback_plan;
+pub mod run;
 pub mod secret;
 pub mod signals;
 pub mod stack;

@@ -131,7 +131,7 @@ fn main() -> ExitCode {
                 }
             );
         }
-        let stop = hoist::upgrade::Stop::default();
+        let stop = hoist::run::Stop::default();
         let request = hoist::upgrade::Request {
             to: to.clone(),
             dry_run: *dry_run,
@@ -142,16 +142,16 @@ fn main() -> ExitCode {
             stop: stop.clone(),
             resume,
         };
-        let decider = hoist::upgrade::Headless(cli.global.yes);
+        let decider = hoist::run::Headless(cli.global.yes);
         return headless::run_engine(&runtime, json, "upgrade", stop, |tx| async move {
             hoist::upgrade::run(&ctx, &request, &decider, &tx).await
         });
     }
     if let Command::Rollback { run } = &command {
         let json = cli.global.json;
-        let decider = hoist::upgrade::Headless(cli.global.yes);
+        let decider = hoist::run::Headless(cli.global.yes);
         // A rollback is finished, not stopped: a signal only loses its terminal.
-        let stop = hoist::upgrade::Stop::default();
+        let stop = hoist::run::Stop::default();
         return headless::run_engine(&runtime, json, "rollback", stop, |tx| async move {
             hoist::rollback::run_last(&ctx, run.as_deref(), &decider, &tx).await
         });
@@ -159,7 +159,7 @@ fn main() -> ExitCode {
     let output: Output = runtime.block_on(async {
         // A backup under way finishes (or fails cleanly) even if the terminal goes away.
         let _signals = matches!(command, Command::Backup)
-            .then(|| hoist::signals::stop_on_signals(hoist::upgrade::Stop::default()));
+            .then(|| hoist::signals::stop_on_signals(hoist::run::Stop::default()));
         match command {
             Command::Status => report::status::run(&ctx).await,
             Command::Backup => report::backup::run(&ctx).await,

@@ -42,7 +42,7 @@ impl Signals {
 
 /// For a headless run: a hangup or SIGTERM detaches the run (it stops at the next safe point and
 /// decides alone only what loses nothing); Ctrl-C asks for the stop, the user still being there.
-pub fn stop_on_signals(stop: crate::upgrade::Stop) -> tokio::task::JoinHandle<()> {
+pub fn stop_on_signals(stop: crate::run::Stop) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut signals = match Signals::listen() {
             Ok(s) => s,

@@ -7,7 +7,8 @@ mod common;
 
 use common::{TestStack, docker_available};
 use hoist::context::Context;
-use hoist::upgrade::{self, Decider, Event, Finished, PathMode, Request, Stop};
+use hoist::run::{Decider, Event, Finished, Stop};
+use hoist::upgrade::{self, PathMode, Request};
 
 /// Answers as a person in the wizard would have: yes to the plan, and the override as told.
 struct Person {
@@ -176,7 +177,7 @@ fn a_stop_before_the_first_change_keeps_the_backup_and_changes_nothing() {
         Stop::default(),
         |e, stop| {
             if let Event::StepStarted {
-                step: upgrade::Step::Backup,
+                step: hoist::run::Step::Backup,
                 ..
             } = e
             {
@@ -201,7 +202,7 @@ fn a_stop_before_the_first_change_keeps_the_backup_and_changes_nothing() {
     assert!(!seen.iter().any(|e| matches!(
         e,
         Event::StepStarted {
-            step: upgrade::Step::Pin,
+            step: hoist::run::Step::Pin,
             ..
         }
     )));
@@ -245,7 +246,7 @@ fn a_stop_between_hops_ends_on_a_checked_release_without_a_rollback() {
     let verified = seen
         .iter()
         .filter(|e| {
-            matches!(e, Event::StepFinished { step: upgrade::Step::Verify, status, .. } if status == "done")
+            matches!(e, Event::StepFinished { step: hoist::run::Step::Verify, status, .. } if status == "done")
         })
         .count();
     assert_eq!(verified, 1);
@@ -287,7 +288,7 @@ fn a_failure_with_nobody_attached_is_rolled_back_alone_when_that_loses_nothing()
         Stop::default(),
         |e, stop| {
             if let Event::StepStarted {
-                step: upgrade::Step::Restart,
+                step: hoist::run::Step::Restart,
                 ..
             } = e
             {
@@ -321,7 +322,7 @@ fn a_failure_with_nobody_attached_that_a_rollback_would_lose_rows_to_waits_for_a
         Stop::default(),
         move |e, stop| match e {
             Event::StepStarted {
-                step: upgrade::Step::Pin,
+                step: hoist::run::Step::Pin,
                 ..
             } => {
                 let out = std::process::Command::new("curl")
@@ -338,7 +339,7 @@ fn a_failure_with_nobody_attached_that_a_rollback_would_lose_rows_to_waits_for_a
                 assert!(out.status.success(), "POST /api/issues failed");
             }
             Event::StepStarted {
-                step: upgrade::Step::Restart,
+                step: hoist::run::Step::Restart,
                 ..
             } => stop.detach(),
             _ => {}

@@ -3,7 +3,7 @@
 //! previous version, make sure its image is here, recreate, watch, and verify against the
 //! backup's manifest. Driven through the Docker API and Compose, reported through the upgrade
 //! engine's `Event`s and journal.
-pub mod plan;
+pub use crate::rollback_plan as plan;
 pub mod restore;
 
 use crate::context::Context;
@@ -16,8 +16,9 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::docker::images;
 use crate::journal::Journal;
 use crate::probe::facts;
+use crate::run::{Decider, Event, Finished, Run, Step};
 use crate::stack::pin;
-use crate::upgrade::{self, Decider, Event, Finished, Run, Step};
+use crate::upgrade;
 use plan::{BackupDb, Decision};
 
 /// What to roll back: the backup taken before the upgrade and the versions on either side.

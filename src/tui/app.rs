@@ -16,7 +16,8 @@ use tokio::time::Instant;
 use super::state::{Command, Key, Msg, State, update};
 use super::view::{Theme, render};
 use crate::probe::facts;
-use crate::upgrade::{self, Decider, PathMode, Request};
+use crate::run::Decider;
+use crate::upgrade::{self, PathMode, Request};
 
 /// The engine's questions, carried to the screen; the engine waits for the answer.
 struct Asker {
@@ -126,10 +127,10 @@ async fn starting_state(ctx: &Context) -> Result<State, String> {
 /// screen, and let the engine carry the run to its next safe point alone — it decides by
 /// itself only what loses nothing. Returns the run's exit code once it ends.
 async fn detach(
-    stop: &upgrade::Stop,
+    stop: &crate::run::Stop,
     pending: Option<std::sync::mpsc::Sender<bool>>,
     questions: &mut mpsc::UnboundedReceiver<(Msg, std::sync::mpsc::Sender<bool>)>,
-    engine: Option<tokio::task::JoinHandle<upgrade::Finished>>,
+    engine: Option<tokio::task::JoinHandle<crate::run::Finished>>,
     why: &str,
 ) -> u8 {
     // Detached first: a question answered "no" below is then read as "nobody to ask".
@@ -202,8 +203,8 @@ async fn drive(
     let (event_tx, mut event_rx) = mpsc::unbounded_channel();
     let (question_tx, mut question_rx) = mpsc::unbounded_channel();
     let mut pending: Option<std::sync::mpsc::Sender<bool>> = None;
-    let mut engine: Option<tokio::task::JoinHandle<upgrade::Finished>> = None;
-    let stop = upgrade::Stop::default();
+    let mut engine: Option<tokio::task::JoinHandle<crate::run::Finished>> = None;
+    let stop = crate::run::Stop::default();
     let mut step_clock = Instant::now();
     let mut next_tick = Instant::now();
     let mut exit_code = 0u8;
@@ -244,7 +245,7 @@ async fn drive(
                 Some(Err(_)) | None => break "the terminal stopped answering".to_string(),
             },
             Some(event) = event_rx.recv() => {
-                if matches!(event, upgrade::Event::StepStarted { .. }) {
+                if matches!(event, crate::run::Event::StepStarted { .. }) {
                     step_clock = Instant::now();
                 }
                 Msg::Engine(event)

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use crate::docker::pull_tally::PullSnapshot;
 use crate::rollback::plan::{Decision, Loss};
-use crate::upgrade::{Event, Step};
+use crate::run::{Event, Step};
 
 /// The steps down the side, in the order a user lives them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -19,187 +18,11 @@ use crate::docker::images::{self, TagStatus};
 use crate::journal::Journal;
 use crate::preflight::{self as checks, Level};
 use crate::probe::facts::{self, Facts};
+use crate::run::{Decider, Event, Finished, Step, Stop};
+use crate::run::{Run, progress_to, record_finish, run_event};
 use crate::stack::{interpolate, pin};
 use engine_loss::After;
 pub(crate) use engine_loss::EngineLoss;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Step {
-    Preflight,
-    Target,
-    Backup,
-    Pull,
-    Pin,
-    Restart,
-    Watch,
-    Verify,
-    /// Rollback: the backup's files against its manifest.
-    CheckBackup,
-    /// Rollback: the app's services stopped before a restore.
-    Stop,
-    RestoreData,
-    RestoreDatabase,
-}
-
-impl Step {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Step::Preflight => "preflight",
-            Step::Target => "target",
-            Step::Backup => "backup",
-            Step::Pull => "pull",
-            Step::Pin => "pin",
-            Step::Restart => "restart",
-            Step::Watch => "watch",
-            Step::Verify => "verify",
-            Step::CheckBackup => "check_backup",
-            Step::Stop => "stop",
-            Step::RestoreData => "restore_data",
-            Step::RestoreDatabase => "restore_database",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Event {
-    StepStarted {
-        step: Step,
-        what: String,
-    },
-    StepFinished {
-        step: Step,
-        status: String,
-        ms: u64,
-        message: Option<String>,
-    },
-    Progress {
-        step: Step,
-        message: String,
-    },
-    Log {
-        service: String,
-        line: String,
-    },
-    Migration {
-        service: String,
-        from: String,
-        to: String,
-    },
-    /// A container of the project stopped, was removed, created or started (Docker's events).
-    Container {
-        service: String,
-        container: String,
-        action: String,
-        exit_code: Option<i64>,
-    },
-    Plan {
-        plan: Value,
-    },
-    /// A multi-hop upgrade begins its `number`th hop of `of`.
-    Hop {
-        number: usize,
-        of: usize,
-        from: String,
-        to: String,
-    },
-    /// Why the upgrade failed after it changed the stack, with the failing containers' last
-    /// log lines (sent before the rollback is offered).
-    Failure {
-        reason: String,
-        evidence: BTreeMap<String, Vec<String>>,
-    },
-    /// The preflight's view of the services, the problems it found, and the failing
-    /// containers' last log lines.
-    Health {
-        services: Vec<crate::probe::services::ServiceStatus>,
-        problems: Vec<String>,
-        evidence: BTreeMap<String, Vec<String>>,
-    },
-    /// Bytes of a backup part read from Docker so far, and since when (for a rate).
-    BackupProgress {
-        part: String,
-        bytes: u64,
-        elapsed_ms: u64,
-    },
-    /// The backup is complete and checked: where it is, each file's size and sha256.
-    BackupDone {
-        dir: PathBuf,
-        files: Vec<crate::backup::ManifestFile>,
-        total_bytes: u64,
-    },
-    /// How far one image's pull is (at most a few times a second, and at each layer done).
-    Pull {
-        image: String,
-        progress: crate::docker::pull_tally::PullSnapshot,
-        /// The image is here: the last report of its pull.
-        done: bool,
-    },
-    /// One check of the verification: what, whether it passed, and what was seen.
-    Check {
-        what: String,
-        ok: bool,
-        detail: String,
-    },
-    /// The rollback planner's decision, why, and what a restore would lose.
-    Rollback {
-        decision: crate::rollback::plan::Decision,
-        reason: String,
-        losses: Vec<crate::rollback::plan::Loss>,
-    },
-}
-
-/// Who answers the engine's questions: a person in the wizard; `--yes` headless.
-pub trait Decider: Send + Sync {
-    fn confirm(&self, question: &str) -> bool;
-
-    /// Whether to upgrade although these services are unhealthy. Only a person looking at
-    /// them can say yes (the wizard asks for a typed word); `--yes` does not cover it.
-    fn override_unhealthy(&self, _problems: &[String]) -> bool {
-        false
-    }
-}
-
-/// Asks a running upgrade to stop at its next safe point: before the first change (after
-/// the backup and the pull), or between two hops. A restart, once begun, goes on through
-/// verification. Cloned into whoever may ask (the wizard's `q`, a signal handler).
-#[derive(Debug, Clone, Default)]
-pub struct Stop {
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    detached: std::sync::Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl Stop {
-    pub fn request(&self) {
-        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    }
-
-    pub fn requested(&self) -> bool {
-        self.stop.load(std::sync::atomic::Ordering::SeqCst)
-    }
-
-    /// Nobody is attached any more (the terminal hung up, or hoist was told to end): stop at
-    /// the next safe point, and decide alone only what loses nothing.
-    pub fn detach(&self) {
-        self.request();
-        self.detached
-            .store(true, std::sync::atomic::Ordering::SeqCst);
-    }
-
-    pub fn detached(&self) -> bool {
-        self.detached.load(std::sync::atomic::Ordering::SeqCst)
-    }
-}
-
-/// Headless: yes when `--yes` was given, else every question is a refusal.
-pub struct Headless(pub bool);
-
-impl Decider for Headless {
-    fn confirm(&self, _question: &str) -> bool {
-        self.0
-    }
-}
 
 pub struct Request {
     pub to: String,
@@ -217,121 +40,6 @@ pub enum PathMode {
     #[default]
     Steps,
     Direct,
-}
-
-/// How a run ended: the exit code of DESIGN.md, one sentence, and the summary object.
-pub struct Finished {
-    pub exit_code: u8,
-    pub sentence: String,
-    pub summary: Value,
-}
-
-pub(crate) struct Run<'a> {
-    events: &'a UnboundedSender<Event>,
-    journal: Option<&'a Journal>,
-    run_id: Option<String>,
-    steps: Vec<Value>,
-    /// The version of the hop under way, in a multi-hop upgrade.
-    hop: Option<String>,
-}
-
-impl<'a> Run<'a> {
-    pub(crate) fn new(events: &'a UnboundedSender<Event>) -> Run<'a> {
-        Run {
-            events,
-            journal: None,
-            run_id: None,
-            steps: Vec::new(),
-            hop: None,
-        }
-    }
-
-    /// From now on each step is written to the journal as it starts and ends.
-    pub(crate) fn attach_journal(&mut self, journal: &'a Journal, run_id: &str) {
-        self.journal = Some(journal);
-        self.run_id = Some(run_id.to_string());
-    }
-
-    /// The steps so far: name, status, ms.
-    pub(crate) fn steps(&self) -> &[Value] {
-        &self.steps
-    }
-
-    pub(crate) fn emit(&self, e: Event) {
-        // A front end that went away does not stop the upgrade: it carries on to a safe end.
-        let _ = self.events.send(e);
-    }
-
-    pub(crate) fn progress(&self, step: Step, message: impl Into<String>) {
-        self.emit(Event::Progress {
-            step,
-            message: message.into(),
-        });
-    }
-
-    pub(crate) async fn start(&mut self, step: Step, what: &str) -> (Instant, Option<i64>) {
-        // The log file tells what happened when nobody watched (a hung-up terminal).
-        tracing::info!(step = step.name(), "{what}");
-        self.emit(Event::StepStarted {
-            step,
-            what: what.to_string(),
-        });
-        let id = match (self.journal, &self.run_id) {
-            (Some(j), Some(run)) => j.step_started(run, step.name()).await.ok(),
-            _ => None,
-        };
-        (Instant::now(), id)
-    }
-
-    /// A step failed after the run began: record it, and end with exit 1 and the sentence.
-    pub(crate) async fn fail(
-        &mut self,
-        step: Step,
-        started: (Instant, Option<i64>),
-        sentence: String,
-        mut summary: Value,
-    ) -> Finished {
-        self.finish(step, started, false, Some(sentence.clone()))
-            .await;
-        summary["error"] = json!(sentence);
-        Finished {
-            exit_code: 1,
-            sentence,
-            summary,
-        }
-    }
-
-    pub(crate) async fn finish(
-        &mut self,
-        step: Step,
-        started: (Instant, Option<i64>),
-        ok: bool,
-        message: Option<String>,
-    ) {
-        let ms = started.0.elapsed().as_millis() as u64;
-        let status = if ok { "done" } else { "failed" };
-        tracing::info!(
-            step = step.name(),
-            status,
-            ms,
-            message = message.as_deref().unwrap_or(""),
-            "step finished"
-        );
-        if let (Some(j), Some(id)) = (self.journal, started.1) {
-            let _ = j.step_finished(id, status, ms, message.as_deref()).await;
-        }
-        let mut record = json!({"name": step.name(), "status": status, "ms": ms});
-        if let Some(hop) = &self.hop {
-            record["hop"] = json!(hop);
-        }
-        self.steps.push(record);
-        self.emit(Event::StepFinished {
-            step,
-            status: status.into(),
-            ms,
-            message,
-        });
-    }
 }
 
 fn refused(code: u8, sentence: String, to: &str) -> Finished {
@@ -1002,25 +710,6 @@ async fn last_lines(docker: &facts::Running, service: &str) -> Vec<String> {
         Ok(lines) => lines,
         Err(e) => vec![format!("(its logs could not be read: {e})")],
     }
-}
-
-/// Sends an event outside a `Run` (a front end that went away does not stop the engine).
-fn run_event(events: &UnboundedSender<Event>, e: Event) {
-    let _ = events.send(e);
-}
-
-/// Writes how the run ended into the journal (again, when a rollback followed).
-async fn record_finish(journal: &Journal, run_id: &str, finished: &Finished) {
-    let outcome = finished.summary["outcome"].as_str().unwrap_or("failed");
-    let _ = journal
-        .finish_run(
-            run_id,
-            outcome,
-            i32::from(finished.exit_code),
-            &finished.sentence,
-            &finished.summary.to_string(),
-        )
-        .await;
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1908,13 +1597,6 @@ async fn compose_up(
 }
 
 /// A sayer of progress lines of `step`, for code that runs beside the run's other borrows.
-fn progress_to(events: &UnboundedSender<Event>, step: Step) -> impl Fn(String) + Sync + use<> {
-    let events = events.clone();
-    move |message: String| {
-        let _ = events.send(Event::Progress { step, message });
-    }
-}
-
 /// What is wrong with the `targets` (service -> image) now: another image, not running, not
 /// healthy, restarted.
 pub(crate) fn running_problems(after: &Facts, targets: &BTreeMap<String, String>) -> Vec<String> {

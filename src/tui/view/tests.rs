@@ -7,8 +7,8 @@ use ratatui::backend::TestBackend;
 
 use super::{Theme, render};
 use crate::rollback::plan::{Decision, Loss};
+use crate::run::{Event, Step};
 use crate::tui::state::{Key, Msg, State, update};
-use crate::upgrade::{Event, Step};
 
 const SIZES: [(u16, u16); 2] = [(80, 24), (160, 48)];
 

@@ -1,0 +1,133 @@
+//! What a run tells its front ends: the steps, and the events each step sends on the way.
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    Preflight,
+    Target,
+    Backup,
+    Pull,
+    Pin,
+    Restart,
+    Watch,
+    Verify,
+    /// Rollback: the backup's files against its manifest.
+    CheckBackup,
+    /// Rollback: the app's services stopped before a restore.
+    Stop,
+    RestoreData,
+    RestoreDatabase,
+}
+
+impl Step {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Step::Preflight => "preflight",
+            Step::Target => "target",
+            Step::Backup => "backup",
+            Step::Pull => "pull",
+            Step::Pin => "pin",
+            Step::Restart => "restart",
+            Step::Watch => "watch",
+            Step::Verify => "verify",
+            Step::CheckBackup => "check_backup",
+            Step::Stop => "stop",
+            Step::RestoreData => "restore_data",
+            Step::RestoreDatabase => "restore_database",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    StepStarted {
+        step: Step,
+        what: String,
+    },
+    StepFinished {
+        step: Step,
+        status: String,
+        ms: u64,
+        message: Option<String>,
+    },
+    Progress {
+        step: Step,
+        message: String,
+    },
+    Log {
+        service: String,
+        line: String,
+    },
+    Migration {
+        service: String,
+        from: String,
+        to: String,
+    },
+    /// A container of the project stopped, was removed, created or started (Docker's events).
+    Container {
+        service: String,
+        container: String,
+        action: String,
+        exit_code: Option<i64>,
+    },
+    Plan {
+        plan: Value,
+    },
+    /// A multi-hop upgrade begins its `number`th hop of `of`.
+    Hop {
+        number: usize,
+        of: usize,
+        from: String,
+        to: String,
+    },
+    /// Why the upgrade failed after it changed the stack, with the failing containers' last
+    /// log lines (sent before the rollback is offered).
+    Failure {
+        reason: String,
+        evidence: BTreeMap<String, Vec<String>>,
+    },
+    /// The preflight's view of the services, the problems it found, and the failing
+    /// containers' last log lines.
+    Health {
+        services: Vec<crate::probe::services::ServiceStatus>,
+        problems: Vec<String>,
+        evidence: BTreeMap<String, Vec<String>>,
+    },
+    /// Bytes of a backup part read from Docker so far, and since when (for a rate).
+    BackupProgress {
+        part: String,
+        bytes: u64,
+        elapsed_ms: u64,
+    },
+    /// The backup is complete and checked: where it is, each file's size and sha256.
+    BackupDone {
+        dir: PathBuf,
+        files: Vec<crate::backup::ManifestFile>,
+        total_bytes: u64,
+    },
+    /// How far one image's pull is (at most a few times a second, and at each layer done).
+    Pull {
+        image: String,
+        progress: crate::docker::pull_tally::PullSnapshot,
+        /// The image is here: the last report of its pull.
+        done: bool,
+    },
+    /// One check of the verification: what, whether it passed, and what was seen.
+    Check {
+        what: String,
+        ok: bool,
+        detail: String,
+    },
+    /// The rollback planner's decision, why, and what a restore would lose.
+    Rollback {
+        decision: crate::rollback_plan::Decision,
+        reason: String,
+        losses: Vec<crate::rollback_plan::Loss>,
+    },
+}

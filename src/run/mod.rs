@@ -1,0 +1,11 @@
+//! The vocabulary every run shares (an upgrade, a rollback): its steps and events, the questions
+//! it asks and the stop it obeys, and the recorder that sends, journals and logs each step.
+//! Front ends consume `Event`s; nothing here knows a terminal.
+mod decider;
+mod event;
+mod recorder;
+
+pub use decider::{Decider, Headless, Stop};
+pub use event::{Event, Step};
+pub use recorder::Finished;
+pub(crate) use recorder::{Run, progress_to, record_finish, run_event};

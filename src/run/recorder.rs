@@ -1,0 +1,154 @@
+//! The record of a run as it goes: each step sent to the front ends, written to the journal
+//! and the log file, and how the run ended.
+use std::time::Instant;
+
+use serde_json::{Value, json};
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::{Event, Step};
+use crate::journal::Journal;
+
+/// How a run ended: the exit code of DESIGN.md, one sentence, and the summary object.
+pub struct Finished {
+    pub exit_code: u8,
+    pub sentence: String,
+    pub summary: Value,
+}
+
+pub(crate) struct Run<'a> {
+    pub(crate) events: &'a UnboundedSender<Event>,
+    pub(crate) journal: Option<&'a Journal>,
+    pub(crate) run_id: Option<String>,
+    pub(crate) steps: Vec<Value>,
+    /// The version of the hop under way, in a multi-hop upgrade.
+    pub(crate) hop: Option<String>,
+}
+
+impl<'a> Run<'a> {
+    pub(crate) fn new(events: &'a UnboundedSender<Event>) -> Run<'a> {
+        Run {
+            events,
+            journal: None,
+            run_id: None,
+            steps: Vec::new(),
+            hop: None,
+        }
+    }
+
+    /// From now on each step is written to the journal as it starts and ends.
+    pub(crate) fn attach_journal(&mut self, journal: &'a Journal, run_id: &str) {
+        self.journal = Some(journal);
+        self.run_id = Some(run_id.to_string());
+    }
+
+    /// The steps so far: name, status, ms.
+    pub(crate) fn steps(&self) -> &[Value] {
+        &self.steps
+    }
+
+    pub(crate) fn emit(&self, e: Event) {
+        // A front end that went away does not stop the upgrade: it carries on to a safe end.
+        let _ = self.events.send(e);
+    }
+
+    pub(crate) fn progress(&self, step: Step, message: impl Into<String>) {
+        self.emit(Event::Progress {
+            step,
+            message: message.into(),
+        });
+    }
+
+    pub(crate) async fn start(&mut self, step: Step, what: &str) -> (Instant, Option<i64>) {
+        // The log file tells what happened when nobody watched (a hung-up terminal).
+        tracing::info!(step = step.name(), "{what}");
+        self.emit(Event::StepStarted {
+            step,
+            what: what.to_string(),
+        });
+        let id = match (self.journal, &self.run_id) {
+            (Some(j), Some(run)) => j.step_started(run, step.name()).await.ok(),
+            _ => None,
+        };
+        (Instant::now(), id)
+    }
+
+    /// A step failed after the run began: record it, and end with exit 1 and the sentence.
+    pub(crate) async fn fail(
+        &mut self,
+        step: Step,
+        started: (Instant, Option<i64>),
+        sentence: String,
+        mut summary: Value,
+    ) -> Finished {
+        self.finish(step, started, false, Some(sentence.clone()))
+            .await;
+        summary["error"] = json!(sentence);
+        Finished {
+            exit_code: 1,
+            sentence,
+            summary,
+        }
+    }
+
+    pub(crate) async fn finish(
+        &mut self,
+        step: Step,
+        started: (Instant, Option<i64>),
+        ok: bool,
+        message: Option<String>,
+    ) {
+        let ms = started.0.elapsed().as_millis() as u64;
+        let status = if ok { "done" } else { "failed" };
+        tracing::info!(
+            step = step.name(),
+            status,
+            ms,
+            message = message.as_deref().unwrap_or(""),
+            "step finished"
+        );
+        if let (Some(j), Some(id)) = (self.journal, started.1) {
+            let _ = j.step_finished(id, status, ms, message.as_deref()).await;
+        }
+        let mut record = json!({"name": step.name(), "status": status, "ms": ms});
+        if let Some(hop) = &self.hop {
+            record["hop"] = json!(hop);
+        }
+        self.steps.push(record);
+        self.emit(Event::StepFinished {
+            step,
+            status: status.into(),
+            ms,
+            message,
+        });
+    }
+}
+
+/// Sends an event outside a `Run` (a front end that went away does not stop the engine).
+pub(crate) fn run_event(events: &UnboundedSender<Event>, e: Event) {
+    let _ = events.send(e);
+}
+
+/// Writes how the run ended into the journal (again, when a rollback followed).
+pub(crate) async fn record_finish(journal: &Journal, run_id: &str, finished: &Finished) {
+    let outcome = finished.summary["outcome"].as_str().unwrap_or("failed");
+    let _ = journal
+        .finish_run(
+            run_id,
+            outcome,
+            i32::from(finished.exit_code),
+            &finished.sentence,
+            &finished.summary.to_string(),
+        )
+        .await;
+}
+
+/// A `say` for progress lines of `step` that a task can own.
+pub(crate) fn progress_to(
+    events: &UnboundedSender<Event>,
+    step: Step,
+) -> impl Fn(String) + Sync + use<> {
+    let events = events.clone();
+    move |message: String| {
+        let _ = events.send(Event::Progress { step, message });
+    }
+}
