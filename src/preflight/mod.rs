@@ -556,7 +556,7 @@ async fn next_download_finding(
 ) -> Option<Finding> {
     let variable = &stack.detection.version.variable;
     let pinned = stack.detection.version.value.clone();
-    let images = crate::upgrade::target_images(stack, variable, pinned.as_deref()?).ok()?;
+    let images = crate::stack::targets::target_images(stack, variable, pinned.as_deref()?).ok()?;
     let image = images.values().next()?.clone();
     let services = crate::probe::services::services(facts);
     let running = crate::probe::services::running_version(&services);
@@ -573,7 +573,7 @@ async fn next_download_finding(
             Err(e) => return Some(unknown(e.to_string())),
         };
     let next = overview.next?;
-    let mut refs: Vec<String> = crate::upgrade::target_images(stack, variable, &next)
+    let mut refs: Vec<String> = crate::stack::targets::target_images(stack, variable, &next)
         .ok()?
         .into_values()
         .collect();

@@ -16,7 +16,7 @@ pub async fn run(ctx: &Context) -> Output {
     };
     let variable = stack.detection.version.variable.clone();
     let pinned = stack.detection.version.value.clone();
-    let images = match crate::upgrade::target_images(
+    let images = match crate::stack::targets::target_images(
         &stack,
         &variable,
         pinned.as_deref().unwrap_or("latest"),

@@ -18,7 +18,6 @@ use crate::journal::Journal;
 use crate::probe::facts;
 use crate::run::{Decider, Event, Finished, Run, Step};
 use crate::stack::pin;
-use crate::upgrade;
 use plan::{BackupDb, Decision};
 
 /// What to roll back: the backup taken before the upgrade and the versions on either side.
@@ -295,7 +294,9 @@ async fn roll_back(
                       "backup": target.backup_dir, "outcome": "failed", "exit_code": 1});
 
     // Nothing else may be changing the containers (an `up` left by a killed hoist runs on).
-    if let Err(sentence) = upgrade::wait_for_compose(run, Step::CheckBackup, &view.project).await {
+    if let Err(sentence) =
+        crate::steps::restart::wait_for_compose(run, Step::CheckBackup, &view.project).await
+    {
         return refused(3, sentence);
     }
     // The backup first: a rollback that cannot restore must not start.
@@ -565,7 +566,7 @@ async fn roll_back(
     let step = run
         .start(Step::Pull, "making sure the previous images are here")
         .await;
-    let targets = match upgrade::target_images(stack, &variable, previous) {
+    let targets = match crate::stack::targets::target_images(stack, &variable, previous) {
         Ok(t) => t,
         Err(e) => {
             let sentence = format!("{e}. {}", state(&format!(".env pins {previous}")));
@@ -601,8 +602,9 @@ async fn roll_back(
     run.finish(Step::Pull, step, true, None).await;
 
     // A restart of the Docker daemon during the restart or the watch is waited out.
-    let engine_loss = upgrade::EngineLoss::start(&engine, stack.settings.timeout_engine);
-    let up = match upgrade::restart_and_watch(
+    let engine_loss =
+        crate::steps::engine_loss::EngineLoss::start(&engine, stack.settings.timeout_engine);
+    let up = match crate::steps::restart::restart_and_watch(
         run,
         stack,
         &facts.view,
@@ -631,7 +633,7 @@ async fn roll_back(
         )
         .await;
     let after = facts::gather(ctx, facts.view.clone()).await;
-    let mut problems = upgrade::running_problems(&after, &targets);
+    let mut problems = crate::steps::verify::running_problems(&after, &targets);
     match pin::plan(&stack.env_path, &variable, previous) {
         Ok(c) if c.before.as_deref() == Some(c.after.as_str()) => {}
         Ok(_) => problems.push(format!(".env does not pin {variable}={previous}")),
@@ -662,7 +664,7 @@ async fn roll_back(
     } else if let Some(Err(e)) = &after.db {
         problems.push(format!("the database cannot be read: {e}"));
     }
-    let (smoke_results, smoke_problems) = upgrade::smoke_checks(run, stack).await;
+    let (smoke_results, smoke_problems) = crate::steps::verify::smoke_checks(run, stack).await;
     problems.extend(smoke_problems);
     summary["smoke"] = json!(smoke_results);
     summary["downtime_ms"] = json!(up.end().await);

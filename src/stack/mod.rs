@@ -6,6 +6,7 @@ pub mod envfile;
 pub mod interpolate;
 pub mod pin;
 pub mod settings;
+pub mod targets;
 
 use std::path::{Path, PathBuf};
 

@@ -92,7 +92,7 @@ async fn starting_state(ctx: &Context) -> Result<State, String> {
             )
         })
         .collect();
-    let image = upgrade::target_images(
+    let image = crate::stack::targets::target_images(
         &stack,
         &stack.detection.version.variable,
         pinned.as_deref().unwrap_or("latest"),

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::Event;
 use crate::docker::{self, Engine, Health};
+use crate::run::Event;
 use crate::stack::detect::Smoke;
 
 /// service -> the exit code of its container's last `die` (from Docker's events).

@@ -1,0 +1,18 @@
+//! The evidence of a failure: a service's last log lines.
+use crate::probe::facts;
+
+/// The last log lines of a service's (most troubled) container, or why there are none.
+pub(crate) async fn last_lines(docker: &facts::Running, service: &str) -> Vec<String> {
+    let Some(c) = docker
+        .of_service(service)
+        .into_iter()
+        .max_by_key(|c| !c.is_running())
+    else {
+        return vec!["(no container)".into()];
+    };
+    match crate::docker::last_log_lines(&docker.engine, &c.id, 12).await {
+        Ok(lines) if lines.is_empty() => vec!["(the container logged nothing)".into()],
+        Ok(lines) => lines,
+        Err(e) => vec![format!("(its logs could not be read: {e})")],
+    }
+}
