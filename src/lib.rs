@@ -13,6 +13,7 @@ pub mod lock;
 pub mod logging;
 pub mod preflight;
 pub mod probe;
+pub mod recovery;
 pub mod redact;
 pub mod report;
 pub mod resume;

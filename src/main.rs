@@ -144,7 +144,7 @@ fn main() -> ExitCode {
         };
         let decider = hoist::run::Headless(cli.global.yes);
         return headless::run_engine(&runtime, json, "upgrade", stop, |tx| async move {
-            hoist::upgrade::run(&ctx, &request, &decider, &tx).await
+            hoist::recovery::upgrade(&ctx, &request, &decider, &tx).await
         });
     }
     if let Command::Rollback { run } = &command {

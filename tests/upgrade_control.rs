@@ -8,7 +8,7 @@ mod common;
 use common::{TestStack, docker_available};
 use hoist::context::Context;
 use hoist::run::{Decider, Event, Finished, Stop};
-use hoist::upgrade::{self, PathMode, Request};
+use hoist::upgrade::{PathMode, Request};
 
 /// Answers as a person in the wizard would have: yes to the plan, and the override as told.
 struct Person {
@@ -69,7 +69,7 @@ fn upgrade(
             stop,
             resume: None,
         };
-        let finished = upgrade::run(&ctx, &request, &person, &tx).await;
+        let finished = hoist::recovery::upgrade(&ctx, &request, &person, &tx).await;
         drop(tx);
         (finished, collector.await.unwrap())
     })

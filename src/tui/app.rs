@@ -17,7 +17,7 @@ use super::state::{Command, Key, Msg, State, update};
 use super::view::{Theme, render};
 use crate::probe::facts;
 use crate::run::Decider;
-use crate::upgrade::{self, PathMode, Request};
+use crate::upgrade::{PathMode, Request};
 
 /// The engine's questions, carried to the screen; the engine waits for the answer.
 struct Asker {
@@ -341,7 +341,7 @@ async fn drive(
                             stop,
                             resume,
                         };
-                        upgrade::run(&ctx, &request, &asker, &events).await
+                        crate::recovery::upgrade(&ctx, &request, &asker, &events).await
                     }));
                 }
             }

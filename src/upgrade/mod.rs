@@ -15,7 +15,7 @@ use crate::journal::Journal;
 use crate::preflight::{self as checks, Level};
 use crate::probe::facts::{self, Facts};
 use crate::run::{Decider, Event, Finished, Step, Stop};
-use crate::run::{Run, progress_to, record_finish, run_event};
+use crate::run::{Run, progress_to, record_finish};
 use crate::stack::pin;
 use crate::stack::targets::target_images;
 use crate::steps::engine_loss::{After, EngineLoss};
@@ -49,11 +49,49 @@ fn refused(code: u8, sentence: String, to: &str) -> Finished {
     }
 }
 
+/// How an upgrade ended, and the change it left when it failed after changing the stack.
+pub struct Ended {
+    pub finished: Finished,
+    pub failed_change: Option<FailedChange>,
+}
+
+/// An upgrade that failed after its pin (not stopped, not cut off by the engine): what a
+/// rollback needs to go back, and what the user is told.
+pub struct FailedChange {
+    pub run_id: String,
+    pub from: String,
+    pub to: String,
+    /// Why it failed, in a few words.
+    pub failure: String,
+    /// The version `.env` pins now.
+    pub pinned_now: String,
+    pub backup_dir: PathBuf,
+    pub view: facts::StackView,
+}
+
+/// The upgrade itself: preflight, target, backup and pull, then each hop's pin, restart, watch
+/// and verify. What follows a failure (a rollback, or waiting for a decision) is not decided
+/// here: see `crate::recovery`.
 pub async fn run(
     ctx: &Context,
     req: &Request,
     decider: &dyn Decider,
     events: &UnboundedSender<Event>,
+) -> Ended {
+    let mut failed_change = None;
+    let finished = prepare_and_run(ctx, req, decider, events, &mut failed_change).await;
+    Ended {
+        finished,
+        failed_change,
+    }
+}
+
+async fn prepare_and_run(
+    ctx: &Context,
+    req: &Request,
+    decider: &dyn Decider,
+    events: &UnboundedSender<Event>,
+    failed_change: &mut Option<FailedChange>,
 ) -> Finished {
     let to = req.to.trim().to_string();
     let (stack, view) = match facts::load_stack(ctx) {
@@ -403,174 +441,23 @@ pub async fn run(
         && finished.summary["outcome"] != json!("stopped")
         && let Some(backup_dir) = finished.summary["backup"].as_str().map(PathBuf::from)
     {
-        let failure = finished.summary["failure"]
-            .as_str()
-            .unwrap_or(&finished.sentence)
-            .to_string();
-        let pinned_now = finished.summary["pinned_now"]
-            .as_str()
-            .unwrap_or(&to)
-            .to_string();
-        let target = crate::rollback::Target {
+        *failed_change = Some(FailedChange {
+            run_id: run_id.clone(),
+            from: from.clone(),
+            to: to.clone(),
+            failure: finished.summary["failure"]
+                .as_str()
+                .unwrap_or(&finished.sentence)
+                .to_string(),
+            pinned_now: finished.summary["pinned_now"]
+                .as_str()
+                .unwrap_or(&to)
+                .to_string(),
             backup_dir,
-            manifest_sha256: None,
-            previous: from.clone(),
-            current: pinned_now,
-            upgrade_run: Some(run_id.clone()),
-        };
-        // The planner's choice, its reason and what it would lose are shown before asking.
-        let offer = match crate::rollback::preview(ctx, &target).await {
-            Ok(plan) => {
-                let what = match plan.decision {
-                    crate::rollback::plan::Decision::Repin => format!("re-pin {from}, no restore"),
-                    crate::rollback::plan::Decision::Restore => format!(
-                        "restore the backup, then {from}; {} (kept aside)",
-                        crate::rollback::plan::loss_sentence(&plan.losses)
-                    ),
-                };
-                run_event(
-                    events,
-                    Event::Rollback {
-                        decision: plan.decision,
-                        reason: plan.reason.clone(),
-                        losses: plan.losses.clone(),
-                    },
-                );
-                Some((
-                    format!(
-                        "The upgrade to {to} failed: {failure}. Roll back ({what})? Because {}.",
-                        plan.reason
-                    ),
-                    plan,
-                ))
-            }
-            Err(e) => {
-                finished.sentence = format!("{} hoist cannot roll back: {e}.", finished.sentence);
-                finished.summary["rollback_error"] = json!(e);
-                None
-            }
-        };
-        // With nobody attached (or gone while asked), hoist rolls back alone only when that
-        // loses nothing; otherwise it leaves the app stopped and the decision recorded.
-        let mut go = false;
-        let mut unattended_loss = None;
-        if let Some((question, plan)) = &offer {
-            go = !req.stop.detached() && decider.confirm(question);
-            if req.stop.detached() {
-                let loses_nothing = plan.decision == crate::rollback::plan::Decision::Repin
-                    || plan.losses.is_empty();
-                go = loses_nothing;
-                if !loses_nothing {
-                    unattended_loss = Some(crate::rollback::plan::loss_sentence(&plan.losses));
-                }
-            }
-        }
-        if let Some(loss) = unattended_loss {
-            finished = leave_for_decision(ctx, &facts, finished, &failure, &loss).await;
-        } else if go {
-            let rolled =
-                crate::rollback::run(ctx, &target, decider, events, Some(&journal), true).await;
-            finished = match rolled.exit_code {
-                0 => {
-                    let mut summary = finished.summary;
-                    summary["outcome"] = json!("rolled_back");
-                    summary["exit_code"] = json!(4);
-                    summary["rollback"] = rolled.summary;
-                    Finished {
-                        exit_code: 4,
-                        sentence: format!(
-                            "the upgrade to {to} failed ({failure}), and hoist rolled it back: {}",
-                            rolled.sentence
-                        ),
-                        summary,
-                    }
-                }
-                code => {
-                    let mut summary = finished.summary;
-                    summary["rollback"] = rolled.summary;
-                    let sentence = if code == 3 {
-                        format!(
-                            "{} hoist did not roll back: {}",
-                            finished.sentence, rolled.sentence
-                        )
-                    } else {
-                        format!(
-                            "the upgrade to {to} failed ({failure}), and the rollback failed too: {}",
-                            rolled.sentence
-                        )
-                    };
-                    Finished {
-                        exit_code: 1,
-                        sentence,
-                        summary,
-                    }
-                }
-            };
-        }
-        record_finish(&journal, &run_id, &finished).await;
+            view: facts.view.clone(),
+        });
     }
     journal.close().await;
-    finished
-}
-
-/// An upgrade failed with nobody attached, and a rollback would lose data: stop the app's
-/// services (the database keeps running) so nothing more is written or migrated, and record
-/// that a decision is needed.
-async fn leave_for_decision(
-    ctx: &Context,
-    facts: &Facts,
-    mut finished: Finished,
-    failure: &str,
-    loss: &str,
-) -> Finished {
-    let now = facts::gather(ctx, facts.view.clone()).await;
-    let mut stopped = Vec::new();
-    let mut not_stopped = Vec::new();
-    if let Ok(docker) = &now.docker {
-        for service in &facts.view.upgraded {
-            for c in docker.of_service(service) {
-                if !matches!(c.state.as_str(), "running" | "restarting" | "paused") {
-                    continue;
-                }
-                match crate::docker::containers::stop(
-                    &docker.engine,
-                    &c.id,
-                    Duration::from_secs(30),
-                )
-                .await
-                {
-                    Ok(()) => stopped.push(c.name.clone()),
-                    Err(e) => not_stopped.push(format!("{} ({e})", c.name)),
-                }
-            }
-        }
-    }
-    let backup = finished.summary["backup"]
-        .as_str()
-        .unwrap_or("?")
-        .to_string();
-    let state = if not_stopped.is_empty() {
-        format!(
-            "hoist stopped the app's services ({}; the database still runs) so that nothing more is written",
-            if stopped.is_empty() {
-                "none were running".to_string()
-            } else {
-                stopped.join(", ")
-            }
-        )
-    } else {
-        format!(
-            "hoist tried to stop the app's services so that nothing more is written, but could not stop {}",
-            not_stopped.join(", ")
-        )
-    };
-    finished.sentence = format!(
-        "the upgrade failed ({failure}) while nobody was attached. Going back means restoring the backup, which would lose what was {loss}, and hoist does not decide that alone: {state}. Run `hoist` (or `hoist rollback`) to roll back, or look into the failure first; the backup is in {backup}."
-    );
-    finished.summary["outcome"] = json!("needs_decision");
-    finished.summary["stopped_services"] = json!(stopped);
-    finished.summary["error"] = json!(finished.sentence);
-    tracing::warn!("{}", finished.sentence);
     finished
 }
 

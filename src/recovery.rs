@@ -1,0 +1,222 @@
+//! What follows an upgrade that failed after it changed the stack: the rollback planner's
+//! preview, the question to the user, then the rollback — or, with nobody attached and a
+//! restore that would lose data, the app's services stopped and the decision left to a person.
+//! It sits above both `upgrade` and `rollback`, so neither imports the other.
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::context::Context;
+use crate::journal::Journal;
+use crate::probe::facts;
+use crate::run::{Decider, Event, Finished, record_finish, run_event};
+use crate::upgrade::{Ended, FailedChange, Request};
+
+/// An upgrade, and what follows when it fails after changing the stack. Front ends call this.
+pub async fn upgrade(
+    ctx: &Context,
+    req: &Request,
+    decider: &dyn Decider,
+    events: &UnboundedSender<Event>,
+) -> Finished {
+    let Ended {
+        finished,
+        failed_change,
+    } = crate::upgrade::run(ctx, req, decider, events).await;
+    match failed_change {
+        None => finished,
+        Some(change) => after_failure(ctx, req, decider, events, finished, change).await,
+    }
+}
+
+/// Offers the rollback the planner picks (or takes it alone when that loses nothing and nobody
+/// is attached), and records how the run ended.
+async fn after_failure(
+    ctx: &Context,
+    req: &Request,
+    decider: &dyn Decider,
+    events: &UnboundedSender<Event>,
+    mut finished: Finished,
+    change: FailedChange,
+) -> Finished {
+    let journal = match Journal::open(&ctx.state_dir).await {
+        Ok(j) => Some(j),
+        Err(e) => {
+            tracing::warn!("the journal, to record the rollback: {e}");
+            None
+        }
+    };
+    let FailedChange {
+        run_id,
+        from,
+        to,
+        failure,
+        ..
+    } = &change;
+    let target = crate::rollback::Target {
+        backup_dir: change.backup_dir.clone(),
+        manifest_sha256: None,
+        previous: from.clone(),
+        current: change.pinned_now.clone(),
+        upgrade_run: Some(run_id.clone()),
+    };
+    // The planner's choice, its reason and what it would lose are shown before asking.
+    let offer = match crate::rollback::preview(ctx, &target).await {
+        Ok(plan) => {
+            let what = match plan.decision {
+                crate::rollback_plan::Decision::Repin => format!("re-pin {from}, no restore"),
+                crate::rollback_plan::Decision::Restore => format!(
+                    "restore the backup, then {from}; {} (kept aside)",
+                    crate::rollback_plan::loss_sentence(&plan.losses)
+                ),
+            };
+            run_event(
+                events,
+                Event::Rollback {
+                    decision: plan.decision,
+                    reason: plan.reason.clone(),
+                    losses: plan.losses.clone(),
+                },
+            );
+            Some((
+                format!(
+                    "The upgrade to {to} failed: {failure}. Roll back ({what})? Because {}.",
+                    plan.reason
+                ),
+                plan,
+            ))
+        }
+        Err(e) => {
+            finished.sentence = format!("{} hoist cannot roll back: {e}.", finished.sentence);
+            finished.summary["rollback_error"] = json!(e);
+            None
+        }
+    };
+    // With nobody attached (or gone while asked), hoist rolls back alone only when that
+    // loses nothing; otherwise it leaves the app stopped and the decision recorded.
+    let mut go = false;
+    let mut unattended_loss = None;
+    if let Some((question, plan)) = &offer {
+        go = !req.stop.detached() && decider.confirm(question);
+        if req.stop.detached() {
+            let loses_nothing =
+                plan.decision == crate::rollback_plan::Decision::Repin || plan.losses.is_empty();
+            go = loses_nothing;
+            if !loses_nothing {
+                unattended_loss = Some(crate::rollback_plan::loss_sentence(&plan.losses));
+            }
+        }
+    }
+    if let Some(loss) = unattended_loss {
+        finished = leave_for_decision(ctx, &change.view, finished, failure, &loss).await;
+    } else if go {
+        let rolled =
+            crate::rollback::run(ctx, &target, decider, events, journal.as_ref(), true).await;
+        finished = match rolled.exit_code {
+            0 => {
+                let mut summary = finished.summary;
+                summary["outcome"] = json!("rolled_back");
+                summary["exit_code"] = json!(4);
+                summary["rollback"] = rolled.summary;
+                Finished {
+                    exit_code: 4,
+                    sentence: format!(
+                        "the upgrade to {to} failed ({failure}), and hoist rolled it back: {}",
+                        rolled.sentence
+                    ),
+                    summary,
+                }
+            }
+            code => {
+                let mut summary = finished.summary;
+                summary["rollback"] = rolled.summary;
+                let sentence = if code == 3 {
+                    format!(
+                        "{} hoist did not roll back: {}",
+                        finished.sentence, rolled.sentence
+                    )
+                } else {
+                    format!(
+                        "the upgrade to {to} failed ({failure}), and the rollback failed too: {}",
+                        rolled.sentence
+                    )
+                };
+                Finished {
+                    exit_code: 1,
+                    sentence,
+                    summary,
+                }
+            }
+        };
+    }
+
+    if let Some(journal) = &journal {
+        record_finish(journal, run_id, &finished).await;
+    }
+    if let Some(journal) = journal {
+        journal.close().await;
+    }
+    finished
+}
+
+/// An upgrade failed with nobody attached, and a rollback would lose data: stop the app's
+/// services (the database keeps running) so nothing more is written or migrated, and record
+/// that a decision is needed.
+async fn leave_for_decision(
+    ctx: &Context,
+    view: &facts::StackView,
+    mut finished: Finished,
+    failure: &str,
+    loss: &str,
+) -> Finished {
+    let now = facts::gather(ctx, view.clone()).await;
+    let mut stopped = Vec::new();
+    let mut not_stopped = Vec::new();
+    if let Ok(docker) = &now.docker {
+        for service in &view.upgraded {
+            for c in docker.of_service(service) {
+                if !matches!(c.state.as_str(), "running" | "restarting" | "paused") {
+                    continue;
+                }
+                match crate::docker::containers::stop(
+                    &docker.engine,
+                    &c.id,
+                    Duration::from_secs(30),
+                )
+                .await
+                {
+                    Ok(()) => stopped.push(c.name.clone()),
+                    Err(e) => not_stopped.push(format!("{} ({e})", c.name)),
+                }
+            }
+        }
+    }
+    let backup = finished.summary["backup"]
+        .as_str()
+        .unwrap_or("?")
+        .to_string();
+    let state = if not_stopped.is_empty() {
+        format!(
+            "hoist stopped the app's services ({}; the database still runs) so that nothing more is written",
+            if stopped.is_empty() {
+                "none were running".to_string()
+            } else {
+                stopped.join(", ")
+            }
+        )
+    } else {
+        format!(
+            "hoist tried to stop the app's services so that nothing more is written, but could not stop {}",
+            not_stopped.join(", ")
+        )
+    };
+    finished.sentence = format!(
+        "the upgrade failed ({failure}) while nobody was attached. Going back means restoring the backup, which would lose what was {loss}, and hoist does not decide that alone: {state}. Run `hoist` (or `hoist rollback`) to roll back, or look into the failure first; the backup is in {backup}."
+    );
+    finished.summary["outcome"] = json!("needs_decision");
+    finished.summary["stopped_services"] = json!(stopped);
+    finished.summary["error"] = json!(finished.sentence);
+    tracing::warn!("{}", finished.sentence);
+    finished
+}
