@@ -2,12 +2,16 @@
 //! overlap), pin, restart, watch, verify. It reports through `Event`s on a channel and asks its
 //! questions through a `Decider`; front ends (headless lines or JSON, later the wizard) print.
 
+mod backup_pull;
+mod hop;
+mod resume;
+
 use crate::context::Context;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::docker::images::{self, TagStatus};
@@ -15,13 +19,14 @@ use crate::journal::Journal;
 use crate::preflight::{self as checks, Level};
 use crate::probe::facts::{self, Facts};
 use crate::run::{Decider, Event, Finished, Step, Stop};
-use crate::run::{Run, progress_to, record_finish};
+use crate::run::{Run, record_finish};
 use crate::stack::pin;
 use crate::stack::targets::target_images;
-use crate::steps::engine_loss::{After, EngineLoss};
+use crate::steps::engine_loss::EngineLoss;
 use crate::steps::evidence::last_lines;
-use crate::steps::restart::{restart_and_watch, wait_for_compose};
-use crate::steps::verify::{running_problems, smoke_checks};
+use crate::steps::restart::wait_for_compose;
+use backup_pull::{BackedUp, StepError, backup_and_pull};
+use resume::{Resumed, resumable};
 
 pub struct Request {
     pub to: String,
@@ -461,96 +466,6 @@ async fn prepare_and_run(
     finished
 }
 
-/// An interrupted upgrade that `hoist upgrade --to V` goes on with.
-struct Resumed {
-    /// The version the run started from.
-    from: String,
-    run_id: String,
-    /// The backup it took, which the run goes on with (no new backup over a half-upgraded
-    /// app). None: the run never restarted the app and its backup cannot be used (a kill
-    /// before it was complete, or it was removed since), so a new one is taken first: the app
-    /// still runs `from`, and a backup of it now is as good as the lost one.
-    backup: Option<PathBuf>,
-    /// Why its backup is not used, when it is not.
-    fresh_because: Option<String>,
-}
-
-/// The interrupted run `run_id` to continue, or why it cannot be.
-async fn resumable(
-    ctx: &Context,
-    stack: &crate::stack::Stack,
-    run_id: &str,
-    to: &str,
-) -> Result<Resumed, String> {
-    let journal = Journal::open(&ctx.state_dir)
-        .await
-        .map_err(|e| e.to_string())?;
-    let project = stack.project_name.clone();
-    let runs = journal
-        .runs(&project, 1000)
-        .await
-        .map_err(|e| e.to_string())?;
-    let backups = journal.backups(&project).await.map_err(|e| e.to_string())?;
-    journal.close().await;
-    let run = runs
-        .iter()
-        .find(|r| r.id == run_id)
-        .ok_or_else(|| format!("the journal has no run {run_id} to continue"))?;
-    if run.kind != "upgrade" || run.to_version.as_deref() != Some(to) {
-        return Err(format!("run {run_id} is not an upgrade to {to}"));
-    }
-    let from = run.from_version.clone().unwrap_or_default();
-    let usable = match crate::resume::backup_of(run, &backups) {
-        None => Err(format!("run {run_id} has no backup in the journal")),
-        Some((dir, _)) => crate::backup::check(&dir)
-            .map(|_| dir)
-            .map_err(|e| format!("the backup of run {run_id} cannot be used ({e})")),
-    };
-    let restarted = run.steps.iter().any(|s| s.name == Step::Restart.name())
-        || recreated_since(ctx, stack, &run.started_at).await;
-    match usable {
-        Ok(dir) => Ok(Resumed {
-            from,
-            run_id: run.id.clone(),
-            backup: Some(dir),
-            fresh_because: None,
-        }),
-        Err(why) if !restarted => Ok(Resumed {
-            from,
-            run_id: run.id.clone(),
-            backup: None,
-            fresh_because: Some(why),
-        }),
-        Err(why) => Err(format!(
-            "{why}, and that run had already restarted the app, so hoist has no backup from before the change to continue or roll back with. `hoist status` shows what runs now; the backup directory's RESTORE.md files say how to restore an older backup by hand"
-        )),
-    }
-}
-
-/// Whether a container of an upgraded service was started at or after `since` (a journal
-/// time), or that cannot be told: the journal records a restart before `up -d` runs, but this
-/// looks at what Docker says too, in case the journal could not be written.
-async fn recreated_since(ctx: &Context, stack: &crate::stack::Stack, since: &str) -> bool {
-    let Ok(since) = since.parse::<jiff::Timestamp>() else {
-        return true;
-    };
-    let Ok(engine) = crate::docker::Engine::connect(ctx.docker_timeout).await else {
-        return true;
-    };
-    let Ok(containers) = crate::docker::stack_containers(&engine, &stack.project_name).await else {
-        return true;
-    };
-    containers
-        .iter()
-        .filter(|c| stack.detection.upgraded.contains(&c.service))
-        .any(|c| {
-            c.started_at
-                .as_deref()
-                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
-                .is_none_or(|t| t >= since)
-        })
-}
-
 #[allow(clippy::too_many_arguments)]
 async fn upgrade(
     run: &mut Run<'_>,
@@ -575,216 +490,29 @@ async fn upgrade(
                "schema_before": schema_before.and_then(|p| p.migrations.as_ref().map(|m| m.revision.clone()))})
     };
 
-    // Backup and pull overlap: a pull does not touch the running containers.
-    let backup_began = jiff::Timestamp::now();
-    let backup_step = run
-        .start(Step::Backup, "database dump and data archives")
-        .await;
-    let pull_step = (Instant::now(), None);
-    run.emit(Event::StepStarted {
-        step: Step::Pull,
-        what: format!("{} image(s) to download", to_pull.len()),
-    });
-    let source = crate::steps::backup::source_from(facts, docker, running_version.as_deref());
     // A restart of the Docker daemon from here on is waited out and the step done again.
     let engine_loss = &EngineLoss::start(engine, stack.settings.timeout_engine);
-    let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
-    let backup_tx = progress_tx.clone();
-    // Each future owns its senders (see below), these included.
-    let backup_say = progress_to(&progress_tx, Step::Backup);
-    let pull_say = progress_to(&progress_tx, Step::Pull);
-    let db_service: Vec<String> = view
-        .database
-        .as_ref()
-        .map(|d| vec![d.service.clone()])
-        .unwrap_or_default();
-    // Byte counts at most a few times a second: a front end on a slow link needs no more.
-    const EVERY: Duration = Duration::from_millis(250);
-    // Each sender lives inside its future, so the forwarder ends when both are done.
-    let backup_fut = async {
-        let backup_say = backup_say;
-        let began = Instant::now();
-        let last_read = std::sync::Mutex::new(None::<Instant>);
-        let on_backup = move |p: crate::backup::Progress| {
-            let event = match p {
-                crate::backup::Progress::Started { part } => Event::Progress {
-                    step: Step::Backup,
-                    message: format!("writing {part}"),
-                },
-                crate::backup::Progress::Read { part, bytes } => {
-                    let Ok(mut last) = last_read.lock() else {
-                        return;
-                    };
-                    if last.is_some_and(|t| t.elapsed() < EVERY) {
-                        return;
-                    }
-                    *last = Some(Instant::now());
-                    Event::BackupProgress {
-                        part,
-                        bytes,
-                        elapsed_ms: began.elapsed().as_millis() as u64,
-                    }
-                }
-                crate::backup::Progress::Finished { part, bytes } => Event::Progress {
-                    step: Step::Backup,
-                    message: format!("{part} done ({})", crate::units::human_bytes(bytes)),
-                },
-            };
-            let _ = backup_tx.send(event);
-        };
-        if resume_backup.is_some() {
-            return Ok(None);
-        }
-        loop {
-            let mark = engine_loss.mark();
-            let error =
-                match crate::backup::take(engine, &source, &view.backup_dir, &on_backup).await {
-                    Ok(b) => return Ok(Some(b)),
-                    Err(e) => e,
-                };
-            // The partial backup is already removed; once the database runs again, a whole
-            // new backup is taken.
-            match engine_loss
-                .after_failure(mark, "the backup", &backup_say)
-                .await
-            {
-                After::NotEngine => return Err(StepError::Own(error.to_string())),
-                After::Gone(why) => return Err(StepError::Engine(why)),
-                After::Again => {
-                    engine_loss
-                        .services_back(engine, &view.project, &db_service)
-                        .await
-                        .map_err(StepError::Engine)?;
-                }
-            }
-        }
-    };
-    let pull_tx = progress_tx;
-    let pull_fut = async move {
-        let pull_say = pull_say;
-        for reference in to_pull {
-            let mut tally = crate::docker::pull_tally::PullTally::default();
-            let mut last: Option<Instant> = None;
-            let mut report = |p: images::PullProgress| {
-                let milestone = tally.see(&p);
-                if milestone || last.is_none_or(|t| t.elapsed() >= EVERY) {
-                    last = Some(Instant::now());
-                    let _ = pull_tx.send(Event::Pull {
-                        image: reference.clone(),
-                        progress: tally.snapshot(),
-                        done: false,
-                    });
-                }
-            };
-            loop {
-                let mark = engine_loss.mark();
-                let Err(error) = images::pull(engine, reference, &mut report).await else {
-                    break;
-                };
-                // Layers already down are kept by the engine: the pull goes on where it was.
-                match engine_loss.after_failure(mark, "the pull", &pull_say).await {
-                    After::NotEngine => return Err(StepError::Own(error.to_string())),
-                    After::Gone(why) => return Err(StepError::Engine(why)),
-                    After::Again => {}
-                }
-            }
-            let _ = pull_tx.send(Event::Pull {
-                image: reference.clone(),
-                progress: tally.snapshot(),
-                done: true,
-            });
-        }
-        Ok::<(), StepError>(())
-    };
-    let forward = async {
-        while let Some(event) = progress_rx.recv().await {
-            run.emit(event);
-        }
-    };
-    let ((backup, pulled), ()) =
-        tokio::join!(async { tokio::join!(backup_fut, pull_fut) }, forward);
-    let backup = match backup {
-        Ok(None) => {
-            let dir = resume_backup.clone().unwrap_or_default();
-            run.progress(
-                Step::Backup,
-                format!(
-                    "{} was taken by the interrupted run and checked",
-                    dir.display()
-                ),
-            );
-            run.finish(
-                Step::Backup,
-                backup_step,
-                true,
-                Some(dir.display().to_string()),
-            )
-            .await;
-            Ok((dir, None))
-        }
-        Ok(Some(b)) => {
-            for p in &b.removed_partials {
-                run.progress(
-                    Step::Backup,
-                    format!(
-                        "removed {}: a partial backup left by a hoist that was stopped before it finished",
-                        p.display()
-                    ),
-                );
-            }
-            run.emit(Event::BackupDone {
-                dir: b.dir.clone(),
-                files: b.manifest.files.clone(),
-                total_bytes: b.total_bytes,
-            });
-            run.finish(
-                Step::Backup,
-                backup_step,
-                true,
-                Some(b.dir.display().to_string()),
-            )
-            .await;
-            Ok((b.dir.clone(), Some(b)))
-        }
-        Err(StepError::Own(e)) => {
-            let db = view.database.as_ref().map_or("db", |d| d.service.as_str());
-            let sentence = match stopped_database(engine, view, backup_began).await {
-                Some(DatabaseFate::Down(state)) => format!(
-                    "the backup failed: {e}. The database's container is not running now ({state}); hoist did not stop it, and changed nothing: .env still pins {from}. Start it again (`docker compose start {db}`), see why it stopped (`docker compose logs {db}`), then run the upgrade again."
-                ),
-                Some(DatabaseFate::Stopping(state)) => format!(
-                    "the backup failed: {e}. The database's container is stopping ({state}); hoist did not stop it, and changed nothing: .env still pins {from}. Once it has stopped, start it again (`docker compose start {db}`), see why it was stopped (`docker compose logs {db}`), then run the upgrade again."
-                ),
-                Some(DatabaseFate::Restarted(state)) => format!(
-                    "the backup failed: {e}. The database's container restarted under the dump ({state}); hoist changed nothing: .env still pins {from}. See why it stopped (`docker compose logs {db}`), then run the upgrade again."
-                ),
-                None => format!(
-                    "the backup failed: {e}. Nothing was changed: the stack still runs {from}."
-                ),
-            };
-            backup_failed(run, backup_step, base("failed", 1), sentence).await
-        }
-        Err(StepError::Engine(why)) => {
-            let sentence = format!(
-                "the backup could not be taken: {why}. Nothing was changed: .env still pins {from}. Check the stack with `hoist status`, then run the upgrade again."
-            );
-            backup_failed(run, backup_step, base("failed", 1), sentence).await
-        }
-    };
-    let (backup_dir, taken) = match backup {
+    let BackedUp {
+        dir: backup_dir,
+        taken,
+        pulled,
+        pull_step,
+    } = match backup_and_pull(
+        run,
+        facts,
+        docker,
+        from,
+        to_pull,
+        engine_loss,
+        resume_backup,
+        running_version.as_deref(),
+        base("failed", 1),
+    )
+    .await
+    {
         Ok(b) => b,
         Err(finished) => return finished,
     };
-    if let (Some(j), Some(taken)) = (run.journal, &taken) {
-        let _ = crate::steps::backup::journal_backup(
-            j,
-            run.run_id.as_deref().unwrap_or_default(),
-            &view.project,
-            running_version.as_deref(),
-            taken,
-        )
-        .await;
-    }
     let mut summary = base("failed", 1);
     summary["backup"] = json!(backup_dir);
     let resuming = taken.is_none();
@@ -831,7 +559,16 @@ async fn upgrade(
 
     // Each hop: pin, restart, watch, verify. From the first pin on, a failure leaves the stack
     // changed, and says how.
-    let variable = &stack.detection.version.variable;
+    let journey = hop::Journey {
+        ctx,
+        stack,
+        facts,
+        engine,
+        engine_loss,
+        from,
+        backup_dir: &backup_dir,
+        schema_before,
+    };
     let mut previous = from.to_string();
     let mut downtime_total: Option<u64> = Some(0);
     let mut hops_done: Vec<String> = Vec::new();
@@ -845,198 +582,20 @@ async fn upgrade(
             });
         }
         run.hop = (hops.len() > 1).then(|| hop.clone());
-        let change = match pin::plan(&stack.env_path, variable, hop) {
-            Ok(c) => c,
-            Err(e) => {
-                let step = run.start(Step::Pin, hop).await;
-                let sentence = after_pin_state(stack, &previous, from, &backup_dir, e.to_string());
-                return run.fail(Step::Pin, step, sentence, summary).await;
-            }
-        };
-        let step = run
-            .start(
-                Step::Pin,
-                &format!(
-                    "{} -> {}",
-                    change.before.as_deref().unwrap_or("(absent)"),
-                    change.after
-                ),
-            )
-            .await;
-        if let Err(e) = pin::write_atomic(&stack.env_path, &change.new_text) {
-            let sentence = if hops_done.is_empty() {
-                format!(
-                    "writing .env failed: {e}. Nothing was changed: the stack still runs {from}."
-                )
-            } else {
-                after_pin_state(
-                    stack,
-                    &previous,
-                    from,
-                    &backup_dir,
-                    format!("writing .env failed: {e}"),
-                )
-            };
-            return run.fail(Step::Pin, step, sentence, summary).await;
+        if let Err(finished) = hop::run_hop(
+            &journey,
+            run,
+            hop,
+            targets,
+            &previous,
+            &hops_done,
+            &mut summary,
+            &mut downtime_total,
+        )
+        .await
+        {
+            return finished;
         }
-        run.finish(Step::Pin, step, true, None).await;
-        // From here on a failure has changed the stack: a rollback is offered.
-        summary["changed"] = json!(true);
-        summary["pinned_now"] = json!(hop);
-        let after_pin = |what: String| after_pin_state(stack, hop, from, &backup_dir, what);
-
-        // Restart, then watch the new containers until they are ready, or fail.
-        // A daemon that went away between the watch and the checks: `up -d` and the watch
-        // again once it answers, then the checks.
-        let (up, step, after) = loop {
-            let up = match restart_and_watch(run, stack, view, engine, targets, hop, engine_loss)
-                .await
-            {
-                Ok(up) => up,
-                Err(f) => {
-                    summary["failure"] = json!(f.reason);
-                    if f.engine_gone {
-                        summary["engine_gone"] = json!(true);
-                    }
-                    run.emit(Event::Failure {
-                        reason: f.reason.clone(),
-                        evidence: f.evidence.clone().unwrap_or_default(),
-                    });
-                    let sentence = after_pin(f.reason);
-                    if let Some(evidence) = f.evidence {
-                        summary["evidence"] = json!(evidence);
-                    }
-                    summary["hops_done"] = json!(hops_done);
-                    return run.fail(f.step, f.started, sentence, summary).await;
-                }
-            };
-            let mark = engine_loss.mark();
-            // Verify: new images, healthy, schema after, no rows lost, smoke checks.
-            let step = run
-                .start(
-                    Step::Verify,
-                    "checking images, health, data and the app's answers",
-                )
-                .await;
-            let after = facts::gather(ctx, facts.view.clone()).await;
-            if after.docker.is_ok() {
-                break (up, step, after);
-            }
-            let say = progress_to(run.events, Step::Verify);
-            match engine_loss.after_failure(mark, "the checks", &say).await {
-                After::NotEngine => break (up, step, after),
-                After::Again => {
-                    up.end().await;
-                    run.finish(
-                        Step::Verify,
-                        step,
-                        false,
-                        Some("the Docker engine went away; the restart and the watch again".into()),
-                    )
-                    .await;
-                }
-                After::Gone(why) => {
-                    up.end().await;
-                    summary["failure"] = json!(why);
-                    summary["engine_gone"] = json!(true);
-                    summary["hops_done"] = json!(hops_done);
-                    let sentence = after_pin(why);
-                    return run.fail(Step::Verify, step, sentence, summary).await;
-                }
-            }
-        };
-        let mut problems = running_problems(&after, targets);
-        run.emit(Event::Check {
-            what: "containers".into(),
-            ok: problems.is_empty(),
-            detail: if problems.is_empty() {
-                format!(
-                    "{} run{} the new image, healthy, no restart",
-                    targets.keys().cloned().collect::<Vec<_>>().join(", "),
-                    if targets.len() == 1 { "s" } else { "" }
-                )
-            } else {
-                problems.join("; ")
-            },
-        });
-        let schema_after = after.db.as_ref().and_then(|r| r.as_ref().ok());
-        if let (Some(before), Some(now)) = (schema_before, schema_after) {
-            let revision = |p: &crate::db::DbProbe| {
-                p.migrations
-                    .as_ref()
-                    .map_or("(no migrations table)".to_string(), |m| m.revision.clone())
-            };
-            run.emit(Event::Check {
-                what: "schema".into(),
-                ok: true,
-                detail: format!("{} -> {}", revision(before), revision(now)),
-            });
-            let mut lost = Vec::new();
-            for t in &before.tables {
-                let rows_now = now.tables.iter().find(|n| n.name == t.name).map(|n| n.rows);
-                match rows_now {
-                    Some(n) if n >= t.rows => {}
-                    Some(n) => lost.push(format!(
-                        "table {} has {n} rows, {} before the upgrade",
-                        t.name, t.rows
-                    )),
-                    None => lost.push(format!(
-                        "table {} is gone ({} rows before the upgrade)",
-                        t.name, t.rows
-                    )),
-                }
-            }
-            run.emit(Event::Check {
-                what: "rows".into(),
-                ok: lost.is_empty(),
-                detail: if lost.is_empty() {
-                    format!(
-                        "{} tables, {} rows before, none lost",
-                        before.tables.len(),
-                        before.tables.iter().map(|t| t.rows).sum::<u64>()
-                    )
-                } else {
-                    lost.join("; ")
-                },
-            });
-            problems.extend(lost);
-        } else if let Some(Err(e)) = &after.db {
-            let problem = format!("the database cannot be read after the upgrade: {e}");
-            run.emit(Event::Check {
-                what: "database".into(),
-                ok: false,
-                detail: problem.clone(),
-            });
-            problems.push(problem);
-        }
-        let (smoke_results, smoke_problems) = smoke_checks(run, stack).await;
-        problems.extend(smoke_problems);
-        let downtime_ms = up.end().await;
-        downtime_total = match (downtime_total, downtime_ms) {
-            (Some(a), Some(b)) => Some(a + b),
-            _ => None,
-        };
-        summary["schema_after"] =
-            json!(schema_after.and_then(|p| p.migrations.as_ref().map(|m| m.revision.clone())));
-        summary["fingerprint_before"] = json!(schema_before.map(|p| &p.fingerprint));
-        summary["fingerprint_after"] = json!(schema_after.map(|p| &p.fingerprint));
-        summary["smoke"] = json!(smoke_results);
-        summary["downtime_ms"] = json!(downtime_total);
-        if !problems.is_empty() {
-            let failure = format!(
-                "the upgrade to {hop} did not verify: {}",
-                problems.join("; ")
-            );
-            summary["failure"] = json!(failure);
-            run.emit(Event::Failure {
-                reason: failure.clone(),
-                evidence: BTreeMap::new(),
-            });
-            summary["hops_done"] = json!(hops_done);
-            let sentence = after_pin(failure);
-            return run.fail(Step::Verify, step, sentence, summary).await;
-        }
-        run.finish(Step::Verify, step, true, None).await;
         hops_done.push(hop.clone());
         previous = hop.clone();
         if stop.requested() && i + 1 < hops.len() {
@@ -1076,117 +635,8 @@ async fn upgrade(
     }
 }
 
-/// Why a step before the pin failed: its own failure, or the Docker engine going away.
-enum StepError {
-    Own(String),
-    Engine(String),
-}
-
-impl std::fmt::Display for StepError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            StepError::Own(e) | StepError::Engine(e) => f.write_str(e),
-        }
-    }
-}
-
-/// What became of the database's container while its dump ran.
-enum DatabaseFate {
-    /// Not running now: "db is exited (exit code 0)".
-    Down(String),
-    /// Told to stop during the dump and still shutting down after `DB_SETTLE`.
-    Stopping(String),
-    /// It stopped during the dump and Docker started it again (a restart policy).
-    Restarted(String),
-}
-
-/// How long a database told to stop may take to shut down before hoist says it is stopping
-/// (Docker's own stop timeout is 10 s).
-const DB_SETTLE: Duration = Duration::from_secs(30);
-
-/// Whether the database's container stopped while its dump ran (since `began`), or None when
-/// it ran throughout. pg_dump's connection is cut as soon as the server begins to shut down,
-/// before its container has exited, so a container that Docker was told to stop is watched
-/// until it settles rather than judged at the first look.
-async fn stopped_database(
-    engine: &crate::docker::Engine,
-    view: &facts::StackView,
-    began: jiff::Timestamp,
-) -> Option<DatabaseFate> {
-    let db = view.database.as_ref()?;
-    let service = db.service.as_str();
-    let events = crate::docker::events::project_events_between(
-        engine,
-        &view.project,
-        &crate::docker::events::unix_time(began),
-        &crate::docker::events::unix_time(jiff::Timestamp::now()),
-    )
-    .await
-    .unwrap_or_else(|e| {
-        tracing::warn!("the database's events during the dump: {e}");
-        Vec::new()
-    });
-    let stop_events: Vec<_> = events
-        .iter()
-        .filter(|e| e.service == service && e.is_stop())
-        .collect();
-    let deadline = Instant::now() + DB_SETTLE;
-    loop {
-        let containers = crate::docker::stack_containers(engine, &view.project)
-            .await
-            .ok()?;
-        let c = containers.iter().find(|c| c.service == service)?;
-        if !c.is_running() {
-            return Some(DatabaseFate::Down(format!(
-                "{service} is {} (exit code {})",
-                c.state, c.exit_code
-            )));
-        }
-        if stop_events.is_empty() {
-            return None;
-        }
-        // A `die` already seen with the container running again: Docker restarted it.
-        if let Some(died) = stop_events.iter().find(|e| e.action == "die") {
-            return Some(DatabaseFate::Restarted(format!(
-                "{service} stopped during the dump (exit code {}) and Docker started it again",
-                died.exit_code
-                    .map_or("unknown".to_string(), |c| c.to_string())
-            )));
-        }
-        if Instant::now() >= deadline {
-            return Some(DatabaseFate::Stopping(format!(
-                "{service} was told to stop during the dump ({}) and still runs {} s later",
-                stop_events
-                    .iter()
-                    .map(|e| e.action.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                DB_SETTLE.as_secs()
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
-/// The backup failed: nothing was changed, the run ends with `sentence`.
-async fn backup_failed(
-    run: &mut Run<'_>,
-    step: (Instant, Option<i64>),
-    mut summary: Value,
-    sentence: String,
-) -> Result<(PathBuf, Option<crate::backup::Backup>), Finished> {
-    run.finish(Step::Backup, step, false, Some(sentence.clone()))
-        .await;
-    summary["error"] = json!(sentence);
-    Err(Finished {
-        exit_code: 1,
-        sentence,
-        summary,
-    })
-}
-
 /// What state a failure after a pin leaves, and how to go back by hand.
-fn after_pin_state(
+pub(super) fn after_pin_state(
     stack: &crate::stack::Stack,
     pinned: &str,
     from: &str,

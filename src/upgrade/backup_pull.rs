@@ -1,0 +1,363 @@
+//! The backup and the pull, side by side (a pull does not touch the running containers): each
+//! done again when the Docker daemon restarts under it. A failed backup ends the run with
+//! nothing changed, and says what became of a database that stopped under its dump.
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::docker::images;
+use crate::probe::facts::{self, Facts};
+use crate::run::{Event, Finished, Run, Step, progress_to};
+use crate::steps::engine_loss::{After, EngineLoss};
+
+/// What the backup and the pull left: the backup (taken now, or the interrupted run's), and
+/// how the pull went (its step still open).
+pub(super) struct BackedUp {
+    pub(super) dir: PathBuf,
+    /// The backup taken now; None when the run goes on with an interrupted run's.
+    pub(super) taken: Option<crate::backup::Backup>,
+    pub(super) pulled: Result<(), StepError>,
+    pub(super) pull_step: (Instant, Option<i64>),
+}
+
+/// Takes the backup (unless `resume_backup` is given) while the new images download. Err: the
+/// backup failed, and the run ends there with `base` as its summary.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn backup_and_pull(
+    run: &mut Run<'_>,
+    facts: &Facts,
+    docker: &facts::Running,
+    from: &str,
+    to_pull: &[String],
+    engine_loss: &EngineLoss,
+    resume_backup: Option<PathBuf>,
+    running_version: Option<&str>,
+    base: Value,
+) -> Result<BackedUp, Finished> {
+    let engine = &docker.engine;
+    let view = &facts.view;
+    // Backup and pull overlap: a pull does not touch the running containers.
+    let backup_began = jiff::Timestamp::now();
+    let backup_step = run
+        .start(Step::Backup, "database dump and data archives")
+        .await;
+    let pull_step = (Instant::now(), None);
+    run.emit(Event::StepStarted {
+        step: Step::Pull,
+        what: format!("{} image(s) to download", to_pull.len()),
+    });
+    let source = crate::steps::backup::source_from(facts, docker, running_version);
+    let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
+    let backup_tx = progress_tx.clone();
+    // Each future owns its senders (see below), these included.
+    let backup_say = progress_to(&progress_tx, Step::Backup);
+    let pull_say = progress_to(&progress_tx, Step::Pull);
+    let db_service: Vec<String> = view
+        .database
+        .as_ref()
+        .map(|d| vec![d.service.clone()])
+        .unwrap_or_default();
+    // Byte counts at most a few times a second: a front end on a slow link needs no more.
+    const EVERY: Duration = Duration::from_millis(250);
+    // Each sender lives inside its future, so the forwarder ends when both are done.
+    let backup_fut = async {
+        let backup_say = backup_say;
+        let began = Instant::now();
+        let last_read = std::sync::Mutex::new(None::<Instant>);
+        let on_backup = move |p: crate::backup::Progress| {
+            let event = match p {
+                crate::backup::Progress::Started { part } => Event::Progress {
+                    step: Step::Backup,
+                    message: format!("writing {part}"),
+                },
+                crate::backup::Progress::Read { part, bytes } => {
+                    let Ok(mut last) = last_read.lock() else {
+                        return;
+                    };
+                    if last.is_some_and(|t| t.elapsed() < EVERY) {
+                        return;
+                    }
+                    *last = Some(Instant::now());
+                    Event::BackupProgress {
+                        part,
+                        bytes,
+                        elapsed_ms: began.elapsed().as_millis() as u64,
+                    }
+                }
+                crate::backup::Progress::Finished { part, bytes } => Event::Progress {
+                    step: Step::Backup,
+                    message: format!("{part} done ({})", crate::units::human_bytes(bytes)),
+                },
+            };
+            let _ = backup_tx.send(event);
+        };
+        if resume_backup.is_some() {
+            return Ok(None);
+        }
+        loop {
+            let mark = engine_loss.mark();
+            let error =
+                match crate::backup::take(engine, &source, &view.backup_dir, &on_backup).await {
+                    Ok(b) => return Ok(Some(b)),
+                    Err(e) => e,
+                };
+            // The partial backup is already removed; once the database runs again, a whole
+            // new backup is taken.
+            match engine_loss
+                .after_failure(mark, "the backup", &backup_say)
+                .await
+            {
+                After::NotEngine => return Err(StepError::Own(error.to_string())),
+                After::Gone(why) => return Err(StepError::Engine(why)),
+                After::Again => {
+                    engine_loss
+                        .services_back(engine, &view.project, &db_service)
+                        .await
+                        .map_err(StepError::Engine)?;
+                }
+            }
+        }
+    };
+    let pull_tx = progress_tx;
+    let pull_fut = async move {
+        let pull_say = pull_say;
+        for reference in to_pull {
+            let mut tally = crate::docker::pull_tally::PullTally::default();
+            let mut last: Option<Instant> = None;
+            let mut report = |p: images::PullProgress| {
+                let milestone = tally.see(&p);
+                if milestone || last.is_none_or(|t| t.elapsed() >= EVERY) {
+                    last = Some(Instant::now());
+                    let _ = pull_tx.send(Event::Pull {
+                        image: reference.clone(),
+                        progress: tally.snapshot(),
+                        done: false,
+                    });
+                }
+            };
+            loop {
+                let mark = engine_loss.mark();
+                let Err(error) = images::pull(engine, reference, &mut report).await else {
+                    break;
+                };
+                // Layers already down are kept by the engine: the pull goes on where it was.
+                match engine_loss.after_failure(mark, "the pull", &pull_say).await {
+                    After::NotEngine => return Err(StepError::Own(error.to_string())),
+                    After::Gone(why) => return Err(StepError::Engine(why)),
+                    After::Again => {}
+                }
+            }
+            let _ = pull_tx.send(Event::Pull {
+                image: reference.clone(),
+                progress: tally.snapshot(),
+                done: true,
+            });
+        }
+        Ok::<(), StepError>(())
+    };
+    let forward = async {
+        while let Some(event) = progress_rx.recv().await {
+            run.emit(event);
+        }
+    };
+    let ((backup, pulled), ()) =
+        tokio::join!(async { tokio::join!(backup_fut, pull_fut) }, forward);
+    let backup = match backup {
+        Ok(None) => {
+            let dir = resume_backup.clone().unwrap_or_default();
+            run.progress(
+                Step::Backup,
+                format!(
+                    "{} was taken by the interrupted run and checked",
+                    dir.display()
+                ),
+            );
+            run.finish(
+                Step::Backup,
+                backup_step,
+                true,
+                Some(dir.display().to_string()),
+            )
+            .await;
+            Ok((dir, None))
+        }
+        Ok(Some(b)) => {
+            for p in &b.removed_partials {
+                run.progress(
+                    Step::Backup,
+                    format!(
+                        "removed {}: a partial backup left by a hoist that was stopped before it finished",
+                        p.display()
+                    ),
+                );
+            }
+            run.emit(Event::BackupDone {
+                dir: b.dir.clone(),
+                files: b.manifest.files.clone(),
+                total_bytes: b.total_bytes,
+            });
+            run.finish(
+                Step::Backup,
+                backup_step,
+                true,
+                Some(b.dir.display().to_string()),
+            )
+            .await;
+            Ok((b.dir.clone(), Some(b)))
+        }
+        Err(StepError::Own(e)) => {
+            let db = view.database.as_ref().map_or("db", |d| d.service.as_str());
+            let sentence = match stopped_database(engine, view, backup_began).await {
+                Some(DatabaseFate::Down(state)) => format!(
+                    "the backup failed: {e}. The database's container is not running now ({state}); hoist did not stop it, and changed nothing: .env still pins {from}. Start it again (`docker compose start {db}`), see why it stopped (`docker compose logs {db}`), then run the upgrade again."
+                ),
+                Some(DatabaseFate::Stopping(state)) => format!(
+                    "the backup failed: {e}. The database's container is stopping ({state}); hoist did not stop it, and changed nothing: .env still pins {from}. Once it has stopped, start it again (`docker compose start {db}`), see why it was stopped (`docker compose logs {db}`), then run the upgrade again."
+                ),
+                Some(DatabaseFate::Restarted(state)) => format!(
+                    "the backup failed: {e}. The database's container restarted under the dump ({state}); hoist changed nothing: .env still pins {from}. See why it stopped (`docker compose logs {db}`), then run the upgrade again."
+                ),
+                None => format!(
+                    "the backup failed: {e}. Nothing was changed: the stack still runs {from}."
+                ),
+            };
+            backup_failed(run, backup_step, base.clone(), sentence).await
+        }
+        Err(StepError::Engine(why)) => {
+            let sentence = format!(
+                "the backup could not be taken: {why}. Nothing was changed: .env still pins {from}. Check the stack with `hoist status`, then run the upgrade again."
+            );
+            backup_failed(run, backup_step, base.clone(), sentence).await
+        }
+    };
+    let (backup_dir, taken) = match backup {
+        Ok(b) => b,
+        Err(finished) => return Err(finished),
+    };
+    if let (Some(j), Some(taken)) = (run.journal, &taken) {
+        let _ = crate::steps::backup::journal_backup(
+            j,
+            run.run_id.as_deref().unwrap_or_default(),
+            &view.project,
+            running_version,
+            taken,
+        )
+        .await;
+    }
+    Ok(BackedUp {
+        dir: backup_dir,
+        taken,
+        pulled,
+        pull_step,
+    })
+}
+
+/// Why a step before the pin failed: its own failure, or the Docker engine going away.
+pub(super) enum StepError {
+    Own(String),
+    Engine(String),
+}
+
+impl std::fmt::Display for StepError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StepError::Own(e) | StepError::Engine(e) => f.write_str(e),
+        }
+    }
+}
+
+/// What became of the database's container while its dump ran.
+enum DatabaseFate {
+    /// Not running now: "db is exited (exit code 0)".
+    Down(String),
+    /// Told to stop during the dump and still shutting down after `DB_SETTLE`.
+    Stopping(String),
+    /// It stopped during the dump and Docker started it again (a restart policy).
+    Restarted(String),
+}
+
+/// How long a database told to stop may take to shut down before hoist says it is stopping
+/// (Docker's own stop timeout is 10 s).
+const DB_SETTLE: Duration = Duration::from_secs(30);
+
+/// Whether the database's container stopped while its dump ran (since `began`), or None when
+/// it ran throughout. pg_dump's connection is cut as soon as the server begins to shut down,
+/// before its container has exited, so a container that Docker was told to stop is watched
+/// until it settles rather than judged at the first look.
+async fn stopped_database(
+    engine: &crate::docker::Engine,
+    view: &facts::StackView,
+    began: jiff::Timestamp,
+) -> Option<DatabaseFate> {
+    let db = view.database.as_ref()?;
+    let service = db.service.as_str();
+    let events = crate::docker::events::project_events_between(
+        engine,
+        &view.project,
+        &crate::docker::events::unix_time(began),
+        &crate::docker::events::unix_time(jiff::Timestamp::now()),
+    )
+    .await
+    .unwrap_or_else(|e| {
+        tracing::warn!("the database's events during the dump: {e}");
+        Vec::new()
+    });
+    let stop_events: Vec<_> = events
+        .iter()
+        .filter(|e| e.service == service && e.is_stop())
+        .collect();
+    let deadline = Instant::now() + DB_SETTLE;
+    loop {
+        let containers = crate::docker::stack_containers(engine, &view.project)
+            .await
+            .ok()?;
+        let c = containers.iter().find(|c| c.service == service)?;
+        if !c.is_running() {
+            return Some(DatabaseFate::Down(format!(
+                "{service} is {} (exit code {})",
+                c.state, c.exit_code
+            )));
+        }
+        if stop_events.is_empty() {
+            return None;
+        }
+        // A `die` already seen with the container running again: Docker restarted it.
+        if let Some(died) = stop_events.iter().find(|e| e.action == "die") {
+            return Some(DatabaseFate::Restarted(format!(
+                "{service} stopped during the dump (exit code {}) and Docker started it again",
+                died.exit_code
+                    .map_or("unknown".to_string(), |c| c.to_string())
+            )));
+        }
+        if Instant::now() >= deadline {
+            return Some(DatabaseFate::Stopping(format!(
+                "{service} was told to stop during the dump ({}) and still runs {} s later",
+                stop_events
+                    .iter()
+                    .map(|e| e.action.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                DB_SETTLE.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// The backup failed: nothing was changed, the run ends with `sentence`.
+async fn backup_failed(
+    run: &mut Run<'_>,
+    step: (Instant, Option<i64>),
+    mut summary: Value,
+    sentence: String,
+) -> Result<(PathBuf, Option<crate::backup::Backup>), Finished> {
+    run.finish(Step::Backup, step, false, Some(sentence.clone()))
+        .await;
+    summary["error"] = json!(sentence);
+    Err(Finished {
+        exit_code: 1,
+        sentence,
+        summary,
+    })
+}

@@ -1,0 +1,260 @@
+//! One release on the way: pin it in `.env`, restart and watch the app, then verify it (new
+//! images, health, schema, rows, smoke checks). From the pin on, a failure leaves the stack
+//! changed, and its sentence says how and how to go back.
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use super::after_pin_state;
+use crate::context::Context;
+use crate::db::DbProbe;
+use crate::docker::Engine;
+use crate::probe::facts::{self, Facts};
+use crate::run::{Event, Finished, Run, Step, progress_to};
+use crate::stack::{Stack, pin};
+use crate::steps::engine_loss::{After, EngineLoss};
+use crate::steps::restart::restart_and_watch;
+use crate::steps::verify::{running_problems, smoke_checks};
+
+/// What every hop of one upgrade shares.
+pub(super) struct Journey<'a> {
+    pub(super) ctx: &'a Context,
+    pub(super) stack: &'a Stack,
+    pub(super) facts: &'a Facts,
+    pub(super) engine: &'a Engine,
+    pub(super) engine_loss: &'a EngineLoss,
+    /// The version the upgrade started from.
+    pub(super) from: &'a str,
+    pub(super) backup_dir: &'a Path,
+    pub(super) schema_before: Option<&'a DbProbe>,
+}
+
+/// The hop to `hop` (service -> image in `targets`), after `previous`. Err: the run ends there.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn run_hop(
+    j: &Journey<'_>,
+    run: &mut Run<'_>,
+    hop: &str,
+    targets: &BTreeMap<String, String>,
+    previous: &str,
+    hops_done: &[String],
+    summary: &mut Value,
+    downtime_total: &mut Option<u64>,
+) -> Result<(), Finished> {
+    let Journey {
+        ctx,
+        stack,
+        facts,
+        engine,
+        engine_loss,
+        from,
+        backup_dir,
+        schema_before,
+    } = *j;
+    let view = &facts.view;
+    let variable = &stack.detection.version.variable;
+    let change = match pin::plan(&stack.env_path, variable, hop) {
+        Ok(c) => c,
+        Err(e) => {
+            let step = run.start(Step::Pin, hop).await;
+            let sentence = after_pin_state(stack, previous, from, backup_dir, e.to_string());
+            return Err(run.fail(Step::Pin, step, sentence, summary.clone()).await);
+        }
+    };
+    let step = run
+        .start(
+            Step::Pin,
+            &format!(
+                "{} -> {}",
+                change.before.as_deref().unwrap_or("(absent)"),
+                change.after
+            ),
+        )
+        .await;
+    if let Err(e) = pin::write_atomic(&stack.env_path, &change.new_text) {
+        let sentence = if hops_done.is_empty() {
+            format!("writing .env failed: {e}. Nothing was changed: the stack still runs {from}.")
+        } else {
+            after_pin_state(
+                stack,
+                previous,
+                from,
+                backup_dir,
+                format!("writing .env failed: {e}"),
+            )
+        };
+        return Err(run.fail(Step::Pin, step, sentence, summary.clone()).await);
+    }
+    run.finish(Step::Pin, step, true, None).await;
+    // From here on a failure has changed the stack: a rollback is offered.
+    summary["changed"] = json!(true);
+    summary["pinned_now"] = json!(hop);
+    let after_pin = |what: String| after_pin_state(stack, hop, from, backup_dir, what);
+
+    // Restart, then watch the new containers until they are ready, or fail.
+    // A daemon that went away between the watch and the checks: `up -d` and the watch
+    // again once it answers, then the checks.
+    let (up, step, after) = loop {
+        let up = match restart_and_watch(run, stack, view, engine, targets, hop, engine_loss).await
+        {
+            Ok(up) => up,
+            Err(f) => {
+                summary["failure"] = json!(f.reason);
+                if f.engine_gone {
+                    summary["engine_gone"] = json!(true);
+                }
+                run.emit(Event::Failure {
+                    reason: f.reason.clone(),
+                    evidence: f.evidence.clone().unwrap_or_default(),
+                });
+                let sentence = after_pin(f.reason);
+                if let Some(evidence) = f.evidence {
+                    summary["evidence"] = json!(evidence);
+                }
+                summary["hops_done"] = json!(hops_done);
+                return Err(run.fail(f.step, f.started, sentence, summary.clone()).await);
+            }
+        };
+        let mark = engine_loss.mark();
+        // Verify: new images, healthy, schema after, no rows lost, smoke checks.
+        let step = run
+            .start(
+                Step::Verify,
+                "checking images, health, data and the app's answers",
+            )
+            .await;
+        let after = facts::gather(ctx, facts.view.clone()).await;
+        if after.docker.is_ok() {
+            break (up, step, after);
+        }
+        let say = progress_to(run.events, Step::Verify);
+        match engine_loss.after_failure(mark, "the checks", &say).await {
+            After::NotEngine => break (up, step, after),
+            After::Again => {
+                up.end().await;
+                run.finish(
+                    Step::Verify,
+                    step,
+                    false,
+                    Some("the Docker engine went away; the restart and the watch again".into()),
+                )
+                .await;
+            }
+            After::Gone(why) => {
+                up.end().await;
+                summary["failure"] = json!(why);
+                summary["engine_gone"] = json!(true);
+                summary["hops_done"] = json!(hops_done);
+                let sentence = after_pin(why);
+                return Err(run
+                    .fail(Step::Verify, step, sentence, summary.clone())
+                    .await);
+            }
+        }
+    };
+    let mut problems = running_problems(&after, targets);
+    run.emit(Event::Check {
+        what: "containers".into(),
+        ok: problems.is_empty(),
+        detail: if problems.is_empty() {
+            format!(
+                "{} run{} the new image, healthy, no restart",
+                targets.keys().cloned().collect::<Vec<_>>().join(", "),
+                if targets.len() == 1 { "s" } else { "" }
+            )
+        } else {
+            problems.join("; ")
+        },
+    });
+    let schema_after = after.db.as_ref().and_then(|r| r.as_ref().ok());
+    problems.extend(data_checks(run, schema_before, &after));
+    let (smoke_results, smoke_problems) = smoke_checks(run, stack).await;
+    problems.extend(smoke_problems);
+    let downtime_ms = up.end().await;
+    *downtime_total = match (*downtime_total, downtime_ms) {
+        (Some(a), Some(b)) => Some(a + b),
+        _ => None,
+    };
+    summary["schema_after"] =
+        json!(schema_after.and_then(|p| p.migrations.as_ref().map(|m| m.revision.clone())));
+    summary["fingerprint_before"] = json!(schema_before.map(|p| &p.fingerprint));
+    summary["fingerprint_after"] = json!(schema_after.map(|p| &p.fingerprint));
+    summary["smoke"] = json!(smoke_results);
+    summary["downtime_ms"] = json!(*downtime_total);
+    if !problems.is_empty() {
+        let failure = format!(
+            "the upgrade to {hop} did not verify: {}",
+            problems.join("; ")
+        );
+        summary["failure"] = json!(failure);
+        run.emit(Event::Failure {
+            reason: failure.clone(),
+            evidence: BTreeMap::new(),
+        });
+        summary["hops_done"] = json!(hops_done);
+        let sentence = after_pin(failure);
+        return Err(run
+            .fail(Step::Verify, step, sentence, summary.clone())
+            .await);
+    }
+    run.finish(Step::Verify, step, true, None).await;
+    Ok(())
+}
+
+/// The schema before and after, and every table's rows against the backup's (none may be
+/// lost). Returns the problems.
+fn data_checks(run: &Run<'_>, schema_before: Option<&DbProbe>, after: &Facts) -> Vec<String> {
+    let mut problems = Vec::new();
+    let schema_after = after.db.as_ref().and_then(|r| r.as_ref().ok());
+    if let (Some(before), Some(now)) = (schema_before, schema_after) {
+        let revision = |p: &crate::db::DbProbe| {
+            p.migrations
+                .as_ref()
+                .map_or("(no migrations table)".to_string(), |m| m.revision.clone())
+        };
+        run.emit(Event::Check {
+            what: "schema".into(),
+            ok: true,
+            detail: format!("{} -> {}", revision(before), revision(now)),
+        });
+        let mut lost = Vec::new();
+        for t in &before.tables {
+            let rows_now = now.tables.iter().find(|n| n.name == t.name).map(|n| n.rows);
+            match rows_now {
+                Some(n) if n >= t.rows => {}
+                Some(n) => lost.push(format!(
+                    "table {} has {n} rows, {} before the upgrade",
+                    t.name, t.rows
+                )),
+                None => lost.push(format!(
+                    "table {} is gone ({} rows before the upgrade)",
+                    t.name, t.rows
+                )),
+            }
+        }
+        run.emit(Event::Check {
+            what: "rows".into(),
+            ok: lost.is_empty(),
+            detail: if lost.is_empty() {
+                format!(
+                    "{} tables, {} rows before, none lost",
+                    before.tables.len(),
+                    before.tables.iter().map(|t| t.rows).sum::<u64>()
+                )
+            } else {
+                lost.join("; ")
+            },
+        });
+        problems.extend(lost);
+    } else if let Some(Err(e)) = &after.db {
+        let problem = format!("the database cannot be read after the upgrade: {e}");
+        run.emit(Event::Check {
+            what: "database".into(),
+            ok: false,
+            detail: problem.clone(),
+        });
+        problems.push(problem);
+    }
+    problems
+}
