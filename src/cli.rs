@@ -1,4 +1,4 @@
-//! The command line (a stable interface: tests and scripts depend on it; see DESIGN.md).
+//! The command line (a stable interface: tests and scripts depend on it; the README documents it).
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::stack::StackPaths;
 
-/// Where things are, from the global options and their defaults (DESIGN.md, Command line).
+/// Where things are, from the global options and their defaults (README, Use).
 #[derive(Debug, Clone)]
 pub struct Context {
     pub paths: StackPaths,

@@ -1,7 +1,8 @@
 //! hoist: upgrade a self-hosted Docker Compose app, and roll it back when the upgrade goes wrong.
 //!
 //! The library holds everything that is not the command line, so the integration tests and the
-//! binary share one engine. Nothing here writes to the terminal.
+//! binary share one engine. Only the wizard (`tui`) draws on the terminal; the engine reports
+//! through `run::Event`s. docs/ARCHITECTURE.md has the layers.
 
 pub mod backup;
 pub mod context;

@@ -1,5 +1,5 @@
 //! hoist's binary: parse the command line, set up the log file, run one command, exit with the
-//! code DESIGN.md promises (0 done, 1 needs attention, 2 bad input, 3 refused, 4 rolled back).
+//! code the README promises (0 done, 1 needs attention, 2 bad input, 3 refused, 4 rolled back).
 use std::io::Write;
 use std::process::ExitCode;
 

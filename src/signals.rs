@@ -1,6 +1,6 @@
 //! The signals that would end hoist mid-step: a hung-up terminal (SIGHUP, a dropped SSH
 //! session), SIGTERM, SIGINT. Once listened to, none of them kills the process: the front ends
-//! turn them into a stop at the next safe point (DESIGN.md: a dropped session must not leave
+//! turn them into a stop at the next safe point (a dropped session must not leave
 //! things half done).
 use tokio::signal::unix::{Signal, SignalKind, signal};
 

@@ -8,7 +8,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use super::{Event, Step};
 use crate::journal::Journal;
 
-/// How a run ended: the exit code of DESIGN.md, one sentence, and the summary object.
+/// How a run ended: the exit code (README, Exit codes), one sentence, and the summary object.
 pub struct Finished {
     pub exit_code: u8,
     pub sentence: String,

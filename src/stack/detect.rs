@@ -1,4 +1,4 @@
-//! What hoist works out from the files alone (DESIGN.md, Configuration): the version variable
+//! What hoist works out from the files alone (README, Detection): the version variable
 //! and the services it upgrades, the database and its credentials, the data to archive, the
 //! smoke checks and readiness. Settings override it field by field.
 use indexmap::IndexMap;

@@ -162,7 +162,7 @@ async fn detach(
     }
 }
 
-/// Runs the wizard on the stack of `ctx`; returns the exit code of DESIGN.md.
+/// Runs the wizard on the stack of `ctx`; returns the exit code (README, Exit codes).
 pub async fn run(ctx: &Context) -> u8 {
     let mut state = match starting_state(ctx).await {
         Ok(s) => s,

@@ -1,6 +1,8 @@
 //! The upgrade engine, without any terminal: preflight, target check, backup and pull (they
-//! overlap), pin, restart, watch, verify. It reports through `Event`s on a channel and asks its
-//! questions through a `Decider`; front ends (headless lines or JSON, later the wizard) print.
+//! overlap, `backup_pull.rs`), then for each release on the way pin, restart, watch and verify
+//! (`hop.rs`). It reports through `Event`s on a channel and asks its questions through a
+//! `Decider`; the front ends (headless lines or JSON, the wizard) show them. What follows a
+//! failure is `crate::recovery`'s.
 
 mod backup_pull;
 mod hop;
