@@ -28,6 +28,24 @@ pub struct Journal {
 }
 
 /// Now, as RFC 3339 in UTC with milliseconds.
+/// A journal write whose failure must not end the run, but must not pass unseen either: the
+/// failure goes to the log file, and the value (if any) on.
+pub trait Logged<T> {
+    fn logged(self, what: &str) -> Option<T>;
+}
+
+impl<T> Logged<T> for Result<T, JournalError> {
+    fn logged(self, what: &str) -> Option<T> {
+        match self {
+            Ok(v) => Some(v),
+            Err(e) => {
+                tracing::warn!("the journal could not {what}: {e}");
+                None
+            }
+        }
+    }
+}
+
 pub fn now() -> String {
     jiff::Timestamp::now()
         .strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
@@ -310,7 +328,13 @@ impl Journal {
                 exit_code: r.try_get(8).ok().flatten(),
                 message: get(9),
                 pid: r.try_get(10).unwrap_or_default(),
-                summary: get(11).and_then(|t| serde_json::from_str(&t).ok()),
+                summary: get(11).filter(|t| !t.is_empty()).and_then(|t| {
+                    serde_json::from_str(&t)
+                        .map_err(|e| {
+                            tracing::warn!("the journal's summary of a run cannot be read: {e}")
+                        })
+                        .ok()
+                }),
                 steps,
             });
         }

@@ -555,11 +555,8 @@ async fn next_download_finding(
     backup_estimate: u64,
 ) -> Option<Finding> {
     let variable = &stack.detection.version.variable;
+    // Without a pinned version there is no next one to measure (the version finding says why).
     let pinned = stack.detection.version.value.clone();
-    let images = crate::stack::targets::target_images(stack, variable, pinned.as_deref()?).ok()?;
-    let image = images.values().next()?.clone();
-    let services = crate::probe::services::services(facts);
-    let running = crate::probe::services::running_version(&services);
     let unknown = |e: String| {
         Finding::new(
             "download",
@@ -567,16 +564,23 @@ async fn next_download_finding(
             format!("the size of the next version's download is unknown: {e}"),
         )
     };
+    let images = match crate::stack::targets::target_images(stack, variable, pinned.as_deref()?) {
+        Ok(images) => images,
+        Err(e) => return Some(unknown(e)),
+    };
+    let image = images.values().next()?.clone();
+    let services = crate::probe::services::services(facts);
+    let running = crate::probe::services::running_version(&services);
     let overview =
         match crate::versions::overview(&image, pinned.as_deref(), running.as_deref()).await {
             Ok(o) => o,
             Err(e) => return Some(unknown(e.to_string())),
         };
     let next = overview.next?;
-    let mut refs: Vec<String> = crate::stack::targets::target_images(stack, variable, &next)
-        .ok()?
-        .into_values()
-        .collect();
+    let mut refs: Vec<String> = match crate::stack::targets::target_images(stack, variable, &next) {
+        Ok(images) => images.into_values().collect(),
+        Err(e) => return Some(unknown(e)),
+    };
     refs.sort();
     refs.dedup();
     Some(match measure_download(facts, &next, &refs).await {

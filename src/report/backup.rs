@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::Output;
 use crate::backup::{self, Progress};
 use crate::context::Context;
-use crate::journal::Journal;
+use crate::journal::{Journal, Logged};
 use crate::preflight::backup_preconditions;
 use crate::probe::facts;
 use crate::steps::backup::{copy_command, journal_backup, source_from};
@@ -73,7 +73,10 @@ pub async fn run(ctx: &Context) -> Output {
     match result {
         Ok(b) => {
             if let Ok(step) = step {
-                let _ = journal.step_finished(step, "done", ms, None).await;
+                journal
+                    .step_finished(step, "done", ms, None)
+                    .await
+                    .logged("record a step's end");
             }
             let recorded =
                 journal_backup(&journal, &run_id, &view.project, running.as_deref(), &b).await;
@@ -92,7 +95,7 @@ pub async fn run(ctx: &Context) -> Output {
                 "removed_partials": b.removed_partials,
                 "exit_code": 0,
             });
-            let _ = journal
+            journal
                 .finish_run(
                     &run_id,
                     "succeeded",
@@ -100,7 +103,8 @@ pub async fn run(ctx: &Context) -> Output {
                     "backup taken",
                     &summary.to_string(),
                 )
-                .await;
+                .await
+                .logged("record how the run ended");
             journal.close().await;
             let mut text = String::new();
             let _ = writeln!(
@@ -154,13 +158,15 @@ pub async fn run(ctx: &Context) -> Output {
                 backup_root.display()
             );
             if let Ok(step) = step {
-                let _ = journal
+                journal
                     .step_finished(step, "failed", ms, Some(&sentence))
-                    .await;
+                    .await
+                    .logged("record a step's end");
             }
-            let _ = journal
+            journal
                 .finish_run(&run_id, "failed", 1, &sentence, "")
-                .await;
+                .await
+                .logged("record how the run ended");
             journal.close().await;
             let mut out = Output::failed("backup", 1, sentence);
             out.events.splice(0..0, events);

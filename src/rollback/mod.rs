@@ -263,19 +263,7 @@ pub async fn run(
     if let Some(upgrade) = &target.upgrade_run {
         finished.summary["upgrade_run"] = json!(upgrade);
     }
-    let outcome = finished.summary["outcome"]
-        .as_str()
-        .unwrap_or("failed")
-        .to_string();
-    let _ = journal
-        .finish_run(
-            &run_id,
-            &outcome,
-            i32::from(finished.exit_code),
-            &finished.sentence,
-            &finished.summary.to_string(),
-        )
-        .await;
+    crate::run::record_finish(journal, &run_id, &finished).await;
     finished
 }
 

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::{Event, Step};
-use crate::journal::Journal;
+use crate::journal::{Journal, Logged};
 
 /// How a run ended: the exit code (README, Exit codes), one sentence, and the summary object.
 pub struct Finished {
@@ -66,7 +66,10 @@ impl<'a> Run<'a> {
             what: what.to_string(),
         });
         let id = match (self.journal, &self.run_id) {
-            (Some(j), Some(run)) => j.step_started(run, step.name()).await.ok(),
+            (Some(j), Some(run)) => j
+                .step_started(run, step.name())
+                .await
+                .logged("record a step's start"),
             _ => None,
         };
         (Instant::now(), id)
@@ -107,7 +110,9 @@ impl<'a> Run<'a> {
             "step finished"
         );
         if let (Some(j), Some(id)) = (self.journal, started.1) {
-            let _ = j.step_finished(id, status, ms, message.as_deref()).await;
+            j.step_finished(id, status, ms, message.as_deref())
+                .await
+                .logged("record a step's end");
         }
         let mut record = json!({"name": step.name(), "status": status, "ms": ms});
         if let Some(hop) = &self.hop {
@@ -131,7 +136,7 @@ pub(crate) fn run_event(events: &UnboundedSender<Event>, e: Event) {
 /// Writes how the run ended into the journal (again, when a rollback followed).
 pub(crate) async fn record_finish(journal: &Journal, run_id: &str, finished: &Finished) {
     let outcome = finished.summary["outcome"].as_str().unwrap_or("failed");
-    let _ = journal
+    journal
         .finish_run(
             run_id,
             outcome,
@@ -139,7 +144,8 @@ pub(crate) async fn record_finish(journal: &Journal, run_id: &str, finished: &Fi
             &finished.sentence,
             &finished.summary.to_string(),
         )
-        .await;
+        .await
+        .logged("record how the run ended");
 }
 
 /// A `say` for progress lines of `step` that a task can own.

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::docker::images;
+use crate::journal::Logged;
 use crate::probe::facts::{self, Facts};
 use crate::run::{Event, Finished, Run, Step, progress_to};
 use crate::steps::engine_loss::{After, EngineLoss};
@@ -236,14 +237,15 @@ pub(super) async fn backup_and_pull(
         Err(finished) => return Err(finished),
     };
     if let (Some(j), Some(taken)) = (run.journal, &taken) {
-        let _ = crate::steps::backup::journal_backup(
+        crate::steps::backup::journal_backup(
             j,
             run.run_id.as_deref().unwrap_or_default(),
             &view.project,
             running_version,
             taken,
         )
-        .await;
+        .await
+        .logged("record the backup");
     }
     Ok(BackedUp {
         dir: backup_dir,
