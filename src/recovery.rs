@@ -11,6 +11,7 @@ use crate::context::Context;
 use crate::journal::Journal;
 use crate::probe::facts;
 use crate::run::{Decider, Event, Finished, record_finish, run_event};
+use crate::steps::stop::stop_services;
 use crate::upgrade::{Ended, FailedChange, Request};
 
 /// An upgrade, and what follows when it fails after changing the stack. Front ends call this.
@@ -109,7 +110,15 @@ async fn after_failure(
         }
     }
     if let Some(loss) = unattended_loss {
-        finished = leave_for_decision(ctx, &change.view, finished, failure, &loss).await;
+        finished = leave_for_decision(
+            ctx,
+            &change.view,
+            change.stop_timeout,
+            finished,
+            failure,
+            &loss,
+        )
+        .await;
     } else if go {
         let rolled =
             crate::rollback::run(ctx, &target, decider, events, journal.as_ref(), true).await;
@@ -166,32 +175,19 @@ async fn after_failure(
 async fn leave_for_decision(
     ctx: &Context,
     view: &facts::StackView,
+    stop_timeout: Duration,
     mut finished: Finished,
     failure: &str,
     loss: &str,
 ) -> Finished {
     let now = facts::gather(ctx, view.clone()).await;
-    let mut stopped = Vec::new();
-    let mut not_stopped = Vec::new();
-    if let Ok(docker) = &now.docker {
-        for service in &view.upgraded {
-            for c in docker.of_service(service) {
-                if !matches!(c.state.as_str(), "running" | "restarting" | "paused") {
-                    continue;
-                }
-                match crate::docker::containers::stop(
-                    &docker.engine,
-                    &c.id,
-                    Duration::from_secs(30),
-                )
-                .await
-                {
-                    Ok(()) => stopped.push(c.name.clone()),
-                    Err(e) => not_stopped.push(format!("{} ({e})", c.name)),
-                }
-            }
+    let (stopped, not_stopped) = match &now.docker {
+        Ok(docker) => {
+            let s = stop_services(docker, &view.upgraded, stop_timeout, &|_| {}).await;
+            (s.stopped, s.failed)
         }
-    }
+        Err(e) => (Vec::new(), vec![format!("any of them ({e})")]),
+    };
     let backup = finished.summary["backup"]
         .as_str()
         .unwrap_or("?")

@@ -382,22 +382,20 @@ async fn roll_back(
         let timeout = stack
             .settings
             .timeout_stop
-            .unwrap_or(std::time::Duration::from_secs(30));
-        for service in &facts.view.upgraded {
-            for c in docker.of_service(service) {
-                // A crash-looping container counts: between two crashes it would migrate the
-                // database again while it is being restored.
-                if matches!(c.state.as_str(), "running" | "restarting" | "paused")
-                    && let Err(e) = crate::docker::containers::stop(&engine, &c.id, timeout).await
-                {
-                    let sentence = format!(
-                        "{e}. State: nothing was restored; .env still pins {current}. Run `hoist rollback` again, or follow RESTORE.md in {}.",
-                        target.backup_dir.display()
-                    );
-                    return run.fail(Step::Stop, step, sentence, summary).await;
-                }
-                run.progress(Step::Stop, format!("{} stopped", c.name));
-            }
+            .unwrap_or(crate::steps::stop::DEFAULT_STOP);
+        let say = crate::run::progress_to(run.events, Step::Stop);
+        let stopped =
+            crate::steps::stop::stop_services(docker, &facts.view.upgraded, timeout, &|name| {
+                say(format!("{name} stopped"))
+            })
+            .await;
+        if !stopped.failed.is_empty() {
+            let sentence = format!(
+                "could not stop {}. State: nothing was restored; .env still pins {current}. Run `hoist rollback` again, or follow RESTORE.md in {}.",
+                stopped.failed.join(", "),
+                target.backup_dir.display()
+            );
+            return run.fail(Step::Stop, step, sentence, summary).await;
         }
         run.finish(Step::Stop, step, true, None).await;
         let stamp = jiff::Timestamp::now()

@@ -125,7 +125,8 @@ impl Settings {
             }
         };
         let duration = |key: &str, v: &Value| {
-            parse_duration(v).ok_or_else(|| bad(key, "a duration like \"90s\" or \"2m\"", v))
+            parse_duration(v)
+                .ok_or_else(|| bad(key, "a duration like \"90s\" or \"2m\" (at most a week)", v))
         };
         let regex = |key: &str, v: &Value| -> Result<regex::Regex, SettingError> {
             let s = string(key, v)?;
@@ -305,8 +306,14 @@ impl Settings {
                             match k.as_str() {
                                 "url" => {
                                     let s = string(&full, &v)?;
-                                    if !(s.starts_with("http://") || s.starts_with("https://")) {
-                                        return Err(bad(&full, "an http:// or https:// URL", &v));
+                                    // The smoke runner speaks plain HTTP only: an https:// URL
+                                    // would be accepted here and fail at every upgrade.
+                                    if !s.starts_with("http://") {
+                                        return Err(bad(
+                                            &full,
+                                            "an http:// URL (https smoke checks are not supported yet: give the app's plain HTTP port)",
+                                            &v,
+                                        ));
                                     }
                                     url = Some(s);
                                 }
@@ -415,10 +422,19 @@ fn first_line(s: &str) -> String {
 
 /// `90s`, `2m`, `1h`, `500ms`, `1m30s`, or a plain number of seconds.
 pub fn parse_duration(v: &Value) -> Option<Duration> {
-    if let Some(n) = v.as_u64() {
-        return Some(Duration::from_secs(n));
-    }
-    let s = v.as_str()?.trim();
+    let total = if let Some(n) = v.as_u64() {
+        Duration::from_secs(n)
+    } else {
+        parse_duration_text(v.as_str()?.trim())?
+    };
+    // Longer than any wait hoist makes sense of; also keeps `Instant + timeout` from overflowing.
+    (total <= MAX_DURATION).then_some(total)
+}
+
+/// The longest duration a setting may give: a week.
+pub const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+fn parse_duration_text(s: &str) -> Option<Duration> {
     if s.is_empty() {
         return None;
     }
@@ -438,13 +454,14 @@ pub fn parse_duration(v: &Value) -> Option<Duration> {
             .unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
-        total += match unit {
+        let part = match unit {
             "ms" => Duration::from_millis(n),
             "s" | "" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n * 60),
-            "h" => Duration::from_secs(n * 3600),
+            "m" => Duration::from_secs(n.checked_mul(60)?),
+            "h" => Duration::from_secs(n.checked_mul(3600)?),
             _ => return None,
         };
+        total = total.checked_add(part)?;
     }
     Some(total)
 }
@@ -511,7 +528,7 @@ mod tests {
         let e = apply(json!({"timeouts": {"ready": "soon"}})).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "/app/compose.yaml: setting `x-hoist.timeouts.ready`: expected a duration like \"90s\" or \"2m\", found \"soon\""
+            "/app/compose.yaml: setting `x-hoist.timeouts.ready`: expected a duration like \"90s\" or \"2m\" (at most a week), found \"soon\""
         );
         let e = apply(json!({"versoin_variable": "X"})).unwrap_err();
         assert_eq!(e.key, "x-hoist.versoin_variable");
@@ -522,6 +539,13 @@ mod tests {
         assert_eq!(e.key, "x-hoist.database.kind");
         let e = apply(json!({"smoke": [{"method": "GET"}]})).unwrap_err();
         assert_eq!(e.key, "x-hoist.smoke[0].url");
+        // Refused here, not at every upgrade by the smoke runner.
+        let e = apply(json!({"smoke": [{"url": "https://127.0.0.1/"}]})).unwrap_err();
+        assert_eq!(e.key, "x-hoist.smoke[0].url");
+        assert!(
+            e.expected.contains("https smoke checks are not supported"),
+            "{e}"
+        );
         let e = apply(json!("just a string")).unwrap_err();
         assert_eq!(e.key, "x-hoist");
     }
@@ -567,6 +591,16 @@ mod tests {
             Some(Duration::from_secs(3600))
         );
         assert_eq!(parse_duration(&json!("2 minutes")), None);
+        // Overflowing or absurd durations are refused, never wrapped or panicking.
+        assert_eq!(parse_duration(&json!("9999999999999999999h")), None);
+        assert_eq!(parse_duration(&json!("18446744073709551615s1s")), None);
+        assert_eq!(parse_duration(&json!(u64::MAX)), None);
+        assert_eq!(parse_duration(&json!("8d")), None);
+        assert_eq!(parse_duration(&json!("169h")), None);
+        assert_eq!(
+            parse_duration(&json!("168h")),
+            Some(Duration::from_secs(7 * 24 * 3600))
+        );
         assert_eq!(
             parse_status(&json!("<400")),
             Some(StatusExpectation::Below(400))

@@ -4,5 +4,6 @@ pub mod engine_loss;
 pub mod evidence;
 pub mod restart;
 pub mod smoke;
+pub mod stop;
 pub mod verify;
 pub mod watch;

@@ -34,6 +34,7 @@ pub(super) async fn backup_and_pull(
     engine_loss: &EngineLoss,
     resume_backup: Option<PathBuf>,
     running_version: Option<&str>,
+    pull_timeout: Option<Duration>,
     base: Value,
 ) -> Result<BackedUp, Finished> {
     let engine = &docker.engine;
@@ -121,7 +122,7 @@ pub(super) async fn backup_and_pull(
         }
     };
     let pull_tx = progress_tx;
-    let pull_fut = async move {
+    let pull_all = async move {
         let pull_say = pull_say;
         for reference in to_pull {
             let mut tally = crate::docker::pull_tally::PullTally::default();
@@ -156,6 +157,20 @@ pub(super) async fn backup_and_pull(
             });
         }
         Ok::<(), StepError>(())
+    };
+    // `timeouts.pull` bounds the whole download, when it is set.
+    let pull_fut = async move {
+        match pull_timeout {
+            Some(limit) => tokio::time::timeout(limit, pull_all)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(StepError::Own(format!(
+                        "the download did not finish within {} s (x-hoist timeouts.pull)",
+                        limit.as_secs()
+                    )))
+                }),
+            None => pull_all.await,
+        }
     };
     let forward = async {
         while let Some(event) = progress_rx.recv().await {

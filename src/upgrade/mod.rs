@@ -74,6 +74,8 @@ pub struct FailedChange {
     pub pinned_now: String,
     pub backup_dir: PathBuf,
     pub view: facts::StackView,
+    /// How long each of the app's containers may take to stop (`timeouts.stop`).
+    pub stop_timeout: std::time::Duration,
 }
 
 /// The upgrade itself: preflight, target, backup and pull, then each hop's pin, restart, watch
@@ -462,6 +464,10 @@ async fn prepare_and_run(
                 .to_string(),
             backup_dir,
             view: facts.view.clone(),
+            stop_timeout: stack
+                .settings
+                .timeout_stop
+                .unwrap_or(crate::steps::stop::DEFAULT_STOP),
         });
     }
     journal.close().await;
@@ -508,6 +514,7 @@ async fn upgrade(
         engine_loss,
         resume_backup,
         running_version.as_deref(),
+        stack.settings.timeout_pull,
         base("failed", 1),
     )
     .await
