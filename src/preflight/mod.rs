@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::docker::{self, compose_cli};
+use crate::docker::compose_cli;
 use crate::fsutil;
 use crate::probe::facts::Facts;
 use crate::probe::services::ServiceStatus;
@@ -60,8 +60,6 @@ impl Finding {
     }
 }
 
-/// Lines of a failing container's log shown as evidence.
-const LOG_LINES: usize = 12;
 /// Free space kept beyond the estimate, so a backup never fills the disk to the last byte.
 const DISK_MARGIN: u64 = 256 * 1000 * 1000;
 
@@ -160,18 +158,8 @@ async fn service_findings(facts: &Facts) -> Vec<Finding> {
         let with_healthcheck = facts.view.with_healthcheck.contains(&s.name);
         let (level, message) = judge_service(&s, with_healthcheck);
         let mut finding = Finding::new(&name, level, message);
-        if level == Level::Fail
-            && let Some(c) = running
-                .of_service(&s.name)
-                .into_iter()
-                .max_by_key(|c| !c.is_running())
-        {
-            finding.details = match docker::last_log_lines(&running.engine, &c.id, LOG_LINES).await
-            {
-                Ok(lines) if lines.is_empty() => vec!["(the container logged nothing)".into()],
-                Ok(lines) => lines,
-                Err(e) => vec![format!("(its logs could not be read: {e})")],
-            };
+        if level == Level::Fail && !running.of_service(&s.name).is_empty() {
+            finding.details = crate::probe::evidence::last_lines(running, &s.name).await;
         }
         out.push(finding);
     }
