@@ -36,14 +36,6 @@ pub struct Finding {
 }
 
 impl Finding {
-    /// The backup size a disk finding estimated (0 when it could not).
-    pub fn estimate(&self) -> u64 {
-        self.extra
-            .get("estimate_bytes")
-            .and_then(|v| v.as_u64())
-            .unwrap_or(0)
-    }
-
     fn new(name: &str, status: Level, message: impl Into<String>) -> Finding {
         Finding {
             name: name.to_string(),
@@ -76,9 +68,9 @@ pub async fn findings(stack: &crate::stack::Stack, facts: &Facts) -> Vec<Finding
     }
     findings.push(version_finding(facts));
     findings.push(backup_dir_finding(&facts.view.backup_dir));
-    let disk = disk_finding(facts);
-    let backup_estimate = disk.estimate();
-    findings.push(disk);
+    let estimate = backup_estimate(facts).await;
+    findings.push(disk_finding(facts, &estimate));
+    let backup_estimate = estimate.bytes;
     if facts.docker.is_ok()
         && let Some(f) = next_download_finding(stack, facts, backup_estimate).await
     {
@@ -339,36 +331,65 @@ fn backup_dir_finding(dir: &Path) -> Finding {
 
 /// The backup's size as far as it can be known before taking it (the database's size plus the
 /// app's data on this host), and what the estimate leaves out.
-pub fn backup_estimate(facts: &Facts) -> (u64, Vec<String>) {
+#[derive(Debug, Clone, Default)]
+pub struct BackupEstimate {
+    pub bytes: u64,
+    pub unknown: Vec<String>,
+}
+
+/// Estimates the backup once per run: the data directories are walked on a blocking thread
+/// (a large upload tree takes seconds), never on the async ones.
+pub async fn backup_estimate(facts: &Facts) -> BackupEstimate {
     let view = &facts.view;
-    let mut estimate = 0u64;
-    let mut unknown: Vec<String> = Vec::new();
+    let mut estimate = BackupEstimate::default();
     match &facts.db {
-        Some(Ok(probe)) => estimate += probe.size_bytes,
-        Some(Err(_)) => unknown.push("the database".into()),
+        Some(Ok(probe)) => estimate.bytes += probe.size_bytes,
+        Some(Err(_)) => estimate.unknown.push("the database".into()),
         None => {}
     }
+    let mut paths = Vec::new();
     for mount in &view.data {
         match host_path_of(facts, mount) {
-            Some(path) => {
-                let (bytes, unreadable) = fsutil::tree_size(Path::new(&path));
-                estimate += bytes;
-                if unreadable > 0 {
-                    unknown.push(format!("{unreadable} unreadable entries under {path}"));
-                }
-            }
-            None => unknown.push(format!("{} (not found on this host)", mount.source)),
+            Some(path) => paths.push(path),
+            None => estimate
+                .unknown
+                .push(format!("{} (not found on this host)", mount.source)),
         }
     }
-    (estimate, unknown)
+    let walked = tokio::task::spawn_blocking(move || {
+        paths
+            .into_iter()
+            .map(|p| {
+                let (bytes, unreadable) = fsutil::tree_size(Path::new(&p));
+                (p, bytes, unreadable)
+            })
+            .collect::<Vec<_>>()
+    })
+    .await;
+    match walked {
+        Ok(walked) => {
+            for (path, bytes, unreadable) in walked {
+                estimate.bytes += bytes;
+                if unreadable > 0 {
+                    estimate
+                        .unknown
+                        .push(format!("{unreadable} unreadable entries under {path}"));
+                }
+            }
+        }
+        Err(e) => estimate
+            .unknown
+            .push(format!("the data directories (the walk failed: {e})")),
+    }
+    estimate
 }
 
 /// Free space where the backup will be written, against what the backup will take: the
 /// database (its on-disk size bounds the dump) plus the data mounts, uncompressed (uploads are
 /// mostly photos and PDFs, which do not compress).
-pub fn disk_finding(facts: &Facts) -> Finding {
+pub fn disk_finding(facts: &Facts, backup: &BackupEstimate) -> Finding {
     let view = &facts.view;
-    let (estimate, unknown) = backup_estimate(facts);
+    let (estimate, unknown) = (backup.bytes, &backup.unknown);
     let Some(place) = fsutil::nearest_existing(&view.backup_dir) else {
         return Finding::new(
             "disk",
@@ -433,7 +454,7 @@ pub struct Download {
 
 /// Free space where Docker keeps images against the download; when that is the backup's
 /// filesystem too, against both.
-/// `backup_estimate` is the backup's size as `disk_finding` estimated it.
+/// `backup_estimate` is the backup's size as `backup_estimate` found it.
 pub fn download_finding(facts: &Facts, download: &Download, backup_estimate: u64) -> Finding {
     use std::os::unix::fs::MetadataExt;
     let Some(root) = fsutil::nearest_existing(&download.root) else {
@@ -619,7 +640,7 @@ pub fn session_finding(env: &dyn Fn(&str) -> Option<String>) -> Option<Finding> 
 /// What must hold before a backup can be taken: Docker answers, and the database can be read
 /// (a dump of a database hoist cannot reach would not be a backup). The reason has no final
 /// period: callers add what they did not change.
-pub fn backup_preconditions(facts: &Facts) -> Result<(), (u8, String)> {
+pub fn backup_preconditions(facts: &Facts, estimate: &BackupEstimate) -> Result<(), (u8, String)> {
     if let Err(e) = &facts.docker {
         return Err((e.exit_code() as u8, e.to_string()));
     }
@@ -633,7 +654,7 @@ pub fn backup_preconditions(facts: &Facts) -> Result<(), (u8, String)> {
             ),
         ));
     }
-    let disk = disk_finding(facts);
+    let disk = disk_finding(facts, estimate);
     if disk.status == Level::Fail {
         return Err((3, disk.message));
     }

@@ -21,7 +21,8 @@ pub async fn run(ctx: &Context) -> Output {
     };
     let facts = facts::gather(ctx, view).await;
     let backup_root = facts.view.backup_dir.clone();
-    if let Err((code, sentence)) = backup_preconditions(&facts) {
+    let estimate = crate::preflight::backup_estimate(&facts).await;
+    if let Err((code, sentence)) = backup_preconditions(&facts, &estimate) {
         let sentence = sentence.trim_end_matches('.');
         return Output::failed("backup", code, format!("{sentence}. Nothing was changed."));
     }
@@ -48,7 +49,7 @@ pub async fn run(ctx: &Context) -> Output {
         Ok(id) => id,
         Err(e) => return Output::failed("backup", 1, e.to_string()),
     };
-    let source = source_from(&facts, docker, running.as_deref());
+    let source = source_from(&facts, docker, running.as_deref(), estimate.bytes);
     let events = std::sync::Mutex::new(Vec::<Value>::new());
     let record = |p: Progress| {
         let event = match p {

@@ -34,6 +34,7 @@ pub fn source_from<'a>(
     facts: &'a Facts,
     docker: &'a facts::Running,
     running_version: Option<&'a str>,
+    estimate_bytes: u64,
 ) -> backup::Source<'a> {
     let view = &facts.view;
     let database = match (&view.database, &facts.db) {
@@ -67,9 +68,7 @@ pub fn source_from<'a>(
         database,
         data,
         containers: &docker.containers,
-        estimate: Some(Box::new(|| {
-            Some(crate::preflight::backup_estimate(facts).0).filter(|&n| n > 0)
-        })),
+        estimate: Some(Box::new(move || Some(estimate_bytes).filter(|&n| n > 0))),
     }
 }
 

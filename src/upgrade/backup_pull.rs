@@ -34,6 +34,7 @@ pub(super) async fn backup_and_pull(
     engine_loss: &EngineLoss,
     resume_backup: Option<PathBuf>,
     running_version: Option<&str>,
+    estimate_bytes: u64,
     pull_timeout: Option<Duration>,
     base: Value,
 ) -> Result<BackedUp, Finished> {
@@ -49,7 +50,7 @@ pub(super) async fn backup_and_pull(
         step: Step::Pull,
         what: format!("{} image(s) to download", to_pull.len()),
     });
-    let source = crate::steps::backup::source_from(facts, docker, running_version);
+    let source = crate::steps::backup::source_from(facts, docker, running_version, estimate_bytes);
     let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
     let backup_tx = progress_tx.clone();
     // Each future owns its senders (see below), these included.

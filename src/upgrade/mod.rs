@@ -159,8 +159,12 @@ async fn prepare_and_run(
     if let Err(e) = &facts.docker {
         problems.push(e.to_string());
     }
+    // The backup's size, walked once for the whole run (the disk checks and a full disk's message).
+    let estimate = crate::preflight::backup_estimate(&facts).await;
     // A continued run takes no backup: it keeps the one taken before its pin.
-    if !continuing && let Err((_, sentence)) = crate::preflight::backup_preconditions(&facts) {
+    if !continuing
+        && let Err((_, sentence)) = crate::preflight::backup_preconditions(&facts, &estimate)
+    {
         problems.push(sentence);
     }
     let services = crate::probe::services::services(&facts);
@@ -328,8 +332,7 @@ async fn prepare_and_run(
         match checks::measure_download(&facts, &to, &to_pull).await {
             Ok(d) => {
                 download_bytes = d.bytes;
-                let backup_estimate = checks::disk_finding(&facts).estimate();
-                let f = checks::download_finding(&facts, &d, backup_estimate);
+                let f = checks::download_finding(&facts, &d, estimate.bytes);
                 if f.status == Level::Fail {
                     return refused(3, format!("{}. Nothing was changed.", f.message), &to);
                 }
@@ -424,6 +427,7 @@ async fn prepare_and_run(
         &to_pull,
         &req.stop,
         resumed.as_ref().and_then(|r| r.backup.clone()),
+        estimate.bytes,
     )
     .await;
     if let Some(r) = &resumed {
@@ -487,6 +491,7 @@ async fn upgrade(
     to_pull: &[String],
     stop: &Stop,
     resume_backup: Option<PathBuf>,
+    estimate_bytes: u64,
 ) -> Finished {
     let engine = &docker.engine;
     let view = &facts.view;
@@ -514,6 +519,7 @@ async fn upgrade(
         engine_loss,
         resume_backup,
         running_version.as_deref(),
+        estimate_bytes,
         stack.settings.timeout_pull,
         base("failed", 1),
     )
