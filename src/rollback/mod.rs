@@ -559,25 +559,19 @@ async fn roll_back(
             return run.fail(Step::Pull, step, sentence, summary).await;
         }
     };
-    let mut references: Vec<&String> = targets.values().collect();
+    // A restart of the Docker daemon from here on (the pull, the restart, the watch) is waited out.
+    let engine_loss =
+        crate::steps::engine_loss::EngineLoss::start(&engine, stack.settings.timeout_engine);
+    let mut references: Vec<String> = targets.values().cloned().collect();
     references.sort();
     references.dedup();
+    let mut missing = Vec::new();
     for reference in references {
-        match images::is_local(&engine, reference).await {
+        match images::is_local(&engine, &reference).await {
             Ok(true) => run.progress(Step::Pull, format!("{reference} is still here")),
             Ok(false) => {
                 run.progress(Step::Pull, format!("{reference} is gone: pulling it again"));
-                let mut report = |_: images::PullProgress| {};
-                if let Err(e) = images::pull(&engine, reference, &mut report).await {
-                    let sentence = format!(
-                        "the previous image could not be pulled again: {e}. {}",
-                        state(&format!(
-                            ".env pins {previous}, the app still runs {current} or is stopped"
-                        ))
-                    );
-                    return run.fail(Step::Pull, step, sentence, summary).await;
-                }
-                run.progress(Step::Pull, format!("{reference} pulled"));
+                missing.push(reference);
             }
             Err(e) => {
                 let sentence = format!("{e}. {}", state(&format!(".env pins {previous}")));
@@ -585,11 +579,32 @@ async fn roll_back(
             }
         }
     }
+    if !missing.is_empty() {
+        let say = crate::run::progress_to(run.events, Step::Pull);
+        if let Err(e) = crate::steps::pull::pull_images(
+            &engine,
+            &missing,
+            &engine_loss,
+            stack.settings.timeout_pull,
+            run.events,
+            &say,
+        )
+        .await
+        {
+            let sentence = format!(
+                "the previous image could not be pulled again: {e}. {}",
+                state(&format!(
+                    ".env pins {previous}, the app still runs {current} or is stopped"
+                ))
+            );
+            return run.fail(Step::Pull, step, sentence, summary).await;
+        }
+        for reference in &missing {
+            run.progress(Step::Pull, format!("{reference} pulled"));
+        }
+    }
     run.finish(Step::Pull, step, true, None).await;
 
-    // A restart of the Docker daemon during the restart or the watch is waited out.
-    let engine_loss =
-        crate::steps::engine_loss::EngineLoss::start(&engine, stack.settings.timeout_engine);
     let up = match crate::steps::restart::restart_and_watch(
         run,
         stack,

@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::docker::images;
 use crate::journal::Logged;
 use crate::probe::facts::{self, Facts};
 use crate::run::{Event, Finished, Run, Step, progress_to};
+use crate::steps::StepError;
 use crate::steps::engine_loss::{After, EngineLoss};
 
 /// What the backup and the pull left: the backup (taken now, or the interrupted run's), and
@@ -123,55 +123,17 @@ pub(super) async fn backup_and_pull(
         }
     };
     let pull_tx = progress_tx;
-    let pull_all = async move {
-        let pull_say = pull_say;
-        for reference in to_pull {
-            let mut tally = crate::docker::pull_tally::PullTally::default();
-            let mut last: Option<Instant> = None;
-            let mut report = |p: images::PullProgress| {
-                let milestone = tally.see(&p);
-                if milestone || last.is_none_or(|t| t.elapsed() >= EVERY) {
-                    last = Some(Instant::now());
-                    let _ = pull_tx.send(Event::Pull {
-                        image: reference.clone(),
-                        progress: tally.snapshot(),
-                        done: false,
-                    });
-                }
-            };
-            loop {
-                let mark = engine_loss.mark();
-                let Err(error) = images::pull(engine, reference, &mut report).await else {
-                    break;
-                };
-                // Layers already down are kept by the engine: the pull goes on where it was.
-                match engine_loss.after_failure(mark, "the pull", &pull_say).await {
-                    After::NotEngine => return Err(StepError::Own(error.to_string())),
-                    After::Gone(why) => return Err(StepError::Engine(why)),
-                    After::Again => {}
-                }
-            }
-            let _ = pull_tx.send(Event::Pull {
-                image: reference.clone(),
-                progress: tally.snapshot(),
-                done: true,
-            });
-        }
-        Ok::<(), StepError>(())
-    };
-    // `timeouts.pull` bounds the whole download, when it is set.
     let pull_fut = async move {
-        match pull_timeout {
-            Some(limit) => tokio::time::timeout(limit, pull_all)
-                .await
-                .unwrap_or_else(|_| {
-                    Err(StepError::Own(format!(
-                        "the download did not finish within {} s (x-hoist timeouts.pull)",
-                        limit.as_secs()
-                    )))
-                }),
-            None => pull_all.await,
-        }
+        let pull_say = pull_say;
+        crate::steps::pull::pull_images(
+            engine,
+            to_pull,
+            engine_loss,
+            pull_timeout,
+            &pull_tx,
+            &pull_say,
+        )
+        .await
     };
     let forward = async {
         while let Some(event) = progress_rx.recv().await {
@@ -269,20 +231,6 @@ pub(super) async fn backup_and_pull(
         pulled,
         pull_step,
     })
-}
-
-/// Why a step before the pin failed: its own failure, or the Docker engine going away.
-pub(super) enum StepError {
-    Own(String),
-    Engine(String),
-}
-
-impl std::fmt::Display for StepError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            StepError::Own(e) | StepError::Engine(e) => f.write_str(e),
-        }
-    }
 }
 
 /// What became of the database's container while its dump ran.

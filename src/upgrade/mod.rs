@@ -25,9 +25,10 @@ use crate::run::{Decider, Event, Finished, Step, Stop};
 use crate::run::{Run, record_finish};
 use crate::stack::pin;
 use crate::stack::targets::target_images;
+use crate::steps::StepError;
 use crate::steps::engine_loss::EngineLoss;
 use crate::steps::restart::wait_for_compose;
-use backup_pull::{BackedUp, StepError, backup_and_pull};
+use backup_pull::{BackedUp, backup_and_pull};
 use resume::{Resumed, resumable};
 
 pub struct Request {
