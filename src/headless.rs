@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use hoist::rollback_plan::{Decision, loss_sentence};
-use hoist::run::{Event, Finished};
+use hoist::run::{Event, Finished, StepStatus, UpgradePlan};
 
 /// Runs an engine (`upgrade` or `rollback`) on `runtime`, printing its events as they come and
 /// its end; the exit code is the run's.
@@ -59,7 +59,7 @@ pub fn print_event(event: &Event, json: bool) {
             ms,
             message,
         } => match message {
-            Some(m) if status != "done" => writeln!(
+            Some(m) if *status != StepStatus::Done => writeln!(
                 out,
                 "    {} {status} after {:.1} s: {m}",
                 step.name(),
@@ -211,57 +211,49 @@ pub fn print_finished(finished: &Finished, json: bool) {
 }
 
 /// The plan in words: what will be backed up, pulled, recreated, and the `.env` change.
-fn plan_text(plan: &serde_json::Value) -> String {
-    let list = |v: &serde_json::Value| {
-        let items: Vec<String> = v
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|i| i.as_str().map(str::to_string))
-            .collect();
+fn plan_text(plan: &UpgradePlan) -> String {
+    let list = |items: &[String]| {
         if items.is_empty() {
             "nothing".to_string()
         } else {
             items.join(", ")
         }
     };
-    let b = &plan["backup"];
-    let env = &plan["env_diff"];
+    let b = &plan.backup;
+    let env = &plan.env_diff;
     format!(
         "Plan: upgrade {} from {} to {}\n  back up:  {}{} into {}\n  pull:     {}\n  recreate: {}\n  .env:     line {}: {} -> {}",
-        plan["project"].as_str().unwrap_or(""),
-        plan["from"].as_str().unwrap_or(""),
-        plan["to"].as_str().unwrap_or(""),
-        b["database"].as_str().unwrap_or("no database"),
-        if list(&b["data"]) == "nothing" {
+        plan.project,
+        plan.from,
+        plan.to,
+        b.database.as_deref().unwrap_or("no database"),
+        if b.data.is_empty() {
             String::new()
         } else {
-            format!("; data {}", list(&b["data"]))
+            format!("; data {}", list(&b.data))
         },
-        b["dir"].as_str().unwrap_or(""),
-        if list(&plan["pull"]) == "nothing" {
+        b.dir.display(),
+        if plan.pull.is_empty() {
             "nothing (the images are already here)".to_string()
+        } else if plan.download_bytes > 0 {
+            format!(
+                "{} ({} to download)",
+                list(&plan.pull),
+                hoist::units::human_bytes(plan.download_bytes)
+            )
         } else {
-            match plan["download_bytes"].as_u64().filter(|b| *b > 0) {
-                Some(b) => format!(
-                    "{} ({} to download)",
-                    list(&plan["pull"]),
-                    hoist::units::human_bytes(b)
-                ),
-                None => list(&plan["pull"]),
-            }
+            list(&plan.pull)
         },
-        list(&plan["recreate"]),
-        env["line"]
-            .as_u64()
-            .map_or("(new)".to_string(), |l| l.to_string()),
-        env["before"].as_str().unwrap_or("(absent)"),
-        env["after"].as_str().unwrap_or(""),
-    ) + &match plan["path"].as_array() {
-        Some(hops) if hops.len() > 1 => format!(
+        list(&plan.recreate),
+        env.line.map_or("(new)".to_string(), |l| l.to_string()),
+        env.before.as_deref().unwrap_or("(absent)"),
+        env.after,
+    ) + &if plan.is_multi_hop() {
+        format!(
             " (last hop)\n  path:     {} — one hop at a time, each restarted and verified; one backup first",
-            list(&plan["path"]).replace(", ", " -> ")
-        ),
-        _ => String::new(),
+            plan.path.join(" -> ")
+        )
+    } else {
+        String::new()
     }
 }

@@ -246,7 +246,7 @@ fn a_stop_between_hops_ends_on_a_checked_release_without_a_rollback() {
     let verified = seen
         .iter()
         .filter(|e| {
-            matches!(e, Event::StepFinished { step: hoist::run::Step::Verify, status, .. } if status == "done")
+            matches!(e, Event::StepFinished { step: hoist::run::Step::Verify, status, .. } if *status == hoist::run::StepStatus::Done)
         })
         .count();
     assert_eq!(verified, 1);

@@ -3,7 +3,6 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::Serialize;
-use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -43,6 +42,29 @@ impl Step {
     }
 }
 
+/// How a step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    Done,
+    Failed,
+}
+
+impl StepStatus {
+    pub fn name(&self) -> &'static str {
+        match self {
+            StepStatus::Done => "done",
+            StepStatus::Failed => "failed",
+        }
+    }
+}
+
+impl std::fmt::Display for StepStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
@@ -52,7 +74,7 @@ pub enum Event {
     },
     StepFinished {
         step: Step,
-        status: String,
+        status: StepStatus,
         ms: u64,
         message: Option<String>,
     },
@@ -76,8 +98,9 @@ pub enum Event {
         action: String,
         exit_code: Option<i64>,
     },
+    /// Boxed: the plan is large, and sent once.
     Plan {
-        plan: Value,
+        plan: Box<super::UpgradePlan>,
     },
     /// A multi-hop upgrade begins its `number`th hop of `of`.
     Hop {

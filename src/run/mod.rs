@@ -3,9 +3,11 @@
 //! Front ends consume `Event`s; nothing here knows a terminal.
 mod decider;
 mod event;
+mod plan;
 mod recorder;
 
 pub use decider::{Decider, Headless, Stop};
-pub use event::{Event, Step};
+pub use event::{Event, Step, StepStatus};
+pub use plan::{EnvDiff, PlannedBackup, UpgradePlan};
 pub use recorder::Finished;
 pub(crate) use recorder::{Run, progress_to, record_finish, run_event};

@@ -5,7 +5,7 @@ use std::time::Instant;
 use serde_json::{Value, json};
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::{Event, Step};
+use super::{Event, Step, StepStatus};
 use crate::journal::{Journal, Logged};
 
 /// How a run ended: the exit code (README, Exit codes), one sentence, and the summary object.
@@ -101,16 +101,20 @@ impl<'a> Run<'a> {
         message: Option<String>,
     ) {
         let ms = started.0.elapsed().as_millis() as u64;
-        let status = if ok { "done" } else { "failed" };
+        let status = if ok {
+            StepStatus::Done
+        } else {
+            StepStatus::Failed
+        };
         tracing::info!(
             step = step.name(),
-            status,
+            status = status.name(),
             ms,
             message = message.as_deref().unwrap_or(""),
             "step finished"
         );
         if let (Some(j), Some(id)) = (self.journal, started.1) {
-            j.step_finished(id, status, ms, message.as_deref())
+            j.step_finished(id, status.name(), ms, message.as_deref())
                 .await
                 .logged("record a step's end");
         }
@@ -121,7 +125,7 @@ impl<'a> Run<'a> {
         self.steps.push(record);
         self.emit(Event::StepFinished {
             step,
-            status: status.into(),
+            status,
             ms,
             message,
         });

@@ -172,14 +172,6 @@ pub struct Check {
 }
 
 /// The `.env` change, as a diff.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EnvDiff {
-    pub file: String,
-    pub line: Option<u64>,
-    /// The whole line before and after.
-    pub before: Option<String>,
-    pub after: String,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Phase {
@@ -219,7 +211,7 @@ pub struct State {
     pub backup_files: Vec<BackupFile>,
     pub backup_total: Option<u64>,
     pub pulls: Vec<PullBar>,
-    pub env_diff: Option<EnvDiff>,
+    pub env_diff: Option<crate::run::EnvDiff>,
     /// The pending question is whether to go on past unhealthy services.
     pub overriding: bool,
     /// The user asked to stop at the next safe point.
@@ -474,7 +466,7 @@ fn on_event(state: &mut State, event: Event) {
             ..
         } => {
             let stage = Stage::of(step);
-            let ok = status == "done";
+            let ok = status == crate::run::StepStatus::Done;
             state.set(stage, if ok { Status::Done } else { Status::Failed });
             if step == Step::Backup && ok {
                 state.backup_dir = message;
@@ -607,47 +599,33 @@ fn on_event(state: &mut State, event: Event) {
             });
         }
         Event::Plan { plan } => {
-            let list = |v: &serde_json::Value| {
-                v.as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|x| x.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
+            let list = |items: &[String]| items.join(", ");
             let mut lines = vec![format!(
                 "Back up:  {} into {}",
-                plan["backup"]["database"].as_str().unwrap_or("no database"),
-                plan["backup"]["dir"].as_str().unwrap_or("")
+                plan.backup.database.as_deref().unwrap_or("no database"),
+                plan.backup.dir.display()
             )];
-            let pull = list(&plan["pull"]);
             lines.push(format!(
                 "Download: {}",
-                if pull.is_empty() {
-                    "nothing (the images are here)"
+                if plan.pull.is_empty() {
+                    "nothing (the images are here)".to_string()
                 } else {
-                    &pull
+                    list(&plan.pull)
                 }
             ));
-            lines.push(format!("Recreate: {}", list(&plan["recreate"])));
+            lines.push(format!("Recreate: {}", list(&plan.recreate)));
             lines.push(format!(
                 ".env:     {} -> {}",
-                plan["env_diff"]["before"].as_str().unwrap_or("(absent)"),
-                plan["env_diff"]["after"].as_str().unwrap_or("")
+                plan.env_diff.before.as_deref().unwrap_or("(absent)"),
+                plan.env_diff.after
             ));
-            state.env_diff = Some(EnvDiff {
-                file: plan["env_diff"]["file"].as_str().unwrap_or(".env").into(),
-                line: plan["env_diff"]["line"].as_u64(),
-                before: plan["env_diff"]["before"].as_str().map(str::to_string),
-                after: plan["env_diff"]["after"].as_str().unwrap_or("").into(),
-            });
-            let path = list(&plan["path"]);
-            if path.contains(',') {
+            if plan.is_multi_hop() {
                 lines.push(format!(
                     "Path:     {} (one release at a time)",
-                    path.replace(", ", " -> ")
+                    plan.path.join(" -> ")
                 ));
             }
+            state.env_diff = Some(plan.env_diff.clone());
             state.plan = lines;
         }
     }
@@ -809,7 +787,11 @@ mod tests {
     fn finished(step: Step, ok: bool) -> Msg {
         Msg::Engine(Event::StepFinished {
             step,
-            status: if ok { "done" } else { "failed" }.into(),
+            status: if ok {
+                crate::run::StepStatus::Done
+            } else {
+                crate::run::StepStatus::Failed
+            },
             ms: 10,
             message: (!ok).then(|| format!("{} failed", step.name())),
         })

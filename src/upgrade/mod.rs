@@ -21,7 +21,7 @@ use crate::journal::Journal;
 use crate::preflight::{self as checks, Level};
 use crate::probe::evidence::last_lines;
 use crate::probe::facts::{self, Facts};
-use crate::run::{Decider, Event, Finished, Step, Stop};
+use crate::run::{Decider, EnvDiff, Event, Finished, PlannedBackup, Step, Stop, UpgradePlan};
 use crate::run::{Run, record_finish};
 use crate::stack::pin;
 use crate::stack::targets::target_images;
@@ -342,23 +342,37 @@ async fn prepare_and_run(
             Err(e) => tracing::warn!("download size unknown: {e}"),
         }
     }
-    let plan = json!({
-        "project": facts.view.project,
-        "from": from,
-        "to": to,
-        "backup": {
-            "dir": facts.view.backup_dir,
-            "database": facts.view.database.as_ref().map(|d| format!("{} dump of {} (service {})", d.kind.name(), d.name, d.service)),
-            "data": facts.view.data.iter().map(|d| &d.source).collect::<Vec<_>>(),
+    let plan = UpgradePlan {
+        project: facts.view.project.clone(),
+        from: from.clone(),
+        to: to.clone(),
+        backup: PlannedBackup {
+            dir: facts.view.backup_dir.clone(),
+            database: facts.view.database.as_ref().map(|d| {
+                format!(
+                    "{} dump of {} (service {})",
+                    d.kind.name(),
+                    d.name,
+                    d.service
+                )
+            }),
+            data: facts.view.data.iter().map(|d| d.source.clone()).collect(),
         },
-        "path": hop_versions,
-        "pull": to_pull,
-        "download_bytes": download_bytes,
-        "recreate": facts.view.upgraded,
-        "env_diff": {"file": stack.env_path, "line": change.line, "before": change.before, "after": change.after},
-        "overridden": overridden,
+        path: hop_versions.clone(),
+        pull: to_pull.clone(),
+        download_bytes,
+        recreate: facts.view.upgraded.clone(),
+        env_diff: EnvDiff {
+            file: stack.env_path.clone(),
+            line: change.line,
+            before: change.before.clone(),
+            after: change.after.clone(),
+        },
+        overridden: overridden.clone(),
+    };
+    run.emit(Event::Plan {
+        plan: Box::new(plan.clone()),
     });
-    run.emit(Event::Plan { plan: plan.clone() });
     if req.dry_run {
         return Finished {
             exit_code: 0,

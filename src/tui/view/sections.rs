@@ -184,8 +184,8 @@ pub fn env_diff<'a>(state: &State, theme: Theme) -> Vec<Line<'a>> {
         return Vec::new();
     };
     let mut lines = vec![Line::from(match d.line {
-        Some(n) => format!("  {}, line {n}:", d.file),
-        None => format!("  {}:", d.file),
+        Some(n) => format!("  {}, line {n}:", d.file.display()),
+        None => format!("  {}:", d.file.display()),
     })];
     if let Some(before) = &d.before {
         lines.push(Line::from(Span::styled(

@@ -43,7 +43,11 @@ fn step(state: &mut State, step: Step, what: &str, ok: Option<bool>) {
             state,
             Event::StepFinished {
                 step,
-                status: if ok { "done" } else { "failed" }.into(),
+                status: if ok {
+                    crate::run::StepStatus::Done
+                } else {
+                    crate::run::StepStatus::Failed
+                },
                 ms: 1200,
                 message: if ok {
                     (step == Step::Backup)
@@ -194,13 +198,10 @@ fn the_plan_and_its_question() {
     engine(
         &mut s,
         Event::Plan {
-            plan: serde_json::json!({
-                "backup": {"database": "postgres dump of specivo (service db)", "dir": "/srv/specivo-backups"},
-                "pull": ["127.0.0.1:5000/specivo/specivo:0.1.12"],
-                "recreate": ["api", "beat", "worker"],
-                "env_diff": {"file": "/srv/specivo/.env", "line": 3, "before": "SPECIVO_VERSION=0.1.11", "after": "SPECIVO_VERSION=0.1.12"},
-                "path": ["0.1.12"],
-            }),
+            plan: Box::new(plan(
+                &["127.0.0.1:5000/specivo/specivo:0.1.12"],
+                &["api", "beat", "worker"],
+            )),
         },
     );
     update(
@@ -320,11 +321,7 @@ fn pin_shows_the_env_diff() {
     engine(
         &mut s,
         Event::Plan {
-            plan: serde_json::json!({
-                "backup": {"database": "postgres dump of specivo (service db)", "dir": "/srv/specivo-backups"},
-                "pull": [], "recreate": ["api"], "path": ["0.1.12"],
-                "env_diff": {"file": "/srv/specivo/.env", "line": 3, "before": "SPECIVO_VERSION=0.1.11", "after": "SPECIVO_VERSION=0.1.12"},
-            }),
+            plan: Box::new(plan(&[], &["api"])),
         },
     );
     step(
@@ -636,5 +633,31 @@ fn frame_render_time() {
             "frame render time at {}x{} with a full log pane: {per:?}",
             size.0, size.1
         );
+    }
+}
+
+/// The plan of an upgrade of specivo from 0.1.11 to 0.1.12.
+fn plan(pull: &[&str], recreate: &[&str]) -> crate::run::UpgradePlan {
+    let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    crate::run::UpgradePlan {
+        project: "specivo".into(),
+        from: "0.1.11".into(),
+        to: "0.1.12".into(),
+        backup: crate::run::PlannedBackup {
+            dir: "/srv/specivo-backups".into(),
+            database: Some("postgres dump of specivo (service db)".into()),
+            data: Vec::new(),
+        },
+        path: vec!["0.1.12".into()],
+        pull: strings(pull),
+        download_bytes: 0,
+        recreate: strings(recreate),
+        env_diff: crate::run::EnvDiff {
+            file: "/srv/specivo/.env".into(),
+            line: Some(3),
+            before: Some("SPECIVO_VERSION=0.1.11".into()),
+            after: "SPECIVO_VERSION=0.1.12".into(),
+        },
+        overridden: Vec::new(),
     }
 }

@@ -1,0 +1,89 @@
+//! What an upgrade will do, shown before it asks to go on: built once by the engine, shown by
+//! every front end, and printed as `"plan"` in JSON.
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UpgradePlan {
+    pub project: String,
+    pub from: String,
+    pub to: String,
+    pub backup: PlannedBackup,
+    /// The releases on the way, the target last.
+    pub path: Vec<String>,
+    /// The images to download (the ones already here left out).
+    pub pull: Vec<String>,
+    /// Their compressed size, when the registry said (0 when unknown or nothing to pull).
+    pub download_bytes: u64,
+    /// The services recreated.
+    pub recreate: Vec<String>,
+    pub env_diff: EnvDiff,
+    /// Unhealthy services the user chose to upgrade past.
+    pub overridden: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedBackup {
+    pub dir: PathBuf,
+    /// "postgres dump of NAME (service S)", or None without a database.
+    pub database: Option<String>,
+    /// The data directories and volumes archived.
+    pub data: Vec<String>,
+}
+
+/// The `.env` line the first pin changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EnvDiff {
+    pub file: PathBuf,
+    /// 1-based; None when the variable is new.
+    pub line: Option<usize>,
+    pub before: Option<String>,
+    pub after: String,
+}
+
+impl UpgradePlan {
+    /// Whether the upgrade goes through more than one release.
+    pub fn is_multi_hop(&self) -> bool {
+        self.path.len() > 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> UpgradePlan {
+        UpgradePlan {
+            project: "specivo".into(),
+            from: "0.1.9".into(),
+            to: "0.1.11".into(),
+            backup: PlannedBackup {
+                dir: "/srv/backups".into(),
+                database: Some("postgres dump of specivo (service db)".into()),
+                data: vec!["/srv/specivo/data".into()],
+            },
+            path: vec!["0.1.10".into(), "0.1.11".into()],
+            pull: vec![],
+            download_bytes: 0,
+            recreate: vec!["api".into()],
+            env_diff: EnvDiff {
+                file: "/srv/specivo/.env".into(),
+                line: Some(2),
+                before: Some("V=0.1.9".into()),
+                after: "V=0.1.10".into(),
+            },
+            overridden: vec![],
+        }
+    }
+
+    #[test]
+    fn the_json_keeps_the_keys_scripts_read() {
+        let v = serde_json::to_value(plan()).unwrap();
+        assert_eq!(v["backup"]["dir"], "/srv/backups");
+        assert_eq!(v["env_diff"]["line"], 2);
+        assert_eq!(v["path"], serde_json::json!(["0.1.10", "0.1.11"]));
+        assert_eq!(v["download_bytes"], 0);
+        assert!(plan().is_multi_hop());
+    }
+}
