@@ -219,15 +219,22 @@ pub fn attention(runs: &[RunRecord], alive: impl Fn(i64) -> bool) -> Option<Atte
 }
 
 /// The backup a run can go back to: its own (with the manifest's sha256 the journal keeps), or,
-/// for a run that continued an interrupted one, the backup that run took — found through its
-/// summary, or, when it was itself killed before it had one, through its backup step, which
-/// names the directory it used.
+/// for a run that continued an interrupted one, the backup that run took: the directory the
+/// run recorded (with the sha256 of the journal's backup there), else through its summary, else
+/// (journals written before runs recorded it) through its backup step's message.
 pub fn backup_of(
     run: &RunRecord,
     backups: &[crate::journal::BackupRecord],
 ) -> Option<(std::path::PathBuf, Option<String>)> {
     if let Some(b) = backups.iter().find(|b| b.run_id == run.id) {
         return Some((b.path.clone().into(), Some(b.manifest_sha256.clone())));
+    }
+    if let Some(dir) = &run.backup_dir {
+        let sha = backups
+            .iter()
+            .find(|b| std::path::Path::new(&b.path) == dir.as_path())
+            .map(|b| b.manifest_sha256.clone());
+        return Some((dir.clone(), sha));
     }
     let resumed_from = run
         .summary
@@ -296,6 +303,7 @@ mod tests {
             message: Some("api is crash-looping".into()),
             pid: 4242,
             summary,
+            backup_dir: None,
             steps: steps
                 .iter()
                 .map(|n| StepRecord {
@@ -401,5 +409,50 @@ mod tests {
             attention(&runs, |_| false).unwrap().state,
             "rollback_interrupted"
         );
+    }
+
+    fn backup(run_id: &str, path: &str) -> crate::journal::BackupRecord {
+        crate::journal::BackupRecord {
+            id: path.rsplit('/').next().unwrap_or_default().into(),
+            run_id: run_id.into(),
+            path: path.into(),
+            created_at: String::new(),
+            size_bytes: 1,
+            manifest_sha256: format!("sha-of-{path}"),
+            app_version: None,
+            schema_revision: None,
+        }
+    }
+
+    #[test]
+    fn a_runs_backup_is_its_own_then_the_one_it_recorded_then_its_step_message() {
+        let backups = [backup("older", "/b/older"), backup("own", "/b/own")];
+        // Its own backup, with the journal's sha256.
+        let mut r = run("upgrade", "succeeded", &["backup"], None);
+        r.id = "own".into();
+        assert_eq!(
+            backup_of(&r, &backups),
+            Some(("/b/own".into(), Some("sha-of-/b/own".into())))
+        );
+        // A continued run: the directory it recorded, with the sha256 of the backup there.
+        let mut r = run("upgrade", "running", &["backup", "pin"], None);
+        r.backup_dir = Some("/b/older".into());
+        assert_eq!(
+            backup_of(&r, &backups),
+            Some(("/b/older".into(), Some("sha-of-/b/older".into())))
+        );
+        // A journal from before runs recorded it: the backup step's message names it.
+        let mut r = run("upgrade", "running", &[], None);
+        r.steps.push(StepRecord {
+            name: "backup".into(),
+            status: "done".into(),
+            started_at: String::new(),
+            duration_ms: None,
+            message: Some("/b/legacy".into()),
+        });
+        assert_eq!(backup_of(&r, &backups), Some(("/b/legacy".into(), None)));
+        // Nothing known: no backup.
+        let r = run("upgrade", "running", &["backup"], None);
+        assert_eq!(backup_of(&r, &backups), None);
     }
 }

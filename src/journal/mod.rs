@@ -81,6 +81,8 @@ pub struct RunRecord {
     #[serde(skip)]
     pub summary: Option<serde_json::Value>,
     pub steps: Vec<StepRecord>,
+    /// The backup this run goes back to, once known (journals before it was recorded: None).
+    pub backup_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -287,10 +289,21 @@ impl Journal {
             .map_err(|e| self.write_err("record a backup", e))
     }
 
+    /// Records the backup `run_id` goes back to.
+    pub async fn set_backup_dir(&self, run_id: &str, dir: &Path) -> Result<(), JournalError> {
+        sqlx::query("UPDATE runs SET backup_dir = ? WHERE id = ?")
+            .bind(dir.to_string_lossy().as_ref())
+            .bind(run_id)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.write_err("record the run's backup", e))?;
+        Ok(())
+    }
+
     /// The project's runs, newest first, each with its steps.
     pub async fn runs(&self, project: &str, limit: u32) -> Result<Vec<RunRecord>, JournalError> {
         let rows = sqlx::query(
-            "SELECT id, kind, project, from_version, to_version, started_at, finished_at, outcome, exit_code, message, pid, summary \
+            "SELECT id, kind, project, from_version, to_version, started_at, finished_at, outcome, exit_code, message, pid, summary, backup_dir \
              FROM runs WHERE project = ? ORDER BY started_at DESC, id DESC LIMIT ?",
         )
         .bind(project)
@@ -328,6 +341,7 @@ impl Journal {
                 exit_code: r.try_get(8).ok().flatten(),
                 message: get(9),
                 pid: r.try_get(10).unwrap_or_default(),
+                backup_dir: get(12).map(PathBuf::from),
                 summary: get(11).filter(|t| !t.is_empty()).and_then(|t| {
                     serde_json::from_str(&t)
                         .map_err(|e| {

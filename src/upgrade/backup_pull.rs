@@ -214,6 +214,12 @@ pub(super) async fn backup_and_pull(
         Ok(b) => b,
         Err(finished) => return Err(finished),
     };
+    // Named in the run's record from now on: a kill after this still leaves it known.
+    if let (Some(j), Some(id)) = (run.journal, run.run_id.as_deref()) {
+        j.set_backup_dir(id, &backup_dir)
+            .await
+            .logged("record the run's backup");
+    }
     if let (Some(j), Some(taken)) = (run.journal, &taken) {
         crate::steps::backup::journal_backup(
             j,
