@@ -4,7 +4,7 @@
 //! `hoist` (status, the wizard, the headless commands) shows it with the ways on.
 use serde::Serialize;
 
-use crate::journal::RunRecord;
+use crate::journal::{Outcome, RunKind, RunRecord, StepState};
 
 /// The ways on from a run that needs attention.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -42,7 +42,7 @@ pub struct Attention {
 /// Whether an upgrade run changed the stack: it wrote a pin (its summary says so, or its
 /// journal shows the pin step begun).
 pub fn changed_stack(run: &RunRecord) -> bool {
-    if run.outcome == "succeeded" || run.outcome == "needs_decision" {
+    if matches!(run.outcome, Outcome::Succeeded | Outcome::NeedsDecision) {
         return true;
     }
     if let Some(s) = &run.summary {
@@ -72,10 +72,10 @@ pub fn attention(runs: &[RunRecord], alive: impl Fn(i64) -> bool) -> Option<Atte
     // Newest first; runs that changed nothing (refused, dry runs, a failed backup) do not
     // count, nor do plain backups.
     let mut candidates = runs.iter().filter(|r| {
-        (r.kind == "upgrade" || r.kind == "rollback")
-            && !matches!(r.outcome.as_str(), "refused" | "dry_run")
-            && !(r.kind == "upgrade"
-                && r.outcome == "failed"
+        matches!(r.kind, RunKind::Upgrade | RunKind::Rollback)
+            && !matches!(r.outcome, Outcome::Refused | Outcome::DryRun)
+            && !(r.kind == RunKind::Upgrade
+                && r.outcome == Outcome::Failed
                 && !changed_stack(r)
                 && r.finished_at.is_some())
     });
@@ -83,14 +83,17 @@ pub fn attention(runs: &[RunRecord], alive: impl Fn(i64) -> bool) -> Option<Atte
     // A run that ended before changing anything (killed or stopped before its pin) leaves
     // whatever an older run left: an older upgrade that changed the stack and was never
     // settled is still the one to continue or roll back.
-    let run = if newest.kind == "upgrade" && !changed_stack(newest) {
+    let run = if newest.kind == RunKind::Upgrade && !changed_stack(newest) {
         candidates
-            .find(|r| r.kind == "rollback" || changed_stack(r))
+            .find(|r| r.kind == RunKind::Rollback || changed_stack(r))
             .filter(|r| {
-                r.kind == "upgrade"
+                r.kind == RunKind::Upgrade
                     && matches!(
-                        r.outcome.as_str(),
-                        "running" | "stopped" | "needs_decision" | "failed"
+                        r.outcome,
+                        Outcome::Running
+                            | Outcome::Stopped
+                            | Outcome::NeedsDecision
+                            | Outcome::Failed
                     )
                     && !alive(r.pid)
             })
@@ -103,7 +106,7 @@ pub fn attention(runs: &[RunRecord], alive: impl Fn(i64) -> bool) -> Option<Atte
     let to = run.to_version.clone().unwrap_or_default();
     let changed = changed_stack(run);
     let pinned = pinned_after(run);
-    let running = run.outcome == "running";
+    let running = run.outcome == Outcome::Running;
     // Failed because the Docker engine went away: the release is not to blame, so the run can
     // be continued like an interrupted one.
     let engine_gone = run
@@ -116,12 +119,12 @@ pub fn attention(runs: &[RunRecord], alive: impl Fn(i64) -> bool) -> Option<Atte
     }
     // The journal records a step as it begins: one still "running" is where it stopped.
     let step_words = match run.steps.last() {
-        Some(s) if s.status == "running" => format!("during {}", s.name),
+        Some(s) if s.status == StepState::Running => format!("during {}", s.name),
         Some(s) => format!("after {}", s.name),
         None => "at its start".to_string(),
     };
-    let (state, sentence, choices) = match (run.kind.as_str(), run.outcome.as_str()) {
-        ("rollback", "running") => (
+    let (state, sentence, choices) = match (&run.kind, &run.outcome) {
+        (RunKind::Rollback, Outcome::Running) => (
             "rollback_interrupted",
             format!(
                 "a rollback (run {}) was interrupted {step_words}: the app may be stopped or half restored. Run `hoist rollback` again; it starts over from the backup.",
@@ -129,8 +132,8 @@ pub fn attention(runs: &[RunRecord], alive: impl Fn(i64) -> bool) -> Option<Atte
             ),
             vec![Choice::Rollback, Choice::Show],
         ),
-        ("rollback", _) => return None,
-        (_, "running") if changed => (
+        (RunKind::Rollback, _) => return None,
+        (_, Outcome::Running) if changed => (
             "interrupted",
             format!(
                 "the upgrade {from} -> {to} (run {}) was interrupted {step_words}, after .env was changed: the app may be half upgraded. Continue it (the backup taken before is kept for a rollback), or roll back to {from}.",
@@ -138,7 +141,7 @@ pub fn attention(runs: &[RunRecord], alive: impl Fn(i64) -> bool) -> Option<Atte
             ),
             vec![Choice::Continue, Choice::Rollback, Choice::Show],
         ),
-        (_, "running") => (
+        (_, Outcome::Running) => (
             "interrupted",
             format!(
                 "the upgrade {from} -> {to} (run {}) was interrupted {step_words}, before any change: the app still runs {from}. Run it again when you are ready.",
@@ -146,7 +149,7 @@ pub fn attention(runs: &[RunRecord], alive: impl Fn(i64) -> bool) -> Option<Atte
             ),
             vec![Choice::Continue, Choice::Show],
         ),
-        (_, "stopped") if changed => (
+        (_, Outcome::Stopped) if changed => (
             "stopped",
             format!(
                 "the upgrade {from} -> {to} (run {}) was stopped on the way, at {}, checked and healthy. Go on to {to}, or roll back to {from}.",
@@ -155,7 +158,7 @@ pub fn attention(runs: &[RunRecord], alive: impl Fn(i64) -> bool) -> Option<Atte
             ),
             vec![Choice::Continue, Choice::Rollback, Choice::Show],
         ),
-        (_, "stopped") => (
+        (_, Outcome::Stopped) => (
             "stopped",
             format!(
                 "the upgrade {from} -> {to} (run {}) was stopped before any change; the app still runs {from}.",
@@ -163,7 +166,7 @@ pub fn attention(runs: &[RunRecord], alive: impl Fn(i64) -> bool) -> Option<Atte
             ),
             vec![Choice::Continue, Choice::Show],
         ),
-        (_, "needs_decision") => (
+        (_, Outcome::NeedsDecision) => (
             "needs_decision",
             format!(
                 "the upgrade {from} -> {to} (run {}) failed while nobody was attached, and going back would lose data written since the backup, so hoist stopped the app's services and waited for you: {}",
@@ -172,7 +175,7 @@ pub fn attention(runs: &[RunRecord], alive: impl Fn(i64) -> bool) -> Option<Atte
             ),
             vec![Choice::Rollback, Choice::Show],
         ),
-        (_, "failed") if changed && engine_gone => (
+        (_, Outcome::Failed) if changed && engine_gone => (
             "interrupted",
             format!(
                 "the upgrade {from} -> {to} (run {}) was cut off {step_words}, after .env was changed, when the Docker engine went away and did not come back in time: the app may be half upgraded. Continue it (the backup taken before is kept for a rollback), or roll back to {from}.",
@@ -180,7 +183,7 @@ pub fn attention(runs: &[RunRecord], alive: impl Fn(i64) -> bool) -> Option<Atte
             ),
             vec![Choice::Continue, Choice::Rollback, Choice::Show],
         ),
-        (_, "failed") if changed => (
+        (_, Outcome::Failed) if changed => (
             "failed",
             format!(
                 "the upgrade {from} -> {to} (run {}) failed after .env was changed and was not rolled back: {}",
@@ -248,7 +251,7 @@ pub fn backup_of(
     }
     run.steps
         .iter()
-        .find(|s| s.name == "backup" && s.status == "done")
+        .find(|s| s.name == "backup" && s.status == StepState::Done)
         .and_then(|s| s.message.as_deref())
         .filter(|m| m.starts_with('/'))
         .map(|m| (m.into(), None))
@@ -292,13 +295,13 @@ mod tests {
     ) -> RunRecord {
         RunRecord {
             id: format!("{kind}-{outcome}"),
-            kind: kind.into(),
+            kind: RunKind::parse(kind),
             project: "p".into(),
             from_version: Some("0.1.9".into()),
             to_version: Some("0.1.11".into()),
             started_at: "2026-11-28T10:00:00Z".into(),
             finished_at: (outcome != "running").then(|| "2026-11-28T10:01:00Z".into()),
-            outcome: outcome.into(),
+            outcome: Outcome::parse(outcome),
             exit_code: None,
             message: Some("api is crash-looping".into()),
             pid: 4242,
@@ -308,7 +311,7 @@ mod tests {
                 .iter()
                 .map(|n| StepRecord {
                     name: n.to_string(),
-                    status: "done".into(),
+                    status: StepState::Done,
                     started_at: String::new(),
                     duration_ms: None,
                     message: None,
@@ -445,7 +448,7 @@ mod tests {
         let mut r = run("upgrade", "running", &[], None);
         r.steps.push(StepRecord {
             name: "backup".into(),
-            status: "done".into(),
+            status: StepState::Done,
             started_at: String::new(),
             duration_ms: None,
             message: Some("/b/legacy".into()),

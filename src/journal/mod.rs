@@ -63,16 +63,20 @@ pub fn new_run_id() -> String {
     )
 }
 
+mod records;
+
+pub use records::{Outcome, RunKind, StepState};
+
 #[derive(Debug, Clone, Serialize)]
 pub struct RunRecord {
     pub id: String,
-    pub kind: String,
+    pub kind: RunKind,
     pub project: String,
     pub from_version: Option<String>,
     pub to_version: Option<String>,
     pub started_at: String,
     pub finished_at: Option<String>,
-    pub outcome: String,
+    pub outcome: Outcome,
     pub exit_code: Option<i64>,
     pub message: Option<String>,
     /// The process that ran it: a run still "running" whose process is gone was interrupted.
@@ -88,7 +92,7 @@ pub struct RunRecord {
 #[derive(Debug, Clone, Serialize)]
 pub struct StepRecord {
     pub name: String,
-    pub status: String,
+    pub status: StepState,
     pub started_at: String,
     pub duration_ms: Option<i64>,
     pub message: Option<String>,
@@ -173,7 +177,7 @@ impl Journal {
 
     pub async fn start_run(
         &self,
-        kind: &str,
+        kind: RunKind,
         project: &str,
         project_dir: &Path,
         from_version: Option<&str>,
@@ -185,7 +189,7 @@ impl Journal {
              VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?)",
         )
         .bind(&id)
-        .bind(kind)
+        .bind(kind.as_str())
         .bind(project)
         .bind(project_dir.display().to_string())
         .bind(from_version)
@@ -232,14 +236,14 @@ impl Journal {
     pub async fn finish_run(
         &self,
         run_id: &str,
-        outcome: &str,
+        outcome: &Outcome,
         exit_code: i32,
         message: &str,
         summary: &str,
     ) -> Result<(), JournalError> {
         sqlx::query("UPDATE runs SET finished_at = ?, outcome = ?, exit_code = ?, message = ?, summary = ? WHERE id = ?")
             .bind(now())
-            .bind(outcome)
+            .bind(outcome.as_str())
             .bind(exit_code)
             .bind(message)
             .bind(summary)
@@ -323,7 +327,7 @@ impl Journal {
                 .into_iter()
                 .map(|s| StepRecord {
                     name: s.try_get(0).unwrap_or_default(),
-                    status: s.try_get(1).unwrap_or_default(),
+                    status: StepState::parse(&s.try_get::<String, _>(1).unwrap_or_default()),
                     started_at: s.try_get(2).unwrap_or_default(),
                     duration_ms: s.try_get(3).ok().flatten(),
                     message: s.try_get(4).ok().flatten(),
@@ -331,13 +335,13 @@ impl Journal {
                 .collect();
             runs.push(RunRecord {
                 id,
-                kind: get(1).unwrap_or_default(),
+                kind: RunKind::parse(&get(1).unwrap_or_default()),
                 project: get(2).unwrap_or_default(),
                 from_version: get(3),
                 to_version: get(4),
                 started_at: get(5).unwrap_or_default(),
                 finished_at: get(6),
-                outcome: get(7).unwrap_or_default(),
+                outcome: Outcome::parse(&get(7).unwrap_or_default()),
                 exit_code: r.try_get(8).ok().flatten(),
                 message: get(9),
                 pid: r.try_get(10).unwrap_or_default(),
@@ -395,7 +399,7 @@ mod tests {
         let j = Journal::open(dir.path()).await.unwrap();
         let run = j
             .start_run(
-                "backup",
+                RunKind::Backup,
                 "specivo",
                 Path::new("/opt/specivo"),
                 Some("0.1.9"),
@@ -424,7 +428,7 @@ mod tests {
         })
         .await
         .unwrap();
-        j.finish_run(&run, "succeeded", 0, "done", "{}")
+        j.finish_run(&run, &Outcome::Succeeded, 0, "done", "{}")
             .await
             .unwrap();
         j.close().await;
@@ -433,7 +437,7 @@ mod tests {
         let j = Journal::open(dir.path()).await.unwrap();
         let runs = j.runs("specivo", 10).await.unwrap();
         assert_eq!(runs.len(), 1);
-        assert_eq!(runs[0].outcome, "succeeded");
+        assert_eq!(runs[0].outcome, Outcome::Succeeded);
         assert_eq!(runs[0].steps[0].name, "backup");
         assert_eq!(runs[0].steps[0].duration_ms, Some(1234));
         let backups = j.backups("specivo").await.unwrap();

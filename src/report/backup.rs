@@ -38,7 +38,7 @@ pub async fn run(ctx: &Context) -> Output {
     let view = &facts.view;
     let run_id = match journal
         .start_run(
-            "backup",
+            crate::journal::RunKind::Backup,
             &view.project,
             &view.project_dir,
             running.as_deref(),
@@ -99,7 +99,7 @@ pub async fn run(ctx: &Context) -> Output {
             journal
                 .finish_run(
                     &run_id,
-                    "succeeded",
+                    &crate::journal::Outcome::Succeeded,
                     0,
                     "backup taken",
                     &summary.to_string(),
@@ -165,7 +165,7 @@ pub async fn run(ctx: &Context) -> Output {
                     .logged("record a step's end");
             }
             journal
-                .finish_run(&run_id, "failed", 1, &sentence, "")
+                .finish_run(&run_id, &crate::journal::Outcome::Failed, 1, &sentence, "")
                 .await
                 .logged("record how the run ended");
             journal.close().await;

@@ -49,7 +49,7 @@ pub async fn run(ctx: &Context) -> Output {
             if let Some(m) = r
                 .message
                 .as_deref()
-                .filter(|m| r.outcome != "succeeded" && !m.is_empty())
+                .filter(|m| r.outcome != crate::journal::Outcome::Succeeded && !m.is_empty())
             {
                 let _ = writeln!(text, "      {m}");
             }

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::docker::images;
-use crate::journal::Journal;
+use crate::journal::{Journal, Outcome, RunKind};
 use crate::probe::facts;
 use crate::run::{Decider, Event, Finished, Run, Step};
 use crate::stack::pin;
@@ -54,15 +54,15 @@ pub async fn find_target(
             // stopped or failed before their pin) are passed over.
             let last = runs
                 .iter()
-                .filter(|r| !matches!(r.outcome.as_str(), "refused" | "dry_run"))
+                .filter(|r| !matches!(r.outcome, Outcome::Refused | Outcome::DryRun))
                 .find(|r| {
-                    (r.kind == "rollback" && r.outcome == "succeeded")
-                        || (r.kind == "upgrade" && crate::resume::changed_stack(r))
+                    (r.kind == RunKind::Rollback && r.outcome == Outcome::Succeeded)
+                        || (r.kind == RunKind::Upgrade && crate::resume::changed_stack(r))
                 })
                 .ok_or_else(|| {
                     format!("the journal has no upgrade of {project} that changed the stack, so there is nothing to roll back; `hoist history` lists the runs")
                 })?;
-            if last.kind == "rollback" {
+            if last.kind == RunKind::Rollback {
                 return Err(format!(
                     "the last upgrade of {project} was already rolled back (run {}); `hoist history` lists the runs, `--run ID` picks one",
                     last.id
@@ -71,7 +71,7 @@ pub async fn find_target(
             last
         }
     };
-    if run.kind != "upgrade" {
+    if run.kind != RunKind::Upgrade {
         return Err(format!(
             "run {} is a {}, not an upgrade: there is nothing to roll back",
             run.id, run.kind
@@ -243,7 +243,7 @@ pub async fn run(
     let mut run = Run::new(events);
     let run_id = match journal
         .start_run(
-            "rollback",
+            RunKind::Rollback,
             &view.project,
             &view.project_dir,
             Some(&target.current),

@@ -139,11 +139,12 @@ pub(crate) fn run_event(events: &UnboundedSender<Event>, e: Event) {
 
 /// Writes how the run ended into the journal (again, when a rollback followed).
 pub(crate) async fn record_finish(journal: &Journal, run_id: &str, finished: &Finished) {
-    let outcome = finished.summary["outcome"].as_str().unwrap_or("failed");
+    let outcome =
+        crate::journal::Outcome::parse(finished.summary["outcome"].as_str().unwrap_or("failed"));
     journal
         .finish_run(
             run_id,
-            outcome,
+            &outcome,
             i32::from(finished.exit_code),
             &finished.sentence,
             &finished.summary.to_string(),

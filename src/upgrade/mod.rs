@@ -393,7 +393,7 @@ async fn prepare_and_run(
     };
     let run_id = match journal
         .start_run(
-            "upgrade",
+            crate::journal::RunKind::Upgrade,
             &facts.view.project,
             &facts.view.project_dir,
             Some(&from),

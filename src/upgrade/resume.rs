@@ -42,7 +42,7 @@ pub(super) async fn resumable(
         .iter()
         .find(|r| r.id == run_id)
         .ok_or_else(|| format!("the journal has no run {run_id} to continue"))?;
-    if run.kind != "upgrade" || run.to_version.as_deref() != Some(to) {
+    if run.kind != crate::journal::RunKind::Upgrade || run.to_version.as_deref() != Some(to) {
         return Err(format!("run {run_id} is not an upgrade to {to}"));
     }
     let from = run.from_version.clone().unwrap_or_default();
