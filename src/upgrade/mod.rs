@@ -6,7 +6,10 @@
 
 mod backup_pull;
 mod hop;
+mod plan;
+mod preflight;
 mod resume;
+mod target;
 
 use crate::context::Context;
 use std::collections::BTreeMap;
@@ -16,20 +19,19 @@ use std::time::Instant;
 use serde_json::json;
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::docker::images::{self, TagStatus};
+use crate::docker::images;
 use crate::journal::Journal;
 use crate::preflight::{self as checks, Level};
-use crate::probe::evidence::last_lines;
 use crate::probe::facts::{self, Facts};
-use crate::run::{Decider, EnvDiff, Event, Finished, PlannedBackup, Step, Stop, UpgradePlan};
+use crate::run::{Decider, Event, Finished, Step, Stop};
 use crate::run::{Run, record_finish};
 use crate::stack::pin;
-use crate::stack::targets::target_images;
 use crate::steps::StepError;
 use crate::steps::engine_loss::EngineLoss;
-use crate::steps::restart::wait_for_compose;
 use backup_pull::{BackedUp, backup_and_pull};
+use preflight::Preflighted;
 use resume::{Resumed, resumable};
+use target::Targets;
 
 pub struct Request {
     pub to: String,
@@ -144,175 +146,27 @@ async fn prepare_and_run(
     }
     let mut run = Run::new(events);
 
-    // Preflight: the same checks as `hoist check`; a failed one refuses with nothing changed.
-    let step = run
-        .start(Step::Preflight, "checking the stack is healthy and ready")
-        .await;
-    if let Err(sentence) = wait_for_compose(&run, Step::Preflight, &view.project).await {
-        run.finish(Step::Preflight, step, false, Some(sentence.clone()))
-            .await;
-        return refused(3, sentence, &to);
-    }
-    let facts = facts::gather(ctx, view).await;
-    // Problems nobody may wave through (no Docker, no possible backup), and unhealthy
-    // services, which a person who knows why may choose to upgrade past.
-    let mut problems: Vec<String> = Vec::new();
-    if let Err(e) = &facts.docker {
-        problems.push(e.to_string());
-    }
-    // The backup's size, walked once for the whole run (the disk checks and a full disk's message).
-    let estimate = crate::preflight::backup_estimate(&facts).await;
-    // A continued run takes no backup: it keeps the one taken before its pin.
-    if !continuing
-        && let Err((_, sentence)) = crate::preflight::backup_preconditions(&facts, &estimate)
-    {
-        problems.push(sentence);
-    }
-    let services = crate::probe::services::services(&facts);
-    let mut unhealthy: Vec<String> = Vec::new();
-    let mut evidence = BTreeMap::new();
-    for s in &services {
-        let (level, message) =
-            checks::judge_service(s, facts.view.with_healthcheck.contains(&s.name));
-        if level == Level::Fail {
-            unhealthy.push(message);
-            if let Ok(docker) = &facts.docker {
-                evidence.insert(s.name.clone(), last_lines(docker, &s.name).await);
-            }
-        }
-    }
-    run.emit(Event::Health {
-        services: services.clone(),
-        problems: problems.iter().chain(&unhealthy).cloned().collect(),
-        evidence,
-    });
-    // A resumed run expects a half-upgraded app: it is what the run goes on to mend.
-    let overridden = problems.is_empty()
-        && !unhealthy.is_empty()
-        && !req.dry_run
-        && (continuing || decider.override_unhealthy(&unhealthy));
-    if overridden && continuing {
-        run.progress(
-            Step::Preflight,
-            format!(
-                "resuming an interrupted upgrade, so these are expected: {}",
-                unhealthy.join("; ")
-            ),
-        );
-    } else if overridden {
-        run.progress(
-            Step::Preflight,
-            format!("going on at your request although {}", unhealthy.join("; ")),
-        );
-        tracing::warn!(?unhealthy, "preflight overridden by the user");
-    } else {
-        problems.extend(unhealthy.iter().cloned());
-    }
-    if !problems.is_empty() {
-        let sentence = format!(
-            "the stack is not ready to upgrade: {}. Nothing was changed; `hoist check` shows the details.",
-            problems.join("; ")
-        );
-        run.finish(Step::Preflight, step, false, Some(sentence.clone()))
-            .await;
-        return refused(3, sentence, &to);
-    }
-    run.finish(Step::Preflight, step, true, None).await;
-    let overridden: Vec<String> = if overridden { unhealthy } else { Vec::new() };
+    let Preflighted {
+        facts,
+        estimate,
+        overridden,
+    } = match preflight::run_preflight(&mut run, ctx, req, decider, view, continuing, &to).await {
+        Ok(p) => p,
+        Err(finished) => return finished,
+    };
     let Ok(docker) = &facts.docker else {
         return refused(3, "Docker is not reachable".into(), &to);
     };
 
-    // The target exists for every upgraded image, before anything is touched.
-    let step = run
-        .start(
-            Step::Target,
-            &format!("checking {to} exists in the registry"),
-        )
-        .await;
-    let targets = match target_images(&stack, &variable, &to) {
+    let Targets {
+        hop_versions,
+        hops,
+        references,
+    } = match target::check_target(&mut run, &stack, docker, req.path, &from, &to, continuing).await
+    {
         Ok(t) => t,
-        Err(e) => {
-            run.finish(Step::Target, step, false, Some(e.clone())).await;
-            return refused(2, e, &to);
-        }
+        Err(finished) => return finished,
     };
-    // The releases on the way, each a hop (the runbooks' "one minor version at a time").
-    // A resumed run goes on from the release .env pins now: that hop first (its restart is
-    // what was interrupted), then the rest of the way.
-    let pinned_now = stack.detection.version.value.clone().unwrap_or_default();
-    let path_from = if continuing {
-        pinned_now.clone()
-    } else {
-        from.clone()
-    };
-    let hop_versions = match req.path {
-        _ if path_from == to => vec![to.clone()],
-        PathMode::Direct => vec![to.clone()],
-        PathMode::Steps => match targets.values().next() {
-            Some(image) => match crate::versions::path_to(image, &path_from, &to).await {
-                Ok(mut p) => {
-                    if continuing {
-                        p.insert(0, pinned_now.clone());
-                    }
-                    p
-                }
-                Err(e) => {
-                    let sentence = format!(
-                        "{e}, so hoist cannot tell which releases lie between {from} and {to}. Nothing was changed. To jump straight to {to}, run with --path direct."
-                    );
-                    run.finish(Step::Target, step, false, Some(sentence.clone()))
-                        .await;
-                    return refused(3, sentence, &to);
-                }
-            },
-            None => vec![to.clone()],
-        },
-    };
-    if hop_versions.len() > 1 {
-        run.progress(
-            Step::Target,
-            format!(
-                "{from} -> {to} goes through each release on the way: {}",
-                hop_versions.join(" -> ")
-            ),
-        );
-    }
-    let mut hops: Vec<(String, BTreeMap<String, String>)> = Vec::new();
-    for hop in &hop_versions {
-        match target_images(&stack, &variable, hop) {
-            Ok(t) => hops.push((hop.clone(), t)),
-            Err(e) => {
-                run.finish(Step::Target, step, false, Some(e.clone())).await;
-                return refused(2, e, &to);
-            }
-        }
-    }
-    let mut references: Vec<String> = hops.iter().flat_map(|(_, t)| t.values().cloned()).collect();
-    references.sort();
-    references.dedup();
-    for reference in &references {
-        match images::tag_status(&docker.engine, reference).await {
-            Ok(TagStatus::Exists { digest }) => {
-                run.progress(Step::Target, format!("{reference} exists ({digest})"))
-            }
-            Ok(TagStatus::Missing) => {
-                let sentence = format!(
-                    "{reference} does not exist in its registry: check the version tag. Nothing was changed."
-                );
-                run.finish(Step::Target, step, false, Some(sentence.clone()))
-                    .await;
-                return refused(3, sentence, &to);
-            }
-            Err(e) => {
-                let sentence = format!("{e}. Nothing was changed.");
-                run.finish(Step::Target, step, false, Some(sentence.clone()))
-                    .await;
-                return refused(3, sentence, &to);
-            }
-        }
-    }
-    run.finish(Step::Target, step, true, None).await;
 
     // The .env change, as the first hop makes it (each hop changes the same value).
     let change = match pin::plan(&stack.env_path, &variable, &to) {
@@ -342,34 +196,16 @@ async fn prepare_and_run(
             Err(e) => tracing::warn!("download size unknown: {e}"),
         }
     }
-    let plan = UpgradePlan {
-        project: facts.view.project.clone(),
-        from: from.clone(),
-        to: to.clone(),
-        backup: PlannedBackup {
-            dir: facts.view.backup_dir.clone(),
-            database: facts.view.database.as_ref().map(|d| {
-                format!(
-                    "{} dump of {} (service {})",
-                    d.kind.name(),
-                    d.name,
-                    d.service
-                )
-            }),
-            data: facts.view.data.iter().map(|d| d.source.clone()).collect(),
-        },
-        path: hop_versions.clone(),
-        pull: to_pull.clone(),
+    let plan = plan::build(
+        &facts.view,
+        &stack.env_path,
+        (&from, &to),
+        &hop_versions,
+        &to_pull,
         download_bytes,
-        recreate: facts.view.upgraded.clone(),
-        env_diff: EnvDiff {
-            file: stack.env_path.clone(),
-            line: change.line,
-            before: change.before.clone(),
-            after: change.after.clone(),
-        },
-        overridden: overridden.clone(),
-    };
+        &change,
+        &overridden,
+    );
     run.emit(Event::Plan {
         plan: Box::new(plan.clone()),
     });

@@ -1,0 +1,107 @@
+//! The plan shown before an upgrade asks to go on, built from what the preflight and the
+//! target found. Pure: tested without Docker.
+use std::path::Path;
+
+use crate::probe::facts::StackView;
+use crate::run::{EnvDiff, PlannedBackup, UpgradePlan};
+use crate::stack::pin::PinChange;
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn build(
+    view: &StackView,
+    env_path: &Path,
+    (from, to): (&str, &str),
+    path: &[String],
+    pull: &[String],
+    download_bytes: u64,
+    change: &PinChange,
+    overridden: &[String],
+) -> UpgradePlan {
+    UpgradePlan {
+        project: view.project.clone(),
+        from: from.to_string(),
+        to: to.to_string(),
+        backup: PlannedBackup {
+            dir: view.backup_dir.clone(),
+            database: view.database.as_ref().map(|d| {
+                format!(
+                    "{} dump of {} (service {})",
+                    d.kind.name(),
+                    d.name,
+                    d.service
+                )
+            }),
+            data: view.data.iter().map(|d| d.source.clone()).collect(),
+        },
+        path: path.to_vec(),
+        pull: pull.to_vec(),
+        download_bytes,
+        recreate: view.upgraded.clone(),
+        env_diff: EnvDiff {
+            file: env_path.to_path_buf(),
+            line: change.line,
+            before: change.before.clone(),
+            after: change.after.clone(),
+        },
+        overridden: overridden.to_vec(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stack::compose::MountKind;
+    use crate::stack::detect::DataMount;
+
+    fn view() -> StackView {
+        StackView {
+            project: "specivo".into(),
+            project_dir: "/srv/specivo".into(),
+            compose_file: "/srv/specivo/compose.yaml".into(),
+            env_file: "/srv/specivo/.env".into(),
+            version_variable: Some("SPECIVO_VERSION".into()),
+            pinned: Some("0.1.9".into()),
+            pinned_source: None,
+            services: vec!["api".into(), "worker".into()],
+            upgraded: vec!["api".into(), "worker".into()],
+            with_healthcheck: vec!["api".into()],
+            database: None,
+            data: vec![DataMount {
+                kind: MountKind::Bind,
+                source: "/srv/specivo/data".into(),
+                target: "/data".into(),
+                read_only: false,
+                services: vec!["api".into()],
+            }],
+            backup_dir: "/srv/specivo-backups".into(),
+        }
+    }
+
+    #[test]
+    fn the_plan_says_what_is_backed_up_pulled_recreated_and_changed() {
+        let change = PinChange {
+            line: Some(2),
+            before: Some("SPECIVO_VERSION=0.1.9".into()),
+            after: "SPECIVO_VERSION=0.1.11".into(),
+            old_text: String::new(),
+            new_text: String::new(),
+        };
+        let plan = build(
+            &view(),
+            Path::new("/srv/specivo/.env"),
+            ("0.1.9", "0.1.11"),
+            &["0.1.10".into(), "0.1.11".into()],
+            &["registry/specivo:0.1.10".into()],
+            60_000_000,
+            &change,
+            &[],
+        );
+        assert_eq!(plan.backup.database, None);
+        assert_eq!(plan.backup.data, ["/srv/specivo/data"]);
+        assert_eq!(plan.recreate, ["api", "worker"]);
+        assert_eq!(plan.env_diff.line, Some(2));
+        assert_eq!(plan.env_diff.after, "SPECIVO_VERSION=0.1.11");
+        assert!(plan.is_multi_hop());
+        assert_eq!(plan.download_bytes, 60_000_000);
+    }
+}

@@ -1,0 +1,113 @@
+//! The upgrade's preflight: the same checks as `hoist check` (Docker, a backup that can be
+//! taken and fits, every service healthy), the services shown with a failing one's last log
+//! lines, and an unhealthy service gone past only at a person's word (or expected, when an
+//! interrupted upgrade is continued). A failure refuses with nothing changed.
+use std::collections::BTreeMap;
+
+use super::{Request, refused};
+use crate::context::Context;
+use crate::preflight::{self as checks, BackupEstimate, Level};
+use crate::probe::evidence::last_lines;
+use crate::probe::facts::{self, Facts};
+use crate::run::{Decider, Event, Finished, Run, Step};
+use crate::steps::restart::wait_for_compose;
+
+/// What the preflight found, for the rest of the run.
+pub(super) struct Preflighted {
+    pub(super) facts: Facts,
+    /// The backup's size, walked once for the whole run.
+    pub(super) estimate: BackupEstimate,
+    /// The unhealthy services gone past (at the user's word, or expected when continuing).
+    pub(super) overridden: Vec<String>,
+}
+
+pub(super) async fn run_preflight(
+    run: &mut Run<'_>,
+    ctx: &Context,
+    req: &Request,
+    decider: &dyn Decider,
+    view: facts::StackView,
+    continuing: bool,
+    to: &str,
+) -> Result<Preflighted, Finished> {
+    // Preflight: the same checks as `hoist check`; a failed one refuses with nothing changed.
+    let step = run
+        .start(Step::Preflight, "checking the stack is healthy and ready")
+        .await;
+    if let Err(sentence) = wait_for_compose(run, Step::Preflight, &view.project).await {
+        run.finish(Step::Preflight, step, false, Some(sentence.clone()))
+            .await;
+        return Err(refused(3, sentence, to));
+    }
+    let facts = facts::gather(ctx, view).await;
+    // Problems nobody may wave through (no Docker, no possible backup), and unhealthy
+    // services, which a person who knows why may choose to upgrade past.
+    let mut problems: Vec<String> = Vec::new();
+    if let Err(e) = &facts.docker {
+        problems.push(e.to_string());
+    }
+    // The backup's size, walked once for the whole run (the disk checks and a full disk's message).
+    let estimate = crate::preflight::backup_estimate(&facts).await;
+    // A continued run takes no backup: it keeps the one taken before its pin.
+    if !continuing
+        && let Err((_, sentence)) = crate::preflight::backup_preconditions(&facts, &estimate)
+    {
+        problems.push(sentence);
+    }
+    let services = crate::probe::services::services(&facts);
+    let mut unhealthy: Vec<String> = Vec::new();
+    let mut evidence = BTreeMap::new();
+    for s in &services {
+        let (level, message) =
+            checks::judge_service(s, facts.view.with_healthcheck.contains(&s.name));
+        if level == Level::Fail {
+            unhealthy.push(message);
+            if let Ok(docker) = &facts.docker {
+                evidence.insert(s.name.clone(), last_lines(docker, &s.name).await);
+            }
+        }
+    }
+    run.emit(Event::Health {
+        services: services.clone(),
+        problems: problems.iter().chain(&unhealthy).cloned().collect(),
+        evidence,
+    });
+    // A resumed run expects a half-upgraded app: it is what the run goes on to mend.
+    let overridden = problems.is_empty()
+        && !unhealthy.is_empty()
+        && !req.dry_run
+        && (continuing || decider.override_unhealthy(&unhealthy));
+    if overridden && continuing {
+        run.progress(
+            Step::Preflight,
+            format!(
+                "resuming an interrupted upgrade, so these are expected: {}",
+                unhealthy.join("; ")
+            ),
+        );
+    } else if overridden {
+        run.progress(
+            Step::Preflight,
+            format!("going on at your request although {}", unhealthy.join("; ")),
+        );
+        tracing::warn!(?unhealthy, "preflight overridden by the user");
+    } else {
+        problems.extend(unhealthy.iter().cloned());
+    }
+    if !problems.is_empty() {
+        let sentence = format!(
+            "the stack is not ready to upgrade: {}. Nothing was changed; `hoist check` shows the details.",
+            problems.join("; ")
+        );
+        run.finish(Step::Preflight, step, false, Some(sentence.clone()))
+            .await;
+        return Err(refused(3, sentence, to));
+    }
+    run.finish(Step::Preflight, step, true, None).await;
+    let overridden: Vec<String> = if overridden { unhealthy } else { Vec::new() };
+    Ok(Preflighted {
+        facts,
+        estimate,
+        overridden,
+    })
+}

@@ -1,0 +1,127 @@
+//! The target: which releases lie on the way (one hop each, as the runbooks ask; or a direct
+//! jump), the images each hop runs, and every one of them present in its registry, before
+//! anything is touched.
+use std::collections::BTreeMap;
+
+use super::{PathMode, refused};
+use crate::docker::images::{self, TagStatus};
+use crate::probe::facts;
+use crate::run::{Finished, Run, Step};
+use crate::stack::Stack;
+use crate::stack::targets::target_images;
+
+pub(super) struct Targets {
+    /// The releases on the way, the target last.
+    pub(super) hop_versions: Vec<String>,
+    /// Each hop with the image each upgraded service runs there.
+    pub(super) hops: Vec<(String, BTreeMap<String, String>)>,
+    /// Every image of every hop, once.
+    pub(super) references: Vec<String>,
+}
+
+pub(super) async fn check_target(
+    run: &mut Run<'_>,
+    stack: &Stack,
+    docker: &facts::Running,
+    path: PathMode,
+    from: &str,
+    to: &str,
+    continuing: bool,
+) -> Result<Targets, Finished> {
+    let variable = &stack.detection.version.variable;
+    // The target exists for every upgraded image, before anything is touched.
+    let step = run
+        .start(
+            Step::Target,
+            &format!("checking {to} exists in the registry"),
+        )
+        .await;
+    let targets = match target_images(stack, variable, to) {
+        Ok(t) => t,
+        Err(e) => {
+            run.finish(Step::Target, step, false, Some(e.clone())).await;
+            return Err(refused(2, e, to));
+        }
+    };
+    // The releases on the way, each a hop (the runbooks' "one minor version at a time").
+    // A resumed run goes on from the release .env pins now: that hop first (its restart is
+    // what was interrupted), then the rest of the way.
+    let pinned_now = stack.detection.version.value.clone().unwrap_or_default();
+    let path_from = if continuing {
+        pinned_now.clone()
+    } else {
+        from.to_string()
+    };
+    let hop_versions = match path {
+        _ if path_from == to => vec![to.to_string()],
+        PathMode::Direct => vec![to.to_string()],
+        PathMode::Steps => match targets.values().next() {
+            Some(image) => match crate::versions::path_to(image, &path_from, to).await {
+                Ok(mut p) => {
+                    if continuing {
+                        p.insert(0, pinned_now.clone());
+                    }
+                    p
+                }
+                Err(e) => {
+                    let sentence = format!(
+                        "{e}, so hoist cannot tell which releases lie between {from} and {to}. Nothing was changed. To jump straight to {to}, run with --path direct."
+                    );
+                    run.finish(Step::Target, step, false, Some(sentence.clone()))
+                        .await;
+                    return Err(refused(3, sentence, to));
+                }
+            },
+            None => vec![to.to_string()],
+        },
+    };
+    if hop_versions.len() > 1 {
+        run.progress(
+            Step::Target,
+            format!(
+                "{from} -> {to} goes through each release on the way: {}",
+                hop_versions.join(" -> ")
+            ),
+        );
+    }
+    let mut hops: Vec<(String, BTreeMap<String, String>)> = Vec::new();
+    for hop in &hop_versions {
+        match target_images(stack, variable, hop) {
+            Ok(t) => hops.push((hop.clone(), t)),
+            Err(e) => {
+                run.finish(Step::Target, step, false, Some(e.clone())).await;
+                return Err(refused(2, e, to));
+            }
+        }
+    }
+    let mut references: Vec<String> = hops.iter().flat_map(|(_, t)| t.values().cloned()).collect();
+    references.sort();
+    references.dedup();
+    for reference in &references {
+        match images::tag_status(&docker.engine, reference).await {
+            Ok(TagStatus::Exists { digest }) => {
+                run.progress(Step::Target, format!("{reference} exists ({digest})"))
+            }
+            Ok(TagStatus::Missing) => {
+                let sentence = format!(
+                    "{reference} does not exist in its registry: check the version tag. Nothing was changed."
+                );
+                run.finish(Step::Target, step, false, Some(sentence.clone()))
+                    .await;
+                return Err(refused(3, sentence, to));
+            }
+            Err(e) => {
+                let sentence = format!("{e}. Nothing was changed.");
+                run.finish(Step::Target, step, false, Some(sentence.clone()))
+                    .await;
+                return Err(refused(3, sentence, to));
+            }
+        }
+    }
+    run.finish(Step::Target, step, true, None).await;
+    Ok(Targets {
+        hop_versions,
+        hops,
+        references,
+    })
+}
