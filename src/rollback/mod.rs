@@ -5,6 +5,7 @@
 //! engine's `Event`s and journal.
 pub use crate::rollback_plan as plan;
 pub mod restore;
+mod restore_run;
 
 use crate::context::Context;
 use std::path::{Path, PathBuf};
@@ -333,29 +334,13 @@ async fn roll_back(
     let mut kept_aside = json!({});
     if plan.decision == Decision::Restore {
         // What a restore cannot do is said before anything changes.
-        if let Some(a) = archives.iter().find(|a| !a.source.starts_with('/')) {
-            return refused(
-                3,
-                format!(
-                    "the rollback needs a restore ({}), but the data in volume {} cannot be restored by hoist yet. Nothing was changed; RESTORE.md in {} gives the manual steps.",
-                    plan.reason,
-                    a.source,
-                    target.backup_dir.display()
-                ),
-            );
-        }
-        if let Some(db) = &facts.view.database
-            && db.kind != crate::db::DbKind::Postgres
-        {
-            return refused(
-                3,
-                format!(
-                    "the rollback needs a restore ({}), but hoist cannot restore a {} database yet. Nothing was changed; RESTORE.md in {} gives the manual steps.",
-                    plan.reason,
-                    db.kind.name(),
-                    target.backup_dir.display()
-                ),
-            );
+        if let Some(sentence) = restore_run::unsupported(
+            &plan.reason,
+            &archives,
+            facts.view.database.as_ref().map(|d| d.kind),
+            &target.backup_dir,
+        ) {
+            return refused(3, sentence);
         }
         let loss = plan::loss_sentence(&plan.losses);
         // `confirmed`: the user already said yes with this plan and its loss in view.
@@ -372,149 +357,20 @@ async fn roll_back(
             );
         }
 
-        // Stop the app (the database keeps running), then data, then database.
-        let step = run
-            .start(
-                Step::Stop,
-                "stopping the app's services (the database keeps running)",
-            )
-            .await;
-        let timeout = stack
-            .settings
-            .timeout_stop
-            .unwrap_or(crate::steps::stop::DEFAULT_STOP);
-        let say = crate::run::progress_to(run.events, Step::Stop);
-        let stopped =
-            crate::steps::stop::stop_services(docker, &facts.view.upgraded, timeout, &|name| {
-                say(format!("{name} stopped"))
-            })
-            .await;
-        if !stopped.failed.is_empty() {
-            let sentence = format!(
-                "could not stop {}. State: nothing was restored; .env still pins {current}. Run `hoist rollback` again, or follow RESTORE.md in {}.",
-                stopped.failed.join(", "),
-                target.backup_dir.display()
-            );
-            return run.fail(Step::Stop, step, sentence, summary).await;
-        }
-        run.finish(Step::Stop, step, true, None).await;
-        let stamp = jiff::Timestamp::now()
-            .strftime("%Y%m%dT%H%M%SZ")
-            .to_string();
-
-        let step = run
-            .start(Step::RestoreData, "putting the data back from the archives")
-            .await;
-        let mut aside = Vec::new();
-        for a in &archives {
-            let container = docker
-                .containers
-                .iter()
-                .filter(|c| facts.view.upgraded.contains(&c.service))
-                .find(|c| {
-                    c.mounts
-                        .iter()
-                        .any(|m| m.source == a.source && m.destination == a.target)
-                });
-            let Some(container) = container else {
-                let sentence = format!(
-                    "no container of the stack mounts {}, so {} cannot be restored into it. State: the app is stopped; nothing was restored; .env still pins {current}. RESTORE.md in {} gives the manual steps.",
-                    a.target,
-                    a.file.display(),
-                    target.backup_dir.display()
-                );
-                return run.fail(Step::RestoreData, step, sentence, summary).await;
-            };
-            let moved = match restore::move_aside(Path::new(&a.source), &stamp) {
-                Ok(p) => p,
-                Err(e) => {
-                    let sentence = format!(
-                        "{e}. State: the app is stopped; {} restored so far; .env still pins {current}. RESTORE.md in {} gives the manual steps.",
-                        if aside.is_empty() {
-                            "nothing was".to_string()
-                        } else {
-                            format!("data moved aside to {aside:?} and")
-                        },
-                        target.backup_dir.display()
-                    );
-                    return run.fail(Step::RestoreData, step, sentence, summary).await;
-                }
-            };
-            run.progress(
-                Step::RestoreData,
-                format!("{} moved aside to {}", a.source, moved.display()),
-            );
-            aside.push(moved.display().to_string());
-            kept_aside["data"] = json!(aside);
-            summary["kept_aside"] = kept_aside.clone();
-            if let Err(e) =
-                crate::docker::exec::upload_archive(&engine, &container.id, &a.target, &a.file)
-                    .await
-            {
-                let sentence = format!(
-                    "{e}. State: the app is stopped; the newer content of {} is in {}; .env still pins {current}. Extract {} there by hand (`tar xzf`), or see RESTORE.md.",
-                    a.source,
-                    moved.display(),
-                    a.file.display()
-                );
-                return run.fail(Step::RestoreData, step, sentence, summary).await;
-            }
-            run.progress(
-                Step::RestoreData,
-                format!("{} extracted into {}", a.file.display(), a.source),
-            );
-        }
-        run.finish(Step::RestoreData, step, true, None).await;
-
-        if let Some(db) = &facts.view.database {
-            let step = run
-                .start(
-                    Step::RestoreDatabase,
-                    "loading the dump into a fresh database in one transaction",
-                )
-                .await;
-            let dump = manifest["files"]
-                .as_array()
-                .and_then(|f| f.iter().find(|f| f["kind"] == "dump"))
-                .and_then(|f| f["name"].as_str())
-                .map(|n| target.backup_dir.join(n));
-            let container = docker
-                .of_service(&db.service)
-                .into_iter()
-                .find(|c| c.is_running());
-            let restored = match (dump, container) {
-                (Some(dump), Some(c)) => {
-                    restore::restore_database(&engine, &c.id, db, &dump, &stamp).await
-                }
-                (None, _) => Err("the backup holds no database dump".to_string()),
-                (_, None) => Err(format!(
-                    "the database service {} is not running",
-                    db.service
-                )),
-            };
-            match restored {
-                Ok(r) => {
-                    run.progress(
-                        Step::RestoreDatabase,
-                        format!(
-                            "database {} restored; the newer one is kept as {}",
-                            db.name, r.kept_aside_as
-                        ),
-                    );
-                    kept_aside["database"] = json!(r.kept_aside_as);
-                    summary["kept_aside"] = kept_aside.clone();
-                }
-                Err(e) => {
-                    let sentence = format!(
-                        "restoring the database failed: {e}. State: the app is stopped; its data was restored (the newer content is in {aside:?}); .env still pins {current}. RESTORE.md in {} gives the manual steps.",
-                        target.backup_dir.display()
-                    );
-                    return run
-                        .fail(Step::RestoreDatabase, step, sentence, summary)
-                        .await;
-                }
-            }
-            run.finish(Step::RestoreDatabase, step, true, None).await;
+        if let Err(finished) = restore_run::stop_and_restore(
+            run,
+            stack,
+            &facts,
+            docker,
+            target,
+            &manifest,
+            &archives,
+            &mut summary,
+            &mut kept_aside,
+        )
+        .await
+        {
+            return finished;
         }
     }
 

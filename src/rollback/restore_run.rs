@@ -1,0 +1,238 @@
+//! A rollback's restore, step by step: stop the app's services (the database keeps running),
+//! move each data directory aside and extract the backup's archive in its place, then load the
+//! dump into a fresh database and swap it in. What cannot be restored is refused before anything
+//! changes; nothing is deleted, and the summary says where the newer data went.
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use super::{DataArchive, Target, restore};
+use crate::db::DbKind;
+use crate::probe::facts::{self, Facts};
+use crate::run::{Finished, Run, Step};
+use crate::stack::Stack;
+
+/// Why a restore that the planner asks for cannot be done by hoist, when it cannot.
+pub(super) fn unsupported(
+    reason: &str,
+    archives: &[DataArchive],
+    database: Option<DbKind>,
+    backup_dir: &Path,
+) -> Option<String> {
+    if let Some(a) = archives.iter().find(|a| !a.source.starts_with('/')) {
+        return Some(format!(
+            "the rollback needs a restore ({reason}), but the data in volume {} cannot be restored by hoist yet. Nothing was changed; RESTORE.md in {} gives the manual steps.",
+            a.source,
+            backup_dir.display()
+        ));
+    }
+    if let Some(kind) = database
+        && kind != DbKind::Postgres
+    {
+        return Some(format!(
+            "the rollback needs a restore ({reason}), but hoist cannot restore a {} database yet. Nothing was changed; RESTORE.md in {} gives the manual steps.",
+            kind.name(),
+            backup_dir.display()
+        ));
+    }
+    None
+}
+
+/// Stops the app, restores the data and then the database. `summary` and `kept_aside` learn
+/// where the newer data went as it moves. Err: the run ends there, the state said.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn stop_and_restore(
+    run: &mut Run<'_>,
+    stack: &Stack,
+    facts: &Facts,
+    docker: &facts::Running,
+    target: &Target,
+    manifest: &Value,
+    archives: &[DataArchive],
+    summary: &mut Value,
+    kept_aside: &mut Value,
+) -> Result<(), Finished> {
+    let engine = &docker.engine;
+    let current = target.current.as_str();
+    // Stop the app (the database keeps running), then data, then database.
+    let step = run
+        .start(
+            Step::Stop,
+            "stopping the app's services (the database keeps running)",
+        )
+        .await;
+    let timeout = stack
+        .settings
+        .timeout_stop
+        .unwrap_or(crate::steps::stop::DEFAULT_STOP);
+    let say = crate::run::progress_to(run.events, Step::Stop);
+    let stopped =
+        crate::steps::stop::stop_services(docker, &facts.view.upgraded, timeout, &|name| {
+            say(format!("{name} stopped"))
+        })
+        .await;
+    if !stopped.failed.is_empty() {
+        let sentence = format!(
+            "could not stop {}. State: nothing was restored; .env still pins {current}. Run `hoist rollback` again, or follow RESTORE.md in {}.",
+            stopped.failed.join(", "),
+            target.backup_dir.display()
+        );
+        return Err(run.fail(Step::Stop, step, sentence, summary.clone()).await);
+    }
+    run.finish(Step::Stop, step, true, None).await;
+    let stamp = jiff::Timestamp::now()
+        .strftime("%Y%m%dT%H%M%SZ")
+        .to_string();
+
+    let step = run
+        .start(Step::RestoreData, "putting the data back from the archives")
+        .await;
+    let mut aside = Vec::new();
+    for a in archives {
+        let container = docker
+            .containers
+            .iter()
+            .filter(|c| facts.view.upgraded.contains(&c.service))
+            .find(|c| {
+                c.mounts
+                    .iter()
+                    .any(|m| m.source == a.source && m.destination == a.target)
+            });
+        let Some(container) = container else {
+            let sentence = format!(
+                "no container of the stack mounts {}, so {} cannot be restored into it. State: the app is stopped; nothing was restored; .env still pins {current}. RESTORE.md in {} gives the manual steps.",
+                a.target,
+                a.file.display(),
+                target.backup_dir.display()
+            );
+            return Err(run
+                .fail(Step::RestoreData, step, sentence, summary.clone())
+                .await);
+        };
+        let moved = match restore::move_aside(Path::new(&a.source), &stamp) {
+            Ok(p) => p,
+            Err(e) => {
+                let sentence = format!(
+                    "{e}. State: the app is stopped; {} restored so far; .env still pins {current}. RESTORE.md in {} gives the manual steps.",
+                    if aside.is_empty() {
+                        "nothing was".to_string()
+                    } else {
+                        format!("data moved aside to {aside:?} and")
+                    },
+                    target.backup_dir.display()
+                );
+                return Err(run
+                    .fail(Step::RestoreData, step, sentence, summary.clone())
+                    .await);
+            }
+        };
+        run.progress(
+            Step::RestoreData,
+            format!("{} moved aside to {}", a.source, moved.display()),
+        );
+        aside.push(moved.display().to_string());
+        kept_aside["data"] = json!(aside);
+        summary["kept_aside"] = kept_aside.clone();
+        if let Err(e) =
+            crate::docker::exec::upload_archive(engine, &container.id, &a.target, &a.file).await
+        {
+            let sentence = format!(
+                "{e}. State: the app is stopped; the newer content of {} is in {}; .env still pins {current}. Extract {} there by hand (`tar xzf`), or see RESTORE.md.",
+                a.source,
+                moved.display(),
+                a.file.display()
+            );
+            return Err(run
+                .fail(Step::RestoreData, step, sentence, summary.clone())
+                .await);
+        }
+        run.progress(
+            Step::RestoreData,
+            format!("{} extracted into {}", a.file.display(), a.source),
+        );
+    }
+    run.finish(Step::RestoreData, step, true, None).await;
+
+    if let Some(db) = &facts.view.database {
+        let step = run
+            .start(
+                Step::RestoreDatabase,
+                "loading the dump into a fresh database in one transaction",
+            )
+            .await;
+        let dump = manifest["files"]
+            .as_array()
+            .and_then(|f| f.iter().find(|f| f["kind"] == "dump"))
+            .and_then(|f| f["name"].as_str())
+            .map(|n| target.backup_dir.join(n));
+        let container = docker
+            .of_service(&db.service)
+            .into_iter()
+            .find(|c| c.is_running());
+        let restored = match (dump, container) {
+            (Some(dump), Some(c)) => {
+                restore::restore_database(engine, &c.id, db, &dump, &stamp).await
+            }
+            (None, _) => Err("the backup holds no database dump".to_string()),
+            (_, None) => Err(format!(
+                "the database service {} is not running",
+                db.service
+            )),
+        };
+        match restored {
+            Ok(r) => {
+                run.progress(
+                    Step::RestoreDatabase,
+                    format!(
+                        "database {} restored; the newer one is kept as {}",
+                        db.name, r.kept_aside_as
+                    ),
+                );
+                kept_aside["database"] = json!(r.kept_aside_as);
+                summary["kept_aside"] = kept_aside.clone();
+            }
+            Err(e) => {
+                let sentence = format!(
+                    "restoring the database failed: {e}. State: the app is stopped; its data was restored (the newer content is in {aside:?}); .env still pins {current}. RESTORE.md in {} gives the manual steps.",
+                    target.backup_dir.display()
+                );
+                return Err(run
+                    .fail(Step::RestoreDatabase, step, sentence, summary.clone())
+                    .await);
+            }
+        }
+        run.finish(Step::RestoreDatabase, step, true, None).await;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn archive(source: &str) -> DataArchive {
+        DataArchive {
+            file: "/b/data.tar.gz".into(),
+            source: source.into(),
+            target: "/data".into(),
+        }
+    }
+
+    #[test]
+    fn volumes_and_databases_other_than_postgres_are_refused_before_anything() {
+        let dir = Path::new("/b");
+        assert_eq!(
+            unsupported(
+                "a migration ran",
+                &[archive("/srv/data")],
+                Some(DbKind::Postgres),
+                dir
+            ),
+            None
+        );
+        let volume = unsupported("a migration ran", &[archive("app_data")], None, dir).unwrap();
+        assert!(volume.contains("volume app_data"), "{volume}");
+        let mysql = unsupported("a migration ran", &[], Some(DbKind::Mysql), dir).unwrap();
+        assert!(mysql.contains("cannot restore a"), "{mysql}");
+    }
+}
