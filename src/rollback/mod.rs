@@ -4,6 +4,7 @@
 //! backup's manifest. Driven through the Docker API and Compose, reported through the upgrade
 //! engine's `Event`s and journal.
 pub use crate::rollback_plan as plan;
+mod repin;
 pub mod restore;
 mod restore_run;
 
@@ -14,7 +15,6 @@ use std::time::Instant;
 use serde_json::{Value, json};
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::docker::images;
 use crate::journal::{Journal, Outcome, RunKind};
 use crate::probe::facts;
 use crate::run::{Decider, Event, Finished, Run, Step};
@@ -268,6 +268,14 @@ pub async fn run(
     finished
 }
 
+/// "State: WHAT. The backup is in DIR (RESTORE.md there says how to restore by hand)."
+pub(super) fn state_words(target: &Target, what: &str) -> String {
+    format!(
+        "State: {what}. The backup is in {} (RESTORE.md there says how to restore by hand).",
+        target.backup_dir.display()
+    )
+}
+
 async fn roll_back(
     run: &mut Run<'_>,
     ctx: &Context,
@@ -374,92 +382,22 @@ async fn roll_back(
         }
     }
 
-    // Re-pin the previous version (only that value changes).
-    let step = run
-        .start(Step::Pin, &format!("{current} -> {previous}"))
-        .await;
-    let state = |what: &str| {
-        format!(
-            "State: {what}. The backup is in {} (RESTORE.md there says how to restore by hand).",
-            target.backup_dir.display()
-        )
-    };
-    match pin::plan(&stack.env_path, &variable, previous) {
-        Ok(change) if change.before.as_deref() == Some(change.after.as_str()) => {
-            run.progress(Step::Pin, format!("{variable} already pins {previous}"));
-        }
-        Ok(change) => {
-            if let Err(e) = pin::write_atomic(&stack.env_path, &change.new_text) {
-                let sentence = format!(
-                    "writing .env failed: {e}. {}",
-                    state(&format!(".env still pins {current}"))
-                );
-                return run.fail(Step::Pin, step, sentence, summary).await;
-            }
-        }
-        Err(e) => {
-            let sentence = format!("{e}. {}", state(&format!(".env still pins {current}")));
-            return run.fail(Step::Pin, step, sentence, summary).await;
-        }
-    }
-    run.finish(Step::Pin, step, true, None).await;
-
-    // The previous images: still here, or pulled again.
-    let step = run
-        .start(Step::Pull, "making sure the previous images are here")
-        .await;
-    let targets = match crate::stack::targets::target_images(stack, &variable, previous) {
-        Ok(t) => t,
-        Err(e) => {
-            let sentence = format!("{e}. {}", state(&format!(".env pins {previous}")));
-            return run.fail(Step::Pull, step, sentence, summary).await;
-        }
-    };
     // A restart of the Docker daemon from here on (the pull, the restart, the watch) is waited out.
     let engine_loss =
         crate::steps::engine_loss::EngineLoss::start(&engine, stack.settings.timeout_engine);
-    let mut references: Vec<String> = targets.values().cloned().collect();
-    references.sort();
-    references.dedup();
-    let mut missing = Vec::new();
-    for reference in references {
-        match images::is_local(&engine, &reference).await {
-            Ok(true) => run.progress(Step::Pull, format!("{reference} is still here")),
-            Ok(false) => {
-                run.progress(Step::Pull, format!("{reference} is gone: pulling it again"));
-                missing.push(reference);
-            }
-            Err(e) => {
-                let sentence = format!("{e}. {}", state(&format!(".env pins {previous}")));
-                return run.fail(Step::Pull, step, sentence, summary).await;
-            }
-        }
-    }
-    if !missing.is_empty() {
-        let say = crate::run::progress_to(run.events, Step::Pull);
-        if let Err(e) = crate::steps::pull::pull_images(
-            &engine,
-            &missing,
-            &engine_loss,
-            stack.settings.timeout_pull,
-            run.events,
-            &say,
-        )
-        .await
-        {
-            let sentence = format!(
-                "the previous image could not be pulled again: {e}. {}",
-                state(&format!(
-                    ".env pins {previous}, the app still runs {current} or is stopped"
-                ))
-            );
-            return run.fail(Step::Pull, step, sentence, summary).await;
-        }
-        for reference in &missing {
-            run.progress(Step::Pull, format!("{reference} pulled"));
-        }
-    }
-    run.finish(Step::Pull, step, true, None).await;
+    let targets = match repin::repin_and_pull(
+        run,
+        stack,
+        &engine,
+        &engine_loss,
+        target,
+        &mut summary,
+    )
+    .await
+    {
+        Ok(t) => t,
+        Err(finished) => return finished,
+    };
 
     let up = match crate::steps::restart::restart_and_watch(
         run,
@@ -477,7 +415,11 @@ async fn roll_back(
             if let Some(evidence) = f.evidence {
                 summary["evidence"] = json!(evidence);
             }
-            let sentence = format!("{}. {}", f.reason, state(&format!(".env pins {previous}")));
+            let sentence = format!(
+                "{}. {}",
+                f.reason,
+                state_words(target, &format!(".env pins {previous}"))
+            );
             return run.fail(f.step, f.started, sentence, summary).await;
         }
     };
@@ -529,7 +471,7 @@ async fn roll_back(
         let sentence = format!(
             "the rollback to {previous} did not verify: {}. {}",
             problems.join("; "),
-            state(&format!(".env pins {previous}"))
+            state_words(target, &format!(".env pins {previous}"))
         );
         return run.fail(Step::Verify, step, sentence, summary).await;
     }
