@@ -7,6 +7,7 @@ pub use crate::rollback_plan as plan;
 mod repin;
 pub mod restore;
 mod restore_run;
+mod verify;
 
 use crate::context::Context;
 use std::path::{Path, PathBuf};
@@ -438,30 +439,13 @@ async fn roll_back(
         Ok(_) => problems.push(format!(".env does not pin {variable}={previous}")),
         Err(e) => problems.push(e.to_string()),
     }
-    let now = after.db.as_ref().and_then(|r| r.as_ref().ok());
-    if let (Some(backup), Some(now)) = (&backup_db, now) {
-        let revision = now.migrations.as_ref().map(|m| m.revision.clone());
-        if revision != backup.revision {
-            problems.push(format!(
-                "the schema revision is {}, the backup's is {}",
-                revision.as_deref().unwrap_or("(none)"),
-                backup.revision.as_deref().unwrap_or("(none)")
-            ));
+    match (&backup_db, &after.db) {
+        (Some(backup), Some(Ok(now))) => {
+            problems.extend(verify::data_problems(backup, now, plan.decision));
+            summary["schema_after"] = json!(now.migrations.as_ref().map(|m| m.revision.clone()));
         }
-        if plan.decision == Decision::Restore {
-            for (table, rows) in &backup.tables {
-                let rows_now = now.tables.iter().find(|t| &t.name == table).map(|t| t.rows);
-                if rows_now != Some(*rows) {
-                    problems.push(format!(
-                        "table {table} has {} rows, the backup {rows}",
-                        rows_now.map_or("no".to_string(), |r| r.to_string())
-                    ));
-                }
-            }
-        }
-        summary["schema_after"] = json!(revision);
-    } else if let Some(Err(e)) = &after.db {
-        problems.push(format!("the database cannot be read: {e}"));
+        (_, Some(Err(e))) => problems.push(format!("the database cannot be read: {e}")),
+        _ => {}
     }
     let (smoke_results, smoke_problems) = crate::steps::verify::smoke_checks(run, stack).await;
     problems.extend(smoke_problems);
@@ -478,20 +462,7 @@ async fn roll_back(
     run.finish(Step::Verify, step, true, None).await;
     summary["outcome"] = json!("succeeded");
     summary["exit_code"] = json!(0);
-    let mut kept: Vec<String> = kept_aside["data"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|d| d.as_str().map(|d| format!("files in {d}")))
-        .collect();
-    if let Some(db) = kept_aside["database"].as_str() {
-        kept.push(format!("database {db}"));
-    }
-    let aside_words = if kept.is_empty() {
-        String::new()
-    } else {
-        format!("; the newer data is kept aside ({})", kept.join(", "))
-    };
+    let aside_words = verify::aside_words(&kept_aside);
     Finished {
         exit_code: 0,
         sentence: format!(

@@ -1,0 +1,111 @@
+//! What a rollback checks of the data once the previous version runs again, and how it says
+//! where the newer data went. Pure: tested without Docker.
+use serde_json::Value;
+
+use super::plan::{BackupDb, Decision};
+use crate::db::DbProbe;
+
+/// The schema revision must be the backup's; after a restore, every table's rows too.
+pub(super) fn data_problems(backup: &BackupDb, now: &DbProbe, decision: Decision) -> Vec<String> {
+    let mut problems = Vec::new();
+    let revision = now.migrations.as_ref().map(|m| m.revision.clone());
+    if revision != backup.revision {
+        problems.push(format!(
+            "the schema revision is {}, the backup's is {}",
+            revision.as_deref().unwrap_or("(none)"),
+            backup.revision.as_deref().unwrap_or("(none)")
+        ));
+    }
+    if decision == Decision::Restore {
+        for (table, rows) in &backup.tables {
+            let rows_now = now.tables.iter().find(|t| &t.name == table).map(|t| t.rows);
+            if rows_now != Some(*rows) {
+                problems.push(format!(
+                    "table {table} has {} rows, the backup {rows}",
+                    rows_now.map_or("no".to_string(), |r| r.to_string())
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// "; the newer data is kept aside (files in D, database N)", or nothing when nothing was.
+pub(super) fn aside_words(kept_aside: &Value) -> String {
+    let mut kept: Vec<String> = kept_aside["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d.as_str().map(|d| format!("files in {d}")))
+        .collect();
+    if let Some(db) = kept_aside["database"].as_str() {
+        kept.push(format!("database {db}"));
+    }
+    if kept.is_empty() {
+        String::new()
+    } else {
+        format!("; the newer data is kept aside ({})", kept.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_newer_data_is_named_where_it_went() {
+        assert_eq!(aside_words(&json!({})), "");
+        assert_eq!(
+            aside_words(
+                &json!({"data": ["/srv/data.before-rollback-X"], "database": "app_before_rollback_X"})
+            ),
+            "; the newer data is kept aside (files in /srv/data.before-rollback-X, database app_before_rollback_X)"
+        );
+    }
+
+    fn probe(revision: &str, tables: &[(&str, u64)]) -> DbProbe {
+        DbProbe {
+            migrations: Some(crate::db::migrations::Migrations {
+                framework: crate::db::migrations::MigrationFramework::Alembic,
+                revision: revision.into(),
+                applied: 1,
+                dirty: false,
+            }),
+            fingerprint: "f".into(),
+            tables: tables
+                .iter()
+                .map(|(n, r)| crate::db::TableRows {
+                    name: n.to_string(),
+                    rows: *r,
+                })
+                .collect(),
+            size_bytes: 0,
+            server_version: "15".into(),
+        }
+    }
+
+    #[test]
+    fn a_rollback_verifies_the_revision_and_after_a_restore_every_table() {
+        let backup = BackupDb {
+            revision: Some("0020".into()),
+            fingerprint: "f".into(),
+            tables: vec![("issues".into(), 10), ("users".into(), 3)],
+        };
+        // Re-pinned: rows written since are kept, only the revision must match.
+        let now = probe("0020", &[("issues", 12), ("users", 3)]);
+        assert!(data_problems(&backup, &now, Decision::Repin).is_empty());
+        // Restored: every table as the backup has it.
+        let problems = data_problems(&backup, &now, Decision::Restore);
+        assert_eq!(problems, ["table issues has 12 rows, the backup 10"]);
+        let gone = probe("0021", &[("issues", 10)]);
+        let problems = data_problems(&backup, &gone, Decision::Restore);
+        assert_eq!(
+            problems,
+            [
+                "the schema revision is 0021, the backup's is 0020",
+                "table users has no rows, the backup 3"
+            ]
+        );
+    }
+}
