@@ -19,9 +19,7 @@ use std::time::Instant;
 use serde_json::json;
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::docker::images;
 use crate::journal::Journal;
-use crate::preflight::{self as checks, Level};
 use crate::probe::facts::{self, Facts};
 use crate::run::{Decider, Event, Finished, Step, Stop};
 use crate::run::{Run, record_finish};
@@ -173,29 +171,11 @@ async fn prepare_and_run(
         Ok(c) => c,
         Err(e) => return refused(2, e.to_string(), &to),
     };
-    let mut to_pull = Vec::new();
-    for reference in &references {
-        match images::is_local(&docker.engine, reference).await {
-            Ok(true) => {}
-            Ok(false) => to_pull.push(reference.clone()),
-            Err(e) => return refused(3, e.to_string(), &to),
-        }
-    }
-    // The download must fit too (with the backup, when Docker keeps images on the same disk).
-    let mut download_bytes = 0u64;
-    if !to_pull.is_empty() {
-        match checks::measure_download(&facts, &to, &to_pull).await {
-            Ok(d) => {
-                download_bytes = d.bytes;
-                let f = checks::download_finding(&facts, &d, estimate.bytes);
-                if f.status == Level::Fail {
-                    return refused(3, format!("{}. Nothing was changed.", f.message), &to);
-                }
-            }
-            // The size is an estimate: not knowing it is not a reason to refuse.
-            Err(e) => tracing::warn!("download size unknown: {e}"),
-        }
-    }
+    let (to_pull, download_bytes) =
+        match target::downloads(docker, &facts, &references, &to, estimate.bytes).await {
+            Ok(d) => d,
+            Err(finished) => return finished,
+        };
     let plan = plan::build(
         &facts.view,
         &stack.env_path,
@@ -223,6 +203,18 @@ async fn prepare_and_run(
         return refused(3, "the upgrade needs a confirmation: run it with --yes (or in the wizard). Nothing was changed.".into(), &to);
     }
 
+    let prepared = Prepared {
+        stack: &stack,
+        facts: &facts,
+        docker,
+        from: &from,
+        to: &to,
+        hops: &hops,
+        to_pull: &to_pull,
+        resumed: resumed.as_ref(),
+        estimate_bytes: estimate.bytes,
+        overridden: &overridden,
+    };
     let journal = match Journal::open(&ctx.state_dir).await {
         Ok(j) => j,
         Err(e) => return refused(1, e.to_string(), &to),
@@ -240,8 +232,50 @@ async fn prepare_and_run(
         Ok(id) => id,
         Err(e) => return refused(1, e.to_string(), &to),
     };
-    run.journal = Some(&journal);
-    run.run_id = Some(run_id.clone());
+    let finished = journaled(run, &journal, &run_id, ctx, req, &prepared, failed_change).await;
+    journal.close().await;
+    finished
+}
+
+/// What the preflight, the target and the plan settled, for the run itself.
+struct Prepared<'a> {
+    stack: &'a crate::stack::Stack,
+    facts: &'a Facts,
+    docker: &'a facts::Running,
+    from: &'a str,
+    to: &'a str,
+    hops: &'a [(String, BTreeMap<String, String>)],
+    to_pull: &'a [String],
+    resumed: Option<&'a Resumed>,
+    estimate_bytes: u64,
+    overridden: &'a [String],
+}
+
+/// The run itself, recorded in the journal from its first step to how it ended; a failure
+/// after the pin is handed on as a `FailedChange`.
+async fn journaled<'j>(
+    mut run: Run<'j>,
+    journal: &'j Journal,
+    run_id: &str,
+    ctx: &Context,
+    req: &Request,
+    p: &Prepared<'_>,
+    failed_change: &mut Option<FailedChange>,
+) -> Finished {
+    let Prepared {
+        stack,
+        facts,
+        docker,
+        from,
+        to,
+        hops,
+        to_pull,
+        resumed,
+        estimate_bytes,
+        overridden,
+    } = *p;
+    run.journal = Some(journal);
+    run.run_id = Some(run_id.to_string());
     let started_all = Instant::now();
     match &resumed {
         Some(Resumed {
@@ -269,19 +303,19 @@ async fn prepare_and_run(
     let mut finished = upgrade(
         &mut run,
         ctx,
-        &stack,
-        &facts,
+        stack,
+        facts,
         docker,
-        &from,
-        &to,
-        &hops,
-        &to_pull,
+        from,
+        to,
+        hops,
+        to_pull,
         &req.stop,
         resumed.as_ref().and_then(|r| r.backup.clone()),
-        estimate.bytes,
+        estimate_bytes,
     )
     .await;
-    if let Some(r) = &resumed {
+    if let Some(r) = resumed {
         finished.summary["resumed_from"] = json!(r.run_id);
     }
     if !overridden.is_empty() {
@@ -290,7 +324,7 @@ async fn prepare_and_run(
     finished.summary["run_id"] = json!(run_id);
     finished.summary["steps"] = json!(run.steps);
     finished.summary["duration_ms"] = json!(started_all.elapsed().as_millis() as u64);
-    record_finish(&journal, &run_id, &finished).await;
+    record_finish(journal, run_id, &finished).await;
     drop(run);
     if finished.summary["engine_gone"] == json!(true) {
         // Nothing can be rolled back without the engine, and the release is not to blame.
@@ -299,23 +333,23 @@ async fn prepare_and_run(
             finished.sentence
         );
         finished.summary["error"] = json!(finished.sentence);
-        record_finish(&journal, &run_id, &finished).await;
+        record_finish(journal, run_id, &finished).await;
     } else if finished.exit_code == 1
         && finished.summary["changed"] == json!(true)
         && finished.summary["outcome"] != json!("stopped")
         && let Some(backup_dir) = finished.summary["backup"].as_str().map(PathBuf::from)
     {
         *failed_change = Some(FailedChange {
-            run_id: run_id.clone(),
-            from: from.clone(),
-            to: to.clone(),
+            run_id: run_id.to_string(),
+            from: from.to_string(),
+            to: to.to_string(),
             failure: finished.summary["failure"]
                 .as_str()
                 .unwrap_or(&finished.sentence)
                 .to_string(),
             pinned_now: finished.summary["pinned_now"]
                 .as_str()
-                .unwrap_or(&to)
+                .unwrap_or(to)
                 .to_string(),
             backup_dir,
             view: facts.view.clone(),
@@ -325,7 +359,6 @@ async fn prepare_and_run(
                 .unwrap_or(crate::steps::stop::DEFAULT_STOP),
         });
     }
-    journal.close().await;
     finished
 }
 

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use super::{PathMode, refused};
 use crate::docker::images::{self, TagStatus};
-use crate::probe::facts;
+use crate::preflight::{self as checks, Level};
+use crate::probe::facts::{self, Facts};
 use crate::run::{Finished, Run, Step};
 use crate::stack::Stack;
 use crate::stack::targets::target_images;
@@ -124,4 +125,43 @@ pub(super) async fn check_target(
         hops,
         references,
     })
+}
+
+/// The images to download (those not here yet) and their compressed size, refused when the
+/// download would not fit beside the backup.
+pub(super) async fn downloads(
+    docker: &facts::Running,
+    facts: &Facts,
+    references: &[String],
+    to: &str,
+    estimate_bytes: u64,
+) -> Result<(Vec<String>, u64), Finished> {
+    let mut to_pull = Vec::new();
+    for reference in references {
+        match images::is_local(&docker.engine, reference).await {
+            Ok(true) => {}
+            Ok(false) => to_pull.push(reference.clone()),
+            Err(e) => return Err(refused(3, e.to_string(), to)),
+        }
+    }
+    // The download must fit too (with the backup, when Docker keeps images on the same disk).
+    let mut download_bytes = 0u64;
+    if !to_pull.is_empty() {
+        match checks::measure_download(facts, to, &to_pull).await {
+            Ok(d) => {
+                download_bytes = d.bytes;
+                let f = checks::download_finding(facts, &d, estimate_bytes);
+                if f.status == Level::Fail {
+                    return Err(refused(
+                        3,
+                        format!("{}. Nothing was changed.", f.message),
+                        to,
+                    ));
+                }
+            }
+            // The size is an estimate: not knowing it is not a reason to refuse.
+            Err(e) => tracing::warn!("download size unknown: {e}"),
+        }
+    }
+    Ok((to_pull, download_bytes))
 }
