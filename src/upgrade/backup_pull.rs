@@ -61,66 +61,23 @@ pub(super) async fn backup_and_pull(
         .as_ref()
         .map(|d| vec![d.service.clone()])
         .unwrap_or_default();
-    // Byte counts at most a few times a second: a front end on a slow link needs no more.
-    const EVERY: Duration = Duration::from_millis(250);
     // Each sender lives inside its future, so the forwarder ends when both are done.
     let backup_fut = async {
         let backup_say = backup_say;
-        let began = Instant::now();
-        let last_read = std::sync::Mutex::new(None::<Instant>);
-        let on_backup = move |p: crate::backup::Progress| {
-            let event = match p {
-                crate::backup::Progress::Started { part } => Event::Progress {
-                    step: Step::Backup,
-                    message: format!("writing {part}"),
-                },
-                crate::backup::Progress::Read { part, bytes } => {
-                    let Ok(mut last) = last_read.lock() else {
-                        return;
-                    };
-                    if last.is_some_and(|t| t.elapsed() < EVERY) {
-                        return;
-                    }
-                    *last = Some(Instant::now());
-                    Event::BackupProgress {
-                        part,
-                        bytes,
-                        elapsed_ms: began.elapsed().as_millis() as u64,
-                    }
-                }
-                crate::backup::Progress::Finished { part, bytes } => Event::Progress {
-                    step: Step::Backup,
-                    message: format!("{part} done ({})", crate::units::human_bytes(bytes)),
-                },
-            };
-            let _ = backup_tx.send(event);
-        };
         if resume_backup.is_some() {
             return Ok(None);
         }
-        loop {
-            let mark = engine_loss.mark();
-            let error =
-                match crate::backup::take(engine, &source, &view.backup_dir, &on_backup).await {
-                    Ok(b) => return Ok(Some(b)),
-                    Err(e) => e,
-                };
-            // The partial backup is already removed; once the database runs again, a whole
-            // new backup is taken.
-            match engine_loss
-                .after_failure(mark, "the backup", &backup_say)
-                .await
-            {
-                After::NotEngine => return Err(StepError::Own(error.to_string())),
-                After::Gone(why) => return Err(StepError::Engine(why)),
-                After::Again => {
-                    engine_loss
-                        .services_back(engine, &view.project, &db_service)
-                        .await
-                        .map_err(StepError::Engine)?;
-                }
-            }
-        }
+        take_backup(
+            engine,
+            &source,
+            view,
+            engine_loss,
+            backup_tx,
+            &backup_say,
+            &db_service,
+        )
+        .await
+        .map(Some)
     };
     let pull_tx = progress_tx;
     let pull_fut = async move {
@@ -186,21 +143,8 @@ pub(super) async fn backup_and_pull(
             Ok((b.dir.clone(), Some(b)))
         }
         Err(StepError::Own(e)) => {
-            let db = view.database.as_ref().map_or("db", |d| d.service.as_str());
-            let sentence = match stopped_database(engine, view, backup_began).await {
-                Some(DatabaseFate::Down(state)) => format!(
-                    "the backup failed: {e}. The database's container is not running now ({state}); hoist did not stop it, and changed nothing: .env still pins {from}. Start it again (`docker compose start {db}`), see why it stopped (`docker compose logs {db}`), then run the upgrade again."
-                ),
-                Some(DatabaseFate::Stopping(state)) => format!(
-                    "the backup failed: {e}. The database's container is stopping ({state}); hoist did not stop it, and changed nothing: .env still pins {from}. Once it has stopped, start it again (`docker compose start {db}`), see why it was stopped (`docker compose logs {db}`), then run the upgrade again."
-                ),
-                Some(DatabaseFate::Restarted(state)) => format!(
-                    "the backup failed: {e}. The database's container restarted under the dump ({state}); hoist changed nothing: .env still pins {from}. See why it stopped (`docker compose logs {db}`), then run the upgrade again."
-                ),
-                None => format!(
-                    "the backup failed: {e}. Nothing was changed: the stack still runs {from}."
-                ),
-            };
+            let fate = stopped_database(engine, view, backup_began).await;
+            let sentence = backup_failure(&e, fate, view, from);
             backup_failed(run, backup_step, base.clone(), sentence).await
         }
         Err(StepError::Engine(why)) => {
@@ -237,6 +181,69 @@ pub(super) async fn backup_and_pull(
         pulled,
         pull_step,
     })
+}
+
+/// Takes the backup, sending its progress, and takes it again (a whole new one) when the
+/// Docker daemon restarted under it, once the database runs again.
+async fn take_backup(
+    engine: &crate::docker::Engine,
+    source: &crate::backup::Source<'_>,
+    view: &facts::StackView,
+    engine_loss: &EngineLoss,
+    tx: tokio::sync::mpsc::UnboundedSender<Event>,
+    say: &(dyn Fn(String) + Sync),
+    db_service: &[String],
+) -> Result<crate::backup::Backup, StepError> {
+    // Byte counts at most a few times a second: a front end on a slow link needs no more.
+    const EVERY: Duration = Duration::from_millis(250);
+    let began = Instant::now();
+    let last_read = std::sync::Mutex::new(None::<Instant>);
+    let on_backup = move |p: crate::backup::Progress| {
+        let event = match p {
+            crate::backup::Progress::Started { part } => Event::Progress {
+                step: Step::Backup,
+                message: format!("writing {part}"),
+            },
+            crate::backup::Progress::Read { part, bytes } => {
+                let Ok(mut last) = last_read.lock() else {
+                    return;
+                };
+                if last.is_some_and(|t| t.elapsed() < EVERY) {
+                    return;
+                }
+                *last = Some(Instant::now());
+                Event::BackupProgress {
+                    part,
+                    bytes,
+                    elapsed_ms: began.elapsed().as_millis() as u64,
+                }
+            }
+            crate::backup::Progress::Finished { part, bytes } => Event::Progress {
+                step: Step::Backup,
+                message: format!("{part} done ({})", crate::units::human_bytes(bytes)),
+            },
+        };
+        let _ = tx.send(event);
+    };
+    loop {
+        let mark = engine_loss.mark();
+        let error = match crate::backup::take(engine, source, &view.backup_dir, &on_backup).await {
+            Ok(b) => return Ok(b),
+            Err(e) => e,
+        };
+        // The partial backup is already removed; once the database runs again, a whole new
+        // backup is taken.
+        match engine_loss.after_failure(mark, "the backup", say).await {
+            After::NotEngine => return Err(StepError::Own(error.to_string())),
+            After::Gone(why) => return Err(StepError::Engine(why)),
+            After::Again => {
+                engine_loss
+                    .services_back(engine, &view.project, db_service)
+                    .await
+                    .map_err(StepError::Engine)?;
+            }
+        }
+    }
 }
 
 /// What became of the database's container while its dump ran.
@@ -314,6 +321,31 @@ async fn stopped_database(
             )));
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// What to tell of a backup that failed: `error`, what became of the database meanwhile, and
+/// what to do.
+fn backup_failure(
+    error: &str,
+    fate: Option<DatabaseFate>,
+    view: &facts::StackView,
+    from: &str,
+) -> String {
+    let db = view.database.as_ref().map_or("db", |d| d.service.as_str());
+    match fate {
+        Some(DatabaseFate::Down(state)) => format!(
+            "the backup failed: {error}. The database's container is not running now ({state}); hoist did not stop it, and changed nothing: .env still pins {from}. Start it again (`docker compose start {db}`), see why it stopped (`docker compose logs {db}`), then run the upgrade again."
+        ),
+        Some(DatabaseFate::Stopping(state)) => format!(
+            "the backup failed: {error}. The database's container is stopping ({state}); hoist did not stop it, and changed nothing: .env still pins {from}. Once it has stopped, start it again (`docker compose start {db}`), see why it was stopped (`docker compose logs {db}`), then run the upgrade again."
+        ),
+        Some(DatabaseFate::Restarted(state)) => format!(
+            "the backup failed: {error}. The database's container restarted under the dump ({state}); hoist changed nothing: .env still pins {from}. See why it stopped (`docker compose logs {db}`), then run the upgrade again."
+        ),
+        None => {
+            format!("the backup failed: {error}. Nothing was changed: the stack still runs {from}.")
+        }
     }
 }
 
