@@ -11,7 +11,7 @@ use crate::context::Context;
 use crate::db::DbProbe;
 use crate::docker::Engine;
 use crate::probe::facts::{self, Facts};
-use crate::run::{Event, Finished, Run, Step, progress_to};
+use crate::run::{Event, Finished, Run, Step, Stop, progress_to};
 use crate::stack::{Stack, pin};
 use crate::steps::engine_loss::{After, EngineLoss};
 use crate::steps::restart::restart_and_watch;
@@ -28,6 +28,82 @@ pub(super) struct Journey<'a> {
     pub(super) from: &'a str,
     pub(super) backup_dir: &'a Path,
     pub(super) schema_before: Option<&'a DbProbe>,
+}
+
+/// Every hop in turn, stopping between two when asked; how the upgrade ended.
+pub(super) async fn run_hops(
+    j: &Journey<'_>,
+    run: &mut Run<'_>,
+    hops: &[(String, BTreeMap<String, String>)],
+    stop: &Stop,
+    to: &str,
+    mut summary: Value,
+) -> Finished {
+    let from = j.from;
+    let mut previous = from.to_string();
+    let mut downtime_total: Option<u64> = Some(0);
+    let mut hops_done: Vec<String> = Vec::new();
+    for (i, (hop, targets)) in hops.iter().enumerate() {
+        if hops.len() > 1 {
+            run.emit(Event::Hop {
+                number: i + 1,
+                of: hops.len(),
+                from: previous.clone(),
+                to: hop.clone(),
+            });
+        }
+        run.hop = (hops.len() > 1).then(|| hop.clone());
+        if let Err(finished) = run_hop(
+            j,
+            run,
+            hop,
+            targets,
+            &previous,
+            &hops_done,
+            &mut summary,
+            &mut downtime_total,
+        )
+        .await
+        {
+            return finished;
+        }
+        hops_done.push(hop.clone());
+        previous = hop.clone();
+        if stop.requested() && i + 1 < hops.len() {
+            run.hop = None;
+            let sentence = format!(
+                "stopped at your request between two releases: {} runs {hop} (checked and healthy) and .env pins it; the backup taken before is in {}. To go on: `hoist upgrade --to {to}`; to go back to {from}: `hoist rollback`.",
+                j.facts.view.project,
+                j.backup_dir.display()
+            );
+            summary["hops_done"] = json!(hops_done);
+            summary["outcome"] = json!("stopped");
+            summary["error"] = json!(sentence);
+            return Finished {
+                exit_code: 1,
+                sentence,
+                summary,
+            };
+        }
+    }
+    run.hop = None;
+    summary["hops_done"] = json!(hops_done);
+    summary["outcome"] = json!("succeeded");
+    summary["exit_code"] = json!(0);
+    Finished {
+        exit_code: 0,
+        sentence: format!(
+            "{} upgraded from {from} to {to}{}; the backup taken before is in {}",
+            j.facts.view.project,
+            if hops.len() > 1 {
+                format!(" through {}", hops_done.join(", "))
+            } else {
+                String::new()
+            },
+            j.backup_dir.display()
+        ),
+        summary,
+    }
 }
 
 /// The hop to `hop` (service -> image in `targets`), after `previous`. Err: the run ends there.

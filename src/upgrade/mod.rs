@@ -378,7 +378,6 @@ async fn upgrade(
     estimate_bytes: u64,
 ) -> Finished {
     let engine = &docker.engine;
-    let view = &facts.view;
     let services = crate::probe::services::services(facts);
     let running_version = crate::probe::services::running_version(&services);
     let schema_before = facts.db.as_ref().and_then(|r| r.as_ref().ok());
@@ -468,70 +467,7 @@ async fn upgrade(
         backup_dir: &backup_dir,
         schema_before,
     };
-    let mut previous = from.to_string();
-    let mut downtime_total: Option<u64> = Some(0);
-    let mut hops_done: Vec<String> = Vec::new();
-    for (i, (hop, targets)) in hops.iter().enumerate() {
-        if hops.len() > 1 {
-            run.emit(Event::Hop {
-                number: i + 1,
-                of: hops.len(),
-                from: previous.clone(),
-                to: hop.clone(),
-            });
-        }
-        run.hop = (hops.len() > 1).then(|| hop.clone());
-        if let Err(finished) = hop::run_hop(
-            &journey,
-            run,
-            hop,
-            targets,
-            &previous,
-            &hops_done,
-            &mut summary,
-            &mut downtime_total,
-        )
-        .await
-        {
-            return finished;
-        }
-        hops_done.push(hop.clone());
-        previous = hop.clone();
-        if stop.requested() && i + 1 < hops.len() {
-            run.hop = None;
-            let sentence = format!(
-                "stopped at your request between two releases: {} runs {hop} (checked and healthy) and .env pins it; the backup taken before is in {}. To go on: `hoist upgrade --to {to}`; to go back to {from}: `hoist rollback`.",
-                view.project,
-                backup_dir.display()
-            );
-            summary["hops_done"] = json!(hops_done);
-            summary["outcome"] = json!("stopped");
-            summary["error"] = json!(sentence);
-            return Finished {
-                exit_code: 1,
-                sentence,
-                summary,
-            };
-        }
-    }
-    run.hop = None;
-    summary["hops_done"] = json!(hops_done);
-    summary["outcome"] = json!("succeeded");
-    summary["exit_code"] = json!(0);
-    Finished {
-        exit_code: 0,
-        sentence: format!(
-            "{} upgraded from {from} to {to}{}; the backup taken before is in {}",
-            view.project,
-            if hops.len() > 1 {
-                format!(" through {}", hops_done.join(", "))
-            } else {
-                String::new()
-            },
-            backup_dir.display()
-        ),
-        summary,
-    }
+    hop::run_hops(&journey, run, hops, stop, to, summary).await
 }
 
 /// What state a failure after a pin leaves, and how to go back by hand.
