@@ -14,7 +14,7 @@ use crate::probe::facts::{self, Facts};
 use crate::run::{Event, Finished, Run, Step, Stop, progress_to};
 use crate::stack::{Stack, pin};
 use crate::steps::engine_loss::{After, EngineLoss};
-use crate::steps::restart::restart_and_watch;
+use crate::steps::restart::{Up, restart_and_watch};
 use crate::steps::verify::{running_problems, smoke_checks};
 
 /// What every hop of one upgrade shares.
@@ -119,16 +119,12 @@ pub(super) async fn run_hop(
     downtime_total: &mut Option<u64>,
 ) -> Result<(), Finished> {
     let Journey {
-        ctx,
         stack,
-        facts,
-        engine,
-        engine_loss,
         from,
         backup_dir,
         schema_before,
+        ..
     } = *j;
-    let view = &facts.view;
     let variable = &stack.detection.version.variable;
     let change = match pin::plan(&stack.env_path, variable, hop) {
         Ok(c) => c,
@@ -168,67 +164,7 @@ pub(super) async fn run_hop(
     summary["pinned_now"] = json!(hop);
     let after_pin = |what: String| after_pin_state(stack, hop, from, backup_dir, what);
 
-    // Restart, then watch the new containers until they are ready, or fail.
-    // A daemon that went away between the watch and the checks: `up -d` and the watch
-    // again once it answers, then the checks.
-    let (up, step, after) = loop {
-        let up = match restart_and_watch(run, stack, view, engine, targets, hop, engine_loss).await
-        {
-            Ok(up) => up,
-            Err(f) => {
-                summary["failure"] = json!(f.reason);
-                if f.engine_gone {
-                    summary["engine_gone"] = json!(true);
-                }
-                run.emit(Event::Failure {
-                    reason: f.reason.clone(),
-                    evidence: f.evidence.clone().unwrap_or_default(),
-                });
-                let sentence = after_pin(f.reason);
-                if let Some(evidence) = f.evidence {
-                    summary["evidence"] = json!(evidence);
-                }
-                summary["hops_done"] = json!(hops_done);
-                return Err(run.fail(f.step, f.started, sentence, summary.clone()).await);
-            }
-        };
-        let mark = engine_loss.mark();
-        // Verify: new images, healthy, schema after, no rows lost, smoke checks.
-        let step = run
-            .start(
-                Step::Verify,
-                "checking images, health, data and the app's answers",
-            )
-            .await;
-        let after = facts::gather(ctx, facts.view.clone()).await;
-        if after.docker.is_ok() {
-            break (up, step, after);
-        }
-        let say = progress_to(run.events, Step::Verify);
-        match engine_loss.after_failure(mark, "the checks", &say).await {
-            After::NotEngine => break (up, step, after),
-            After::Again => {
-                up.end().await;
-                run.finish(
-                    Step::Verify,
-                    step,
-                    false,
-                    Some("the Docker engine went away; the restart and the watch again".into()),
-                )
-                .await;
-            }
-            After::Gone(why) => {
-                up.end().await;
-                summary["failure"] = json!(why);
-                summary["engine_gone"] = json!(true);
-                summary["hops_done"] = json!(hops_done);
-                let sentence = after_pin(why);
-                return Err(run
-                    .fail(Step::Verify, step, sentence, summary.clone())
-                    .await);
-            }
-        }
-    };
+    let (up, step, after) = up_and_gather(j, run, hop, targets, hops_done, summary).await?;
     let mut problems = running_problems(&after, targets);
     run.emit(Event::Check {
         what: "containers".into(),
@@ -276,6 +212,89 @@ pub(super) async fn run_hop(
     }
     run.finish(Step::Verify, step, true, None).await;
     Ok(())
+}
+
+/// Restarts and watches the app, then gathers the facts to verify. A daemon that went away
+/// between the watch and the checks: `up -d` and the watch again once it answers, then the
+/// checks. Err: the run ends there.
+async fn up_and_gather(
+    j: &Journey<'_>,
+    run: &mut Run<'_>,
+    hop: &str,
+    targets: &BTreeMap<String, String>,
+    hops_done: &[String],
+    summary: &mut Value,
+) -> Result<(Up, (std::time::Instant, Option<i64>), Facts), Finished> {
+    let Journey {
+        ctx,
+        stack,
+        facts,
+        engine,
+        engine_loss,
+        from,
+        backup_dir,
+        ..
+    } = *j;
+    let view = &facts.view;
+    let after_pin = |what: String| after_pin_state(stack, hop, from, backup_dir, what);
+    loop {
+        let up = match restart_and_watch(run, stack, view, engine, targets, hop, engine_loss).await
+        {
+            Ok(up) => up,
+            Err(f) => {
+                summary["failure"] = json!(f.reason);
+                if f.engine_gone {
+                    summary["engine_gone"] = json!(true);
+                }
+                run.emit(Event::Failure {
+                    reason: f.reason.clone(),
+                    evidence: f.evidence.clone().unwrap_or_default(),
+                });
+                let sentence = after_pin(f.reason);
+                if let Some(evidence) = f.evidence {
+                    summary["evidence"] = json!(evidence);
+                }
+                summary["hops_done"] = json!(hops_done);
+                return Err(run.fail(f.step, f.started, sentence, summary.clone()).await);
+            }
+        };
+        let mark = engine_loss.mark();
+        // Verify: new images, healthy, schema after, no rows lost, smoke checks.
+        let step = run
+            .start(
+                Step::Verify,
+                "checking images, health, data and the app's answers",
+            )
+            .await;
+        let after = facts::gather(ctx, facts.view.clone()).await;
+        if after.docker.is_ok() {
+            return Ok((up, step, after));
+        }
+        let say = progress_to(run.events, Step::Verify);
+        match engine_loss.after_failure(mark, "the checks", &say).await {
+            After::NotEngine => return Ok((up, step, after)),
+            After::Again => {
+                up.end().await;
+                run.finish(
+                    Step::Verify,
+                    step,
+                    false,
+                    Some("the Docker engine went away; the restart and the watch again".into()),
+                )
+                .await;
+            }
+            After::Gone(why) => {
+                up.end().await;
+                summary["failure"] = json!(why);
+                summary["engine_gone"] = json!(true);
+                summary["hops_done"] = json!(hops_done);
+                let sentence = after_pin(why);
+                return Err(run
+                    .fail(Step::Verify, step, sentence, summary.clone())
+                    .await);
+            }
+        }
+    }
 }
 
 /// The schema before and after, and every table's rows against the backup's (none may be
