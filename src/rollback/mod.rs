@@ -19,7 +19,6 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::journal::{Journal, Outcome, RunKind};
 use crate::probe::facts;
 use crate::run::{Decider, Event, Finished, Run, Step};
-use crate::stack::pin;
 use plan::{BackupDb, Decision};
 
 /// What to roll back: the backup taken before the upgrade and the versions on either side.
@@ -287,7 +286,6 @@ async fn roll_back(
     confirmed: bool,
 ) -> Finished {
     let (previous, current) = (target.previous.as_str(), target.current.as_str());
-    let variable = stack.detection.version.variable.clone();
     let base = json!({"type": "summary", "command": "rollback", "from": current, "to": previous,
                       "backup": target.backup_dir, "outcome": "failed", "exit_code": 1});
 
@@ -432,24 +430,18 @@ async fn roll_back(
             "checking images, health, .env, the schema and the app's answers",
         )
         .await;
-    let after = facts::gather(ctx, facts.view.clone()).await;
-    let mut problems = crate::steps::verify::running_problems(&after, &targets);
-    match pin::plan(&stack.env_path, &variable, previous) {
-        Ok(c) if c.before.as_deref() == Some(c.after.as_str()) => {}
-        Ok(_) => problems.push(format!(".env does not pin {variable}={previous}")),
-        Err(e) => problems.push(e.to_string()),
-    }
-    match (&backup_db, &after.db) {
-        (Some(backup), Some(Ok(now))) => {
-            problems.extend(verify::data_problems(backup, now, plan.decision));
-            summary["schema_after"] = json!(now.migrations.as_ref().map(|m| m.revision.clone()));
-        }
-        (_, Some(Err(e))) => problems.push(format!("the database cannot be read: {e}")),
-        _ => {}
-    }
-    let (smoke_results, smoke_problems) = crate::steps::verify::smoke_checks(run, stack).await;
-    problems.extend(smoke_problems);
-    summary["smoke"] = json!(smoke_results);
+    let problems = verify::check_after(
+        run,
+        ctx,
+        stack,
+        &facts.view,
+        &targets,
+        previous,
+        backup_db.as_ref(),
+        plan.decision,
+        &mut summary,
+    )
+    .await;
     summary["downtime_ms"] = json!(up.end().await);
     if !problems.is_empty() {
         let sentence = format!(

@@ -1,9 +1,52 @@
-//! What a rollback checks of the data once the previous version runs again, and how it says
-//! where the newer data went. Pure: tested without Docker.
-use serde_json::Value;
+//! What a rollback checks once the previous version runs again, and how it says where the
+//! newer data went. The data checks and the words are pure, tested without Docker.
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
 
 use super::plan::{BackupDb, Decision};
+use crate::context::Context;
 use crate::db::DbProbe;
+use crate::probe::facts::{self, StackView};
+use crate::run::Run;
+use crate::stack::{Stack, pin};
+
+/// Everything wrong once the previous version runs again: its images, health and restarts,
+/// `.env`, the schema (and after a restore every table's rows) against the backup, and the
+/// smoke checks, each reported as it answers. The summary learns the schema and smoke results.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn check_after(
+    run: &mut Run<'_>,
+    ctx: &Context,
+    stack: &Stack,
+    view: &StackView,
+    targets: &BTreeMap<String, String>,
+    previous: &str,
+    backup_db: Option<&BackupDb>,
+    decision: Decision,
+    summary: &mut Value,
+) -> Vec<String> {
+    let after = facts::gather(ctx, view.clone()).await;
+    let mut problems = crate::steps::verify::running_problems(&after, targets);
+    let variable = &stack.detection.version.variable;
+    match pin::plan(&stack.env_path, variable, previous) {
+        Ok(c) if c.before.as_deref() == Some(c.after.as_str()) => {}
+        Ok(_) => problems.push(format!(".env does not pin {variable}={previous}")),
+        Err(e) => problems.push(e.to_string()),
+    }
+    match (backup_db, &after.db) {
+        (Some(backup), Some(Ok(now))) => {
+            problems.extend(data_problems(backup, now, decision));
+            summary["schema_after"] = json!(now.migrations.as_ref().map(|m| m.revision.clone()));
+        }
+        (_, Some(Err(e))) => problems.push(format!("the database cannot be read: {e}")),
+        _ => {}
+    }
+    let (smoke_results, smoke_problems) = crate::steps::verify::smoke_checks(run, stack).await;
+    problems.extend(smoke_problems);
+    summary["smoke"] = json!(smoke_results);
+    problems
+}
 
 /// The schema revision must be the backup's; after a restore, every table's rows too.
 pub(super) fn data_problems(backup: &BackupDb, now: &DbProbe, decision: Decision) -> Vec<String> {
@@ -51,7 +94,6 @@ pub(super) fn aside_words(kept_aside: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn the_newer_data_is_named_where_it_went() {
