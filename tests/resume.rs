@@ -81,9 +81,13 @@ fn an_upgrade_killed_during_its_restart_is_continued_with_its_backup_then_rolled
     assert_eq!(stack.health_version(), "0.1.10");
     let history = stack.hoist(&["history", "--json"]).summary();
     assert_eq!(history["backups"].as_array().unwrap().len(), backups_before);
-    assert!(stack.hoist(&["status", "--json"]).summary()["attention"].is_null());
-
     // And the continued upgrade rolls back with that backup.
+    settled_then_rolled_back(&stack);
+}
+
+/// Nothing needs the user any more, and `hoist rollback` takes the app back to 0.1.9.
+fn settled_then_rolled_back(stack: &TestStack) {
+    assert!(stack.hoist(&["status", "--json"]).summary()["attention"].is_null());
     let rollback = stack.hoist(&["rollback", "--yes", "--json"]);
     assert_eq!(rollback.code, 0, "{rollback:?}");
     assert_eq!(stack.health_version(), "0.1.9");
@@ -287,11 +291,8 @@ fn an_upgrade_killed_at_its_pin_whose_backup_is_gone_is_run_again_with_a_new_bac
     let new_backup = backup_of_run(&stack, s["run_id"].as_str().unwrap());
     assert!(new_backup.join("manifest.json").is_file());
     assert_eq!(stack.health_version(), "0.1.10");
-    assert!(stack.hoist(&["status", "--json"]).summary()["attention"].is_null());
     // And that backup is the one a rollback uses.
-    let rollback = stack.hoist(&["rollback", "--yes", "--json"]);
-    assert_eq!(rollback.code, 0, "{rollback:?}");
-    assert_eq!(stack.health_version(), "0.1.9");
+    settled_then_rolled_back(&stack);
 }
 
 #[test]
