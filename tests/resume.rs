@@ -10,14 +10,11 @@ use std::process::{Command, Stdio};
 
 use common::{TestStack, docker_available};
 
-/// Runs `hoist upgrade --to TO --yes --json` and kills it (SIGKILL) as soon as it starts `step`.
-fn kill_at_step(stack: &TestStack, to: &str, step: &str) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hoist"))
-        .arg("-C")
-        .arg(&stack.dir)
-        .arg("--state-dir")
-        .arg(&stack.state_dir)
-        .args(["upgrade", "--to", to, "--yes", "--json"])
+/// Runs `hoist upgrade --to TO --yes --json` and kills it (SIGKILL) at the first event that
+/// `when` picks; with `freeze`, it is stopped (SIGSTOP) first so that it goes no further.
+fn kill_when(stack: &TestStack, to: &str, freeze: bool, when: impl Fn(&serde_json::Value) -> bool) {
+    let mut child = stack
+        .hoist_command(&["upgrade", "--to", to, "--yes", "--json"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -25,12 +22,22 @@ fn kill_at_step(stack: &TestStack, to: &str, step: &str) {
     let stdout = child.stdout.take().unwrap();
     for line in BufReader::new(stdout).lines() {
         let event: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
-        if event["type"] == "step_started" && event["step"] == step {
+        if when(&event) {
+            if freeze {
+                signal(&[child.id()], "STOP");
+            }
             child.kill().unwrap();
             break;
         }
     }
     child.wait().unwrap();
+}
+
+/// Kills `hoist upgrade --to TO` as soon as it starts `step`.
+fn kill_at_step(stack: &TestStack, to: &str, step: &str) {
+    kill_when(stack, to, false, |e| {
+        e["type"] == "step_started" && e["step"] == step
+    });
 }
 
 #[test]
@@ -210,25 +217,12 @@ fn a_compose_up_left_running_by_a_killed_hoist_is_waited_for_then_the_upgrade_co
     assert_eq!(names, want);
 }
 
-/// Runs `hoist upgrade --to TO --yes --json`, freezes it (SIGSTOP) as soon as it starts its
-/// pin, then kills it outright. Returns the killed run's journal record.
+/// Freezes `hoist upgrade --to TO` as soon as it starts its pin, then kills it outright.
+/// Returns the killed run's journal record.
 fn freeze_and_kill_at_the_pin(stack: &TestStack, to: &str) -> serde_json::Value {
-    let mut child = stack
-        .hoist_command(&["upgrade", "--to", to, "--yes", "--json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    for line in BufReader::new(stdout).lines() {
-        let event: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
-        if event["type"] == "step_started" && event["step"] == "pin" {
-            signal(&[child.id()], "STOP");
-            child.kill().unwrap();
-            break;
-        }
-    }
-    child.wait().unwrap();
+    kill_when(stack, to, true, |e| {
+        e["type"] == "step_started" && e["step"] == "pin"
+    });
     let history = stack.hoist(&["history", "--json"]).summary();
     history["runs"][0].clone()
 }
@@ -302,21 +296,9 @@ fn an_upgrade_killed_after_its_restart_whose_backup_is_gone_is_refused_with_what
     }
     let stack = TestStack::start("restartkill", "0.1.9");
     // Killed once Compose is recreating the app's containers: the app was restarted.
-    let mut child = stack
-        .hoist_command(&["upgrade", "--to", "0.1.10", "--yes", "--json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    for line in BufReader::new(stdout).lines() {
-        let event: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
-        if event["type"] == "container" && event["action"] == "start" {
-            child.kill().unwrap();
-            break;
-        }
-    }
-    child.wait().unwrap();
+    kill_when(&stack, "0.1.10", false, |e| {
+        e["type"] == "container" && e["action"] == "start"
+    });
     let history = stack.hoist(&["history", "--json"]).summary();
     let killed_run = history["runs"][0]["id"].as_str().unwrap().to_string();
     std::fs::remove_dir_all(backup_of_run(&stack, &killed_run)).unwrap();
