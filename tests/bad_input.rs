@@ -154,3 +154,21 @@ fn a_missing_project_dir_is_bad_input() {
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("/nonexistent/app"), "{run:?}");
 }
+
+#[test]
+fn a_setting_hoist_does_not_act_on_is_said_not_dropped() {
+    let stack = TestStack::files_only("keep", "0.1.9");
+    std::fs::write(stack.dir.join("hoist.yaml"), "backup:\n  keep: 2\n").unwrap();
+    // Without an engine status still reads the files: the note is there either way.
+    let run = stack.hoist_with(
+        &["status", "--json"],
+        &[("DOCKER_HOST", "unix:///nonexistent.sock")],
+    );
+    let notes = run.summary()["notes"].to_string();
+    assert!(
+        notes.contains("backup.keep is 2, but hoist does not remove old backups yet"),
+        "{run:?}"
+    );
+    let human = stack.hoist_with(&["check"], &[("DOCKER_HOST", "unix:///nonexistent.sock")]);
+    assert!(human.stdout.contains("note  backup.keep is 2"), "{human:?}");
+}

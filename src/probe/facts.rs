@@ -28,6 +28,8 @@ pub struct StackView {
     pub database: Option<Database>,
     pub data: Vec<DataMount>,
     pub backup_dir: PathBuf,
+    /// What the files ask for that hoist does not do (said as notes, never silently dropped).
+    pub unheeded: Vec<String>,
 }
 
 pub struct Facts {
@@ -87,13 +89,24 @@ impl StackView {
             with_healthcheck: d.with_healthcheck.clone(),
             database: d.database.clone(),
             data: d.data.clone(),
+            unheeded: stack
+                .settings
+                .backup_keep
+                .map(|n| {
+                    format!(
+                        "backup.keep is {n}, but hoist does not remove old backups yet: it keeps every one in {}; remove old ones by hand",
+                        backup_dir.display()
+                    )
+                })
+                .into_iter()
+                .collect(),
             backup_dir,
         }
     }
 }
 
 pub async fn gather(ctx: &Context, mut view: StackView) -> Facts {
-    let mut notes = Vec::new();
+    let mut notes = view.unheeded.clone();
     let docker = match Engine::connect(ctx.docker_timeout).await {
         Ok(engine) => match find_containers(&engine, &mut view, &mut notes).await {
             Ok(containers) => Ok(Running { engine, containers }),

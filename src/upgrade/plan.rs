@@ -74,6 +74,7 @@ mod tests {
                 services: vec!["api".into()],
             }],
             backup_dir: "/srv/specivo-backups".into(),
+            unheeded: Vec::new(),
         }
     }
 
