@@ -375,7 +375,7 @@ fn bad_duration_names_hoist_yaml_key_and_expectation() {
     assert_eq!(
         text,
         format!(
-            "{}: setting `timeouts.ready`: expected a duration like \"90s\" or \"2m\", found \"soon\"",
+            "{}: setting `timeouts.ready`: expected a duration like \"90s\" or \"2m\" (at most a week), found \"soon\"",
             path_in("bad-duration", "hoist.yaml")
         )
     );

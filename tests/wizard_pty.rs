@@ -42,6 +42,8 @@ fn a_user_upgrades_0_1_9_to_0_1_10_in_the_wizard() {
     );
     w.keys("y");
     w.wait_for("runs 0.1.10 now", 180);
+    // The screen's last lines too: a frame can reach the terminal in more than one read.
+    w.wait_for("hoist rollback", 30);
     let done = w.contents();
     assert!(done.contains("ok Smoke tests"), "{done}");
     assert!(done.contains("Downtime:"), "{done}");

@@ -25,10 +25,12 @@ pub async fn run(ctx: &Context) -> Output {
             .iter()
             .map(|c| match c {
                 crate::resume::Choice::Continue => format!(
-                    "continue: hoist upgrade --to {}",
+                    // Headless commands ask nothing: `--yes` is the confirmation (or `hoist`,
+                    // the wizard, asks).
+                    "continue: hoist upgrade --to {} --yes",
                     a.to.as_deref().unwrap_or("VERSION")
                 ),
-                crate::resume::Choice::Rollback => "roll back: hoist rollback".to_string(),
+                crate::resume::Choice::Rollback => "roll back: hoist rollback --yes".to_string(),
                 crate::resume::Choice::Show => "what happened: hoist history".to_string(),
             })
             .collect();
