@@ -125,15 +125,19 @@ async fn after_failure(
         finished = match rolled.exit_code {
             0 => {
                 let mut summary = finished.summary;
+                let sentence = format!(
+                    "the upgrade to {to} failed ({failure}), and hoist rolled it back: {}",
+                    rolled.sentence
+                );
                 summary["outcome"] = json!("rolled_back");
                 summary["exit_code"] = json!(4);
                 summary["rollback"] = rolled.summary;
+                // What holds now, not what held before the rollback.
+                summary["pinned_now"] = json!(from);
+                summary["error"] = json!(sentence);
                 Finished {
                     exit_code: 4,
-                    sentence: format!(
-                        "the upgrade to {to} failed ({failure}), and hoist rolled it back: {}",
-                        rolled.sentence
-                    ),
+                    sentence,
                     summary,
                 }
             }

@@ -103,6 +103,12 @@ fn a_broken_release_without_a_migration_is_rolled_back_by_re_pinning() {
     assert_eq!(run.code, 4, "{run:?}");
     let s = run.summary();
     assert_eq!(s["outcome"], "rolled_back", "{s:#}");
+    // The summary says what holds after the rollback, not before it.
+    assert_eq!(s["pinned_now"], "0.1.12", "{s:#}");
+    assert!(
+        s["error"].as_str().unwrap().contains("rolled it back"),
+        "{s:#}"
+    );
     // The evidence of the failure is quoted: the traceback of the api.
     let evidence = s["evidence"]["api"].as_array().unwrap();
     assert!(
