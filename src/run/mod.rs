@@ -11,3 +11,6 @@ pub use event::{Event, Step, StepStatus};
 pub use plan::{EnvDiff, PlannedBackup, UpgradePlan};
 pub use recorder::Finished;
 pub(crate) use recorder::{Run, progress_to, record_finish, run_event};
+
+/// How often byte counts are sent at most: a front end on a slow link needs no more.
+pub(crate) const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_millis(250);

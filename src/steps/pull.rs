@@ -11,9 +11,6 @@ use super::engine_loss::{After, EngineLoss};
 use crate::docker::{Engine, images};
 use crate::run::Event;
 
-/// Progress at most this often: a front end on a slow link needs no more.
-const EVERY: Duration = Duration::from_millis(250);
-
 /// Pulls each of `references`. `say` tells the user of a daemon that went away and came back.
 pub(crate) async fn pull_images(
     engine: &Engine,
@@ -29,7 +26,7 @@ pub(crate) async fn pull_images(
             let mut last: Option<Instant> = None;
             let mut report = |p: images::PullProgress| {
                 let milestone = tally.see(&p);
-                if milestone || last.is_none_or(|t| t.elapsed() >= EVERY) {
+                if milestone || last.is_none_or(|t| t.elapsed() >= crate::run::PROGRESS_EVERY) {
                     last = Some(Instant::now());
                     let _ = events.send(Event::Pull {
                         image: reference.clone(),

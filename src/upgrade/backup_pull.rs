@@ -194,8 +194,6 @@ async fn take_backup(
     say: &(dyn Fn(String) + Sync),
     db_service: &[String],
 ) -> Result<crate::backup::Backup, StepError> {
-    // Byte counts at most a few times a second: a front end on a slow link needs no more.
-    const EVERY: Duration = Duration::from_millis(250);
     let began = Instant::now();
     let last_read = std::sync::Mutex::new(None::<Instant>);
     let on_backup = move |p: crate::backup::Progress| {
@@ -208,7 +206,7 @@ async fn take_backup(
                 let Ok(mut last) = last_read.lock() else {
                     return;
                 };
-                if last.is_some_and(|t| t.elapsed() < EVERY) {
+                if last.is_some_and(|t| t.elapsed() < crate::run::PROGRESS_EVERY) {
                     return;
                 }
                 *last = Some(Instant::now());

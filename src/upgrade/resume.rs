@@ -52,30 +52,37 @@ pub(super) async fn resumable(
             .map(|_| dir)
             .map_err(|e| format!("the backup of run {run_id} cannot be used ({e})")),
     };
+    let why = match usable {
+        Ok(dir) => {
+            return Ok(Resumed {
+                from,
+                run_id: run.id.clone(),
+                backup: Some(dir),
+                fresh_because: None,
+            });
+        }
+        Err(why) => why,
+    };
+    // Only a run whose backup is lost needs to know whether it restarted the app.
     let restarted = run.steps.iter().any(|s| s.name == Step::Restart.name())
         || recreated_since(ctx, stack, &run.started_at).await;
-    match usable {
-        Ok(dir) => Ok(Resumed {
-            from,
-            run_id: run.id.clone(),
-            backup: Some(dir),
-            fresh_because: None,
-        }),
-        Err(why) if !restarted => Ok(Resumed {
-            from,
-            run_id: run.id.clone(),
-            backup: None,
-            fresh_because: Some(why),
-        }),
-        Err(why) => Err(format!(
+    if restarted {
+        return Err(format!(
             "{why}, and that run had already restarted the app, so hoist has no backup from before the change to continue or roll back with. `hoist status` shows what runs now; the backup directory's RESTORE.md files say how to restore an older backup by hand"
-        )),
+        ));
     }
+    Ok(Resumed {
+        from,
+        run_id: run.id.clone(),
+        backup: None,
+        fresh_because: Some(why),
+    })
 }
 
 /// Whether a container of an upgraded service was started at or after `since` (a journal
-/// time), or that cannot be told: the journal records a restart before `up -d` runs, but this
-/// looks at what Docker says too, in case the journal could not be written.
+/// time), or that cannot be told (no such container found, e.g. a stack started under
+/// another project name): the journal records a restart before `up -d` runs, but this looks
+/// at what Docker says too, in case the journal could not be written.
 async fn recreated_since(ctx: &Context, stack: &crate::stack::Stack, since: &str) -> bool {
     let Ok(since) = since.parse::<jiff::Timestamp>() else {
         return true;
@@ -86,10 +93,12 @@ async fn recreated_since(ctx: &Context, stack: &crate::stack::Stack, since: &str
     let Ok(containers) = crate::docker::stack_containers(&engine, &stack.project_name).await else {
         return true;
     };
-    containers
+    let upgraded: Vec<_> = containers
         .iter()
         .filter(|c| stack.detection.upgraded.contains(&c.service))
-        .any(|c| {
+        .collect();
+    upgraded.is_empty()
+        || upgraded.iter().any(|c| {
             c.started_at
                 .as_deref()
                 .and_then(|t| t.parse::<jiff::Timestamp>().ok())
