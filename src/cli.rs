@@ -22,9 +22,9 @@ pub struct Global {
     /// The app's directory (where its compose file and .env are) [default: current directory]
     #[arg(short = 'C', long = "project-dir", value_name = "DIR", global = true)]
     pub project_dir: Option<PathBuf>,
-    /// Compose file [default: compose.yaml, compose.yml, docker-compose.yml, docker-compose.yaml in the project dir]
-    #[arg(short = 'f', long = "file", value_name = "FILE", global = true)]
-    pub file: Option<PathBuf>,
+    /// Compose file; give it again for each file, as with `docker compose -f` [default: the files `docker compose` reads in the project dir: COMPOSE_FILE, or compose.yaml (or compose.yml, docker-compose.yml, docker-compose.yaml) and its override file]
+    #[arg(short = 'f', long = "file", value_name = "FILE", global = true, action = clap::ArgAction::Append)]
+    pub file: Vec<PathBuf>,
     /// The .env file [default: <project dir>/.env]
     #[arg(long = "env-file", value_name = "FILE", global = true)]
     pub env_file: Option<PathBuf>,

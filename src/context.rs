@@ -18,7 +18,7 @@ pub struct Context {
 impl Context {
     pub fn from_args(
         project_dir: Option<PathBuf>,
-        file: Option<PathBuf>,
+        files: Vec<PathBuf>,
         env_file: Option<PathBuf>,
         backup_dir: Option<PathBuf>,
         state_dir: Option<PathBuf>,
@@ -48,7 +48,7 @@ impl Context {
         Ok(Context {
             paths: StackPaths {
                 project_dir,
-                compose_file: file.map(absolute),
+                compose_files: files.into_iter().map(absolute).collect(),
                 env_file: env_file.map(absolute),
             },
             backup_dir: backup_dir.map(absolute),

@@ -29,7 +29,7 @@ fn load_with(case: &str, env: &[(&str, &str)]) -> Result<Stack, StackError> {
     stack::load(
         &StackPaths {
             project_dir: case_dir(case),
-            compose_file: None,
+            compose_files: Vec::new(),
             env_file: None,
         },
         &os_env,
@@ -61,10 +61,13 @@ fn specivo_stack_is_detected_field_by_field() {
     assert_eq!(s.project_name, "specivo");
     assert_eq!(s.settings_path, None);
     assert_eq!(s.env_values["SPECIVO_VERSION"], "0.1.9");
+    // In Compose's own order (it sorts them).
     assert_eq!(
         s.compose.services.keys().collect::<Vec<_>>(),
-        ["db", "redis", "api", "worker", "beat"]
+        ["api", "beat", "db", "redis", "worker"]
     );
+    assert_eq!(s.compose_files, [dir.join("compose.yaml")]);
+    assert!(s.inactive.is_empty());
     // The anchor's block reached every app service, interpolated; the raw image is kept.
     for name in ["api", "worker", "beat"] {
         let svc = &s.compose.services[name];
@@ -187,7 +190,7 @@ fn the_environment_overrides_env_and_the_default_applies_when_unset() {
     let s = stack::load(
         &StackPaths {
             project_dir: dir.clone(),
-            compose_file: None,
+            compose_files: Vec::new(),
             env_file: None,
         },
         &os_env,
@@ -279,7 +282,7 @@ fn no_compose_file_names_the_dir_and_the_names_tried() {
     let e = stack::load(
         &StackPaths {
             project_dir: tmp.path().to_path_buf(),
-            compose_file: None,
+            compose_files: Vec::new(),
             env_file: None,
         },
         &|_| None,
@@ -302,7 +305,7 @@ fn a_named_env_file_that_is_missing_is_an_error() {
     let e = stack::load(
         &StackPaths {
             project_dir: case_dir("specivo"),
-            compose_file: None,
+            compose_files: Vec::new(),
             env_file: Some(missing.clone()),
         },
         &|_| None,
@@ -460,7 +463,7 @@ fn two_candidate_version_variables_are_ambiguous() {
     let s = stack::load(
         &StackPaths {
             project_dir: tmp.path().to_path_buf(),
-            compose_file: None,
+            compose_files: Vec::new(),
             env_file: None,
         },
         &|_| None,
@@ -483,7 +486,7 @@ fn a_data_setting_that_no_service_mounts_is_an_error() {
     let e = stack::load(
         &StackPaths {
             project_dir: tmp.path().to_path_buf(),
-            compose_file: None,
+            compose_files: Vec::new(),
             env_file: None,
         },
         &|_| None,

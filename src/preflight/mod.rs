@@ -66,6 +66,7 @@ pub async fn findings(stack: &crate::stack::Stack, facts: &Facts) -> Vec<Finding
     if let Some(f) = database_finding(facts) {
         findings.push(f);
     }
+    findings.extend(beside_findings(facts));
     findings.push(version_finding(facts));
     findings.push(backup_dir_finding(&facts.view.backup_dir));
     let estimate = backup_estimate(facts).await;
@@ -102,12 +103,7 @@ async fn compose_finding(facts: &Facts) -> Finding {
         Err(e) => return Finding::new("compose", Level::Fail, e.to_string()),
     };
     let view = &facts.view;
-    let invocation = compose_cli::ComposeInvocation {
-        project_dir: view.project_dir.clone(),
-        project_name: view.project.clone(),
-        files: vec![view.compose_file.clone()],
-        env_file: Some(view.env_file.clone()),
-    };
+    let invocation = view.compose();
     let label = match &tool {
         compose_cli::ComposeTool::V2 { version } => format!("Docker Compose {version}"),
         compose_cli::ComposeTool::V1 { version } => {
@@ -147,8 +143,7 @@ async fn service_findings(facts: &Facts) -> Vec<Finding> {
     let mut out = Vec::new();
     for s in crate::probe::services::services(facts) {
         let name = format!("service {}", s.name);
-        let with_healthcheck = facts.view.with_healthcheck.contains(&s.name);
-        let (level, message) = judge_service(&s, with_healthcheck);
+        let (level, message) = judge_service(&s, &Role::of(&facts.view, &s.name));
         let mut finding = Finding::new(&name, level, message);
         if level == Level::Fail && !running.of_service(&s.name).is_empty() {
             finding.details = crate::probe::evidence::last_lines(running, &s.name).await;
@@ -158,9 +153,65 @@ async fn service_findings(facts: &Facts) -> Vec<Finding> {
     out
 }
 
-/// One service's verdict: running and (when it has a healthcheck) healthy is ready.
-pub fn judge_service(s: &ServiceStatus, with_healthcheck: bool) -> (Level, String) {
+/// What a service is meant to do, from the files: run with a healthcheck, run once and exit,
+/// or not run at all (an inactive profile, zero replicas).
+#[derive(Debug, Clone, Default)]
+pub struct Role {
+    pub healthcheck: bool,
+    pub one_shot: bool,
+    /// Why Compose does not start it.
+    pub inactive: Option<String>,
+}
+
+impl Role {
+    pub fn of(view: &crate::probe::facts::StackView, service: &str) -> Role {
+        Role {
+            healthcheck: view.with_healthcheck.iter().any(|s| s == service),
+            one_shot: view.one_shot.iter().any(|s| s == service),
+            inactive: view
+                .inactive
+                .iter()
+                .find(|(n, _)| n == service)
+                .map(|(_, why)| why.clone()),
+        }
+    }
+}
+
+/// One service's verdict: running and (when it has a healthcheck) healthy is ready; a
+/// one-shot job that exited 0 is done; a service Compose does not start is no problem.
+pub fn judge_service(s: &ServiceStatus, role: &Role) -> (Level, String) {
     let name = &s.name;
+    let with_healthcheck = role.healthcheck;
+    if let Some(why) = &role.inactive
+        && s.state == "missing"
+    {
+        return (
+            Level::Ok,
+            format!("{name} is not started by Compose ({why}); an upgrade leaves it alone"),
+        );
+    }
+    if role.one_shot {
+        match (s.state.as_str(), s.exit_code) {
+            ("exited", Some(0)) => {
+                return (
+                    Level::Ok,
+                    format!("{name} is a one-shot job; it ran and finished (exit code 0)"),
+                );
+            }
+            ("missing", _) => {
+                return (
+                    Level::Ok,
+                    format!(
+                        "{name} is a one-shot job with no container now (it ran and was removed, or has not run yet)"
+                    ),
+                );
+            }
+            ("running", _) => {
+                return (Level::Ok, format!("{name} is a one-shot job, running now"));
+            }
+            _ => {}
+        }
+    }
     match s.state.as_str() {
         "missing" => (
             Level::Fail,
@@ -215,7 +266,43 @@ pub fn judge_service(s: &ServiceStatus, with_healthcheck: bool) -> (Level, Strin
     }
 }
 
+/// A database hoist recognised and cannot dump, in one sentence (what, how known, what to do).
+pub fn unsupported_database_sentence(seen: &crate::stack::detect::SeenDatabase) -> String {
+    format!(
+        "service {} is a database hoist cannot back up ({}, known by {}): an upgrade would run without a dump of it, so hoist will not start one. Back it up yourself, then set `x-hoist: {{database: none}}` in the compose file to upgrade without a dump",
+        seen.service, seen.kind, seen.how
+    )
+}
+
+/// Services beside the app that keep data an upgrade does not back up: said, never skipped.
+fn beside_findings(facts: &Facts) -> Vec<Finding> {
+    facts
+        .view
+        .beside
+        .iter()
+        .map(|b| {
+            Finding::new(
+                &format!("data of {}", b.service),
+                Level::Warn,
+                format!(
+                    "{}{} keeps data in {}; an upgrade of the app leaves it running and does not back it up (add it to `x-hoist: {{data: [...]}}` to archive it with the app's data)",
+                    b.service,
+                    b.kind.as_deref().map(|k| format!(" ({k})")).unwrap_or_default(),
+                    b.mounts.join(", ")
+                ),
+            )
+        })
+        .collect()
+}
+
 fn database_finding(facts: &Facts) -> Option<Finding> {
+    if let Some(seen) = &facts.view.unsupported_database {
+        return Some(Finding::new(
+            "database",
+            Level::Fail,
+            unsupported_database_sentence(seen),
+        ));
+    }
     let spec = facts.view.database.as_ref()?;
     let result = facts.db.as_ref()?;
     Some(match result {
@@ -644,6 +731,9 @@ pub fn backup_preconditions(facts: &Facts, estimate: &BackupEstimate) -> Result<
     if let Err(e) = &facts.docker {
         return Err((e.exit_code() as u8, e.to_string()));
     }
+    if let Some(seen) = &facts.view.unsupported_database {
+        return Err((3, unsupported_database_sentence(seen)));
+    }
     if let (Some(spec), Some(Err(e))) = (&facts.view.database, &facts.db) {
         return Err((
             3,
@@ -710,28 +800,58 @@ mod tests {
     }
 
     #[test]
+    fn hc(healthcheck: bool) -> Role {
+        Role {
+            healthcheck,
+            ..Role::default()
+        }
+    }
+
+    #[test]
+    fn one_shot_and_inactive_services_are_not_failures() {
+        let mut done = service("exited", None);
+        done.exit_code = Some(0);
+        let one_shot = Role {
+            one_shot: true,
+            ..Role::default()
+        };
+        assert_eq!(judge_service(&done, &one_shot).0, Level::Ok);
+        assert_eq!(judge_service(&done, &hc(false)).0, Level::Fail);
+        let mut failed = service("exited", None);
+        failed.exit_code = Some(1);
+        assert_eq!(judge_service(&failed, &one_shot).0, Level::Fail);
+        let off = Role {
+            inactive: Some("profile debug is not active".into()),
+            ..Role::default()
+        };
+        let (level, message) = judge_service(&service("missing", None), &off);
+        assert_eq!(level, Level::Ok);
+        assert!(message.contains("profile debug"), "{message}");
+    }
+
+    #[test]
     fn services_are_judged_by_state_and_health() {
         assert_eq!(
-            judge_service(&service("running", Some("healthy")), true).0,
+            judge_service(&service("running", Some("healthy")), &hc(true)).0,
             Level::Ok
         );
         assert_eq!(
-            judge_service(&service("running", Some("unhealthy")), true).0,
+            judge_service(&service("running", Some("unhealthy")), &hc(true)).0,
             Level::Fail
         );
         assert_eq!(
-            judge_service(&service("running", Some("starting")), true).0,
+            judge_service(&service("running", Some("starting")), &hc(true)).0,
             Level::Fail
         );
         assert_eq!(
-            judge_service(&service("exited", None), false).0,
+            judge_service(&service("exited", None), &hc(false)).0,
             Level::Fail
         );
         assert_eq!(
-            judge_service(&service("missing", None), false).0,
+            judge_service(&service("missing", None), &hc(false)).0,
             Level::Fail
         );
-        let (level, message) = judge_service(&service("restarting", None), false);
+        let (level, message) = judge_service(&service("restarting", None), &hc(false));
         assert_eq!(level, Level::Fail);
         assert!(
             message.contains("restarted 4 times") && message.contains("exit code 1"),

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use crate::db::{self, DbProbe};
 use crate::docker::{self, ContainerInfo, DockerError, Engine};
-use crate::stack::detect::{DataMount, Database};
+use crate::stack::detect::{Beside, DataMount, Database, SeenDatabase};
 use crate::stack::{self, Stack};
 
 use crate::context::Context;
@@ -15,6 +15,10 @@ pub struct StackView {
     pub project: String,
     pub project_dir: PathBuf,
     pub compose_file: PathBuf,
+    /// Every file Compose reads, in order (`compose_file` first).
+    pub compose_files: Vec<PathBuf>,
+    /// The `-f` files the user gave hoist (Compose is given the same).
+    pub given_files: Vec<PathBuf>,
     pub env_file: PathBuf,
     pub version_variable: Option<String>,
     pub pinned: Option<String>,
@@ -26,7 +30,15 @@ pub struct StackView {
     /// Services with a healthcheck (readiness is their health).
     pub with_healthcheck: Vec<String>,
     pub database: Option<Database>,
+    /// A database hoist recognised and cannot dump.
+    pub unsupported_database: Option<SeenDatabase>,
     pub data: Vec<DataMount>,
+    /// Services beside the app that keep data hoist does not back up.
+    pub beside: Vec<Beside>,
+    /// Services that run once and exit.
+    pub one_shot: Vec<String>,
+    /// Services Compose does not start, and why.
+    pub inactive: Vec<(String, String)>,
     pub backup_dir: PathBuf,
     /// What the files ask for that hoist does not do (said as notes, never silently dropped).
     pub unheeded: Vec<String>,
@@ -64,6 +76,17 @@ pub fn load_stack(ctx: &Context) -> Result<(Stack, StackView), stack::StackError
 }
 
 impl StackView {
+    /// How every Compose call of hoist names the project: the user's own `-f` files (none:
+    /// Compose finds the same files as `docker compose` in that directory) and env file.
+    pub fn compose(&self) -> docker::compose_cli::ComposeInvocation {
+        docker::compose_cli::ComposeInvocation {
+            project_dir: self.project_dir.clone(),
+            project_name: self.project.clone(),
+            files: self.given_files.clone(),
+            env_file: Some(self.env_file.clone()),
+        }
+    }
+
     pub fn of(stack: &Stack, ctx: &Context) -> StackView {
         let d = &stack.detection;
         let mut services: Vec<String> = stack.compose.services.keys().cloned().collect();
@@ -80,6 +103,8 @@ impl StackView {
             project: stack.project_name.clone(),
             project_dir: stack.project_dir.clone(),
             compose_file: stack.compose_path.clone(),
+            compose_files: stack.compose_files.clone(),
+            given_files: stack.given_files.clone(),
             env_file: stack.env_path.clone(),
             version_variable: Some(d.version.variable.clone()),
             pinned: d.version.value.clone(),
@@ -88,17 +113,22 @@ impl StackView {
             upgraded: d.upgraded.clone(),
             with_healthcheck: d.with_healthcheck.clone(),
             database: d.database.clone(),
+            unsupported_database: d.unsupported_database.clone(),
             data: d.data.clone(),
+            beside: d.beside.clone(),
+            one_shot: d.one_shot.clone(),
+            inactive: stack.inactive.clone(),
             unheeded: stack
-                .settings
-                .backup_keep
+                .reading_note
+                .clone()
+                .into_iter()
+                .chain(stack.settings.backup_keep
                 .map(|n| {
                     format!(
                         "backup.keep is {n}, but hoist does not remove old backups yet: it keeps every one in {}; remove old ones by hand",
                         backup_dir.display()
                     )
-                })
-                .into_iter()
+                }))
                 .collect(),
             backup_dir,
         }

@@ -97,6 +97,7 @@ fn render(facts: &Facts) -> Output {
         "project": view.project,
         "project_dir": view.project_dir,
         "compose_file": view.compose_file,
+        "compose_files": view.compose_files,
         "env_file": view.env_file,
         "version_variable": view.version_variable,
         "pinned": view.pinned,
@@ -140,7 +141,12 @@ fn human(facts: &Facts, services: &[ServiceStatus], running: Option<&str>) -> St
     for note in &facts.notes {
         let _ = writeln!(t, "Note      {note}");
     }
-    let _ = writeln!(t, "Compose   {}", view.compose_file.display());
+    let files: Vec<String> = view
+        .compose_files
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect();
+    let _ = writeln!(t, "Compose   {}", files.join(" + "));
     match (&view.version_variable, &view.pinned) {
         (Some(var), Some(pinned)) => {
             let source = view

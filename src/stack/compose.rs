@@ -45,6 +45,8 @@ pub struct Service {
     pub restart: Option<String>,
     pub container_name: Option<String>,
     pub profiles: Vec<String>,
+    /// `scale:` or `deploy.replicas:`, when set: 0 means Compose starts no container.
+    pub replicas: Option<u64>,
     pub extensions: IndexMap<String, Value>,
 }
 
@@ -127,21 +129,6 @@ pub enum ComposeError {
         key: String,
         expected: String,
     },
-}
-
-/// Compose's file names, in the order Compose tries them.
-pub const FILE_NAMES: [&str; 4] = [
-    "compose.yaml",
-    "compose.yml",
-    "docker-compose.yml",
-    "docker-compose.yaml",
-];
-
-pub fn find_file(project_dir: &Path) -> Option<PathBuf> {
-    FILE_NAMES
-        .iter()
-        .map(|n| project_dir.join(n))
-        .find(|p| p.is_file())
 }
 
 impl ComposeFile {
@@ -494,6 +481,12 @@ fn parse_service(
             "restart" => s.restart = optional_string(v, key)?,
             "container_name" => s.container_name = optional_string(v, key)?,
             "profiles" => s.profiles = string_list(v, key)?,
+            "scale" => s.replicas = replicas(v).map_err(|e| (key.clone(), e))?,
+            "deploy" => {
+                if let Some(r) = v.get("replicas") {
+                    s.replicas = replicas(r).map_err(|e| ("deploy.replicas".to_string(), e))?;
+                }
+            }
             k if k.starts_with("x-") => {
                 s.extensions.insert(k.to_string(), v.clone());
             }
@@ -501,6 +494,16 @@ fn parse_service(
         }
     }
     Ok(s)
+}
+
+fn replicas(v: &Value) -> Result<Option<u64>, String> {
+    match v {
+        Value::Null => Ok(None),
+        other => scalar_string(other)
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .map(Some)
+            .ok_or_else(|| "a whole number".to_string()),
+    }
 }
 
 fn optional_string(v: &Value, key: &str) -> Result<Option<String>, ShapeErr> {
@@ -661,8 +664,12 @@ fn mount(v: &Value, project_dir: &Path) -> Result<Mount, String> {
                 Some(Value::String(t)) => t.as_str(),
                 Some(_) => return Err("`type:` to be bind, volume or tmpfs".into()),
             };
+            // `docker compose config --no-interpolate` writes `${DIR}:/data` as a volume; once
+            // interpolated, a source that is a path makes it a bind, by Compose's own rule.
+            let is_path = |s: &str| s.starts_with('.') || s.starts_with('/') || s.starts_with('~');
             let kind = match kind_name {
                 "bind" => MountKind::Bind,
+                "volume" if source.is_some_and(is_path) => MountKind::Bind,
                 "volume" => MountKind::Volume,
                 "tmpfs" => MountKind::Tmpfs,
                 other => return Err(format!("type bind, volume or tmpfs, found {other:?}")),

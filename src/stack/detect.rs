@@ -7,6 +7,7 @@ use serde::Serialize;
 use super::compose::{ComposeFile, MountKind};
 use super::envfile::EnvFile;
 use super::interpolate;
+use super::sense::{self, Seen, Sensed};
 use super::settings::{Settings, SmokeCheck, StatusExpectation};
 pub use crate::db::DbKind;
 /// The password's type: its `Debug` prints `***`, and `Database` never serializes it.
@@ -18,7 +19,15 @@ pub struct Detection {
     /// The services an upgrade recreates (they run the app's image).
     pub upgraded: Vec<String>,
     pub database: Option<Database>,
+    /// A database hoist recognised and cannot dump (e.g. MongoDB): an upgrade refuses to run
+    /// past it unless `x-hoist: {database: none}` says the app has none worth a dump.
+    pub unsupported_database: Option<SeenDatabase>,
     pub data: Vec<DataMount>,
+    /// Services beside the app (not upgraded, not its database) that keep data in a mount:
+    /// an upgrade leaves them running and does not back them up, and says so.
+    pub beside: Vec<Beside>,
+    /// Services that run once and exit (an init or migration job): done when they exit 0.
+    pub one_shot: Vec<String>,
     pub smoke: Vec<Smoke>,
     /// Every service (upgraded or not) with an enabled healthcheck, sorted.
     pub with_healthcheck: Vec<String>,
@@ -61,6 +70,26 @@ pub struct Database {
     pub published: Option<(String, u16)>,
     /// Something detection could not do (e.g. a `*_FILE` password), said for the user.
     pub note: Option<String>,
+    /// How hoist knows this is the database, in words ("its image name", "the app's DATABASE_URL").
+    pub how: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SeenDatabase {
+    pub service: String,
+    /// In words: "MongoDB".
+    pub kind: String,
+    /// The evidence, in words: "its MONGO_INITDB_* variables".
+    pub how: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Beside {
+    pub service: String,
+    /// What it looks like ("Redis", "ClickHouse"), when that can be told.
+    pub kind: Option<String>,
+    /// The volumes and host paths it writes to.
+    pub mounts: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -175,6 +204,8 @@ pub struct Inputs<'a> {
     pub env_path: &'a std::path::Path,
     /// Relative paths in settings resolve against it, as the compose file's do.
     pub project_dir: &'a std::path::Path,
+    /// Services Compose does not start (inactive profile, zero replicas), with why.
+    pub inactive: &'a [(String, String)],
 }
 
 pub fn detect(inp: &Inputs<'_>) -> Result<Detection, DetectError> {
@@ -221,10 +252,27 @@ pub fn detect(inp: &Inputs<'_>) -> Result<Detection, DetectError> {
                 .keys()
                 .filter(|k| inp.env.raw_value(k).is_some())
                 .collect();
+            // Among several, a variable that only tags infrastructure images (`redis:${REDIS_VERSION}`)
+            // is not the app's.
+            let apps: Vec<&String> = candidates
+                .iter()
+                .filter(|(_, users)| {
+                    users.iter().any(|u| {
+                        compose.services[u]
+                            .image
+                            .as_deref()
+                            .map(sense::repository_name)
+                            .and_then(sense::by_name)
+                            .is_none()
+                    })
+                })
+                .map(|(k, _)| k)
+                .collect();
             match (candidates.len(), in_env.as_slice()) {
                 (0, _) => return Err(DetectError::NoVersionVariable { file }),
                 (1, _) => candidates.keys().next().cloned().unwrap_or_default(),
                 (_, [only]) => (*only).clone(),
+                _ if apps.len() == 1 => apps[0].clone(),
                 _ => {
                     return Err(DetectError::Ambiguous {
                         file,
@@ -249,6 +297,7 @@ pub fn detect(inp: &Inputs<'_>) -> Result<Detection, DetectError> {
             let mut users: Vec<String> = compose
                 .services
                 .iter()
+                .filter(|(n, _)| !inp.inactive.iter().any(|(i, _)| &i == n))
                 .filter(|(_, s)| {
                     s.raw_image.as_deref().is_some_and(|raw| {
                         interpolate::references(raw)
@@ -263,7 +312,11 @@ pub fn detect(inp: &Inputs<'_>) -> Result<Detection, DetectError> {
         }
     };
     let version = pin(&variable, inp);
-    let database = database(inp, &upgraded, &check_service)?;
+    let census = census(inp, &upgraded)?;
+    let DatabaseChoice {
+        database,
+        unsupported: unsupported_database,
+    } = database(inp, &upgraded, &census, &check_service)?;
     let data = data_mounts(
         inp,
         &upgraded,
@@ -288,15 +341,59 @@ pub fn detect(inp: &Inputs<'_>) -> Result<Detection, DetectError> {
             healthcheck: with_healthcheck.contains(name),
         })
         .collect();
+    let db_service = database
+        .as_ref()
+        .map(|d| d.service.clone())
+        .or_else(|| unsupported_database.as_ref().map(|d| d.service.clone()));
+    let beside = compose
+        .services
+        .iter()
+        .filter(|(n, _)| {
+            !upgraded.contains(n)
+                && Some(n.as_str()) != db_service.as_deref()
+                && !inp.inactive.iter().any(|(i, _)| &i == n)
+        })
+        .filter_map(|(n, svc)| {
+            let mounts = sense::data_mounts(svc);
+            (!mounts.is_empty()).then(|| Beside {
+                service: n.clone(),
+                kind: census.sensed.get(n).map(|s| s.kind.name().to_string()),
+                mounts,
+            })
+        })
+        .collect();
+    let one_shot = one_shot(compose);
     Ok(Detection {
         version,
         upgraded,
         database,
+        unsupported_database,
         data,
+        beside,
+        one_shot,
         smoke,
         with_healthcheck,
         readiness,
     })
+}
+
+/// Services that run once: another waits for them with `service_completed_successfully`, or
+/// they say `restart: "no"` outright.
+fn one_shot(compose: &ComposeFile) -> Vec<String> {
+    let mut out: Vec<String> = compose
+        .services
+        .iter()
+        .filter(|(name, svc)| {
+            svc.restart.as_deref() == Some("no")
+                || compose.services.values().any(|other| {
+                    other.depends_on_condition.get(*name).map(String::as_str)
+                        == Some("service_completed_successfully")
+                })
+        })
+        .map(|(n, _)| n.clone())
+        .collect();
+    out.sort();
+    out
 }
 
 fn pin(variable: &str, inp: &Inputs<'_>) -> VersionPin {
@@ -349,68 +446,20 @@ fn pin(variable: &str, inp: &Inputs<'_>) -> VersionPin {
 }
 
 fn kind_of_image(image: &str) -> Option<DbKind> {
-    let repo = crate::docker::containers::image_repository(image);
-    let name = repo.rsplit('/').next().unwrap_or(repo).to_lowercase();
-    if ["postgres", "pgvector", "postgis", "timescaledb"]
-        .iter()
-        .any(|k| name.contains(k))
-    {
-        Some(DbKind::Postgres)
-    } else if ["mysql", "mariadb", "percona"]
-        .iter()
-        .any(|k| name.contains(k))
-    {
-        Some(DbKind::Mysql)
-    } else {
-        None
+    match sense::by_name(sense::repository_name(image))? {
+        Seen::Postgres => Some(DbKind::Postgres),
+        Seen::Mysql => Some(DbKind::Mysql),
+        _ => None,
     }
 }
 
-fn database(
-    inp: &Inputs<'_>,
-    upgraded: &[String],
-    check_service: &dyn Fn(&str, &str) -> Result<(), DetectError>,
-) -> Result<Option<Database>, DetectError> {
+/// A service's container environment as Compose gives it: `env_file:` entries first,
+/// `environment:` over them, interpolated.
+fn service_env(inp: &Inputs<'_>, service: &str) -> Result<IndexMap<String, String>, DetectError> {
     let compose = inp.compose;
-    let setting = inp.settings.database.clone().unwrap_or_default();
-    let service = match &setting.service {
-        Some(s) => {
-            check_service("database.service", s)?;
-            Some(s.clone())
-        }
-        None => {
-            let mut dbs: Vec<&String> = compose
-                .services
-                .iter()
-                .filter(|(_, s)| s.image.as_deref().and_then(kind_of_image).is_some())
-                .map(|(n, _)| n)
-                .collect();
-            // The one the app depends on is the app's database.
-            dbs.sort_by_key(|n| {
-                !upgraded.iter().any(|u| {
-                    compose
-                        .services
-                        .get(u)
-                        .is_some_and(|s| s.depends_on.contains(n))
-                })
-            });
-            dbs.first().map(|s| (*s).clone())
-        }
+    let Some(svc) = compose.services.get(service) else {
+        return Ok(IndexMap::new());
     };
-    let Some(service) = service else {
-        return Ok(None);
-    };
-    let svc = &compose.services[&service];
-    let kind = match setting.kind.as_deref() {
-        Some("postgres") => DbKind::Postgres,
-        Some("mysql" | "mariadb") => DbKind::Mysql,
-        Some("sqlite") => DbKind::Sqlite,
-        _ => match svc.image.as_deref().and_then(kind_of_image) {
-            Some(k) => k,
-            None => return Ok(None),
-        },
-    };
-    // The container's environment: env_file entries first, `environment:` over them.
     let mut env: IndexMap<String, String> = IndexMap::new();
     for ef in &svc.env_files {
         let text = match std::fs::read_to_string(&ef.path) {
@@ -419,7 +468,7 @@ fn database(
             Err(e) => {
                 return Err(DetectError::EnvFile {
                     file: compose.path.display().to_string(),
-                    service: service.clone(),
+                    service: service.to_string(),
                     path: ef.path.display().to_string(),
                     reason: e.to_string(),
                 });
@@ -429,7 +478,7 @@ fn database(
             .and_then(|f| f.resolve(inp.lookup))
             .map_err(|e| DetectError::EnvFile {
                 file: compose.path.display().to_string(),
-                service: service.clone(),
+                service: service.to_string(),
                 path: ef.path.display().to_string(),
                 reason: e.to_string(),
             })?;
@@ -444,6 +493,127 @@ fn database(
             },
         };
     }
+    Ok(env)
+}
+
+/// What each service that an upgrade leaves alone is, by what it does (`sense`), and which
+/// of them the app names in its connection settings.
+struct Census {
+    sensed: IndexMap<String, Sensed>,
+    named: Vec<(String, Option<Seen>, String)>,
+}
+
+fn census(inp: &Inputs<'_>, upgraded: &[String]) -> Result<Census, DetectError> {
+    let mut sensed = IndexMap::new();
+    let mut app_env = IndexMap::new();
+    for (name, svc) in &inp.compose.services {
+        if inp.inactive.iter().any(|(n, _)| n == name) {
+            continue;
+        }
+        let env = service_env(inp, name)?;
+        if upgraded.contains(name) {
+            app_env.extend(env);
+        } else if let Some(s) = sense::sense(svc, &env) {
+            sensed.insert(name.clone(), s);
+        }
+    }
+    let named = sense::named_by_app(inp.compose, &app_env)
+        .into_iter()
+        .filter(|(n, _, _)| !upgraded.contains(n))
+        .collect();
+    Ok(Census { sensed, named })
+}
+
+#[derive(Default)]
+struct DatabaseChoice {
+    database: Option<Database>,
+    /// A database hoist recognised but cannot dump.
+    unsupported: Option<SeenDatabase>,
+}
+
+fn database(
+    inp: &Inputs<'_>,
+    upgraded: &[String],
+    census: &Census,
+    check_service: &dyn Fn(&str, &str) -> Result<(), DetectError>,
+) -> Result<DatabaseChoice, DetectError> {
+    let compose = inp.compose;
+    let setting = inp.settings.database.clone().unwrap_or_default();
+    if setting.none {
+        return Ok(DatabaseChoice::default());
+    }
+    // The candidates: what behaves like a database, and what the app connects to as one.
+    let mut candidates: Vec<(String, Seen, String)> = census
+        .sensed
+        .iter()
+        .filter(|(_, s)| s.kind.is_database())
+        .map(|(n, s)| (n.clone(), s.kind, s.how.clone()))
+        .collect();
+    for (n, kind, how) in &census.named {
+        let kind = kind.or_else(|| census.sensed.get(n).map(|s| s.kind));
+        if let Some(kind) = kind.filter(|k| k.is_database())
+            && !candidates.iter().any(|(c, _, _)| c == n)
+        {
+            candidates.push((n.clone(), kind, how.clone()));
+        }
+    }
+    // The one the app names, then the one it depends on, is the app's database.
+    candidates.sort_by_key(|(n, _, _)| {
+        let named = census.named.iter().any(|(m, _, _)| m == n);
+        let depended = upgraded.iter().any(|u| {
+            compose
+                .services
+                .get(u)
+                .is_some_and(|s| s.depends_on.contains(n))
+        });
+        (!named, !depended)
+    });
+    let (service, seen, how) = match &setting.service {
+        Some(s) => {
+            check_service("database.service", s)?;
+            let found = candidates.iter().find(|(c, _, _)| c == s).cloned();
+            let (seen, how) = match found {
+                Some((_, k, h)) => (Some(k), h),
+                None => (None, "x-hoist.database.service".to_string()),
+            };
+            (s.clone(), seen, how)
+        }
+        None => match candidates.first() {
+            Some((n, k, h)) => (n.clone(), Some(*k), h.clone()),
+            None => return Ok(DatabaseChoice::default()),
+        },
+    };
+    let svc = &compose.services[&service];
+    let kind = match setting.kind.as_deref() {
+        Some("postgres") => DbKind::Postgres,
+        Some("mysql" | "mariadb") => DbKind::Mysql,
+        Some("sqlite") => DbKind::Sqlite,
+        _ => match seen {
+            Some(Seen::Postgres) => DbKind::Postgres,
+            Some(Seen::Mysql) => DbKind::Mysql,
+            Some(other) => {
+                return Ok(DatabaseChoice {
+                    database: None,
+                    unsupported: Some(SeenDatabase {
+                        service,
+                        kind: other.name().to_string(),
+                        how,
+                    }),
+                });
+            }
+            None => {
+                return Ok(DatabaseChoice {
+                    database: None,
+                    unsupported: Some(SeenDatabase {
+                        service,
+                        kind: "an unknown kind".to_string(),
+                        how,
+                    }),
+                });
+            }
+        },
+    };
+    let env = service_env(inp, &service)?;
     let get = |k: &str| env.get(k).cloned().filter(|v| !v.is_empty());
     let mut note = None;
     let (user, password_var, name, port) = match kind {
@@ -500,17 +670,21 @@ fn database(
         };
         (target == port).then_some((host, published))
     });
-    Ok(Some(Database {
-        published,
-        service,
-        kind,
-        user: setting.user.clone().unwrap_or(user),
-        password,
-        name: setting.name.clone().unwrap_or(name),
-        port,
-        path: setting.path.clone(),
-        note,
-    }))
+    Ok(DatabaseChoice {
+        database: Some(Database {
+            published,
+            how,
+            service,
+            kind,
+            user: setting.user.clone().unwrap_or(user),
+            password,
+            name: setting.name.clone().unwrap_or(name),
+            port,
+            path: setting.path.clone(),
+            note,
+        }),
+        unsupported: None,
+    })
 }
 
 fn data_mounts(
@@ -671,6 +845,7 @@ mod tests {
             settings: &Settings::default(),
             env_path: Path::new("/app/.env"),
             project_dir: Path::new("/app"),
+            inactive: &[],
         })
     }
 

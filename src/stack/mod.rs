@@ -5,6 +5,8 @@ pub mod detect;
 pub mod envfile;
 pub mod interpolate;
 pub mod pin;
+pub mod project;
+pub mod sense;
 pub mod settings;
 pub mod targets;
 
@@ -17,18 +19,30 @@ use detect::Detection;
 use envfile::EnvFile;
 use settings::Settings;
 
-/// Where the stack's files are, from `-C`, `-f` and `--env-file`.
+/// Where the stack's files are, from `-C`, `-f` (any number) and `--env-file`.
 #[derive(Debug, Clone)]
 pub struct StackPaths {
     pub project_dir: PathBuf,
-    pub compose_file: Option<PathBuf>,
+    /// The `-f` files; empty: the files Compose itself would read (`project::files`).
+    pub compose_files: Vec<PathBuf>,
     pub env_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Stack {
     pub project_dir: PathBuf,
+    /// The first compose file (the one Compose's paths are relative to).
     pub compose_path: PathBuf,
+    /// Every compose file Compose reads for the project, in order (the first is `compose_path`);
+    /// `include:`d and `extends:` files are not listed.
+    pub compose_files: Vec<PathBuf>,
+    /// The `-f` files the user gave, passed on to every Compose call (empty: none, and Compose
+    /// finds the same files as the user's own `docker compose`).
+    pub given_files: Vec<PathBuf>,
+    /// A service Compose does not start, and why: an inactive profile, or scaled to zero.
+    pub inactive: Vec<(String, String)>,
+    /// Something about how the files were read that the user should know.
+    pub reading_note: Option<String>,
     /// The `.env` path (it may not exist: then `env` is empty).
     pub env_path: PathBuf,
     pub env: EnvFile,
@@ -58,6 +72,14 @@ pub enum StackError {
     },
     #[error("{0}")]
     Compose(#[from] compose::ComposeError),
+    #[error(
+        "Docker Compose cannot read the project ({files}): {words}. Fix that (run `docker compose config` in {dir} to see it), then try again."
+    )]
+    ComposeRefused {
+        files: String,
+        dir: String,
+        words: String,
+    },
     #[error("{0}")]
     Setting(#[from] settings::SettingError),
     #[error(
@@ -143,6 +165,95 @@ fn project_name(
     Ok(base)
 }
 
+/// The merged model Compose sees, interpolated by hoist. Where Compose refuses the files,
+/// hoist's own reading of each file names the line when it can; where there is no Compose v2,
+/// the first file is read alone and the note says so.
+fn read_model(
+    paths: &StackPaths,
+    files: &[PathBuf],
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<(ComposeFile, Option<String>), StackError> {
+    let project_dir = &paths.project_dir;
+    let main = &files[0];
+    match project::resolve(project_dir, &paths.compose_files, paths.env_file.as_deref()) {
+        Ok(merged) => Ok((
+            ComposeFile::parse(main, &merged, project_dir, lookup).map_err(|e| {
+                // The merged model has no lines of its own: blame the files.
+                match e {
+                    compose::ComposeError::Syntax { .. }
+                    | compose::ComposeError::SyntaxNoLocation { .. } => {
+                        StackError::ComposeRefused {
+                            files: shown(files),
+                            dir: project_dir.display().to_string(),
+                            words: e.to_string(),
+                        }
+                    }
+                    other => StackError::Compose(other),
+                }
+            })?,
+            None,
+        )),
+        Err(project::ResolveError::Refused(words)) => {
+            for f in files {
+                ComposeFile::parse(f, &read(f)?, project_dir, lookup)?;
+            }
+            Err(StackError::ComposeRefused {
+                files: shown(files),
+                dir: project_dir.display().to_string(),
+                words,
+            })
+        }
+        Err(project::ResolveError::NoCompose) => {
+            let compose = ComposeFile::parse(main, &read(main)?, project_dir, lookup)?;
+            let note = (files.len() > 1 || !compose.services.is_empty()).then(|| {
+                format!(
+                    "Docker Compose v2 is not installed, so hoist read {} alone: override files, `include:` and `extends:` were not merged",
+                    main.display()
+                )
+            });
+            Ok((compose, note))
+        }
+    }
+}
+
+fn shown(files: &[PathBuf]) -> String {
+    files
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Services Compose does not start: every profile they are in is inactive
+/// (`COMPOSE_PROFILES`), or they are scaled to zero.
+fn inactive(
+    compose: &ComposeFile,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Vec<(String, String)> {
+    let active: Vec<String> = lookup("COMPOSE_PROFILES")
+        .unwrap_or_default()
+        .split(',')
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+        .collect();
+    let all = active.iter().any(|p| p == "*");
+    let mut out = Vec::new();
+    for (name, svc) in &compose.services {
+        if !svc.profiles.is_empty() && !all && !svc.profiles.iter().any(|p| active.contains(p)) {
+            out.push((
+                name.clone(),
+                format!(
+                    "profile {} is not active (COMPOSE_PROFILES)",
+                    svc.profiles.join(", ")
+                ),
+            ));
+        } else if svc.replicas == Some(0) {
+            out.push((name.clone(), "scaled to 0 replicas".to_string()));
+        }
+    }
+    out
+}
+
 /// Reads and understands the stack's files. `os_env` is the process environment (it overrides
 /// `.env`, as in Compose).
 pub fn load(
@@ -150,13 +261,6 @@ pub fn load(
     os_env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Stack, StackError> {
     let project_dir = paths.project_dir.clone();
-    let compose_path = match &paths.compose_file {
-        Some(f) => f.clone(),
-        None => compose::find_file(&project_dir).ok_or_else(|| StackError::NoComposeFile {
-            dir: project_dir.display().to_string(),
-            tried: compose::FILE_NAMES.join(", "),
-        })?,
-    };
     let env_path = paths
         .env_file
         .clone()
@@ -187,8 +291,24 @@ pub fn load(
         }
     }
     let lookup = |k: &str| os_env(k).or_else(|| env_values.get(k).cloned());
-    let compose_text = read(&compose_path)?;
-    let compose = ComposeFile::parse(&compose_path, &compose_text, &project_dir, &lookup)?;
+    let compose_files =
+        project::files(&project_dir, &paths.compose_files, &lookup).ok_or_else(|| {
+            StackError::NoComposeFile {
+                dir: project_dir.display().to_string(),
+                tried: project::FILE_NAMES.join(", "),
+            }
+        })?;
+    for f in &compose_files {
+        if !f.is_file() {
+            return Err(StackError::Unreadable {
+                path: f.display().to_string(),
+                reason: "no such file".into(),
+            });
+        }
+    }
+    let compose_path = compose_files[0].clone();
+    let (compose, reading_note) = read_model(paths, &compose_files, &lookup)?;
+    let inactive = inactive(&compose, &lookup);
 
     let known: Vec<&str> = compose.services.keys().map(String::as_str).collect();
     // Each block is read alone first, so an unknown service is blamed on the file that names it.
@@ -244,10 +364,15 @@ pub fn load(
         settings: &settings,
         env_path: &env_path,
         project_dir: &project_dir,
+        inactive: &inactive,
     })?;
     Ok(Stack {
         project_dir,
         compose_path,
+        compose_files,
+        given_files: paths.compose_files.clone(),
+        inactive,
+        reading_note,
         env_path,
         env,
         env_values,

@@ -41,6 +41,8 @@ pub struct DatabaseSetting {
     pub name: Option<String>,
     /// SQLite: the database file's path inside the service's container.
     pub path: Option<String>,
+    /// `database: none`: the app keeps nothing in a database worth a dump.
+    pub none: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,6 +162,12 @@ impl Settings {
                 "services" => self.services = Some(strings(key, v)?),
                 "data" => self.data = Some(strings(key, v)?),
                 "ready_after" => self.ready_after = Some(duration(key, v)?),
+                "database" if v.as_str() == Some("none") => {
+                    self.database = Some(DatabaseSetting {
+                        none: true,
+                        ..DatabaseSetting::default()
+                    });
+                }
                 "database" => {
                     const KNOWN: [&str; 6] = [
                         "service",

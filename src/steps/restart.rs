@@ -125,12 +125,7 @@ pub(crate) async fn restart_and_watch(
             "using docker-compose v1 (end of life); install the Compose v2 plugin",
         );
     }
-    let invocation = ComposeInvocation {
-        project_dir: view.project_dir.clone(),
-        project_name: view.project.clone(),
-        files: vec![view.compose_file.clone()],
-        env_file: Some(view.env_file.clone()),
-    };
+    let invocation = view.compose();
     // A restart of the Docker daemon meanwhile stops every container and breaks `up`: once it
     // answers again, `up -d` again brings the stack to what .env pins (it is idempotent).
     loop {
@@ -179,6 +174,7 @@ pub(crate) async fn restart_and_watch(
             &view.project,
             targets,
             &view.with_healthcheck,
+            &view.one_shot,
             since,
             timeout,
             ready_after,

@@ -15,6 +15,7 @@ pub(crate) fn running_problems(after: &Facts, targets: &BTreeMap<String, String>
         return problems;
     };
     for (service, image) in targets {
+        let one_shot = after.view.one_shot.contains(service);
         for c in now.of_service(service) {
             if &c.image != image {
                 problems.push(format!("{service} runs {} instead of {image}", c.image));
@@ -24,6 +25,10 @@ pub(crate) fn running_problems(after: &Facts, targets: &BTreeMap<String, String>
                     "{service} restarted {} times (last exit code {})",
                     c.restart_count, c.exit_code
                 ));
+            }
+            // A one-shot job (an init or migration service) is done when it exited 0.
+            if one_shot && c.state == "exited" && c.exit_code == 0 {
+                continue;
             }
             if !c.is_running()
                 || c.health

@@ -63,6 +63,7 @@ pub async fn until_ready(
     project: &str,
     targets: &BTreeMap<String, String>,
     with_healthcheck: &[String],
+    one_shot: &[String],
     since: i64,
     timeout: Duration,
     ready_after: Duration,
@@ -150,7 +151,18 @@ pub async fn until_ready(
                 .and_then(|s| s.parse::<jiff::Timestamp>().ok())
                 .map(|t| jiff::Timestamp::now().duration_since(t).as_secs_f64())
                 .unwrap_or(0.0);
-            if c.state == "exited" || c.state == "dead" {
+            // A one-shot job on the app's image (an init or migration service) is done when it
+            // exited 0, as Compose's `service_completed_successfully` judges it.
+            if one_shot.contains(service) && (c.state == "exited" || c.state == "dead") {
+                if c.exit_code == 0 {
+                    ready += 1;
+                } else {
+                    failed = Some(format!(
+                        "{service} (a one-shot job) exited with code {}",
+                        c.exit_code
+                    ));
+                }
+            } else if c.state == "exited" || c.state == "dead" {
                 failed = Some(format!("{service} exited with code {}", c.exit_code));
             } else if c.state == "restarting" || c.restart_count > 0 {
                 // A restarted container reports exit code 0 while it runs again: Docker's

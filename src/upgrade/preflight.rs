@@ -58,8 +58,7 @@ pub(super) async fn run_preflight(
     let mut unhealthy: Vec<String> = Vec::new();
     let mut evidence = BTreeMap::new();
     for s in &services {
-        let (level, message) =
-            checks::judge_service(s, facts.view.with_healthcheck.contains(&s.name));
+        let (level, message) = checks::judge_service(s, &checks::Role::of(&facts.view, &s.name));
         if level == Level::Fail {
             unhealthy.push(message);
             if let Ok(docker) = &facts.docker {

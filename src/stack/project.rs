@@ -1,0 +1,178 @@
+//! The project as `docker compose` sees it from its directory: which files it reads (Compose's
+//! own rules: `COMPOSE_FILE`, the default names and their override file) and the model it
+//! resolves from them (`docker compose config`: overrides merged, `include:` and `extends:`
+//! followed, profiles applied). hoist asks Compose itself rather than re-implementing its
+//! merge rules, so what hoist reads is what `docker compose up` will run.
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// Compose's file names, in the order Compose tries them (checked against Compose 2.40).
+pub const FILE_NAMES: [&str; 4] = [
+    "compose.yaml",
+    "compose.yml",
+    "docker-compose.yml",
+    "docker-compose.yaml",
+];
+
+/// The override file Compose adds beside a default-named file: the first that exists.
+pub const OVERRIDE_NAMES: [&str; 4] = [
+    "compose.override.yml",
+    "compose.override.yaml",
+    "docker-compose.override.yml",
+    "docker-compose.override.yaml",
+];
+
+/// The files Compose reads for a project, in order. `given` are the `-f` files (they win);
+/// else `COMPOSE_FILE` (environment first, then `.env`; relative to the project directory,
+/// split on `COMPOSE_PATH_SEPARATOR` or `:`); else the first default name found in the project
+/// directory or, as Compose does, in a parent directory, with its override file.
+pub fn files(
+    project_dir: &Path,
+    given: &[PathBuf],
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Option<Vec<PathBuf>> {
+    if !given.is_empty() {
+        return Some(given.to_vec());
+    }
+    if let Some(list) = lookup("COMPOSE_FILE").filter(|v| !v.trim().is_empty()) {
+        let sep = lookup("COMPOSE_PATH_SEPARATOR")
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| ":".into());
+        return Some(
+            list.split(sep.as_str())
+                .filter(|p| !p.is_empty())
+                .map(|p| super::compose::absolute(project_dir, p))
+                .collect(),
+        );
+    }
+    let mut dir = Some(project_dir);
+    while let Some(d) = dir {
+        if let Some(base) = FILE_NAMES.iter().map(|n| d.join(n)).find(|p| p.is_file()) {
+            let mut out = vec![base];
+            if let Some(o) = OVERRIDE_NAMES
+                .iter()
+                .map(|n| d.join(n))
+                .find(|p| p.is_file())
+            {
+                out.push(o);
+            }
+            return Some(out);
+        }
+        dir = d.parent();
+    }
+    None
+}
+
+/// Why Compose's view could not be had.
+#[derive(Debug)]
+pub enum ResolveError {
+    /// No Compose v2 on this machine: hoist reads the first file alone.
+    NoCompose,
+    /// Compose refused the files; its own words.
+    Refused(String),
+}
+
+/// The project's model as `docker compose config --no-interpolate` merges it, with every
+/// profile, as JSON text: overrides merged, `include:` and `extends:` followed, anchors
+/// resolved, `$` left as written. hoist interpolates it itself (its interpolation is checked
+/// against Compose's), so each `image:` still shows which variable sets the tag.
+pub fn resolve(
+    project_dir: &Path,
+    given: &[PathBuf],
+    env_file: Option<&Path>,
+) -> Result<String, ResolveError> {
+    config(
+        project_dir,
+        given,
+        env_file,
+        &[
+            "--profile",
+            "*",
+            "config",
+            "--no-interpolate",
+            "--format",
+            "json",
+        ],
+    )
+}
+
+fn config(
+    project_dir: &Path,
+    given: &[PathBuf],
+    env_file: Option<&Path>,
+    args: &[&str],
+) -> Result<String, ResolveError> {
+    let mut cmd = Command::new("docker");
+    cmd.arg("compose")
+        .arg("--project-directory")
+        .arg(project_dir);
+    for f in given {
+        cmd.arg("--file").arg(f);
+    }
+    if let Some(e) = env_file {
+        cmd.arg("--env-file").arg(e);
+    }
+    cmd.args(args)
+        .current_dir(project_dir)
+        .stdin(Stdio::null())
+        // Compose's own progress and warnings are not wanted in hoist's output.
+        .env("COMPOSE_ANSI", "never");
+    let out = match cmd.output() {
+        Ok(out) => out,
+        Err(_) => return Err(ResolveError::NoCompose),
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        if stderr.contains("is not a docker command") || stderr.contains("unknown command") {
+            return Err(ResolveError::NoCompose);
+        }
+        return Err(ResolveError::Refused(compose_words(&stderr)));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Compose's error without its log-line decoration.
+fn compose_words(stderr: &str) -> String {
+    stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter(|l| !l.contains("level=warning"))
+        .map(|l| l.trim())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compose_file_setting_and_default_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        assert_eq!(files(d, &[], &|_| None), None);
+        std::fs::write(d.join("docker-compose.yml"), "services: {}\n").unwrap();
+        std::fs::write(d.join("compose.override.yaml"), "services: {}\n").unwrap();
+        assert_eq!(
+            files(d, &[], &|_| None).unwrap(),
+            [
+                d.join("docker-compose.yml"),
+                d.join("compose.override.yaml")
+            ]
+        );
+        let sub = d.join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        assert_eq!(files(&sub, &[], &|_| None).unwrap().len(), 2);
+        let env = |k: &str| match k {
+            "COMPOSE_FILE" => Some("a.yaml;/abs/b.yaml".to_string()),
+            "COMPOSE_PATH_SEPARATOR" => Some(";".to_string()),
+            _ => None,
+        };
+        assert_eq!(
+            files(d, &[], &env).unwrap(),
+            [d.join("a.yaml"), PathBuf::from("/abs/b.yaml")]
+        );
+        let given = [d.join("x.yaml")];
+        assert_eq!(files(d, &given, &env).unwrap(), given);
+    }
+}

@@ -1,0 +1,328 @@
+//! What a service is, told from what it does rather than what its image is called: its
+//! environment (`POSTGRES_*`, `MYSQL_*`), its healthcheck (`pg_isready`), where it keeps its
+//! data (`/var/lib/postgresql/data`), and how the app connects to it (`DATABASE_URL`,
+//! `DB_HOST`). A locally built `myorg/db:15` is PostgreSQL when it behaves like one.
+use indexmap::IndexMap;
+use serde::Serialize;
+
+use super::compose::{ComposeFile, MountKind, Service};
+
+/// What a stateful service was recognised as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Seen {
+    Postgres,
+    /// MySQL or MariaDB.
+    Mysql,
+    Mongodb,
+    Redis,
+    Clickhouse,
+    /// Elasticsearch, OpenSearch, Meilisearch, Typesense.
+    Search,
+    /// MinIO and other S3 stores.
+    ObjectStore,
+}
+
+impl Seen {
+    pub fn name(self) -> &'static str {
+        match self {
+            Seen::Postgres => "PostgreSQL",
+            Seen::Mysql => "MySQL/MariaDB",
+            Seen::Mongodb => "MongoDB",
+            Seen::Redis => "Redis",
+            Seen::Clickhouse => "ClickHouse",
+            Seen::Search => "a search index",
+            Seen::ObjectStore => "an object store",
+        }
+    }
+
+    /// A database an app keeps its records in (as opposed to a cache or an index beside it).
+    pub fn is_database(self) -> bool {
+        matches!(self, Seen::Postgres | Seen::Mysql | Seen::Mongodb)
+    }
+}
+
+/// A recognition and the evidence for it, in words ("POSTGRES_* variables").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Sensed {
+    pub kind: Seen,
+    pub how: String,
+}
+
+pub(crate) fn by_name(name: &str) -> Option<Seen> {
+    let n = name.to_lowercase();
+    let has = |ks: &[&str]| ks.iter().any(|k| n.contains(k));
+    if has(&[
+        "postgres",
+        "pgvector",
+        "pgvecto",
+        "postgis",
+        "timescaledb",
+        "supabase/postgres",
+    ]) {
+        Some(Seen::Postgres)
+    } else if has(&["mysql", "mariadb", "percona"]) {
+        Some(Seen::Mysql)
+    } else if has(&["mongo"]) {
+        Some(Seen::Mongodb)
+    } else if has(&["clickhouse"]) {
+        Some(Seen::Clickhouse)
+    } else if has(&["redis", "valkey", "keydb", "dragonfly"]) {
+        Some(Seen::Redis)
+    } else if has(&["elasticsearch", "opensearch", "meilisearch", "typesense"]) {
+        Some(Seen::Search)
+    } else if has(&["minio"]) {
+        Some(Seen::ObjectStore)
+    } else {
+        None
+    }
+}
+
+/// The repository part of an image reference, without registry host, tag or digest.
+pub(crate) fn repository_name(image: &str) -> &str {
+    let no_digest = image.split('@').next().unwrap_or(image);
+    let last = no_digest.rsplit('/').next().unwrap_or(no_digest);
+    last.split(':').next().unwrap_or(last)
+}
+
+/// What the service is, from the strongest evidence its definition gives. `env` is its
+/// container environment (env files and `environment:`, interpolated).
+pub fn sense(svc: &Service, env: &IndexMap<String, String>) -> Option<Sensed> {
+    let found = |kind, how: &str| {
+        Some(Sensed {
+            kind,
+            how: how.to_string(),
+        })
+    };
+    if let Some(kind) = svc.image.as_deref().map(repository_name).and_then(by_name) {
+        return found(kind, "its image name");
+    }
+    let keys = |prefixes: &[&str]| {
+        env.keys()
+            .any(|k| prefixes.iter().any(|p| k.starts_with(p)))
+    };
+    // The official images' own setup variables; an app's client settings use *_HOST etc., so
+    // only the server's variables count.
+    let server = |vars: &[&str]| env.keys().any(|k| vars.contains(&k.as_str()));
+    // A client names its server (`POSTGRES_HOST=db`, `DATABASE_URL`); a server does not.
+    let client = keys(&[
+        "DATABASE_URL",
+        "POSTGRES_HOST",
+        "MYSQL_HOST",
+        "MARIADB_HOST",
+        "DB_HOST",
+    ]);
+    if client {
+        return None;
+    }
+    if server(&[
+        "POSTGRES_PASSWORD",
+        "POSTGRES_USER",
+        "POSTGRES_DB",
+        "POSTGRES_PASSWORD_FILE",
+        "POSTGRES_INITDB_ARGS",
+        "PGDATA",
+    ]) {
+        return found(Seen::Postgres, "its POSTGRES_* variables");
+    }
+    if server(&[
+        "MYSQL_ROOT_PASSWORD",
+        "MYSQL_DATABASE",
+        "MYSQL_RANDOM_ROOT_PASSWORD",
+        "MYSQL_ALLOW_EMPTY_PASSWORD",
+        "MARIADB_ROOT_PASSWORD",
+        "MARIADB_DATABASE",
+        "MARIADB_RANDOM_ROOT_PASSWORD",
+        "MYSQL_ROOT_PASSWORD_FILE",
+        "MARIADB_ROOT_PASSWORD_FILE",
+    ]) {
+        return found(Seen::Mysql, "its MYSQL_*/MARIADB_* variables");
+    }
+    if keys(&["MONGO_INITDB_"]) {
+        return found(Seen::Mongodb, "its MONGO_INITDB_* variables");
+    }
+    if let Some(h) = &svc.healthcheck {
+        let test = h.test.join(" ");
+        if test.contains("pg_isready") {
+            return found(Seen::Postgres, "its healthcheck (pg_isready)");
+        }
+        if test.contains("mysqladmin")
+            || test.contains("healthcheck.sh")
+            || test.contains("mariadb-admin")
+        {
+            return found(Seen::Mysql, "its healthcheck (mysqladmin)");
+        }
+        if test.contains("mongosh") || test.contains("mongo ") {
+            return found(Seen::Mongodb, "its healthcheck (mongosh)");
+        }
+        if test.contains("redis-cli") || test.contains("valkey-cli") {
+            return found(Seen::Redis, "its healthcheck (redis-cli)");
+        }
+    }
+    for m in &svc.volumes {
+        let t = m.target.trim_end_matches('/');
+        let kind = match t {
+            t if t.starts_with("/var/lib/postgresql") => Seen::Postgres,
+            "/var/lib/mysql" => Seen::Mysql,
+            "/data/db" | "/data/configdb" => Seen::Mongodb,
+            "/var/lib/clickhouse" => Seen::Clickhouse,
+            "/usr/share/elasticsearch/data" | "/usr/share/opensearch/data" | "/meili_data" => {
+                Seen::Search
+            }
+            _ => continue,
+        };
+        return found(kind, &format!("where it keeps its data ({})", m.target));
+    }
+    None
+}
+
+/// The services the app names in its connection settings, with the kind the setting says:
+/// `DATABASE_URL=postgres://…@db/…`, or `DB_HOST=db` with `DB_TYPE=postgres`.
+pub fn named_by_app(
+    compose: &ComposeFile,
+    app_env: &IndexMap<String, String>,
+) -> Vec<(String, Option<Seen>, String)> {
+    let scheme_kind = |s: &str| match s.to_lowercase().as_str() {
+        s if s.starts_with("postgres") || s == "pgsql" || s == "pg" => Some(Seen::Postgres),
+        s if s.starts_with("mysql") || s.starts_with("mariadb") => Some(Seen::Mysql),
+        s if s.starts_with("mongodb") => Some(Seen::Mongodb),
+        s if s.starts_with("redis") || s.starts_with("rediss") => Some(Seen::Redis),
+        _ => None,
+    };
+    let type_hint = app_env
+        .iter()
+        .filter(|(k, _)| {
+            let k = k.to_uppercase();
+            [
+                "TYPE",
+                "CLIENT",
+                "ENGINE",
+                "CONNECTION",
+                "DIALECT",
+                "DRIVER",
+                "VENDOR",
+            ]
+            .iter()
+            .any(|s| k.ends_with(s))
+                && (k.contains("DB") || k.contains("DATABASE"))
+        })
+        .find_map(|(_, v)| scheme_kind(v.trim()));
+    let mut out = Vec::new();
+    for (key, value) in app_env {
+        // scheme://[user[:pass]@]host[:port][/...]
+        if let Some((scheme, rest)) = value.split_once("://") {
+            let authority = rest.split('/').next().unwrap_or(rest);
+            let host_port = authority.rsplit('@').next().unwrap_or(authority);
+            let host = host_port.split(':').next().unwrap_or(host_port);
+            if compose.services.contains_key(host) {
+                out.push((
+                    host.to_string(),
+                    scheme_kind(scheme),
+                    format!("the app's {key}"),
+                ));
+            }
+            continue;
+        }
+        let k = key.to_uppercase();
+        if k.ends_with("HOST") || k.ends_with("HOSTNAME") || k.ends_with("SERVER") {
+            let host = value.split(':').next().unwrap_or(value);
+            if compose.services.contains_key(host) {
+                let kind = if k.starts_with("POSTGRES") || k.starts_with("PG") {
+                    Some(Seen::Postgres)
+                } else if k.starts_with("MYSQL") || k.starts_with("MARIADB") {
+                    Some(Seen::Mysql)
+                } else if k.starts_with("MONGO") {
+                    Some(Seen::Mongodb)
+                } else if k.starts_with("REDIS") {
+                    Some(Seen::Redis)
+                } else if k.contains("DB") || k.contains("DATABASE") {
+                    type_hint
+                } else {
+                    None
+                };
+                out.push((host.to_string(), kind, format!("the app's {key}")));
+            }
+        }
+    }
+    out
+}
+
+/// Mounts that hold a service's own data: not read-only, not tmpfs, not the Docker socket,
+/// not a single host file such as /etc/localtime.
+pub fn data_mounts(svc: &Service) -> Vec<String> {
+    svc.volumes
+        .iter()
+        .filter(|m| m.kind != MountKind::Tmpfs && !m.read_only)
+        .filter_map(|m| {
+            let source = m.source.as_deref()?;
+            if source.ends_with("docker.sock")
+                || source.starts_with("/etc/")
+                || source.starts_with("/dev/")
+            {
+                return None;
+            }
+            Some(source.to_string())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn compose(text: &str) -> ComposeFile {
+        ComposeFile::parse(Path::new("/c.yaml"), text, Path::new("/app"), &|_| None).unwrap()
+    }
+
+    fn env_of(svc: &Service) -> IndexMap<String, String> {
+        svc.environment
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone().unwrap_or_default()))
+            .collect()
+    }
+
+    #[test]
+    fn a_database_is_known_by_what_it_does() {
+        let c = compose(
+            "services:\n  a:\n    image: myorg/db:15\n    environment: {POSTGRES_PASSWORD: x}\n  b:\n    image: local/thing\n    healthcheck: {test: [CMD-SHELL, pg_isready -U u]}\n  c:\n    image: tensorchord/pgvecto-rs:pg14-v0.2.0\n  d:\n    image: lscr.io/linuxserver/mariadb\n  e:\n    image: private/store\n    volumes: [\"dbdata:/var/lib/mysql\"]\n  f:\n    image: app\n    environment: {DB_HOST: a, DB_PASSWORD: x}\n",
+        );
+        let kind = |n: &str| sense(&c.services[n], &env_of(&c.services[n])).map(|s| s.kind);
+        assert_eq!(kind("a"), Some(Seen::Postgres));
+        assert_eq!(kind("b"), Some(Seen::Postgres));
+        assert_eq!(kind("c"), Some(Seen::Postgres));
+        assert_eq!(kind("d"), Some(Seen::Mysql));
+        assert_eq!(kind("e"), Some(Seen::Mysql));
+        // A client's settings do not make the app a database.
+        assert_eq!(kind("f"), None);
+    }
+
+    #[test]
+    fn the_apps_connection_settings_name_the_database() {
+        let c = compose("services:\n  app: {image: a}\n  pg: {image: x}\n  cache: {image: y}\n");
+        let env: IndexMap<String, String> = [
+            ("DATABASE_URL", "postgresql://u:p@pg:5432/app"),
+            ("REDIS_HOST", "cache"),
+            ("OTHER", "http://example.com/"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let named = named_by_app(&c, &env);
+        assert_eq!(named[0].0, "pg");
+        assert_eq!(named[0].1, Some(Seen::Postgres));
+        assert_eq!(
+            named[1],
+            (
+                "cache".to_string(),
+                Some(Seen::Redis),
+                "the app's REDIS_HOST".to_string()
+            )
+        );
+        let env: IndexMap<String, String> = [("DB_TYPE", "postgres"), ("DB_HOST", "pg")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(named_by_app(&c, &env)[0].1, Some(Seen::Postgres));
+    }
+}
