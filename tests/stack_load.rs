@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use hoist::db::DbKind;
+use hoist::stack::detect::Site;
 use hoist::stack::compose::{ComposeError, MountKind};
 use hoist::stack::detect::Readiness;
 use hoist::stack::{self, Stack, StackError, StackPaths};
@@ -423,34 +424,36 @@ fn wrong_shape_names_file_and_key_path() {
 }
 
 #[test]
-fn no_version_variable_says_so_with_an_example() {
-    let (e, text) = error_of("no-version-variable");
-    assert!(matches!(e, StackError::Detect(_)), "{text}");
-    assert!(
-        text.contains(&path_in("no-version-variable", "compose.yaml")),
-        "{text}"
+fn a_literal_tag_is_the_pin_on_its_line() {
+    let s = load("no-version-variable").unwrap();
+    let v = &s.detection.version;
+    assert_eq!(
+        v.site,
+        Site::Tags {
+            file: case_dir("no-version-variable").join("compose.yaml"),
+            lines: vec![3],
+            image: "example/app:1.4.2".into(),
+            repositories: vec!["example/app".into()],
+        }
     );
-    assert!(
-        text.contains("could not find which variable sets the app's version"),
-        "{text}"
-    );
-    assert!(text.contains("${APP_VERSION:-latest}"), "{text}");
-    assert!(text.contains("version_variable"), "{text}");
+    assert_eq!(v.value.as_deref(), Some("1.4.2"));
+    assert!(!v.moving);
+    // The database's `${PG_MAJOR}` is not the app's version.
+    assert_eq!(s.detection.upgraded, ["app"]);
 }
 
 #[test]
-fn two_candidate_version_variables_are_ambiguous() {
-    let (e, text) = error_of("ambiguous-version");
-    assert!(matches!(e, StackError::Detect(_)), "{text}");
-    assert!(
-        text.contains(&path_in("ambiguous-version", "compose.yaml")),
-        "{text}"
-    );
-    assert!(text.contains("API_VERSION in api"), "{text}");
-    assert!(text.contains("WEB_VERSION in web"), "{text}");
+fn two_candidate_version_variables_are_said_not_refused() {
+    let s = load("ambiguous-version").unwrap();
+    let Site::Unknown { reason } = &s.detection.version.site else {
+        panic!("{:?}", s.detection.version.site);
+    };
+    assert!(reason.contains("API_VERSION in api"), "{reason}");
+    assert!(reason.contains("WEB_VERSION in web"), "{reason}");
     // A variable of the registry part is not a candidate.
-    assert!(!text.contains("REGISTRY"), "{text}");
-    assert!(text.contains("x-hoist"), "{text}");
+    assert!(!reason.contains("REGISTRY"), "{reason}");
+    assert!(reason.contains("x-hoist"), "{reason}");
+    assert!(s.detection.upgraded.is_empty());
 
     // Setting one of them in the environment does not settle it; .env does.
     let tmp = tempfile::tempdir().unwrap();

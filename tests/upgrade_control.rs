@@ -28,7 +28,7 @@ impl Decider for Person {
 fn context(stack: &TestStack) -> Context {
     Context::from_args(
         Some(stack.dir.clone()),
-        None,
+        Vec::new(),
         None,
         None,
         Some(stack.state_dir.clone()),

@@ -333,11 +333,25 @@ fn database_finding(facts: &Facts) -> Option<Finding> {
 
 fn version_finding(facts: &Facts) -> Finding {
     let view = &facts.view;
-    let (Some(var), Some(pinned)) = (&view.version_variable, &view.pinned) else {
+    if let Some(reason) = &view.pin_unknown {
         return Finding::new(
             "version",
             Level::Fail,
-            "hoist could not tell which variable pins the app's version; set x-hoist.version_variable",
+            format!("hoist cannot tell where the app's version is written: {reason}"),
+        );
+    }
+    let var = view
+        .version_variable
+        .clone()
+        .unwrap_or_else(|| view.pin_place.clone());
+    let var = &var;
+    let Some(pinned) = &view.pinned else {
+        return Finding::new(
+            "version",
+            Level::Fail,
+            format!(
+                "{var} is not set, so the app's version is whatever the registry's default tag is; set it to the version that runs"
+            ),
         );
     };
     let services = crate::probe::services::services(facts);
@@ -346,7 +360,7 @@ fn version_finding(facts: &Facts) -> Finding {
         .iter()
         .find(|s| s.upgraded)
         .and_then(|s| s.digest.clone());
-    if pinned == "latest" || pinned.is_empty() {
+    if view.moving || pinned.is_empty() {
         let actually = match (&running, &digest) {
             (Some(v), Some(d)) => format!("version {v} ({d})"),
             (Some(v), None) => format!("version {v}"),
@@ -356,7 +370,7 @@ fn version_finding(facts: &Facts) -> Finding {
             "version",
             Level::Warn,
             format!(
-                "{var} is `{}`, which moves whenever a new image is pushed; what actually runs is {actually}. Pin it to that exact version before upgrading so you can always go back",
+                "{var} is `{}`, a moving tag: it changes whenever the project publishes, so it pins nothing; what actually runs is {actually}. hoist pins the exact version it upgrades to",
                 if pinned.is_empty() { "empty" } else { pinned }
             ),
         );
@@ -650,7 +664,6 @@ async fn next_download_finding(
     facts: &Facts,
     backup_estimate: u64,
 ) -> Option<Finding> {
-    let variable = &stack.detection.version.variable;
     // Without a pinned version there is no next one to measure (the version finding says why).
     let pinned = stack.detection.version.value.clone();
     let unknown = |e: String| {
@@ -660,7 +673,7 @@ async fn next_download_finding(
             format!("the size of the next version's download is unknown: {e}"),
         )
     };
-    let images = match crate::stack::targets::target_images(stack, variable, pinned.as_deref()?) {
+    let images = match crate::stack::targets::target_images(stack, pinned.as_deref()?) {
         Ok(images) => images,
         Err(e) => return Some(unknown(e)),
     };
@@ -673,7 +686,7 @@ async fn next_download_finding(
             Err(e) => return Some(unknown(e.to_string())),
         };
     let next = overview.next?;
-    let mut refs: Vec<String> = match crate::stack::targets::target_images(stack, variable, &next) {
+    let mut refs: Vec<String> = match crate::stack::targets::target_images(stack, &next) {
         Ok(images) => images.into_values().collect(),
         Err(e) => return Some(unknown(e)),
     };
@@ -799,7 +812,6 @@ mod tests {
         }
     }
 
-    #[test]
     fn hc(healthcheck: bool) -> Role {
         Role {
             healthcheck,

@@ -20,7 +20,14 @@ pub struct StackView {
     /// The `-f` files the user gave hoist (Compose is given the same).
     pub given_files: Vec<PathBuf>,
     pub env_file: PathBuf,
+    /// The variable that holds the version (None for a literal tag).
     pub version_variable: Option<String>,
+    /// Where the version is written, for people.
+    pub pin_place: String,
+    /// Why hoist cannot tell where the version is written.
+    pub pin_unknown: Option<String>,
+    /// The pinned tag names no single release (`latest`, `16`).
+    pub moving: bool,
     pub pinned: Option<String>,
     pub pinned_source: Option<String>,
     /// All services of the compose file, in name order.
@@ -106,7 +113,17 @@ impl StackView {
             compose_files: stack.compose_files.clone(),
             given_files: stack.given_files.clone(),
             env_file: stack.env_path.clone(),
-            version_variable: Some(d.version.variable.clone()),
+            version_variable: (!d.version.variable.is_empty()).then(|| d.version.variable.clone()),
+            pin_place: d
+                .version
+                .site
+                .place()
+                .replace(&format!("{}/", stack.project_dir.display()), ""),
+            pin_unknown: match &d.version.site {
+                crate::stack::detect::Site::Unknown { reason } => Some(reason.clone()),
+                _ => None,
+            },
+            moving: d.version.moving,
             pinned: d.version.value.clone(),
             pinned_source: Some(d.version.source.clone()),
             services,

@@ -54,6 +54,7 @@ pub fn database_json(facts: &Facts) -> Value {
     let mut out = json!({
         "service": spec.service,
         "kind": spec.kind.name(),
+        "how": spec.how,
         "migrations": null,
         "revision": null,
     });
@@ -100,11 +101,18 @@ fn render(facts: &Facts) -> Output {
         "compose_files": view.compose_files,
         "env_file": view.env_file,
         "version_variable": view.version_variable,
+        "pin_place": view.pin_place,
+        "pin_unknown": view.pin_unknown,
+        "moving": view.moving,
         "pinned": view.pinned,
         "pinned_source": view.pinned_source,
         "running_version": running,
         "services": services,
         "database": database_json(facts),
+        "unsupported_database": view.unsupported_database,
+        "beside": view.beside,
+        "one_shot": view.one_shot,
+        "inactive": view.inactive.iter().map(|(n, why)| json!({"service": n, "why": why})).collect::<Vec<_>>(),
         "notes": facts.notes,
     });
     let mut errors = String::new();
@@ -147,31 +155,48 @@ fn human(facts: &Facts, services: &[ServiceStatus], running: Option<&str>) -> St
         .map(|f| f.display().to_string())
         .collect();
     let _ = writeln!(t, "Compose   {}", files.join(" + "));
-    match (&view.version_variable, &view.pinned) {
-        (Some(var), Some(pinned)) => {
+    let moving = if view.moving {
+        "; a moving tag, not a pin"
+    } else {
+        ""
+    };
+    match (&view.pin_unknown, &view.version_variable, &view.pinned) {
+        (Some(reason), _, _) => {
+            let _ = writeln!(
+                t,
+                "Version   (hoist cannot tell where it is written: {reason})"
+            );
+        }
+        (None, Some(var), Some(pinned)) => {
             let source = view
                 .pinned_source
                 .as_deref()
-                .map(|s| format!(" ({s})"))
+                .map(|s| format!(" ({s}{moving})"))
                 .unwrap_or_default();
             let _ = writeln!(t, "Version   {var}={pinned}{source}");
         }
-        (Some(var), None) => {
+        (None, Some(var), None) => {
             let _ = writeln!(t, "Version   {var} is not set");
         }
-        _ => {
-            let _ = writeln!(t, "Version   (no version variable found)");
+        (None, None, Some(pinned)) => {
+            let _ = writeln!(t, "Version   {pinned} ({}{moving})", view.pin_place);
+        }
+        (None, None, None) => {
+            let _ = writeln!(t, "Version   (no tag: {})", view.pin_place);
         }
     }
     match running {
         Some(v) => {
             let _ = writeln!(t, "Running   {v}");
         }
-        None if facts.docker.is_ok() => {
+        None if facts.docker.is_ok() && services.iter().any(|s| s.upgraded && s.containers > 0) => {
             let _ = writeln!(
                 t,
                 "Running   (the app's services do not agree on one version)"
             );
+        }
+        None if facts.docker.is_ok() => {
+            let _ = writeln!(t, "Running   (no container of the app's services exists)");
         }
         None => {}
     }
@@ -193,13 +218,51 @@ fn human(facts: &Facts, services: &[ServiceStatus], running: Option<&str>) -> St
             if s.restart_count > 0 {
                 let _ = write!(state, ", restarted {} times", s.restart_count);
             }
+            let role = crate::preflight::Role::of(view, &s.name);
+            if s.state == "missing" {
+                if let Some(why) = &role.inactive {
+                    state = format!("not started ({why})");
+                } else if role.one_shot {
+                    state = "one-shot job, no container now".to_string();
+                }
+            } else if role.one_shot {
+                let _ = write!(state, " (one-shot job)");
+            }
             let mark = if s.upgraded { "*" } else { " " };
             let _ = writeln!(t, "  {mark} {:width$}  {:10}  {state}", s.name, version);
         }
         let _ = writeln!(t, "  (* upgraded with the app's version)");
     }
+    if let Some(seen) = &view.unsupported_database {
+        let _ = writeln!(
+            t,
+            "\nDatabase  {} (service {}, known by {}): hoist cannot back it up",
+            seen.kind, seen.service, seen.how
+        );
+    }
+    for b in &view.beside {
+        let _ = writeln!(
+            t,
+            "Left out  {}{} keeps data in {}: an upgrade does not back it up",
+            b.service,
+            b.kind
+                .as_deref()
+                .map(|k| format!(" ({k})"))
+                .unwrap_or_default(),
+            b.mounts.join(", ")
+        );
+    }
     if let Some(spec) = &view.database {
         let _ = writeln!(t);
+        if spec.how != "its image name" {
+            let _ = writeln!(
+                t,
+                "Database  service {} is {}, known by {}",
+                spec.service,
+                spec.kind.name(),
+                spec.how
+            );
+        }
         match &facts.db {
             Some(Ok(probe)) => {
                 let _ = writeln!(

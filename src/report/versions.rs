@@ -16,14 +16,11 @@ pub async fn run(ctx: &Context) -> Output {
     };
     let variable = stack.detection.version.variable.clone();
     let pinned = stack.detection.version.value.clone();
-    let images = match crate::stack::targets::target_images(
-        &stack,
-        &variable,
-        pinned.as_deref().unwrap_or("latest"),
-    ) {
-        Ok(i) => i,
-        Err(e) => return Output::failed("versions", 2, e),
-    };
+    let images =
+        match crate::stack::targets::target_images(&stack, pinned.as_deref().unwrap_or("latest")) {
+            Ok(i) => i,
+            Err(e) => return Output::failed("versions", 2, e),
+        };
     let Some(image) = images.values().next().cloned() else {
         return Output::failed(
             "versions",

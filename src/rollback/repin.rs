@@ -22,20 +22,21 @@ pub(super) async fn repin_and_pull(
     summary: &mut Value,
 ) -> Result<BTreeMap<String, String>, Finished> {
     let (previous, current) = (target.previous.as_str(), target.current.as_str());
-    let variable = &stack.detection.version.variable;
+    let version = &stack.detection.version;
+    let file = version.file_label();
     // Re-pin the previous version (only that value changes).
     let step = run
         .start(Step::Pin, &format!("{current} -> {previous}"))
         .await;
-    match pin::plan(&stack.env_path, variable, previous) {
+    match pin::plan_at(&version.site, &stack.env_path, previous) {
         Ok(change) if change.before.as_deref() == Some(change.after.as_str()) => {
-            run.progress(Step::Pin, format!("{variable} already pins {previous}"));
+            run.progress(Step::Pin, format!("{file} already pins {previous}"));
         }
         Ok(change) => {
-            if let Err(e) = pin::write_atomic(&stack.env_path, &change.new_text) {
+            if let Err(e) = pin::write_atomic(&change.path, &change.new_text) {
                 let sentence = format!(
-                    "writing .env failed: {e}. {}",
-                    state_words(target, &format!(".env still pins {current}"))
+                    "writing {file} failed: {e}. {}",
+                    state_words(target, &format!("{file} still pins {current}"))
                 );
                 return Err(run.fail(Step::Pin, step, sentence, summary.clone()).await);
             }
@@ -43,7 +44,7 @@ pub(super) async fn repin_and_pull(
         Err(e) => {
             let sentence = format!(
                 "{e}. {}",
-                state_words(target, &format!(".env still pins {current}"))
+                state_words(target, &format!("{file} still pins {current}"))
             );
             return Err(run.fail(Step::Pin, step, sentence, summary.clone()).await);
         }
@@ -54,12 +55,12 @@ pub(super) async fn repin_and_pull(
     let step = run
         .start(Step::Pull, "making sure the previous images are here")
         .await;
-    let targets = match crate::stack::targets::target_images(stack, variable, previous) {
+    let targets = match crate::stack::targets::target_images(stack, previous) {
         Ok(t) => t,
         Err(e) => {
             let sentence = format!(
                 "{e}. {}",
-                state_words(target, &format!(".env pins {previous}"))
+                state_words(target, &format!("{file} pins {previous}"))
             );
             return Err(run.fail(Step::Pull, step, sentence, summary.clone()).await);
         }
@@ -78,7 +79,7 @@ pub(super) async fn repin_and_pull(
             Err(e) => {
                 let sentence = format!(
                     "{e}. {}",
-                    state_words(target, &format!(".env pins {previous}"))
+                    state_words(target, &format!("{file} pins {previous}"))
                 );
                 return Err(run.fail(Step::Pull, step, sentence, summary.clone()).await);
             }
@@ -100,7 +101,7 @@ pub(super) async fn repin_and_pull(
                 "the previous image could not be pulled again: {e}. {}",
                 state_words(
                     target,
-                    &format!(".env pins {previous}, the app still runs {current} or is stopped")
+                    &format!("{file} pins {previous}, the app still runs {current} or is stopped")
                 )
             );
             return Err(run.fail(Step::Pull, step, sentence, summary.clone()).await);

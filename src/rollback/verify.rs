@@ -28,10 +28,10 @@ pub(super) async fn check_after(
 ) -> Vec<String> {
     let after = facts::gather(ctx, view.clone()).await;
     let mut problems = crate::steps::verify::running_problems(&after, targets);
-    let variable = &stack.detection.version.variable;
-    match pin::plan(&stack.env_path, variable, previous) {
+    let version = &stack.detection.version;
+    match pin::plan_at(&version.site, &stack.env_path, previous) {
         Ok(c) if c.before.as_deref() == Some(c.after.as_str()) => {}
-        Ok(_) => problems.push(format!(".env does not pin {variable}={previous}")),
+        Ok(_) => problems.push(format!("{} is not set", version.assignment(previous))),
         Err(e) => problems.push(e.to_string()),
     }
     match (backup_db, &after.db) {

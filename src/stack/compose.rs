@@ -45,6 +45,8 @@ pub struct Service {
     pub restart: Option<String>,
     pub container_name: Option<String>,
     pub profiles: Vec<String>,
+    /// It has a `build:`: its image is made here, not pulled at a version.
+    pub build: bool,
     /// `scale:` or `deploy.replicas:`, when set: 0 means Compose starts no container.
     pub replicas: Option<u64>,
     pub extensions: IndexMap<String, Value>,
@@ -481,6 +483,7 @@ fn parse_service(
             "restart" => s.restart = optional_string(v, key)?,
             "container_name" => s.container_name = optional_string(v, key)?,
             "profiles" => s.profiles = string_list(v, key)?,
+            "build" => s.build = !v.is_null(),
             "scale" => s.replicas = replicas(v).map_err(|e| (key.clone(), e))?,
             "deploy" => {
                 if let Some(r) = v.get("replicas") {

@@ -6,7 +6,8 @@ use serde::Serialize;
 
 use super::compose::{ComposeFile, MountKind};
 use super::envfile::EnvFile;
-use super::interpolate;
+use super::locate;
+pub use super::locate::{Site, VersionPin};
 use super::sense::{self, Seen, Sensed};
 use super::settings::{Settings, SmokeCheck, StatusExpectation};
 pub use crate::db::DbKind;
@@ -41,17 +42,6 @@ pub struct Readiness {
     /// It has a healthcheck (not disabled): ready when Docker says healthy. Otherwise: ready
     /// after running for `ready_after` without a restart.
     pub healthcheck: bool,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct VersionPin {
-    pub variable: String,
-    /// The value Compose uses now (`None` when unset and without a default).
-    pub value: Option<String>,
-    /// Where the value comes from, for people: ".env line 2", "the environment", "the default in the compose file".
-    pub source: String,
-    /// The line of `.env` that sets it, when it is `.env`.
-    pub env_line: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -117,14 +107,6 @@ pub struct Smoke {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DetectError {
     #[error(
-        "{file}: hoist could not find which variable sets the app's version: no service's `image:` has a variable in its tag, like `image: example/app:${{APP_VERSION:-latest}}`. Put one there, or name it with `x-hoist: {{version_variable: NAME}}`."
-    )]
-    NoVersionVariable { file: String },
-    #[error(
-        "{file}: several variables could set the app's version ({candidates}) and .env does not settle it; say which with `x-hoist: {{version_variable: NAME}}` in the compose file or `version_variable: NAME` in hoist.yaml."
-    )]
-    Ambiguous { file: String, candidates: String },
-    #[error(
         "{file}: the version variable {variable} set in x-hoist/hoist.yaml is not used in any service's `image:`."
     )]
     UnusedVariable { file: String, variable: String },
@@ -157,43 +139,6 @@ pub enum DetectError {
     },
 }
 
-/// The byte offset where the tag starts in an image reference whose variables are `refs`
-/// (a `:` after the last `/`, ignoring the insides of `${...}`).
-fn tag_start(raw: &str, refs: &[interpolate::VarRef]) -> Option<usize> {
-    let mut masked: Vec<u8> = raw.as_bytes().to_vec();
-    for r in refs {
-        for b in &mut masked[r.start..r.end] {
-            *b = b'x';
-        }
-    }
-    let slash = masked.iter().rposition(|&b| b == b'/').map_or(0, |p| p + 1);
-    masked[slash..]
-        .iter()
-        .position(|&b| b == b':')
-        .map(|p| slash + p + 1)
-}
-
-/// Variables in the tag part of each service's raw `image:`: variable → services using it.
-/// Database images do not count: a database's major version is not upgraded by swapping its
-/// tag (its files need a dump and restore), so `postgres:${PG_MAJOR}` is not the app's version.
-pub fn version_candidates(compose: &ComposeFile) -> IndexMap<String, Vec<String>> {
-    let mut out: IndexMap<String, Vec<String>> = IndexMap::new();
-    for (name, svc) in &compose.services {
-        let Some(raw) = &svc.raw_image else { continue };
-        if svc.image.as_deref().and_then(kind_of_image).is_some() {
-            continue;
-        }
-        let refs = interpolate::references(raw);
-        let Some(tag) = tag_start(raw, &refs) else {
-            continue;
-        };
-        for r in refs.iter().filter(|r| r.start >= tag) {
-            out.entry(r.name.clone()).or_default().push(name.clone());
-        }
-    }
-    out
-}
-
 pub struct Inputs<'a> {
     pub compose: &'a ComposeFile,
     pub env: &'a EnvFile,
@@ -206,6 +151,8 @@ pub struct Inputs<'a> {
     pub project_dir: &'a std::path::Path,
     /// Services Compose does not start (inactive profile, zero replicas), with why.
     pub inactive: &'a [(String, String)],
+    /// The compose files, in Compose's order (where a literal tag is looked for).
+    pub files: &'a [std::path::PathBuf],
 }
 
 pub fn detect(inp: &Inputs<'_>) -> Result<Detection, DetectError> {
@@ -231,87 +178,7 @@ pub fn detect(inp: &Inputs<'_>) -> Result<Detection, DetectError> {
             })
         }
     };
-    let candidates = version_candidates(compose);
-    let variable = match &inp.settings.version_variable {
-        Some(v) => {
-            let used = compose.services.values().any(|s| {
-                s.raw_image
-                    .as_deref()
-                    .is_some_and(|raw| interpolate::references(raw).iter().any(|r| &r.name == v))
-            });
-            if !used {
-                return Err(DetectError::UnusedVariable {
-                    file,
-                    variable: v.clone(),
-                });
-            }
-            v.clone()
-        }
-        None => {
-            let in_env: Vec<&String> = candidates
-                .keys()
-                .filter(|k| inp.env.raw_value(k).is_some())
-                .collect();
-            // Among several, a variable that only tags infrastructure images (`redis:${REDIS_VERSION}`)
-            // is not the app's.
-            let apps: Vec<&String> = candidates
-                .iter()
-                .filter(|(_, users)| {
-                    users.iter().any(|u| {
-                        compose.services[u]
-                            .image
-                            .as_deref()
-                            .map(sense::repository_name)
-                            .and_then(sense::by_name)
-                            .is_none()
-                    })
-                })
-                .map(|(k, _)| k)
-                .collect();
-            match (candidates.len(), in_env.as_slice()) {
-                (0, _) => return Err(DetectError::NoVersionVariable { file }),
-                (1, _) => candidates.keys().next().cloned().unwrap_or_default(),
-                (_, [only]) => (*only).clone(),
-                _ if apps.len() == 1 => apps[0].clone(),
-                _ => {
-                    return Err(DetectError::Ambiguous {
-                        file,
-                        candidates: candidates
-                            .iter()
-                            .map(|(var, users)| format!("{var} in {}", users.join(", ")))
-                            .collect::<Vec<_>>()
-                            .join("; "),
-                    });
-                }
-            }
-        }
-    };
-    let upgraded = match &inp.settings.services {
-        Some(list) => {
-            for s in list {
-                check_service("services", s)?;
-            }
-            list.clone()
-        }
-        None => {
-            let mut users: Vec<String> = compose
-                .services
-                .iter()
-                .filter(|(n, _)| !inp.inactive.iter().any(|(i, _)| &i == n))
-                .filter(|(_, s)| {
-                    s.raw_image.as_deref().is_some_and(|raw| {
-                        interpolate::references(raw)
-                            .iter()
-                            .any(|r| r.name == variable)
-                    })
-                })
-                .map(|(n, _)| n.clone())
-                .collect();
-            users.sort();
-            users
-        }
-    };
-    let version = pin(&variable, inp);
+    let (version, upgraded) = locate::locate(inp, &check_service)?;
     let census = census(inp, &upgraded)?;
     let DatabaseChoice {
         database,
@@ -362,7 +229,7 @@ pub fn detect(inp: &Inputs<'_>) -> Result<Detection, DetectError> {
             })
         })
         .collect();
-    let one_shot = one_shot(compose);
+    let one_shot = one_shot(compose, inp.inactive);
     Ok(Detection {
         version,
         upgraded,
@@ -379,12 +246,28 @@ pub fn detect(inp: &Inputs<'_>) -> Result<Detection, DetectError> {
 
 /// Services that run once: another waits for them with `service_completed_successfully`, or
 /// they say `restart: "no"` outright.
-fn one_shot(compose: &ComposeFile) -> Vec<String> {
+fn one_shot(compose: &ComposeFile, inactive: &[(String, String)]) -> Vec<String> {
     let mut out: Vec<String> = compose
         .services
         .iter()
+        .filter(|(name, _)| !inactive.iter().any(|(i, _)| i == *name))
         .filter(|(name, svc)| {
             svc.restart.as_deref() == Some("no")
+                || (svc
+                    .restart
+                    .as_deref()
+                    .is_some_and(|r| r.starts_with("on-failure"))
+                    && [
+                        "init",
+                        "migrat",
+                        "setup",
+                        "seed",
+                        "install",
+                        "bootstrap",
+                        "createbucket",
+                    ]
+                    .iter()
+                    .any(|w| name.contains(w)))
                 || compose.services.values().any(|other| {
                     other.depends_on_condition.get(*name).map(String::as_str)
                         == Some("service_completed_successfully")
@@ -394,63 +277,6 @@ fn one_shot(compose: &ComposeFile) -> Vec<String> {
         .collect();
     out.sort();
     out
-}
-
-fn pin(variable: &str, inp: &Inputs<'_>) -> VersionPin {
-    let env_name = inp
-        .env_path
-        .file_name()
-        .map_or(".env".to_string(), |n| n.to_string_lossy().into_owned());
-    if let Some(v) = (inp.os_env)(variable) {
-        return VersionPin {
-            variable: variable.into(),
-            value: Some(v),
-            source: "the environment (it overrides .env)".into(),
-            env_line: None,
-        };
-    }
-    if let Some(value) = (inp.lookup)(variable) {
-        let line = inp.env.line_of(variable);
-        return VersionPin {
-            variable: variable.into(),
-            value: Some(value),
-            source: line.map_or_else(|| env_name.clone(), |l| format!("{env_name} line {l}")),
-            env_line: line,
-        };
-    }
-    // Not set anywhere: the default in the image reference, as Compose would use it.
-    let default = inp
-        .compose
-        .services
-        .values()
-        .filter_map(|s| s.raw_image.as_deref())
-        .find_map(|raw| {
-            interpolate::references(raw)
-                .into_iter()
-                .find(|r| r.name == variable)
-                .and_then(|r| r.default)
-                // The whole image already interpolated without error while parsing, so this
-                // cannot fail; the raw default is the closest thing to show if it did.
-                .map(|d| interpolate::interpolate(&d, inp.lookup).unwrap_or(d))
-        });
-    VersionPin {
-        variable: variable.into(),
-        source: if default.is_some() {
-            "the default in the compose file (not set in .env)".into()
-        } else {
-            "not set".into()
-        },
-        value: default,
-        env_line: None,
-    }
-}
-
-fn kind_of_image(image: &str) -> Option<DbKind> {
-    match sense::by_name(sense::repository_name(image))? {
-        Seen::Postgres => Some(DbKind::Postgres),
-        Seen::Mysql => Some(DbKind::Mysql),
-        _ => None,
-    }
 }
 
 /// A service's container environment as Compose gives it: `env_file:` entries first,
@@ -751,7 +577,9 @@ fn data_mounts(
         };
         for m in &svc.volumes {
             let Some(source) = &m.source else { continue };
-            if m.kind == MountKind::Tmpfs || source.ends_with("docker.sock") {
+            // What the app cannot change (read-only), host devices and host config, the
+            // Docker socket and single config files are not the app's data.
+            if !sense::holds_data(m) {
                 continue;
             }
             match out
@@ -775,6 +603,29 @@ fn data_mounts(
         }
     }
     Ok(out)
+}
+
+/// What a container port speaks, by the well-known numbers (live probing can say more).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Speaks {
+    Http,
+    Tls,
+    Other,
+}
+
+pub fn port_speaks(target: &str) -> Speaks {
+    let port: u16 = target
+        .split('-')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    match port {
+        443 | 8443 | 9443 | 4443 | 10443 => Speaks::Tls,
+        // ssh, smtp(s), dns, pop3, imap(s), ldap(s), mqtt, databases, caches, turn, xmpp
+        22 | 25 | 53 | 110 | 143 | 389 | 465 | 587 | 636 | 993 | 995 | 1883 | 3306 | 3478
+        | 2222 | 5222 | 5269 | 5349 | 5432 | 6379 | 8883 | 11211 | 27017 => Speaks::Other,
+        _ => Speaks::Http,
+    }
 }
 
 fn smoke_checks(inp: &Inputs<'_>, upgraded: &[String]) -> Vec<Smoke> {
@@ -803,6 +654,11 @@ fn smoke_checks(inp: &Inputs<'_>, upgraded: &[String]) -> Vec<Smoke> {
             let Some(published) = &p.published else {
                 continue;
             };
+            // Only a port that speaks plain HTTP is smoke-checked by default: SSH, mail,
+            // databases and TLS ports would fail a good upgrade (and roll it back).
+            if port_speaks(&p.target) != Speaks::Http {
+                continue;
+            }
             let port = published.split('-').next().unwrap_or(published);
             let host = match p.host_ip.as_deref() {
                 None | Some("0.0.0.0") | Some("::") | Some("") => "127.0.0.1".to_string(),
@@ -846,6 +702,7 @@ mod tests {
             env_path: Path::new("/app/.env"),
             project_dir: Path::new("/app"),
             inactive: &[],
+            files: &[],
         })
     }
 
@@ -858,7 +715,7 @@ mod tests {
             &|_| None,
         )
         .unwrap();
-        let cands = version_candidates(&c);
+        let cands = locate::version_candidates(&c);
         assert_eq!(cands.keys().collect::<Vec<_>>(), ["V"]);
         let c = ComposeFile::parse(
             Path::new("/c.yaml"),
@@ -867,7 +724,10 @@ mod tests {
             &|_| None,
         )
         .unwrap();
-        assert_eq!(version_candidates(&c).keys().collect::<Vec<_>>(), ["V"]);
+        assert_eq!(
+            locate::version_candidates(&c).keys().collect::<Vec<_>>(),
+            ["V"]
+        );
     }
 
     #[test]
@@ -902,17 +762,24 @@ mod tests {
 
     #[test]
     fn version_variable_problems_are_explained() {
-        let e = detect_in("services:\n  a:\n    image: app:1.0\n", "").unwrap_err();
+        // A literal tag not on any file hoist was given to edit: said, not an error.
+        let d = detect_in("services:\n  a:\n    image: app:1.0\n", "").unwrap();
         assert!(
-            e.to_string().contains("could not find which variable"),
-            "{e}"
+            matches!(&d.version.site, Site::Unknown { reason } if reason.contains("not written")),
+            "{:?}",
+            d.version.site
         );
-        let e = detect_in(
+        assert_eq!(d.upgraded, ["a"]);
+        let d = detect_in(
             "services:\n  a:\n    image: app:${A}\n  b:\n    image: b:${B}\n",
             "",
         )
-        .unwrap_err();
-        assert!(e.to_string().contains("several variables"), "{e}");
+        .unwrap();
+        assert!(
+            matches!(&d.version.site, Site::Unknown { reason } if reason.contains("several variables")),
+            "{:?}",
+            d.version.site
+        );
         let d = detect_in(
             "services:\n  a:\n    image: app:${A}\n  b:\n    image: b:${B}\n",
             "B=2\n",

@@ -4,6 +4,7 @@ pub mod compose;
 pub mod detect;
 pub mod envfile;
 pub mod interpolate;
+pub mod locate;
 pub mod pin;
 pub mod project;
 pub mod sense;
@@ -243,7 +244,7 @@ fn inactive(
             out.push((
                 name.clone(),
                 format!(
-                    "profile {} is not active (COMPOSE_PROFILES)",
+                    "profile {} is not active in COMPOSE_PROFILES",
                     svc.profiles.join(", ")
                 ),
             ));
@@ -365,6 +366,7 @@ pub fn load(
         env_path: &env_path,
         project_dir: &project_dir,
         inactive: &inactive,
+        files: &compose_files,
     })?;
     Ok(Stack {
         project_dir,

@@ -63,6 +63,62 @@ pub fn files(
     None
 }
 
+/// The compose files and every file they pull in with `include:` or `extends: {file:}`,
+/// each once, in the order met (the compose files' own order first).
+pub fn all_files(files: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = Vec::new();
+    let mut queue: Vec<PathBuf> = files.to_vec();
+    queue.reverse();
+    while let Some(f) = queue.pop() {
+        if out.contains(&f) {
+            continue;
+        }
+        let dir = f.parent().map(Path::to_path_buf).unwrap_or_default();
+        let refs = std::fs::read_to_string(&f)
+            .ok()
+            .and_then(|t| serde_saphyr::from_str::<serde_json::Value>(&t).ok())
+            .map(|v| referenced(&v))
+            .unwrap_or_default();
+        out.push(f);
+        for r in refs.into_iter().rev() {
+            queue.push(super::compose::absolute(&dir, &r));
+        }
+    }
+    out
+}
+
+/// The files a compose file names in `include:` and `extends: {file:}`.
+fn referenced(v: &serde_json::Value) -> Vec<String> {
+    use serde_json::Value;
+    let mut out = Vec::new();
+    let mut add = |p: &Value| match p {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(a) => out.extend(a.iter().filter_map(Value::as_str).map(str::to_string)),
+        _ => {}
+    };
+    if let Some(Value::Array(items)) = v.get("include") {
+        for item in items {
+            match item {
+                Value::String(_) => add(item),
+                Value::Object(m) => {
+                    if let Some(p) = m.get("path") {
+                        add(p);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    if let Some(Value::Object(services)) = v.get("services") {
+        for def in services.values() {
+            if let Some(f) = def.get("extends").and_then(|e| e.get("file")) {
+                add(f);
+            }
+        }
+    }
+    out
+}
+
 /// Why Compose's view could not be had.
 #[derive(Debug)]
 pub enum ResolveError {
@@ -123,7 +179,13 @@ fn config(
     };
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {
-        if stderr.contains("is not a docker command") || stderr.contains("unknown command") {
+        // The docker CLI without its Compose plugin (or unable to find it, e.g. a HOME whose
+        // ~/.docker cannot be read) answers with its own usage, not Compose's words.
+        if stderr.contains("is not a docker command")
+            || stderr.contains("unknown command")
+            || stderr.contains("unknown flag")
+            || stderr.contains("Usage:  docker [OPTIONS]")
+        {
             return Err(ResolveError::NoCompose);
         }
         return Err(ResolveError::Refused(compose_words(&stderr)));

@@ -2,6 +2,8 @@
 //! environment (`POSTGRES_*`, `MYSQL_*`), its healthcheck (`pg_isready`), where it keeps its
 //! data (`/var/lib/postgresql/data`), and how the app connects to it (`DATABASE_URL`,
 //! `DB_HOST`). A locally built `myorg/db:15` is PostgreSQL when it behaves like one.
+use std::path::Path;
+
 use indexmap::IndexMap;
 use serde::Serialize;
 
@@ -67,7 +69,7 @@ pub(crate) fn by_name(name: &str) -> Option<Seen> {
         Some(Seen::Mongodb)
     } else if has(&["clickhouse"]) {
         Some(Seen::Clickhouse)
-    } else if has(&["redis", "valkey", "keydb", "dragonfly"]) {
+    } else if has(&["redis", "valkey", "keydb", "dragonfly", "memcached"]) {
         Some(Seen::Redis)
     } else if has(&["elasticsearch", "opensearch", "meilisearch", "typesense"]) {
         Some(Seen::Search)
@@ -247,29 +249,56 @@ pub fn named_by_app(
     out
 }
 
-/// Mounts that hold a service's own data: not read-only, not tmpfs, not the Docker socket,
-/// not a single host file such as /etc/localtime.
+/// Whether a mount can hold a service's own data: writable, not tmpfs, not the Docker
+/// socket, not a host device or host config (`/dev/…`, `/etc/localtime`), not a single config
+/// file (`./redis.conf:/redis.conf`).
+pub fn holds_data(m: &super::compose::Mount) -> bool {
+    let Some(source) = m.source.as_deref() else {
+        return false;
+    };
+    let config_file = Path::new(&m.target)
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| {
+            [
+                "conf",
+                "cfg",
+                "ini",
+                "yaml",
+                "yml",
+                "json",
+                "toml",
+                "env",
+                "xml",
+                "properties",
+                "js",
+                "php",
+                "sh",
+            ]
+            .contains(&e.to_ascii_lowercase().as_str())
+        });
+    m.kind != MountKind::Tmpfs
+        && !m.read_only
+        && !config_file
+        && !source.ends_with("docker.sock")
+        && !source.starts_with("/etc/")
+        && !source.starts_with("/dev/")
+        && !source.starts_with("/proc/")
+        && !source.starts_with("/sys/")
+}
+
+/// The mounts that hold a service's own data (`holds_data`), by source.
 pub fn data_mounts(svc: &Service) -> Vec<String> {
     svc.volumes
         .iter()
-        .filter(|m| m.kind != MountKind::Tmpfs && !m.read_only)
-        .filter_map(|m| {
-            let source = m.source.as_deref()?;
-            if source.ends_with("docker.sock")
-                || source.starts_with("/etc/")
-                || source.starts_with("/dev/")
-            {
-                return None;
-            }
-            Some(source.to_string())
-        })
+        .filter(|m| holds_data(m))
+        .filter_map(|m| m.source.clone())
         .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
 
     fn compose(text: &str) -> ComposeFile {
         ComposeFile::parse(Path::new("/c.yaml"), text, Path::new("/app"), &|_| None).unwrap()

@@ -5,11 +5,36 @@ use std::collections::BTreeMap;
 use super::{Stack, interpolate};
 
 /// The image each upgraded service will run at `to`.
-pub fn target_images(
-    stack: &Stack,
-    variable: &str,
-    to: &str,
-) -> Result<BTreeMap<String, String>, String> {
+pub fn target_images(stack: &Stack, to: &str) -> Result<BTreeMap<String, String>, String> {
+    let site = &stack.detection.version.site;
+    let variable = match site {
+        super::locate::Site::Env { variable } => variable.as_str(),
+        super::locate::Site::Tags { image, .. } => {
+            return Ok(stack
+                .detection
+                .upgraded
+                .iter()
+                .map(|name| {
+                    let own = stack
+                        .compose
+                        .services
+                        .get(name)
+                        .and_then(|s| s.raw_image.as_deref())
+                        .unwrap_or(image);
+                    (name.clone(), super::pin::retagged(own, to))
+                })
+                .collect());
+        }
+        super::locate::Site::Image { image, .. } => {
+            return Ok(stack
+                .detection
+                .upgraded
+                .iter()
+                .map(|name| (name.clone(), super::pin::retagged(image, to)))
+                .collect());
+        }
+        super::locate::Site::Unknown { reason } => return Err(reason.clone()),
+    };
     let os_env = |k: &str| std::env::var(k).ok();
     let lookup = |k: &str| {
         if k == variable {

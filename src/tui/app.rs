@@ -92,13 +92,9 @@ async fn starting_state(ctx: &Context) -> Result<State, String> {
             )
         })
         .collect();
-    let image = crate::stack::targets::target_images(
-        &stack,
-        &stack.detection.version.variable,
-        pinned.as_deref().unwrap_or("latest"),
-    )
-    .ok()
-    .and_then(|i| i.into_values().next());
+    let image = crate::stack::targets::target_images(&stack, pinned.as_deref().unwrap_or("latest"))
+        .ok()
+        .and_then(|i| i.into_values().next());
     match image {
         Some(image) => {
             match crate::versions::overview(&image, pinned.as_deref(), running.as_deref()).await {

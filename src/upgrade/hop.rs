@@ -125,8 +125,7 @@ pub(super) async fn run_hop(
         schema_before,
         ..
     } = *j;
-    let variable = &stack.detection.version.variable;
-    let change = match pin::plan(&stack.env_path, variable, hop) {
+    let change = match pin::plan_at(&stack.detection.version.site, &stack.env_path, hop) {
         Ok(c) => c,
         Err(e) => {
             let step = run.start(Step::Pin, hop).await;
@@ -144,16 +143,17 @@ pub(super) async fn run_hop(
             ),
         )
         .await;
-    if let Err(e) = pin::write_atomic(&stack.env_path, &change.new_text) {
+    let file = stack.detection.version.file_label();
+    if let Err(e) = pin::write_atomic(&change.path, &change.new_text) {
         let sentence = if hops_done.is_empty() {
-            format!("writing .env failed: {e}. Nothing was changed: the stack still runs {from}.")
+            format!("writing {file} failed: {e}. Nothing was changed: the stack still runs {from}.")
         } else {
             after_pin_state(
                 stack,
                 previous,
                 from,
                 backup_dir,
-                format!("writing .env failed: {e}"),
+                format!("writing {file} failed: {e}"),
             )
         };
         return Err(run.fail(Step::Pin, step, sentence, summary.clone()).await);

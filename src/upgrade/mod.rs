@@ -111,8 +111,17 @@ async fn prepare_and_run(
     if to.is_empty() || to.contains(char::is_whitespace) || to.contains(['/', '@']) {
         return refused(2, format!("{to:?} is not a version tag"), &to);
     }
+    if let crate::stack::detect::Site::Unknown { reason } = &stack.detection.version.site {
+        return refused(
+            2,
+            format!(
+                "hoist cannot tell where the app's version is written: {reason}. Nothing was changed."
+            ),
+            &to,
+        );
+    }
     let variable = stack.detection.version.variable.clone();
-    if std::env::var_os(&variable).is_some() {
+    if !variable.is_empty() && std::env::var_os(&variable).is_some() {
         return refused(
             2,
             format!(
@@ -167,7 +176,7 @@ async fn prepare_and_run(
     };
 
     // The .env change, as the first hop makes it (each hop changes the same value).
-    let change = match pin::plan(&stack.env_path, &variable, &to) {
+    let change = match pin::plan_at(&stack.detection.version.site, &stack.env_path, &to) {
         Ok(c) => c,
         Err(e) => return refused(2, e.to_string(), &to),
     };
@@ -478,9 +487,11 @@ pub(super) fn after_pin_state(
     backup: &std::path::Path,
     what: String,
 ) -> String {
-    let variable = &stack.detection.version.variable;
+    let version = &stack.detection.version;
     format!(
-        "{what}. State: .env now pins {variable} to {pinned}; the backup taken before the change is in {} (RESTORE.md there says how to restore by hand). To go back: set {variable}={from} in .env and run `docker compose up -d`; if a migration already ran, restore the backup first.",
-        backup.display()
+        "{what}. State: {} now pins {pinned}; the backup taken before the change is in {} (RESTORE.md there says how to restore by hand). To go back: set {} and run `docker compose up -d`; if a migration already ran, restore the backup first.",
+        version.file_label(),
+        backup.display(),
+        version.assignment(from)
     )
 }

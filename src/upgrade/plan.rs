@@ -62,6 +62,9 @@ mod tests {
             given_files: Vec::new(),
             env_file: "/srv/specivo/.env".into(),
             version_variable: Some("SPECIVO_VERSION".into()),
+            pin_place: "SPECIVO_VERSION in .env".into(),
+            pin_unknown: None,
+            moving: false,
             pinned: Some("0.1.9".into()),
             pinned_source: None,
             services: vec!["api".into(), "worker".into()],
@@ -87,6 +90,7 @@ mod tests {
     #[test]
     fn the_plan_says_what_is_backed_up_pulled_recreated_and_changed() {
         let change = PinChange {
+            path: "/srv/specivo/.env".into(),
             line: Some(2),
             before: Some("SPECIVO_VERSION=0.1.9".into()),
             after: "SPECIVO_VERSION=0.1.11".into(),

@@ -29,7 +29,6 @@ pub(super) async fn check_target(
     to: &str,
     continuing: bool,
 ) -> Result<Targets, Finished> {
-    let variable = &stack.detection.version.variable;
     // The target exists for every upgraded image, before anything is touched.
     let step = run
         .start(
@@ -37,7 +36,7 @@ pub(super) async fn check_target(
             &format!("checking {to} exists in the registry"),
         )
         .await;
-    let targets = match target_images(stack, variable, to) {
+    let targets = match target_images(stack, to) {
         Ok(t) => t,
         Err(e) => {
             run.finish(Step::Target, step, false, Some(e.clone())).await;
@@ -87,7 +86,7 @@ pub(super) async fn check_target(
     }
     let mut hops: Vec<(String, BTreeMap<String, String>)> = Vec::new();
     for hop in &hop_versions {
-        match target_images(stack, variable, hop) {
+        match target_images(stack, hop) {
             Ok(t) => hops.push((hop.clone(), t)),
             Err(e) => {
                 run.finish(Step::Target, step, false, Some(e.clone())).await;
