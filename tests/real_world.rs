@@ -1,0 +1,191 @@
+//! Stacks shaped like the ones self-hosters run, not like the fixture, upgraded and rolled back
+//! on the test bed: a literal tag pinned in the compose file with an override file beside it,
+//! a one-shot init job on the app's image, a database image whose name does not say postgres,
+//! and a second port that does not speak HTTP.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::Command;
+
+use common::{TestStack, docker_available};
+
+const REGISTRY: &str = "127.0.0.1:5000";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The test bed's PostgreSQL under a name that does not say what it is, as a locally built
+/// database image would be.
+fn store_image() -> String {
+    let name = "hoist-test/store:15".to_string();
+    let out = Command::new("docker")
+        .args(["tag", &format!("{REGISTRY}/postgres:15"), &name])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "docker tag: {out:?}");
+    name
+}
+
+fn version_on(port: u16) -> String {
+    let out = Command::new("curl")
+        .args(["-sf", &format!("http://127.0.0.1:{port}/health")])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    v["version"].as_str().unwrap_or("").to_string()
+}
+
+fn inspect(container: &str, format: &str) -> String {
+    let out = Command::new("docker")
+        .args(["inspect", "--format", format, container])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn a_literal_tag_with_an_override_file_a_one_shot_init_and_an_unnamed_database_upgrades_and_rolls_back()
+ {
+    if !docker_available() {
+        return;
+    }
+    let (port, ssh_port) = (free_port(), free_port());
+    let store = store_image();
+    let app = format!("{REGISTRY}/specivo/specivo");
+    // The base file as an install guide writes it: literal tags, no port (the override adds it).
+    let compose = format!(
+        r#"services:
+  db:
+    image: {store}
+    restart: unless-stopped
+    environment:
+      POSTGRES_USER: specivo
+      POSTGRES_PASSWORD: ${{DB_PASSWORD}}
+      POSTGRES_DB: specivo
+    volumes:
+      - db:/var/lib/postgresql/data
+    healthcheck:
+      test: ["CMD-SHELL", "pg_isready -U specivo -d specivo"]
+      interval: 2s
+      retries: 15
+  redis:
+    image: {REGISTRY}/redis:7
+    restart: unless-stopped
+  init:
+    image: "{app}:0.1.11"   # one-shot: prepares the data dir
+    entrypoint: ["python3", "-c", "print('init done')"]
+    restart: "no"
+  api:
+    image: "{app}:0.1.11"
+    restart: unless-stopped
+    command: ["serve"]
+    environment:
+      DATABASE_URL: postgresql://specivo:${{DB_PASSWORD}}@db:5432/specivo
+      REDIS_URL: redis://redis:6379/0
+    volumes:
+      - ./data:/data
+    depends_on:
+      init: {{condition: service_completed_successfully}}
+      db: {{condition: service_healthy}}
+      redis: {{condition: service_started}}
+  worker:
+    image: {app}:0.1.11
+    restart: unless-stopped
+    command: ["worker"]
+    environment:
+      DATABASE_URL: postgresql://specivo:${{DB_PASSWORD}}@db:5432/specivo
+      REDIS_URL: redis://redis:6379/0
+    volumes:
+      - ./data:/data
+    depends_on:
+      db: {{condition: service_healthy}}
+volumes:
+  db:
+"#
+    );
+    // The user's own override: the published ports, one of them the app's SSH (not HTTP).
+    let override_file = format!(
+        "services:\n  api:\n    ports:\n      - \"127.0.0.1:{port}:8000\"\n      - \"127.0.0.1:{ssh_port}:22\"\n"
+    );
+    let stack = TestStack::custom(
+        "literal",
+        &[
+            ("compose.yaml", &compose),
+            ("compose.override.yaml", &override_file),
+            (".env", "DB_PASSWORD=literal-secret\n"),
+        ],
+    );
+    assert_eq!(version_on(port), "0.1.11");
+
+    let status = stack.hoist(&["status", "--json"]).summary();
+    assert_eq!(status["database"]["service"], "db", "{status:#}");
+    assert_eq!(status["database"]["how"], "its POSTGRES_* variables");
+    assert_eq!(status["pinned"], "0.1.11");
+    let lines: Vec<String> = compose
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.contains(":0.1.11"))
+        .map(|(i, _)| (i + 1).to_string())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(
+        status["pin_place"],
+        format!("the image tag in compose.yaml lines {}", lines.join(", ")),
+        "{status:#}"
+    );
+
+    let run = stack.hoist(&["upgrade", "--to", "0.1.12", "--yes", "--json"]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 0, "{run:?}");
+    // Pinned where it is written, every other byte of the file kept; the override untouched.
+    let now = std::fs::read_to_string(stack.dir.join("compose.yaml")).unwrap();
+    assert_eq!(now, compose.replace(":0.1.11", ":0.1.12"));
+    assert_eq!(
+        std::fs::read_to_string(stack.dir.join("compose.override.yaml")).unwrap(),
+        override_file
+    );
+    // The app answers on the override's port, at the new version; the init job ran again on
+    // the new image and finished.
+    assert_eq!(version_on(port), "0.1.12");
+    let init = stack.container("init");
+    assert_eq!(inspect(&init, "{{.Config.Image}}"), format!("{app}:0.1.12"));
+    assert_eq!(inspect(&init, "{{.State.Status}} {{.State.ExitCode}}"), "exited 0");
+    // The database was dumped although its image does not say postgres.
+    let s = run.summary();
+    let backup = std::path::PathBuf::from(s["backup"].as_str().unwrap());
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(backup.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["database"]["kind"], "postgres", "{manifest:#}");
+    // Only the HTTP port was smoke-checked.
+    let checks: Vec<String> = run
+        .json_lines()
+        .iter()
+        .filter(|e| e["type"] == "check")
+        .map(|e| e["what"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert!(
+        checks.iter().any(|c| c.contains(&format!(":{port}/"))),
+        "{checks:?}"
+    );
+    assert!(
+        !checks.iter().any(|c| c.contains(&format!(":{ssh_port}"))),
+        "{checks:?}"
+    );
+
+    // 0.1.12's migration dropped a column: going back restores the database and the data.
+    let back = stack.hoist(&["rollback", "--yes", "--json"]);
+    back.assert_no_panic();
+    assert_eq!(back.code, 0, "{back:?}");
+    assert_eq!(back.summary()["decision"], "restore");
+    assert_eq!(
+        std::fs::read_to_string(stack.dir.join("compose.yaml")).unwrap(),
+        compose
+    );
+    assert_eq!(version_on(port), "0.1.11");
+}
