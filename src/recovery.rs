@@ -10,24 +10,19 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::context::Context;
 use crate::journal::Journal;
 use crate::probe::facts;
-use crate::run::{Decider, Event, Finished, record_finish, run_event};
+use crate::run::{Event, Finished, Question, ask, record_finish, run_event};
 use crate::steps::stop::stop_services;
 use crate::upgrade::{Ended, FailedChange, Request};
 
 /// An upgrade, and what follows when it fails after changing the stack. Front ends call this.
-pub async fn upgrade(
-    ctx: &Context,
-    req: &Request,
-    decider: &dyn Decider,
-    events: &UnboundedSender<Event>,
-) -> Finished {
+pub async fn upgrade(ctx: &Context, req: &Request, events: &UnboundedSender<Event>) -> Finished {
     let Ended {
         finished,
         failed_change,
-    } = crate::upgrade::run(ctx, req, decider, events).await;
+    } = crate::upgrade::run(ctx, req, events).await;
     match failed_change {
         None => finished,
-        Some(change) => after_failure(ctx, req, decider, events, finished, change).await,
+        Some(change) => after_failure(ctx, req, events, finished, change).await,
     }
 }
 
@@ -36,7 +31,6 @@ pub async fn upgrade(
 async fn after_failure(
     ctx: &Context,
     req: &Request,
-    decider: &dyn Decider,
     events: &UnboundedSender<Event>,
     mut finished: Finished,
     change: FailedChange,
@@ -81,10 +75,13 @@ async fn after_failure(
                 },
             );
             Some((
-                format!(
-                    "The upgrade to {to} failed: {failure}. Roll back ({what})? Because {}.",
-                    plan.reason
-                ),
+                Question::Rollback {
+                    text: format!(
+                        "The upgrade to {to} failed: {failure}. Roll back ({what})? Because {}.",
+                        plan.reason
+                    ),
+                    restore: plan.decision == crate::rollback_plan::Decision::Restore,
+                },
                 plan,
             ))
         }
@@ -99,7 +96,7 @@ async fn after_failure(
     let mut go = false;
     let mut unattended_loss = None;
     if let Some((question, plan)) = &offer {
-        go = !req.stop.detached() && decider.confirm(question);
+        go = !req.stop.detached() && ask(events, question.clone()).await;
         if req.stop.detached() {
             let loses_nothing =
                 plan.decision == crate::rollback_plan::Decision::Repin || plan.losses.is_empty();
@@ -120,8 +117,7 @@ async fn after_failure(
         )
         .await;
     } else if go {
-        let rolled =
-            crate::rollback::run(ctx, &target, decider, events, journal.as_ref(), true).await;
+        let rolled = crate::rollback::run(ctx, &target, events, journal.as_ref(), true).await;
         finished = match rolled.exit_code {
             0 => {
                 let mut summary = finished.summary;

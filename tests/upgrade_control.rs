@@ -7,7 +7,7 @@ mod common;
 
 use common::{TestStack, docker_available};
 use hoist::context::Context;
-use hoist::run::{Decider, Event, Finished, Stop};
+use hoist::run::{Event, Finished, Question, Stop};
 use hoist::upgrade::{PathMode, Request};
 
 /// Answers as a person in the wizard would have: yes to the plan, and the override as told.
@@ -15,13 +15,12 @@ struct Person {
     override_unhealthy: bool,
 }
 
-impl Decider for Person {
-    fn confirm(&self, _question: &str) -> bool {
-        true
-    }
-
-    fn override_unhealthy(&self, _problems: &[String]) -> bool {
-        self.override_unhealthy
+impl Person {
+    fn answer(&self, question: &Question) -> bool {
+        match question {
+            Question::Override { .. } => self.override_unhealthy,
+            Question::Upgrade { .. } | Question::Rollback { .. } => true,
+        }
     }
 }
 
@@ -58,6 +57,9 @@ fn upgrade(
             let mut seen = Vec::new();
             while let Some(e) = rx.recv().await {
                 on_event(&e, &watcher_stop);
+                if let Event::Ask { question, reply } = &e {
+                    reply.send(person.answer(question));
+                }
                 seen.push(e);
             }
             seen
@@ -69,7 +71,7 @@ fn upgrade(
             stop,
             resume: None,
         };
-        let finished = hoist::recovery::upgrade(&ctx, &request, &person, &tx).await;
+        let finished = hoist::recovery::upgrade(&ctx, &request, &tx).await;
         drop(tx);
         (finished, collector.await.unwrap())
     })

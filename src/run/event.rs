@@ -153,4 +153,11 @@ pub enum Event {
         reason: String,
         losses: Vec<crate::rollback_plan::Loss>,
     },
+    /// The run waits for the answer to this question, sent on `reply` (never printed: the
+    /// plan or the offer it asks about came before it).
+    Ask {
+        question: super::Question,
+        #[serde(skip)]
+        reply: super::Reply,
+    },
 }

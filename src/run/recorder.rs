@@ -51,6 +51,11 @@ impl<'a> Run<'a> {
         let _ = self.events.send(e);
     }
 
+    /// Asks the front end, and waits for its answer (a front end gone is a no).
+    pub(crate) async fn ask(&self, question: super::Question) -> bool {
+        super::ask(self.events, question).await
+    }
+
     pub(crate) fn progress(&self, step: Step, message: impl Into<String>) {
         self.emit(Event::Progress {
             step,

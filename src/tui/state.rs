@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use crate::docker::pull_tally::PullSnapshot;
 use crate::rollback::plan::{Decision, Loss};
-use crate::run::{Event, Step};
+use crate::run::{Event, Question, Step};
 
 /// The steps down the side, in the order a user lives them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -124,12 +124,6 @@ pub struct RollbackOffer {
     pub losses: Vec<Loss>,
 }
 
-/// The word a user types to allow a restore: a slip of a key is not consent.
-pub const CONFIRM_WORD: &str = "restore";
-
-/// The word a user types to upgrade although a service is unhealthy.
-pub const OVERRIDE_WORD: &str = "override";
-
 /// The preflight's findings: the services' table, the problems, the failing ones' last lines.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Health {
@@ -212,8 +206,6 @@ pub struct State {
     pub backup_total: Option<u64>,
     pub pulls: Vec<PullBar>,
     pub env_diff: Option<crate::run::EnvDiff>,
-    /// The pending question is whether to go on past unhealthy services.
-    pub overriding: bool,
     /// The user asked to stop at the next safe point.
     pub stop_requested: bool,
     pub backup_dir: Option<String>,
@@ -226,7 +218,7 @@ pub struct State {
     /// `q` pressed while a change runs: the explanation is on screen.
     pub quit_asked: bool,
     /// The engine's question waiting for the user's answer.
-    pub question: Option<String>,
+    pub question: Option<Question>,
     /// The start screen: what runs now and where the user can go.
     pub start: Start,
     /// The engine's plan, in lines, shown with its confirmation question.
@@ -266,10 +258,6 @@ pub struct Start {
 pub enum Msg {
     Engine(Event),
     Key(Key),
-    /// The engine asks (e.g. whether to roll back); it waits for `Command::Answer`.
-    Question(String),
-    /// The engine asks whether to upgrade although these services are unhealthy.
-    Override(Vec<String>),
     /// The current step has run this many seconds.
     Tick(u64),
     /// The run ended with this exit code and sentence.
@@ -334,7 +322,6 @@ impl State {
             backup_total: None,
             pulls: Vec::new(),
             env_diff: None,
-            overriding: false,
             stop_requested: false,
             backup_dir: None,
             downtime_ms: None,
@@ -407,21 +394,6 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Command> {
             }
             Vec::new()
         }
-        Msg::Override(problems) => {
-            state.question = Some(format!("Upgrade although {}?", problems.join("; ")));
-            state.overriding = true;
-            state.typed.clear();
-            Vec::new()
-        }
-        Msg::Question(text) => {
-            state.question = Some(text);
-            state.overriding = false;
-            state.typed.clear();
-            if state.rollback.is_some() || state.failure.is_some() {
-                state.phase = Phase::Failed;
-            }
-            Vec::new()
-        }
         Msg::Finished {
             exit_code,
             sentence,
@@ -444,8 +416,19 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Command> {
     }
 }
 
+/// The engine asks; it waits for `Command::Answer` (the loop keeps the reply).
+fn on_ask(state: &mut State, question: Question) {
+    // A rollback is offered after a failure: the failure's screen asks it.
+    if matches!(question, Question::Rollback { .. }) {
+        state.phase = Phase::Failed;
+    }
+    state.question = Some(question);
+    state.typed.clear();
+}
+
 fn on_event(state: &mut State, event: Event) {
     match event {
+        Event::Ask { question, .. } => on_ask(state, question),
         Event::StepStarted { step, what } => {
             if state.phase == Phase::Idle {
                 state.phase = Phase::Running;
@@ -645,28 +628,18 @@ fn on_key(state: &mut State, key: Key) -> Vec<Command> {
         state.help = false;
         return Vec::new();
     }
-    if state.question.is_some() {
+    if let Some(question) = &state.question {
         // A restore, and going on past unhealthy services, need their word typed out.
-        let word = if state.overriding {
-            Some(OVERRIDE_WORD)
-        } else {
-            state
-                .rollback
-                .as_ref()
-                .filter(|r| r.decision == Decision::Restore)
-                .map(|_| CONFIRM_WORD)
-        };
+        let word = question.word();
         let needs_word = word.is_some();
         let answer = |state: &mut State, yes: bool| {
             state.question = None;
-            state.overriding = false;
             state.typed.clear();
             if yes && state.phase == Phase::Failed {
                 state.phase = Phase::RollingBack;
             }
             vec![Command::Answer(yes)]
         };
-        // A restore needs the confirmation word typed out; anything else is one key.
         return match key {
             Key::Char(c) if needs_word && !c.is_control() => {
                 state.typed.push(c);
@@ -776,6 +749,26 @@ fn on_start_key(state: &mut State, key: Key) -> Vec<Command> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::run::{OVERRIDE_WORD, RESTORE_WORD};
+
+    /// The engine's question as the loop passes it on (the reply is the loop's).
+    pub(crate) fn asked(question: Question) -> Msg {
+        let (reply, _) = crate::run::Reply::channel();
+        Msg::Engine(Event::Ask { question, reply })
+    }
+
+    fn roll_back(restore: bool) -> Msg {
+        asked(Question::Rollback {
+            text: "Roll back?".into(),
+            restore,
+        })
+    }
+
+    fn unhealthy() -> Msg {
+        asked(Question::Override {
+            problems: vec!["api is unhealthy".into()],
+        })
+    }
 
     fn started(step: Step) -> Msg {
         Msg::Engine(Event::StepStarted {
@@ -874,13 +867,13 @@ mod tests {
                 losses: Vec::new(),
             }),
         );
-        update(&mut s, Msg::Question("Roll back?".into()));
+        update(&mut s, roll_back(true));
         assert_eq!(s.phase, Phase::Failed);
         // `y` is just a letter here.
         assert!(update(&mut s, Msg::Key(Key::Char('y'))).is_empty());
         assert!(update(&mut s, Msg::Key(Key::Enter)).is_empty());
         update(&mut s, Msg::Key(Key::Backspace));
-        for c in CONFIRM_WORD.chars() {
+        for c in RESTORE_WORD.chars() {
             update(&mut s, Msg::Key(Key::Char(c)));
         }
         assert_eq!(
@@ -894,7 +887,7 @@ mod tests {
     fn going_on_past_an_unhealthy_service_needs_its_word_and_esc_refuses() {
         let mut s = State::new("p", "1", "2");
         update(&mut s, started(Step::Preflight));
-        update(&mut s, Msg::Override(vec!["api is unhealthy".into()]));
+        update(&mut s, unhealthy());
         assert!(update(&mut s, Msg::Key(Key::Char('y'))).is_empty());
         assert!(update(&mut s, Msg::Key(Key::Enter)).is_empty());
         s.typed.clear();
@@ -905,8 +898,8 @@ mod tests {
             update(&mut s, Msg::Key(Key::Enter)),
             [Command::Answer(true)]
         );
-        assert!(!s.overriding);
-        update(&mut s, Msg::Override(vec!["api is unhealthy".into()]));
+        assert_eq!(s.question, None);
+        update(&mut s, unhealthy());
         assert_eq!(update(&mut s, Msg::Key(Key::Esc)), [Command::Answer(false)]);
     }
 
@@ -933,7 +926,7 @@ mod tests {
                 losses: Vec::new(),
             }),
         );
-        update(&mut s, Msg::Question("Roll back?".into()));
+        update(&mut s, roll_back(false));
         assert_eq!(
             update(&mut s, Msg::Key(Key::Char('y'))),
             [Command::Answer(true)]

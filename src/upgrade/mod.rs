@@ -1,8 +1,8 @@
 //! The upgrade engine, without any terminal: preflight, target check, backup and pull (they
 //! overlap, `backup_pull.rs`), then for each release on the way pin, restart, watch and verify
-//! (`hop.rs`). It reports through `Event`s on a channel and asks its questions through a
-//! `Decider`; the front ends (headless lines or JSON, the wizard) show them. What follows a
-//! failure is `crate::recovery`'s.
+//! (`hop.rs`). It reports through `Event`s on a channel, its questions too (`Event::Ask`, the
+//! answer on a reply channel); the front ends (headless lines or JSON, the wizard) show them.
+//! What follows a failure is `crate::recovery`'s.
 
 mod backup_pull;
 mod hop;
@@ -21,7 +21,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::journal::Journal;
 use crate::probe::facts::{self, Facts};
-use crate::run::{Decider, Event, Finished, Step, Stop};
+use crate::run::{Event, Finished, Question, Step, Stop};
 use crate::run::{Run, record_finish};
 use crate::stack::pin;
 use crate::steps::StepError;
@@ -82,14 +82,9 @@ pub struct FailedChange {
 /// The upgrade itself: preflight, target, backup and pull, then each hop's pin, restart, watch
 /// and verify. What follows a failure (a rollback, or waiting for a decision) is not decided
 /// here: see `crate::recovery`.
-pub async fn run(
-    ctx: &Context,
-    req: &Request,
-    decider: &dyn Decider,
-    events: &UnboundedSender<Event>,
-) -> Ended {
+pub async fn run(ctx: &Context, req: &Request, events: &UnboundedSender<Event>) -> Ended {
     let mut failed_change = None;
-    let finished = prepare_and_run(ctx, req, decider, events, &mut failed_change).await;
+    let finished = prepare_and_run(ctx, req, events, &mut failed_change).await;
     Ended {
         finished,
         failed_change,
@@ -99,7 +94,6 @@ pub async fn run(
 async fn prepare_and_run(
     ctx: &Context,
     req: &Request,
-    decider: &dyn Decider,
     events: &UnboundedSender<Event>,
     failed_change: &mut Option<FailedChange>,
 ) -> Finished {
@@ -148,7 +142,7 @@ async fn prepare_and_run(
         facts,
         estimate,
         overridden,
-    } = match preflight::run_preflight(&mut run, ctx, req, decider, view, continuing, &to).await {
+    } = match preflight::run_preflight(&mut run, ctx, req, view, continuing, &to).await {
         Ok(p) => p,
         Err(finished) => return finished,
     };
@@ -196,10 +190,10 @@ async fn prepare_and_run(
             summary: json!({"type": "summary", "command": "upgrade", "outcome": "dry_run", "from": from, "to": to, "plan": plan, "exit_code": 0, "steps": run.steps}),
         };
     }
-    if !decider.confirm(&format!(
-        "Upgrade {} from {from} to {to}?",
-        facts.view.project
-    )) {
+    let question = Question::Upgrade {
+        text: format!("Upgrade {} from {from} to {to}?", facts.view.project),
+    };
+    if !run.ask(question).await {
         return refused(3, "the upgrade needs a confirmation: run it with --yes (or in the wizard). Nothing was changed.".into(), &to);
     }
 

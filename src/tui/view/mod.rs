@@ -69,15 +69,13 @@ pub fn render(state: &State, theme: Theme, frame: &mut Frame) {
 
 /// The keys that do something now.
 fn hints(state: &State) -> Line<'static> {
-    let restore = state
-        .rollback
-        .as_ref()
-        .is_some_and(|r| r.decision == crate::rollback::plan::Decision::Restore);
     let text = match (&state.question, &state.phase) {
-        (Some(_), _) if state.overriding => {
+        (Some(crate::run::Question::Override { .. }), _) => {
             " type the word, Enter go on  Esc stop here, nothing changed  ? help"
         }
-        (Some(_), _) if restore => " type the word, Enter confirm  Esc keep as is  ? help",
+        (Some(q), _) if q.word().is_some() => {
+            " type the word, Enter confirm  Esc keep as is  ? help"
+        }
         (Some(_), _) => " y/Enter yes  n/Esc no  ? help",
         (_, Phase::Finished { .. }) => " q quit  ↑/↓ scroll logs  ? help",
         (_, Phase::Idle) if state.start.attention.is_some() => {

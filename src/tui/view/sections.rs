@@ -4,7 +4,8 @@ use ratatui::style::Color;
 use ratatui::text::{Line, Span};
 
 use super::Theme;
-use crate::tui::state::{OVERRIDE_WORD, State};
+use crate::run::OVERRIDE_WORD;
+use crate::tui::state::State;
 use crate::units::human_bytes;
 
 /// The services' table, the problems (unless a sentence above says them), and the failing
