@@ -165,7 +165,20 @@ pub struct Check {
     pub detail: String,
 }
 
-/// The `.env` change, as a diff.
+/// The engine's question on screen, and what the user has typed towards its word.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prompt {
+    pub question: Question,
+    pub typed: String,
+}
+
+/// A box drawn over the screen; the next key closes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overlay {
+    Help,
+    /// `q` pressed while a change runs: why hoist does not leave now, and how to stop.
+    Quit,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Phase {
@@ -212,13 +225,9 @@ pub struct State {
     pub downtime_ms: Option<u64>,
     pub failure: Option<Failure>,
     pub rollback: Option<RollbackOffer>,
-    /// What the user typed to confirm a restore.
-    pub typed: String,
-    pub help: bool,
-    /// `q` pressed while a change runs: the explanation is on screen.
-    pub quit_asked: bool,
+    pub overlay: Option<Overlay>,
     /// The engine's question waiting for the user's answer.
-    pub question: Option<Question>,
+    pub prompt: Option<Prompt>,
     /// The start screen: what runs now and where the user can go.
     pub start: Start,
     /// The engine's plan, in lines, shown with its confirmation question.
@@ -327,10 +336,8 @@ impl State {
             downtime_ms: None,
             failure: None,
             rollback: None,
-            typed: String::new(),
-            help: false,
-            quit_asked: false,
-            question: None,
+            overlay: None,
+            prompt: None,
             start: Start::default(),
             plan: Vec::new(),
             copy_command: None,
@@ -372,6 +379,11 @@ impl State {
             self.logs.pop_front();
             self.logs_dropped += 1;
         }
+    }
+
+    /// What the user has typed towards the question's word ("" when nothing is asked).
+    pub fn typed(&self) -> &str {
+        self.prompt.as_ref().map_or("", |p| p.typed.as_str())
     }
 
     /// Whether a change is under way, so quitting must wait for a safe point.
@@ -422,8 +434,10 @@ fn on_ask(state: &mut State, question: Question) {
     if matches!(question, Question::Rollback { .. }) {
         state.phase = Phase::Failed;
     }
-    state.question = Some(question);
-    state.typed.clear();
+    state.prompt = Some(Prompt {
+        question,
+        typed: String::new(),
+    });
 }
 
 fn on_event(state: &mut State, event: Event) {
@@ -615,62 +629,33 @@ fn on_event(state: &mut State, event: Event) {
 }
 
 fn on_key(state: &mut State, key: Key) -> Vec<Command> {
-    if state.quit_asked {
-        state.quit_asked = false;
-        // `s` asks the engine to stop at its next safe point; any other key goes back.
-        if key == Key::Char('s') && state.phase == Phase::Running && !state.stop_requested {
-            state.stop_requested = true;
-            return vec![Command::Stop];
+    match state.overlay.take() {
+        Some(Overlay::Quit) => {
+            // `s` asks the engine to stop at its next safe point; any other key goes back.
+            if key == Key::Char('s') && state.phase == Phase::Running && !state.stop_requested {
+                state.stop_requested = true;
+                return vec![Command::Stop];
+            }
+            return Vec::new();
         }
-        return Vec::new();
+        Some(Overlay::Help) => return Vec::new(),
+        None => {}
     }
-    if state.help {
-        state.help = false;
-        return Vec::new();
-    }
-    if let Some(question) = &state.question {
-        // A restore, and going on past unhealthy services, need their word typed out.
-        let word = question.word();
-        let needs_word = word.is_some();
-        let answer = |state: &mut State, yes: bool| {
-            state.question = None;
-            state.typed.clear();
-            if yes && state.phase == Phase::Failed {
-                state.phase = Phase::RollingBack;
-            }
-            vec![Command::Answer(yes)]
-        };
-        return match key {
-            Key::Char(c) if needs_word && !c.is_control() => {
-                state.typed.push(c);
-                Vec::new()
-            }
-            Key::Backspace if needs_word => {
-                state.typed.pop();
-                Vec::new()
-            }
-            Key::Enter if word.is_some_and(|w| state.typed.trim() == w) => answer(state, true),
-            Key::Char('y') | Key::Enter if !needs_word => answer(state, true),
-            Key::Char('n') | Key::Esc => answer(state, false),
-            Key::Char('?') => {
-                state.help = true;
-                Vec::new()
-            }
-            _ => Vec::new(),
-        };
+    if state.prompt.is_some() {
+        return on_prompt_key(state, key);
     }
     if state.phase == Phase::Idle {
         return on_start_key(state, key);
     }
     match key {
-        Key::Char('?') => state.help = true,
+        Key::Char('?') => state.overlay = Some(Overlay::Help),
         Key::Up => state.log_scroll = (state.log_scroll + 1).min(state.logs.len()),
         Key::Down => state.log_scroll = state.log_scroll.saturating_sub(1),
         Key::PageUp => state.log_scroll = (state.log_scroll + 10).min(state.logs.len()),
         Key::PageDown => state.log_scroll = state.log_scroll.saturating_sub(10),
         Key::Char('q') | Key::CtrlC => {
             if state.changing() {
-                state.quit_asked = true;
+                state.overlay = Some(Overlay::Quit);
             } else {
                 return vec![Command::Quit];
             }
@@ -678,6 +663,38 @@ fn on_key(state: &mut State, key: Key) -> Vec<Command> {
         _ => {}
     }
     Vec::new()
+}
+
+/// A key while the engine's question waits: a restore, and going on past unhealthy services,
+/// need the question's word typed out; anything else is one key.
+fn on_prompt_key(state: &mut State, key: Key) -> Vec<Command> {
+    let Some(prompt) = state.prompt.as_mut() else {
+        return Vec::new();
+    };
+    let word = prompt.question.word();
+    let yes = match key {
+        Key::Char(c) if word.is_some() && !c.is_control() => {
+            prompt.typed.push(c);
+            return Vec::new();
+        }
+        Key::Backspace if word.is_some() => {
+            prompt.typed.pop();
+            return Vec::new();
+        }
+        Key::Enter if word.is_some_and(|w| prompt.typed.trim() == w) => true,
+        Key::Char('y') | Key::Enter if word.is_none() => true,
+        Key::Char('n') | Key::Esc => false,
+        Key::Char('?') => {
+            state.overlay = Some(Overlay::Help);
+            return Vec::new();
+        }
+        _ => return Vec::new(),
+    };
+    state.prompt = None;
+    if yes && state.phase == Phase::Failed {
+        state.phase = Phase::RollingBack;
+    }
+    vec![Command::Answer(yes)]
 }
 
 /// The start screen: choose a newer version (the next step preselected), or type one; or,
@@ -721,7 +738,7 @@ fn on_start_key(state: &mut State, key: Key) -> Vec<Command> {
         Key::Down => {
             start.selected = (start.selected + 1).min(start.choices.len().saturating_sub(1))
         }
-        Key::Char('?') => state.help = true,
+        Key::Char('?') => state.overlay = Some(Overlay::Help),
         Key::Char('q') | Key::CtrlC | Key::Esc if start.typed.is_empty() => {
             return vec![Command::Quit];
         }
@@ -852,7 +869,7 @@ mod tests {
         assert_eq!(update(&mut s, Msg::Key(Key::Char('q'))), [Command::Quit]);
         update(&mut s, started(Step::Restart));
         assert!(update(&mut s, Msg::Key(Key::CtrlC)).is_empty());
-        assert!(s.quit_asked);
+        assert_eq!(s.overlay, Some(Overlay::Quit));
     }
 
     #[test]
@@ -890,7 +907,9 @@ mod tests {
         update(&mut s, unhealthy());
         assert!(update(&mut s, Msg::Key(Key::Char('y'))).is_empty());
         assert!(update(&mut s, Msg::Key(Key::Enter)).is_empty());
-        s.typed.clear();
+        if let Some(p) = s.prompt.as_mut() {
+            p.typed.clear();
+        }
         for c in OVERRIDE_WORD.chars() {
             update(&mut s, Msg::Key(Key::Char(c)));
         }
@@ -898,7 +917,7 @@ mod tests {
             update(&mut s, Msg::Key(Key::Enter)),
             [Command::Answer(true)]
         );
-        assert_eq!(s.question, None);
+        assert_eq!(s.prompt, None);
         update(&mut s, unhealthy());
         assert_eq!(update(&mut s, Msg::Key(Key::Esc)), [Command::Answer(false)]);
     }

@@ -94,9 +94,10 @@ fn step(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
     }
     // A question (and the override's explanation) is kept at the bottom, always in sight.
     let mut prompt: Vec<Line> = Vec::new();
-    if let Some(Question::Override { .. }) = &state.question {
+    let question = state.prompt.as_ref().map(|p| &p.question);
+    if let Some(Question::Override { .. }) = question {
         prompt.extend(sections::override_prompt(state, theme));
-    } else if let Some(q) = &state.question {
+    } else if let Some(q) = question {
         prompt.push(Line::from(""));
         for p in &state.plan {
             prompt.push(Line::from(format!("  {p}")));
@@ -292,7 +293,7 @@ fn failure(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
                 lines.push(Line::from(""));
                 lines.push(Line::from(format!(
                     "Type {RESTORE_WORD} and press Enter to restore: {}",
-                    state.typed
+                    state.typed()
                 )));
             } else {
                 lines.push(Line::from(""));

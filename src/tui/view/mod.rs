@@ -12,7 +12,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::state::{Phase, State};
+use super::state::{Overlay, Phase, State};
 
 /// Colors only when the user has not asked for none (`NO_COLOR`): meaning never rests on color
 /// alone, every status also has its symbol and word.
@@ -60,16 +60,17 @@ pub fn render(state: &State, theme: Theme, frame: &mut Frame) {
     stepper::render(state, theme, frame, left);
     body::render(state, theme, frame, right);
     frame.render_widget(Paragraph::new(hints(state)), bottom);
-    if state.help {
-        overlay::help(theme, frame);
-    } else if state.quit_asked {
-        overlay::quit(state, theme, frame);
+    match state.overlay {
+        Some(Overlay::Help) => overlay::help(theme, frame),
+        Some(Overlay::Quit) => overlay::quit(state, theme, frame),
+        None => {}
     }
 }
 
 /// The keys that do something now.
 fn hints(state: &State) -> Line<'static> {
-    let text = match (&state.question, &state.phase) {
+    let question = state.prompt.as_ref().map(|p| &p.question);
+    let text = match (question, &state.phase) {
         (Some(crate::run::Question::Override { .. }), _) => {
             " type the word, Enter go on  Esc stop here, nothing changed  ? help"
         }

@@ -60,7 +60,7 @@ pub fn override_prompt<'a>(state: &State, theme: Theme) -> Vec<Line<'a>> {
         Line::from(Span::styled(
             format!(
                 "Type {OVERRIDE_WORD} + Enter to upgrade anyway; Esc stops, nothing changed: {}_",
-                state.typed
+                state.typed()
             ),
             theme.bold(),
         )),

@@ -573,7 +573,7 @@ fn help_and_quit_overlays() {
     snap("help", &s);
     update(&mut s, Msg::Key(Key::Char('x')));
     update(&mut s, Msg::Key(Key::Char('q')));
-    assert!(s.quit_asked);
+    assert_eq!(s.overlay, Some(crate::tui::state::Overlay::Quit));
     snap("quit_during_a_change", &s);
     assert_eq!(
         update(&mut s, Msg::Key(Key::Char('s'))),
