@@ -212,7 +212,7 @@ pub fn print_finished(finished: &Finished, json: bool) {
     } else if finished.exit_code == 0 {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "\nDone: {}.", finished.sentence);
-        if let Some(ms) = finished.summary["downtime_ms"].as_u64() {
+        if let Some(ms) = finished.summary.downtime_ms() {
             let _ = writeln!(out, "Downtime: {:.1} s.", ms as f64 / 1000.0);
         }
     } else {

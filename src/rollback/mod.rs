@@ -18,7 +18,10 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::journal::{Journal, Outcome, RunKind};
 use crate::probe::facts;
-use crate::run::{Event, Finished, Question, Run, Step};
+use crate::run::{Event, Question, Run, Step};
+
+/// A rollback's summary is still JSON (an upgrade's is typed).
+type Finished = crate::run::Finished<serde_json::Value>;
 use plan::{BackupDb, Decision};
 
 /// What to roll back: the backup taken before the upgrade and the versions on either side.
@@ -195,14 +198,14 @@ pub async fn run_last(
     ctx: &Context,
     id: Option<&str>,
     events: &UnboundedSender<Event>,
-) -> Finished {
+) -> crate::run::Finished {
     let (_, view) = match facts::load_stack(ctx) {
         Ok(loaded) => loaded,
-        Err(err) => return refused(2, err.to_string()),
+        Err(err) => return refused(2, err.to_string()).erased(),
     };
     let journal = match Journal::open(&ctx.state_dir).await {
         Ok(j) => j,
-        Err(e) => return refused(1, e.to_string()),
+        Err(e) => return refused(1, e.to_string()).erased(),
     };
     let finished = match find_target(&journal, &view.project, id).await {
         Ok(target) => run(ctx, &target, events, Some(&journal), false).await,
@@ -212,7 +215,7 @@ pub async fn run_last(
         ),
     };
     journal.close().await;
-    finished
+    finished.erased()
 }
 
 /// Rolls back as `target` says. `journal` records the run; when the caller has none, one is

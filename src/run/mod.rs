@@ -6,6 +6,7 @@ mod plan;
 mod question;
 mod recorder;
 mod stop;
+mod summary;
 
 pub use event::{Event, Step, StepStatus};
 pub use plan::{EnvDiff, PlannedBackup, UpgradePlan};
@@ -14,6 +15,7 @@ pub use question::{Headless, OVERRIDE_WORD, Question, RESTORE_WORD, Reply};
 pub use recorder::Finished;
 pub(crate) use recorder::{Run, progress_to, record_finish, run_event};
 pub use stop::Stop;
+pub use summary::{RunSummary, StepSummary, Summary, SummaryTag, UpgradeCommand, UpgradeSummary};
 
 /// How often byte counts are sent at most: a front end on a slow link needs no more.
 pub(crate) const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_millis(250);

@@ -242,12 +242,9 @@ async fn drive(
                 match finished {
                     Ok(f) => {
                         exit_code = f.exit_code;
-                        let evidence: BTreeMap<String, Vec<String>> = f.summary["evidence"]
-                            .as_object()
-                            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_array().map(|l| l.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default())).collect())
-                            .unwrap_or_default();
-                        state.downtime_ms = f.summary["downtime_ms"].as_u64();
-                        if let Some(run) = f.summary["run_id"].as_str() {
+                        let evidence = f.summary.evidence();
+                        state.downtime_ms = f.summary.downtime_ms();
+                        if let Some(run) = f.summary.run_id() {
                             state.record = Some(format!(
                                 "Record:   `hoist history` (run {run}); log {}",
                                 ctx.state_dir.join("hoist.log").display()

@@ -4,12 +4,13 @@
 //! interrupted upgrade is continued). A failure refuses with nothing changed.
 use std::collections::BTreeMap;
 
+use super::Finished;
 use super::{Request, refused};
 use crate::context::Context;
 use crate::preflight::{self as checks, BackupEstimate, Level};
 use crate::probe::evidence::last_lines;
 use crate::probe::facts::{self, Facts};
-use crate::run::{Event, Finished, Question, Run, Step};
+use crate::run::{Event, Question, Run, Step};
 use crate::steps::restart::wait_for_compose;
 
 /// What the preflight found, for the rest of the run.
