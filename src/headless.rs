@@ -3,14 +3,15 @@
 use std::io::Write;
 
 use hoist::rollback_plan::{Decision, loss_sentence};
-use hoist::run::{Event, Finished, StepStatus, UpgradePlan};
+use hoist::run::{Event, Finished, Headless, StepStatus, UpgradePlan};
 
 /// Runs an engine (`upgrade` or `rollback`) on `runtime`, printing its events as they come and
-/// its end; the exit code is the run's.
+/// its end; the exit code is the run's. `answers` answers its questions, asking nobody.
 /// A hangup, SIGTERM or Ctrl-C asks `stop` for the next safe point instead of ending hoist.
 pub fn run_engine<F, Fut>(
     runtime: &tokio::runtime::Runtime,
     json: bool,
+    answers: Headless,
     name: &str,
     stop: hoist::run::Stop,
     engine: F,
@@ -24,7 +25,11 @@ where
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let printer = tokio::spawn(async move {
             while let Some(event) = rx.recv().await {
-                print_event(&event, json);
+                match event {
+                    // Answered in order, after the plan or the offer it asks about is printed.
+                    Event::Ask { question, reply } => reply.send(answers.answer(&question)),
+                    event => print_event(&event, json),
+                }
             }
         });
         // The engine owns the sender: when it ends, the printer drains and ends too.
@@ -45,6 +50,10 @@ where
 /// Prints one event as it arrives.
 pub fn print_event(event: &Event, json: bool) {
     let mut out = std::io::stdout().lock();
+    // A question is answered, not printed: what it asks about was.
+    if matches!(event, Event::Ask { .. }) {
+        return;
+    }
     if json {
         if let Ok(line) = serde_json::to_string(event) {
             let _ = writeln!(out, "{line}");
@@ -176,6 +185,7 @@ pub fn print_event(event: &Event, json: bool) {
             "    {} {what}: {detail}",
             if *ok { "ok    " } else { "FAILED" }
         ),
+        Event::Ask { .. } => Ok(()),
     };
 }
 
@@ -202,7 +212,7 @@ pub fn print_finished(finished: &Finished, json: bool) {
     } else if finished.exit_code == 0 {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "\nDone: {}.", finished.sentence);
-        if let Some(ms) = finished.summary["downtime_ms"].as_u64() {
+        if let Some(ms) = finished.summary.downtime_ms() {
             let _ = writeln!(out, "Downtime: {:.1} s.", ms as f64 / 1000.0);
         }
     } else {

@@ -142,18 +142,18 @@ fn main() -> ExitCode {
             stop: stop.clone(),
             resume,
         };
-        let decider = hoist::run::Headless(cli.global.yes);
-        return headless::run_engine(&runtime, json, "upgrade", stop, |tx| async move {
-            hoist::recovery::upgrade(&ctx, &request, &decider, &tx).await
+        let answers = hoist::run::Headless(cli.global.yes);
+        return headless::run_engine(&runtime, json, answers, "upgrade", stop, |tx| async move {
+            hoist::recovery::upgrade(&ctx, &request, &tx).await
         });
     }
     if let Command::Rollback { run } = &command {
         let json = cli.global.json;
-        let decider = hoist::run::Headless(cli.global.yes);
+        let answers = hoist::run::Headless(cli.global.yes);
         // A rollback is finished, not stopped: a signal only loses its terminal.
         let stop = hoist::run::Stop::default();
-        return headless::run_engine(&runtime, json, "rollback", stop, |tx| async move {
-            hoist::rollback::run_last(&ctx, run.as_deref(), &decider, &tx).await
+        return headless::run_engine(&runtime, json, answers, "rollback", stop, |tx| async move {
+            hoist::rollback::run_last(&ctx, run.as_deref(), &tx).await
         });
     }
     let output: Output = runtime.block_on(async {

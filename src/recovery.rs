@@ -4,30 +4,27 @@
 //! It sits above both `upgrade` and `rollback`, so neither imports the other.
 use std::time::Duration;
 
-use serde_json::json;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::context::Context;
 use crate::journal::Journal;
+use crate::journal::Outcome;
 use crate::probe::facts;
-use crate::run::{Decider, Event, Finished, record_finish, run_event};
+use crate::run::{Event, Finished, Question, UpgradeSummary, ask, record_finish, run_event};
 use crate::steps::stop::stop_services;
 use crate::upgrade::{Ended, FailedChange, Request};
 
 /// An upgrade, and what follows when it fails after changing the stack. Front ends call this.
-pub async fn upgrade(
-    ctx: &Context,
-    req: &Request,
-    decider: &dyn Decider,
-    events: &UnboundedSender<Event>,
-) -> Finished {
+pub async fn upgrade(ctx: &Context, req: &Request, events: &UnboundedSender<Event>) -> Finished {
     let Ended {
         finished,
         failed_change,
-    } = crate::upgrade::run(ctx, req, decider, events).await;
+    } = crate::upgrade::run(ctx, req, events).await;
     match failed_change {
-        None => finished,
-        Some(change) => after_failure(ctx, req, decider, events, finished, change).await,
+        None => finished.erased(),
+        Some(change) => after_failure(ctx, req, events, finished, change)
+            .await
+            .erased(),
     }
 }
 
@@ -36,11 +33,10 @@ pub async fn upgrade(
 async fn after_failure(
     ctx: &Context,
     req: &Request,
-    decider: &dyn Decider,
     events: &UnboundedSender<Event>,
-    mut finished: Finished,
+    mut finished: Finished<UpgradeSummary>,
     change: FailedChange,
-) -> Finished {
+) -> Finished<UpgradeSummary> {
     let journal = match Journal::open(&ctx.state_dir).await {
         Ok(j) => Some(j),
         Err(e) => {
@@ -81,16 +77,19 @@ async fn after_failure(
                 },
             );
             Some((
-                format!(
-                    "The upgrade to {to} failed: {failure}. Roll back ({what})? Because {}.",
-                    plan.reason
-                ),
+                Question::Rollback {
+                    text: format!(
+                        "The upgrade to {to} failed: {failure}. Roll back ({what})? Because {}.",
+                        plan.reason
+                    ),
+                    restore: plan.decision == crate::rollback_plan::Decision::Restore,
+                },
                 plan,
             ))
         }
         Err(e) => {
             finished.sentence = format!("{} hoist cannot roll back: {e}.", finished.sentence);
-            finished.summary["rollback_error"] = json!(e);
+            finished.summary.rollback_error = Some(e);
             None
         }
     };
@@ -99,7 +98,7 @@ async fn after_failure(
     let mut go = false;
     let mut unattended_loss = None;
     if let Some((question, plan)) = &offer {
-        go = !req.stop.detached() && decider.confirm(question);
+        go = !req.stop.detached() && ask(events, question.clone()).await;
         if req.stop.detached() {
             let loses_nothing =
                 plan.decision == crate::rollback_plan::Decision::Repin || plan.losses.is_empty();
@@ -114,14 +113,14 @@ async fn after_failure(
             ctx,
             &change.view,
             change.stop_timeout,
+            &change.backup_dir,
             finished,
             failure,
             &loss,
         )
         .await;
     } else if go {
-        let rolled =
-            crate::rollback::run(ctx, &target, decider, events, journal.as_ref(), true).await;
+        let rolled = crate::rollback::run(ctx, &target, events, journal.as_ref(), true).await;
         finished = match rolled.exit_code {
             0 => {
                 let mut summary = finished.summary;
@@ -129,12 +128,12 @@ async fn after_failure(
                     "the upgrade to {to} failed ({failure}), and hoist rolled it back: {}",
                     rolled.sentence
                 );
-                summary["outcome"] = json!("rolled_back");
-                summary["exit_code"] = json!(4);
-                summary["rollback"] = rolled.summary;
+                summary.outcome = Outcome::RolledBack;
+                summary.exit_code = 4;
+                summary.rollback = Some(rolled.summary);
                 // What holds now, not what held before the rollback.
-                summary["pinned_now"] = json!(from);
-                summary["error"] = json!(sentence);
+                summary.pinned_now = Some(from.clone());
+                summary.error = Some(sentence.clone());
                 Finished {
                     exit_code: 4,
                     sentence,
@@ -143,7 +142,7 @@ async fn after_failure(
             }
             code => {
                 let mut summary = finished.summary;
-                summary["rollback"] = rolled.summary;
+                summary.rollback = Some(rolled.summary);
                 let sentence = if code == 3 {
                     format!(
                         "{} hoist did not roll back: {}",
@@ -180,10 +179,11 @@ async fn leave_for_decision(
     ctx: &Context,
     view: &facts::StackView,
     stop_timeout: Duration,
-    mut finished: Finished,
+    backup: &std::path::Path,
+    mut finished: Finished<UpgradeSummary>,
     failure: &str,
     loss: &str,
-) -> Finished {
+) -> Finished<UpgradeSummary> {
     let now = facts::gather(ctx, view.clone()).await;
     let (stopped, not_stopped) = match &now.docker {
         Ok(docker) => {
@@ -192,10 +192,7 @@ async fn leave_for_decision(
         }
         Err(e) => (Vec::new(), vec![format!("any of them ({e})")]),
     };
-    let backup = finished.summary["backup"]
-        .as_str()
-        .unwrap_or("?")
-        .to_string();
+    let backup = backup.display();
     let state = if not_stopped.is_empty() {
         format!(
             "hoist stopped the app's services ({}; the database still runs) so that nothing more is written",
@@ -214,9 +211,9 @@ async fn leave_for_decision(
     finished.sentence = format!(
         "the upgrade failed ({failure}) while nobody was attached. Going back means restoring the backup, which would lose what was {loss}, and hoist does not decide that alone: {state}. Run `hoist` (or `hoist rollback`) to roll back, or look into the failure first; the backup is in {backup}."
     );
-    finished.summary["outcome"] = json!("needs_decision");
-    finished.summary["stopped_services"] = json!(stopped);
-    finished.summary["error"] = json!(finished.sentence);
+    finished.summary.outcome = Outcome::NeedsDecision;
+    finished.summary.stopped_services = Some(stopped);
+    finished.summary.error = Some(finished.sentence.clone());
     tracing::warn!("{}", finished.sentence);
     finished
 }

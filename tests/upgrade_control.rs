@@ -7,7 +7,7 @@ mod common;
 
 use common::{TestStack, docker_available};
 use hoist::context::Context;
-use hoist::run::{Decider, Event, Finished, Stop};
+use hoist::run::{Event, Finished, Question, Stop};
 use hoist::upgrade::{PathMode, Request};
 
 /// Answers as a person in the wizard would have: yes to the plan, and the override as told.
@@ -15,13 +15,12 @@ struct Person {
     override_unhealthy: bool,
 }
 
-impl Decider for Person {
-    fn confirm(&self, _question: &str) -> bool {
-        true
-    }
-
-    fn override_unhealthy(&self, _problems: &[String]) -> bool {
-        self.override_unhealthy
+impl Person {
+    fn answer(&self, question: &Question) -> bool {
+        match question {
+            Question::Override { .. } => self.override_unhealthy,
+            Question::Upgrade { .. } | Question::Rollback { .. } => true,
+        }
     }
 }
 
@@ -58,6 +57,9 @@ fn upgrade(
             let mut seen = Vec::new();
             while let Some(e) = rx.recv().await {
                 on_event(&e, &watcher_stop);
+                if let Event::Ask { question, reply } = &e {
+                    reply.send(person.answer(question));
+                }
                 seen.push(e);
             }
             seen
@@ -69,10 +71,15 @@ fn upgrade(
             stop,
             resume: None,
         };
-        let finished = hoist::recovery::upgrade(&ctx, &request, &person, &tx).await;
+        let finished = hoist::recovery::upgrade(&ctx, &request, &tx).await;
         drop(tx);
         (finished, collector.await.unwrap())
     })
+}
+
+/// The summary as `--json` prints it.
+fn summary(finished: &Finished) -> serde_json::Value {
+    serde_json::to_value(&finished.summary).unwrap()
 }
 
 fn env_text(stack: &TestStack) -> String {
@@ -147,7 +154,7 @@ fn an_unhealthy_stack_is_upgraded_only_past_an_explicit_override() {
         |_, _| {},
     );
     assert_eq!(finished.exit_code, 0, "{}", finished.sentence);
-    let overridden = finished.summary["overridden"].as_array().unwrap();
+    let overridden = summary(&finished)["overridden"].as_array().unwrap().clone();
     assert!(
         overridden
             .iter()
@@ -186,14 +193,14 @@ fn a_stop_before_the_first_change_keeps_the_backup_and_changes_nothing() {
         },
     );
     assert_eq!(finished.exit_code, 3, "{}", finished.sentence);
-    assert_eq!(finished.summary["outcome"], "stopped");
+    assert_eq!(summary(&finished)["outcome"], "stopped");
     assert!(
         finished.sentence.contains("before any change"),
         "{}",
         finished.sentence
     );
     // The backup was finished and kept, whole; nothing else happened.
-    let dir = std::path::PathBuf::from(finished.summary["backup"].as_str().unwrap());
+    let dir = std::path::PathBuf::from(summary(&finished)["backup"].as_str().unwrap());
     hoist::backup::check(&dir).expect("the kept backup matches its manifest");
     assert!(
         seen.iter()
@@ -233,9 +240,12 @@ fn a_stop_between_hops_ends_on_a_checked_release_without_a_rollback() {
         },
     );
     assert_eq!(finished.exit_code, 1, "{}", finished.sentence);
-    assert_eq!(finished.summary["outcome"], "stopped");
-    assert_eq!(finished.summary["hops_done"], serde_json::json!(["0.1.10"]));
-    assert!(finished.summary.get("rollback").is_none());
+    assert_eq!(summary(&finished)["outcome"], "stopped");
+    assert_eq!(
+        summary(&finished)["hops_done"],
+        serde_json::json!(["0.1.10"])
+    );
+    assert!(summary(&finished).get("rollback").is_none());
     assert!(
         finished.sentence.contains("hoist upgrade --to 0.1.11")
             && finished.sentence.contains("hoist rollback"),
@@ -297,7 +307,7 @@ fn a_failure_with_nobody_attached_is_rolled_back_alone_when_that_loses_nothing()
         },
     );
     assert_eq!(finished.exit_code, 4, "{}", finished.sentence);
-    assert_eq!(finished.summary["rollback"]["decision"], "repin");
+    assert_eq!(summary(&finished)["rollback"]["decision"], "repin");
     assert_eq!(stack.health_version(), "0.1.12");
     let status = stack.hoist(&["status", "--json"]).summary();
     assert!(status.get("attention").is_none(), "{status:#}");
@@ -346,8 +356,8 @@ fn a_failure_with_nobody_attached_that_a_rollback_would_lose_rows_to_waits_for_a
         },
     );
     assert_eq!(finished.exit_code, 1, "{}", finished.sentence);
-    assert_eq!(finished.summary["outcome"], "needs_decision");
-    assert!(finished.summary.get("rollback").is_none());
+    assert_eq!(summary(&finished)["outcome"], "needs_decision");
+    assert!(summary(&finished).get("rollback").is_none());
     for words in [
         "nobody was attached",
         "issues",

@@ -1,6 +1,6 @@
 //! What the journal says of a run, typed: its kind, how it ended, a step's status. Stored as
 //! the same words in the database and in `hoist history --json`.
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 macro_rules! words {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $word:literal),+ $(,)? }) => {
@@ -37,6 +37,12 @@ macro_rules! words {
         impl Serialize for $name {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                String::deserialize(d).map(|s| $name::parse(&s))
             }
         }
     };

@@ -18,7 +18,10 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::journal::{Journal, Outcome, RunKind};
 use crate::probe::facts;
-use crate::run::{Decider, Event, Finished, Run, Step};
+use crate::run::{Event, Question, Run, Step};
+
+/// A rollback's summary is still JSON (an upgrade's is typed).
+type Finished = crate::run::Finished<serde_json::Value>;
 use plan::{BackupDb, Decision};
 
 /// What to roll back: the backup taken before the upgrade and the versions on either side.
@@ -194,26 +197,25 @@ pub async fn preview(ctx: &Context, target: &Target) -> Result<plan::Plan, Strin
 pub async fn run_last(
     ctx: &Context,
     id: Option<&str>,
-    decider: &dyn Decider,
     events: &UnboundedSender<Event>,
-) -> Finished {
+) -> crate::run::Finished {
     let (_, view) = match facts::load_stack(ctx) {
         Ok(loaded) => loaded,
-        Err(err) => return refused(2, err.to_string()),
+        Err(err) => return refused(2, err.to_string()).erased(),
     };
     let journal = match Journal::open(&ctx.state_dir).await {
         Ok(j) => j,
-        Err(e) => return refused(1, e.to_string()),
+        Err(e) => return refused(1, e.to_string()).erased(),
     };
     let finished = match find_target(&journal, &view.project, id).await {
-        Ok(target) => run(ctx, &target, decider, events, Some(&journal), false).await,
+        Ok(target) => run(ctx, &target, events, Some(&journal), false).await,
         Err(e) => refused(
             if id.is_some() { 2 } else { 3 },
             format!("{e}. Nothing was changed."),
         ),
     };
     journal.close().await;
-    finished
+    finished.erased()
 }
 
 /// Rolls back as `target` says. `journal` records the run; when the caller has none, one is
@@ -221,7 +223,6 @@ pub async fn run_last(
 pub async fn run(
     ctx: &Context,
     target: &Target,
-    decider: &dyn Decider,
     events: &UnboundedSender<Event>,
     journal: Option<&Journal>,
     confirmed: bool,
@@ -257,7 +258,7 @@ pub async fn run(
     };
     run.attach_journal(journal, &run_id);
     let started = Instant::now();
-    let mut finished = roll_back(&mut run, ctx, &stack, view, target, decider, confirmed).await;
+    let mut finished = roll_back(&mut run, ctx, &stack, view, target, confirmed).await;
     finished.summary["run_id"] = json!(run_id);
     finished.summary["steps"] = json!(run.steps());
     finished.summary["duration_ms"] = json!(started.elapsed().as_millis() as u64);
@@ -282,7 +283,6 @@ async fn roll_back(
     stack: &crate::stack::Stack,
     view: facts::StackView,
     target: &Target,
-    decider: &dyn Decider,
     confirmed: bool,
 ) -> Finished {
     let (previous, current) = (target.previous.as_str(), target.current.as_str());
@@ -351,10 +351,14 @@ async fn roll_back(
         }
         let loss = plan::loss_sentence(&plan.losses);
         // `confirmed`: the user already said yes with this plan and its loss in view.
-        if !confirmed && !decider.confirm(&format!(
-            "Restore the backup of {} and go back to {previous}? {}; {loss}. The current data is kept aside, not deleted.",
-            facts.view.project, plan.reason
-        )) {
+        let question = Question::Rollback {
+            text: format!(
+                "Restore the backup of {} and go back to {previous}? {}; {loss}. The current data is kept aside, not deleted.",
+                facts.view.project, plan.reason
+            ),
+            restore: true,
+        };
+        if !confirmed && !run.ask(question).await {
             return refused(
                 3,
                 format!(

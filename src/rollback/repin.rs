@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use super::Finished;
 use super::{Target, state_words};
 use crate::docker::{Engine, images};
-use crate::run::{Finished, Run, Step};
+use crate::run::{Run, Step};
 use crate::stack::{Stack, pin};
 use crate::steps::engine_loss::EngineLoss;
 

@@ -6,10 +6,11 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
+use super::Finished;
 use super::{DataArchive, Target, restore};
 use crate::db::DbKind;
 use crate::probe::facts::{self, Facts};
-use crate::run::{Finished, Run, Step};
+use crate::run::{Run, Step};
 use crate::stack::Stack;
 
 /// Why a restore that the planner asks for cannot be done by hoist, when it cannot.

@@ -2,7 +2,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -43,7 +43,7 @@ impl Step {
 }
 
 /// How a step ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepStatus {
     Done,
@@ -152,5 +152,12 @@ pub enum Event {
         decision: crate::rollback_plan::Decision,
         reason: String,
         losses: Vec<crate::rollback_plan::Loss>,
+    },
+    /// The run waits for the answer to this question, sent on `reply` (never printed: the
+    /// plan or the offer it asks about came before it).
+    Ask {
+        question: super::Question,
+        #[serde(skip)]
+        reply: super::Reply,
     },
 }

@@ -2,9 +2,9 @@
 //! every front end, and printed as `"plan"` in JSON.
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UpgradePlan {
     pub project: String,
     pub from: String,
@@ -23,7 +23,7 @@ pub struct UpgradePlan {
     pub overridden: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlannedBackup {
     pub dir: PathBuf,
     /// "postgres dump of NAME (service S)", or None without a database.
@@ -33,7 +33,7 @@ pub struct PlannedBackup {
 }
 
 /// The `.env` line the first pin changes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnvDiff {
     pub file: PathBuf,
     /// 1-based; None when the variable is new.

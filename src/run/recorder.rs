@@ -2,24 +2,35 @@
 //! and the log file, and how the run ended.
 use std::time::Instant;
 
-use serde_json::{Value, json};
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::{Event, Step, StepStatus};
+use super::{Event, RunSummary, Step, StepStatus, StepSummary, Summary};
 use crate::journal::{Journal, Logged};
 
 /// How a run ended: the exit code (README, Exit codes), one sentence, and the summary object.
-pub struct Finished {
+/// Inside an engine `S` is its own summary type; front ends get the `Summary` of either.
+pub struct Finished<S = Summary> {
     pub exit_code: u8,
     pub sentence: String,
-    pub summary: Value,
+    pub summary: S,
+}
+
+impl<S: Into<Summary>> Finished<S> {
+    /// As front ends take it, whichever engine ended.
+    pub fn erased(self) -> Finished {
+        Finished {
+            exit_code: self.exit_code,
+            sentence: self.sentence,
+            summary: self.summary.into(),
+        }
+    }
 }
 
 pub(crate) struct Run<'a> {
     pub(crate) events: &'a UnboundedSender<Event>,
     pub(crate) journal: Option<&'a Journal>,
     pub(crate) run_id: Option<String>,
-    pub(crate) steps: Vec<Value>,
+    pub(crate) steps: Vec<StepSummary>,
     /// The version of the hop under way, in a multi-hop upgrade.
     pub(crate) hop: Option<String>,
 }
@@ -42,13 +53,18 @@ impl<'a> Run<'a> {
     }
 
     /// The steps so far: name, status, ms.
-    pub(crate) fn steps(&self) -> &[Value] {
+    pub(crate) fn steps(&self) -> &[StepSummary] {
         &self.steps
     }
 
     pub(crate) fn emit(&self, e: Event) {
         // A front end that went away does not stop the upgrade: it carries on to a safe end.
         let _ = self.events.send(e);
+    }
+
+    /// Asks the front end, and waits for its answer (a front end gone is a no).
+    pub(crate) async fn ask(&self, question: super::Question) -> bool {
+        super::ask(self.events, question).await
     }
 
     pub(crate) fn progress(&self, step: Step, message: impl Into<String>) {
@@ -76,16 +92,16 @@ impl<'a> Run<'a> {
     }
 
     /// A step failed after the run began: record it, and end with exit 1 and the sentence.
-    pub(crate) async fn fail(
+    pub(crate) async fn fail<S: RunSummary>(
         &mut self,
         step: Step,
         started: (Instant, Option<i64>),
         sentence: String,
-        mut summary: Value,
-    ) -> Finished {
+        mut summary: S,
+    ) -> Finished<S> {
         self.finish(step, started, false, Some(sentence.clone()))
             .await;
-        summary["error"] = json!(sentence);
+        summary.set_error(&sentence);
         Finished {
             exit_code: 1,
             sentence,
@@ -118,11 +134,12 @@ impl<'a> Run<'a> {
                 .await
                 .logged("record a step's end");
         }
-        let mut record = json!({"name": step.name(), "status": status, "ms": ms});
-        if let Some(hop) = &self.hop {
-            record["hop"] = json!(hop);
-        }
-        self.steps.push(record);
+        self.steps.push(StepSummary {
+            name: step.name().to_string(),
+            status,
+            ms,
+            hop: self.hop.clone(),
+        });
         self.emit(Event::StepFinished {
             step,
             status,
@@ -138,16 +155,19 @@ pub(crate) fn run_event(events: &UnboundedSender<Event>, e: Event) {
 }
 
 /// Writes how the run ended into the journal (again, when a rollback followed).
-pub(crate) async fn record_finish(journal: &Journal, run_id: &str, finished: &Finished) {
-    let outcome =
-        crate::journal::Outcome::parse(finished.summary["outcome"].as_str().unwrap_or("failed"));
+pub(crate) async fn record_finish<S: RunSummary>(
+    journal: &Journal,
+    run_id: &str,
+    finished: &Finished<S>,
+) {
+    let outcome = finished.summary.outcome();
     journal
         .finish_run(
             run_id,
             &outcome,
             i32::from(finished.exit_code),
             &finished.sentence,
-            &finished.summary.to_string(),
+            &serde_json::to_string(&finished.summary).unwrap_or_default(),
         )
         .await
         .logged("record how the run ended");

@@ -1,5 +1,5 @@
-//! The wizard's loop: one `tokio::select!` over the terminal's keys, the engine's events and
-//! questions, and the engine's end; the screen is drawn only when something changed, at most
+//! The wizard's loop: one `tokio::select!` over the terminal's keys, the engine's events (its
+//! questions among them), and the engine's end; the screen is drawn only when something changed, at most
 //! about 30 times a second, so an idle wizard costs nothing and a log flood does not flood a
 //! slow SSH link.
 use crate::context::Context;
@@ -16,34 +16,8 @@ use tokio::time::Instant;
 use super::state::{Command, Key, Msg, State, update};
 use super::view::{Theme, render};
 use crate::probe::facts;
-use crate::run::Decider;
+use crate::run::{Event, Reply};
 use crate::upgrade::{PathMode, Request};
-
-/// The engine's questions, carried to the screen; the engine waits for the answer.
-struct Asker {
-    questions: mpsc::UnboundedSender<(Msg, std::sync::mpsc::Sender<bool>)>,
-}
-
-impl Asker {
-    fn ask(&self, question: Msg) -> bool {
-        let (tx, rx) = std::sync::mpsc::channel();
-        if self.questions.send((question, tx)).is_err() {
-            return false;
-        }
-        // The engine runs on the multi-thread runtime: waiting here must not stall it.
-        tokio::task::block_in_place(|| rx.recv().unwrap_or(false))
-    }
-}
-
-impl Decider for Asker {
-    fn confirm(&self, question: &str) -> bool {
-        self.ask(Msg::Question(question.to_string()))
-    }
-
-    fn override_unhealthy(&self, problems: &[String]) -> bool {
-        self.ask(Msg::Override(problems.to_vec()))
-    }
-}
 
 const FRAME: Duration = Duration::from_millis(33);
 
@@ -124,21 +98,24 @@ async fn starting_state(ctx: &Context) -> Result<State, String> {
 /// itself only what loses nothing. Returns the run's exit code once it ends.
 async fn detach(
     stop: &crate::run::Stop,
-    pending: Option<std::sync::mpsc::Sender<bool>>,
-    questions: &mut mpsc::UnboundedReceiver<(Msg, std::sync::mpsc::Sender<bool>)>,
+    pending: Option<Reply>,
+    events: &mut mpsc::UnboundedReceiver<Event>,
     engine: Option<tokio::task::JoinHandle<crate::run::Finished>>,
     why: &str,
 ) -> u8 {
     // Detached first: a question answered "no" below is then read as "nobody to ask".
     stop.detach();
     tracing::warn!("the wizard lost its terminal ({why}): carrying on to the next safe point");
-    if let Some(tx) = pending {
-        let _ = tx.send(false);
+    if let Some(reply) = pending {
+        reply.send(false);
     }
-    // Questions already asked, and any asked later, are answered no: nobody is there.
-    questions.close();
-    while let Ok((_, tx)) = questions.try_recv() {
-        let _ = tx.send(false);
+    // Questions already asked, and any asked later, are answered no: nobody is there (a
+    // question dropped unanswered is a no). Nothing is drawn any more, so no event is kept.
+    events.close();
+    while let Ok(event) = events.try_recv() {
+        if let Event::Ask { reply, .. } = event {
+            reply.send(false);
+        }
     }
     // try_restore: restore() reports a failure on stderr, which panics on a hung-up tty.
     let _ = ratatui::try_restore();
@@ -197,8 +174,8 @@ async fn drive(
     // From here a hangup, SIGTERM or SIGINT no longer ends the process: they end the screen.
     let mut signals = crate::signals::Signals::listen().ok();
     let (event_tx, mut event_rx) = mpsc::unbounded_channel();
-    let (question_tx, mut question_rx) = mpsc::unbounded_channel();
-    let mut pending: Option<std::sync::mpsc::Sender<bool>> = None;
+    // The reply to the engine's question on screen; `Command::Answer` sends it.
+    let mut pending: Option<Reply> = None;
     let mut engine: Option<tokio::task::JoinHandle<crate::run::Finished>> = None;
     let stop = crate::run::Stop::default();
     let mut step_clock = Instant::now();
@@ -220,9 +197,7 @@ async fn drive(
             dirty = false;
         }
         let next_draw = last_draw + FRAME;
-        // Biased, in this order: the engine sends an event (the plan) before the question
-        // that depends on it, and the two come on different channels; a fair pick could show
-        // the question first.
+        // Biased: a hangup is looked at first.
         let msg = tokio::select! {
             biased;
             // A hangup first: a dying terminal may keep the key reader busy with non-keys.
@@ -241,14 +216,13 @@ async fn drive(
                 Some(Err(_)) | None => break "the terminal stopped answering".to_string(),
             },
             Some(event) = event_rx.recv() => {
-                if matches!(event, crate::run::Event::StepStarted { .. }) {
-                    step_clock = Instant::now();
+                match &event {
+                    Event::StepStarted { .. } => step_clock = Instant::now(),
+                    // The state shows the question; the answer goes back on its reply.
+                    Event::Ask { reply, .. } => pending = Some(reply.clone()),
+                    _ => {}
                 }
                 Msg::Engine(event)
-            }
-            Some((question, answer)) = question_rx.recv() => {
-                pending = Some(answer);
-                question
             }
             finished = async {
                 match engine.as_mut() {
@@ -264,12 +238,9 @@ async fn drive(
                 match finished {
                     Ok(f) => {
                         exit_code = f.exit_code;
-                        let evidence: BTreeMap<String, Vec<String>> = f.summary["evidence"]
-                            .as_object()
-                            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_array().map(|l| l.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default())).collect())
-                            .unwrap_or_default();
-                        state.downtime_ms = f.summary["downtime_ms"].as_u64();
-                        if let Some(run) = f.summary["run_id"].as_str() {
+                        let evidence = f.summary.evidence();
+                        state.downtime_ms = f.summary.downtime_ms();
+                        if let Some(run) = f.summary.run_id() {
                             state.record = Some(format!(
                                 "Record:   `hoist history` (run {run}); log {}",
                                 ctx.state_dir.join("hoist.log").display()
@@ -304,18 +275,15 @@ async fn drive(
             match command {
                 Command::Quit => return exit_code,
                 Command::Answer(yes) => {
-                    if let Some(tx) = pending.take() {
-                        let _ = tx.send(yes);
+                    if let Some(reply) = pending.take() {
+                        reply.send(yes);
                     }
                 }
                 Command::Stop => stop.request(),
                 Command::Rollback => {
                     let (ctx, events) = (ctx.clone(), event_tx.clone());
-                    let asker = Asker {
-                        questions: question_tx.clone(),
-                    };
                     engine = Some(tokio::spawn(async move {
-                        crate::rollback::run_last(&ctx, None, &asker, &events).await
+                        crate::rollback::run_last(&ctx, None, &events).await
                     }));
                 }
                 // An upgrade, or the continuation of an interrupted one (with its backup).
@@ -326,9 +294,6 @@ async fn drive(
                         _ => continue,
                     };
                     let (ctx, events, stop) = (ctx.clone(), event_tx.clone(), stop.clone());
-                    let asker = Asker {
-                        questions: question_tx.clone(),
-                    };
                     engine = Some(tokio::spawn(async move {
                         let request = Request {
                             to,
@@ -337,7 +302,7 @@ async fn drive(
                             stop,
                             resume,
                         };
-                        crate::recovery::upgrade(&ctx, &request, &asker, &events).await
+                        crate::recovery::upgrade(&ctx, &request, &events).await
                     }));
                 }
             }
@@ -346,12 +311,5 @@ async fn drive(
     // Stop reading the terminal first: on a hung-up tty every read fails at once, and the
     // key reader would spin.
     drop(keys);
-    detach(
-        &stop,
-        pending.take(),
-        &mut question_rx,
-        engine.take(),
-        &lost,
-    )
-    .await
+    detach(&stop, pending.take(), &mut event_rx, engine.take(), &lost).await
 }

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use crate::docker::pull_tally::PullSnapshot;
 use crate::rollback::plan::{Decision, Loss};
-use crate::run::{Event, Step};
+use crate::run::{Event, Question, Step};
 
 /// The steps down the side, in the order a user lives them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -124,12 +124,6 @@ pub struct RollbackOffer {
     pub losses: Vec<Loss>,
 }
 
-/// The word a user types to allow a restore: a slip of a key is not consent.
-pub const CONFIRM_WORD: &str = "restore";
-
-/// The word a user types to upgrade although a service is unhealthy.
-pub const OVERRIDE_WORD: &str = "override";
-
 /// The preflight's findings: the services' table, the problems, the failing ones' last lines.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Health {
@@ -171,7 +165,20 @@ pub struct Check {
     pub detail: String,
 }
 
-/// The `.env` change, as a diff.
+/// The engine's question on screen, and what the user has typed towards its word.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prompt {
+    pub question: Question,
+    pub typed: String,
+}
+
+/// A box drawn over the screen; the next key closes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overlay {
+    Help,
+    /// `q` pressed while a change runs: why hoist does not leave now, and how to stop.
+    Quit,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Phase {
@@ -212,21 +219,15 @@ pub struct State {
     pub backup_total: Option<u64>,
     pub pulls: Vec<PullBar>,
     pub env_diff: Option<crate::run::EnvDiff>,
-    /// The pending question is whether to go on past unhealthy services.
-    pub overriding: bool,
     /// The user asked to stop at the next safe point.
     pub stop_requested: bool,
     pub backup_dir: Option<String>,
     pub downtime_ms: Option<u64>,
     pub failure: Option<Failure>,
     pub rollback: Option<RollbackOffer>,
-    /// What the user typed to confirm a restore.
-    pub typed: String,
-    pub help: bool,
-    /// `q` pressed while a change runs: the explanation is on screen.
-    pub quit_asked: bool,
+    pub overlay: Option<Overlay>,
     /// The engine's question waiting for the user's answer.
-    pub question: Option<String>,
+    pub prompt: Option<Prompt>,
     /// The start screen: what runs now and where the user can go.
     pub start: Start,
     /// The engine's plan, in lines, shown with its confirmation question.
@@ -266,10 +267,6 @@ pub struct Start {
 pub enum Msg {
     Engine(Event),
     Key(Key),
-    /// The engine asks (e.g. whether to roll back); it waits for `Command::Answer`.
-    Question(String),
-    /// The engine asks whether to upgrade although these services are unhealthy.
-    Override(Vec<String>),
     /// The current step has run this many seconds.
     Tick(u64),
     /// The run ended with this exit code and sentence.
@@ -334,16 +331,13 @@ impl State {
             backup_total: None,
             pulls: Vec::new(),
             env_diff: None,
-            overriding: false,
             stop_requested: false,
             backup_dir: None,
             downtime_ms: None,
             failure: None,
             rollback: None,
-            typed: String::new(),
-            help: false,
-            quit_asked: false,
-            question: None,
+            overlay: None,
+            prompt: None,
             start: Start::default(),
             plan: Vec::new(),
             copy_command: None,
@@ -387,6 +381,11 @@ impl State {
         }
     }
 
+    /// What the user has typed towards the question's word ("" when nothing is asked).
+    pub fn typed(&self) -> &str {
+        self.prompt.as_ref().map_or("", |p| p.typed.as_str())
+    }
+
     /// Whether a change is under way, so quitting must wait for a safe point.
     pub fn changing(&self) -> bool {
         matches!(self.phase, Phase::Running | Phase::RollingBack)
@@ -404,21 +403,6 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Command> {
         Msg::Tick(secs) => {
             if state.changing() {
                 state.elapsed_s = Some(secs);
-            }
-            Vec::new()
-        }
-        Msg::Override(problems) => {
-            state.question = Some(format!("Upgrade although {}?", problems.join("; ")));
-            state.overriding = true;
-            state.typed.clear();
-            Vec::new()
-        }
-        Msg::Question(text) => {
-            state.question = Some(text);
-            state.overriding = false;
-            state.typed.clear();
-            if state.rollback.is_some() || state.failure.is_some() {
-                state.phase = Phase::Failed;
             }
             Vec::new()
         }
@@ -444,8 +428,21 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Command> {
     }
 }
 
+/// The engine asks; it waits for `Command::Answer` (the loop keeps the reply).
+fn on_ask(state: &mut State, question: Question) {
+    // A rollback is offered after a failure: the failure's screen asks it.
+    if matches!(question, Question::Rollback { .. }) {
+        state.phase = Phase::Failed;
+    }
+    state.prompt = Some(Prompt {
+        question,
+        typed: String::new(),
+    });
+}
+
 fn on_event(state: &mut State, event: Event) {
     match event {
+        Event::Ask { question, .. } => on_ask(state, question),
         Event::StepStarted { step, what } => {
             if state.phase == Phase::Idle {
                 state.phase = Phase::Running;
@@ -632,72 +629,33 @@ fn on_event(state: &mut State, event: Event) {
 }
 
 fn on_key(state: &mut State, key: Key) -> Vec<Command> {
-    if state.quit_asked {
-        state.quit_asked = false;
-        // `s` asks the engine to stop at its next safe point; any other key goes back.
-        if key == Key::Char('s') && state.phase == Phase::Running && !state.stop_requested {
-            state.stop_requested = true;
-            return vec![Command::Stop];
+    match state.overlay.take() {
+        Some(Overlay::Quit) => {
+            // `s` asks the engine to stop at its next safe point; any other key goes back.
+            if key == Key::Char('s') && state.phase == Phase::Running && !state.stop_requested {
+                state.stop_requested = true;
+                return vec![Command::Stop];
+            }
+            return Vec::new();
         }
-        return Vec::new();
+        Some(Overlay::Help) => return Vec::new(),
+        None => {}
     }
-    if state.help {
-        state.help = false;
-        return Vec::new();
-    }
-    if state.question.is_some() {
-        // A restore, and going on past unhealthy services, need their word typed out.
-        let word = if state.overriding {
-            Some(OVERRIDE_WORD)
-        } else {
-            state
-                .rollback
-                .as_ref()
-                .filter(|r| r.decision == Decision::Restore)
-                .map(|_| CONFIRM_WORD)
-        };
-        let needs_word = word.is_some();
-        let answer = |state: &mut State, yes: bool| {
-            state.question = None;
-            state.overriding = false;
-            state.typed.clear();
-            if yes && state.phase == Phase::Failed {
-                state.phase = Phase::RollingBack;
-            }
-            vec![Command::Answer(yes)]
-        };
-        // A restore needs the confirmation word typed out; anything else is one key.
-        return match key {
-            Key::Char(c) if needs_word && !c.is_control() => {
-                state.typed.push(c);
-                Vec::new()
-            }
-            Key::Backspace if needs_word => {
-                state.typed.pop();
-                Vec::new()
-            }
-            Key::Enter if word.is_some_and(|w| state.typed.trim() == w) => answer(state, true),
-            Key::Char('y') | Key::Enter if !needs_word => answer(state, true),
-            Key::Char('n') | Key::Esc => answer(state, false),
-            Key::Char('?') => {
-                state.help = true;
-                Vec::new()
-            }
-            _ => Vec::new(),
-        };
+    if state.prompt.is_some() {
+        return on_prompt_key(state, key);
     }
     if state.phase == Phase::Idle {
         return on_start_key(state, key);
     }
     match key {
-        Key::Char('?') => state.help = true,
+        Key::Char('?') => state.overlay = Some(Overlay::Help),
         Key::Up => state.log_scroll = (state.log_scroll + 1).min(state.logs.len()),
         Key::Down => state.log_scroll = state.log_scroll.saturating_sub(1),
         Key::PageUp => state.log_scroll = (state.log_scroll + 10).min(state.logs.len()),
         Key::PageDown => state.log_scroll = state.log_scroll.saturating_sub(10),
         Key::Char('q') | Key::CtrlC => {
             if state.changing() {
-                state.quit_asked = true;
+                state.overlay = Some(Overlay::Quit);
             } else {
                 return vec![Command::Quit];
             }
@@ -705,6 +663,38 @@ fn on_key(state: &mut State, key: Key) -> Vec<Command> {
         _ => {}
     }
     Vec::new()
+}
+
+/// A key while the engine's question waits: a restore, and going on past unhealthy services,
+/// need the question's word typed out; anything else is one key.
+fn on_prompt_key(state: &mut State, key: Key) -> Vec<Command> {
+    let Some(prompt) = state.prompt.as_mut() else {
+        return Vec::new();
+    };
+    let word = prompt.question.word();
+    let yes = match key {
+        Key::Char(c) if word.is_some() && !c.is_control() => {
+            prompt.typed.push(c);
+            return Vec::new();
+        }
+        Key::Backspace if word.is_some() => {
+            prompt.typed.pop();
+            return Vec::new();
+        }
+        Key::Enter if word.is_some_and(|w| prompt.typed.trim() == w) => true,
+        Key::Char('y') | Key::Enter if word.is_none() => true,
+        Key::Char('n') | Key::Esc => false,
+        Key::Char('?') => {
+            state.overlay = Some(Overlay::Help);
+            return Vec::new();
+        }
+        _ => return Vec::new(),
+    };
+    state.prompt = None;
+    if yes && state.phase == Phase::Failed {
+        state.phase = Phase::RollingBack;
+    }
+    vec![Command::Answer(yes)]
 }
 
 /// The start screen: choose a newer version (the next step preselected), or type one; or,
@@ -748,7 +738,7 @@ fn on_start_key(state: &mut State, key: Key) -> Vec<Command> {
         Key::Down => {
             start.selected = (start.selected + 1).min(start.choices.len().saturating_sub(1))
         }
-        Key::Char('?') => state.help = true,
+        Key::Char('?') => state.overlay = Some(Overlay::Help),
         Key::Char('q') | Key::CtrlC | Key::Esc if start.typed.is_empty() => {
             return vec![Command::Quit];
         }
@@ -776,6 +766,26 @@ fn on_start_key(state: &mut State, key: Key) -> Vec<Command> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::run::{OVERRIDE_WORD, RESTORE_WORD};
+
+    /// The engine's question as the loop passes it on (the reply is the loop's).
+    pub(crate) fn asked(question: Question) -> Msg {
+        let (reply, _) = crate::run::Reply::channel();
+        Msg::Engine(Event::Ask { question, reply })
+    }
+
+    fn roll_back(restore: bool) -> Msg {
+        asked(Question::Rollback {
+            text: "Roll back?".into(),
+            restore,
+        })
+    }
+
+    fn unhealthy() -> Msg {
+        asked(Question::Override {
+            problems: vec!["api is unhealthy".into()],
+        })
+    }
 
     fn started(step: Step) -> Msg {
         Msg::Engine(Event::StepStarted {
@@ -859,7 +869,7 @@ mod tests {
         assert_eq!(update(&mut s, Msg::Key(Key::Char('q'))), [Command::Quit]);
         update(&mut s, started(Step::Restart));
         assert!(update(&mut s, Msg::Key(Key::CtrlC)).is_empty());
-        assert!(s.quit_asked);
+        assert_eq!(s.overlay, Some(Overlay::Quit));
     }
 
     #[test]
@@ -874,13 +884,13 @@ mod tests {
                 losses: Vec::new(),
             }),
         );
-        update(&mut s, Msg::Question("Roll back?".into()));
+        update(&mut s, roll_back(true));
         assert_eq!(s.phase, Phase::Failed);
         // `y` is just a letter here.
         assert!(update(&mut s, Msg::Key(Key::Char('y'))).is_empty());
         assert!(update(&mut s, Msg::Key(Key::Enter)).is_empty());
         update(&mut s, Msg::Key(Key::Backspace));
-        for c in CONFIRM_WORD.chars() {
+        for c in RESTORE_WORD.chars() {
             update(&mut s, Msg::Key(Key::Char(c)));
         }
         assert_eq!(
@@ -894,10 +904,12 @@ mod tests {
     fn going_on_past_an_unhealthy_service_needs_its_word_and_esc_refuses() {
         let mut s = State::new("p", "1", "2");
         update(&mut s, started(Step::Preflight));
-        update(&mut s, Msg::Override(vec!["api is unhealthy".into()]));
+        update(&mut s, unhealthy());
         assert!(update(&mut s, Msg::Key(Key::Char('y'))).is_empty());
         assert!(update(&mut s, Msg::Key(Key::Enter)).is_empty());
-        s.typed.clear();
+        if let Some(p) = s.prompt.as_mut() {
+            p.typed.clear();
+        }
         for c in OVERRIDE_WORD.chars() {
             update(&mut s, Msg::Key(Key::Char(c)));
         }
@@ -905,8 +917,8 @@ mod tests {
             update(&mut s, Msg::Key(Key::Enter)),
             [Command::Answer(true)]
         );
-        assert!(!s.overriding);
-        update(&mut s, Msg::Override(vec!["api is unhealthy".into()]));
+        assert_eq!(s.prompt, None);
+        update(&mut s, unhealthy());
         assert_eq!(update(&mut s, Msg::Key(Key::Esc)), [Command::Answer(false)]);
     }
 
@@ -933,7 +945,7 @@ mod tests {
                 losses: Vec::new(),
             }),
         );
-        update(&mut s, Msg::Question("Roll back?".into()));
+        update(&mut s, roll_back(false));
         assert_eq!(
             update(&mut s, Msg::Key(Key::Char('y'))),
             [Command::Answer(true)]

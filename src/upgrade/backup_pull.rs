@@ -4,11 +4,11 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
-
 use crate::journal::Logged;
 use crate::probe::facts::{self, Facts};
-use crate::run::{Event, Finished, Run, Step, progress_to};
+use crate::run::{Event, Run, Step, UpgradeSummary, progress_to};
+
+type Finished = crate::run::Finished<UpgradeSummary>;
 use crate::steps::StepError;
 use crate::steps::engine_loss::{After, EngineLoss};
 
@@ -36,7 +36,7 @@ pub(super) async fn backup_and_pull(
     running_version: Option<&str>,
     estimate_bytes: u64,
     pull_timeout: Option<Duration>,
-    base: Value,
+    base: UpgradeSummary,
 ) -> Result<BackedUp, Finished> {
     let engine = &docker.engine;
     let view = &facts.view;
@@ -351,12 +351,12 @@ fn backup_failure(
 async fn backup_failed(
     run: &mut Run<'_>,
     step: (Instant, Option<i64>),
-    mut summary: Value,
+    mut summary: UpgradeSummary,
     sentence: String,
 ) -> Result<(PathBuf, Option<crate::backup::Backup>), Finished> {
     run.finish(Step::Backup, step, false, Some(sentence.clone()))
         .await;
-    summary["error"] = json!(sentence);
+    summary.error = Some(sentence.clone());
     Err(Finished {
         exit_code: 1,
         sentence,

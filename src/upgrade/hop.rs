@@ -4,14 +4,15 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde_json::{Value, json};
-
 use super::after_pin_state;
 use crate::context::Context;
 use crate::db::DbProbe;
 use crate::docker::Engine;
+use crate::journal::Outcome;
 use crate::probe::facts::{self, Facts};
-use crate::run::{Event, Finished, Run, Step, Stop, progress_to};
+use crate::run::{Event, Run, Step, Stop, UpgradeSummary, progress_to};
+
+type Finished = crate::run::Finished<UpgradeSummary>;
 use crate::stack::{Stack, pin};
 use crate::steps::engine_loss::{After, EngineLoss};
 use crate::steps::restart::{Up, restart_and_watch};
@@ -37,7 +38,7 @@ pub(super) async fn run_hops(
     hops: &[(String, BTreeMap<String, String>)],
     stop: &Stop,
     to: &str,
-    mut summary: Value,
+    mut summary: UpgradeSummary,
 ) -> Finished {
     let from = j.from;
     let mut previous = from.to_string();
@@ -76,9 +77,9 @@ pub(super) async fn run_hops(
                 j.facts.view.project,
                 j.backup_dir.display()
             );
-            summary["hops_done"] = json!(hops_done);
-            summary["outcome"] = json!("stopped");
-            summary["error"] = json!(sentence);
+            summary.hops_done = Some(hops_done);
+            summary.outcome = Outcome::Stopped;
+            summary.error = Some(sentence.clone());
             return Finished {
                 exit_code: 1,
                 sentence,
@@ -87,9 +88,9 @@ pub(super) async fn run_hops(
         }
     }
     run.hop = None;
-    summary["hops_done"] = json!(hops_done);
-    summary["outcome"] = json!("succeeded");
-    summary["exit_code"] = json!(0);
+    summary.hops_done = Some(hops_done.clone());
+    summary.outcome = Outcome::Succeeded;
+    summary.exit_code = 0;
     Finished {
         exit_code: 0,
         sentence: format!(
@@ -115,7 +116,7 @@ pub(super) async fn run_hop(
     targets: &BTreeMap<String, String>,
     previous: &str,
     hops_done: &[String],
-    summary: &mut Value,
+    summary: &mut UpgradeSummary,
     downtime_total: &mut Option<u64>,
 ) -> Result<(), Finished> {
     let Journey {
@@ -160,8 +161,8 @@ pub(super) async fn run_hop(
     }
     run.finish(Step::Pin, step, true, None).await;
     // From here on a failure has changed the stack: a rollback is offered.
-    summary["changed"] = json!(true);
-    summary["pinned_now"] = json!(hop);
+    summary.changed = true;
+    summary.pinned_now = Some(hop.to_string());
     let after_pin = |what: String| after_pin_state(stack, hop, from, backup_dir, what);
 
     let (up, step, after) = up_and_gather(j, run, hop, targets, hops_done, summary).await?;
@@ -188,23 +189,23 @@ pub(super) async fn run_hop(
         (Some(a), Some(b)) => Some(a + b),
         _ => None,
     };
-    summary["schema_after"] =
-        json!(schema_after.and_then(|p| p.migrations.as_ref().map(|m| m.revision.clone())));
-    summary["fingerprint_before"] = json!(schema_before.map(|p| &p.fingerprint));
-    summary["fingerprint_after"] = json!(schema_after.map(|p| &p.fingerprint));
-    summary["smoke"] = json!(smoke_results);
-    summary["downtime_ms"] = json!(*downtime_total);
+    summary.schema_after =
+        Some(schema_after.and_then(|p| p.migrations.as_ref().map(|m| m.revision.clone())));
+    summary.fingerprint_before = Some(schema_before.map(|p| p.fingerprint.clone()));
+    summary.fingerprint_after = Some(schema_after.map(|p| p.fingerprint.clone()));
+    summary.smoke = Some(serde_json::to_value(&smoke_results).unwrap_or_default());
+    summary.downtime_ms = Some(*downtime_total);
     if !problems.is_empty() {
         let failure = format!(
             "the upgrade to {hop} did not verify: {}",
             problems.join("; ")
         );
-        summary["failure"] = json!(failure);
+        summary.failure = Some(failure.clone());
         run.emit(Event::Failure {
             reason: failure.clone(),
             evidence: BTreeMap::new(),
         });
-        summary["hops_done"] = json!(hops_done);
+        summary.hops_done = Some(hops_done.to_vec());
         let sentence = after_pin(failure);
         return Err(run
             .fail(Step::Verify, step, sentence, summary.clone())
@@ -223,7 +224,7 @@ async fn up_and_gather(
     hop: &str,
     targets: &BTreeMap<String, String>,
     hops_done: &[String],
-    summary: &mut Value,
+    summary: &mut UpgradeSummary,
 ) -> Result<(Up, (std::time::Instant, Option<i64>), Facts), Finished> {
     let Journey {
         ctx,
@@ -242,9 +243,9 @@ async fn up_and_gather(
         {
             Ok(up) => up,
             Err(f) => {
-                summary["failure"] = json!(f.reason);
+                summary.failure = Some(f.reason.clone());
                 if f.engine_gone {
-                    summary["engine_gone"] = json!(true);
+                    summary.engine_gone = true;
                 }
                 run.emit(Event::Failure {
                     reason: f.reason.clone(),
@@ -252,9 +253,9 @@ async fn up_and_gather(
                 });
                 let sentence = after_pin(f.reason);
                 if let Some(evidence) = f.evidence {
-                    summary["evidence"] = json!(evidence);
+                    summary.evidence = Some(evidence);
                 }
-                summary["hops_done"] = json!(hops_done);
+                summary.hops_done = Some(hops_done.to_vec());
                 return Err(run.fail(f.step, f.started, sentence, summary.clone()).await);
             }
         };
@@ -285,9 +286,9 @@ async fn up_and_gather(
             }
             After::Gone(why) => {
                 up.end().await;
-                summary["failure"] = json!(why);
-                summary["engine_gone"] = json!(true);
-                summary["hops_done"] = json!(hops_done);
+                summary.failure = Some(why.clone());
+                summary.engine_gone = true;
+                summary.hops_done = Some(hops_done.to_vec());
                 let sentence = after_pin(why);
                 return Err(run
                     .fail(Step::Verify, step, sentence, summary.clone())

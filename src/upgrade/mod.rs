@@ -1,8 +1,8 @@
 //! The upgrade engine, without any terminal: preflight, target check, backup and pull (they
 //! overlap, `backup_pull.rs`), then for each release on the way pin, restart, watch and verify
-//! (`hop.rs`). It reports through `Event`s on a channel and asks its questions through a
-//! `Decider`; the front ends (headless lines or JSON, the wizard) show them. What follows a
-//! failure is `crate::recovery`'s.
+//! (`hop.rs`). It reports through `Event`s on a channel, its questions too (`Event::Ask`, the
+//! answer on a reply channel); the front ends (headless lines or JSON, the wizard) show them.
+//! What follows a failure is `crate::recovery`'s.
 
 mod backup_pull;
 mod hop;
@@ -16,12 +16,13 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use serde_json::json;
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::journal::Journal;
+use crate::journal::{Journal, Outcome};
 use crate::probe::facts::{self, Facts};
-use crate::run::{Decider, Event, Finished, Step, Stop};
+use crate::run::{Event, Question, Step, Stop, UpgradeSummary};
+
+type Finished = crate::run::Finished<UpgradeSummary>;
 use crate::run::{Run, record_finish};
 use crate::stack::pin;
 use crate::steps::StepError;
@@ -52,7 +53,10 @@ pub enum PathMode {
 fn refused(code: u8, sentence: String, to: &str) -> Finished {
     Finished {
         exit_code: code,
-        summary: json!({"type": "summary", "command": "upgrade", "to": to, "outcome": "refused", "exit_code": code, "error": sentence, "steps": []}),
+        summary: UpgradeSummary {
+            error: Some(sentence.clone()),
+            ..UpgradeSummary::new(to, Outcome::Refused, code)
+        },
         sentence,
     }
 }
@@ -82,14 +86,9 @@ pub struct FailedChange {
 /// The upgrade itself: preflight, target, backup and pull, then each hop's pin, restart, watch
 /// and verify. What follows a failure (a rollback, or waiting for a decision) is not decided
 /// here: see `crate::recovery`.
-pub async fn run(
-    ctx: &Context,
-    req: &Request,
-    decider: &dyn Decider,
-    events: &UnboundedSender<Event>,
-) -> Ended {
+pub async fn run(ctx: &Context, req: &Request, events: &UnboundedSender<Event>) -> Ended {
     let mut failed_change = None;
-    let finished = prepare_and_run(ctx, req, decider, events, &mut failed_change).await;
+    let finished = prepare_and_run(ctx, req, events, &mut failed_change).await;
     Ended {
         finished,
         failed_change,
@@ -99,7 +98,6 @@ pub async fn run(
 async fn prepare_and_run(
     ctx: &Context,
     req: &Request,
-    decider: &dyn Decider,
     events: &UnboundedSender<Event>,
     failed_change: &mut Option<FailedChange>,
 ) -> Finished {
@@ -157,7 +155,7 @@ async fn prepare_and_run(
         facts,
         estimate,
         overridden,
-    } = match preflight::run_preflight(&mut run, ctx, req, decider, view, continuing, &to).await {
+    } = match preflight::run_preflight(&mut run, ctx, req, view, continuing, &to).await {
         Ok(p) => p,
         Err(finished) => return finished,
     };
@@ -202,13 +200,18 @@ async fn prepare_and_run(
         return Finished {
             exit_code: 0,
             sentence: "dry run: nothing was changed".into(),
-            summary: json!({"type": "summary", "command": "upgrade", "outcome": "dry_run", "from": from, "to": to, "plan": plan, "exit_code": 0, "steps": run.steps}),
+            summary: UpgradeSummary {
+                from: Some(from),
+                plan: Some(Box::new(plan)),
+                steps: run.steps,
+                ..UpgradeSummary::new(&to, Outcome::DryRun, 0)
+            },
         };
     }
-    if !decider.confirm(&format!(
-        "Upgrade {} from {from} to {to}?",
-        facts.view.project
-    )) {
+    let question = Question::Upgrade {
+        text: format!("Upgrade {} from {from} to {to}?", facts.view.project),
+    };
+    if !run.ask(question).await {
         return refused(3, "the upgrade needs a confirmation: run it with --yes (or in the wizard). Nothing was changed.".into(), &to);
     }
 
@@ -325,41 +328,37 @@ async fn journaled<'j>(
     )
     .await;
     if let Some(r) = resumed {
-        finished.summary["resumed_from"] = json!(r.run_id);
+        finished.summary.resumed_from = Some(r.run_id.clone());
     }
-    if !overridden.is_empty() {
-        finished.summary["overridden"] = json!(overridden);
-    }
-    finished.summary["run_id"] = json!(run_id);
-    finished.summary["steps"] = json!(run.steps);
-    finished.summary["duration_ms"] = json!(started_all.elapsed().as_millis() as u64);
+    finished.summary.overridden = overridden.to_vec();
+    finished.summary.run_id = Some(run_id.to_string());
+    finished.summary.steps = std::mem::take(&mut run.steps);
+    finished.summary.duration_ms = Some(started_all.elapsed().as_millis() as u64);
     record_finish(journal, run_id, &finished).await;
     drop(run);
-    if finished.summary["engine_gone"] == json!(true) {
+    let summary = &mut finished.summary;
+    if summary.engine_gone {
         // Nothing can be rolled back without the engine, and the release is not to blame.
         finished.sentence = format!(
             "{} Once Docker answers again, `hoist upgrade --to {to}` continues this upgrade with that backup, or `hoist rollback` goes back to {from}.",
             finished.sentence
         );
-        finished.summary["error"] = json!(finished.sentence);
+        summary.error = Some(finished.sentence.clone());
         record_finish(journal, run_id, &finished).await;
     } else if finished.exit_code == 1
-        && finished.summary["changed"] == json!(true)
-        && finished.summary["outcome"] != json!("stopped")
-        && let Some(backup_dir) = finished.summary["backup"].as_str().map(PathBuf::from)
+        && summary.changed
+        && summary.outcome != Outcome::Stopped
+        && let Some(backup_dir) = summary.backup.clone()
     {
         *failed_change = Some(FailedChange {
             run_id: run_id.to_string(),
             from: from.to_string(),
             to: to.to_string(),
-            failure: finished.summary["failure"]
-                .as_str()
-                .unwrap_or(&finished.sentence)
-                .to_string(),
-            pinned_now: finished.summary["pinned_now"]
-                .as_str()
-                .unwrap_or(to)
-                .to_string(),
+            failure: summary
+                .failure
+                .clone()
+                .unwrap_or_else(|| finished.sentence.clone()),
+            pinned_now: summary.pinned_now.clone().unwrap_or_else(|| to.to_string()),
             backup_dir,
             view: facts.view.clone(),
             stop_timeout: stack
@@ -390,9 +389,12 @@ async fn upgrade(
     let services = crate::probe::services::services(facts);
     let running_version = crate::probe::services::running_version(&services);
     let schema_before = facts.db.as_ref().and_then(|r| r.as_ref().ok());
-    let base = |outcome: &str, code: u8| {
-        json!({"type": "summary", "command": "upgrade", "from": from, "to": to, "outcome": outcome, "exit_code": code,
-               "schema_before": schema_before.and_then(|p| p.migrations.as_ref().map(|m| m.revision.clone()))})
+    let base = UpgradeSummary {
+        from: Some(from.to_string()),
+        schema_before: Some(
+            schema_before.and_then(|p| p.migrations.as_ref().map(|m| m.revision.clone())),
+        ),
+        ..UpgradeSummary::new(to, Outcome::Failed, 1)
     };
 
     // A restart of the Docker daemon from here on is waited out and the step done again.
@@ -413,20 +415,20 @@ async fn upgrade(
         running_version.as_deref(),
         estimate_bytes,
         stack.settings.timeout_pull,
-        base("failed", 1),
+        base.clone(),
     )
     .await
     {
         Ok(b) => b,
         Err(finished) => return finished,
     };
-    let mut summary = base("failed", 1);
-    summary["backup"] = json!(backup_dir);
+    let mut summary = base;
+    summary.backup = Some(backup_dir.clone());
     let resuming = taken.is_none();
     if resuming {
         // The interrupted run already changed the stack: a failure from here offers the way back.
-        summary["changed"] = json!(true);
-        summary["pinned_now"] = json!(to);
+        summary.changed = true;
+        summary.pinned_now = Some(to.to_string());
     }
     if let Err(e) = pulled {
         let sentence = match (&e, resuming) {
@@ -454,9 +456,9 @@ async fn upgrade(
             "stopped at your request before any change: the stack still runs {from}, .env is as it was; the backup is in {}. Run the upgrade again when you are ready.",
             backup_dir.display()
         );
-        summary["outcome"] = json!("stopped");
-        summary["exit_code"] = json!(3);
-        summary["error"] = json!(sentence);
+        summary.outcome = Outcome::Stopped;
+        summary.exit_code = 3;
+        summary.error = Some(sentence.clone());
         return Finished {
             exit_code: 3,
             sentence,

@@ -4,12 +4,13 @@
 //! interrupted upgrade is continued). A failure refuses with nothing changed.
 use std::collections::BTreeMap;
 
+use super::Finished;
 use super::{Request, refused};
 use crate::context::Context;
 use crate::preflight::{self as checks, BackupEstimate, Level};
 use crate::probe::evidence::last_lines;
 use crate::probe::facts::{self, Facts};
-use crate::run::{Decider, Event, Finished, Run, Step};
+use crate::run::{Event, Question, Run, Step};
 use crate::steps::restart::wait_for_compose;
 
 /// What the preflight found, for the rest of the run.
@@ -25,7 +26,6 @@ pub(super) async fn run_preflight(
     run: &mut Run<'_>,
     ctx: &Context,
     req: &Request,
-    decider: &dyn Decider,
     view: facts::StackView,
     continuing: bool,
     to: &str,
@@ -75,7 +75,12 @@ pub(super) async fn run_preflight(
     let overridden = problems.is_empty()
         && !unhealthy.is_empty()
         && !req.dry_run
-        && (continuing || decider.override_unhealthy(&unhealthy));
+        && (continuing
+            || run
+                .ask(Question::Override {
+                    problems: unhealthy.clone(),
+                })
+                .await);
     if overridden && continuing {
         run.progress(
             Step::Preflight,

@@ -3,11 +3,12 @@
 //! anything is touched.
 use std::collections::BTreeMap;
 
+use super::Finished;
 use super::{PathMode, refused};
 use crate::docker::images::{self, TagStatus};
 use crate::preflight::{self as checks, Level};
 use crate::probe::facts::{self, Facts};
-use crate::run::{Finished, Run, Step};
+use crate::run::{Run, Step};
 use crate::stack::Stack;
 use crate::stack::targets::target_images;
 

@@ -8,7 +8,8 @@ use ratatui::widgets::{Paragraph, Wrap};
 
 use super::{Theme, sections};
 use crate::rollback::plan::{Decision, loss_sentence};
-use crate::tui::state::{CONFIRM_WORD, Phase, Stage, State};
+use crate::run::{Question, RESTORE_WORD};
+use crate::tui::state::{Phase, Stage, State};
 
 pub fn render(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
     let area = Rect {
@@ -93,15 +94,19 @@ fn step(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
     }
     // A question (and the override's explanation) is kept at the bottom, always in sight.
     let mut prompt: Vec<Line> = Vec::new();
-    if state.overriding && state.question.is_some() {
+    let question = state.prompt.as_ref().map(|p| &p.question);
+    if let Some(Question::Override { .. }) = question {
         prompt.extend(sections::override_prompt(state, theme));
-    } else if let Some(q) = &state.question {
+    } else if let Some(q) = question {
         prompt.push(Line::from(""));
         for p in &state.plan {
             prompt.push(Line::from(format!("  {p}")));
         }
         prompt.push(Line::from(""));
-        prompt.push(Line::from(Span::styled(format!("{q} [y/n]"), theme.bold())));
+        prompt.push(Line::from(Span::styled(
+            format!("{} [y/n]", q.text()),
+            theme.bold(),
+        )));
     }
     let prompt_height = wrapped_height(&prompt, area.width).min(area.height / 2);
     let [area, prompt_area] =
@@ -287,8 +292,8 @@ fn failure(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
                 lines.push(Line::from(Span::styled(loss, theme.fg(Color::Yellow))));
                 lines.push(Line::from(""));
                 lines.push(Line::from(format!(
-                    "Type {CONFIRM_WORD} and press Enter to restore: {}",
-                    state.typed
+                    "Type {RESTORE_WORD} and press Enter to restore: {}",
+                    state.typed()
                 )));
             } else {
                 lines.push(Line::from(""));

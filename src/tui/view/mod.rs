@@ -12,7 +12,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::state::{Phase, State};
+use super::state::{Overlay, Phase, State};
 
 /// Colors only when the user has not asked for none (`NO_COLOR`): meaning never rests on color
 /// alone, every status also has its symbol and word.
@@ -60,24 +60,23 @@ pub fn render(state: &State, theme: Theme, frame: &mut Frame) {
     stepper::render(state, theme, frame, left);
     body::render(state, theme, frame, right);
     frame.render_widget(Paragraph::new(hints(state)), bottom);
-    if state.help {
-        overlay::help(theme, frame);
-    } else if state.quit_asked {
-        overlay::quit(state, theme, frame);
+    match state.overlay {
+        Some(Overlay::Help) => overlay::help(theme, frame),
+        Some(Overlay::Quit) => overlay::quit(state, theme, frame),
+        None => {}
     }
 }
 
 /// The keys that do something now.
 fn hints(state: &State) -> Line<'static> {
-    let restore = state
-        .rollback
-        .as_ref()
-        .is_some_and(|r| r.decision == crate::rollback::plan::Decision::Restore);
-    let text = match (&state.question, &state.phase) {
-        (Some(_), _) if state.overriding => {
+    let question = state.prompt.as_ref().map(|p| &p.question);
+    let text = match (question, &state.phase) {
+        (Some(crate::run::Question::Override { .. }), _) => {
             " type the word, Enter go on  Esc stop here, nothing changed  ? help"
         }
-        (Some(_), _) if restore => " type the word, Enter confirm  Esc keep as is  ? help",
+        (Some(q), _) if q.word().is_some() => {
+            " type the word, Enter confirm  Esc keep as is  ? help"
+        }
         (Some(_), _) => " y/Enter yes  n/Esc no  ? help",
         (_, Phase::Finished { .. }) => " q quit  ↑/↓ scroll logs  ? help",
         (_, Phase::Idle) if state.start.attention.is_some() => {

@@ -4,7 +4,8 @@ use ratatui::style::Color;
 use ratatui::text::{Line, Span};
 
 use super::Theme;
-use crate::tui::state::{OVERRIDE_WORD, State};
+use crate::run::OVERRIDE_WORD;
+use crate::tui::state::State;
 use crate::units::human_bytes;
 
 /// The services' table, the problems (unless a sentence above says them), and the failing
@@ -59,7 +60,7 @@ pub fn override_prompt<'a>(state: &State, theme: Theme) -> Vec<Line<'a>> {
         Line::from(Span::styled(
             format!(
                 "Type {OVERRIDE_WORD} + Enter to upgrade anyway; Esc stops, nothing changed: {}_",
-                state.typed
+                state.typed()
             ),
             theme.bold(),
         )),

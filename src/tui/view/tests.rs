@@ -7,7 +7,7 @@ use ratatui::backend::TestBackend;
 
 use super::{Theme, render};
 use crate::rollback::plan::{Decision, Loss};
-use crate::run::{Event, Step};
+use crate::run::{Event, Question, Step};
 use crate::tui::state::{Key, Msg, State, update};
 
 const SIZES: [(u16, u16); 2] = [(80, 24), (160, 48)];
@@ -28,6 +28,12 @@ fn snap(name: &str, state: &State) {
 
 fn engine(state: &mut State, e: Event) {
     update(state, Msg::Engine(e));
+}
+
+/// The engine asks (the reply is the loop's, not the state's).
+fn ask(state: &mut State, question: Question) {
+    let (reply, _) = crate::run::Reply::channel();
+    engine(state, Event::Ask { question, reply });
 }
 
 fn step(state: &mut State, step: Step, what: &str, ok: Option<bool>) {
@@ -204,9 +210,11 @@ fn the_plan_and_its_question() {
             )),
         },
     );
-    update(
+    ask(
         &mut s,
-        Msg::Question("Upgrade specivo from 0.1.11 to 0.1.12?".into()),
+        Question::Upgrade {
+            text: "Upgrade specivo from 0.1.11 to 0.1.12?".into(),
+        },
     );
     snap("plan_question", &s);
 }
@@ -388,9 +396,11 @@ fn unhealthy() -> State {
 #[test]
 fn an_unhealthy_stack_asks_for_an_override() {
     let mut s = unhealthy();
-    update(
+    ask(
         &mut s,
-        Msg::Override(vec!["api is running but unhealthy".into()]),
+        Question::Override {
+            problems: vec!["api is running but unhealthy".into()],
+        },
     );
     for c in "overr".chars() {
         update(&mut s, Msg::Key(Key::Char(c)));
@@ -401,9 +411,11 @@ fn an_unhealthy_stack_asks_for_an_override() {
 #[test]
 fn an_unhealthy_stack_refused() {
     let mut s = unhealthy();
-    update(
+    ask(
         &mut s,
-        Msg::Override(vec!["api is running but unhealthy".into()]),
+        Question::Override {
+            problems: vec!["api is running but unhealthy".into()],
+        },
     );
     update(&mut s, Msg::Key(Key::Esc));
     step(&mut s, Step::Preflight, "", Some(false));
@@ -484,7 +496,13 @@ fn failure_offering_a_re_pin() {
             ],
         )]);
     }
-    update(&mut s, Msg::Question("Roll back?".into()));
+    ask(
+        &mut s,
+        Question::Rollback {
+            text: "Roll back?".into(),
+            restore: false,
+        },
+    );
     snap("failure_re_pin", &s);
 }
 
@@ -504,7 +522,13 @@ fn failure_offering_a_restore_with_the_loss() {
             }],
         },
     );
-    update(&mut s, Msg::Question("Roll back?".into()));
+    ask(
+        &mut s,
+        Question::Rollback {
+            text: "Roll back?".into(),
+            restore: true,
+        },
+    );
     for c in "rest".chars() {
         update(&mut s, Msg::Key(Key::Char(c)));
     }
@@ -549,7 +573,7 @@ fn help_and_quit_overlays() {
     snap("help", &s);
     update(&mut s, Msg::Key(Key::Char('x')));
     update(&mut s, Msg::Key(Key::Char('q')));
-    assert!(s.quit_asked);
+    assert_eq!(s.overlay, Some(crate::tui::state::Overlay::Quit));
     snap("quit_during_a_change", &s);
     assert_eq!(
         update(&mut s, Msg::Key(Key::Char('s'))),

@@ -1,16 +1,4 @@
-//! How a run is steered from outside: the questions it asks (a `Decider`), and a `Stop` asked
-//! for by a person or a signal.
-
-/// Who answers the engine's questions: a person in the wizard; `--yes` headless.
-pub trait Decider: Send + Sync {
-    fn confirm(&self, question: &str) -> bool;
-
-    /// Whether to upgrade although these services are unhealthy. Only a person looking at
-    /// them can say yes (the wizard asks for a typed word); `--yes` does not cover it.
-    fn override_unhealthy(&self, _problems: &[String]) -> bool {
-        false
-    }
-}
+//! A `Stop` asked of a run by a person or a signal.
 
 /// Asks a running upgrade to stop at its next safe point: before the first change (after
 /// the backup and the pull), or between two hops. A restart, once begun, goes on through
@@ -40,14 +28,5 @@ impl Stop {
 
     pub fn detached(&self) -> bool {
         self.detached.load(std::sync::atomic::Ordering::SeqCst)
-    }
-}
-
-/// Headless: yes when `--yes` was given, else every question is a refusal.
-pub struct Headless(pub bool);
-
-impl Decider for Headless {
-    fn confirm(&self, _question: &str) -> bool {
-        self.0
     }
 }

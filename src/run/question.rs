@@ -1,0 +1,160 @@
+//! The engine's questions. Each is typed (what it asks, and what a yes needs) and travels to
+//! the front end as `Event::Ask`, with the channel its answer comes back on: nothing blocks a
+//! runtime thread while a person thinks.
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::oneshot;
+
+use super::Event;
+
+/// The word a person types to allow a restore: a slip of a key is not consent.
+pub const RESTORE_WORD: &str = "restore";
+
+/// The word a person types to upgrade although a service is unhealthy.
+pub const OVERRIDE_WORD: &str = "override";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Question {
+    /// Whether to start the upgrade whose plan was just sent.
+    Upgrade { text: String },
+    /// Whether to upgrade although these services are unhealthy. Only a person looking at
+    /// them can say yes: `--yes` does not cover it.
+    Override { problems: Vec<String> },
+    /// Whether to roll back; `restore`: the rollback restores a backup.
+    Rollback { text: String, restore: bool },
+}
+
+impl Question {
+    pub fn text(&self) -> String {
+        match self {
+            Question::Upgrade { text } | Question::Rollback { text, .. } => text.clone(),
+            Question::Override { problems } => format!("Upgrade although {}?", problems.join("; ")),
+        }
+    }
+
+    /// The word a yes needs typed out; `None`: one key says yes.
+    pub fn word(&self) -> Option<&'static str> {
+        match self {
+            Question::Override { .. } => Some(OVERRIDE_WORD),
+            Question::Rollback { restore: true, .. } => Some(RESTORE_WORD),
+            Question::Upgrade { .. } | Question::Rollback { restore: false, .. } => None,
+        }
+    }
+}
+
+/// Headless: yes to what `--yes` covers when it was given, else every question is a refusal.
+#[derive(Debug, Clone, Copy)]
+pub struct Headless(pub bool);
+
+impl Headless {
+    pub fn answer(&self, question: &Question) -> bool {
+        match question {
+            Question::Override { .. } => false,
+            Question::Upgrade { .. } | Question::Rollback { .. } => self.0,
+        }
+    }
+}
+
+/// Where the answer to an `Event::Ask` goes. Cloned with its event (front ends take events by
+/// value and may clone them); the first answer counts, and a reply dropped unanswered is a no.
+#[derive(Clone)]
+pub struct Reply(Arc<Mutex<Option<oneshot::Sender<bool>>>>);
+
+impl Reply {
+    pub fn channel() -> (Reply, oneshot::Receiver<bool>) {
+        let (tx, rx) = oneshot::channel();
+        (Reply(Arc::new(Mutex::new(Some(tx)))), rx)
+    }
+
+    pub fn send(&self, yes: bool) {
+        let sender = match self.0.lock() {
+            Ok(mut slot) => slot.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        if let Some(tx) = sender {
+            // The engine gave up waiting (it ended): nothing left to tell.
+            let _ = tx.send(yes);
+        }
+    }
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Reply")
+    }
+}
+
+/// Asks the front end and waits for its answer. A front end gone, or one that drops the
+/// question, is a no: nothing is done that nobody agreed to.
+pub(crate) async fn ask(events: &UnboundedSender<Event>, question: Question) -> bool {
+    let (reply, answer) = Reply::channel();
+    if events.send(Event::Ask { question, reply }).is_err() {
+        return false;
+    }
+    answer.await.unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_word_is_part_of_the_question() {
+        let restore = Question::Rollback {
+            text: "Roll back?".into(),
+            restore: true,
+        };
+        assert_eq!(restore.word(), Some(RESTORE_WORD));
+        let repin = Question::Rollback {
+            text: "Roll back?".into(),
+            restore: false,
+        };
+        assert_eq!(repin.word(), None);
+        let over = Question::Override {
+            problems: vec!["api is unhealthy".into(), "db is down".into()],
+        };
+        assert_eq!(over.word(), Some(OVERRIDE_WORD));
+        assert_eq!(
+            over.text(),
+            "Upgrade although api is unhealthy; db is down?"
+        );
+    }
+
+    #[test]
+    fn yes_covers_all_but_an_override() {
+        let upgrade = Question::Upgrade { text: "Go?".into() };
+        let over = Question::Override { problems: vec![] };
+        assert!(Headless(true).answer(&upgrade));
+        assert!(!Headless(false).answer(&upgrade));
+        assert!(!Headless(true).answer(&over));
+    }
+
+    #[tokio::test]
+    async fn an_answer_comes_back_and_silence_is_a_no() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let front = tokio::spawn(async move {
+            let mut answers = vec![true, false].into_iter();
+            while let Some(event) = rx.recv().await {
+                if let Event::Ask { reply, .. } = event {
+                    match answers.next() {
+                        Some(yes) => reply.send(yes),
+                        // Dropped unanswered.
+                        None => drop(reply),
+                    }
+                }
+            }
+        });
+        let q = || Question::Upgrade { text: "Go?".into() };
+        assert!(ask(&tx, q()).await);
+        assert!(!ask(&tx, q()).await);
+        assert!(!ask(&tx, q()).await);
+        drop(tx);
+        front.await.ok();
+        let (gone, rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
+        drop(rx);
+        assert!(!ask(&gone, q()).await);
+    }
+}
