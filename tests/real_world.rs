@@ -155,7 +155,10 @@ volumes:
     assert_eq!(version_on(port), "0.1.12");
     let init = stack.container("init");
     assert_eq!(inspect(&init, "{{.Config.Image}}"), format!("{app}:0.1.12"));
-    assert_eq!(inspect(&init, "{{.State.Status}} {{.State.ExitCode}}"), "exited 0");
+    assert_eq!(
+        inspect(&init, "{{.State.Status}} {{.State.ExitCode}}"),
+        "exited 0"
+    );
     // The database was dumped although its image does not say postgres.
     let s = run.summary();
     let backup = std::path::PathBuf::from(s["backup"].as_str().unwrap());
@@ -188,4 +191,96 @@ volumes:
         compose
     );
     assert_eq!(version_on(port), "0.1.11");
+}
+
+/// Every file under `dir` with its bytes, mode and owner (a volume's directory on the host).
+fn tree(dir: &std::path::Path) -> std::collections::BTreeMap<String, (Vec<u8>, u32, u32, u32)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = std::collections::BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let rel = p.strip_prefix(dir).unwrap().display().to_string();
+            // The worker's heartbeat changes by itself; it is not the user's data.
+            if rel.starts_with("worker") {
+                continue;
+            }
+            let meta = std::fs::symlink_metadata(&p).unwrap();
+            if meta.is_dir() {
+                todo.push(p);
+            } else {
+                out.insert(
+                    rel,
+                    (
+                        std::fs::read(&p).unwrap(),
+                        meta.mode(),
+                        meta.uid(),
+                        meta.gid(),
+                    ),
+                );
+            }
+        }
+    }
+    out
+}
+
+fn volume_dir(name: &str) -> std::path::PathBuf {
+    let out = Command::new("docker")
+        .args(["volume", "inspect", "--format", "{{.Mountpoint}}", name])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "no volume {name}: {out:?}");
+    std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+#[test]
+fn data_in_a_named_volume_is_restored_and_the_newer_content_kept_in_another_volume() {
+    if !docker_available() {
+        return;
+    }
+    let port = free_port();
+    let compose = std::fs::read_to_string(common::repo_root().join("testbed/stack/compose.yaml"))
+        .unwrap()
+        .replace("${SPECIVO_DATA_DIR:-./specivo-data}:/data", "uploads:/data")
+        .replace(
+            "volumes:\n  db-data:\n",
+            "volumes:\n  db-data:\n  uploads:\n",
+        );
+    let env = std::fs::read_to_string(common::repo_root().join("testbed/stack/env.template"))
+        .unwrap()
+        .replace("@VERSION@", "0.1.11")
+        .replace("@PORT@", &port.to_string())
+        .replace("@DBPASS@", "volume-db-secret")
+        .replace("@SECRET@", "volume-app-secret");
+    let stack = TestStack::custom("volume", &[("compose.yaml", &compose), (".env", &env)]);
+    assert_eq!(version_on(port), "0.1.11");
+    let volume = format!("{}_uploads", stack.project);
+    let dir = volume_dir(&volume);
+    let before = tree(&dir);
+    assert!(!before.is_empty(), "the app wrote nothing to its volume");
+
+    let run = stack.hoist(&["upgrade", "--to", "0.1.12", "--yes", "--json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let newer = tree(&dir);
+    assert_ne!(newer, before, "0.1.12 rewrites the data format");
+
+    let back = stack.hoist(&["rollback", "--yes", "--json"]);
+    back.assert_no_panic();
+    assert_eq!(back.code, 0, "{back:?}");
+    let s = back.summary();
+    assert_eq!(s["decision"], "restore", "{s:#}");
+    assert_eq!(version_on(port), "0.1.11");
+    // Byte-exact, modes kept; the newer content is in the volume the report names.
+    assert_eq!(tree(&dir), before);
+    let aside = s["kept_aside"]["data"][0].as_str().unwrap().to_string();
+    let aside = aside.strip_prefix("volume ").unwrap();
+    assert!(
+        aside.starts_with(&format!("{volume}-before-rollback-")),
+        "{aside}"
+    );
+    assert_eq!(tree(&volume_dir(aside)), newer);
+    let _ = Command::new("docker")
+        .args(["volume", "rm", aside])
+        .output();
 }

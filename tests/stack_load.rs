@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use hoist::db::DbKind;
-use hoist::stack::detect::Site;
 use hoist::stack::compose::{ComposeError, MountKind};
 use hoist::stack::detect::Readiness;
+use hoist::stack::detect::Site;
 use hoist::stack::{self, Stack, StackError, StackPaths};
 
 fn case_dir(case: &str) -> PathBuf {

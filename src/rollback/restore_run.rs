@@ -16,17 +16,10 @@ use crate::stack::Stack;
 /// Why a restore that the planner asks for cannot be done by hoist, when it cannot.
 pub(super) fn unsupported(
     reason: &str,
-    archives: &[DataArchive],
+    _archives: &[DataArchive],
     database: Option<DbKind>,
     backup_dir: &Path,
 ) -> Option<String> {
-    if let Some(a) = archives.iter().find(|a| !a.source.starts_with('/')) {
-        return Some(format!(
-            "the rollback needs a restore ({reason}), but the data in volume {} cannot be restored by hoist yet. Nothing was changed; RESTORE.md in {} gives the manual steps.",
-            a.source,
-            backup_dir.display()
-        ));
-    }
     if let Some(kind) = database
         && kind != DbKind::Postgres
     {
@@ -90,14 +83,18 @@ pub(super) async fn stop_and_restore(
         .await;
     let mut aside = Vec::new();
     for a in archives {
+        // A bind mount by its host path; a named volume by where the app mounts it (its
+        // Docker name carries the project's prefix).
+        let is_volume = !a.source.starts_with('/');
         let container = docker
             .containers
             .iter()
             .filter(|c| facts.view.upgraded.contains(&c.service))
             .find(|c| {
-                c.mounts
-                    .iter()
-                    .any(|m| m.source == a.source && m.destination == a.target)
+                c.mounts.iter().any(|m| {
+                    m.destination == a.target
+                        && (m.source == a.source || (is_volume && m.kind == "volume"))
+                })
             });
         let Some(container) = container else {
             let sentence = format!(
@@ -110,7 +107,30 @@ pub(super) async fn stop_and_restore(
                 .fail(Step::RestoreData, step, sentence, summary.clone())
                 .await);
         };
-        let moved = match restore::move_aside(Path::new(&a.source), &stamp) {
+        let moved = if is_volume {
+            let volume = container
+                .mounts
+                .iter()
+                .find(|m| m.destination == a.target && m.kind == "volume")
+                .and_then(|m| m.name.clone())
+                .unwrap_or_else(|| a.source.clone());
+            // An image already on this machine runs the copy: the app's, else the database's.
+            let mut images = vec![container.image.clone()];
+            images.extend(
+                facts
+                    .view
+                    .database
+                    .iter()
+                    .flat_map(|db| docker.of_service(&db.service))
+                    .map(|c| c.image.clone()),
+            );
+            crate::docker::volumes::move_aside(engine, &volume, &stamp, &images)
+                .await
+                .map(|aside| std::path::PathBuf::from(format!("volume {aside}")))
+        } else {
+            restore::move_aside(Path::new(&a.source), &stamp)
+        };
+        let moved = match moved {
             Ok(p) => p,
             Err(e) => {
                 let sentence = format!(
@@ -220,7 +240,7 @@ mod tests {
     }
 
     #[test]
-    fn volumes_and_databases_other_than_postgres_are_refused_before_anything() {
+    fn databases_other_than_postgres_are_refused_before_anything() {
         let dir = Path::new("/b");
         assert_eq!(
             unsupported(
@@ -231,8 +251,11 @@ mod tests {
             ),
             None
         );
-        let volume = unsupported("a migration ran", &[archive("app_data")], None, dir).unwrap();
-        assert!(volume.contains("volume app_data"), "{volume}");
+        // Named volumes are restored like directories.
+        assert_eq!(
+            unsupported("a migration ran", &[archive("app_data")], None, dir),
+            None
+        );
         let mysql = unsupported("a migration ran", &[], Some(DbKind::Mysql), dir).unwrap();
         assert!(mysql.contains("cannot restore a"), "{mysql}");
     }

@@ -1,0 +1,126 @@
+//! Named volumes for a restore: a volume cannot be renamed, so its newer content is copied
+//! into a new volume that keeps it (never deleted), and only then emptied for the archive to
+//! be extracted into it. The work is done by a short-lived container of an image already on
+//! this machine (the app's own, or the database's), through the Docker API.
+use std::collections::HashMap;
+
+use futures_util::StreamExt;
+
+use super::{DockerError, Engine};
+
+/// Copies every entry of volume `name` (owners, modes and timestamps kept: `cp -a`) into a
+/// new volume `<name>-before-rollback-<stamp>`, then empties `name`. Tries each of `images`
+/// until one has a shell. Returns the new volume's name.
+pub async fn move_aside(
+    engine: &Engine,
+    name: &str,
+    stamp: &str,
+    images: &[String],
+) -> Result<String, String> {
+    let aside = format!("{name}-before-rollback-{stamp}");
+    let exists = engine.docker.inspect_volume(&aside).await.is_ok();
+    if exists {
+        return Err(format!(
+            "volume {aside} already exists; hoist will not overwrite it"
+        ));
+    }
+    let labels = HashMap::from([
+        ("io.hoist.kept-aside-from".to_string(), name.to_string()),
+        ("io.hoist.kept-aside-at".to_string(), stamp.to_string()),
+    ]);
+    engine
+        .docker
+        .create_volume(bollard::models::VolumeCreateRequest {
+            name: Some(aside.clone()),
+            labels: Some(labels),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| DockerError::api(format!("create volume {aside}"), e).to_string())?;
+    // Copy first; empty only once the copy succeeded, so the content is always somewhere.
+    let script =
+        "cp -a /volume/. /aside/ && find /volume -mindepth 1 -maxdepth 1 -exec rm -rf {} +";
+    let mut last = String::from("no image to run the copy with");
+    for image in images {
+        match run_once(engine, image, script, name, &aside).await {
+            Ok(()) => return Ok(aside),
+            Err(e) => last = e,
+        }
+    }
+    Err(format!(
+        "the content of volume {name} could not be moved aside into volume {aside}: {last}"
+    ))
+}
+
+/// Runs `sh -c script` in a new container of `image` with `volume` at /volume and `aside` at
+/// /aside, waits for it, and removes it.
+async fn run_once(
+    engine: &Engine,
+    image: &str,
+    script: &str,
+    volume: &str,
+    aside: &str,
+) -> Result<(), String> {
+    let docker = &engine.docker;
+    let body = bollard::models::ContainerCreateBody {
+        image: Some(image.to_string()),
+        entrypoint: Some(vec!["sh".into(), "-c".into()]),
+        cmd: Some(vec![script.to_string()]),
+        user: Some("0:0".into()),
+        network_disabled: Some(true),
+        labels: Some(HashMap::from([(
+            "io.hoist.helper".to_string(),
+            "volume-restore".to_string(),
+        )])),
+        host_config: Some(bollard::models::HostConfig {
+            binds: Some(vec![format!("{volume}:/volume"), format!("{aside}:/aside")]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let created = docker
+        .create_container(
+            None::<bollard::query_parameters::CreateContainerOptions>,
+            body,
+        )
+        .await
+        .map_err(|e| DockerError::api(format!("create a container of {image}"), e).to_string())?;
+    let id = created.id;
+    let result = async {
+        docker
+            .start_container(
+                &id,
+                None::<bollard::query_parameters::StartContainerOptions>,
+            )
+            .await
+            .map_err(|e| {
+                DockerError::api(format!("start a container of {image}"), e).to_string()
+            })?;
+        let mut wait =
+            docker.wait_container(&id, None::<bollard::query_parameters::WaitContainerOptions>);
+        match wait.next().await {
+            Some(Ok(r)) if r.status_code == 0 => Ok(()),
+            Some(Ok(r)) => Err(format!(
+                "the copy in {image} exited with code {}",
+                r.status_code
+            )),
+            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => {
+                Err(format!("the copy in {image} exited with code {code}"))
+            }
+            Some(Err(e)) => Err(DockerError::api("wait for the copy", e).to_string()),
+            None => Err("the copy's container vanished".to_string()),
+        }
+    }
+    .await;
+    let _ = docker
+        .remove_container(
+            &id,
+            Some(
+                bollard::query_parameters::RemoveContainerOptionsBuilder::new()
+                    .force(true)
+                    .build(),
+            ),
+        )
+        .await;
+    result
+}
