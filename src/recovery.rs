@@ -54,7 +54,7 @@ async fn after_failure(
     let target = crate::rollback::Target {
         backup_dir: change.backup_dir.clone(),
         manifest_sha256: None,
-        previous: from.clone(),
+        previous: crate::rollback::repin::exact_previous(from, &change.backup_dir),
         current: change.pinned_now.clone(),
         upgrade_run: Some(run_id.clone()),
     };

@@ -284,3 +284,53 @@ fn data_in_a_named_volume_is_restored_and_the_newer_content_kept_in_another_volu
         .args(["volume", "rm", aside])
         .output();
 }
+
+fn retag_and_push(from: &str, to: &str) {
+    for args in [vec!["tag", from, to], vec!["push", "-q", to]] {
+        let out = Command::new("docker").args(&args).output().unwrap();
+        assert!(out.status.success(), "docker {args:?}: {out:?}");
+    }
+}
+
+#[test]
+fn a_moving_tag_is_said_refused_as_a_target_and_gone_back_to_by_its_digest() {
+    if !docker_available() {
+        return;
+    }
+    let app = format!("{REGISTRY}/specivo/specivo");
+    let moving = format!("edge-{}", std::process::id());
+    retag_and_push(&format!("{app}:0.1.10"), &format!("{app}:{moving}"));
+    let stack = TestStack::start("moving", &moving);
+    assert_eq!(stack.health_version(), "0.1.10");
+
+    let version = stack
+        .hoist(&["check", "--json"])
+        .json_lines()
+        .into_iter()
+        .find(|f| f["type"] == "check" && f["name"] == "version")
+        .unwrap();
+    assert_eq!(version["status"], "warn", "{version:#}");
+    assert!(
+        version["message"].as_str().unwrap().contains("moving tag"),
+        "{version:#}"
+    );
+
+    // A moving target is refused with the exact version it stands for now.
+    let refused = stack.hoist(&["upgrade", "--to", "latest", "--yes"]);
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(refused.stderr.contains("is a moving tag"), "{refused:?}");
+    assert!(refused.stderr.contains("It is 0.1."), "{refused:?}");
+
+    let run = stack.hoist(&["upgrade", "--to", "0.1.11", "--yes", "--json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(stack.health_version(), "0.1.11");
+
+    // The project publishes: the tag moves on. Going back must land on the bits that ran.
+    retag_and_push(&format!("{app}:0.1.12"), &format!("{app}:{moving}"));
+    let back = stack.hoist(&["rollback", "--yes", "--json"]);
+    back.assert_no_panic();
+    assert_eq!(back.code, 0, "{back:?}");
+    assert_eq!(stack.health_version(), "0.1.10");
+    let pinned = stack.env_value("SPECIVO_VERSION");
+    assert!(pinned.starts_with(&format!("{moving}@sha256:")), "{pinned}");
+}

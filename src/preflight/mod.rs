@@ -67,7 +67,13 @@ pub async fn findings(stack: &crate::stack::Stack, facts: &Facts) -> Vec<Finding
         findings.push(f);
     }
     findings.extend(beside_findings(facts));
-    findings.push(version_finding(facts));
+    let mut version = version_finding(facts);
+    if version.status == Level::Ok
+        && let Some(moving) = moving_in_registry(stack, facts).await
+    {
+        version = moving;
+    }
+    findings.push(version);
     findings.push(backup_dir_finding(&facts.view.backup_dir));
     let estimate = backup_estimate(facts).await;
     findings.push(disk_finding(facts, &estimate));
@@ -329,6 +335,25 @@ fn database_finding(facts: &Facts) -> Option<Finding> {
             format!("the database could not be read: {e}"),
         ),
     })
+}
+
+/// A pin that looks exact but moves (`v2.0`, which the project re-points at each 2.0.x),
+/// told by the registry: the same image as a more specific version tag. Unreachable
+/// registries say nothing here (the download finding reports them).
+async fn moving_in_registry(stack: &crate::stack::Stack, facts: &Facts) -> Option<Finding> {
+    let pinned = facts.view.pinned.clone()?;
+    let images = crate::stack::targets::target_images(stack, &pinned).ok()?;
+    let image = images.values().next()?;
+    let specific = crate::versions::more_specific(image, &pinned)
+        .await
+        .ok()??;
+    Some(Finding::new(
+        "version",
+        Level::Warn,
+        format!(
+            "`{pinned}` is a moving tag: the registry gives it the same image as {specific}, and it will follow later releases. hoist pins the exact version it upgrades to, and a rollback goes back to the exact image that ran"
+        ),
+    ))
 }
 
 fn version_finding(facts: &Facts) -> Finding {

@@ -4,7 +4,7 @@
 //! backup's manifest. Driven through the Docker API and Compose, reported through the upgrade
 //! engine's `Event`s and journal.
 pub use crate::rollback_plan as plan;
-mod repin;
+pub mod repin;
 pub mod restore;
 mod restore_run;
 mod verify;
@@ -94,9 +94,9 @@ pub async fn find_target(
     let (backup_dir, manifest_sha256) = crate::resume::backup_of(run, &backups)
         .ok_or_else(|| format!("run {} has no backup in the journal", run.id))?;
     Ok(Target {
+        previous: repin::exact_previous(&previous, &backup_dir),
         backup_dir,
         manifest_sha256,
-        previous,
         current,
         upgrade_run: Some(run.id.clone()),
     })

@@ -12,6 +12,42 @@ use crate::run::{Run, Step};
 use crate::stack::{Stack, pin};
 use crate::steps::engine_loss::EngineLoss;
 
+/// The version to go back to, exactly: a moving tag (`latest`, `release`, `16`) gets the
+/// digest of the image that ran before the upgrade (from the backup's manifest), so going
+/// back lands on the same bits even after the tag moved. Left as it is when the manifest
+/// cannot be read or the app's services ran images of different digests (one tag cannot
+/// carry two).
+pub fn exact_previous(previous: &str, backup_dir: &std::path::Path) -> String {
+    if !crate::stack::locate::is_moving(previous) {
+        return previous.to_string();
+    }
+    let Some(manifest) = std::fs::read(backup_dir.join("manifest.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+    else {
+        return previous.to_string();
+    };
+    let services: Vec<&str> = manifest["services"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let mut digests: Vec<&str> = manifest["images"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|i| i["service"].as_str().is_some_and(|s| services.contains(&s)))
+                .filter_map(|i| i["digest"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    digests.sort_unstable();
+    digests.dedup();
+    match digests.as_slice() {
+        [digest] if digest.starts_with("sha256:") => format!("{previous}@{digest}"),
+        _ => previous.to_string(),
+    }
+}
+
 /// Re-pins the previous version and brings its images; returns the image of each upgraded
 /// service there. Err: the run ends there, the state said.
 pub(super) async fn repin_and_pull(
@@ -113,4 +149,26 @@ pub(super) async fn repin_and_pull(
     }
     run.finish(Step::Pull, step, true, None).await;
     Ok(targets)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exact_previous;
+
+    #[test]
+    fn a_moving_previous_tag_goes_back_by_the_digest_that_ran() {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = serde_json::json!({
+            "services": ["api", "worker"],
+            "images": [
+                {"service": "api", "image": "r/app:latest", "digest": "sha256:aa"},
+                {"service": "worker", "image": "r/app:latest", "digest": "sha256:aa"},
+                {"service": "db", "image": "postgres:16", "digest": "sha256:bb"}
+            ]
+        });
+        std::fs::write(dir.path().join("manifest.json"), manifest.to_string()).unwrap();
+        assert_eq!(exact_previous("latest", dir.path()), "latest@sha256:aa");
+        assert_eq!(exact_previous("1.2.3", dir.path()), "1.2.3");
+        assert_eq!(exact_previous("latest", &dir.path().join("none")), "latest");
+    }
 }

@@ -109,6 +109,9 @@ async fn prepare_and_run(
     if to.is_empty() || to.contains(char::is_whitespace) || to.contains(['/', '@']) {
         return refused(2, format!("{to:?} is not a version tag"), &to);
     }
+    if crate::stack::locate::is_moving(&to) {
+        return refused(2, moving_target(&stack, &to).await, &to);
+    }
     if let crate::stack::detect::Site::Unknown { reason } = &stack.detection.version.site {
         return refused(
             2,
@@ -479,6 +482,30 @@ async fn upgrade(
         schema_before,
     };
     hop::run_hops(&journey, run, hops, stop, to, summary).await
+}
+
+/// Why `--to latest` (or `release`, `16`) is refused, with the exact version it stands for now
+/// when the registry says.
+async fn moving_target(stack: &crate::stack::Stack, to: &str) -> String {
+    let now = match crate::stack::targets::target_images(stack, to)
+        .ok()
+        .and_then(|i| i.into_values().next())
+    {
+        Some(image) => crate::versions::resolve_tag(&image, to)
+            .await
+            .ok()
+            .flatten()
+            .map(|r| r.version),
+        None => None,
+    };
+    match now {
+        Some(v) => format!(
+            "`{to}` is a moving tag: it changes whenever the project publishes, so it pins nothing and a rollback could not find this version again. It is {v} now: run `hoist upgrade --to {v}`. Nothing was changed."
+        ),
+        None => format!(
+            "`{to}` is a moving tag: it changes whenever the project publishes, so it pins nothing and a rollback could not find this version again. Give an exact version (`hoist versions` lists them). Nothing was changed."
+        ),
+    }
 }
 
 /// What state a failure after a pin leaves, and how to go back by hand.

@@ -189,6 +189,43 @@ pub async fn path_to(image: &str, from: &str, to: &str) -> Result<Vec<String>, R
 
 /// The version a non-version tag (`latest`) points to in the registry: the image's version
 /// label when it names an existing version tag, else the version tag with the same digest.
+/// What the moving tag `tag` of `image`'s repository is now: the exact version with the same
+/// image, when the registry has one.
+pub async fn resolve_tag(image: &str, tag: &str) -> Result<Option<Resolved>, RegistryError> {
+    let registry = Registry::for_image(image)?;
+    let tags = registry.tags().await?;
+    resolve(&registry, tag, &tags).await
+}
+
+/// A tag that looks like a release but moves (`v2.0` following each 2.0.x): the more specific
+/// version tag with the same image, when there is one.
+pub async fn more_specific(image: &str, tag: &str) -> Result<Option<String>, RegistryError> {
+    let Some(version) = Version::parse(tag) else {
+        return Ok(None);
+    };
+    let registry = Registry::for_image(image)?;
+    let tags = registry.tags().await?;
+    let mut longer: Vec<Version> = tags
+        .iter()
+        .filter(|t| t.len() > tag.len() && t.starts_with(tag) && t[tag.len()..].starts_with('.'))
+        .filter_map(|t| Version::parse(t))
+        .filter(|v| {
+            v.variant == version.variant && v.v_prefix == version.v_prefix && v.pre.is_empty()
+        })
+        .collect();
+    if longer.is_empty() {
+        return Ok(None);
+    }
+    longer.sort();
+    let digest = registry.digest(tag).await?;
+    for v in longer.iter().rev().take(DIGEST_MATCH_LIMIT) {
+        if registry.digest(&v.tag).await? == digest {
+            return Ok(Some(v.tag.clone()));
+        }
+    }
+    Ok(None)
+}
+
 async fn resolve(
     registry: &Registry,
     tag: &str,
