@@ -102,6 +102,8 @@ pub struct Smoke {
     pub expect_body: Option<String>,
     /// Detected from a published port, or configured.
     pub configured: bool,
+    /// https:// only: a self-signed certificate is accepted.
+    pub allow_self_signed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -642,6 +644,7 @@ fn smoke_checks(inp: &Inputs<'_>, upgraded: &[String]) -> Vec<Smoke> {
                 },
                 expect_body: c.expect_body.clone(),
                 configured: true,
+                allow_self_signed: c.allow_self_signed,
             })
             .collect();
     }
@@ -671,6 +674,7 @@ fn smoke_checks(inp: &Inputs<'_>, upgraded: &[String]) -> Vec<Smoke> {
                 expect: "<400".into(),
                 expect_body: None,
                 configured: false,
+                allow_self_signed: false,
             });
         }
     }

@@ -51,6 +51,8 @@ pub struct SmokeCheck {
     pub method: String,
     pub expect_status: StatusExpectation,
     pub expect_body: Option<String>,
+    /// https:// only: accept a certificate no authority signed (a self-signed one).
+    pub allow_self_signed: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -308,20 +310,15 @@ impl Settings {
                             method: "GET".into(),
                             expect_status: StatusExpectation::Below(400),
                             expect_body: None,
+                            allow_self_signed: false,
                         };
                         for (k, v) in m {
                             let full = format!("{at}.{k}");
                             match k.as_str() {
                                 "url" => {
                                     let s = string(&full, &v)?;
-                                    // The smoke runner speaks plain HTTP only: an https:// URL
-                                    // would be accepted here and fail at every upgrade.
-                                    if !s.starts_with("http://") {
-                                        return Err(bad(
-                                            &full,
-                                            "an http:// URL (https smoke checks are not supported yet: give the app's plain HTTP port)",
-                                            &v,
-                                        ));
+                                    if !s.starts_with("http://") && !s.starts_with("https://") {
+                                        return Err(bad(&full, "an http:// or https:// URL", &v));
                                     }
                                     url = Some(s);
                                 }
@@ -348,10 +345,21 @@ impl Settings {
                                     })?
                                 }
                                 "expect_body" => check.expect_body = Some(string(&full, &v)?),
+                                "allow_self_signed" => {
+                                    check.allow_self_signed = v
+                                        .as_bool()
+                                        .ok_or_else(|| bad(&full, "true or false", &v))?
+                                }
                                 _ => {
                                     return Err(unknown(
                                         &full,
-                                        &["url", "method", "expect_status", "expect_body"],
+                                        &[
+                                            "url",
+                                            "method",
+                                            "expect_status",
+                                            "expect_body",
+                                            "allow_self_signed",
+                                        ],
                                         &Value::String(k.clone()),
                                     ));
                                 }
@@ -548,12 +556,13 @@ mod tests {
         let e = apply(json!({"smoke": [{"method": "GET"}]})).unwrap_err();
         assert_eq!(e.key, "x-hoist.smoke[0].url");
         // Refused here, not at every upgrade by the smoke runner.
-        let e = apply(json!({"smoke": [{"url": "https://127.0.0.1/"}]})).unwrap_err();
+        let e = apply(json!({"smoke": [{"url": "ftp://127.0.0.1/"}]})).unwrap_err();
         assert_eq!(e.key, "x-hoist.smoke[0].url");
-        assert!(
-            e.expected.contains("https smoke checks are not supported"),
-            "{e}"
-        );
+        assert!(e.expected.contains("https:// URL"), "{e}");
+        let ok =
+            apply(json!({"smoke": [{"url": "https://127.0.0.1/", "allow_self_signed": true}]}))
+                .unwrap();
+        assert!(ok.smoke.unwrap()[0].allow_self_signed);
         let e = apply(json!("just a string")).unwrap_err();
         assert_eq!(e.key, "x-hoist");
     }
