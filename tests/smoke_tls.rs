@@ -15,7 +15,8 @@ fn free_port() -> u16 {
         .port()
 }
 
-struct Server(std::process::Child, tempfile::TempDir);
+/// The server and the directory of its certificate, kept until the test ends.
+struct Server(std::process::Child, #[allow(dead_code)] tempfile::TempDir);
 
 impl Drop for Server {
     fn drop(&mut self) {
