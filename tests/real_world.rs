@@ -165,6 +165,16 @@ volumes:
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(backup.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["database"]["kind"], "postgres", "{manifest:#}");
+    // Both compose files are in the backup, and RESTORE.md puts the tag back with them.
+    assert!(backup.join("compose-2-compose.override.yaml").is_file());
+    let restore = std::fs::read_to_string(backup.join("RESTORE.md")).unwrap();
+    assert!(
+        restore.contains(&format!(
+            "cp BACKUP_DIR/compose.yaml {}",
+            stack.dir.join("compose.yaml").display()
+        )),
+        "{restore}"
+    );
     // Only the HTTP port was smoke-checked.
     let checks: Vec<String> = run
         .json_lines()

@@ -133,6 +133,9 @@ pub struct Source<'a> {
     pub project: &'a str,
     pub project_dir: &'a Path,
     pub compose_file: &'a Path,
+    /// Every compose file the project reads (with included and extended ones); the first is
+    /// `compose_file`. A literal tag is pinned in one of them, so all are kept.
+    pub compose_files: Vec<PathBuf>,
     pub env_file: &'a Path,
     pub version_variable: &'a str,
     /// The services an upgrade recreates (the ones to stop for a restore).
@@ -481,10 +484,30 @@ async fn write_all(
         files.push(entry);
     }
 
-    for (from, name, kind) in [
-        (src.env_file, "env", "env"),
-        (src.compose_file, "compose.yaml", "compose"),
-    ] {
+    // The env file, the main compose file as `compose.yaml`, and every other compose file as
+    // `compose-N-<name>`, each with the path it came from.
+    let mut copies: Vec<(PathBuf, String, &str)> = vec![
+        (src.env_file.to_path_buf(), "env".into(), "env"),
+        (
+            src.compose_file.to_path_buf(),
+            "compose.yaml".into(),
+            "compose",
+        ),
+    ];
+    for (i, f) in src
+        .compose_files
+        .iter()
+        .filter(|f| f.as_path() != src.compose_file)
+        .enumerate()
+    {
+        let base = f
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "compose.yaml".into());
+        copies.push((f.clone(), format!("compose-{}-{base}", i + 2), "compose"));
+    }
+    for (from, name, kind) in &copies {
+        let (from, name, kind) = (from.as_path(), name.as_str(), *kind);
         if !from.exists() {
             continue;
         }
@@ -493,7 +516,11 @@ async fn write_all(
         let mut input = std::fs::File::open(from).map_err(|e| BackupError::io(from, e))?;
         std::io::copy(&mut input, &mut out).map_err(|e| BackupError::io(&to, e))?;
         sync.sync_all().map_err(|e| BackupError::io(&to, e))?;
-        files.push(file_entry(name, kind)?);
+        let mut entry = file_entry(name, kind)?;
+        if kind == "compose" {
+            entry.source = Some(from.display().to_string());
+        }
+        files.push(entry);
     }
 
     let manifest = Manifest {

@@ -7,15 +7,25 @@ pub fn render(m: &Manifest) -> String {
     let mut t = String::new();
     let dir = &m.project_dir;
     let _ = writeln!(t, "# Restoring backup {}\n", m.id);
+    let pinned = if m.version_variable.is_empty() {
+        format!(
+            "the image tag `{}` in the compose file",
+            m.pinned.as_deref().unwrap_or("")
+        )
+    } else {
+        format!(
+            "`{}={}` in .env",
+            m.version_variable,
+            m.pinned.as_deref().unwrap_or("")
+        )
+    };
     let _ = writeln!(
         t,
-        "Taken {} by hoist {} from project `{}` in `{dir}`, running version {} (`{}={}` in .env).\n",
+        "Taken {} by hoist {} from project `{}` in `{dir}`, running version {} ({pinned}).\n",
         m.created_at,
         m.hoist_version,
         m.project,
         m.running_version.as_deref().unwrap_or("unknown"),
-        m.version_variable,
-        m.pinned.as_deref().unwrap_or("")
     );
     let _ = writeln!(
         t,
@@ -23,7 +33,7 @@ pub fn render(m: &Manifest) -> String {
     );
     let _ = writeln!(
         t,
-        "0. Check the files are intact (compare with `manifest.json`):\n\n   ```sh\n   sha256sum *.gz env compose.yaml\n   ```\n"
+        "0. Check the files are intact (compare with `manifest.json`):\n\n   ```sh\n   sha256sum *.gz env compose*\n   ```\n"
     );
     let _ = writeln!(
         t,
@@ -80,15 +90,37 @@ pub fn render(m: &Manifest) -> String {
             db.migrations.as_deref().unwrap_or("no migrations table")
         );
     }
-    let _ = writeln!(
-        t,
-        "{step}. Pin the version the backup was taken at and start everything:\n\n   ```sh\n   cp BACKUP_DIR/env .env      # or set {}={} in .env by hand\n   docker compose up -d\n   ```\n",
-        m.version_variable,
-        m.running_version
-            .as_deref()
-            .or(m.pinned.as_deref())
-            .unwrap_or("VERSION")
-    );
+    let version = m
+        .running_version
+        .as_deref()
+        .or(m.pinned.as_deref())
+        .unwrap_or("VERSION");
+    if m.version_variable.is_empty() {
+        // The version is a literal tag in a compose file: the copies put it back.
+        let copies: Vec<String> = m
+            .files
+            .iter()
+            .filter(|f| f.kind == "compose")
+            .filter_map(|f| {
+                Some(format!(
+                    "   cp BACKUP_DIR/{} {}",
+                    f.name,
+                    f.source.as_deref()?
+                ))
+            })
+            .collect();
+        let _ = writeln!(
+            t,
+            "{step}. Put back the compose files as they were (the image tag in them pins {version}) and start everything:\n\n   ```sh\n{}\n   cp BACKUP_DIR/env .env\n   docker compose up -d\n   ```\n",
+            copies.join("\n")
+        );
+    } else {
+        let _ = writeln!(
+            t,
+            "{step}. Pin the version the backup was taken at and start everything:\n\n   ```sh\n   cp BACKUP_DIR/env .env      # or set {}={version} in .env by hand\n   docker compose up -d\n   ```\n",
+            m.version_variable,
+        );
+    }
     let _ = writeln!(
         t,
         "BACKUP_DIR is the directory this file is in. The files are readable with `gunzip` and `tar` alone."

@@ -173,8 +173,14 @@ fn config(
         .stdin(Stdio::null())
         // Compose's own progress and warnings are not wanted in hoist's output.
         .env("COMPOSE_ANSI", "never");
-    let out = match cmd.output() {
-        Ok(out) => out,
+    let out = match output_within(&mut cmd, CONFIG_TIMEOUT) {
+        Ok(Some(out)) => out,
+        Ok(None) => {
+            return Err(ResolveError::Refused(format!(
+                "`docker compose config` did not answer within {} s",
+                CONFIG_TIMEOUT.as_secs()
+            )));
+        }
         Err(_) => return Err(ResolveError::NoCompose),
     };
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -191,6 +197,57 @@ fn config(
         return Err(ResolveError::Refused(compose_words(&stderr)));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// `docker compose config` reads files only; a minute means something is wrong (a hung plugin).
+const CONFIG_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Runs `cmd` to its end, reading its output as it comes (a large model would fill a pipe),
+/// and kills it after `timeout`: Ok(None).
+fn output_within(
+    cmd: &mut Command,
+    timeout: std::time::Duration,
+) -> std::io::Result<Option<std::process::Output>> {
+    use std::io::Read;
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let deadline = std::time::Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(None);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    Ok(Some(std::process::Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    }))
 }
 
 /// Compose's error without its log-line decoration.

@@ -60,6 +60,7 @@ pub fn source_from<'a>(
         project: &view.project,
         project_dir: &view.project_dir,
         compose_file: &view.compose_file,
+        compose_files: crate::stack::project::all_files(&view.compose_files),
         env_file: &view.env_file,
         version_variable: view.version_variable.as_deref().unwrap_or(""),
         upgraded: &view.upgraded,
