@@ -267,6 +267,25 @@ fn data_in_a_named_volume_is_restored_and_the_newer_content_kept_in_another_volu
     assert_eq!(version_on(port), "0.1.11");
     let volume = format!("{}_uploads", stack.project);
     let dir = volume_dir(&volume);
+    // An SQLite database in the app's data, which nothing in the compose file names.
+    let mut db = b"SQLite format 3\0".to_vec();
+    db.extend([0u8; 4080]);
+    std::fs::create_dir_all(dir.join("db")).unwrap();
+    std::fs::write(dir.join("db/app.sqlite3"), &db).unwrap();
+    let sqlite = stack
+        .hoist(&["check", "--json"])
+        .json_lines()
+        .into_iter()
+        .find(|f| f["type"] == "check" && f["name"] == "sqlite")
+        .expect("check names the SQLite file");
+    assert_eq!(sqlite["status"], "warn");
+    assert!(
+        sqlite["message"]
+            .as_str()
+            .unwrap()
+            .contains("/data/db/app.sqlite3"),
+        "{sqlite:#}"
+    );
     let before = tree(&dir);
     assert!(!before.is_empty(), "the app wrote nothing to its volume");
 

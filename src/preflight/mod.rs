@@ -67,6 +67,9 @@ pub async fn findings(stack: &crate::stack::Stack, facts: &Facts) -> Vec<Finding
         findings.push(f);
     }
     findings.extend(beside_findings(facts));
+    if let Some(f) = sqlite_finding(facts) {
+        findings.push(f);
+    }
     let mut version = version_finding(facts);
     if version.status == Level::Ok
         && let Some(moving) = moving_in_registry(stack, facts).await
@@ -278,6 +281,29 @@ pub fn unsupported_database_sentence(seen: &crate::stack::detect::SeenDatabase) 
         "service {} is a database hoist cannot back up ({}, known by {}): an upgrade would run without a dump of it, so hoist will not start one. Back it up yourself, then set `x-hoist: {{database: none}}` in the compose file to upgrade without a dump",
         seen.service, seen.kind, seen.how
     )
+}
+
+/// SQLite files in the app's data: archived as files, with the app running.
+fn sqlite_finding(facts: &Facts) -> Option<Finding> {
+    let first = facts.sqlite.first()?;
+    let files: Vec<String> = facts
+        .sqlite
+        .iter()
+        .map(|f| format!("{} ({})", f.path, f.service))
+        .collect();
+    let mut services: Vec<&str> = facts.sqlite.iter().map(|f| f.service.as_str()).collect();
+    services.dedup();
+    Some(Finding::new(
+        "sqlite",
+        Level::Warn,
+        format!(
+            "{} keeps a database in SQLite files: {}. hoist archives them with the app's data while it runs, which can catch a write half done; for a backup you can trust, stop it first (`docker compose stop {}`, then `hoist backup`, then `docker compose start {}`)",
+            first.service,
+            files.join(", "),
+            services.join(" "),
+            services.join(" ")
+        ),
+    ))
 }
 
 /// Services beside the app that keep data an upgrade does not back up: said, never skipped.

@@ -58,6 +58,8 @@ pub struct Facts {
     pub docker: Result<Running, DockerError>,
     /// None when the stack has no database hoist knows of.
     pub db: Option<Result<DbProbe, String>>,
+    /// SQLite files in the app's data (found on a running stack).
+    pub sqlite: Vec<super::sqlite_files::SqliteFile>,
 }
 
 pub struct Running {
@@ -167,11 +169,16 @@ pub async fn gather(ctx: &Context, mut view: StackView) -> Facts {
         (Some(spec), Ok(running)) => Some(probe_db(spec, running).await),
         (Some(_), Err(_)) => Some(Err("not read: Docker is not reachable".to_string())),
     };
+    let sqlite = match &docker {
+        Ok(running) => super::sqlite_files::in_data(&view.data, running).await,
+        Err(_) => Vec::new(),
+    };
     Facts {
         view,
         notes,
         docker,
         db,
+        sqlite,
     }
 }
 

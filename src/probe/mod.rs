@@ -4,3 +4,4 @@
 pub mod evidence;
 pub mod facts;
 pub mod services;
+pub mod sqlite_files;

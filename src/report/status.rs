@@ -110,6 +110,7 @@ fn render(facts: &Facts) -> Output {
         "services": services,
         "database": database_json(facts),
         "unsupported_database": view.unsupported_database,
+        "sqlite": facts.sqlite,
         "beside": view.beside,
         "one_shot": view.one_shot,
         "inactive": view.inactive.iter().map(|(n, why)| json!({"service": n, "why": why})).collect::<Vec<_>>(),
