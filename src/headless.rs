@@ -232,7 +232,7 @@ fn plan_text(plan: &UpgradePlan) -> String {
     let b = &plan.backup;
     let env = &plan.env_diff;
     format!(
-        "Plan: upgrade {} from {} to {}\n  back up:  {}{} into {}\n  pull:     {}\n  recreate: {}\n  .env:     line {}: {} -> {}",
+        "Plan: upgrade {} from {} to {}\n  back up:  {}{} into {}\n  pull:     {}\n  recreate: {}\n  {:9} line {}: {} -> {}",
         plan.project,
         plan.from,
         plan.to,
@@ -255,6 +255,7 @@ fn plan_text(plan: &UpgradePlan) -> String {
             list(&plan.pull)
         },
         list(&plan.recreate),
+        format!("{}:", env.label()),
         env.line.map_or("(new)".to_string(), |l| l.to_string()),
         env.before.as_deref().unwrap_or("(absent)"),
         env.after,
@@ -265,5 +266,14 @@ fn plan_text(plan: &UpgradePlan) -> String {
         )
     } else {
         String::new()
-    }
+    } + &plan
+        .left_out
+        .iter()
+        .map(|l| format!("\n  left out: {l}"))
+        .collect::<String>()
+        + &if plan.checks.is_empty() {
+            String::new()
+        } else {
+            format!("\n  checks:   {}", plan.checks.join("; "))
+        }
 }

@@ -504,3 +504,27 @@ fn a_data_setting_that_no_service_mounts_is_an_error() {
         "{text}"
     );
 }
+
+#[test]
+fn an_image_on_the_line_after_its_key_is_not_pinned_half() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("compose.yaml"),
+        "services:\n  server:\n    image: example/app:1.2.3\n  runner:\n    image: >-\n      example/app:1.2.3\n",
+    )
+    .unwrap();
+    let s = stack::load(
+        &StackPaths {
+            project_dir: tmp.path().to_path_buf(),
+            compose_files: Vec::new(),
+            env_file: None,
+        },
+        &|_| None,
+    )
+    .unwrap();
+    let Site::Unknown { reason } = &s.detection.version.site else {
+        panic!("{:?}", s.detection.version.site);
+    };
+    assert!(reason.contains("line 5"), "{reason}");
+    assert!(reason.contains("on one line"), "{reason}");
+}

@@ -137,6 +137,8 @@ pub struct Source<'a> {
     /// `compose_file`. A literal tag is pinned in one of them, so all are kept.
     pub compose_files: Vec<PathBuf>,
     pub env_file: &'a Path,
+    /// The services' other `env_file:` files (they may hold the database's settings).
+    pub env_files: Vec<PathBuf>,
     pub version_variable: &'a str,
     /// The services an upgrade recreates (the ones to stop for a restore).
     pub upgraded: &'a [String],
@@ -506,6 +508,13 @@ async fn write_all(
             .unwrap_or_else(|| "compose.yaml".into());
         copies.push((f.clone(), format!("compose-{}-{base}", i + 2), "compose"));
     }
+    for (i, f) in src.env_files.iter().enumerate() {
+        let base = f
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "env".into());
+        copies.push((f.clone(), format!("env-{}-{base}", i + 2), "env_file"));
+    }
     for (from, name, kind) in &copies {
         let (from, name, kind) = (from.as_path(), name.as_str(), *kind);
         if !from.exists() {
@@ -517,7 +526,7 @@ async fn write_all(
         std::io::copy(&mut input, &mut out).map_err(|e| BackupError::io(&to, e))?;
         sync.sync_all().map_err(|e| BackupError::io(&to, e))?;
         let mut entry = file_entry(name, kind)?;
-        if kind == "compose" {
+        if kind != "env" {
             entry.source = Some(from.display().to_string());
         }
         files.push(entry);

@@ -53,10 +53,10 @@ pub fn render(m: &Manifest) -> String {
         } else {
             let _ = writeln!(
                 t,
-                "{step}. Put back the volume `{source}` (mounted at `{}`), through a throwaway container:\n\n   ```sh\n   docker run --rm -v {}_{source}:/restore -v BACKUP_DIR:/backup:ro IMAGE sh -c 'mkdir -p /restore && tar xzf /backup/{} -C /restore'\n   ```\n   (`docker volume ls` shows the volume's full name; any image with `tar` will do.)\n",
+                "{step}. Put back the volume `{source}` (mounted at `{}`), through throwaway containers. Copy its current content into a new volume first, never delete it, then empty it and extract the archive:\n\n   ```sh\n   docker volume create {p}_{source}-before-restore\n   docker run --rm -v {p}_{source}:/volume -v {p}_{source}-before-restore:/aside IMAGE sh -c 'cp -a /volume/. /aside/ && find /volume -mindepth 1 -maxdepth 1 -exec rm -rf {{}} +'\n   docker run --rm -v {p}_{source}:/restore -v BACKUP_DIR:/backup:ro IMAGE tar xzf /backup/{} -C /restore\n   ```\n   (`docker volume ls` shows the volume's full name; any image with `sh`, `cp` and `tar` will do, e.g. the app's.)\n",
                 f.target.as_deref().unwrap_or(""),
-                m.project,
-                f.name
+                f.name,
+                p = m.project,
             );
         }
         step += 1;
@@ -76,7 +76,7 @@ pub fn render(m: &Manifest) -> String {
             "mysql" => {
                 let _ = writeln!(
                     t,
-                    "{step}. Restore the database into an EMPTY database:\n\n   ```sh\n   docker compose exec -T {svc} sh -c 'mariadb -uroot -p\"$MARIADB_ROOT_PASSWORD\" -e \"DROP DATABASE {name}; CREATE DATABASE {name}\"'\n   gunzip -c BACKUP_DIR/database.sql.gz | docker compose exec -T {svc} sh -c 'mariadb -uroot -p\"$MARIADB_ROOT_PASSWORD\" {name}'\n   ```\n   (`mysql` instead of `mariadb` on MySQL images.)\n",
+                    "{step}. Keep the current database aside, then restore into an EMPTY database:\n\n   ```sh\n   docker compose exec -T {svc} sh -c 'mariadb-dump -uroot -p\"${{MARIADB_ROOT_PASSWORD:-$MYSQL_ROOT_PASSWORD}}\" {name}' | gzip > {name}-before-restore.sql.gz\n   docker compose exec -T {svc} sh -c 'mariadb -uroot -p\"${{MARIADB_ROOT_PASSWORD:-$MYSQL_ROOT_PASSWORD}}\" -e \"DROP DATABASE {name}; CREATE DATABASE {name}\"'\n   gunzip -c BACKUP_DIR/database.sql.gz | docker compose exec -T {svc} sh -c 'mariadb -uroot -p\"${{MARIADB_ROOT_PASSWORD:-$MYSQL_ROOT_PASSWORD}}\" {name}'\n   ```\n   (`mysqldump` and `mysql` instead of `mariadb-dump` and `mariadb` on MySQL images.)\n",
                     name = db.name
                 );
                 step += 1;

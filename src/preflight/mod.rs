@@ -106,6 +106,15 @@ fn docker_finding(facts: &Facts) -> Finding {
     }
 }
 
+/// The compose files, as `status` shows them.
+fn files_words(view: &crate::probe::facts::StackView) -> String {
+    view.compose_files
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" + ")
+}
+
 async fn compose_finding(facts: &Facts) -> Finding {
     let tool = match compose_cli::find().await {
         Ok(tool) => tool,
@@ -126,7 +135,7 @@ async fn compose_finding(facts: &Facts) -> Finding {
             } else {
                 Level::Ok
             };
-            let mut message = format!("{label} accepts {}", view.compose_file.display());
+            let mut message = format!("{label} accepts {}", files_words(view));
             if level == Level::Warn {
                 message.push_str("; install the Compose v2 plugin, v1 no longer gets fixes");
             }
@@ -137,7 +146,7 @@ async fn compose_finding(facts: &Facts) -> Finding {
             Level::Fail,
             format!(
                 "{label} rejects {}: fix the file, then run `hoist check` again",
-                view.compose_file.display()
+                files_words(view)
             ),
         )
         .details(words.lines().map(str::to_string).collect()),
@@ -428,6 +437,20 @@ fn version_finding(facts: &Facts) -> Finding {
         f.extra.insert("pinned".into(), json!(pinned));
         f.extra.insert("running".into(), json!(running));
         return f;
+    }
+    if let Some((tag, _)) = pinned.split_once("@sha256:") {
+        // A rollback to a moving tag pins the exact image by its digest.
+        return Finding::new(
+            "version",
+            Level::Ok,
+            format!(
+                "{var} is pinned to the exact image of `{tag}` by its digest{}",
+                running
+                    .as_deref()
+                    .map(|r| format!(" (version {r})"))
+                    .unwrap_or_default()
+            ),
+        );
     }
     match running {
         Some(r) if &r != pinned => Finding::new(

@@ -17,6 +17,8 @@ pub struct StackView {
     pub compose_file: PathBuf,
     /// Every file Compose reads, in order (`compose_file` first).
     pub compose_files: Vec<PathBuf>,
+    /// The services' `env_file:` files that exist (kept in the backup beside `.env`).
+    pub env_files: Vec<PathBuf>,
     /// The `-f` files the user gave hoist (Compose is given the same).
     pub given_files: Vec<PathBuf>,
     pub env_file: PathBuf,
@@ -44,6 +46,8 @@ pub struct StackView {
     pub beside: Vec<Beside>,
     /// Services that run once and exit.
     pub one_shot: Vec<String>,
+    /// The smoke checks, for people ("GET http://127.0.0.1:9933/ expecting <400").
+    pub smoke: Vec<String>,
     /// Services Compose does not start, and why.
     pub inactive: Vec<(String, String)>,
     pub backup_dir: PathBuf,
@@ -114,6 +118,18 @@ impl StackView {
             compose_file: stack.compose_path.clone(),
             compose_files: stack.compose_files.clone(),
             given_files: stack.given_files.clone(),
+            env_files: {
+                let mut files: Vec<PathBuf> = stack
+                    .compose
+                    .services
+                    .values()
+                    .flat_map(|s| s.env_files.iter().map(|e| e.path.clone()))
+                    .filter(|p| p.is_file() && p != &stack.env_path)
+                    .collect();
+                files.sort();
+                files.dedup();
+                files
+            },
             env_file: stack.env_path.clone(),
             version_variable: (!d.version.variable.is_empty()).then(|| d.version.variable.clone()),
             pin_place: d
@@ -136,6 +152,11 @@ impl StackView {
             data: d.data.clone(),
             beside: d.beside.clone(),
             one_shot: d.one_shot.clone(),
+            smoke: d
+                .smoke
+                .iter()
+                .map(|s| format!("{} {} expecting {}", s.method, s.url, s.expect))
+                .collect(),
             inactive: stack.inactive.clone(),
             unheeded: stack
                 .reading_note

@@ -39,11 +39,16 @@ pub async fn run(ctx: &Context) -> Output {
 
     let mut text = String::new();
     let _ = writeln!(text, "Image     {}", o.repository);
-    let _ = writeln!(
-        text,
-        "Pinned    {variable}={}",
-        o.pinned.as_deref().unwrap_or("(not set)")
-    );
+    let pinned = o.pinned.as_deref().unwrap_or("(not set)");
+    let _ = if variable.is_empty() {
+        writeln!(
+            text,
+            "Pinned    {pinned} ({})",
+            stack.detection.version.site.place()
+        )
+    } else {
+        writeln!(text, "Pinned    {variable}={pinned}")
+    };
     if let Some(r) = &o.resolved {
         let _ = writeln!(
             text,
@@ -56,7 +61,8 @@ pub async fn run(ctx: &Context) -> Output {
     {
         let _ = writeln!(
             text,
-            "          What runs here is {c}. Pin that exact version, so that it changes only when you upgrade: set {variable}={c} in .env"
+            "          What runs here is {c}. Pin that exact version, so that it changes only when you upgrade: set {}",
+            stack.detection.version.assignment(c)
         );
     }
     match &o.current {

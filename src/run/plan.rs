@@ -21,6 +21,12 @@ pub struct UpgradePlan {
     pub env_diff: EnvDiff,
     /// Unhealthy services the user chose to upgrade past.
     pub overridden: Vec<String>,
+    /// The smoke checks after each restart ("GET http://127.0.0.1:9933/ expecting <400").
+    #[serde(default)]
+    pub checks: Vec<String>,
+    /// Data the backup leaves out, each with why.
+    #[serde(default)]
+    pub left_out: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,7 +38,7 @@ pub struct PlannedBackup {
     pub data: Vec<String>,
 }
 
-/// The `.env` line the first pin changes.
+/// The line the first pin changes: in `.env`, or the compose file holding a literal tag.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnvDiff {
     pub file: PathBuf,
@@ -40,6 +46,15 @@ pub struct EnvDiff {
     pub line: Option<usize>,
     pub before: Option<String>,
     pub after: String,
+}
+
+impl EnvDiff {
+    /// The changed file's name, as the plan labels it (".env", "compose.yaml").
+    pub fn label(&self) -> String {
+        self.file
+            .file_name()
+            .map_or_else(|| ".env".to_string(), |n| n.to_string_lossy().into_owned())
+    }
 }
 
 impl UpgradePlan {
@@ -74,6 +89,8 @@ mod tests {
                 after: "V=0.1.10".into(),
             },
             overridden: vec![],
+            checks: vec![],
+            left_out: vec![],
         }
     }
 

@@ -185,6 +185,7 @@ pub fn detect(inp: &Inputs<'_>) -> Result<Detection, DetectError> {
     let DatabaseChoice {
         database,
         unsupported: unsupported_database,
+        others: other_databases,
     } = database(inp, &upgraded, &census, &check_service)?;
     let data = data_mounts(
         inp,
@@ -217,6 +218,8 @@ pub fn detect(inp: &Inputs<'_>) -> Result<Detection, DetectError> {
     let beside = compose
         .services
         .iter()
+        // Without knowing the app, every service would look "beside" it: say nothing then.
+        .filter(|_| !upgraded.is_empty())
         .filter(|(n, _)| {
             !upgraded.contains(n)
                 && Some(n.as_str()) != db_service.as_deref()
@@ -231,6 +234,18 @@ pub fn detect(inp: &Inputs<'_>) -> Result<Detection, DetectError> {
             })
         })
         .collect();
+    // Another database beside the app's is named even without a mount in the compose file
+    // (its image keeps the data in an anonymous volume).
+    let mut beside: Vec<Beside> = beside;
+    for o in other_databases {
+        if !beside.iter().any(|b| b.service == o.service) {
+            beside.push(Beside {
+                service: o.service.clone(),
+                kind: Some(o.kind.clone()),
+                mounts: vec!["a volume its image declares".to_string()],
+            });
+        }
+    }
     let one_shot = one_shot(compose, inp.inactive);
     Ok(Detection {
         version,
@@ -357,6 +372,8 @@ struct DatabaseChoice {
     database: Option<Database>,
     /// A database hoist recognised but cannot dump.
     unsupported: Option<SeenDatabase>,
+    /// Other databases beside the app's (not backed up).
+    others: Vec<SeenDatabase>,
 }
 
 fn database(
@@ -385,17 +402,28 @@ fn database(
             candidates.push((n.clone(), kind, how.clone()));
         }
     }
-    // The one the app names, then the one it depends on, is the app's database.
-    candidates.sort_by_key(|(n, _, _)| {
+    // The one the app names, then one hoist can dump, then the one it depends on, is the
+    // app's database; another database beside it is named as left out, never hidden.
+    candidates.sort_by_key(|(n, kind, _)| {
         let named = census.named.iter().any(|(m, _, _)| m == n);
+        let dumpable = matches!(kind, Seen::Postgres | Seen::Mysql);
         let depended = upgraded.iter().any(|u| {
             compose
                 .services
                 .get(u)
                 .is_some_and(|s| s.depends_on.contains(n))
         });
-        (!named, !depended)
+        (!named, !dumpable, !depended)
     });
+    let others: Vec<SeenDatabase> = candidates
+        .iter()
+        .skip(1)
+        .map(|(n, k, h)| SeenDatabase {
+            service: n.clone(),
+            kind: k.name().to_string(),
+            how: h.clone(),
+        })
+        .collect();
     let (service, seen, how) = match &setting.service {
         Some(s) => {
             check_service("database.service", s)?;
@@ -427,6 +455,7 @@ fn database(
                         kind: other.name().to_string(),
                         how,
                     }),
+                    others,
                 });
             }
             None => {
@@ -437,6 +466,7 @@ fn database(
                         kind: "an unknown kind".to_string(),
                         how,
                     }),
+                    others,
                 });
             }
         },
@@ -512,6 +542,7 @@ fn database(
             note,
         }),
         unsupported: None,
+        others,
     })
 }
 
@@ -793,6 +824,28 @@ mod tests {
         let d = detect_in("services:\n  a:\n    image: app:${A:-7}\n", "").unwrap();
         assert_eq!(d.version.value.as_deref(), Some("7"));
         assert!(d.version.source.contains("default"));
+    }
+
+    #[test]
+    fn the_database_the_app_names_is_dumped_and_another_beside_it_is_named() {
+        let d = detect_in(
+            "services:\n  app:\n    image: app:${V}\n    environment: {DATABASE_URL: 'postgresql://u:p@pg:5432/app'}\n  pg:\n    image: local/store:15\n    environment: {POSTGRES_PASSWORD: p}\n  mongodb:\n    image: mongo:7\n    environment: {MONGO_INITDB_ROOT_USERNAME: root}\n",
+            "V=1\n",
+        )
+        .unwrap();
+        let db = d.database.unwrap();
+        assert_eq!((db.service.as_str(), db.kind), ("pg", DbKind::Postgres));
+        assert!(d.unsupported_database.is_none());
+        assert_eq!(d.beside.len(), 1);
+        assert_eq!(d.beside[0].service, "mongodb");
+        assert_eq!(d.beside[0].kind.as_deref(), Some("MongoDB"));
+        // Alone, the database hoist cannot dump refuses the upgrade (unsupported).
+        let d = detect_in(
+            "services:\n  app:\n    image: app:${V}\n  mongodb:\n    image: mongo:7\n",
+            "V=1\n",
+        )
+        .unwrap();
+        assert_eq!(d.unsupported_database.unwrap().service, "mongodb");
     }
 
     #[test]

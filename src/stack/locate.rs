@@ -404,6 +404,26 @@ fn literal_pin(inp: &Inputs<'_>, repositories: &[String], services: &[String]) -
         let Ok(text) = std::fs::read_to_string(file) else {
             continue;
         };
+        // An image written on the line after its key (`image: >-`, `image: |`, or a plain
+        // scalar on the next line) cannot be edited on one line: pinning the others would
+        // leave the app on two versions.
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, pair) in lines.windows(2).enumerate() {
+            let key = pair[0].trim_end();
+            let after_key = key
+                .rsplit_once("image:")
+                .map(|(_, rest)| rest.trim())
+                .filter(|rest| {
+                    rest.is_empty() || ["|", ">", "|-", ">-", "|+", ">+"].contains(rest)
+                });
+            if after_key.is_some() && images.iter().any(|img| pair[1].contains(img.as_str())) {
+                return unknown(format!(
+                    "{} line {}: the app's image is written on the line after `image:`, which hoist cannot edit safely; write it on one line (`image: {image}`)",
+                    file.display(),
+                    i + 1
+                ));
+            }
+        }
         let lines: Vec<usize> = text
             .lines()
             .enumerate()

@@ -612,10 +612,14 @@ fn on_event(state: &mut State, event: Event) {
             ));
             lines.push(format!("Recreate: {}", list(&plan.recreate)));
             lines.push(format!(
-                ".env:     {} -> {}",
-                plan.env_diff.before.as_deref().unwrap_or("(absent)"),
-                plan.env_diff.after
+                "{:9} {} -> {}",
+                format!("{}:", plan.env_diff.label()),
+                plan.env_diff.before.as_deref().unwrap_or("(absent)").trim(),
+                plan.env_diff.after.trim()
             ));
+            for l in &plan.left_out {
+                lines.push(format!("Left out: {l}"));
+            }
             if plan.is_multi_hop() {
                 lines.push(format!(
                     "Path:     {} (one release at a time)",

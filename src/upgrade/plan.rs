@@ -38,12 +38,33 @@ pub(super) fn build(
         download_bytes,
         recreate: view.upgraded.clone(),
         env_diff: EnvDiff {
-            file: env_path.to_path_buf(),
+            // The file the pin changes: `.env`, or the compose file holding a literal tag.
+            file: if change.path.as_os_str().is_empty() {
+                env_path.to_path_buf()
+            } else {
+                change.path.clone()
+            },
             line: change.line,
             before: change.before.clone(),
             after: change.after.clone(),
         },
         overridden: overridden.to_vec(),
+        checks: view.smoke.clone(),
+        left_out: view
+            .beside
+            .iter()
+            .map(|b| {
+                format!(
+                    "{}{} keeps data in {} (not backed up)",
+                    b.service,
+                    b.kind
+                        .as_deref()
+                        .map(|k| format!(" ({k})"))
+                        .unwrap_or_default(),
+                    b.mounts.join(", ")
+                )
+            })
+            .collect(),
     }
 }
 
@@ -60,6 +81,7 @@ mod tests {
             compose_file: "/srv/specivo/compose.yaml".into(),
             compose_files: vec!["/srv/specivo/compose.yaml".into()],
             given_files: Vec::new(),
+            env_files: Vec::new(),
             env_file: "/srv/specivo/.env".into(),
             version_variable: Some("SPECIVO_VERSION".into()),
             pin_place: "SPECIVO_VERSION in .env".into(),
@@ -74,6 +96,7 @@ mod tests {
             unsupported_database: None,
             beside: Vec::new(),
             one_shot: Vec::new(),
+            smoke: Vec::new(),
             inactive: Vec::new(),
             data: vec![DataMount {
                 kind: MountKind::Bind,

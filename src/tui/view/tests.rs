@@ -683,5 +683,7 @@ fn plan(pull: &[&str], recreate: &[&str]) -> crate::run::UpgradePlan {
             after: "SPECIVO_VERSION=0.1.12".into(),
         },
         overridden: Vec::new(),
+        checks: Vec::new(),
+        left_out: Vec::new(),
     }
 }
