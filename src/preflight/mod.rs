@@ -883,6 +883,7 @@ mod tests {
             exit_code: Some(1),
             restart_count: 4,
             containers: 1,
+            lifecycle: None,
         }
     }
 

@@ -18,6 +18,22 @@ pub struct ServiceStatus {
     pub exit_code: Option<i64>,
     pub restart_count: i64,
     pub containers: usize,
+    /// What the files say it is meant to do when that is not "run all the time": "one-shot"
+    /// (a job that exits when done) or "inactive: <why>" (Compose does not start it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<String>,
+}
+
+impl ServiceStatus {
+    /// Whether its state is what it should be: running (and healthy, when it reports health),
+    /// a one-shot job that finished with exit code 0, or a service Compose does not start.
+    pub fn is_fine(&self) -> bool {
+        match self.lifecycle.as_deref() {
+            Some("one-shot") if self.state == "exited" => self.exit_code == Some(0),
+            Some(l) if l.starts_with("inactive") && self.state == "missing" => true,
+            _ => self.state == "running" && self.health.as_deref().is_none_or(|h| h == "healthy"),
+        }
+    }
 }
 
 pub fn services(facts: &Facts) -> Vec<ServiceStatus> {
@@ -26,6 +42,13 @@ pub fn services(facts: &Facts) -> Vec<ServiceStatus> {
         .iter()
         .map(|name| {
             let upgraded = view.upgraded.contains(name);
+            let lifecycle = if let Some((_, why)) = view.inactive.iter().find(|(n, _)| n == name) {
+                Some(format!("inactive: {why}"))
+            } else if view.one_shot.contains(name) {
+                Some("one-shot".to_string())
+            } else {
+                None
+            };
             let containers = match &facts.docker {
                 Ok(running) => running.of_service(name),
                 Err(_) => Vec::new(),
@@ -56,6 +79,7 @@ pub fn services(facts: &Facts) -> Vec<ServiceStatus> {
                     exit_code: (!c.is_running()).then_some(c.exit_code),
                     restart_count: c.restart_count,
                     containers: containers.len(),
+                    lifecycle,
                 },
                 None => ServiceStatus {
                     name: name.clone(),
@@ -72,6 +96,7 @@ pub fn services(facts: &Facts) -> Vec<ServiceStatus> {
                     exit_code: None,
                     restart_count: 0,
                     containers: 0,
+                    lifecycle,
                 },
             }
         })

@@ -491,11 +491,16 @@ fn on_event(state: &mut State, event: Event) {
                 services: services
                     .into_iter()
                     .map(|s| {
-                        let fine = s.state == "running"
-                            && s.health.as_deref().is_none_or(|h| h == "healthy");
-                        let words = match &s.health {
-                            Some(h) => format!("{}, {h}", s.state),
-                            None => s.state.clone(),
+                        let fine = s.is_fine();
+                        let words = match (&s.health, s.lifecycle.as_deref()) {
+                            (_, Some("one-shot")) if s.state == "exited" => {
+                                format!("one-shot job, exited {}", s.exit_code.unwrap_or_default())
+                            }
+                            (_, Some(l)) if s.state == "missing" && l.starts_with("inactive") => {
+                                "not started".to_string()
+                            }
+                            (Some(h), _) => format!("{}, {h}", s.state),
+                            (None, _) => s.state.clone(),
                         };
                         (s.name, s.version.unwrap_or_default(), words, fine)
                     })
@@ -598,8 +603,13 @@ fn on_event(state: &mut State, event: Event) {
         Event::Plan { plan } => {
             let list = |items: &[String]| items.join(", ");
             let mut lines = vec![format!(
-                "Back up:  {} into {}",
+                "Back up:  {}{} into {}",
                 plan.backup.database.as_deref().unwrap_or("no database"),
+                if plan.backup.data.is_empty() {
+                    String::new()
+                } else {
+                    format!("; data {}", list(&plan.backup.data))
+                },
                 plan.backup.dir.display()
             )];
             lines.push(format!(

@@ -369,6 +369,7 @@ fn unhealthy() -> State {
             exit_code: None,
             restart_count: 0,
             containers: 1,
+            lifecycle: None,
         }
     };
     engine(
