@@ -56,103 +56,15 @@ pub(super) async fn stop_and_restore(
     let engine = &docker.engine;
     let current = target.current.as_str();
     // Stop the app (the database keeps running), then data, then database.
-    let step = run
-        .start(
-            Step::Stop,
-            "stopping the app's services (the database keeps running)",
-        )
-        .await;
-    let timeout = stack
-        .settings
-        .timeout_stop
-        .unwrap_or(crate::steps::stop::DEFAULT_STOP);
-    let say = crate::run::progress_to(run.events, Step::Stop);
-    let stopped =
-        crate::steps::stop::stop_services(docker, &facts.view.upgraded, timeout, &|name| {
-            say(format!("{name} stopped"))
-        })
-        .await;
-    if !stopped.failed.is_empty() {
-        let sentence = format!(
-            "could not stop {}. State: nothing was restored; .env still pins {current}. Run `hoist rollback` again, or follow RESTORE.md in {}.",
-            stopped.failed.join(", "),
-            target.backup_dir.display()
-        );
-        return Err(run.fail(Step::Stop, step, sentence, summary.clone()).await);
-    }
-    run.finish(Step::Stop, step, true, None).await;
+    stop_app(run, stack, facts, docker, target, summary).await?;
     let stamp = jiff::Timestamp::now()
         .strftime("%Y%m%dT%H%M%SZ")
         .to_string();
 
-    let step = run
-        .start(Step::RestoreData, "putting the data back from the archives")
-        .await;
-    let mut aside = Vec::new();
-    for a in archives {
-        let container = docker
-            .containers
-            .iter()
-            .filter(|c| facts.view.upgraded.contains(&c.service))
-            .find(|c| {
-                c.mounts
-                    .iter()
-                    .any(|m| m.source == a.source && m.destination == a.target)
-            });
-        let Some(container) = container else {
-            let sentence = format!(
-                "no container of the stack mounts {}, so {} cannot be restored into it. State: the app is stopped; nothing was restored; .env still pins {current}. RESTORE.md in {} gives the manual steps.",
-                a.target,
-                a.file.display(),
-                target.backup_dir.display()
-            );
-            return Err(run
-                .fail(Step::RestoreData, step, sentence, summary.clone())
-                .await);
-        };
-        let moved = match restore::move_aside(Path::new(&a.source), &stamp) {
-            Ok(p) => p,
-            Err(e) => {
-                let sentence = format!(
-                    "{e}. State: the app is stopped; {} restored so far; .env still pins {current}. RESTORE.md in {} gives the manual steps.",
-                    if aside.is_empty() {
-                        "nothing was".to_string()
-                    } else {
-                        format!("data moved aside to {aside:?} and")
-                    },
-                    target.backup_dir.display()
-                );
-                return Err(run
-                    .fail(Step::RestoreData, step, sentence, summary.clone())
-                    .await);
-            }
-        };
-        run.progress(
-            Step::RestoreData,
-            format!("{} moved aside to {}", a.source, moved.display()),
-        );
-        aside.push(moved.display().to_string());
-        kept_aside["data"] = json!(aside);
-        summary["kept_aside"] = kept_aside.clone();
-        if let Err(e) =
-            crate::docker::exec::upload_archive(engine, &container.id, &a.target, &a.file).await
-        {
-            let sentence = format!(
-                "{e}. State: the app is stopped; the newer content of {} is in {}; .env still pins {current}. Extract {} there by hand (`tar xzf`), or see RESTORE.md.",
-                a.source,
-                moved.display(),
-                a.file.display()
-            );
-            return Err(run
-                .fail(Step::RestoreData, step, sentence, summary.clone())
-                .await);
-        }
-        run.progress(
-            Step::RestoreData,
-            format!("{} extracted into {}", a.file.display(), a.source),
-        );
-    }
-    run.finish(Step::RestoreData, step, true, None).await;
+    let aside = restore_data(
+        run, facts, docker, target, archives, &stamp, summary, kept_aside,
+    )
+    .await?;
 
     if let Some(db) = &facts.view.database {
         let step = run
@@ -205,6 +117,130 @@ pub(super) async fn stop_and_restore(
         run.finish(Step::RestoreDatabase, step, true, None).await;
     }
     Ok(())
+}
+
+/// Stops the app's services; the database keeps running for its restore.
+async fn stop_app(
+    run: &mut Run<'_>,
+    stack: &Stack,
+    facts: &Facts,
+    docker: &facts::Running,
+    target: &Target,
+    summary: &Value,
+) -> Result<(), Finished> {
+    let current = target.current.as_str();
+    let step = run
+        .start(
+            Step::Stop,
+            "stopping the app's services (the database keeps running)",
+        )
+        .await;
+    let timeout = stack
+        .settings
+        .timeout_stop
+        .unwrap_or(crate::steps::stop::DEFAULT_STOP);
+    let say = crate::run::progress_to(run.events, Step::Stop);
+    let stopped =
+        crate::steps::stop::stop_services(docker, &facts.view.upgraded, timeout, &|name| {
+            say(format!("{name} stopped"))
+        })
+        .await;
+    if !stopped.failed.is_empty() {
+        let sentence = format!(
+            "could not stop {}. State: nothing was restored; .env still pins {current}. Run `hoist rollback` again, or follow RESTORE.md in {}.",
+            stopped.failed.join(", "),
+            target.backup_dir.display()
+        );
+        return Err(run.fail(Step::Stop, step, sentence, summary.clone()).await);
+    }
+    run.finish(Step::Stop, step, true, None).await;
+    Ok(())
+}
+
+/// Each archive extracted where its data was, that data moved aside first (stamped `stamp`).
+/// Ok: where the newer data went.
+#[allow(clippy::too_many_arguments)]
+async fn restore_data(
+    run: &mut Run<'_>,
+    facts: &Facts,
+    docker: &facts::Running,
+    target: &Target,
+    archives: &[DataArchive],
+    stamp: &str,
+    summary: &mut Value,
+    kept_aside: &mut Value,
+) -> Result<Vec<String>, Finished> {
+    let engine = &docker.engine;
+    let current = target.current.as_str();
+    let step = run
+        .start(Step::RestoreData, "putting the data back from the archives")
+        .await;
+    let mut aside = Vec::new();
+    for a in archives {
+        let container = docker
+            .containers
+            .iter()
+            .filter(|c| facts.view.upgraded.contains(&c.service))
+            .find(|c| {
+                c.mounts
+                    .iter()
+                    .any(|m| m.source == a.source && m.destination == a.target)
+            });
+        let Some(container) = container else {
+            let sentence = format!(
+                "no container of the stack mounts {}, so {} cannot be restored into it. State: the app is stopped; nothing was restored; .env still pins {current}. RESTORE.md in {} gives the manual steps.",
+                a.target,
+                a.file.display(),
+                target.backup_dir.display()
+            );
+            return Err(run
+                .fail(Step::RestoreData, step, sentence, summary.clone())
+                .await);
+        };
+        let moved = match restore::move_aside(Path::new(&a.source), stamp) {
+            Ok(p) => p,
+            Err(e) => {
+                let sentence = format!(
+                    "{e}. State: the app is stopped; {} restored so far; .env still pins {current}. RESTORE.md in {} gives the manual steps.",
+                    if aside.is_empty() {
+                        "nothing was".to_string()
+                    } else {
+                        format!("data moved aside to {aside:?} and")
+                    },
+                    target.backup_dir.display()
+                );
+                return Err(run
+                    .fail(Step::RestoreData, step, sentence, summary.clone())
+                    .await);
+            }
+        };
+        run.progress(
+            Step::RestoreData,
+            format!("{} moved aside to {}", a.source, moved.display()),
+        );
+        aside.push(moved.display().to_string());
+        kept_aside["data"] = json!(aside);
+        summary["kept_aside"] = kept_aside.clone();
+        if let Err(e) =
+            crate::docker::exec::upload_archive(engine, &container.id, &a.target, &a.file).await
+        {
+            let sentence = format!(
+                "{e}. State: the app is stopped; the newer content of {} is in {}; .env still pins {current}. Extract {} there by hand (`tar xzf`), or see RESTORE.md.",
+                a.source,
+                moved.display(),
+                a.file.display()
+            );
+            return Err(run
+                .fail(Step::RestoreData, step, sentence, summary.clone())
+                .await);
+        }
+        run.progress(
+            Step::RestoreData,
+            format!("{} extracted into {}", a.file.display(), a.source),
+        );
+    }
+    run.finish(Step::RestoreData, step, true, None).await;
+    Ok(aside)
 }
 
 #[cfg(test)]
