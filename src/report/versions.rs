@@ -37,6 +37,35 @@ pub async fn run(ctx: &Context) -> Output {
         Err(e) => return Output::failed("versions", 3, e.to_string()),
     };
 
+    let text = human(&o, &variable);
+    let summary = json!({
+        "type": "summary",
+        "command": "versions",
+        "outcome": "ok",
+        "exit_code": 0,
+        "version_variable": variable,
+        "repository": o.repository,
+        "pinned": o.pinned,
+        "current": o.current,
+        "resolved": o.resolved,
+        "running": running,
+        "available": o.newer,
+        "next": o.next,
+        "newest": o.newest,
+        "path": o.path,
+        "tags": o.tags,
+        "about_next": o.about_next,
+    });
+    Output {
+        exit_code: 0,
+        text,
+        errors: String::new(),
+        events: vec![summary],
+    }
+}
+
+/// What a person reads: the pin, what runs, the newer versions with the next step and the path.
+fn human(o: &versions::Overview, variable: &str) -> String {
     let mut text = String::new();
     let _ = writeln!(text, "Image     {}", o.repository);
     let _ = writeln!(
@@ -117,28 +146,5 @@ pub async fn run(ctx: &Context) -> Output {
             );
         }
     }
-    let summary = json!({
-        "type": "summary",
-        "command": "versions",
-        "outcome": "ok",
-        "exit_code": 0,
-        "version_variable": variable,
-        "repository": o.repository,
-        "pinned": o.pinned,
-        "current": o.current,
-        "resolved": o.resolved,
-        "running": running,
-        "available": o.newer,
-        "next": o.next,
-        "newest": o.newest,
-        "path": o.path,
-        "tags": o.tags,
-        "about_next": o.about_next,
-    });
-    Output {
-        exit_code: 0,
-        text,
-        errors: String::new(),
-        events: vec![summary],
-    }
+    text
 }
