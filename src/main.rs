@@ -35,61 +35,11 @@ fn main() -> ExitCode {
             None
         }
     };
-    let command = match cli.command {
-        Some(c) => c,
-        None => {
-            use std::io::IsTerminal;
-            if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
-                eprintln!(
-                    "hoist: the wizard needs a terminal. Without one, use the commands: `hoist check`, `hoist upgrade --to VERSION --yes`, `hoist rollback --yes`.\n"
-                );
-                let _ = Cli::command().print_help();
-                return ExitCode::from(2);
-            }
-            // `ssh -tt` with a pipe for stdin gives a terminal of no size: the wizard would take
-            // keys while showing nothing.
-            if matches!(ratatui::crossterm::terminal::size(), Ok((0, _) | (_, 0))) {
-                eprintln!(
-                    "hoist: this terminal reports no size (0x0), so the wizard could not be seen. Connect from a terminal window (`ssh -t`), or use the commands: `hoist check`, `hoist upgrade --to VERSION --yes`, `hoist rollback --yes`."
-                );
-                return ExitCode::from(2);
-            }
-            // Held for the wizard's whole life: it may change the stack at any point.
-            let _lock = match take_lock(&ctx, "wizard", false) {
-                Ok(lock) => lock,
-                Err(code) => return code,
-            };
-            let Some(runtime) = runtime() else {
-                return ExitCode::from(1);
-            };
-            tracing::info!("hoist {} wizard started", env!("CARGO_PKG_VERSION"));
-            let code = runtime.block_on(hoist::tui::app::run(&ctx));
-            tracing::info!(exit_code = code, "wizard finished");
-            return ExitCode::from(code);
-        }
+    let Some(command) = cli.command else {
+        return wizard(&ctx);
     };
-    match command {
-        Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "hoist", &mut std::io::stdout());
-            return ExitCode::SUCCESS;
-        }
-        Command::Man => {
-            let man = clap_mangen::Man::new(Cli::command());
-            let mut out = Vec::new();
-            if let Err(err) = man.render(&mut out) {
-                eprintln!("hoist: could not render the man page: {err}");
-                return ExitCode::from(1);
-            }
-            let _ = std::io::stdout().write_all(&out);
-            return ExitCode::SUCCESS;
-        }
-        Command::Status
-        | Command::Check
-        | Command::Versions
-        | Command::Backup
-        | Command::History
-        | Command::Upgrade { .. }
-        | Command::Rollback { .. } => {}
+    if let Some(code) = generated(&command) {
+        return code;
     }
     // Commands that change the stack take the project's lock; the read-only ones need not wait.
     // A dry run changes nothing. Declared before the runtime so it is released after all work.
@@ -109,43 +59,7 @@ fn main() -> ExitCode {
     };
     tracing::info!(?command, project_dir = %ctx.paths.project_dir.display(), "hoist {} started", env!("CARGO_PKG_VERSION"));
     if let Command::Upgrade { to, dry_run, path } = &command {
-        let json = cli.global.json;
-        // An interrupted run to the same version, which had already changed the stack, is
-        // continued (with its backup) rather than started again over a half-upgraded app.
-        let attention = runtime.block_on(hoist::resume::for_context(&ctx));
-        let resume = attention.as_ref().and_then(|a| {
-            (a.state == "interrupted" && a.changed && a.to.as_deref() == Some(to.trim()))
-                .then(|| a.run_id.clone())
-        });
-        if let Some(a) = &attention
-            && !json
-        {
-            let _ = writeln!(
-                std::io::stderr(),
-                "hoist: note: {}{}",
-                a.sentence,
-                if resume.is_some() {
-                    " Continuing it now."
-                } else {
-                    ""
-                }
-            );
-        }
-        let stop = hoist::run::Stop::default();
-        let request = hoist::upgrade::Request {
-            to: to.clone(),
-            dry_run: *dry_run,
-            path: match path {
-                cli::UpgradePath::Steps => hoist::upgrade::PathMode::Steps,
-                cli::UpgradePath::Direct => hoist::upgrade::PathMode::Direct,
-            },
-            stop: stop.clone(),
-            resume,
-        };
-        let answers = hoist::run::Headless(cli.global.yes);
-        return headless::run_engine(&runtime, json, answers, "upgrade", stop, |tx| async move {
-            hoist::recovery::upgrade(&ctx, &request, &tx).await
-        });
+        return upgrade(&runtime, &ctx, &cli.global, to, *dry_run, path);
     }
     if let Command::Rollback { run } = &command {
         let json = cli.global.json;
@@ -168,11 +82,123 @@ fn main() -> ExitCode {
             _ => report::check::run(&ctx).await,
         }
     });
+    print(output, cli.global.json)
+}
+
+/// The wizard, when no command is given: it needs a terminal that can be seen.
+fn wizard(ctx: &Context) -> ExitCode {
+    use std::io::IsTerminal;
+    if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
+        eprintln!(
+            "hoist: the wizard needs a terminal. Without one, use the commands: `hoist check`, `hoist upgrade --to VERSION --yes`, `hoist rollback --yes`.\n"
+        );
+        let _ = Cli::command().print_help();
+        return ExitCode::from(2);
+    }
+    // `ssh -tt` with a pipe for stdin gives a terminal of no size: the wizard would take
+    // keys while showing nothing.
+    if matches!(ratatui::crossterm::terminal::size(), Ok((0, _) | (_, 0))) {
+        eprintln!(
+            "hoist: this terminal reports no size (0x0), so the wizard could not be seen. Connect from a terminal window (`ssh -t`), or use the commands: `hoist check`, `hoist upgrade --to VERSION --yes`, `hoist rollback --yes`."
+        );
+        return ExitCode::from(2);
+    }
+    // Held for the wizard's whole life: it may change the stack at any point.
+    let _lock = match take_lock(ctx, "wizard", false) {
+        Ok(lock) => lock,
+        Err(code) => return code,
+    };
+    let Some(runtime) = runtime() else {
+        return ExitCode::from(1);
+    };
+    tracing::info!("hoist {} wizard started", env!("CARGO_PKG_VERSION"));
+    let code = runtime.block_on(hoist::tui::app::run(ctx));
+    tracing::info!(exit_code = code, "wizard finished");
+    ExitCode::from(code)
+}
+
+/// `completions` and `man` print what clap generates and need no project; other commands `None`.
+fn generated(command: &Command) -> Option<ExitCode> {
+    match command {
+        Command::Completions { shell } => {
+            clap_complete::generate(*shell, &mut Cli::command(), "hoist", &mut std::io::stdout());
+            Some(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            let man = clap_mangen::Man::new(Cli::command());
+            let mut out = Vec::new();
+            if let Err(err) = man.render(&mut out) {
+                eprintln!("hoist: could not render the man page: {err}");
+                return Some(ExitCode::from(1));
+            }
+            let _ = std::io::stdout().write_all(&out);
+            Some(ExitCode::SUCCESS)
+        }
+        Command::Status
+        | Command::Check
+        | Command::Versions
+        | Command::Backup
+        | Command::History
+        | Command::Upgrade { .. }
+        | Command::Rollback { .. } => None,
+    }
+}
+
+/// `hoist upgrade`, headless: an interrupted run to the same version is continued.
+fn upgrade(
+    runtime: &tokio::runtime::Runtime,
+    ctx: &Context,
+    global: &cli::Global,
+    to: &str,
+    dry_run: bool,
+    path: &cli::UpgradePath,
+) -> ExitCode {
+    let json = global.json;
+    // An interrupted run to the same version, which had already changed the stack, is
+    // continued (with its backup) rather than started again over a half-upgraded app.
+    let attention = runtime.block_on(hoist::resume::for_context(ctx));
+    let resume = attention.as_ref().and_then(|a| {
+        (a.state == "interrupted" && a.changed && a.to.as_deref() == Some(to.trim()))
+            .then(|| a.run_id.clone())
+    });
+    if let Some(a) = &attention
+        && !json
+    {
+        let _ = writeln!(
+            std::io::stderr(),
+            "hoist: note: {}{}",
+            a.sentence,
+            if resume.is_some() {
+                " Continuing it now."
+            } else {
+                ""
+            }
+        );
+    }
+    let stop = hoist::run::Stop::default();
+    let request = hoist::upgrade::Request {
+        to: to.to_string(),
+        dry_run,
+        path: match path {
+            cli::UpgradePath::Steps => hoist::upgrade::PathMode::Steps,
+            cli::UpgradePath::Direct => hoist::upgrade::PathMode::Direct,
+        },
+        stop: stop.clone(),
+        resume,
+    };
+    let answers = hoist::run::Headless(global.yes);
+    headless::run_engine(runtime, json, answers, "upgrade", stop, |tx| async move {
+        hoist::recovery::upgrade(ctx, &request, &tx).await
+    })
+}
+
+/// A report's output printed (JSON Lines or human lines), its exit code given.
+fn print(output: Output, json: bool) -> ExitCode {
     tracing::info!(exit_code = output.exit_code, "finished");
     if !output.errors.is_empty() {
         tracing::warn!("{}", output.errors.trim());
     }
-    let rendered = if cli.global.json {
+    let rendered = if json {
         output.json_lines()
     } else {
         output.human()

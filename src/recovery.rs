@@ -47,7 +47,6 @@ async fn after_failure(
     let FailedChange {
         run_id,
         from,
-        to,
         failure,
         ..
     } = &change;
@@ -59,7 +58,60 @@ async fn after_failure(
         upgrade_run: Some(run_id.clone()),
     };
     // The planner's choice, its reason and what it would lose are shown before asking.
-    let offer = match crate::rollback::preview(ctx, &target).await {
+    let offer = offer(ctx, events, &target, &mut finished, &change).await;
+    // With nobody attached (or gone while asked), hoist rolls back alone only when that
+    // loses nothing; otherwise it leaves the app stopped and the decision recorded.
+    let mut go = false;
+    let mut unattended_loss = None;
+    if let Some((question, plan)) = &offer {
+        go = !req.stop.detached() && ask(events, question.clone()).await;
+        if req.stop.detached() {
+            let loses_nothing =
+                plan.decision == crate::rollback_plan::Decision::Repin || plan.losses.is_empty();
+            go = loses_nothing;
+            if !loses_nothing {
+                unattended_loss = Some(crate::rollback_plan::loss_sentence(&plan.losses));
+            }
+        }
+    }
+    if let Some(loss) = unattended_loss {
+        finished = leave_for_decision(
+            ctx,
+            &change.view,
+            change.stop_timeout,
+            &change.backup_dir,
+            finished,
+            failure,
+            &loss,
+        )
+        .await;
+    } else if go {
+        let rolled = crate::rollback::run(ctx, &target, events, journal.as_ref(), true).await;
+        finished = after_rollback(finished, rolled, &change);
+    }
+
+    if let Some(journal) = &journal {
+        record_finish(journal, run_id, &finished).await;
+    }
+    if let Some(journal) = journal {
+        journal.close().await;
+    }
+    finished
+}
+
+/// The rollback the planner picks, shown (as an event) and put as a question; None, said in
+/// `finished`, when hoist cannot roll back.
+async fn offer(
+    ctx: &Context,
+    events: &UnboundedSender<Event>,
+    target: &crate::rollback::Target,
+    finished: &mut Finished<UpgradeSummary>,
+    change: &FailedChange,
+) -> Option<(Question, crate::rollback_plan::Plan)> {
+    let FailedChange {
+        from, to, failure, ..
+    } = change;
+    match crate::rollback::preview(ctx, target).await {
         Ok(plan) => {
             let what = match plan.decision {
                 crate::rollback_plan::Decision::Repin => format!("re-pin {from}, no restore"),
@@ -92,84 +144,58 @@ async fn after_failure(
             finished.summary.rollback_error = Some(e);
             None
         }
-    };
-    // With nobody attached (or gone while asked), hoist rolls back alone only when that
-    // loses nothing; otherwise it leaves the app stopped and the decision recorded.
-    let mut go = false;
-    let mut unattended_loss = None;
-    if let Some((question, plan)) = &offer {
-        go = !req.stop.detached() && ask(events, question.clone()).await;
-        if req.stop.detached() {
-            let loses_nothing =
-                plan.decision == crate::rollback_plan::Decision::Repin || plan.losses.is_empty();
-            go = loses_nothing;
-            if !loses_nothing {
-                unattended_loss = Some(crate::rollback_plan::loss_sentence(&plan.losses));
+    }
+}
+
+/// How the failed upgrade ended once its rollback `rolled` did: rolled back (exit 4), or not.
+fn after_rollback(
+    finished: Finished<UpgradeSummary>,
+    rolled: Finished<serde_json::Value>,
+    change: &FailedChange,
+) -> Finished<UpgradeSummary> {
+    let FailedChange {
+        from, to, failure, ..
+    } = change;
+    match rolled.exit_code {
+        0 => {
+            let mut summary = finished.summary;
+            let sentence = format!(
+                "the upgrade to {to} failed ({failure}), and hoist rolled it back: {}",
+                rolled.sentence
+            );
+            summary.outcome = Outcome::RolledBack;
+            summary.exit_code = 4;
+            summary.rollback = Some(rolled.summary);
+            // What holds now, not what held before the rollback.
+            summary.pinned_now = Some(from.clone());
+            summary.error = Some(sentence.clone());
+            Finished {
+                exit_code: 4,
+                sentence,
+                summary,
+            }
+        }
+        code => {
+            let mut summary = finished.summary;
+            summary.rollback = Some(rolled.summary);
+            let sentence = if code == 3 {
+                format!(
+                    "{} hoist did not roll back: {}",
+                    finished.sentence, rolled.sentence
+                )
+            } else {
+                format!(
+                    "the upgrade to {to} failed ({failure}), and the rollback failed too: {}",
+                    rolled.sentence
+                )
+            };
+            Finished {
+                exit_code: 1,
+                sentence,
+                summary,
             }
         }
     }
-    if let Some(loss) = unattended_loss {
-        finished = leave_for_decision(
-            ctx,
-            &change.view,
-            change.stop_timeout,
-            &change.backup_dir,
-            finished,
-            failure,
-            &loss,
-        )
-        .await;
-    } else if go {
-        let rolled = crate::rollback::run(ctx, &target, events, journal.as_ref(), true).await;
-        finished = match rolled.exit_code {
-            0 => {
-                let mut summary = finished.summary;
-                let sentence = format!(
-                    "the upgrade to {to} failed ({failure}), and hoist rolled it back: {}",
-                    rolled.sentence
-                );
-                summary.outcome = Outcome::RolledBack;
-                summary.exit_code = 4;
-                summary.rollback = Some(rolled.summary);
-                // What holds now, not what held before the rollback.
-                summary.pinned_now = Some(from.clone());
-                summary.error = Some(sentence.clone());
-                Finished {
-                    exit_code: 4,
-                    sentence,
-                    summary,
-                }
-            }
-            code => {
-                let mut summary = finished.summary;
-                summary.rollback = Some(rolled.summary);
-                let sentence = if code == 3 {
-                    format!(
-                        "{} hoist did not roll back: {}",
-                        finished.sentence, rolled.sentence
-                    )
-                } else {
-                    format!(
-                        "the upgrade to {to} failed ({failure}), and the rollback failed too: {}",
-                        rolled.sentence
-                    )
-                };
-                Finished {
-                    exit_code: 1,
-                    sentence,
-                    summary,
-                }
-            }
-        };
-    }
-
-    if let Some(journal) = &journal {
-        record_finish(journal, run_id, &finished).await;
-    }
-    if let Some(journal) = journal {
-        journal.close().await;
-    }
-    finished
 }
 
 /// An upgrade failed with nobody attached, and a rollback would lose data: stop the app's

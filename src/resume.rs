@@ -69,6 +69,32 @@ pub fn pinned_after(run: &RunRecord) -> Option<String> {
 /// the process that ran it still runs (a run marked running whose process is gone was
 /// interrupted).
 pub fn attention(runs: &[RunRecord], alive: impl Fn(i64) -> bool) -> Option<Attention> {
+    let run = which_run(runs, &alive)?;
+    let last_step = run.steps.last().map(|s| s.name.clone());
+    let changed = changed_stack(run);
+    let pinned = pinned_after(run);
+    if run.outcome == Outcome::Running && alive(run.pid) {
+        // Another hoist is at work on it right now (the lock says who).
+        return None;
+    }
+    let (state, sentence, choices) = said(run, changed, pinned.as_deref())?;
+    Some(Attention {
+        run_id: run.id.clone(),
+        state: state.to_string(),
+        from: run.from_version.clone(),
+        to: run.to_version.clone(),
+        pinned,
+        changed,
+        last_step,
+        sentence,
+        choices,
+        steps: step_lines(run),
+    })
+}
+
+/// The run that may need attention: the newest upgrade or rollback that changed something, or
+/// an older unsettled upgrade that did when the newest changed nothing.
+fn which_run(runs: &[RunRecord], alive: impl Fn(i64) -> bool) -> Option<&RunRecord> {
     // Newest first; runs that changed nothing (refused, dry runs, a failed backup) do not
     // count, nor do plain backups.
     let mut candidates = runs.iter().filter(|r| {
@@ -101,29 +127,31 @@ pub fn attention(runs: &[RunRecord], alive: impl Fn(i64) -> bool) -> Option<Atte
     } else {
         newest
     };
-    let last_step = run.steps.last().map(|s| s.name.clone());
+    Some(run)
+}
+
+/// The state a run that needs attention is in, the sentence that says so, and the ways on; None
+/// when it needs none.
+fn said(
+    run: &RunRecord,
+    changed: bool,
+    pinned: Option<&str>,
+) -> Option<(&'static str, String, Vec<Choice>)> {
     let from = run.from_version.clone().unwrap_or_default();
     let to = run.to_version.clone().unwrap_or_default();
-    let changed = changed_stack(run);
-    let pinned = pinned_after(run);
-    let running = run.outcome == Outcome::Running;
     // Failed because the Docker engine went away: the release is not to blame, so the run can
     // be continued like an interrupted one.
     let engine_gone = run
         .summary
         .as_ref()
         .is_some_and(|s| s["engine_gone"] == serde_json::json!(true));
-    if running && alive(run.pid) {
-        // Another hoist is at work on it right now (the lock says who).
-        return None;
-    }
     // The journal records a step as it begins: one still "running" is where it stopped.
     let step_words = match run.steps.last() {
         Some(s) if s.status == StepState::Running => format!("during {}", s.name),
         Some(s) => format!("after {}", s.name),
         None => "at its start".to_string(),
     };
-    let (state, sentence, choices) = match (&run.kind, &run.outcome) {
+    let said = match (&run.kind, &run.outcome) {
         (RunKind::Rollback, Outcome::Running) => (
             "rollback_interrupted",
             format!(
@@ -154,7 +182,7 @@ pub fn attention(runs: &[RunRecord], alive: impl Fn(i64) -> bool) -> Option<Atte
             format!(
                 "the upgrade {from} -> {to} (run {}) was stopped on the way, at {}, checked and healthy. Go on to {to}, or roll back to {from}.",
                 run.id,
-                pinned.as_deref().unwrap_or("?")
+                pinned.unwrap_or("?")
             ),
             vec![Choice::Continue, Choice::Rollback, Choice::Show],
         ),
@@ -194,31 +222,24 @@ pub fn attention(runs: &[RunRecord], alive: impl Fn(i64) -> bool) -> Option<Atte
         ),
         _ => return None,
     };
-    Some(Attention {
-        run_id: run.id.clone(),
-        state: state.to_string(),
-        from: run.from_version.clone(),
-        to: run.to_version.clone(),
-        pinned,
-        changed,
-        last_step,
-        sentence,
-        choices,
-        steps: run
-            .steps
-            .iter()
-            .map(|s| {
-                let mut line = format!("{} {}", s.name, s.status);
-                if let Some(ms) = s.duration_ms {
-                    line.push_str(&format!(" ({:.1} s)", ms as f64 / 1000.0));
-                }
-                if let Some(m) = &s.message {
-                    line.push_str(&format!(": {m}"));
-                }
-                line
-            })
-            .collect(),
-    })
+    Some(said)
+}
+
+/// What happened, a line per step: name, status, and its message.
+fn step_lines(run: &RunRecord) -> Vec<String> {
+    run.steps
+        .iter()
+        .map(|s| {
+            let mut line = format!("{} {}", s.name, s.status);
+            if let Some(ms) = s.duration_ms {
+                line.push_str(&format!(" ({:.1} s)", ms as f64 / 1000.0));
+            }
+            if let Some(m) = &s.message {
+                line.push_str(&format!(": {m}"));
+            }
+            line
+        })
+        .collect()
 }
 
 /// The backup a run can go back to: its own (with the manifest's sha256 the journal keeps), or,

@@ -81,21 +81,7 @@ pub async fn run(ctx: &Context) -> Output {
             }
             let recorded =
                 journal_backup(&journal, &run_id, &view.project, running.as_deref(), &b).await;
-            let summary = json!({
-                "type": "summary",
-                "command": "backup",
-                "outcome": "succeeded",
-                "run_id": run_id,
-                "backup": b.dir,
-                "id": b.id,
-                "total_bytes": b.total_bytes,
-                "manifest_sha256": b.manifest_sha256,
-                "duration_ms": ms,
-                "files": b.manifest.files,
-                "copy_command": copy_command(&b.dir),
-                "removed_partials": b.removed_partials,
-                "exit_code": 0,
-            });
+            let summary = taken_summary(&run_id, &b, ms);
             journal
                 .finish_run(
                     &run_id,
@@ -107,40 +93,7 @@ pub async fn run(ctx: &Context) -> Output {
                 .await
                 .logged("record how the run ended");
             journal.close().await;
-            let mut text = String::new();
-            let _ = writeln!(
-                text,
-                "Backup taken in {:.1} s: {}",
-                ms as f64 / 1000.0,
-                b.dir.display()
-            );
-            for f in &b.manifest.files {
-                let _ = writeln!(
-                    text,
-                    "  {:28} {:>9}  sha256 {}",
-                    f.name,
-                    human_bytes(f.size_bytes),
-                    &f.sha256[..16]
-                );
-            }
-            let _ = writeln!(
-                text,
-                "Total {}. Checked: the dump is complete, every archive lists, checksums are in manifest.json.",
-                human_bytes(b.total_bytes)
-            );
-            let _ = writeln!(text, "RESTORE.md inside says how to restore it by hand.\n");
-            for p in &b.removed_partials {
-                let _ = writeln!(
-                    text,
-                    "Removed {}: a partial backup left by a hoist that was stopped before it finished.",
-                    p.display()
-                );
-            }
-            let _ = writeln!(
-                text,
-                "A backup on the same server is lost with the server. Copy it to your own computer (run this there):\n  {}",
-                copy_command(&b.dir)
-            );
+            let text = taken_text(&b, ms);
             let mut errors = String::new();
             if let Err(e) = recorded {
                 let _ = writeln!(errors, "hoist: warning: the backup is complete, but {e}");
@@ -174,4 +127,62 @@ pub async fn run(ctx: &Context) -> Output {
             out
         }
     }
+}
+
+/// The summary of a backup taken: what `--json` prints last and the journal keeps.
+fn taken_summary(run_id: &str, b: &backup::Backup, ms: u64) -> Value {
+    json!({
+        "type": "summary",
+        "command": "backup",
+        "outcome": "succeeded",
+        "run_id": run_id,
+        "backup": b.dir,
+        "id": b.id,
+        "total_bytes": b.total_bytes,
+        "manifest_sha256": b.manifest_sha256,
+        "duration_ms": ms,
+        "files": b.manifest.files,
+        "copy_command": copy_command(&b.dir),
+        "removed_partials": b.removed_partials,
+        "exit_code": 0,
+    })
+}
+
+/// What a person reads after a backup: where it is, its files, and how to copy it off the server.
+fn taken_text(b: &backup::Backup, ms: u64) -> String {
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "Backup taken in {:.1} s: {}",
+        ms as f64 / 1000.0,
+        b.dir.display()
+    );
+    for f in &b.manifest.files {
+        let _ = writeln!(
+            text,
+            "  {:28} {:>9}  sha256 {}",
+            f.name,
+            human_bytes(f.size_bytes),
+            &f.sha256[..16]
+        );
+    }
+    let _ = writeln!(
+        text,
+        "Total {}. Checked: the dump is complete, every archive lists, checksums are in manifest.json.",
+        human_bytes(b.total_bytes)
+    );
+    let _ = writeln!(text, "RESTORE.md inside says how to restore it by hand.\n");
+    for p in &b.removed_partials {
+        let _ = writeln!(
+            text,
+            "Removed {}: a partial backup left by a hoist that was stopped before it finished.",
+            p.display()
+        );
+    }
+    let _ = writeln!(
+        text,
+        "A backup on the same server is lost with the server. Copy it to your own computer (run this there):\n  {}",
+        copy_command(&b.dir)
+    );
+    text
 }

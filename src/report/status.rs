@@ -202,38 +202,50 @@ fn human(facts: &Facts, services: &[ServiceStatus], running: Option<&str>) -> St
         None => {}
     }
     if facts.docker.is_ok() {
-        let _ = writeln!(t, "\nServices");
-        let width = services.iter().map(|s| s.name.len()).max().unwrap_or(0);
-        for s in services {
-            let version = s.version.as_deref().unwrap_or("-");
-            let mut state = s.state.clone();
-            if let Some(code) = s
-                .exit_code
-                .filter(|_| s.state != "running" && s.state != "missing")
-            {
-                let _ = write!(state, " (exit code {code})");
-            }
-            if let Some(h) = &s.health {
-                let _ = write!(state, ", {h}");
-            }
-            if s.restart_count > 0 {
-                let _ = write!(state, ", restarted {} times", s.restart_count);
-            }
-            let role = crate::preflight::Role::of(view, &s.name);
-            if s.state == "missing" {
-                if let Some(why) = &role.inactive {
-                    state = format!("not started ({why})");
-                } else if role.one_shot {
-                    state = "one-shot job, no container now".to_string();
-                }
-            } else if role.one_shot {
-                let _ = write!(state, " (one-shot job)");
-            }
-            let mark = if s.upgraded { "*" } else { " " };
-            let _ = writeln!(t, "  {mark} {:width$}  {:10}  {state}", s.name, version);
-        }
-        let _ = writeln!(t, "  (* upgraded with the app's version)");
+        services_lines(&mut t, view, services);
     }
+    data_lines(&mut t, facts);
+    t
+}
+
+/// The services table: each one's version and state, its role when it has one.
+fn services_lines(t: &mut String, view: &facts::StackView, services: &[ServiceStatus]) {
+    let _ = writeln!(t, "\nServices");
+    let width = services.iter().map(|s| s.name.len()).max().unwrap_or(0);
+    for s in services {
+        let version = s.version.as_deref().unwrap_or("-");
+        let mut state = s.state.clone();
+        if let Some(code) = s
+            .exit_code
+            .filter(|_| s.state != "running" && s.state != "missing")
+        {
+            let _ = write!(state, " (exit code {code})");
+        }
+        if let Some(h) = &s.health {
+            let _ = write!(state, ", {h}");
+        }
+        if s.restart_count > 0 {
+            let _ = write!(state, ", restarted {} times", s.restart_count);
+        }
+        let role = crate::preflight::Role::of(view, &s.name);
+        if s.state == "missing" {
+            if let Some(why) = &role.inactive {
+                state = format!("not started ({why})");
+            } else if role.one_shot {
+                state = "one-shot job, no container now".to_string();
+            }
+        } else if role.one_shot {
+            let _ = write!(state, " (one-shot job)");
+        }
+        let mark = if s.upgraded { "*" } else { " " };
+        let _ = writeln!(t, "  {mark} {:width$}  {:10}  {state}", s.name, version);
+    }
+    let _ = writeln!(t, "  (* upgraded with the app's version)");
+}
+
+/// Where the data is: the database (what it is, what the probe read) and what is left out.
+fn data_lines(t: &mut String, facts: &Facts) {
+    let view = &facts.view;
     if let Some(seen) = &view.unsupported_database {
         let _ = writeln!(
             t,
@@ -288,7 +300,6 @@ fn human(facts: &Facts, services: &[ServiceStatus], running: Option<&str>) -> St
             None => {}
         }
     }
-    t
 }
 
 fn describe_probe(probe: &DbProbe) -> String {

@@ -37,15 +37,44 @@ pub async fn run(ctx: &Context) -> Output {
         Err(e) => return Output::failed("versions", 3, e.to_string()),
     };
 
+    let text = human(&o, &variable, &stack.detection.version);
+    let summary = json!({
+        "type": "summary",
+        "command": "versions",
+        "outcome": "ok",
+        "exit_code": 0,
+        "version_variable": variable,
+        "repository": o.repository,
+        "pinned": o.pinned,
+        "current": o.current,
+        "resolved": o.resolved,
+        "running": running,
+        "available": o.newer,
+        "next": o.next,
+        "newest": o.newest,
+        "path": o.path,
+        "tags": o.tags,
+        "about_next": o.about_next,
+    });
+    Output {
+        exit_code: 0,
+        text,
+        errors: String::new(),
+        events: vec![summary],
+    }
+}
+
+/// What a person reads: the pin, what runs, the newer versions with the next step and the path.
+fn human(
+    o: &versions::Overview,
+    variable: &str,
+    version: &crate::stack::detect::VersionPin,
+) -> String {
     let mut text = String::new();
     let _ = writeln!(text, "Image     {}", o.repository);
     let pinned = o.pinned.as_deref().unwrap_or("(not set)");
     let _ = if variable.is_empty() {
-        writeln!(
-            text,
-            "Pinned    {pinned} ({})",
-            stack.detection.version.site.place()
-        )
+        writeln!(text, "Pinned    {pinned} ({})", version.site.place())
     } else {
         writeln!(text, "Pinned    {variable}={pinned}")
     };
@@ -62,7 +91,7 @@ pub async fn run(ctx: &Context) -> Output {
         let _ = writeln!(
             text,
             "          What runs here is {c}. Pin that exact version, so that it changes only when you upgrade: set {}",
-            stack.detection.version.assignment(c)
+            version.assignment(c)
         );
     }
     match &o.current {
@@ -123,28 +152,5 @@ pub async fn run(ctx: &Context) -> Output {
             );
         }
     }
-    let summary = json!({
-        "type": "summary",
-        "command": "versions",
-        "outcome": "ok",
-        "exit_code": 0,
-        "version_variable": variable,
-        "repository": o.repository,
-        "pinned": o.pinned,
-        "current": o.current,
-        "resolved": o.resolved,
-        "running": running,
-        "available": o.newer,
-        "next": o.next,
-        "newest": o.newest,
-        "path": o.path,
-        "tags": o.tags,
-        "about_next": o.about_next,
-    });
-    Output {
-        exit_code: 0,
-        text,
-        errors: String::new(),
-        events: vec![summary],
-    }
+    text
 }

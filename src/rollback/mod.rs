@@ -10,6 +10,7 @@ mod restore_run;
 mod verify;
 
 use crate::context::Context;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -289,29 +290,10 @@ async fn roll_back(
     let base = json!({"type": "summary", "command": "rollback", "from": current, "to": previous,
                       "backup": target.backup_dir, "outcome": "failed", "exit_code": 1});
 
-    // Nothing else may be changing the containers (an `up` left by a killed hoist runs on).
-    if let Err(sentence) =
-        crate::steps::restart::wait_for_compose(run, Step::CheckBackup, &view.project).await
-    {
-        return refused(3, sentence);
-    }
-    // The backup first: a rollback that cannot restore must not start.
-    let step = run
-        .start(
-            Step::CheckBackup,
-            "checking the backup's files against its manifest",
-        )
-        .await;
-    let manifest = match checked_manifest(target) {
+    let manifest = match check_backup(run, &view.project, target).await {
         Ok(m) => m,
-        Err(e) => {
-            let sentence = format!("the rollback cannot start: {e}. Nothing was changed.");
-            run.finish(Step::CheckBackup, step, false, Some(sentence.clone()))
-                .await;
-            return refused(3, sentence);
-        }
+        Err(refusal) => return refusal,
     };
-    run.finish(Step::CheckBackup, step, true, None).await;
 
     let facts = facts::gather(ctx, view).await;
     let Ok(docker) = &facts.docker else {
@@ -340,34 +322,11 @@ async fn roll_back(
 
     let mut kept_aside = json!({});
     if plan.decision == Decision::Restore {
-        // What a restore cannot do is said before anything changes.
-        if let Some(sentence) = restore_run::unsupported(
-            &plan.reason,
-            &archives,
-            facts.view.database.as_ref().map(|d| d.kind),
-            &target.backup_dir,
-        ) {
-            return refused(3, sentence);
+        if let Err(refusal) =
+            confirm_restore(run, &facts.view, target, &plan, &archives, confirmed).await
+        {
+            return refusal;
         }
-        let loss = plan::loss_sentence(&plan.losses);
-        // `confirmed`: the user already said yes with this plan and its loss in view.
-        let question = Question::Rollback {
-            text: format!(
-                "Restore the backup of {} and go back to {previous}? {}; {loss}. The current data is kept aside, not deleted.",
-                facts.view.project, plan.reason
-            ),
-            restore: true,
-        };
-        if !confirmed && !run.ask(question).await {
-            return refused(
-                3,
-                format!(
-                    "the rollback needs a restore ({}), and a restore needs a confirmation ({loss}): run it with --yes. Nothing was changed.",
-                    plan.reason
-                ),
-            );
-        }
-
         if let Err(finished) = restore_run::stop_and_restore(
             run,
             stack,
@@ -427,6 +386,111 @@ async fn roll_back(
         }
     };
 
+    verify_and_finish(
+        run,
+        ctx,
+        stack,
+        &facts.view,
+        &targets,
+        target,
+        backup_db.as_ref(),
+        plan.decision,
+        up,
+        summary,
+        &kept_aside,
+    )
+    .await
+}
+
+/// Waits out any other `docker compose` on the stack, then checks the backup's files against its
+/// manifest: a rollback that cannot restore must not start.
+async fn check_backup(
+    run: &mut Run<'_>,
+    project: &str,
+    target: &Target,
+) -> Result<Value, Finished> {
+    // Nothing else may be changing the containers (an `up` left by a killed hoist runs on).
+    if let Err(sentence) =
+        crate::steps::restart::wait_for_compose(run, Step::CheckBackup, project).await
+    {
+        return Err(refused(3, sentence));
+    }
+    // The backup first: a rollback that cannot restore must not start.
+    let step = run
+        .start(
+            Step::CheckBackup,
+            "checking the backup's files against its manifest",
+        )
+        .await;
+    let manifest = match checked_manifest(target) {
+        Ok(m) => m,
+        Err(e) => {
+            let sentence = format!("the rollback cannot start: {e}. Nothing was changed.");
+            run.finish(Step::CheckBackup, step, false, Some(sentence.clone()))
+                .await;
+            return Err(refused(3, sentence));
+        }
+    };
+    run.finish(Step::CheckBackup, step, true, None).await;
+    Ok(manifest)
+}
+
+/// Before a restore changes anything: refuses what a restore cannot do, then asks.
+async fn confirm_restore(
+    run: &mut Run<'_>,
+    view: &facts::StackView,
+    target: &Target,
+    plan: &plan::Plan,
+    archives: &[DataArchive],
+    confirmed: bool,
+) -> Result<(), Finished> {
+    let previous = target.previous.as_str();
+    // What a restore cannot do is said before anything changes.
+    if let Some(sentence) = restore_run::unsupported(
+        &plan.reason,
+        archives,
+        view.database.as_ref().map(|d| d.kind),
+        &target.backup_dir,
+    ) {
+        return Err(refused(3, sentence));
+    }
+    let loss = plan::loss_sentence(&plan.losses);
+    // `confirmed`: the user already said yes with this plan and its loss in view.
+    let question = Question::Rollback {
+        text: format!(
+            "Restore the backup of {} and go back to {previous}? {}; {loss}. The current data is kept aside, not deleted.",
+            view.project, plan.reason
+        ),
+        restore: true,
+    };
+    if !confirmed && !run.ask(question).await {
+        return Err(refused(
+            3,
+            format!(
+                "the rollback needs a restore ({}), and a restore needs a confirmation ({loss}): run it with --yes. Nothing was changed.",
+                plan.reason
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The last step, the previous version checked, and the run's end.
+#[allow(clippy::too_many_arguments)]
+async fn verify_and_finish(
+    run: &mut Run<'_>,
+    ctx: &Context,
+    stack: &crate::stack::Stack,
+    view: &facts::StackView,
+    targets: &BTreeMap<String, String>,
+    target: &Target,
+    backup_db: Option<&BackupDb>,
+    decision: Decision,
+    up: crate::steps::restart::Up,
+    mut summary: Value,
+    kept_aside: &Value,
+) -> Finished {
+    let (previous, current) = (target.previous.as_str(), target.current.as_str());
     // Verify: previous images, healthy, .env, schema and rows as the backup says, smoke checks.
     let step = run
         .start(
@@ -438,11 +502,11 @@ async fn roll_back(
         run,
         ctx,
         stack,
-        &facts.view,
-        &targets,
+        view,
+        targets,
         previous,
-        backup_db.as_ref(),
-        plan.decision,
+        backup_db,
+        decision,
         &mut summary,
     )
     .await;
@@ -458,13 +522,13 @@ async fn roll_back(
     run.finish(Step::Verify, step, true, None).await;
     summary["outcome"] = json!("succeeded");
     summary["exit_code"] = json!(0);
-    let aside_words = verify::aside_words(&kept_aside);
+    let aside_words = verify::aside_words(kept_aside);
     Finished {
         exit_code: 0,
         sentence: format!(
             "{} rolled back from {current} to {previous} ({}){aside_words}",
-            facts.view.project,
-            match plan.decision {
+            view.project,
+            match decision {
                 Decision::Repin => "re-pinned, no restore needed",
                 Decision::Restore => "the backup was restored",
             }

@@ -49,130 +49,15 @@ pub(super) async fn stop_and_restore(
     let engine = &docker.engine;
     let current = target.current.as_str();
     // Stop the app (the database keeps running), then data, then database.
-    let step = run
-        .start(
-            Step::Stop,
-            "stopping the app's services (the database keeps running)",
-        )
-        .await;
-    let timeout = stack
-        .settings
-        .timeout_stop
-        .unwrap_or(crate::steps::stop::DEFAULT_STOP);
-    let say = crate::run::progress_to(run.events, Step::Stop);
-    let stopped =
-        crate::steps::stop::stop_services(docker, &facts.view.upgraded, timeout, &|name| {
-            say(format!("{name} stopped"))
-        })
-        .await;
-    if !stopped.failed.is_empty() {
-        let sentence = format!(
-            "could not stop {}. State: nothing was restored; .env still pins {current}. Run `hoist rollback` again, or follow RESTORE.md in {}.",
-            stopped.failed.join(", "),
-            target.backup_dir.display()
-        );
-        return Err(run.fail(Step::Stop, step, sentence, summary.clone()).await);
-    }
-    run.finish(Step::Stop, step, true, None).await;
+    stop_app(run, stack, facts, docker, target, summary).await?;
     let stamp = jiff::Timestamp::now()
         .strftime("%Y%m%dT%H%M%SZ")
         .to_string();
 
-    let step = run
-        .start(Step::RestoreData, "putting the data back from the archives")
-        .await;
-    let mut aside = Vec::new();
-    for a in archives {
-        // A bind mount by its host path; a named volume by where the app mounts it (its
-        // Docker name carries the project's prefix).
-        let is_volume = !a.source.starts_with('/');
-        let container = docker
-            .containers
-            .iter()
-            .filter(|c| facts.view.upgraded.contains(&c.service))
-            .find(|c| {
-                c.mounts.iter().any(|m| {
-                    m.destination == a.target
-                        && (m.source == a.source || (is_volume && m.kind == "volume"))
-                })
-            });
-        let Some(container) = container else {
-            let sentence = format!(
-                "no container of the stack mounts {}, so {} cannot be restored into it. State: the app is stopped; nothing was restored; .env still pins {current}. RESTORE.md in {} gives the manual steps.",
-                a.target,
-                a.file.display(),
-                target.backup_dir.display()
-            );
-            return Err(run
-                .fail(Step::RestoreData, step, sentence, summary.clone())
-                .await);
-        };
-        let moved = if is_volume {
-            let volume = container
-                .mounts
-                .iter()
-                .find(|m| m.destination == a.target && m.kind == "volume")
-                .and_then(|m| m.name.clone())
-                .unwrap_or_else(|| a.source.clone());
-            // An image already on this machine runs the copy: the app's, else the database's.
-            let mut images = vec![container.image.clone()];
-            images.extend(
-                facts
-                    .view
-                    .database
-                    .iter()
-                    .flat_map(|db| docker.of_service(&db.service))
-                    .map(|c| c.image.clone()),
-            );
-            crate::docker::volumes::move_aside(engine, &volume, &stamp, &images)
-                .await
-                .map(|aside| std::path::PathBuf::from(format!("volume {aside}")))
-        } else {
-            restore::move_aside(Path::new(&a.source), &stamp)
-        };
-        let moved = match moved {
-            Ok(p) => p,
-            Err(e) => {
-                let sentence = format!(
-                    "{e}. State: the app is stopped; {} restored so far; .env still pins {current}. RESTORE.md in {} gives the manual steps.",
-                    if aside.is_empty() {
-                        "nothing was".to_string()
-                    } else {
-                        format!("data moved aside to {aside:?} and")
-                    },
-                    target.backup_dir.display()
-                );
-                return Err(run
-                    .fail(Step::RestoreData, step, sentence, summary.clone())
-                    .await);
-            }
-        };
-        run.progress(
-            Step::RestoreData,
-            format!("{} moved aside to {}", a.source, moved.display()),
-        );
-        aside.push(moved.display().to_string());
-        kept_aside["data"] = json!(aside);
-        summary["kept_aside"] = kept_aside.clone();
-        if let Err(e) =
-            crate::docker::exec::upload_archive(engine, &container.id, &a.target, &a.file).await
-        {
-            let sentence = format!(
-                "{e}. State: the app is stopped; the newer content of {} is in {}; .env still pins {current}. Extract {} there by hand (`tar xzf`), or see RESTORE.md.",
-                a.source,
-                moved.display(),
-                a.file.display()
-            );
-            return Err(run
-                .fail(Step::RestoreData, step, sentence, summary.clone())
-                .await);
-        }
-        run.progress(
-            Step::RestoreData,
-            format!("{} extracted into {}", a.file.display(), a.source),
-        );
-    }
-    run.finish(Step::RestoreData, step, true, None).await;
+    let aside = restore_data(
+        run, facts, docker, target, archives, &stamp, summary, kept_aside,
+    )
+    .await?;
 
     if let Some(db) = &facts.view.database {
         let step = run
@@ -225,6 +110,167 @@ pub(super) async fn stop_and_restore(
         run.finish(Step::RestoreDatabase, step, true, None).await;
     }
     Ok(())
+}
+
+/// Moves a mount's newer content aside: a directory is renamed; a named volume (which cannot
+/// be) is copied into a new volume by a short-lived container of an image already here (the
+/// app's, else the database's), then emptied. Returns where the content went.
+async fn move_aside(
+    facts: &Facts,
+    docker: &facts::Running,
+    container: &crate::docker::ContainerInfo,
+    a: &DataArchive,
+    stamp: &str,
+) -> Result<std::path::PathBuf, String> {
+    if a.source.starts_with('/') {
+        return restore::move_aside(Path::new(&a.source), stamp);
+    }
+    let volume = container
+        .mounts
+        .iter()
+        .find(|m| m.destination == a.target && m.kind == "volume")
+        .and_then(|m| m.name.clone())
+        .unwrap_or_else(|| a.source.clone());
+    let mut images = vec![container.image.clone()];
+    images.extend(
+        facts
+            .view
+            .database
+            .iter()
+            .flat_map(|db| docker.of_service(&db.service))
+            .map(|c| c.image.clone()),
+    );
+    crate::docker::volumes::move_aside(&docker.engine, &volume, stamp, &images)
+        .await
+        .map(|aside| std::path::PathBuf::from(format!("volume {aside}")))
+}
+
+/// Stops the app's services; the database keeps running for its restore.
+async fn stop_app(
+    run: &mut Run<'_>,
+    stack: &Stack,
+    facts: &Facts,
+    docker: &facts::Running,
+    target: &Target,
+    summary: &Value,
+) -> Result<(), Finished> {
+    let current = target.current.as_str();
+    let step = run
+        .start(
+            Step::Stop,
+            "stopping the app's services (the database keeps running)",
+        )
+        .await;
+    let timeout = stack
+        .settings
+        .timeout_stop
+        .unwrap_or(crate::steps::stop::DEFAULT_STOP);
+    let say = crate::run::progress_to(run.events, Step::Stop);
+    let stopped =
+        crate::steps::stop::stop_services(docker, &facts.view.upgraded, timeout, &|name| {
+            say(format!("{name} stopped"))
+        })
+        .await;
+    if !stopped.failed.is_empty() {
+        let sentence = format!(
+            "could not stop {}. State: nothing was restored; .env still pins {current}. Run `hoist rollback` again, or follow RESTORE.md in {}.",
+            stopped.failed.join(", "),
+            target.backup_dir.display()
+        );
+        return Err(run.fail(Step::Stop, step, sentence, summary.clone()).await);
+    }
+    run.finish(Step::Stop, step, true, None).await;
+    Ok(())
+}
+
+/// Each archive extracted where its data was, that data moved aside first (stamped `stamp`).
+/// Ok: where the newer data went.
+#[allow(clippy::too_many_arguments)]
+async fn restore_data(
+    run: &mut Run<'_>,
+    facts: &Facts,
+    docker: &facts::Running,
+    target: &Target,
+    archives: &[DataArchive],
+    stamp: &str,
+    summary: &mut Value,
+    kept_aside: &mut Value,
+) -> Result<Vec<String>, Finished> {
+    let engine = &docker.engine;
+    let current = target.current.as_str();
+    let step = run
+        .start(Step::RestoreData, "putting the data back from the archives")
+        .await;
+    let mut aside = Vec::new();
+    for a in archives {
+        // A bind mount by its host path; a named volume by where the app mounts it (its
+        // Docker name carries the project's prefix).
+        let is_volume = !a.source.starts_with('/');
+        let container = docker
+            .containers
+            .iter()
+            .filter(|c| facts.view.upgraded.contains(&c.service))
+            .find(|c| {
+                c.mounts.iter().any(|m| {
+                    m.destination == a.target
+                        && (m.source == a.source || (is_volume && m.kind == "volume"))
+                })
+            });
+        let Some(container) = container else {
+            let sentence = format!(
+                "no container of the stack mounts {}, so {} cannot be restored into it. State: the app is stopped; nothing was restored; .env still pins {current}. RESTORE.md in {} gives the manual steps.",
+                a.target,
+                a.file.display(),
+                target.backup_dir.display()
+            );
+            return Err(run
+                .fail(Step::RestoreData, step, sentence, summary.clone())
+                .await);
+        };
+        let moved = match move_aside(facts, docker, container, a, stamp).await {
+            Ok(p) => p,
+            Err(e) => {
+                let sentence = format!(
+                    "{e}. State: the app is stopped; {} restored so far; .env still pins {current}. RESTORE.md in {} gives the manual steps.",
+                    if aside.is_empty() {
+                        "nothing was".to_string()
+                    } else {
+                        format!("data moved aside to {aside:?} and")
+                    },
+                    target.backup_dir.display()
+                );
+                return Err(run
+                    .fail(Step::RestoreData, step, sentence, summary.clone())
+                    .await);
+            }
+        };
+        run.progress(
+            Step::RestoreData,
+            format!("{} moved aside to {}", a.source, moved.display()),
+        );
+        aside.push(moved.display().to_string());
+        kept_aside["data"] = json!(aside);
+        summary["kept_aside"] = kept_aside.clone();
+        if let Err(e) =
+            crate::docker::exec::upload_archive(engine, &container.id, &a.target, &a.file).await
+        {
+            let sentence = format!(
+                "{e}. State: the app is stopped; the newer content of {} is in {}; .env still pins {current}. Extract {} there by hand (`tar xzf`), or see RESTORE.md.",
+                a.source,
+                moved.display(),
+                a.file.display()
+            );
+            return Err(run
+                .fail(Step::RestoreData, step, sentence, summary.clone())
+                .await);
+        }
+        run.progress(
+            Step::RestoreData,
+            format!("{} extracted into {}", a.file.display(), a.source),
+        );
+    }
+    run.finish(Step::RestoreData, step, true, None).await;
+    Ok(aside)
 }
 
 #[cfg(test)]

@@ -107,52 +107,17 @@ pub(crate) async fn restart_and_watch(
         engine_gone: true,
         ..failed(step, started, reason, evidence)
     };
-    let tool = match compose_cli::find().await {
-        Ok(t) => t,
-        Err(e) => {
+    let (invocation, tool) = match compose_up_again(run, view, engine_loss).await {
+        Ok(up_done) => up_done,
+        Err((reason, gone)) => {
             up.end().await;
-            return Err(failed(
-                Step::Restart,
-                step,
-                format!("the restart could not start: {e}"),
-                None,
-            ));
+            return Err(if gone {
+                engine_gone(Step::Restart, step, reason, None)
+            } else {
+                failed(Step::Restart, step, reason, None)
+            });
         }
     };
-    if matches!(tool, compose_cli::ComposeTool::V1 { .. }) {
-        run.progress(
-            Step::Restart,
-            "using docker-compose v1 (end of life); install the Compose v2 plugin",
-        );
-    }
-    let invocation = view.compose();
-    // A restart of the Docker daemon meanwhile stops every container and breaks `up`: once it
-    // answers again, `up -d` again brings the stack to what .env pins (it is idempotent).
-    loop {
-        let mark = engine_loss.mark();
-        let result = compose_up(run, Step::Restart, &invocation, &tool).await;
-        let Err(e) = result else { break };
-        let say = progress_to(run.events, Step::Restart);
-        match engine_loss
-            .after_failure(mark, "`docker compose up -d`", &say)
-            .await
-        {
-            After::Again => continue,
-            After::NotEngine => {
-                up.end().await;
-                return Err(failed(
-                    Step::Restart,
-                    step,
-                    format!("`docker compose up -d` failed: {e}"),
-                    None,
-                ));
-            }
-            After::Gone(why) => {
-                up.end().await;
-                return Err(engine_gone(Step::Restart, step, why, None));
-            }
-        }
-    }
     run.finish(Step::Restart, step, true, None).await;
 
     let step = run
@@ -215,6 +180,43 @@ pub(crate) async fn restart_and_watch(
     }
     run.finish(Step::Watch, step, true, None).await;
     Ok(up)
+}
+
+/// `docker compose up -d` with the tool found, again after a restart of the Docker daemon
+/// meanwhile. Err: why not, and whether the Docker engine went away.
+async fn compose_up_again(
+    run: &Run<'_>,
+    view: &facts::StackView,
+    engine_loss: &EngineLoss,
+) -> Result<(ComposeInvocation, compose_cli::ComposeTool), (String, bool)> {
+    let tool = match compose_cli::find().await {
+        Ok(t) => t,
+        Err(e) => return Err((format!("the restart could not start: {e}"), false)),
+    };
+    if matches!(tool, compose_cli::ComposeTool::V1 { .. }) {
+        run.progress(
+            Step::Restart,
+            "using docker-compose v1 (end of life); install the Compose v2 plugin",
+        );
+    }
+    let invocation = view.compose();
+    // A restart of the Docker daemon meanwhile stops every container and breaks `up`: once it
+    // answers again, `up -d` again brings the stack to what .env pins (it is idempotent).
+    loop {
+        let mark = engine_loss.mark();
+        let result = compose_up(run, Step::Restart, &invocation, &tool).await;
+        let Err(e) = result else { break };
+        let say = progress_to(run.events, Step::Restart);
+        match engine_loss
+            .after_failure(mark, "`docker compose up -d`", &say)
+            .await
+        {
+            After::Again => continue,
+            After::NotEngine => return Err((format!("`docker compose up -d` failed: {e}"), false)),
+            After::Gone(why) => return Err((why, true)),
+        }
+    }
+    Ok((invocation, tool))
 }
 
 /// `docker compose up -d` for `invocation`, each line Compose prints a progress line of `step`.

@@ -71,10 +71,7 @@ pub async fn until_ready(
     failure_patterns: &[regex::Regex],
     exit_codes: &ExitCodes,
 ) -> Result<(), Failure> {
-    let tails: Arc<Mutex<BTreeMap<String, Vec<String>>>> = Arc::default();
-    // Services without a healthcheck whose log printed the configured ready line.
-    let said_ready: Arc<Mutex<BTreeSet<String>>> = Arc::default();
-    let pattern_hit: Arc<Mutex<Option<String>>> = Arc::default();
+    let heard = Heard::default();
     let mut followers: BTreeMap<String, tokio::task::JoinHandle<()>> = BTreeMap::new();
     let deadline = Instant::now() + timeout;
     let evidence = |tails: &Arc<Mutex<BTreeMap<String, Vec<String>>>>| {
@@ -101,96 +98,35 @@ pub async fn until_ready(
                         None => since,
                         Some(_) => jiff::Timestamp::now().as_second(),
                     };
-                    let (events, engine, id, service) = (
-                        events.clone(),
-                        engine.clone(),
-                        c.id.clone(),
-                        service.clone(),
+                    let follower = follow_log(
+                        events,
+                        engine,
+                        &c.id,
+                        service,
+                        from,
+                        &heard,
+                        ready_pattern,
+                        failure_patterns,
                     );
-                    let (tails, pattern_hit, patterns) = (
-                        tails.clone(),
-                        pattern_hit.clone(),
-                        failure_patterns.to_vec(),
-                    );
-                    let (said_ready, ready_pattern) = (said_ready.clone(), ready_pattern.cloned());
-                    followers.insert(
-                        c.id.clone(),
-                        tokio::spawn(async move {
-                            let mut on_line = |line: String| {
-                                if let Some((from, to)) = migration_step(&line) {
-                                    let _ = events.send(Event::Migration { service: service.clone(), from, to });
-                                }
-                                if ready_pattern.as_ref().is_some_and(|p| p.is_match(&line))
-                                    && let Ok(mut ready) = said_ready.lock()
-                                {
-                                    ready.insert(service.clone());
-                                }
-                                if let Some(p) = patterns.iter().find(|p| p.is_match(&line))
-                                    && let Ok(mut hit) = pattern_hit.lock()
-                                {
-                                    hit.get_or_insert(format!("{service} logged a line matching the failure pattern {:?}: {line}", p.as_str()));
-                                }
-                                if let Ok(mut t) = tails.lock() {
-                                    let tail = t.entry(service.clone()).or_default();
-                                    tail.push(line.clone());
-                                    if tail.len() > EVIDENCE_LINES {
-                                        tail.remove(0);
-                                    }
-                                }
-                                let _ = events.send(Event::Log { service: service.clone(), line });
-                            };
-                            let _ = docker::logs::follow(&engine, &id, from, &mut on_line).await;
-                        }),
-                    );
+                    followers.insert(c.id.clone(), follower);
                 }
             }
             let Some(c) = mine.first() else { continue };
-            let started = c
-                .started_at
-                .as_deref()
-                .and_then(|s| s.parse::<jiff::Timestamp>().ok())
-                .map(|t| jiff::Timestamp::now().duration_since(t).as_secs_f64())
-                .unwrap_or(0.0);
-            // A one-shot job on the app's image (an init or migration service) is done when it
-            // exited 0, as Compose's `service_completed_successfully` judges it.
-            if one_shot.contains(service) && (c.state == "exited" || c.state == "dead") {
-                if c.exit_code == 0 {
-                    ready += 1;
-                } else {
-                    failed = Some(format!(
-                        "{service} (a one-shot job) exited with code {}",
-                        c.exit_code
-                    ));
-                }
-            } else if c.state == "exited" || c.state == "dead" {
-                failed = Some(format!("{service} exited with code {}", c.exit_code));
-            } else if c.state == "restarting" || c.restart_count > 0 {
-                // A restarted container reports exit code 0 while it runs again: Docker's
-                // `die` event kept the real one.
-                let code = exit_codes
-                    .lock()
-                    .ok()
-                    .and_then(|m| m.get(service).copied())
-                    .unwrap_or(c.exit_code);
-                failed = Some(format!(
-                    "{service} is crash-looping (restarted {} time{}, last exit code {code})",
-                    c.restart_count,
-                    if c.restart_count == 1 { "" } else { "s" },
-                ));
-            } else if c.health == Some(Health::Unhealthy) {
-                failed = Some(format!("{service} is unhealthy"));
-            } else if with_healthcheck.contains(service) {
-                if c.health == Some(Health::Healthy) {
-                    ready += 1;
-                }
-            } else if c.is_running()
-                && (started >= ready_after.as_secs_f64()
-                    || said_ready.lock().is_ok_and(|r| r.contains(service)))
-            {
-                ready += 1;
+            match judge(
+                service,
+                c,
+                one_shot,
+                with_healthcheck,
+                exit_codes,
+                ready_after,
+                &heard.said_ready,
+            ) {
+                Some(Ok(())) => ready += 1,
+                Some(Err(reason)) => failed = Some(reason),
+                None => {}
             }
         }
-        if let Some(hit) = pattern_hit.lock().ok().and_then(|h| h.clone()) {
+        if let Some(hit) = heard.pattern_hit.lock().ok().and_then(|h| h.clone()) {
             break Err(hit);
         }
         if let Some(f) = failed {
@@ -211,8 +147,138 @@ pub async fn until_ready(
     }
     result.map_err(|reason| Failure {
         reason,
-        evidence: evidence(&tails),
+        evidence: evidence(&heard.tails),
     })
+}
+
+/// What the log followers heard, shared with the watch loop.
+#[derive(Clone, Default)]
+struct Heard {
+    /// service -> its last log lines.
+    tails: Arc<Mutex<BTreeMap<String, Vec<String>>>>,
+    /// Services without a healthcheck whose log printed the configured ready line.
+    said_ready: Arc<Mutex<BTreeSet<String>>>,
+    /// The first line that matched a failure pattern, said.
+    pattern_hit: Arc<Mutex<Option<String>>>,
+}
+
+/// Follows container `id`'s log from `from` on: each line sent, migration steps reported, and
+/// what `heard` keeps (the tail, the ready line, a failure pattern).
+#[allow(clippy::too_many_arguments)]
+fn follow_log(
+    events: &UnboundedSender<Event>,
+    engine: &Engine,
+    id: &str,
+    service: &str,
+    from: i64,
+    heard: &Heard,
+    ready_pattern: Option<&regex::Regex>,
+    failure_patterns: &[regex::Regex],
+) -> tokio::task::JoinHandle<()> {
+    let (events, engine, id, service) = (
+        events.clone(),
+        engine.clone(),
+        id.to_string(),
+        service.to_string(),
+    );
+    let (tails, pattern_hit, patterns) = (
+        heard.tails.clone(),
+        heard.pattern_hit.clone(),
+        failure_patterns.to_vec(),
+    );
+    let (said_ready, ready_pattern) = (heard.said_ready.clone(), ready_pattern.cloned());
+    tokio::spawn(async move {
+        let mut on_line = |line: String| {
+            if let Some((from, to)) = migration_step(&line) {
+                let _ = events.send(Event::Migration {
+                    service: service.clone(),
+                    from,
+                    to,
+                });
+            }
+            if ready_pattern.as_ref().is_some_and(|p| p.is_match(&line))
+                && let Ok(mut ready) = said_ready.lock()
+            {
+                ready.insert(service.clone());
+            }
+            if let Some(p) = patterns.iter().find(|p| p.is_match(&line))
+                && let Ok(mut hit) = pattern_hit.lock()
+            {
+                hit.get_or_insert(format!(
+                    "{service} logged a line matching the failure pattern {:?}: {line}",
+                    p.as_str()
+                ));
+            }
+            if let Ok(mut t) = tails.lock() {
+                let tail = t.entry(service.clone()).or_default();
+                tail.push(line.clone());
+                if tail.len() > EVIDENCE_LINES {
+                    tail.remove(0);
+                }
+            }
+            let _ = events.send(Event::Log {
+                service: service.clone(),
+                line,
+            });
+        };
+        let _ = docker::logs::follow(&engine, &id, from, &mut on_line).await;
+    })
+}
+
+/// One service's container judged: Some(Ok) ready, Some(Err) failed and why, None not yet.
+fn judge(
+    service: &str,
+    c: &docker::ContainerInfo,
+    one_shot: &[String],
+    with_healthcheck: &[String],
+    exit_codes: &ExitCodes,
+    ready_after: Duration,
+    said_ready: &Mutex<BTreeSet<String>>,
+) -> Option<Result<(), String>> {
+    let started = c
+        .started_at
+        .as_deref()
+        .and_then(|s| s.parse::<jiff::Timestamp>().ok())
+        .map(|t| jiff::Timestamp::now().duration_since(t).as_secs_f64())
+        .unwrap_or(0.0);
+    // A one-shot job on the app's image (an init or migration service) is done when it
+    // exited 0, as Compose's `service_completed_successfully` judges it.
+    if one_shot.iter().any(|s| s == service) && (c.state == "exited" || c.state == "dead") {
+        if c.exit_code == 0 {
+            Some(Ok(()))
+        } else {
+            Some(Err(format!(
+                "{service} (a one-shot job) exited with code {}",
+                c.exit_code
+            )))
+        }
+    } else if c.state == "exited" || c.state == "dead" {
+        Some(Err(format!("{service} exited with code {}", c.exit_code)))
+    } else if c.state == "restarting" || c.restart_count > 0 {
+        // A restarted container reports exit code 0 while it runs again: Docker's
+        // `die` event kept the real one.
+        let code = exit_codes
+            .lock()
+            .ok()
+            .and_then(|m| m.get(service).copied())
+            .unwrap_or(c.exit_code);
+        Some(Err(format!(
+            "{service} is crash-looping (restarted {} time{}, last exit code {code})",
+            c.restart_count,
+            if c.restart_count == 1 { "" } else { "s" },
+        )))
+    } else if c.health == Some(Health::Unhealthy) {
+        Some(Err(format!("{service} is unhealthy")))
+    } else if with_healthcheck.iter().any(|s| s == service) {
+        (c.health == Some(Health::Healthy)).then_some(Ok(()))
+    } else if c.is_running()
+        && (started >= ready_after.as_secs_f64()
+            || said_ready.lock().is_ok_and(|r| r.contains(service)))
+    {
+        Some(Ok(()))
+    } else {
+        None
+    }
 }
 
 /// Downtime as a user sees it: from the first container stopped (or the first failed answer,

@@ -235,24 +235,9 @@ async fn drive(
                 while let Ok(event) = event_rx.try_recv() {
                     update(state, Msg::Engine(event));
                 }
-                match finished {
-                    Ok(f) => {
-                        exit_code = f.exit_code;
-                        let evidence = f.summary.evidence();
-                        state.downtime_ms = f.summary.downtime_ms();
-                        if let Some(run) = f.summary.run_id() {
-                            state.record = Some(format!(
-                                "Record:   `hoist history` (run {run}); log {}",
-                                ctx.state_dir.join("hoist.log").display()
-                            ));
-                        }
-                        Msg::Finished { exit_code: f.exit_code, sentence: f.sentence, evidence }
-                    }
-                    Err(e) => {
-                        exit_code = 1;
-                        Msg::Finished { exit_code: 1, sentence: format!("the upgrade stopped unexpectedly: {e}"), evidence: BTreeMap::new() }
-                    }
-                }
+                let (code, msg) = ended(ctx, state, finished);
+                exit_code = code;
+                msg
             }
             // The step's timer, once a second while the engine runs (an idle wizard sleeps).
             _ = tokio::time::sleep_until(next_tick), if engine.is_some() => {
@@ -280,30 +265,11 @@ async fn drive(
                     }
                 }
                 Command::Stop => stop.request(),
-                Command::Rollback => {
-                    let (ctx, events) = (ctx.clone(), event_tx.clone());
-                    engine = Some(tokio::spawn(async move {
-                        crate::rollback::run_last(&ctx, None, &events).await
-                    }));
-                }
-                // An upgrade, or the continuation of an interrupted one (with its backup).
-                command @ (Command::Upgrade(_) | Command::Resume { .. }) => {
-                    let (to, resume) = match command {
-                        Command::Resume { run, to } => (to, Some(run)),
-                        Command::Upgrade(to) => (to, None),
-                        _ => continue,
-                    };
-                    let (ctx, events, stop) = (ctx.clone(), event_tx.clone(), stop.clone());
-                    engine = Some(tokio::spawn(async move {
-                        let request = Request {
-                            to,
-                            dry_run: false,
-                            path: PathMode::Steps,
-                            stop,
-                            resume,
-                        };
-                        crate::recovery::upgrade(&ctx, &request, &events).await
-                    }));
+                // A rollback, an upgrade, or the continuation of an interrupted one.
+                command @ (Command::Rollback | Command::Upgrade(_) | Command::Resume { .. }) => {
+                    if let Some(handle) = spawn_engine(ctx, command, &event_tx, &stop) {
+                        engine = Some(handle);
+                    }
                 }
             }
         }
@@ -312,4 +278,72 @@ async fn drive(
     // key reader would spin.
     drop(keys);
     detach(&stop, pending.take(), &mut event_rx, engine.take(), &lost).await
+}
+
+/// The engine's end turned into the wizard's: its exit code and the message that shows it.
+fn ended(
+    ctx: &Context,
+    state: &mut State,
+    finished: Result<crate::run::Finished, tokio::task::JoinError>,
+) -> (u8, Msg) {
+    match finished {
+        Ok(f) => {
+            let evidence = f.summary.evidence();
+            state.downtime_ms = f.summary.downtime_ms();
+            if let Some(run) = f.summary.run_id() {
+                state.record = Some(format!(
+                    "Record:   `hoist history` (run {run}); log {}",
+                    ctx.state_dir.join("hoist.log").display()
+                ));
+            }
+            (
+                f.exit_code,
+                Msg::Finished {
+                    exit_code: f.exit_code,
+                    sentence: f.sentence,
+                    evidence,
+                },
+            )
+        }
+        Err(e) => (
+            1,
+            Msg::Finished {
+                exit_code: 1,
+                sentence: format!("the upgrade stopped unexpectedly: {e}"),
+                evidence: BTreeMap::new(),
+            },
+        ),
+    }
+}
+
+/// The engine a command starts, on its own task: a rollback, an upgrade, or the continuation of
+/// an interrupted one (with its backup). None for other commands.
+fn spawn_engine(
+    ctx: &Context,
+    command: Command,
+    event_tx: &mpsc::UnboundedSender<Event>,
+    stop: &crate::run::Stop,
+) -> Option<tokio::task::JoinHandle<crate::run::Finished>> {
+    let (to, resume) = match command {
+        Command::Rollback => {
+            let (ctx, events) = (ctx.clone(), event_tx.clone());
+            return Some(tokio::spawn(async move {
+                crate::rollback::run_last(&ctx, None, &events).await
+            }));
+        }
+        Command::Resume { run, to } => (to, Some(run)),
+        Command::Upgrade(to) => (to, None),
+        _ => return None,
+    };
+    let (ctx, events, stop) = (ctx.clone(), event_tx.clone(), stop.clone());
+    Some(tokio::spawn(async move {
+        let request = Request {
+            to,
+            dry_run: false,
+            path: PathMode::Steps,
+            stop,
+            resume,
+        };
+        crate::recovery::upgrade(&ctx, &request, &events).await
+    }))
 }

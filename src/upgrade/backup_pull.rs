@@ -1,7 +1,7 @@
 //! The backup and the pull, side by side (a pull does not touch the running containers): each
 //! done again when the Docker daemon restarts under it. A failed backup ends the run with
 //! nothing changed, and says what became of a database that stopped under its dump.
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::journal::Logged;
@@ -102,44 +102,11 @@ pub(super) async fn backup_and_pull(
     let backup = match backup {
         Ok(None) => {
             let dir = resume_backup.clone().unwrap_or_default();
-            run.progress(
-                Step::Backup,
-                format!(
-                    "{} was taken by the interrupted run and checked",
-                    dir.display()
-                ),
-            );
-            run.finish(
-                Step::Backup,
-                backup_step,
-                true,
-                Some(dir.display().to_string()),
-            )
-            .await;
+            backup_resumed(run, backup_step, &dir).await;
             Ok((dir, None))
         }
         Ok(Some(b)) => {
-            for p in &b.removed_partials {
-                run.progress(
-                    Step::Backup,
-                    format!(
-                        "removed {}: a partial backup left by a hoist that was stopped before it finished",
-                        p.display()
-                    ),
-                );
-            }
-            run.emit(Event::BackupDone {
-                dir: b.dir.clone(),
-                files: b.manifest.files.clone(),
-                total_bytes: b.total_bytes,
-            });
-            run.finish(
-                Step::Backup,
-                backup_step,
-                true,
-                Some(b.dir.display().to_string()),
-            )
-            .await;
+            backup_taken(run, backup_step, &b).await;
             Ok((b.dir.clone(), Some(b)))
         }
         Err(StepError::Own(e)) => {
@@ -158,29 +125,94 @@ pub(super) async fn backup_and_pull(
         Ok(b) => b,
         Err(finished) => return Err(finished),
     };
-    // Named in the run's record from now on: a kill after this still leaves it known.
-    if let (Some(j), Some(id)) = (run.journal, run.run_id.as_deref()) {
-        j.set_backup_dir(id, &backup_dir)
-            .await
-            .logged("record the run's backup");
-    }
-    if let (Some(j), Some(taken)) = (run.journal, &taken) {
-        crate::steps::backup::journal_backup(
-            j,
-            run.run_id.as_deref().unwrap_or_default(),
-            &view.project,
-            running_version,
-            taken,
-        )
-        .await
-        .logged("record the backup");
-    }
+    record_backup(
+        run,
+        &view.project,
+        running_version,
+        &backup_dir,
+        taken.as_ref(),
+    )
+    .await;
     Ok(BackedUp {
         dir: backup_dir,
         taken,
         pulled,
         pull_step,
     })
+}
+
+/// The Backup step ended on the interrupted run's backup, which goes on.
+async fn backup_resumed(run: &mut Run<'_>, backup_step: (Instant, Option<i64>), dir: &Path) {
+    run.progress(
+        Step::Backup,
+        format!(
+            "{} was taken by the interrupted run and checked",
+            dir.display()
+        ),
+    );
+    run.finish(
+        Step::Backup,
+        backup_step,
+        true,
+        Some(dir.display().to_string()),
+    )
+    .await;
+}
+
+/// The Backup step ended on the backup taken now.
+async fn backup_taken(
+    run: &mut Run<'_>,
+    backup_step: (Instant, Option<i64>),
+    b: &crate::backup::Backup,
+) {
+    for p in &b.removed_partials {
+        run.progress(
+            Step::Backup,
+            format!(
+                "removed {}: a partial backup left by a hoist that was stopped before it finished",
+                p.display()
+            ),
+        );
+    }
+    run.emit(Event::BackupDone {
+        dir: b.dir.clone(),
+        files: b.manifest.files.clone(),
+        total_bytes: b.total_bytes,
+    });
+    run.finish(
+        Step::Backup,
+        backup_step,
+        true,
+        Some(b.dir.display().to_string()),
+    )
+    .await;
+}
+
+/// The backup recorded in the journal: as the run's, and (when taken now) as a backup.
+async fn record_backup(
+    run: &Run<'_>,
+    project: &str,
+    running_version: Option<&str>,
+    backup_dir: &Path,
+    taken: Option<&crate::backup::Backup>,
+) {
+    // Named in the run's record from now on: a kill after this still leaves it known.
+    if let (Some(j), Some(id)) = (run.journal, run.run_id.as_deref()) {
+        j.set_backup_dir(id, backup_dir)
+            .await
+            .logged("record the run's backup");
+    }
+    if let (Some(j), Some(taken)) = (run.journal, taken) {
+        crate::steps::backup::journal_backup(
+            j,
+            run.run_id.as_deref().unwrap_or_default(),
+            project,
+            running_version,
+            taken,
+        )
+        .await
+        .logged("record the backup");
+    }
 }
 
 /// Takes the backup, sending its progress, and takes it again (a whole new one) when the

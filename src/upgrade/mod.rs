@@ -106,31 +106,13 @@ async fn prepare_and_run(
         Ok(loaded) => loaded,
         Err(err) => return refused(2, err.to_string(), &to),
     };
-    if to.is_empty() || to.contains(char::is_whitespace) || to.contains(['/', '@']) {
-        return refused(2, format!("{to:?} is not a version tag"), &to);
+    if let Err(sentence) = check_request(&stack, &to) {
+        return refused(2, sentence, &to);
     }
     if crate::stack::locate::is_moving(&to) {
         return refused(2, moving_target(&stack, &to).await, &to);
     }
-    if let crate::stack::detect::Site::Unknown { reason } = &stack.detection.version.site {
-        return refused(
-            2,
-            format!(
-                "hoist cannot tell where the app's version is written: {reason}. Nothing was changed."
-            ),
-            &to,
-        );
-    }
-    let variable = stack.detection.version.variable.clone();
-    if !variable.is_empty() && std::env::var_os(&variable).is_some() {
-        return refused(
-            2,
-            format!(
-                "{variable} is set in your shell's environment, which overrides .env: pinning it in .env would not take effect. Unset it (`unset {variable}`) and run hoist again."
-            ),
-            &to,
-        );
-    }
+    let variable = &stack.detection.version.variable;
     let mut from = stack.detection.version.value.clone().unwrap_or_default();
     let resumed = match &req.resume {
         Some(run_id) => match resumable(ctx, &stack, run_id, &to).await {
@@ -148,7 +130,14 @@ async fn prepare_and_run(
     if from == to && resumed.is_none() {
         return refused(
             2,
-            format!("{variable} is already pinned to {to}; there is nothing to upgrade."),
+            format!(
+                "{} is already pinned to {to}; there is nothing to upgrade.",
+                if variable.is_empty() {
+                    stack.detection.version.file_label()
+                } else {
+                    variable.clone()
+                }
+            ),
             &to,
         );
     }
@@ -230,24 +219,55 @@ async fn prepare_and_run(
         estimate_bytes: estimate.bytes,
         overridden: &overridden,
     };
+    journal_and_run(run, ctx, req, &prepared, failed_change).await
+}
+
+/// Why the request is refused (exit 2) before anything is looked at: a tag that is not one, a
+/// version hoist cannot find, a shell variable that would override the pin.
+fn check_request(stack: &crate::stack::Stack, to: &str) -> Result<(), String> {
+    if to.is_empty() || to.contains(char::is_whitespace) || to.contains(['/', '@']) {
+        return Err(format!("{to:?} is not a version tag"));
+    }
+    if let crate::stack::detect::Site::Unknown { reason } = &stack.detection.version.site {
+        return Err(format!(
+            "hoist cannot tell where the app's version is written: {reason}. Nothing was changed."
+        ));
+    }
+    let variable = &stack.detection.version.variable;
+    if !variable.is_empty() && std::env::var_os(variable).is_some() {
+        return Err(format!(
+            "{variable} is set in your shell's environment, which overrides .env: pinning it in .env would not take effect. Unset it (`unset {variable}`) and run hoist again."
+        ));
+    }
+    Ok(())
+}
+
+/// The run from its start in the journal to its end there.
+async fn journal_and_run(
+    run: Run<'_>,
+    ctx: &Context,
+    req: &Request,
+    p: &Prepared<'_>,
+    failed_change: &mut Option<FailedChange>,
+) -> Finished {
     let journal = match Journal::open(&ctx.state_dir).await {
         Ok(j) => j,
-        Err(e) => return refused(1, e.to_string(), &to),
+        Err(e) => return refused(1, e.to_string(), p.to),
     };
     let run_id = match journal
         .start_run(
             crate::journal::RunKind::Upgrade,
-            &facts.view.project,
-            &facts.view.project_dir,
-            Some(&from),
-            Some(&to),
+            &p.facts.view.project,
+            &p.facts.view.project_dir,
+            Some(p.from),
+            Some(p.to),
         )
         .await
     {
         Ok(id) => id,
-        Err(e) => return refused(1, e.to_string(), &to),
+        Err(e) => return refused(1, e.to_string(), p.to),
     };
-    let finished = journaled(run, &journal, &run_id, ctx, req, &prepared, failed_change).await;
+    let finished = journaled(run, &journal, &run_id, ctx, req, p, failed_change).await;
     journal.close().await;
     finished
 }
