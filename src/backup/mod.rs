@@ -398,6 +398,66 @@ pub fn remove_stale_partials(root: &Path, project: &str) -> Vec<PathBuf> {
     removed
 }
 
+/// The files copied as they are: the env file, the main compose file as `compose.yaml`, every
+/// other compose file as `compose-N-<name>`, the services' env files as `env-N-<name>`; each
+/// (from, name in the backup, kind).
+fn file_copies(src: &Source<'_>) -> Vec<(PathBuf, String, &'static str)> {
+    let mut copies: Vec<(PathBuf, String, &'static str)> = vec![
+        (src.env_file.to_path_buf(), "env".into(), "env"),
+        (
+            src.compose_file.to_path_buf(),
+            "compose.yaml".into(),
+            "compose",
+        ),
+    ];
+    for (i, f) in src
+        .compose_files
+        .iter()
+        .filter(|f| f.as_path() != src.compose_file)
+        .enumerate()
+    {
+        let base = f
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "compose.yaml".into());
+        copies.push((f.clone(), format!("compose-{}-{base}", i + 2), "compose"));
+    }
+    for (i, f) in src.env_files.iter().enumerate() {
+        let base = f
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "env".into());
+        copies.push((f.clone(), format!("env-{}-{base}", i + 2), "env_file"));
+    }
+    copies
+}
+
+/// Copies each of `copies` into `dir` (private, synced) and returns their manifest entries.
+fn copy_files(
+    dir: &Path,
+    copies: &[(PathBuf, String, &'static str)],
+    file_entry: &dyn Fn(&str, &str) -> Result<ManifestFile, BackupError>,
+) -> Result<Vec<ManifestFile>, BackupError> {
+    let mut files = Vec::new();
+    for (from, name, kind) in copies {
+        let (from, name, kind) = (from.as_path(), name.as_str(), *kind);
+        if !from.exists() {
+            continue;
+        }
+        let to = dir.join(name);
+        let (mut out, sync) = gzip::create_private(&to).map_err(|e| BackupError::io(&to, e))?;
+        let mut input = std::fs::File::open(from).map_err(|e| BackupError::io(from, e))?;
+        std::io::copy(&mut input, &mut out).map_err(|e| BackupError::io(&to, e))?;
+        sync.sync_all().map_err(|e| BackupError::io(&to, e))?;
+        let mut entry = file_entry(name, kind)?;
+        if kind != "env" {
+            entry.source = Some(from.display().to_string());
+        }
+        files.push(entry);
+    }
+    Ok(files)
+}
+
 async fn write_all(
     engine: &Engine,
     src: &Source<'_>,
@@ -486,51 +546,7 @@ async fn write_all(
         files.push(entry);
     }
 
-    // The env file, the main compose file as `compose.yaml`, and every other compose file as
-    // `compose-N-<name>`, each with the path it came from.
-    let mut copies: Vec<(PathBuf, String, &str)> = vec![
-        (src.env_file.to_path_buf(), "env".into(), "env"),
-        (
-            src.compose_file.to_path_buf(),
-            "compose.yaml".into(),
-            "compose",
-        ),
-    ];
-    for (i, f) in src
-        .compose_files
-        .iter()
-        .filter(|f| f.as_path() != src.compose_file)
-        .enumerate()
-    {
-        let base = f
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "compose.yaml".into());
-        copies.push((f.clone(), format!("compose-{}-{base}", i + 2), "compose"));
-    }
-    for (i, f) in src.env_files.iter().enumerate() {
-        let base = f
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "env".into());
-        copies.push((f.clone(), format!("env-{}-{base}", i + 2), "env_file"));
-    }
-    for (from, name, kind) in &copies {
-        let (from, name, kind) = (from.as_path(), name.as_str(), *kind);
-        if !from.exists() {
-            continue;
-        }
-        let to = dir.join(name);
-        let (mut out, sync) = gzip::create_private(&to).map_err(|e| BackupError::io(&to, e))?;
-        let mut input = std::fs::File::open(from).map_err(|e| BackupError::io(from, e))?;
-        std::io::copy(&mut input, &mut out).map_err(|e| BackupError::io(&to, e))?;
-        sync.sync_all().map_err(|e| BackupError::io(&to, e))?;
-        let mut entry = file_entry(name, kind)?;
-        if kind != "env" {
-            entry.source = Some(from.display().to_string());
-        }
-        files.push(entry);
-    }
+    files.extend(copy_files(dir, &file_copies(src), &file_entry)?);
 
     let manifest = Manifest {
         format: 1,

@@ -62,33 +62,7 @@ pub fn render(m: &Manifest) -> String {
         step += 1;
     }
     if let Some(db) = &m.database {
-        let svc = &db.service;
-        match db.kind.as_str() {
-            "postgres" => {
-                let _ = writeln!(
-                    t,
-                    "{step}. Restore the database into an EMPTY database (loading a dump into a non-empty one mixes old and new):\n\n   ```sh\n   docker compose exec -T {svc} psql -U {user} -d postgres -c 'DROP DATABASE \"{name}\" WITH (FORCE)' -c 'CREATE DATABASE \"{name}\" OWNER \"{user}\"'\n   gunzip -c BACKUP_DIR/database.sql.gz | docker compose exec -T {svc} psql -U {user} -d {name} --single-transaction -v ON_ERROR_STOP=1\n   ```\n",
-                    user = db.user,
-                    name = db.name
-                );
-                step += 1;
-            }
-            "mysql" => {
-                let _ = writeln!(
-                    t,
-                    "{step}. Keep the current database aside, then restore into an EMPTY database:\n\n   ```sh\n   docker compose exec -T {svc} sh -c 'mariadb-dump -uroot -p\"${{MARIADB_ROOT_PASSWORD:-$MYSQL_ROOT_PASSWORD}}\" {name}' | gzip > {name}-before-restore.sql.gz\n   docker compose exec -T {svc} sh -c 'mariadb -uroot -p\"${{MARIADB_ROOT_PASSWORD:-$MYSQL_ROOT_PASSWORD}}\" -e \"DROP DATABASE {name}; CREATE DATABASE {name}\"'\n   gunzip -c BACKUP_DIR/database.sql.gz | docker compose exec -T {svc} sh -c 'mariadb -uroot -p\"${{MARIADB_ROOT_PASSWORD:-$MYSQL_ROOT_PASSWORD}}\" {name}'\n   ```\n   (`mysqldump` and `mysql` instead of `mariadb-dump` and `mariadb` on MySQL images.)\n",
-                    name = db.name
-                );
-                step += 1;
-            }
-            _ => {}
-        }
-        let _ = writeln!(
-            t,
-            "   Afterwards the schema revision should be `{}` ({}), and the tables should hold the row counts listed in `manifest.json`.\n",
-            db.revision.as_deref().unwrap_or("unknown"),
-            db.migrations.as_deref().unwrap_or("no migrations table")
-        );
+        step = database_step(&mut t, db, step);
     }
     let version = m
         .running_version
@@ -126,4 +100,36 @@ pub fn render(m: &Manifest) -> String {
         "BACKUP_DIR is the directory this file is in. The files are readable with `gunzip` and `tar` alone."
     );
     t
+}
+
+/// The database's restore, as step `step`; returns the next step's number.
+fn database_step(t: &mut String, db: &super::ManifestDatabase, mut step: u32) -> u32 {
+    let svc = &db.service;
+    match db.kind.as_str() {
+        "postgres" => {
+            let _ = writeln!(
+                t,
+                "{step}. Restore the database into an EMPTY database (loading a dump into a non-empty one mixes old and new):\n\n   ```sh\n   docker compose exec -T {svc} psql -U {user} -d postgres -c 'DROP DATABASE \"{name}\" WITH (FORCE)' -c 'CREATE DATABASE \"{name}\" OWNER \"{user}\"'\n   gunzip -c BACKUP_DIR/database.sql.gz | docker compose exec -T {svc} psql -U {user} -d {name} --single-transaction -v ON_ERROR_STOP=1\n   ```\n",
+                user = db.user,
+                name = db.name
+            );
+            step += 1;
+        }
+        "mysql" => {
+            let _ = writeln!(
+                t,
+                "{step}. Keep the current database aside, then restore into an EMPTY database:\n\n   ```sh\n   docker compose exec -T {svc} sh -c 'mariadb-dump -uroot -p\"${{MARIADB_ROOT_PASSWORD:-$MYSQL_ROOT_PASSWORD}}\" {name}' | gzip > {name}-before-restore.sql.gz\n   docker compose exec -T {svc} sh -c 'mariadb -uroot -p\"${{MARIADB_ROOT_PASSWORD:-$MYSQL_ROOT_PASSWORD}}\" -e \"DROP DATABASE {name}; CREATE DATABASE {name}\"'\n   gunzip -c BACKUP_DIR/database.sql.gz | docker compose exec -T {svc} sh -c 'mariadb -uroot -p\"${{MARIADB_ROOT_PASSWORD:-$MYSQL_ROOT_PASSWORD}}\" {name}'\n   ```\n   (`mysqldump` and `mysql` instead of `mariadb-dump` and `mariadb` on MySQL images.)\n",
+                name = db.name
+            );
+            step += 1;
+        }
+        _ => {}
+    }
+    let _ = writeln!(
+        t,
+        "   Afterwards the schema revision should be `{}` ({}), and the tables should hold the row counts listed in `manifest.json`.\n",
+        db.revision.as_deref().unwrap_or("unknown"),
+        db.migrations.as_deref().unwrap_or("no migrations table")
+    );
+    step
 }

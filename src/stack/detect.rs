@@ -367,27 +367,14 @@ fn census(inp: &Inputs<'_>, upgraded: &[String]) -> Result<Census, DetectError> 
     Ok(Census { sensed, named })
 }
 
-#[derive(Default)]
-struct DatabaseChoice {
-    database: Option<Database>,
-    /// A database hoist recognised but cannot dump.
-    unsupported: Option<SeenDatabase>,
-    /// Other databases beside the app's (not backed up).
-    others: Vec<SeenDatabase>,
-}
-
-fn database(
-    inp: &Inputs<'_>,
-    upgraded: &[String],
+/// The services that are databases (by what they do, or as the app's connection settings name
+/// them), the app's own first: the one the app names, then one hoist can dump, then the one
+/// the app depends on.
+fn ranked_databases(
+    compose: &ComposeFile,
     census: &Census,
-    check_service: &dyn Fn(&str, &str) -> Result<(), DetectError>,
-) -> Result<DatabaseChoice, DetectError> {
-    let compose = inp.compose;
-    let setting = inp.settings.database.clone().unwrap_or_default();
-    if setting.none {
-        return Ok(DatabaseChoice::default());
-    }
-    // The candidates: what behaves like a database, and what the app connects to as one.
+    upgraded: &[String],
+) -> Vec<(String, Seen, String)> {
     let mut candidates: Vec<(String, Seen, String)> = census
         .sensed
         .iter()
@@ -402,8 +389,6 @@ fn database(
             candidates.push((n.clone(), kind, how.clone()));
         }
     }
-    // The one the app names, then one hoist can dump, then the one it depends on, is the
-    // app's database; another database beside it is named as left out, never hidden.
     candidates.sort_by_key(|(n, kind, _)| {
         let named = census.named.iter().any(|(m, _, _)| m == n);
         let dumpable = matches!(kind, Seen::Postgres | Seen::Mysql);
@@ -415,63 +400,25 @@ fn database(
         });
         (!named, !dumpable, !depended)
     });
-    let others: Vec<SeenDatabase> = candidates
-        .iter()
-        .skip(1)
-        .map(|(n, k, h)| SeenDatabase {
-            service: n.clone(),
-            kind: k.name().to_string(),
-            how: h.clone(),
-        })
-        .collect();
-    let (service, seen, how) = match &setting.service {
-        Some(s) => {
-            check_service("database.service", s)?;
-            let found = candidates.iter().find(|(c, _, _)| c == s).cloned();
-            let (seen, how) = match found {
-                Some((_, k, h)) => (Some(k), h),
-                None => (None, "x-hoist.database.service".to_string()),
-            };
-            (s.clone(), seen, how)
-        }
-        None => match candidates.first() {
-            Some((n, k, h)) => (n.clone(), Some(*k), h.clone()),
-            None => return Ok(DatabaseChoice::default()),
-        },
-    };
-    let svc = &compose.services[&service];
-    let kind = match setting.kind.as_deref() {
-        Some("postgres") => DbKind::Postgres,
-        Some("mysql" | "mariadb") => DbKind::Mysql,
-        Some("sqlite") => DbKind::Sqlite,
-        _ => match seen {
-            Some(Seen::Postgres) => DbKind::Postgres,
-            Some(Seen::Mysql) => DbKind::Mysql,
-            Some(other) => {
-                return Ok(DatabaseChoice {
-                    database: None,
-                    unsupported: Some(SeenDatabase {
-                        service,
-                        kind: other.name().to_string(),
-                        how,
-                    }),
-                    others,
-                });
-            }
-            None => {
-                return Ok(DatabaseChoice {
-                    database: None,
-                    unsupported: Some(SeenDatabase {
-                        service,
-                        kind: "an unknown kind".to_string(),
-                        how,
-                    }),
-                    others,
-                });
-            }
-        },
-    };
-    let env = service_env(inp, &service)?;
+    candidates
+}
+
+/// Who hoist connects as, from the database container's own variables (the official images'
+/// names), and what it could not find, said for the user.
+struct Credentials {
+    user: String,
+    password: Secret,
+    name: String,
+    port: u16,
+    note: Option<String>,
+}
+
+fn credentials(
+    kind: DbKind,
+    env: &IndexMap<String, String>,
+    setting: &super::settings::DatabaseSetting,
+    service: &str,
+) -> Credentials {
     let get = |k: &str| env.get(k).cloned().filter(|v| !v.is_empty());
     let mut note = None;
     let (user, password_var, name, port) = match kind {
@@ -519,6 +466,101 @@ fn database(
             )
         });
     }
+    Credentials {
+        user,
+        password,
+        name,
+        port,
+        note,
+    }
+}
+
+#[derive(Default)]
+struct DatabaseChoice {
+    database: Option<Database>,
+    /// A database hoist recognised but cannot dump.
+    unsupported: Option<SeenDatabase>,
+    /// Other databases beside the app's (not backed up).
+    others: Vec<SeenDatabase>,
+}
+
+fn database(
+    inp: &Inputs<'_>,
+    upgraded: &[String],
+    census: &Census,
+    check_service: &dyn Fn(&str, &str) -> Result<(), DetectError>,
+) -> Result<DatabaseChoice, DetectError> {
+    let compose = inp.compose;
+    let setting = inp.settings.database.clone().unwrap_or_default();
+    if setting.none {
+        return Ok(DatabaseChoice::default());
+    }
+    let candidates = ranked_databases(compose, census, upgraded);
+    let (service, seen, how) = match &setting.service {
+        Some(s) => {
+            check_service("database.service", s)?;
+            let found = candidates.iter().find(|(c, _, _)| c == s).cloned();
+            let (seen, how) = match found {
+                Some((_, k, h)) => (Some(k), h),
+                None => (None, "x-hoist.database.service".to_string()),
+            };
+            (s.clone(), seen, how)
+        }
+        None => match candidates.first() {
+            Some((n, k, h)) => (n.clone(), Some(*k), h.clone()),
+            None => return Ok(DatabaseChoice::default()),
+        },
+    };
+    // Another database beside the app's is named as left out, never hidden.
+    let others: Vec<SeenDatabase> = candidates
+        .iter()
+        .filter(|(n, _, _)| n != &service)
+        .map(|(n, k, h)| SeenDatabase {
+            service: n.clone(),
+            kind: k.name().to_string(),
+            how: h.clone(),
+        })
+        .collect();
+    let svc = &compose.services[&service];
+    let kind = match setting.kind.as_deref() {
+        Some("postgres") => DbKind::Postgres,
+        Some("mysql" | "mariadb") => DbKind::Mysql,
+        Some("sqlite") => DbKind::Sqlite,
+        _ => match seen {
+            Some(Seen::Postgres) => DbKind::Postgres,
+            Some(Seen::Mysql) => DbKind::Mysql,
+            Some(other) => {
+                return Ok(DatabaseChoice {
+                    database: None,
+                    unsupported: Some(SeenDatabase {
+                        service,
+                        kind: other.name().to_string(),
+                        how,
+                    }),
+                    others,
+                });
+            }
+            None => {
+                return Ok(DatabaseChoice {
+                    database: None,
+                    unsupported: Some(SeenDatabase {
+                        service,
+                        kind: "an unknown kind".to_string(),
+                        how,
+                    }),
+                    others,
+                });
+            }
+        },
+    };
+    let env = service_env(inp, &service)?;
+    let Credentials {
+        user,
+        password,
+        name,
+        port,
+        note,
+    } = credentials(kind, &env, &setting, &service);
     let published = svc.ports.iter().find_map(|p| {
         let target: u16 = p.target.parse().ok()?;
         let published: u16 = p.published.as_deref()?.parse().ok()?;

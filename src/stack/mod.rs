@@ -255,6 +255,61 @@ fn inactive(
     out
 }
 
+/// The settings: the compose file's `x-hoist:` block, then `hoist.yaml` beside it, field by
+/// field over it.
+fn read_settings(
+    compose: &ComposeFile,
+    compose_path: &Path,
+    project_dir: &Path,
+) -> Result<(Settings, Option<PathBuf>), StackError> {
+    let known: Vec<&str> = compose.services.keys().map(String::as_str).collect();
+    // Each block is read alone first, so an unknown service is blamed on the file that names it.
+    let apply = |settings: Settings,
+                 block: &serde_json::Value,
+                 source: &settings::Source<'_>|
+     -> Result<Settings, StackError> {
+        Settings::default()
+            .apply(block, source)?
+            .check_services(&known, source)?;
+        Ok(settings.apply(block, source)?)
+    };
+    let mut settings = Settings::default();
+    if let Some(block) = compose.extensions.get("x-hoist") {
+        settings = apply(
+            settings,
+            block,
+            &settings::Source {
+                file: compose_path,
+                prefix: "x-hoist.",
+            },
+        )?;
+    }
+    let hoist_yaml = compose_path
+        .parent()
+        .unwrap_or(project_dir)
+        .join("hoist.yaml");
+    let settings_path = hoist_yaml.is_file().then_some(hoist_yaml);
+    if let Some(path) = &settings_path {
+        let text = read(path)?;
+        let value: serde_json::Value =
+            serde_saphyr::from_str(&text).map_err(|e| StackError::SettingsSyntax {
+                path: path.display().to_string(),
+                line: e.location().map_or(0, |l| l.line()),
+                message: e.to_string().lines().next().unwrap_or_default().to_string(),
+            })?;
+        settings = apply(
+            settings,
+            &value,
+            &settings::Source {
+                file: path,
+                prefix: "",
+            },
+        )?;
+    }
+
+    Ok((settings, settings_path))
+}
+
 /// Reads and understands the stack's files. `os_env` is the process environment (it overrides
 /// `.env`, as in Compose).
 pub fn load(
@@ -311,51 +366,7 @@ pub fn load(
     let (compose, reading_note) = read_model(paths, &compose_files, &lookup)?;
     let inactive = inactive(&compose, &lookup);
 
-    let known: Vec<&str> = compose.services.keys().map(String::as_str).collect();
-    // Each block is read alone first, so an unknown service is blamed on the file that names it.
-    let apply = |settings: Settings,
-                 block: &serde_json::Value,
-                 source: &settings::Source<'_>|
-     -> Result<Settings, StackError> {
-        Settings::default()
-            .apply(block, source)?
-            .check_services(&known, source)?;
-        Ok(settings.apply(block, source)?)
-    };
-    let mut settings = Settings::default();
-    if let Some(block) = compose.extensions.get("x-hoist") {
-        settings = apply(
-            settings,
-            block,
-            &settings::Source {
-                file: &compose_path,
-                prefix: "x-hoist.",
-            },
-        )?;
-    }
-    let hoist_yaml = compose_path
-        .parent()
-        .unwrap_or(&project_dir)
-        .join("hoist.yaml");
-    let settings_path = hoist_yaml.is_file().then_some(hoist_yaml);
-    if let Some(path) = &settings_path {
-        let text = read(path)?;
-        let value: serde_json::Value =
-            serde_saphyr::from_str(&text).map_err(|e| StackError::SettingsSyntax {
-                path: path.display().to_string(),
-                line: e.location().map_or(0, |l| l.line()),
-                message: e.to_string().lines().next().unwrap_or_default().to_string(),
-            })?;
-        settings = apply(
-            settings,
-            &value,
-            &settings::Source {
-                file: path,
-                prefix: "",
-            },
-        )?;
-    }
-
+    let (settings, settings_path) = read_settings(&compose, &compose_path, &project_dir)?;
     let project_name = project_name(&compose, &project_dir, os_env, &env, &env_path, &lookup)?;
     let detection = detect::detect(&detect::Inputs {
         compose: &compose,
