@@ -55,7 +55,7 @@ fn a_literal_tag_with_an_override_file_a_one_shot_init_and_an_unnamed_database_u
     if !docker_available() {
         return;
     }
-    let (port, ssh_port) = (free_port(), free_port());
+    let (port, ssh_port, other_port) = (free_port(), free_port(), free_port());
     let store = store_image();
     let app = format!("{REGISTRY}/specivo/specivo");
     // The base file as an install guide writes it: literal tags, no port (the override adds it).
@@ -111,7 +111,7 @@ volumes:
     );
     // The user's own override: the published ports, one of them the app's SSH (not HTTP).
     let override_file = format!(
-        "services:\n  api:\n    ports:\n      - \"127.0.0.1:{port}:8000\"\n      - \"127.0.0.1:{ssh_port}:22\"\n"
+        "services:\n  api:\n    ports:\n      - \"127.0.0.1:{port}:8000\"\n      - \"127.0.0.1:{ssh_port}:22\"\n      - \"127.0.0.1:{other_port}:7000\"\n"
     );
     let stack = TestStack::custom(
         "literal",
@@ -189,6 +189,19 @@ volumes:
     assert!(
         !checks.iter().any(|c| c.contains(&format!(":{ssh_port}"))),
         "{checks:?}"
+    );
+    // A port whose number says nothing (nothing speaks HTTP on it) is tried before the
+    // upgrade, found silent, and left out, in words.
+    assert!(
+        !checks.iter().any(|c| c.contains(&format!(":{other_port}"))),
+        "{checks:?}"
+    );
+    assert!(
+        run.json_lines().iter().any(|e| e["type"] == "progress"
+            && e["message"].as_str().unwrap_or("").contains(&format!(
+                ":{other_port}/ gives no HTTP answer before the upgrade"
+            ))),
+        "the silent port is said"
     );
 
     // 0.1.12's migration dropped a column: going back restores the database and the data.

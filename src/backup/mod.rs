@@ -139,6 +139,9 @@ pub struct Source<'a> {
     pub env_file: &'a Path,
     /// The services' other `env_file:` files (they may hold the database's settings).
     pub env_files: Vec<PathBuf>,
+    /// The smoke checks as the app answered them when the backup was taken: a rollback to
+    /// this backup holds the app to these, not to what the files alone would suggest.
+    pub smoke: Vec<crate::stack::detect::Smoke>,
     pub version_variable: &'a str,
     /// The services an upgrade recreates (the ones to stop for a restore).
     pub upgraded: &'a [String],
@@ -208,6 +211,9 @@ pub struct Manifest {
     pub images: Vec<ManifestImage>,
     pub database: Option<ManifestDatabase>,
     pub files: Vec<ManifestFile>,
+    /// The smoke checks as the app answered them then (absent in older backups).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub smoke: Vec<crate::stack::detect::Smoke>,
 }
 
 #[derive(Debug, Clone)]
@@ -571,6 +577,7 @@ async fn write_all(
             .collect(),
         database,
         files,
+        smoke: src.smoke.clone(),
     };
     write_private(
         dir,

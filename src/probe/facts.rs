@@ -46,8 +46,8 @@ pub struct StackView {
     pub beside: Vec<Beside>,
     /// Services that run once and exit.
     pub one_shot: Vec<String>,
-    /// The smoke checks, for people ("GET http://127.0.0.1:9933/ expecting <400").
-    pub smoke: Vec<String>,
+    /// The smoke checks (after an upgrade's preflight: as the app answered them before it).
+    pub smoke: Vec<crate::stack::detect::Smoke>,
     /// Services Compose does not start, and why.
     pub inactive: Vec<(String, String)>,
     pub backup_dir: PathBuf,
@@ -152,11 +152,7 @@ impl StackView {
             data: d.data.clone(),
             beside: d.beside.clone(),
             one_shot: d.one_shot.clone(),
-            smoke: d
-                .smoke
-                .iter()
-                .map(|s| format!("{} {} expecting {}", s.method, s.url, s.expect))
-                .collect(),
+            smoke: d.smoke.clone(),
             inactive: stack.inactive.clone(),
             unheeded: stack
                 .reading_note

@@ -294,6 +294,29 @@ async fn roll_back(
         Ok(m) => m,
         Err(refusal) => return refusal,
     };
+    // The smoke checks as the app answered them when the backup was taken (a port that gave
+    // no HTTP answer then is not held against the rollback).
+    let recorded: Vec<crate::stack::detect::Smoke> =
+        serde_json::from_value(manifest["smoke"].clone()).unwrap_or_default();
+    let with_recorded;
+    let stack = if recorded.is_empty() {
+        stack
+    } else {
+        let mut s = stack.clone();
+        s.detection.smoke = recorded;
+        with_recorded = s;
+        &with_recorded
+    };
+    // The re-pin must be writable before anything is stopped or restored: a restore followed
+    // by a pin that cannot be written would leave the app down on restored data.
+    if let Err(e) =
+        crate::stack::pin::plan_at(&stack.detection.version.site, &stack.env_path, previous)
+    {
+        return refused(
+            3,
+            format!("the rollback cannot pin {previous} again: {e}. Nothing was changed."),
+        );
+    }
 
     let facts = facts::gather(ctx, view).await;
     let Ok(docker) = &facts.docker else {

@@ -93,7 +93,7 @@ pub struct DataMount {
     pub services: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Smoke {
     pub url: String,
     pub method: String,
@@ -104,6 +104,13 @@ pub struct Smoke {
     pub configured: bool,
     /// https:// only: a self-signed certificate is accepted.
     pub allow_self_signed: bool,
+}
+
+impl Smoke {
+    /// For people: "GET http://127.0.0.1:9933/ expecting <400".
+    pub fn words(&self) -> String {
+        format!("{} {} expecting {}", self.method, self.url, self.expect)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -162,6 +162,41 @@ pub async fn check(smoke: &crate::stack::detect::Smoke) -> SmokeResult {
     }
 }
 
+/// Takes each detected check once before the upgrade, so that after it the app is held to
+/// what it answered before: a port with no HTTP answer (an SSH or TLS port the numbers did not
+/// tell) is dropped, and a page that answers 401 or 403 (a login wall) is expected to answer
+/// the same again rather than below 400. Configured checks are kept as written. Returns what
+/// changed, in words.
+pub async fn baseline(checks: &mut Vec<crate::stack::detect::Smoke>) -> Vec<String> {
+    let mut said = Vec::new();
+    let mut kept = Vec::new();
+    for mut s in std::mem::take(checks) {
+        if s.configured {
+            kept.push(s);
+            continue;
+        }
+        let before = check(&s).await;
+        match before.status {
+            Some(code) if (400..500).contains(&code) => {
+                said.push(format!(
+                    "{} answers {code} before the upgrade; the same answer is expected after it",
+                    s.url
+                ));
+                s.expect = code.to_string();
+                kept.push(s);
+            }
+            Some(_) => kept.push(s),
+            None => said.push(format!(
+                "{} gives no HTTP answer before the upgrade ({}), so it is not smoke-checked",
+                s.url,
+                before.error.as_deref().unwrap_or("no answer")
+            )),
+        }
+    }
+    *checks = kept;
+    said
+}
+
 /// "<400", "302", "200-299".
 pub fn expect_accepts(expect: &str, status: u16) -> bool {
     if let Some(below) = expect.strip_prefix('<') {

@@ -102,7 +102,7 @@ async fn prepare_and_run(
     failed_change: &mut Option<FailedChange>,
 ) -> Finished {
     let to = req.to.trim().to_string();
-    let (stack, view) = match facts::load_stack(ctx) {
+    let (mut stack, view) = match facts::load_stack(ctx) {
         Ok(loaded) => loaded,
         Err(err) => return refused(2, err.to_string(), &to),
     };
@@ -144,13 +144,25 @@ async fn prepare_and_run(
     let mut run = Run::new(events);
 
     let Preflighted {
-        facts,
+        mut facts,
         estimate,
         overridden,
-    } = match preflight::run_preflight(&mut run, ctx, req, view, continuing, &to).await {
+    } = match preflight::run_preflight(
+        &mut run,
+        ctx,
+        req,
+        view,
+        continuing,
+        &to,
+        &mut stack.detection.smoke,
+    )
+    .await
+    {
         Ok(p) => p,
         Err(finished) => return finished,
     };
+    // The plan lists the checks as the preflight left them (see `smoke::baseline`).
+    facts.view.smoke = stack.detection.smoke.clone();
     let Ok(docker) = &facts.docker else {
         return refused(3, "Docker is not reachable".into(), &to);
     };

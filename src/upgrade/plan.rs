@@ -49,7 +49,7 @@ pub(super) fn build(
             after: change.after.clone(),
         },
         overridden: overridden.to_vec(),
-        checks: view.smoke.clone(),
+        checks: view.smoke.iter().map(|s| s.words()).collect(),
         left_out: view
             .beside
             .iter()

@@ -29,6 +29,7 @@ pub(super) async fn run_preflight(
     view: facts::StackView,
     continuing: bool,
     to: &str,
+    smoke: &mut Vec<crate::stack::detect::Smoke>,
 ) -> Result<Preflighted, Finished> {
     // Preflight: the same checks as `hoist check`; a failed one refuses with nothing changed.
     let step = run
@@ -106,6 +107,13 @@ pub(super) async fn run_preflight(
         run.finish(Step::Preflight, step, false, Some(sentence.clone()))
             .await;
         return Err(refused(3, sentence, to));
+    }
+    // The smoke checks as the app answers them now (a continued run's app is half-upgraded:
+    // what it answers says nothing).
+    if !continuing {
+        for words in crate::steps::smoke::baseline(smoke).await {
+            run.progress(Step::Preflight, words);
+        }
     }
     run.finish(Step::Preflight, step, true, None).await;
     let overridden: Vec<String> = if overridden { unhealthy } else { Vec::new() };
