@@ -42,6 +42,40 @@ fn key_of(event: &TermEvent) -> Option<Key> {
     })
 }
 
+/// The start screen's words about the stack itself (see `Start::about`).
+fn about(stack: &crate::stack::Stack, view: &facts::StackView) -> Vec<String> {
+    let mut out = Vec::new();
+    if view.pin_unknown.is_none() {
+        out.push(format!(
+            "Version in {}{}.",
+            view.pin_place,
+            if view.moving {
+                " (a moving tag, not a pin: hoist pins an exact version)"
+            } else {
+                ""
+            }
+        ));
+    }
+    if let Some(db) = &stack.detection.database {
+        out.push(format!(
+            "Database {} (service {}), known by {}.",
+            db.kind.name(),
+            db.service,
+            db.how
+        ));
+    } else if let Some(seen) = &view.unsupported_database {
+        out.push(format!(
+            "Database {} (service {}): hoist cannot back it up.",
+            seen.kind, seen.service
+        ));
+    }
+    if !view.beside.is_empty() {
+        let names: Vec<&str> = view.beside.iter().map(|b| b.service.as_str()).collect();
+        out.push(format!("Not backed up: the data of {}.", names.join(", ")));
+    }
+    out
+}
+
 /// The start screen's facts: what runs, how healthy, and the newer versions.
 async fn starting_state(ctx: &Context) -> Result<State, String> {
     let (stack, view) = facts::load_stack(ctx).map_err(|e| e.to_string())?;
@@ -53,15 +87,22 @@ async fn starting_state(ctx: &Context) -> Result<State, String> {
     state.start.attention = crate::resume::check(&ctx.state_dir, &facts.view.project).await;
     state.start.pinned = pinned.clone();
     state.start.running = running.clone();
+    state.start.about = about(&stack, &facts.view);
     state.start.services = services
         .iter()
         .map(|s| {
             (
                 s.name.clone(),
                 s.version.clone().unwrap_or_default(),
-                match &s.health {
-                    Some(h) => format!("{}, {h}", s.state),
-                    None => s.state.clone(),
+                match (&s.health, s.lifecycle.as_deref()) {
+                    (_, Some("one-shot")) if s.state == "exited" => {
+                        format!("one-shot job, exited {}", s.exit_code.unwrap_or_default())
+                    }
+                    (_, Some(l)) if s.state == "missing" && l.starts_with("inactive") => {
+                        "not started".to_string()
+                    }
+                    (Some(h), _) => format!("{}, {h}", s.state),
+                    (None, _) => s.state.clone(),
                 },
             )
         })
@@ -88,7 +129,14 @@ async fn starting_state(ctx: &Context) -> Result<State, String> {
                 }
             }
         }
-        None => state.start.note = Some("No service's image uses the version variable.".into()),
+        None => {
+            state.start.note = Some(match &stack.detection.version.site {
+                crate::stack::detect::Site::Unknown { reason } => {
+                    format!("hoist cannot tell where the app's version is written: {reason}.")
+                }
+                _ => "No service's image uses the version variable.".into(),
+            })
+        }
     }
     Ok(state)
 }

@@ -245,6 +245,10 @@ pub struct State {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Start {
     pub pinned: Option<String>,
+    /// What hoist read of the stack that a person should know first: where the version is
+    /// written (or why hoist cannot tell), a moving tag, the database and how it was known,
+    /// data left out of the backup.
+    pub about: Vec<String>,
     pub running: Option<String>,
     /// (service, version, state and health in words).
     pub services: Vec<(String, String, String)>,

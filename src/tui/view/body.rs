@@ -159,8 +159,9 @@ fn start(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
             st.pinned.as_deref().unwrap_or("(not set)"),
             st.running.as_deref().unwrap_or("(unknown)")
         )),
-        Line::from(""),
     ];
+    lines.extend(st.about.iter().map(|a| Line::from(a.clone())));
+    lines.push(Line::from(""));
     if let Some(a) = &st.attention {
         lines.extend(attention(a, st.show_steps, theme));
     }

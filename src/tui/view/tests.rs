@@ -155,6 +155,36 @@ fn start_screen() {
 }
 
 #[test]
+fn start_screen_of_a_literal_moving_tag_with_data_left_out() {
+    let mut s = State::new("paperless", "latest", "");
+    s.start.pinned = Some("latest".into());
+    s.start.running = Some("2.14.7".into());
+    s.start.about = vec![
+        "Version in the image tag in compose.yaml line 12 (a moving tag, not a pin: hoist pins an exact version).".into(),
+        "Database postgres (service db), known by its POSTGRES_* variables.".into(),
+        "Not backed up: the data of broker.".into(),
+    ];
+    s.start.services = vec![
+        ("broker".into(), "7".into(), "running".into()),
+        ("db".into(), "16".into(), "running, healthy".into()),
+        (
+            "init".into(),
+            "2.14.7".into(),
+            "one-shot job, exited 0".into(),
+        ),
+        (
+            "webserver".into(),
+            "2.14.7".into(),
+            "running, healthy".into(),
+        ),
+    ];
+    s.start.choices = vec!["2.15.1".into(), "2.15.0".into()];
+    s.start.next = Some("2.15.0".into());
+    s.start.selected = 1;
+    snap("start_literal_moving", &s);
+}
+
+#[test]
 fn start_screen_with_an_interrupted_upgrade() {
     let mut s = State::new("specivo", "0.1.10", "");
     s.start.pinned = Some("0.1.10".into());
