@@ -8,17 +8,9 @@ mod common;
 
 use std::process::Command;
 
-use common::{TestStack, docker_available};
+use common::{TestStack, docker_available, free_port};
 
 const REGISTRY: &str = "127.0.0.1:5000";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// The test bed's PostgreSQL under a name that does not say what it is, as a locally built
 /// database image would be.

@@ -13,18 +13,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use common::{TestStack, docker_available};
+use common::{TestStack, docker_available, free_port};
 
 const USER: &str = "hoist-user";
 const PASSWORD: &str = "s3cret-registry-password";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A registry process with its own storage; killed when dropped.
 struct Registry {

@@ -3,17 +3,13 @@
 //! with the reason when it does not.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use common::free_port;
 
 /// The server and the directory of its certificate, kept until the test ends.
 struct Server(std::process::Child, #[allow(dead_code)] tempfile::TempDir);

@@ -326,10 +326,8 @@ fn beside_findings(facts: &Facts) -> Vec<Finding> {
                 &format!("data of {}", b.service),
                 Level::Warn,
                 format!(
-                    "{}{} keeps data in {}; an upgrade of the app leaves it running and does not back it up (add it to `x-hoist: {{data: [...]}}` to archive it with the app's data)",
-                    b.service,
-                    b.kind.as_deref().map(|k| format!(" ({k})")).unwrap_or_default(),
-                    b.mounts.join(", ")
+                    "{}; an upgrade of the app leaves it running and does not back it up (add it to `x-hoist: {{data: [...]}}` to archive it with the app's data)",
+                    b.words()
                 ),
             )
         })

@@ -25,6 +25,23 @@ pub struct ServiceStatus {
 }
 
 impl ServiceStatus {
+    /// Its state in words: "running, healthy", "one-shot job, exited 0", "not started".
+    pub fn state_words(&self) -> String {
+        match (&self.health, self.lifecycle.as_deref()) {
+            (_, Some("one-shot")) if self.state == "exited" => {
+                format!(
+                    "one-shot job, exited {}",
+                    self.exit_code.unwrap_or_default()
+                )
+            }
+            (_, Some(l)) if self.state == "missing" && l.starts_with("inactive") => {
+                "not started".to_string()
+            }
+            (Some(h), _) => format!("{}, {h}", self.state),
+            (None, _) => self.state.clone(),
+        }
+    }
+
     /// Whether its state is what it should be: running (and healthy, when it reports health),
     /// a one-shot job that finished with exit code 0, or a service Compose does not start.
     pub fn is_fine(&self) -> bool {

@@ -254,16 +254,7 @@ fn data_lines(t: &mut String, facts: &Facts) {
         );
     }
     for b in &view.beside {
-        let _ = writeln!(
-            t,
-            "Left out  {}{} keeps data in {}: an upgrade does not back it up",
-            b.service,
-            b.kind
-                .as_deref()
-                .map(|k| format!(" ({k})"))
-                .unwrap_or_default(),
-            b.mounts.join(", ")
-        );
+        let _ = writeln!(t, "Left out  {}: an upgrade does not back it up", b.words());
     }
     if let Some(spec) = &view.database {
         let _ = writeln!(t);

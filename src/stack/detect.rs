@@ -82,6 +82,21 @@ pub struct Beside {
     pub mounts: Vec<String>,
 }
 
+impl Beside {
+    /// "broker (Redis) keeps data in redisdata".
+    pub fn words(&self) -> String {
+        format!(
+            "{}{} keeps data in {}",
+            self.service,
+            self.kind
+                .as_deref()
+                .map(|k| format!(" ({k})"))
+                .unwrap_or_default(),
+            self.mounts.join(", ")
+        )
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct DataMount {
     pub kind: MountKind,

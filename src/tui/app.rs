@@ -94,16 +94,7 @@ async fn starting_state(ctx: &Context) -> Result<State, String> {
             (
                 s.name.clone(),
                 s.version.clone().unwrap_or_default(),
-                match (&s.health, s.lifecycle.as_deref()) {
-                    (_, Some("one-shot")) if s.state == "exited" => {
-                        format!("one-shot job, exited {}", s.exit_code.unwrap_or_default())
-                    }
-                    (_, Some(l)) if s.state == "missing" && l.starts_with("inactive") => {
-                        "not started".to_string()
-                    }
-                    (Some(h), _) => format!("{}, {h}", s.state),
-                    (None, _) => s.state.clone(),
-                },
+                s.state_words(),
             )
         })
         .collect();

@@ -496,16 +496,7 @@ fn on_event(state: &mut State, event: Event) {
                     .into_iter()
                     .map(|s| {
                         let fine = s.is_fine();
-                        let words = match (&s.health, s.lifecycle.as_deref()) {
-                            (_, Some("one-shot")) if s.state == "exited" => {
-                                format!("one-shot job, exited {}", s.exit_code.unwrap_or_default())
-                            }
-                            (_, Some(l)) if s.state == "missing" && l.starts_with("inactive") => {
-                                "not started".to_string()
-                            }
-                            (Some(h), _) => format!("{}, {h}", s.state),
-                            (None, _) => s.state.clone(),
-                        };
+                        let words = s.state_words();
                         (s.name, s.version.unwrap_or_default(), words, fine)
                     })
                     .collect(),

@@ -53,17 +53,7 @@ pub(super) fn build(
         left_out: view
             .beside
             .iter()
-            .map(|b| {
-                format!(
-                    "{}{} keeps data in {} (not backed up)",
-                    b.service,
-                    b.kind
-                        .as_deref()
-                        .map(|k| format!(" ({k})"))
-                        .unwrap_or_default(),
-                    b.mounts.join(", ")
-                )
-            })
+            .map(|b| format!("{} (not backed up)", b.words()))
             .collect(),
     }
 }
