@@ -278,6 +278,32 @@ pub(super) fn state_words(target: &Target, what: &str) -> String {
     )
 }
 
+/// The stack as the rollback verifies it: with the smoke checks the backup recorded (a port
+/// that gave no HTTP answer then is not held against the rollback), when it recorded any.
+/// Refused, with nothing changed, when the previous version cannot be pinned again: a restore
+/// followed by a pin that cannot be written would leave the app down on restored data.
+fn checked_stack(
+    stack: &crate::stack::Stack,
+    manifest: &Value,
+    previous: &str,
+) -> Result<crate::stack::Stack, Finished> {
+    if let Err(e) =
+        crate::stack::pin::plan_at(&stack.detection.version.site, &stack.env_path, previous)
+    {
+        return Err(refused(
+            3,
+            format!("the rollback cannot pin {previous} again: {e}. Nothing was changed."),
+        ));
+    }
+    let recorded: Vec<crate::stack::detect::Smoke> =
+        serde_json::from_value(manifest["smoke"].clone()).unwrap_or_default();
+    let mut checked = stack.clone();
+    if !recorded.is_empty() {
+        checked.detection.smoke = recorded;
+    }
+    Ok(checked)
+}
+
 async fn roll_back(
     run: &mut Run<'_>,
     ctx: &Context,
@@ -294,29 +320,10 @@ async fn roll_back(
         Ok(m) => m,
         Err(refusal) => return refusal,
     };
-    // The smoke checks as the app answered them when the backup was taken (a port that gave
-    // no HTTP answer then is not held against the rollback).
-    let recorded: Vec<crate::stack::detect::Smoke> =
-        serde_json::from_value(manifest["smoke"].clone()).unwrap_or_default();
-    let with_recorded;
-    let stack = if recorded.is_empty() {
-        stack
-    } else {
-        let mut s = stack.clone();
-        s.detection.smoke = recorded;
-        with_recorded = s;
-        &with_recorded
+    let stack = &match checked_stack(stack, &manifest, previous) {
+        Ok(s) => s,
+        Err(refusal) => return refusal,
     };
-    // The re-pin must be writable before anything is stopped or restored: a restore followed
-    // by a pin that cannot be written would leave the app down on restored data.
-    if let Err(e) =
-        crate::stack::pin::plan_at(&stack.detection.version.site, &stack.env_path, previous)
-    {
-        return refused(
-            3,
-            format!("the rollback cannot pin {previous} again: {e}. Nothing was changed."),
-        );
-    }
 
     let facts = facts::gather(ctx, view).await;
     let Ok(docker) = &facts.docker else {

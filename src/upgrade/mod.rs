@@ -106,13 +106,9 @@ async fn prepare_and_run(
         Ok(loaded) => loaded,
         Err(err) => return refused(2, err.to_string(), &to),
     };
-    if let Err(sentence) = check_request(&stack, &to) {
+    if let Err(sentence) = check_request(&stack, &to).await {
         return refused(2, sentence, &to);
     }
-    if crate::stack::locate::is_moving(&to) {
-        return refused(2, moving_target(&stack, &to).await, &to);
-    }
-    let variable = &stack.detection.version.variable;
     let mut from = stack.detection.version.value.clone().unwrap_or_default();
     let resumed = match &req.resume {
         Some(run_id) => match resumable(ctx, &stack, run_id, &to).await {
@@ -131,12 +127,8 @@ async fn prepare_and_run(
         return refused(
             2,
             format!(
-                "{} is already pinned to {to}; there is nothing to upgrade.",
-                if variable.is_empty() {
-                    stack.detection.version.file_label()
-                } else {
-                    variable.clone()
-                }
+                "{} already pins {to}; there is nothing to upgrade.",
+                stack.detection.version.site.place()
             ),
             &to,
         );
@@ -144,7 +136,7 @@ async fn prepare_and_run(
     let mut run = Run::new(events);
 
     let Preflighted {
-        mut facts,
+        facts,
         estimate,
         overridden,
     } = match preflight::run_preflight(
@@ -161,8 +153,6 @@ async fn prepare_and_run(
         Ok(p) => p,
         Err(finished) => return finished,
     };
-    // The plan lists the checks as the preflight left them (see `smoke::baseline`).
-    facts.view.smoke = stack.detection.smoke.clone();
     let Ok(docker) = &facts.docker else {
         return refused(3, "Docker is not reachable".into(), &to);
     };
@@ -236,9 +226,12 @@ async fn prepare_and_run(
 
 /// Why the request is refused (exit 2) before anything is looked at: a tag that is not one, a
 /// version hoist cannot find, a shell variable that would override the pin.
-fn check_request(stack: &crate::stack::Stack, to: &str) -> Result<(), String> {
+async fn check_request(stack: &crate::stack::Stack, to: &str) -> Result<(), String> {
     if to.is_empty() || to.contains(char::is_whitespace) || to.contains(['/', '@']) {
         return Err(format!("{to:?} is not a version tag"));
+    }
+    if crate::stack::locate::is_moving(to) {
+        return Err(moving_target(stack, to).await);
     }
     if let crate::stack::detect::Site::Unknown { reason } = &stack.detection.version.site {
         return Err(format!(

@@ -117,6 +117,9 @@ pub(super) async fn run_preflight(
     }
     run.finish(Step::Preflight, step, true, None).await;
     let overridden: Vec<String> = if overridden { unhealthy } else { Vec::new() };
+    // The plan lists the checks as the preflight left them.
+    let mut facts = facts;
+    facts.view.smoke = smoke.clone();
     Ok(Preflighted {
         facts,
         estimate,
