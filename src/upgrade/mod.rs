@@ -542,9 +542,14 @@ pub(super) fn after_pin_state(
     what: String,
 ) -> String {
     let version = &stack.detection.version;
+    // ".env now pins APP_VERSION to 1.3", "compose.yaml now pins 1.3".
+    let pins = if version.variable.is_empty() {
+        format!("{} now pins {pinned}", version.file_label())
+    } else {
+        format!(".env now pins {} to {pinned}", version.variable)
+    };
     format!(
-        "{what}. State: {} now pins {pinned}; the backup taken before the change is in {} (RESTORE.md there says how to restore by hand). To go back: set {} and run `docker compose up -d`; if a migration already ran, restore the backup first.",
-        version.file_label(),
+        "{what}. State: {pins}; the backup taken before the change is in {} (RESTORE.md there says how to restore by hand). To go back: set {} and run `docker compose up -d`; if a migration already ran, restore the backup first.",
         backup.display(),
         version.assignment(from)
     )
