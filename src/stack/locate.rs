@@ -183,8 +183,7 @@ pub fn version_candidates(compose: &ComposeFile) -> IndexMap<String, Vec<String>
         if svc
             .image
             .as_deref()
-            .map(sense::repository_name)
-            .and_then(sense::by_name)
+            .and_then(sense::image_kind)
             .is_some_and(sense::Seen::is_database)
         {
             continue;
@@ -219,7 +218,7 @@ fn whole_image_variable(inp: &Inputs<'_>) -> Option<String> {
         let (Some(raw), Some(image)) = (svc.raw_image.as_deref(), svc.image.as_deref()) else {
             continue;
         };
-        if sense::by_name(sense::repository_name(image)).is_some() {
+        if sense::image_kind(image).is_some() {
             continue;
         }
         if let Some(v) = whole_reference(raw)
@@ -247,7 +246,7 @@ fn literal(inp: &Inputs<'_>) -> Chosen {
         };
         let (repo, tag) = split_tag(raw);
         if !interpolate::references(raw).is_empty()
-            || sense::by_name(sense::repository_name(raw)).is_some()
+            || sense::image_kind(raw).is_some()
             || sense::sense(svc, &svc_env(svc)).is_some()
         {
             continue;
@@ -319,13 +318,9 @@ fn best_group(compose: &ComposeFile, groups: &[Vec<String>]) -> Option<usize> {
         let ports = users.iter().any(|u| !compose.services[u].ports.is_empty());
         let database = users.iter().any(|u| {
             compose.services[u].depends_on.iter().any(|d| {
+                // `sense` reads the image's name first, then what the service does.
                 compose.services.get(d).is_some_and(|db| {
-                    db.image
-                        .as_deref()
-                        .map(sense::repository_name)
-                        .and_then(sense::by_name)
-                        .is_some_and(sense::Seen::is_database)
-                        || sense::sense(db, &svc_env(db)).is_some_and(|k| k.kind.is_database())
+                    sense::sense(db, &svc_env(db)).is_some_and(|k| k.kind.is_database())
                 })
             })
         });
@@ -519,8 +514,7 @@ pub fn locate(
                         compose.services[u]
                             .image
                             .as_deref()
-                            .map(sense::repository_name)
-                            .and_then(sense::by_name)
+                            .and_then(sense::image_kind)
                             .is_none()
                     })
                 })

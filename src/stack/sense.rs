@@ -51,7 +51,7 @@ pub struct Sensed {
     pub how: String,
 }
 
-pub(crate) fn by_name(name: &str) -> Option<Seen> {
+fn by_name(name: &str) -> Option<Seen> {
     let n = name.to_lowercase();
     let has = |ks: &[&str]| ks.iter().any(|k| n.contains(k));
     if has(&[
@@ -87,6 +87,12 @@ pub(crate) fn repository_name(image: &str) -> &str {
     last.split(':').next().unwrap_or(last)
 }
 
+/// What an image reference's repository name says it is (`tensorchord/pgvecto-rs:pg14` →
+/// PostgreSQL).
+pub(crate) fn image_kind(image: &str) -> Option<Seen> {
+    by_name(repository_name(image))
+}
+
 /// What the service is, from the strongest evidence its definition gives. `env` is its
 /// container environment (env files and `environment:`, interpolated).
 pub fn sense(svc: &Service, env: &IndexMap<String, String>) -> Option<Sensed> {
@@ -96,7 +102,7 @@ pub fn sense(svc: &Service, env: &IndexMap<String, String>) -> Option<Sensed> {
             how: how.to_string(),
         })
     };
-    if let Some(kind) = svc.image.as_deref().map(repository_name).and_then(by_name) {
+    if let Some(kind) = svc.image.as_deref().and_then(image_kind) {
         return found(kind, "its image name");
     }
     let keys = |prefixes: &[&str]| {
