@@ -296,6 +296,31 @@ pub async fn check(state_dir: &std::path::Path, project: &str) -> Option<Attenti
     attention(&runs?, |pid| pid != own && pid_alive(pid))
 }
 
+/// Services that a hoist killed during a backup's copy left stopped (the journal's open
+/// `hold` records of dead runs), each said with what to do.
+pub async fn left_stopped(state_dir: &std::path::Path, project: &str) -> Vec<String> {
+    if !state_dir.join("journal.sqlite3").exists() {
+        return Vec::new();
+    }
+    let Ok(journal) = crate::journal::Journal::open(state_dir).await else {
+        return Vec::new();
+    };
+    let holds = journal.unfinished_holds(project).await.unwrap_or_default();
+    journal.close().await;
+    holds
+        .iter()
+        .filter(|h| !pid_alive(h.pid))
+        .map(|h| {
+            format!(
+                "{} may be stopped: a hoist (run {}) stopped it to copy its data and was killed before it started it again. The next upgrade, rollback or backup starts it, or run `docker compose start {}`",
+                h.services.join(", "),
+                h.run_id,
+                h.services.join(" ")
+            )
+        })
+        .collect()
+}
+
 /// The attention the stack of `ctx` needs, if any (none when the stack cannot be read: the
 /// command says why itself).
 pub async fn for_context(ctx: &crate::context::Context) -> Option<Attention> {

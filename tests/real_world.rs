@@ -296,6 +296,13 @@ fn data_in_a_named_volume_is_restored_and_the_newer_content_kept_in_another_volu
 
     let run = stack.hoist(&["upgrade", "--to", "0.1.12", "--yes", "--json"]);
     assert_eq!(run.code, 0, "{run:?}");
+    // The services that write the SQLite file are stopped while it is copied.
+    assert!(
+        run.stdout
+            .contains("stopping api, worker while its data is copied"),
+        "{}",
+        run.stdout
+    );
     let newer = tree(&dir);
     assert_ne!(newer, before, "0.1.12 rewrites the data format");
 

@@ -8,9 +8,13 @@
 //! partial directory of a hoist that was killed is removed by the next backup (see
 //! `remove_stale_partials`).
 pub mod archive;
+mod beside;
 pub mod dump;
 pub mod gzip;
+pub mod hold;
 mod restore_doc;
+
+pub use beside::BesideSource;
 
 use std::path::{Path, PathBuf};
 
@@ -151,6 +155,15 @@ pub struct Source<'a> {
     pub database: Option<(&'a Database, &'a ContainerInfo, &'a DbProbe)>,
     /// Each data mount with a container (of a service that mounts it) to read it through.
     pub data: Vec<(&'a DataMount, &'a ContainerInfo)>,
+    /// App services stopped while the data is archived: they keep SQLite files in it, which
+    /// are not a consistent copy while they are written.
+    pub stop_for_copy: Vec<String>,
+    /// Services beside the app that keep data, each archived (or left out, as it says).
+    pub beside: Vec<BesideSource<'a>>,
+    /// Where a stop for the copy is recorded before it happens.
+    pub record: Option<hold::Recorder<'a>>,
+    /// How long a container stopped for the copy may take to stop.
+    pub stop_timeout: std::time::Duration,
     /// Every container of the stack, for the image digests.
     pub containers: &'a [ContainerInfo],
     /// The backup's size by the pre-flight estimate, computed only when a full disk must be
@@ -174,6 +187,9 @@ pub struct ManifestFile {
     pub files: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content_bytes: Option<u64>,
+    /// For the archive of a service beside the app (kind `beside`): that service.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -230,6 +246,8 @@ pub struct Backup {
 /// Progress for a front end: which part, and how far.
 #[derive(Debug, Clone)]
 pub enum Progress {
+    /// Something the backup does that is not a file: a service stopped for the copy.
+    Note(String),
     Started {
         part: String,
     },
@@ -244,12 +262,13 @@ pub enum Progress {
     },
 }
 
-/// A name for a file from a mount: `specivo-data` for `./specivo-data`, the volume's name.
-fn archive_name(mount: &DataMount, taken: &[String]) -> String {
-    let base = Path::new(&mount.source)
+/// A name for a file from a mount: `data-specivo-data` for `./specivo-data`, `data-` and the
+/// volume's name; `prefix` is `data` or `beside-<service>`.
+fn archive_name(prefix: &str, source: &str, taken: &[String]) -> String {
+    let base = Path::new(source)
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| mount.source.clone());
+        .unwrap_or_else(|| source.to_string());
     let clean: String = base
         .chars()
         .map(|c| {
@@ -260,10 +279,10 @@ fn archive_name(mount: &DataMount, taken: &[String]) -> String {
             }
         })
         .collect();
-    let mut name = format!("data-{clean}.tar.gz");
+    let mut name = format!("{prefix}-{clean}.tar.gz");
     let mut n = 2;
     while taken.contains(&name) {
-        name = format!("data-{clean}-{n}.tar.gz");
+        name = format!("{prefix}-{clean}-{n}.tar.gz");
         n += 1;
     }
     name
@@ -485,6 +504,7 @@ async fn write_all(
             target: None,
             files: None,
             content_bytes: None,
+            service: None,
         })
     };
 
@@ -522,35 +542,8 @@ async fn write_all(
     }
 
     let mut taken: Vec<String> = Vec::new();
-    for (mount, container) in &src.data {
-        let name = archive_name(mount, &taken);
-        taken.push(name.clone());
-        progress(Progress::Started { part: name.clone() });
-        let read = |bytes| {
-            progress(Progress::Read {
-                part: name.clone(),
-                bytes,
-            })
-        };
-        let stats = archive::archive(
-            engine,
-            &container.id,
-            &mount.target,
-            &dir.join(&name),
-            &read,
-        )
-        .await?;
-        progress(Progress::Finished {
-            part: name.clone(),
-            bytes: stats.bytes,
-        });
-        let mut entry = file_entry(&name, "archive")?;
-        entry.source = Some(mount.source.clone());
-        entry.target = Some(mount.target.clone());
-        entry.files = Some(stats.files);
-        entry.content_bytes = Some(stats.bytes);
-        files.push(entry);
-    }
+    files.extend(app_data(engine, src, dir, &mut taken, progress, &file_entry).await?);
+    files.extend(beside::copy_all(engine, src, dir, &mut taken, progress, &file_entry).await?);
 
     files.extend(copy_files(dir, &file_copies(src), &file_entry)?);
 
@@ -586,6 +579,124 @@ async fn write_all(
     )?;
     write_private(dir, "RESTORE.md", restore_doc::render(&manifest).as_bytes())?;
     Ok(manifest)
+}
+
+/// Archives one mount through `container` into `dir` as `name` (a file of `kind`), with its
+/// manifest entry.
+async fn archive_mount(
+    engine: &Engine,
+    container: &str,
+    (source, target): (&str, &str),
+    (dir, name, kind): (&Path, &str, &str),
+    progress: &(dyn Fn(Progress) + Sync),
+    file_entry: &(dyn Fn(&str, &str) -> Result<ManifestFile, BackupError> + Sync),
+) -> Result<ManifestFile, BackupError> {
+    progress(Progress::Started { part: name.into() });
+    let read = |bytes| {
+        progress(Progress::Read {
+            part: name.into(),
+            bytes,
+        })
+    };
+    let stats = archive::archive(engine, container, target, &dir.join(name), &read).await?;
+    progress(Progress::Finished {
+        part: name.into(),
+        bytes: stats.bytes,
+    });
+    let mut entry = file_entry(name, kind)?;
+    entry.source = Some(source.to_string());
+    entry.target = Some(target.to_string());
+    entry.files = Some(stats.files);
+    entry.content_bytes = Some(stats.bytes);
+    Ok(entry)
+}
+
+/// The app's data mounts, archived; with the services in `stop_for_copy` stopped meanwhile
+/// (and started again whatever the outcome).
+async fn app_data(
+    engine: &Engine,
+    src: &Source<'_>,
+    dir: &Path,
+    taken: &mut Vec<String>,
+    progress: &(dyn Fn(Progress) + Sync),
+    file_entry: &(dyn Fn(&str, &str) -> Result<ManifestFile, BackupError> + Sync),
+) -> Result<Vec<ManifestFile>, BackupError> {
+    let held = if src.stop_for_copy.is_empty() || src.data.is_empty() {
+        None
+    } else {
+        let containers: Vec<&ContainerInfo> = src
+            .containers
+            .iter()
+            .filter(|c| src.stop_for_copy.contains(&c.service))
+            .collect();
+        progress(Progress::Note(format!(
+            "stopping {} while its data is copied (it keeps SQLite files there)",
+            src.stop_for_copy.join(", ")
+        )));
+        Some(
+            hold::stop_for_copy(
+                engine,
+                src.record,
+                &src.stop_for_copy,
+                &containers,
+                src.stop_timeout,
+            )
+            .await?,
+        )
+    };
+    let mut files = Vec::new();
+    let mut result = Ok(());
+    for (mount, container) in &src.data {
+        let name = archive_name("data", &mount.source, taken);
+        taken.push(name.clone());
+        let at = (mount.source.as_str(), mount.target.as_str());
+        match archive_mount(
+            engine,
+            &container.id,
+            at,
+            (dir, &name, "archive"),
+            progress,
+            file_entry,
+        )
+        .await
+        {
+            Ok(entry) => files.push(entry),
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        }
+    }
+    if let Some(held) = held {
+        let again = hold::start_again(engine, src.record, held).await;
+        if again.is_ok() {
+            progress(Progress::Note(format!(
+                "{} started again",
+                src.stop_for_copy.join(", ")
+            )));
+        }
+        // A failed copy is what the user hears first; a failed start is said with it.
+        result = joined(result, again);
+    }
+    result.map(|()| files)
+}
+
+/// A copy's outcome and the start after it: a failed copy is what the user hears first, and a
+/// failed start is said with it (a full disk keeps its own sentence; the journal's open
+/// record makes `status` name the stopped service).
+fn joined(
+    copy: Result<(), BackupError>,
+    again: Result<(), BackupError>,
+) -> Result<(), BackupError> {
+    match (copy, again) {
+        (Err(a @ BackupError::DiskFull { .. }), Err(b)) => {
+            tracing::error!("{b}");
+            Err(a)
+        }
+        (Err(a), Err(b)) => Err(BackupError::Precondition(format!("{a}; {b}"))),
+        (Err(a), Ok(())) => Err(a),
+        (Ok(()), again) => again,
+    }
 }
 
 fn write_private(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), BackupError> {

@@ -42,23 +42,7 @@ pub fn render(m: &Manifest) -> String {
     );
     let mut step = 2;
     for f in m.files.iter().filter(|f| f.kind == "archive") {
-        let source = f.source.as_deref().unwrap_or("");
-        if source.starts_with('/') {
-            let _ = writeln!(
-                t,
-                "{step}. Put back `{source}` (mounted at `{}`). Move the current content aside first, never delete it:\n\n   ```sh\n   mv {source} {source}.before-restore\n   mkdir -p {source}\n   tar xzf BACKUP_DIR/{} -C {source}\n   ```\n",
-                f.target.as_deref().unwrap_or(""),
-                f.name
-            );
-        } else {
-            let _ = writeln!(
-                t,
-                "{step}. Put back the volume `{source}` (mounted at `{}`), through throwaway containers. Copy its current content into a new volume first, never delete it, then empty it and extract the archive:\n\n   ```sh\n   docker volume create {p}_{source}-before-restore\n   docker run --rm -v {p}_{source}:/volume -v {p}_{source}-before-restore:/aside IMAGE sh -c 'cp -a /volume/. /aside/ && find /volume -mindepth 1 -maxdepth 1 -exec rm -rf {{}} +'\n   docker run --rm -v {p}_{source}:/restore -v BACKUP_DIR:/backup:ro IMAGE tar xzf /backup/{} -C /restore\n   ```\n   (`docker volume ls` shows the volume's full name; any image with `sh`, `cp` and `tar` will do, e.g. the app's.)\n",
-                f.target.as_deref().unwrap_or(""),
-                f.name,
-                p = m.project,
-            );
-        }
+        put_back(&mut t, f, step, &m.project);
         step += 1;
     }
     if let Some(db) = &m.database {
@@ -95,11 +79,50 @@ pub fn render(m: &Manifest) -> String {
             m.version_variable,
         );
     }
+    beside_section(&mut t, m);
     let _ = writeln!(
         t,
         "BACKUP_DIR is the directory this file is in. The files are readable with `gunzip` and `tar` alone."
     );
     t
+}
+
+/// The data of services beside the app: in the backup, not restored by a rollback.
+fn beside_section(t: &mut String, m: &super::Manifest) {
+    let beside: Vec<&super::ManifestFile> = m.files.iter().filter(|f| f.kind == "beside").collect();
+    if beside.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        t,
+        "## Data of services beside the app\n\nThese services were not upgraded, and `hoist rollback` leaves their data as it is. Each copy was taken with the service stopped (or, for Redis, after a SAVE). To put one back, stop that service first (`docker compose stop SERVICE`), then:\n"
+    );
+    for (i, f) in beside.iter().enumerate() {
+        let _ = writeln!(t, "Service `{}`:\n", f.service.as_deref().unwrap_or("?"));
+        put_back(t, f, u32::try_from(i + 1).unwrap_or(1), &m.project);
+    }
+}
+
+/// Step `step`: put back the archive `f` into the directory or volume it came from, the
+/// current content kept aside first.
+fn put_back(t: &mut String, f: &super::ManifestFile, step: u32, project: &str) {
+    let source = f.source.as_deref().unwrap_or("");
+    if source.starts_with('/') {
+        let _ = writeln!(
+            t,
+            "{step}. Put back `{source}` (mounted at `{}`). Move the current content aside first, never delete it:\n\n   ```sh\n   mv {source} {source}.before-restore\n   mkdir -p {source}\n   tar xzf BACKUP_DIR/{} -C {source}\n   ```\n",
+            f.target.as_deref().unwrap_or(""),
+            f.name
+        );
+    } else {
+        let _ = writeln!(
+            t,
+            "{step}. Put back the volume `{source}` (mounted at `{}`), through throwaway containers. Copy its current content into a new volume first, never delete it, then empty it and extract the archive:\n\n   ```sh\n   docker volume create {p}_{source}-before-restore\n   docker run --rm -v {p}_{source}:/volume -v {p}_{source}-before-restore:/aside IMAGE sh -c 'cp -a /volume/. /aside/ && find /volume -mindepth 1 -maxdepth 1 -exec rm -rf {{}} +'\n   docker run --rm -v {p}_{source}:/restore -v BACKUP_DIR:/backup:ro IMAGE tar xzf /backup/{} -C /restore\n   ```\n   (`docker volume ls` shows the volume's full name; any image with `sh`, `cp` and `tar` will do, e.g. the app's.)\n",
+            f.target.as_deref().unwrap_or(""),
+            f.name,
+            p = project,
+        );
+    }
 }
 
 /// The database's restore, as step `step`; returns the next step's number.

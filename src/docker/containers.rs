@@ -343,6 +343,15 @@ pub async fn stop(
         .map_err(|e| DockerError::api(format!("stop container {id}"), e))
 }
 
+/// Starts a stopped container again.
+pub async fn start(engine: &Engine, id: &str) -> Result<(), DockerError> {
+    engine
+        .docker
+        .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
+        .await
+        .map_err(|e| DockerError::api(format!("start container {id}"), e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

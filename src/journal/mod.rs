@@ -98,6 +98,15 @@ pub struct StepRecord {
     pub message: Option<String>,
 }
 
+/// Services a run stopped for the backup's copy and had not started again when it ended.
+#[derive(Debug, Clone, Serialize)]
+pub struct HoldRecord {
+    pub step_id: i64,
+    pub run_id: String,
+    pub services: Vec<String>,
+    pub pid: i64,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct BackupRecord {
     pub id: String,
@@ -305,6 +314,34 @@ impl Journal {
     }
 
     /// The project's runs, newest first, each with its steps.
+    /// Steps named `hold …` (services stopped for the backup's copy) that never finished, in
+    /// the runs of `project`: a hoist killed while they were stopped.
+    pub async fn unfinished_holds(&self, project: &str) -> Result<Vec<HoldRecord>, JournalError> {
+        let rows = sqlx::query(
+            "SELECT steps.id, steps.run_id, steps.name, runs.pid FROM steps JOIN runs ON runs.id = steps.run_id \
+             WHERE runs.project = ? AND steps.status = 'running' AND steps.name LIKE 'hold %' ORDER BY steps.id",
+        )
+        .bind(project)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.write_err("read the held services", e))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| HoldRecord {
+                step_id: r.try_get(0).unwrap_or_default(),
+                run_id: r.try_get(1).unwrap_or_default(),
+                services: r
+                    .try_get::<String, _>(2)
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .skip(1)
+                    .map(str::to_string)
+                    .collect(),
+                pid: r.try_get(3).unwrap_or_default(),
+            })
+            .collect())
+    }
+
     pub async fn runs(&self, project: &str, limit: u32) -> Result<Vec<RunRecord>, JournalError> {
         let rows = sqlx::query(
             "SELECT id, kind, project, from_version, to_version, started_at, finished_at, outcome, exit_code, message, pid, summary, backup_dir \

@@ -12,6 +12,7 @@ use crate::fsutil;
 use crate::probe::facts::Facts;
 use crate::probe::services::ServiceStatus;
 use crate::stack::compose::MountKind;
+use crate::stack::detect::BesideCopy;
 use crate::stack::detect::DataMount;
 use crate::units::human_bytes;
 
@@ -315,21 +316,35 @@ fn sqlite_finding(facts: &Facts) -> Option<Finding> {
     ))
 }
 
-/// Services beside the app that keep data an upgrade does not back up: said, never skipped.
+/// Services beside the app that keep data: how the backup copies it, or that it is left out.
+/// Said, never skipped.
 fn beside_findings(facts: &Facts) -> Vec<Finding> {
     facts
         .view
         .beside
         .iter()
         .map(|b| {
-            Finding::new(
-                &format!("data of {}", b.service),
-                Level::Warn,
-                format!(
-                    "{}; an upgrade of the app leaves it running and does not back it up (add it to `x-hoist: {{data: [...]}}` to archive it with the app's data)",
-                    b.words()
+            let name = format!("data of {}", b.service);
+            match b.copy {
+                BesideCopy::LeftOut => Finding::new(
+                    &name,
+                    Level::Warn,
+                    format!(
+                        "{}; left out of the backup, as x-hoist leave_out says: a rollback cannot bring it back",
+                        b.words()
+                    ),
                 ),
-            )
+                _ => Finding::new(
+                    &name,
+                    Level::Ok,
+                    format!(
+                        "{}; {} (add it to `x-hoist: {{leave_out: [{}]}}` if it can be rebuilt)",
+                        b.words(),
+                        b.copy_words(),
+                        b.service
+                    ),
+                ),
+            }
         })
         .collect()
 }

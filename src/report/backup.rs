@@ -15,10 +15,15 @@ use crate::steps::backup::{copy_command, journal_backup, source_from};
 use crate::units::human_bytes;
 
 pub async fn run(ctx: &Context) -> Output {
-    let (_stack, view) = match facts::load_stack(ctx) {
+    let (stack, view) = match facts::load_stack(ctx) {
         Ok(loaded) => loaded,
         Err(err) => return Output::failed("backup", 2, err.to_string()),
     };
+    // Said in the log and in --json's events: the command's own output is its report.
+    let left_behind = crate::steps::left_behind::start_again(ctx, &view.project).await;
+    for said in &left_behind {
+        tracing::warn!("{said}");
+    }
     let facts = facts::gather(ctx, view).await;
     let backup_root = facts.view.backup_dir.clone();
     let estimate = crate::preflight::backup_estimate(&facts).await;
@@ -49,12 +54,26 @@ pub async fn run(ctx: &Context) -> Output {
         Ok(id) => id,
         Err(e) => return Output::failed("backup", 1, e.to_string()),
     };
-    let source = source_from(&facts, docker, running.as_deref(), estimate.bytes);
+    let recorder = backup::hold::Recorder {
+        journal: &journal,
+        run_id: &run_id,
+    };
+    let mut source = source_from(
+        &facts,
+        docker,
+        running.as_deref(),
+        estimate.bytes,
+        Some(recorder),
+    );
+    if let Some(t) = stack.settings.timeout_stop {
+        source.stop_timeout = t;
+    }
     let events = std::sync::Mutex::new(Vec::<Value>::new());
     let record = |p: Progress| {
         let event = match p {
             // The command's output is collected: a line per chunk would say nothing more.
             Progress::Read { .. } => return,
+            Progress::Note(said) => json!({"type": "progress", "note": said}),
             Progress::Started { part } => {
                 json!({"type": "progress", "part": part, "state": "started"})
             }
@@ -69,6 +88,7 @@ pub async fn run(ctx: &Context) -> Output {
     let started = Instant::now();
     let step = journal.step_started(&run_id, "backup").await;
     let result = backup::take(&docker.engine, &source, &backup_root, &record).await;
+    drop(source);
     let ms = started.elapsed().as_millis() as u64;
     let mut events = events.into_inner().unwrap_or_default();
     match result {

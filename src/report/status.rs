@@ -8,6 +8,7 @@ use crate::context::Context;
 use crate::db::DbProbe;
 use crate::probe::facts::{self, Facts};
 use crate::probe::services::{self, ServiceStatus};
+use crate::stack::detect::BesideCopy;
 use crate::units::human_bytes;
 
 pub async fn run(ctx: &Context) -> Output {
@@ -16,8 +17,17 @@ pub async fn run(ctx: &Context) -> Output {
         Err(err) => return Output::failed("status", 2, err.to_string()),
     };
     let attention = crate::resume::check(&ctx.state_dir, &view.project).await;
+    let left_stopped = crate::resume::left_stopped(&ctx.state_dir, &view.project).await;
     let facts = facts::gather(ctx, view).await;
     let mut output = render(&facts);
+    for said in left_stopped.iter().rev() {
+        output.text = format!("Attention {said}\n{}", output.text);
+    }
+    if let Some(summary) = output.events.last_mut()
+        && !left_stopped.is_empty()
+    {
+        summary["left_stopped"] = json!(left_stopped);
+    }
     // An interrupted, stopped or undecided run comes first: it is what needs the user.
     if let Some(a) = attention {
         let ways: Vec<String> = a
@@ -254,7 +264,12 @@ fn data_lines(t: &mut String, facts: &Facts) {
         );
     }
     for b in &view.beside {
-        let _ = writeln!(t, "Left out  {}: an upgrade does not back it up", b.words());
+        let label = if b.copy == BesideCopy::LeftOut {
+            "Left out"
+        } else {
+            "Beside"
+        };
+        let _ = writeln!(t, "{label:9} {}: {}", b.words(), b.copy_words());
     }
     if let Some(spec) = &view.database {
         let _ = writeln!(t);

@@ -325,6 +325,9 @@ async fn roll_back(
         Err(refusal) => return refusal,
     };
 
+    for said in crate::steps::left_behind::start_again(ctx, &view.project).await {
+        run.progress(Step::CheckBackup, said);
+    }
     let facts = facts::gather(ctx, view).await;
     let Ok(docker) = &facts.docker else {
         return refused(

@@ -80,6 +80,24 @@ pub struct Beside {
     pub kind: Option<String>,
     /// The volumes and host paths it writes to.
     pub mounts: Vec<String>,
+    /// Where those are mounted in its container, in `mounts` order; empty when the image
+    /// declares the volume (the running container says where).
+    pub targets: Vec<String>,
+    pub copy: BesideCopy,
+}
+
+/// How the backup takes a copy of a service's data beside the app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BesideCopy {
+    /// Redis: `SAVE` writes its snapshot file whole (by a rename), so the files can be copied
+    /// while it runs; stopped for the copy when `SAVE` is refused.
+    SaveThenCopy,
+    /// Stopped for the copy, then started again: a running service's files are not a
+    /// consistent copy.
+    StopForCopy,
+    /// `x-hoist: {leave_out: [...]}` says its data is not to be backed up.
+    LeftOut,
 }
 
 impl Beside {
@@ -94,6 +112,20 @@ impl Beside {
                 .unwrap_or_default(),
             self.mounts.join(", ")
         )
+    }
+
+    /// What the backup does with it, in words.
+    pub fn copy_words(&self) -> String {
+        match self.copy {
+            BesideCopy::SaveThenCopy => {
+                "archived after a SAVE (stopped for the copy if SAVE is refused)".to_string()
+            }
+            BesideCopy::StopForCopy => format!(
+                "archived with {} stopped for the copy, then started again",
+                self.service
+            ),
+            BesideCopy::LeftOut => "left out of the backup, as x-hoist leave_out says".to_string(),
+        }
     }
 }
 
@@ -248,11 +280,19 @@ pub fn detect(inp: &Inputs<'_>) -> Result<Detection, DetectError> {
                 && !inp.inactive.iter().any(|(i, _)| &i == n)
         })
         .filter_map(|(n, svc)| {
-            let mounts = sense::data_mounts(svc);
+            let (mounts, targets): (Vec<String>, Vec<String>) = svc
+                .volumes
+                .iter()
+                .filter(|m| sense::holds_data(m))
+                .filter_map(|m| Some((m.source.clone()?, m.target.clone())))
+                .unzip();
+            let seen = census.sensed.get(n).map(|s| s.kind);
             (!mounts.is_empty()).then(|| Beside {
                 service: n.clone(),
-                kind: census.sensed.get(n).map(|s| s.kind.name().to_string()),
+                kind: seen.map(|k| k.name().to_string()),
                 mounts,
+                targets,
+                copy: beside_copy(inp.settings, n, seen),
             })
         })
         .collect();
@@ -265,6 +305,8 @@ pub fn detect(inp: &Inputs<'_>) -> Result<Detection, DetectError> {
                 service: o.service.clone(),
                 kind: Some(o.kind.clone()),
                 mounts: vec!["a volume its image declares".to_string()],
+                targets: Vec::new(),
+                copy: beside_copy(inp.settings, &o.service, None),
             });
         }
     }
@@ -281,6 +323,22 @@ pub fn detect(inp: &Inputs<'_>) -> Result<Detection, DetectError> {
         with_healthcheck,
         readiness,
     })
+}
+
+/// How the backup copies the data of `service`, a service beside the app.
+fn beside_copy(settings: &Settings, service: &str, seen: Option<sense::Seen>) -> BesideCopy {
+    if settings
+        .leave_out
+        .iter()
+        .flatten()
+        .any(|s| s.as_str() == service)
+    {
+        BesideCopy::LeftOut
+    } else if seen == Some(sense::Seen::Redis) {
+        BesideCopy::SaveThenCopy
+    } else {
+        BesideCopy::StopForCopy
+    }
 }
 
 /// Services that run once: another waits for them with `service_completed_successfully`, or

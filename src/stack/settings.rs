@@ -18,6 +18,8 @@ pub struct Settings {
     pub backup_keep: Option<u32>,
     /// Paths or volume names to archive, replacing the detected data mounts.
     pub data: Option<Vec<String>>,
+    /// Services beside the app whose data the backup leaves out (an index that can be rebuilt).
+    pub leave_out: Option<Vec<String>>,
     pub log_ready: Option<regex::Regex>,
     pub log_failure: Vec<regex::Regex>,
     pub smoke: Option<Vec<SmokeCheck>>,
@@ -163,6 +165,7 @@ impl Settings {
                 "version_variable" => self.version_variable = Some(string(key, v)?),
                 "services" => self.services = Some(strings(key, v)?),
                 "data" => self.data = Some(strings(key, v)?),
+                "leave_out" => self.leave_out = Some(strings(key, v)?),
                 "ready_after" => self.ready_after = Some(duration(key, v)?),
                 "database" if v.as_str() == Some("none") => {
                     self.database = Some(DatabaseSetting {
@@ -381,6 +384,7 @@ impl Settings {
                             "database",
                             "backup",
                             "data",
+                            "leave_out",
                             "logs",
                             "smoke",
                             "timeouts",
@@ -411,6 +415,11 @@ impl Settings {
         for (i, service) in self.services.iter().flatten().enumerate() {
             if !known.contains(&service.as_str()) {
                 return Err(bad(format!("services[{i}]"), service));
+            }
+        }
+        for (i, service) in self.leave_out.iter().flatten().enumerate() {
+            if !known.contains(&service.as_str()) {
+                return Err(bad(format!("leave_out[{i}]"), service));
             }
         }
         if let Some(service) = self.database.as_ref().and_then(|d| d.service.as_deref())

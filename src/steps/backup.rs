@@ -29,12 +29,14 @@ pub fn copy_command(dir: &std::path::Path) -> String {
 }
 
 /// What a backup of this stack takes, from the gathered facts: the database with its running
-/// container and probe, each data mount with a container of a service that mounts it.
+/// container and probe, each data mount with a container of a service that mounts it, the
+/// services beside the app that keep data; `record` is where a stop for the copy is written.
 pub fn source_from<'a>(
     facts: &'a Facts,
     docker: &'a facts::Running,
     running_version: Option<&'a str>,
     estimate_bytes: u64,
+    record: Option<backup::hold::Recorder<'a>>,
 ) -> backup::Source<'a> {
     let view = &facts.view;
     let database = match (&view.database, &facts.db) {
@@ -70,8 +72,79 @@ pub fn source_from<'a>(
         running_version,
         database,
         data,
+        stop_for_copy: stop_for_copy(facts),
+        beside: facts
+            .view
+            .beside
+            .iter()
+            .map(|b| beside_source(b, docker))
+            .collect(),
+        record,
+        // Callers that read the settings set `timeouts.stop` here.
+        stop_timeout: crate::steps::stop::DEFAULT_STOP,
         containers: &docker.containers,
         estimate: Some(Box::new(move || Some(estimate_bytes).filter(|&n| n > 0))),
+    }
+}
+
+/// The app's services to stop while their data is copied: those that keep SQLite files in it
+/// (a file copied while it is written is not a consistent database).
+fn stop_for_copy(facts: &Facts) -> Vec<String> {
+    let view = &facts.view;
+    let mut services: Vec<String> = facts.sqlite.iter().map(|f| f.service.clone()).collect();
+    if let Some(db) = view
+        .database
+        .as_ref()
+        .filter(|d| d.kind == crate::db::DbKind::Sqlite)
+    {
+        services.push(db.service.clone());
+    }
+    // Every app service that mounts the same data writes to it too.
+    for m in &view.data {
+        if m.services.iter().any(|s| services.contains(s)) {
+            services.extend(m.services.iter().cloned());
+        }
+    }
+    services.retain(|s| view.upgraded.contains(s));
+    services.sort();
+    services.dedup();
+    services
+}
+
+/// A service beside the app with its containers and the mounts to archive: as the compose
+/// file says, or (a volume its image declares) as the running container has them.
+fn beside_source<'a>(
+    b: &'a crate::stack::detect::Beside,
+    docker: &'a facts::Running,
+) -> backup::BesideSource<'a> {
+    let containers = docker.of_service(&b.service);
+    let mounts = if b.targets.is_empty() {
+        containers
+            .first()
+            .map(|c| {
+                c.mounts
+                    .iter()
+                    .filter(|m| m.kind == "volume" && m.read_write)
+                    .map(|m| {
+                        (
+                            m.name.clone().unwrap_or_else(|| m.source.clone()),
+                            m.destination.clone(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    } else {
+        b.mounts
+            .iter()
+            .cloned()
+            .zip(b.targets.iter().cloned())
+            .collect()
+    };
+    backup::BesideSource {
+        beside: b,
+        containers,
+        mounts,
     }
 }
 

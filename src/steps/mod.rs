@@ -1,6 +1,7 @@
 //! Steps that more than one kind of run takes (an upgrade, a rollback, `hoist backup`).
 pub mod backup;
 pub mod engine_loss;
+pub mod left_behind;
 pub mod pull;
 pub mod restart;
 pub mod smoke;

@@ -3,6 +3,7 @@
 //! about 30 times a second, so an idle wizard costs nothing and a log flood does not flood a
 //! slow SSH link.
 use crate::context::Context;
+use crate::stack::detect::BesideCopy;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -69,9 +70,26 @@ fn about(stack: &crate::stack::Stack, view: &facts::StackView) -> Vec<String> {
             seen.kind, seen.service
         ));
     }
-    if !view.beside.is_empty() {
-        let names: Vec<&str> = view.beside.iter().map(|b| b.service.as_str()).collect();
-        out.push(format!("Not backed up: the data of {}.", names.join(", ")));
+    let names = |left_out: bool| -> Vec<&str> {
+        view.beside
+            .iter()
+            .filter(|b| (b.copy == BesideCopy::LeftOut) == left_out)
+            .map(|b| b.service.as_str())
+            .collect()
+    };
+    let copied = names(false);
+    if !copied.is_empty() {
+        out.push(format!(
+            "Backed up beside the app: the data of {}.",
+            copied.join(", ")
+        ));
+    }
+    let left_out = names(true);
+    if !left_out.is_empty() {
+        out.push(format!(
+            "Not backed up (x-hoist leave_out): the data of {}.",
+            left_out.join(", ")
+        ));
     }
     out
 }

@@ -35,7 +35,7 @@ pub(super) async fn backup_and_pull(
     resume_backup: Option<PathBuf>,
     running_version: Option<&str>,
     estimate_bytes: u64,
-    pull_timeout: Option<Duration>,
+    settings: &crate::stack::settings::Settings,
     base: UpgradeSummary,
 ) -> Result<BackedUp, Finished> {
     let engine = &docker.engine;
@@ -50,7 +50,17 @@ pub(super) async fn backup_and_pull(
         step: Step::Pull,
         what: format!("{} image(s) to download", to_pull.len()),
     });
-    let source = crate::steps::backup::source_from(facts, docker, running_version, estimate_bytes);
+    let pull_timeout = settings.timeout_pull;
+    let run_id = run.run_id.clone();
+    let record = match (run.journal, run_id.as_deref()) {
+        (Some(journal), Some(run_id)) => Some(crate::backup::hold::Recorder { journal, run_id }),
+        _ => None,
+    };
+    let mut source =
+        crate::steps::backup::source_from(facts, docker, running_version, estimate_bytes, record);
+    if let Some(t) = settings.timeout_stop {
+        source.stop_timeout = t;
+    }
     let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
     let backup_tx = progress_tx.clone();
     // Each future owns its senders (see below), these included.
@@ -230,6 +240,10 @@ async fn take_backup(
     let last_read = std::sync::Mutex::new(None::<Instant>);
     let on_backup = move |p: crate::backup::Progress| {
         let event = match p {
+            crate::backup::Progress::Note(message) => Event::Progress {
+                step: Step::Backup,
+                message,
+            },
             crate::backup::Progress::Started { part } => Event::Progress {
                 step: Step::Backup,
                 message: format!("writing {part}"),

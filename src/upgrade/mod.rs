@@ -134,6 +134,9 @@ async fn prepare_and_run(
         );
     }
     let mut run = Run::new(events);
+    for said in crate::steps::left_behind::start_again(ctx, &view.project).await {
+        run.progress(Step::Preflight, said);
+    }
 
     let Preflighted {
         facts,
@@ -442,7 +445,7 @@ async fn upgrade(
         resume_backup,
         running_version.as_deref(),
         estimate_bytes,
-        stack.settings.timeout_pull,
+        &stack.settings,
         base.clone(),
     )
     .await

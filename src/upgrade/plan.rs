@@ -4,6 +4,7 @@ use std::path::Path;
 
 use crate::probe::facts::StackView;
 use crate::run::{EnvDiff, PlannedBackup, UpgradePlan};
+use crate::stack::detect::{Beside, BesideCopy};
 use crate::stack::pin::PinChange;
 
 #[allow(clippy::too_many_arguments)]
@@ -31,7 +32,17 @@ pub(super) fn build(
                     d.service
                 )
             }),
-            data: view.data.iter().map(|d| d.source.clone()).collect(),
+            data: view
+                .data
+                .iter()
+                .map(|d| d.source.clone())
+                .chain(
+                    view.beside
+                        .iter()
+                        .filter(|b| b.copy != BesideCopy::LeftOut)
+                        .map(beside_words),
+                )
+                .collect(),
         },
         path: path.to_vec(),
         pull: pull.to_vec(),
@@ -53,9 +64,23 @@ pub(super) fn build(
         left_out: view
             .beside
             .iter()
-            .map(|b| format!("{} (not backed up)", b.words()))
+            .filter(|b| b.copy == BesideCopy::LeftOut)
+            .map(|b| format!("{} (not backed up, as x-hoist leave_out says)", b.words()))
             .collect(),
     }
+}
+
+/// "redisdata of redis (after a SAVE)", "meili_data of search (stopped for the copy)".
+fn beside_words(b: &Beside) -> String {
+    format!(
+        "{} of {} ({})",
+        b.mounts.join(", "),
+        b.service,
+        match b.copy {
+            BesideCopy::SaveThenCopy => "after a SAVE",
+            _ => "stopped for the copy",
+        }
+    )
 }
 
 #[cfg(test)]

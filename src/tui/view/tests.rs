@@ -318,6 +318,7 @@ fn file(name: &str, kind: &str, size_bytes: u64, sha: char) -> crate::backup::Ma
         target: None,
         files: None,
         content_bytes: None,
+        service: None,
     }
 }
 

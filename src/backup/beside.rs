@@ -1,0 +1,119 @@
+//! The data of services beside the app (a Redis, a search index, another database): archived
+//! as files into the backup (kind `beside`), each copy made consistent the way the service
+//! allows — Redis by `SAVE`, the rest by stopping the service for the copy — or left out when
+//! the settings say so. A rollback does not restore them (those services were not upgraded);
+//! RESTORE.md says how to by hand.
+use std::path::Path;
+
+use super::{BackupError, ManifestFile, Progress, Source, archive_mount, archive_name, hold};
+use crate::docker::{ContainerInfo, Engine};
+use crate::stack::detect::{Beside, BesideCopy};
+
+/// A service beside the app as the backup takes it.
+pub struct BesideSource<'a> {
+    pub beside: &'a Beside,
+    /// Its containers; the first one's mounts are read.
+    pub containers: Vec<&'a ContainerInfo>,
+    /// Each mount to archive: (volume or host path, path in the container).
+    pub mounts: Vec<(String, String)>,
+}
+
+/// Archives every service beside the app that is not left out.
+pub(super) async fn copy_all(
+    engine: &Engine,
+    src: &Source<'_>,
+    dir: &Path,
+    taken: &mut Vec<String>,
+    progress: &(dyn Fn(Progress) + Sync),
+    file_entry: &(dyn Fn(&str, &str) -> Result<ManifestFile, BackupError> + Sync),
+) -> Result<Vec<ManifestFile>, BackupError> {
+    let mut files = Vec::new();
+    for b in src
+        .beside
+        .iter()
+        .filter(|b| b.beside.copy != BesideCopy::LeftOut)
+    {
+        files.extend(copy_one(engine, src, b, dir, taken, progress, file_entry).await?);
+    }
+    Ok(files)
+}
+
+async fn copy_one(
+    engine: &Engine,
+    src: &Source<'_>,
+    b: &BesideSource<'_>,
+    dir: &Path,
+    taken: &mut Vec<String>,
+    progress: &(dyn Fn(Progress) + Sync),
+    file_entry: &(dyn Fn(&str, &str) -> Result<ManifestFile, BackupError> + Sync),
+) -> Result<Vec<ManifestFile>, BackupError> {
+    let service = b.beside.service.as_str();
+    let Some(reader) = b.containers.first() else {
+        return Err(BackupError::Precondition(format!(
+            "{service} keeps data beside the app and has no container to read it through; create it (`docker compose up -d {service}`), or leave it out with `x-hoist: {{leave_out: [{service}]}}`"
+        )));
+    };
+    let running: Vec<&ContainerInfo> = b
+        .containers
+        .iter()
+        .copied()
+        .filter(|c| c.is_running())
+        .collect();
+    let mut stop = !running.is_empty();
+    if stop && b.beside.copy == BesideCopy::SaveThenCopy {
+        match hold::redis_save(engine, &running[0].id).await {
+            Ok(()) => {
+                progress(Progress::Note(format!(
+                    "{service} saved its snapshot; copying it while it runs"
+                )));
+                stop = false;
+            }
+            Err(why) => progress(Progress::Note(format!(
+                "{service}: {why}; it is stopped for the copy instead"
+            ))),
+        }
+    }
+    let held = if stop {
+        progress(Progress::Note(format!(
+            "stopping {service} while its data is copied"
+        )));
+        let services = [service.to_string()];
+        Some(hold::stop_for_copy(engine, src.record, &services, &running, src.stop_timeout).await?)
+    } else {
+        None
+    };
+    let mut files = Vec::new();
+    let mut result = Ok(());
+    for (source, target) in &b.mounts {
+        let name = archive_name(&format!("beside-{service}"), source, taken);
+        taken.push(name.clone());
+        let at = (source.as_str(), target.as_str());
+        match archive_mount(
+            engine,
+            &reader.id,
+            at,
+            (dir, &name, "beside"),
+            progress,
+            file_entry,
+        )
+        .await
+        {
+            Ok(mut entry) => {
+                entry.service = Some(service.to_string());
+                files.push(entry);
+            }
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        }
+    }
+    if let Some(held) = held {
+        let again = hold::start_again(engine, src.record, held).await;
+        if again.is_ok() {
+            progress(Progress::Note(format!("{service} started again")));
+        }
+        result = super::joined(result, again);
+    }
+    result.map(|()| files)
+}

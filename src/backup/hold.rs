@@ -1,0 +1,202 @@
+//! Services stopped while their files are copied, so that the copy is consistent (an app that
+//! keeps SQLite files, a search index beside it), and Redis asked to `SAVE` instead where it
+//! answers. A stop is written to the journal before it happens and marked done once the
+//! services run again, so a hoist killed in between leaves a record that the next run acts on
+//! (`start_left_behind`) and `status` shows.
+use std::time::{Duration, Instant};
+
+use super::BackupError;
+use crate::docker::{ContainerInfo, Engine, containers, exec};
+use crate::journal::Journal;
+
+/// Where a stop is recorded: the journal and the run it belongs to.
+#[derive(Clone, Copy)]
+pub struct Recorder<'a> {
+    pub journal: &'a Journal,
+    pub run_id: &'a str,
+}
+
+/// Containers stopped for a copy, to be started again with `start_again`.
+pub struct Held {
+    services: Vec<String>,
+    step: Option<i64>,
+    /// (id, name) of each container stopped.
+    stopped: Vec<(String, String)>,
+    began: Instant,
+}
+
+/// The journal's step name for services stopped for the copy: `hold api worker`.
+fn step_name(services: &[String]) -> String {
+    format!("hold {}", services.join(" "))
+}
+
+/// Stops the running containers among `containers` (of `services`), each given `timeout`,
+/// after recording the stop. A container that will not stop starts the others again and
+/// fails the backup.
+pub async fn stop_for_copy(
+    engine: &Engine,
+    record: Option<Recorder<'_>>,
+    services: &[String],
+    containers: &[&ContainerInfo],
+    timeout: Duration,
+) -> Result<Held, BackupError> {
+    let step = match record {
+        Some(r) => Some(
+            r.journal
+                .step_started(r.run_id, &step_name(services))
+                .await
+                .map_err(|e| {
+                    BackupError::Precondition(format!(
+                        "the journal could not record that {} would be stopped for the copy ({e}), so nothing was stopped",
+                        services.join(", ")
+                    ))
+                })?,
+        ),
+        None => None,
+    };
+    let mut held = Held {
+        services: services.to_vec(),
+        step,
+        stopped: Vec::new(),
+        began: Instant::now(),
+    };
+    for c in containers
+        .iter()
+        .filter(|c| matches!(c.state.as_str(), "running" | "restarting"))
+    {
+        if let Err(e) = containers::stop(engine, &c.id, timeout).await {
+            let again = start_again(engine, record, held).await;
+            let also = again.err().map(|a| format!("; {a}")).unwrap_or_default();
+            return Err(BackupError::Precondition(format!(
+                "{} would not stop for the copy of its data ({e}){also}",
+                c.name
+            )));
+        }
+        held.stopped.push((c.id.clone(), c.name.clone()));
+    }
+    Ok(held)
+}
+
+/// Starts again what `stop_for_copy` stopped. The journal's record is closed only when every
+/// container runs again: one that would not start is left for the next run to start.
+pub async fn start_again(
+    engine: &Engine,
+    record: Option<Recorder<'_>>,
+    held: Held,
+) -> Result<(), BackupError> {
+    let mut failed = Vec::new();
+    for (id, name) in &held.stopped {
+        if let Err(e) = containers::start(engine, id).await {
+            failed.push(format!("{name} ({e})"));
+        }
+    }
+    if !failed.is_empty() {
+        return Err(BackupError::Precondition(format!(
+            "{} could not be started again after the copy of its data: {}. Start it with `docker compose start {}`",
+            held.services.join(", "),
+            failed.join(", "),
+            held.services.join(" ")
+        )));
+    }
+    if let (Some(r), Some(step)) = (record, held.step) {
+        let ms = held.began.elapsed().as_millis() as u64;
+        let said = format!("stopped {} ms for the copy", ms);
+        if let Err(e) = r.journal.step_finished(step, "done", ms, Some(&said)).await {
+            tracing::warn!("the journal could not record that the services run again: {e}");
+        }
+    }
+    Ok(())
+}
+
+/// Asks Redis in `container` to write its snapshot now (`redis-cli SAVE`, whose file is
+/// replaced whole by a rename, so copying it while Redis runs is consistent). Err: why not.
+pub async fn redis_save(engine: &Engine, container: &str) -> Result<(), String> {
+    let mut out: Vec<u8> = Vec::new();
+    let mut sink = |b: bytes::Bytes| {
+        out.extend_from_slice(&b);
+        Ok(())
+    };
+    let outcome = exec::exec_streaming(engine, container, &["redis-cli", "SAVE"], &[], &mut sink)
+        .await
+        .map_err(|e| e.to_string())?;
+    let said = String::from_utf8_lossy(&out).trim().to_string();
+    if outcome.exit_code == 0 && said == "OK" {
+        Ok(())
+    } else {
+        Err(format!(
+            "redis-cli SAVE answered {:?} (exit code {})",
+            if said.is_empty() {
+                outcome.stderr.trim().to_string()
+            } else {
+                said
+            },
+            outcome.exit_code
+        ))
+    }
+}
+
+/// Starts again the services that a hoist killed during a copy left stopped (`alive` tells
+/// whether that hoist still runs), closing each record. Returns a sentence per record: what
+/// was started, or what could not be and what to do.
+pub async fn start_left_behind(
+    engine: &Engine,
+    journal: &Journal,
+    project: &str,
+    alive: &(dyn Fn(i64) -> bool + Sync),
+) -> Vec<String> {
+    let holds = match journal.unfinished_holds(project).await {
+        Ok(h) => h,
+        Err(e) => return vec![format!("the journal's record of stopped services: {e}")],
+    };
+    let mut said = Vec::new();
+    for hold in holds.into_iter().filter(|h| !alive(h.pid)) {
+        let containers = match crate::docker::stack_containers(engine, project).await {
+            Ok(c) => c,
+            Err(e) => {
+                said.push(format!(
+                    "{} stopped for a backup's copy by run {} may still be stopped, and Docker could not be asked ({e}); start it with `docker compose start {}`",
+                    hold.services.join(", "),
+                    hold.run_id,
+                    hold.services.join(" ")
+                ));
+                continue;
+            }
+        };
+        let mut failed = Vec::new();
+        let mut started = Vec::new();
+        for c in containers
+            .iter()
+            .filter(|c| hold.services.contains(&c.service) && c.state == "exited")
+        {
+            match containers::start(engine, &c.id).await {
+                Ok(()) => started.push(c.name.clone()),
+                Err(e) => failed.push(format!("{} ({e})", c.name)),
+            }
+        }
+        if failed.is_empty() {
+            let message = format!("started again by a later hoist: {}", started.join(", "));
+            if let Err(e) = journal
+                .step_finished(hold.step_id, "done", 0, Some(&message))
+                .await
+            {
+                tracing::warn!("the journal could not close a stop record: {e}");
+            }
+            if !started.is_empty() {
+                said.push(format!(
+                    "started {} again: a hoist (run {}) stopped it to copy its data and was killed before it could start it",
+                    started.join(", "),
+                    hold.run_id
+                ));
+            }
+        } else {
+            said.push(format!(
+                "{} could not be started again after a killed hoist (run {}) stopped it for a backup's copy: {}. Start it with `docker compose start {}`",
+                hold.services.join(", "),
+                hold.run_id,
+                failed.join(", "),
+                hold.services.join(" ")
+            ));
+        }
+    }
+    said
+}
