@@ -63,12 +63,7 @@ async fn request_tls(
     Ok((status, body.chars().take(64 * 1024).collect()))
 }
 
-/// One request: the status code, or why there was none.
-pub async fn request(method: &str, url: &str, timeout: Duration) -> Result<(u16, String), String> {
-    request_with(method, url, timeout, false).await
-}
-
-/// One request, plain or TLS.
+/// One request, plain or TLS: the status code and the start of the body, or why there was none.
 pub async fn request_with(
     method: &str,
     url: &str,
