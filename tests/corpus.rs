@@ -174,10 +174,9 @@ fn reading(dir: &Path, s: &Stack) -> BTreeMap<&'static str, String> {
         .smoke
         .iter()
         .filter_map(|s| {
-            s.url
-                .rsplit(':')
-                .next()
-                .map(|p| p.trim_end_matches('/').to_string())
+            let scheme = s.url.split("://").next()?;
+            let port = s.url.rsplit(':').next()?.trim_end_matches('/');
+            Some(format!("{scheme}:{port}"))
         })
         .collect();
     smoke.sort();
@@ -252,8 +251,8 @@ fn expected(e: &Value) -> BTreeMap<&'static str, String> {
         .as_array()
         .map(|a| {
             a.iter()
-                .filter(|p| scalar(&p["protocol"]) == "http")
-                .map(|p| scalar(&p["published"]))
+                .filter(|p| ["http", "https"].contains(&scalar(&p["protocol"]).as_str()))
+                .map(|p| format!("{}:{}", scalar(&p["protocol"]), scalar(&p["published"])))
                 .collect()
         })
         .unwrap_or_default();

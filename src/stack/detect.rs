@@ -149,14 +149,25 @@ pub struct Smoke {
     pub expect_body: Option<String>,
     /// Detected from a published port, or configured.
     pub configured: bool,
-    /// https:// only: a self-signed certificate is accepted.
+    /// https:// only: the certificate is not verified, so a self-signed one, or one for
+    /// another host name, is accepted.
     pub allow_self_signed: bool,
 }
 
 impl Smoke {
-    /// For people: "GET http://127.0.0.1:9933/ expecting <400".
+    /// For people: "GET http://127.0.0.1:9933/ expecting <400", and for an https check whose
+    /// certificate is not verified "GET https://127.0.0.1:8443/ expecting <400, any certificate
+    /// accepted".
     pub fn words(&self) -> String {
-        format!("{} {} expecting {}", self.method, self.url, self.expect)
+        let trust = if self.allow_self_signed && self.url.starts_with("https://") {
+            ", any certificate accepted"
+        } else {
+            ""
+        };
+        format!(
+            "{} {} expecting {}{trust}",
+            self.method, self.url, self.expect
+        )
     }
 }
 
@@ -760,7 +771,8 @@ fn data_mounts(
     Ok(out)
 }
 
-/// What a container port speaks, by the well-known numbers (live probing can say more).
+/// What a container port speaks, by the well-known numbers. Before an upgrade the baseline
+/// (`steps::smoke::baseline`) tries the other scheme where the number was wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Speaks {
     Http,
@@ -810,11 +822,14 @@ fn smoke_checks(inp: &Inputs<'_>, upgraded: &[String]) -> Vec<Smoke> {
             let Some(published) = &p.published else {
                 continue;
             };
-            // Only a port that speaks plain HTTP is smoke-checked by default: SSH, mail,
-            // databases and TLS ports would fail a good upgrade (and roll it back).
-            if port_speaks(&p.target) != Speaks::Http {
-                continue;
-            }
+            // SSH, mail and database ports would fail a good upgrade (and roll it back). A TLS
+            // port's certificate is not verified: a self-hoster's own is usually self-signed,
+            // or names a host other than the loopback address checked here.
+            let scheme = match port_speaks(&p.target) {
+                Speaks::Http => "http",
+                Speaks::Tls => "https",
+                Speaks::Other => continue,
+            };
             let port = published.split('-').next().unwrap_or(published);
             let host = match p.host_ip.as_deref() {
                 None | Some("0.0.0.0") | Some("::") | Some("") => "127.0.0.1".to_string(),
@@ -822,12 +837,12 @@ fn smoke_checks(inp: &Inputs<'_>, upgraded: &[String]) -> Vec<Smoke> {
                 Some(ip) => ip.to_string(),
             };
             out.push(Smoke {
-                url: format!("http://{host}:{port}/"),
+                url: format!("{scheme}://{host}:{port}/"),
                 method: "GET".into(),
                 expect: "<400".into(),
                 expect_body: None,
                 configured: false,
-                allow_self_signed: false,
+                allow_self_signed: scheme == "https",
             });
         }
     }
@@ -968,6 +983,36 @@ mod tests {
         )
         .unwrap();
         assert_eq!(d.unsupported_database.unwrap().service, "mongodb");
+    }
+
+    #[test]
+    fn a_tls_port_is_checked_as_https_and_ssh_not_at_all() {
+        let d = detect_in(
+            "services:\n  app:\n    image: app:${V}\n    ports: ['8080:80', '8443:9443', '2222:22', '127.0.0.1:4443:443']\n",
+            "V=1\n",
+        )
+        .unwrap();
+        let checks: Vec<(&str, bool)> = d
+            .smoke
+            .iter()
+            .map(|s| (s.url.as_str(), s.allow_self_signed))
+            .collect();
+        assert_eq!(
+            checks,
+            [
+                ("http://127.0.0.1:8080/", false),
+                ("https://127.0.0.1:8443/", true),
+                ("https://127.0.0.1:4443/", true),
+            ]
+        );
+        assert_eq!(
+            d.smoke[0].words(),
+            "GET http://127.0.0.1:8080/ expecting <400"
+        );
+        assert_eq!(
+            d.smoke[1].words(),
+            "GET https://127.0.0.1:8443/ expecting <400, any certificate accepted"
+        );
     }
 
     #[test]

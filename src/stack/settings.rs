@@ -53,7 +53,8 @@ pub struct SmokeCheck {
     pub method: String,
     pub expect_status: StatusExpectation,
     pub expect_body: Option<String>,
-    /// https:// only: accept a certificate no authority signed (a self-signed one).
+    /// https:// only: do not verify the certificate, so a self-signed one, or one for another
+    /// host name, is accepted.
     pub allow_self_signed: bool,
 }
 

@@ -1,11 +1,13 @@
 //! Smoke checks: an HTTP request to the app as a user's browser would make it, with its status
 //! and latency. Plain HTTP to the published port (the checks hoist detects are loopback) is
-//! spoken by hand; an https:// check (configured) goes through reqwest with rustls, a
-//! self-signed certificate accepted only where the check allows it.
+//! spoken by hand; an https:// check (configured, or detected on a TLS port) goes through
+//! reqwest with rustls, its certificate unverified only where the check allows it.
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::stack::detect::Smoke;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SmokeResult {
@@ -16,20 +18,32 @@ pub struct SmokeResult {
     pub error: Option<String>,
 }
 
-/// `http://host:port/path` split into (host, port, path).
-fn split_url(url: &str) -> Option<(String, u16, String)> {
-    let rest = url.strip_prefix("http://")?;
+/// `http://host:port/path` or `https://...` split into (tls, host, port, path); without a port,
+/// the scheme's own.
+fn parse_url(url: &str) -> Option<(bool, String, u16, String)> {
+    let (tls, rest) = match url.strip_prefix("https://") {
+        Some(rest) => (true, rest),
+        None => (false, url.strip_prefix("http://")?),
+    };
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
     let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
-            (h.trim_matches(['[', ']']).to_string(), p.parse().ok()?)
-        }
-        _ => (authority.to_string(), 80),
+        // The last colon of a bare `[::1]` is inside the brackets: no port follows it.
+        Some((h, p)) if !p.contains(']') => (h, p.parse().ok()?),
+        _ => (authority, if tls { 443 } else { 80 }),
     };
-    Some((host, port, path.to_string()))
+    let host = host.trim_matches(['[', ']']).to_string();
+    Some((tls, host, port, path.to_string()))
+}
+
+/// `http://host:port/path` split into (host, port, path).
+fn split_url(url: &str) -> Option<(String, u16, String)> {
+    match parse_url(url)? {
+        (false, host, port, path) => Some((host, port, path)),
+        (true, ..) => None,
+    }
 }
 
 /// One https:// request: the status code and the start of the body, or why there was none.
@@ -49,7 +63,9 @@ async fn request_tls(
         .map_err(|e| e.to_string())?;
     let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
     let answer = client.request(method, url).send().await.map_err(|e| {
-        // reqwest's top line says little ("error sending request"): its cause says why.
+        // reqwest's top line says little ("error sending request"): its cause says why. The
+        // URL is said beside the error already.
+        let e = e.without_url();
         let mut words = e.to_string();
         let mut source = std::error::Error::source(&e);
         while let Some(s) = source {
@@ -63,12 +79,7 @@ async fn request_tls(
     Ok((status, body.chars().take(64 * 1024).collect()))
 }
 
-/// One request: the status code, or why there was none.
-pub async fn request(method: &str, url: &str, timeout: Duration) -> Result<(u16, String), String> {
-    request_with(method, url, timeout, false).await
-}
-
-/// One request, plain or TLS.
+/// One request, plain or TLS: the status code and the start of the body, or why there was none.
 pub async fn request_with(
     method: &str,
     url: &str,
@@ -101,6 +112,9 @@ pub async fn request_with(
             }
             buf.extend_from_slice(&chunk[..n]);
         }
+        if buf.is_empty() {
+            return Err("the connection closed without an answer".to_string());
+        }
         let text = String::from_utf8_lossy(&buf).into_owned();
         let status = text
             .split_whitespace()
@@ -119,7 +133,7 @@ pub async fn request_with(
 }
 
 /// Runs one check against its expectation.
-pub async fn check(smoke: &crate::stack::detect::Smoke) -> SmokeResult {
+pub async fn check(smoke: &Smoke) -> SmokeResult {
     let started = Instant::now();
     let result = request_with(
         &smoke.method,
@@ -163,38 +177,99 @@ pub async fn check(smoke: &crate::stack::detect::Smoke) -> SmokeResult {
 }
 
 /// Takes each detected check once before the upgrade, so that after it the app is held to
-/// what it answered before: a port with no HTTP answer (an SSH or TLS port the numbers did not
-/// tell) is dropped, and a page that answers 401 or 403 (a login wall) is expected to answer
-/// the same again rather than below 400. Configured checks are kept as written. Returns what
-/// changed, in words.
-pub async fn baseline(checks: &mut Vec<crate::stack::detect::Smoke>) -> Vec<String> {
+/// what it answered before: a port that speaks the other scheme than its number said is
+/// checked with that one, a port with no HTTP answer either way (an SSH or media port the
+/// numbers did not tell) is dropped, and a page that answers 401 or 403 (a login wall) is
+/// expected to answer the same again rather than below 400. Configured checks are kept as
+/// written. Returns what changed, in words.
+pub async fn baseline(checks: &mut Vec<Smoke>) -> Vec<String> {
     let mut said = Vec::new();
     let mut kept = Vec::new();
-    for mut s in std::mem::take(checks) {
+    for s in std::mem::take(checks) {
         if s.configured {
             kept.push(s);
             continue;
         }
-        let before = check(&s).await;
-        match before.status {
-            Some(code) if (400..500).contains(&code) => {
-                said.push(format!(
-                    "{} answers {code} before the upgrade; the same answer is expected after it",
-                    s.url
-                ));
-                s.expect = code.to_string();
-                kept.push(s);
-            }
-            Some(_) => kept.push(s),
-            None => said.push(format!(
-                "{} gives no HTTP answer before the upgrade ({}), so it is not smoke-checked",
-                s.url,
-                before.error.as_deref().unwrap_or("no answer")
-            )),
-        }
+        let (settled, words) = settle(s).await;
+        kept.extend(settled);
+        said.extend(words);
     }
     *checks = kept;
     said
+}
+
+/// One detected check as its port answers it, and what is said about it; `None` when the port
+/// answers neither scheme. The other scheme is tried when the first gets no answer, or when
+/// plain HTTP gets a 400: what nginx and Go servers answer plain HTTP on a TLS port.
+async fn settle(s: Smoke) -> (Option<Smoke>, Vec<String>) {
+    let first = check(&s).await;
+    let tls_refusal = first.status == Some(400) && !s.url.starts_with("https://");
+    let mut second = None;
+    if (first.status.is_none() || tls_refusal)
+        && let Some(other) = other_scheme(&s)
+    {
+        let answer = check(&other).await;
+        if let Some(code) = answer.status {
+            let port = port_words(&s.url);
+            let switched = if other.allow_self_signed {
+                format!("{port} speaks TLS: checked as https, any certificate accepted")
+            } else {
+                format!("{port} answers plain HTTP, not TLS: checked as http")
+            };
+            let (other, held) = hold(other, code);
+            return (Some(other), std::iter::once(switched).chain(held).collect());
+        }
+        second = Some(answer);
+    }
+    let Some(code) = first.status else {
+        let why = |r: &SmokeResult| r.error.clone().unwrap_or_else(|| "no answer".into());
+        let nor = second.map_or_else(String::new, |r| {
+            format!(", nor does {} ({})", r.url, why(&r))
+        });
+        let words = format!(
+            "{} gives no HTTP answer before the upgrade ({}){nor}, so {} is not smoke-checked",
+            s.url,
+            why(&first),
+            port_words(&s.url)
+        );
+        return (None, vec![words]);
+    };
+    let (s, held) = hold(s, code);
+    (Some(s), held.into_iter().collect())
+}
+
+/// The check held to the status its page answered before the upgrade, when that is a 4xx
+/// (a login wall), with the sentence that says so.
+fn hold(mut s: Smoke, code: u16) -> (Smoke, Option<String>) {
+    if !(400..500).contains(&code) {
+        return (s, None);
+    }
+    let words = format!(
+        "{} answers {code} before the upgrade; the same answer is expected after it",
+        s.url
+    );
+    s.expect = code.to_string();
+    (s, Some(words))
+}
+
+/// The same check with the other scheme. An https one does not verify the certificate: a
+/// detected check goes to the address the port is published on, which a self-hoster's
+/// certificate seldom names (when it is not self-signed outright).
+fn other_scheme(s: &Smoke) -> Option<Smoke> {
+    let (url, tls) = match s.url.strip_prefix("https://") {
+        Some(rest) => (format!("http://{rest}"), false),
+        None => (format!("https://{}", s.url.strip_prefix("http://")?), true),
+    };
+    Some(Smoke {
+        url,
+        allow_self_signed: tls,
+        ..s.clone()
+    })
+}
+
+/// "port 8443", or the URL where it names no port hoist can read.
+fn port_words(url: &str) -> String {
+    parse_url(url).map_or_else(|| url.to_string(), |(_, _, port, _)| format!("port {port}"))
 }
 
 /// "<400", "302", "200-299".
@@ -230,5 +305,99 @@ mod tests {
         assert!(expect_accepts("<400", 302) && !expect_accepts("<400", 500));
         assert!(expect_accepts("200-299", 204) && !expect_accepts("200-299", 302));
         assert!(expect_accepts("302", 302));
+        assert_eq!(
+            parse_url("https://[::1]/x"),
+            Some((true, "::1".into(), 443, "/x".into()))
+        );
+        assert_eq!(port_words("https://127.0.0.1:8443/"), "port 8443");
+    }
+
+    /// A detected check on `port` (of 127.0.0.1), plain or TLS by `scheme`.
+    fn detected(scheme: &str, port: u16) -> Smoke {
+        Smoke {
+            url: format!("{scheme}://127.0.0.1:{port}/"),
+            method: "GET".into(),
+            expect: "<400".into(),
+            expect_body: None,
+            configured: false,
+            allow_self_signed: scheme == "https",
+        }
+    }
+
+    /// A server on a free port of 127.0.0.1 that answers every connection with `answer` once
+    /// it has read what came (a whole HTTP request, or a TLS hello), then closes it. Closing
+    /// with unread bytes would reset the connection rather than end it.
+    async fn serving(answer: &'static str) -> u16 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut came = Vec::new();
+                let mut buf = [0u8; 4096];
+                while let Ok(n @ 1..) = stream.read(&mut buf).await {
+                    came.extend_from_slice(&buf[..n]);
+                    if !came[0].is_ascii_alphabetic() || came.ends_with(b"\r\n\r\n") {
+                        break;
+                    }
+                }
+                let _ = stream.write_all(answer.as_bytes()).await;
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn a_tls_numbered_port_that_answers_plain_http_is_checked_as_http() {
+        let port = serving("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").await;
+        let mut checks = vec![detected("https", port)];
+        let said = baseline(&mut checks).await;
+        assert_eq!(
+            said,
+            [format!(
+                "port {port} answers plain HTTP, not TLS: checked as http"
+            )]
+        );
+        assert_eq!(checks, [detected("http", port)]);
+        assert!(check(&checks[0]).await.ok);
+    }
+
+    #[tokio::test]
+    async fn a_login_wall_is_held_to_its_answer_and_not_taken_for_tls() {
+        let port = serving("HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n").await;
+        let mut checks = vec![detected("http", port)];
+        let said = baseline(&mut checks).await;
+        assert_eq!(
+            said,
+            [format!(
+                "http://127.0.0.1:{port}/ answers 401 before the upgrade; the same answer is expected after it"
+            )]
+        );
+        assert_eq!(checks[0].url, format!("http://127.0.0.1:{port}/"));
+        assert_eq!(checks[0].expect, "401");
+    }
+
+    #[tokio::test]
+    async fn a_port_that_answers_neither_scheme_is_dropped_naming_both() {
+        // It reads what came and closes without a word, as an SSH or media port may.
+        let port = serving("").await;
+        let mut checks = vec![detected("http", port)];
+        let said = baseline(&mut checks).await;
+        assert!(checks.is_empty(), "{checks:?}");
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(
+            said[0].starts_with(&format!(
+                "http://127.0.0.1:{port}/ gives no HTTP answer before the upgrade (the connection closed without an answer), nor does https://127.0.0.1:{port}/ ("
+            )) && said[0].ends_with(&format!(", so port {port} is not smoke-checked")),
+            "{said:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_configured_check_is_kept_untried() {
+        let mut configured = detected("http", 9);
+        configured.configured = true;
+        let mut checks = vec![configured.clone()];
+        assert!(baseline(&mut checks).await.is_empty());
+        assert_eq!(checks, [configured]);
     }
 }

@@ -299,9 +299,14 @@ impl Downtime {
             let (stop, window) = (stop.clone(), window.clone());
             tokio::spawn(async move {
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    let ok = super::smoke::request(&s.method, &s.url, Duration::from_millis(1000))
-                        .await
-                        .is_ok_and(|(status, _)| super::smoke::expect_accepts(&s.expect, status));
+                    let ok = super::smoke::request_with(
+                        &s.method,
+                        &s.url,
+                        Duration::from_millis(1000),
+                        s.allow_self_signed,
+                    )
+                    .await
+                    .is_ok_and(|(status, _)| super::smoke::expect_accepts(&s.expect, status));
                     if let Ok(mut w) = window.lock() {
                         match (ok, w.0, w.1) {
                             (false, None, _) => w.0 = Some(Instant::now()),
