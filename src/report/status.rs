@@ -122,6 +122,7 @@ fn render(facts: &Facts) -> Output {
         "unsupported_database": view.unsupported_database,
         "sqlite": facts.sqlite,
         "beside": view.beside,
+        "smoke": view.smoke,
         "one_shot": view.one_shot,
         "inactive": view.inactive.iter().map(|(n, why)| json!({"service": n, "why": why})).collect::<Vec<_>>(),
         "notes": facts.notes,
@@ -215,6 +216,10 @@ fn human(facts: &Facts, services: &[ServiceStatus], running: Option<&str>) -> St
         services_lines(&mut t, view, services);
     }
     data_lines(&mut t, facts);
+    // What an upgrade checks after each restart (a port with no HTTP answer is dropped then).
+    for check in &view.smoke {
+        let _ = writeln!(t, "Check     {}", check.words());
+    }
     t
 }
 

@@ -279,7 +279,7 @@ pub(super) fn state_words(target: &Target, what: &str) -> String {
 }
 
 /// The stack as the rollback verifies it: with the smoke checks the backup recorded (a port
-/// that gave no HTTP answer then is not held against the rollback), when it recorded any.
+/// that gave no HTTP answer then is not held against the rollback), when it recorded them.
 /// Refused, with nothing changed, when the previous version cannot be pinned again: a restore
 /// followed by a pin that cannot be written would leave the app down on restored data.
 fn checked_stack(
@@ -295,10 +295,13 @@ fn checked_stack(
             format!("the rollback cannot pin {previous} again: {e}. Nothing was changed."),
         ));
     }
-    let recorded: Vec<crate::stack::detect::Smoke> =
-        serde_json::from_value(manifest["smoke"].clone()).unwrap_or_default();
+    // A backup records its checks even when there are none (every port dropped before the
+    // upgrade); only a backup written before hoist recorded them lacks the key.
+    let recorded: Option<Vec<crate::stack::detect::Smoke>> = manifest
+        .get("smoke")
+        .and_then(|v| serde_json::from_value(v.clone()).ok());
     let mut checked = stack.clone();
-    if !recorded.is_empty() {
+    if let Some(recorded) = recorded {
         checked.detection.smoke = recorded;
     }
     Ok(checked)
