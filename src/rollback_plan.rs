@@ -55,7 +55,7 @@ pub fn decide(backup: Option<&BackupDb>, now: Option<Result<&DbProbe, &str>>) ->
     let Some(backup) = backup else {
         return plan(
             Decision::Repin,
-            "the backup holds no database, so there is no schema to restore: re-pinning the previous version is enough".into(),
+            "the backup holds no database dump (hoist found no database it can dump), so there is no schema to restore: the previous version is pinned again. If the app migrated a database hoist does not see, the previous version may not start on it".into(),
             Vec::new(),
         );
     };

@@ -375,3 +375,33 @@ fn a_moving_tag_is_said_refused_as_a_target_and_gone_back_to_by_its_digest() {
     let pinned = stack.env_value("SPECIVO_VERSION");
     assert!(pinned.starts_with(&format!("{moving}@sha256:")), "{pinned}");
 }
+
+/// An app whose database hoist is told not to dump (`database: none`) migrates during the
+/// upgrade: the run says, once, that the backup holds no dump to undo it with.
+#[test]
+fn a_migration_with_no_dump_in_the_backup_is_said() {
+    if !docker_available() {
+        return;
+    }
+    let port = free_port();
+    let compose =
+        std::fs::read_to_string(common::repo_root().join("testbed/stack/compose.yaml")).unwrap();
+    let compose = format!("x-hoist:\n  database: none\n{compose}");
+    let env = std::fs::read_to_string(common::repo_root().join("testbed/stack/env.template"))
+        .unwrap()
+        .replace("@VERSION@", "0.1.10")
+        .replace("@PORT@", &port.to_string())
+        .replace("@DBPASS@", "nodump-db-secret")
+        .replace("@SECRET@", "nodump-app-secret");
+    let stack = TestStack::custom("nodump", &[("compose.yaml", &compose), (".env", &env)]);
+    let run = stack.hoist(&["upgrade", "--to", "0.1.11", "--yes", "--json"]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 0, "{run:?}");
+    let warnings: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.contains("the backup holds no dump of it"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", run.stdout);
+    assert!(warnings[0].contains("0020 -> 0021"), "{}", warnings[0]);
+}

@@ -146,6 +146,7 @@ pub(crate) async fn restart_and_watch(
             stack.settings.log_ready.as_ref(),
             &stack.settings.log_failure,
             &exit_codes,
+            view.database.is_none(),
         )
         .await;
         let Err(failure) = watched else { break };

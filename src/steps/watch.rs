@@ -70,8 +70,12 @@ pub async fn until_ready(
     ready_pattern: Option<&regex::Regex>,
     failure_patterns: &[regex::Regex],
     exit_codes: &ExitCodes,
+    no_dump: bool,
 ) -> Result<(), Failure> {
-    let heard = Heard::default();
+    let heard = Heard {
+        no_dump: no_dump.then(|| Arc::new(std::sync::atomic::AtomicBool::new(false))),
+        ..Heard::default()
+    };
     let mut followers: BTreeMap<String, tokio::task::JoinHandle<()>> = BTreeMap::new();
     let deadline = Instant::now() + timeout;
     let evidence = |tails: &Arc<Mutex<BTreeMap<String, Vec<String>>>>| {
@@ -160,6 +164,8 @@ struct Heard {
     said_ready: Arc<Mutex<BTreeSet<String>>>,
     /// The first line that matched a failure pattern, said.
     pattern_hit: Arc<Mutex<Option<String>>>,
+    /// Set when the backup holds no database dump: whether a migration line was said so yet.
+    no_dump: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// Follows container `id`'s log from `from` on: each line sent, migration steps reported, and
@@ -187,9 +193,22 @@ fn follow_log(
         failure_patterns.to_vec(),
     );
     let (said_ready, ready_pattern) = (heard.said_ready.clone(), ready_pattern.cloned());
+    let no_dump = heard.no_dump.clone();
     tokio::spawn(async move {
         let mut on_line = |line: String| {
             if let Some((from, to)) = migration_step(&line) {
+                // Said once: a migration hoist has no dump to undo with.
+                if no_dump
+                    .as_ref()
+                    .is_some_and(|said| !said.swap(true, std::sync::atomic::Ordering::SeqCst))
+                {
+                    let _ = events.send(Event::Progress {
+                        step: crate::run::Step::Watch,
+                        message: format!(
+                            "warning: {service} is migrating a database ({from} -> {to}), and the backup holds no dump of it (hoist found no database it can dump): a rollback can put back the previous version and the data, not the database as it was"
+                        ),
+                    });
+                }
                 let _ = events.send(Event::Migration {
                     service: service.clone(),
                     from,
