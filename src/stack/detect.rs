@@ -389,7 +389,10 @@ fn one_shot(compose: &ComposeFile, inactive: &[(String, String)]) -> Vec<String>
 
 /// A service's container environment as Compose gives it: `env_file:` entries first,
 /// `environment:` over them, interpolated.
-fn service_env(inp: &Inputs<'_>, service: &str) -> Result<IndexMap<String, String>, DetectError> {
+pub(super) fn service_env(
+    inp: &Inputs<'_>,
+    service: &str,
+) -> Result<IndexMap<String, String>, DetectError> {
     let compose = inp.compose;
     let Some(svc) = compose.services.get(service) else {
         return Ok(IndexMap::new());

@@ -247,7 +247,7 @@ fn literal(inp: &Inputs<'_>) -> Chosen {
         let (repo, tag) = split_tag(raw);
         if !interpolate::references(raw).is_empty()
             || sense::image_kind(raw).is_some()
-            || sense::sense(svc, &svc_env(svc)).is_some()
+            || sense::sense(svc, &svc_env(inp, name, svc)).is_some()
         {
             continue;
         }
@@ -285,7 +285,7 @@ fn literal(inp: &Inputs<'_>) -> Chosen {
         1 => chosen(&groups[0]),
         _ => {
             let users: Vec<Vec<String>> = groups.iter().map(|g| g.2.clone()).collect();
-            match best_group(compose, &users) {
+            match best_group(inp, &users) {
                 Some(i) => chosen(&groups[i]),
                 None => Chosen::Unknown(format!(
                     "several images could be the app ({}); say which services are the app with `x-hoist: {{services: [NAME, ...]}}` in the compose file",
@@ -303,7 +303,8 @@ fn literal(inp: &Inputs<'_>) -> Chosen {
 /// Of several candidate groups of services, the one that is the app: the one that depends on
 /// the others (a front end needs its model server, not the other way round), then the one that
 /// uses a database and publishes a port. None when that does not single one out.
-fn best_group(compose: &ComposeFile, groups: &[Vec<String>]) -> Option<usize> {
+fn best_group(inp: &Inputs<'_>, groups: &[Vec<String>]) -> Option<usize> {
+    let compose = inp.compose;
     let depends_on_group = |a: &[String], b: &[String]| {
         a.iter()
             .any(|u| compose.services[u].depends_on.iter().any(|d| b.contains(d)))
@@ -320,7 +321,7 @@ fn best_group(compose: &ComposeFile, groups: &[Vec<String>]) -> Option<usize> {
             compose.services[u].depends_on.iter().any(|d| {
                 // `sense` reads the image's name first, then what the service does.
                 compose.services.get(d).is_some_and(|db| {
-                    sense::sense(db, &svc_env(db)).is_some_and(|k| k.kind.is_database())
+                    sense::sense(db, &svc_env(inp, d, db)).is_some_and(|k| k.kind.is_database())
                 })
             })
         });
@@ -352,12 +353,20 @@ fn best_group(compose: &ComposeFile, groups: &[Vec<String>]) -> Option<usize> {
     (top.len() == 1).then(|| top[0])
 }
 
-/// A service's `environment:` as written, for telling infrastructure from the app.
-fn svc_env(svc: &super::compose::Service) -> IndexMap<String, String> {
-    svc.environment
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone().unwrap_or_default()))
-        .collect()
+/// A service's environment as Compose gives it (`env_file:` too: a database's
+/// `POSTGRES_PASSWORD` often lives there), for telling infrastructure from the app; its
+/// `environment:` as written when an env file cannot be read (detection says why elsewhere).
+fn svc_env(
+    inp: &Inputs<'_>,
+    name: &str,
+    svc: &super::compose::Service,
+) -> IndexMap<String, String> {
+    super::detect::service_env(inp, name).unwrap_or_else(|_| {
+        svc.environment
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone().unwrap_or_default()))
+            .collect()
+    })
 }
 
 /// The pin of a literal tag: the lines of the one file that defines it (the last file that
@@ -521,7 +530,7 @@ pub fn locate(
                 .map(|(k, _)| k)
                 .collect();
             let users: Vec<Vec<String>> = apps.iter().map(|a| candidates[*a].clone()).collect();
-            let best = best_group(compose, &users).map(|i| apps[i].clone());
+            let best = best_group(inp, &users).map(|i| apps[i].clone());
             match (candidates.len(), in_env.as_slice()) {
                 (0, _) => match whole_image_variable(inp) {
                     Some(v) => Chosen::Image(v),
