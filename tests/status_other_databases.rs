@@ -61,6 +61,21 @@ fn a_mariadb_stack_is_detected_and_read() {
         .clone();
     assert_eq!(notes["rows"], 2);
     assert!(!run.stdout.contains("app-Pw-2"), "the password leaked");
+
+    // Told it is PostgreSQL, hoist cannot read it, and asks the container what runs there.
+    std::fs::write(
+        stack.dir.join("hoist.yaml"),
+        "database:\n  service: db\n  kind: postgres\n  user: app\n  password_variable: MARIADB_PASSWORD\n  name: app\n",
+    )
+    .unwrap();
+    let wrong = stack.hoist(&["status", "--json"]);
+    wrong.assert_no_panic();
+    let error = wrong.summary()["database"]["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(error.contains("but it runs MariaDB"), "{error}");
+    assert!(error.contains("kind: mariadb"), "{error}");
 }
 
 #[test]

@@ -181,9 +181,9 @@ pub async fn gather(ctx: &Context, mut view: StackView) -> Facts {
         Err(e) => Err(e),
     };
     tracing::info!(project = %view.project, docker_ok = docker.is_ok(), "gathered the stack's state");
-    let db = match (&view.database, &docker) {
+    let db = match (&mut view.database, &docker) {
         (None, _) => None,
-        (Some(spec), Ok(running)) => Some(probe_db(spec, running).await),
+        (Some(spec), Ok(running)) => Some(probe_and_confirm(spec, running).await),
         (Some(_), Err(_)) => Some(Err("not read: Docker is not reachable".to_string())),
     };
     let sqlite = match &docker {
@@ -221,6 +221,46 @@ async fn find_containers(
             docker::stack_containers(engine, &view.project).await
         }
         _ => Ok(containers),
+    }
+}
+
+/// Reads the database, and asks its container which server it runs when that helps: a
+/// database known by other evidence than its image's name is confirmed (said in `how`), and a
+/// failed read says so when another kind runs there.
+async fn probe_and_confirm(spec: &mut Database, running: &Running) -> Result<DbProbe, String> {
+    use super::db_kind::{Confirmation, confirm};
+    let probe = probe_db(spec, running).await;
+    let by_name = spec.how == "its image name";
+    if probe.is_ok() && by_name {
+        return probe;
+    }
+    let containers = running.of_service(&spec.service);
+    let Some(container) = containers.iter().find(|c| c.is_running()) else {
+        return probe;
+    };
+    match (
+        confirm(&running.engine, &container.id, spec.kind).await,
+        probe,
+    ) {
+        (Confirmation::Confirmed(version), probe) => {
+            spec.how = format!("{}, confirmed: it runs {version}", spec.how);
+            probe
+        }
+        (
+            Confirmation::Other {
+                name,
+                setting,
+                version,
+            },
+            Err(e),
+        ) => Err(format!(
+            "{e}. Service {} was taken for {} by {}, but it runs {name} ({version}): say so with `x-hoist: {{database: {{service: {}, kind: {setting}}}}}`",
+            spec.service,
+            spec.kind.name(),
+            spec.how,
+            spec.service
+        )),
+        (_, probe) => probe,
     }
 }
 
