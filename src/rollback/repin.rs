@@ -12,15 +12,12 @@ use crate::run::{Run, Step};
 use crate::stack::{Stack, pin};
 use crate::steps::engine_loss::EngineLoss;
 
-/// The version to go back to, exactly: a moving tag (`latest`, `release`, `16`) gets the
-/// digest of the image that ran before the upgrade (from the backup's manifest), so going
-/// back lands on the same bits even after the tag moved. Left as it is when the manifest
-/// cannot be read or the app's services ran images of different digests (one tag cannot
-/// carry two).
+/// The version to go back to, exactly: a moving tag (`latest`, `release`, `16`, or a tag like
+/// `v2.0` whose image says it is 2.0.3) gets the digest of the image that ran before the
+/// upgrade (from the backup's manifest), so going back lands on the same bits even after the
+/// tag moved. Left as it is when the manifest cannot be read or the app's services ran images
+/// of different digests (one tag cannot carry two).
 pub fn exact_previous(previous: &str, backup_dir: &std::path::Path) -> String {
-    if !crate::stack::locate::is_moving(previous) {
-        return previous.to_string();
-    }
     let Some(manifest) = std::fs::read(backup_dir.join("manifest.json"))
         .ok()
         .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
@@ -31,15 +28,27 @@ pub fn exact_previous(previous: &str, backup_dir: &std::path::Path) -> String {
         .as_array()
         .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
-    let mut digests: Vec<&str> = manifest["images"]
+    let app_images: Vec<&Value> = manifest["images"]
         .as_array()
         .map(|a| {
             a.iter()
                 .filter(|i| i["service"].as_str().is_some_and(|s| services.contains(&s)))
-                .filter_map(|i| i["digest"].as_str())
                 .collect()
         })
         .unwrap_or_default();
+    // Only the registry knows `v2.0` moves; the image's own version label says so too.
+    let bare = |v: &str| v.trim_start_matches(['v', 'V']).to_string();
+    let label_differs = app_images
+        .iter()
+        .filter_map(|i| i["version"].as_str())
+        .any(|label| bare(label) != bare(previous));
+    if !crate::stack::locate::is_moving(previous) && !label_differs {
+        return previous.to_string();
+    }
+    let mut digests: Vec<&str> = app_images
+        .iter()
+        .filter_map(|i| i["digest"].as_str())
+        .collect();
     digests.sort_unstable();
     digests.dedup();
     match digests.as_slice() {
@@ -170,5 +179,21 @@ mod tests {
         assert_eq!(exact_previous("latest", dir.path()), "latest@sha256:aa");
         assert_eq!(exact_previous("1.2.3", dir.path()), "1.2.3");
         assert_eq!(exact_previous("latest", &dir.path().join("none")), "latest");
+    }
+
+    #[test]
+    fn a_tag_less_specific_than_the_version_its_image_says_goes_back_by_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = serde_json::json!({
+            "services": ["app"],
+            "images": [
+                {"service": "app", "image": "r/app:v2.0", "digest": "sha256:cc", "version": "2.0.3"}
+            ]
+        });
+        std::fs::write(dir.path().join("manifest.json"), manifest.to_string()).unwrap();
+        // Only the registry (or the image's label) tells that `v2.0` moves.
+        assert_eq!(exact_previous("v2.0", dir.path()), "v2.0@sha256:cc");
+        assert_eq!(exact_previous("v2.0.3", dir.path()), "v2.0.3");
+        assert_eq!(exact_previous("2.0.3", dir.path()), "2.0.3");
     }
 }
