@@ -232,7 +232,7 @@ fn plan_text(plan: &UpgradePlan) -> String {
     let b = &plan.backup;
     let env = &plan.env_diff;
     format!(
-        "Plan: upgrade {} from {} to {}\n  back up:  {}{} into {}\n  pull:     {}\n  recreate: {}\n  {:9} line {}: {} -> {}",
+        "Plan: upgrade {} from {} to {}\n  back up:  {}{} into {}\n  pull:     {}\n  recreate: {}\n  {:9} {}: {} -> {}",
         plan.project,
         plan.from,
         plan.to,
@@ -256,7 +256,7 @@ fn plan_text(plan: &UpgradePlan) -> String {
         },
         list(&plan.recreate),
         format!("{}:", env.label()),
-        env.line.map_or("(new)".to_string(), |l| l.to_string()),
+        env.lines_words(),
         env.before.as_deref().unwrap_or("(absent)"),
         env.after,
     ) + &if plan.is_multi_hop() {

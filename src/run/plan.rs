@@ -46,9 +46,28 @@ pub struct EnvDiff {
     pub line: Option<usize>,
     pub before: Option<String>,
     pub after: String,
+    /// Other lines the same pin changes (a literal tag written on several `image:` lines).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also_lines: Vec<usize>,
 }
 
 impl EnvDiff {
+    /// "line 6", "lines 6 and 18", "(new)".
+    pub fn lines_words(&self) -> String {
+        let Some(first) = self.line else {
+            return "(new)".to_string();
+        };
+        if self.also_lines.is_empty() {
+            return format!("line {first}");
+        }
+        let mut all: Vec<String> = std::iter::once(first)
+            .chain(self.also_lines.iter().copied())
+            .map(|n| n.to_string())
+            .collect();
+        let last = all.pop().unwrap_or_default();
+        format!("lines {} and {last}", all.join(", "))
+    }
+
     /// The changed file's name, as the plan labels it (".env", "compose.yaml").
     pub fn label(&self) -> String {
         self.file
@@ -67,6 +86,18 @@ impl UpgradePlan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_line_a_pin_changes_is_named() {
+        let mut d = plan().env_diff;
+        assert_eq!(d.lines_words(), "line 2");
+        d.also_lines = vec![18];
+        assert_eq!(d.lines_words(), "lines 2 and 18");
+        d.also_lines = vec![18, 30];
+        assert_eq!(d.lines_words(), "lines 2, 18 and 30");
+        d.line = None;
+        assert_eq!(d.lines_words(), "(new)");
+    }
 
     fn plan() -> UpgradePlan {
         UpgradePlan {
@@ -87,6 +118,7 @@ mod tests {
                 line: Some(2),
                 before: Some("V=0.1.9".into()),
                 after: "V=0.1.10".into(),
+                also_lines: Vec::new(),
             },
             overridden: vec![],
             checks: vec![],

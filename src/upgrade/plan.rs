@@ -58,6 +58,14 @@ pub(super) fn build(
             line: change.line,
             before: change.before.clone(),
             after: change.after.clone(),
+            also_lines: change
+                .old_text
+                .lines()
+                .zip(change.new_text.lines())
+                .enumerate()
+                .filter(|(i, (a, b))| a != b && Some(i + 1) != change.line)
+                .map(|(i, _)| i + 1)
+                .collect(),
         },
         overridden: overridden.to_vec(),
         checks: view.smoke.iter().map(|s| s.words()).collect(),

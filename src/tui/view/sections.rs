@@ -185,7 +185,7 @@ pub fn env_diff<'a>(state: &State, theme: Theme) -> Vec<Line<'a>> {
         return Vec::new();
     };
     let mut lines = vec![Line::from(match d.line {
-        Some(n) => format!("  {}, line {n}:", d.file.display()),
+        Some(_) => format!("  {}, {}:", d.file.display(), d.lines_words()),
         None => format!("  {}:", d.file.display()),
     })];
     if let Some(before) = &d.before {

@@ -713,6 +713,7 @@ fn plan(pull: &[&str], recreate: &[&str]) -> crate::run::UpgradePlan {
             line: Some(3),
             before: Some("SPECIVO_VERSION=0.1.11".into()),
             after: "SPECIVO_VERSION=0.1.12".into(),
+            also_lines: Vec::new(),
         },
         overridden: Vec::new(),
         checks: Vec::new(),
