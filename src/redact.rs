@@ -52,15 +52,59 @@ pub fn mask(text: &str) -> Cow<'_, str> {
     }
 }
 
+/// A secret this short is masked only where it stands alone: inside a longer word, a name or a
+/// path (`hoist-test-1` for the password `test`) it is more likely a coincidence than a leak,
+/// and masking it there garbles what people need to read.
+pub const STANDALONE_BELOW: usize = 12;
+
 /// `text` with each of `secrets` (longest first) replaced by `***`.
 pub fn mask_with<'a>(text: &'a str, secrets: &[String]) -> Cow<'a, str> {
     let mut out = Cow::Borrowed(text);
     for s in secrets {
-        if s.chars().count() >= MIN_LEN && out.contains(s.as_str()) {
+        let n = s.chars().count();
+        if n < MIN_LEN || !out.contains(s.as_str()) {
+            continue;
+        }
+        if n >= STANDALONE_BELOW {
             out = Cow::Owned(out.replace(s.as_str(), MASK));
+        } else if let Some(masked) = mask_standalone(&out, s) {
+            out = Cow::Owned(masked);
         }
     }
     out
+}
+
+/// `text` with each standalone occurrence of `secret` masked (not next to a letter, digit,
+/// `-`, `_`, `.` or `/`), or None when there is none.
+fn mask_standalone(text: &str, secret: &str) -> Option<String> {
+    let joins = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || "-_./".contains(c));
+    let mut out = String::with_capacity(text.len());
+    let mut rest = 0;
+    let mut changed = false;
+    for (at, _) in text.match_indices(secret) {
+        if at < rest {
+            continue;
+        }
+        let before = text[..at].chars().next_back();
+        let mut tail = text[at + secret.len()..].chars();
+        let after = tail.next();
+        // A full stop ends a sentence unless a name goes on after it (`test.db`).
+        let after = match after {
+            Some('.') if !tail.next().is_some_and(char::is_alphanumeric) => None,
+            other => other,
+        };
+        if joins(before) || joins(after) {
+            continue;
+        }
+        out.push_str(&text[rest..at]);
+        out.push_str(MASK);
+        rest = at + secret.len();
+        changed = true;
+    }
+    changed.then(|| {
+        out.push_str(&text[rest..]);
+        out
+    })
 }
 
 /// Whether an environment variable's name says it holds a secret: a word (between `_`) such as
@@ -242,6 +286,24 @@ mod tests {
         // Too short to be worth masking (and masking it would mangle every line).
         assert!(secrets_in("DEBUG_PASS", "on").is_empty());
         assert!(secrets_in("REQUIRE_TOKEN", "false").is_empty());
+    }
+
+    #[test]
+    fn a_short_secret_is_masked_only_where_it_stands_alone() {
+        let secrets = vec!["test".to_string(), "a-much-longer-secret".to_string()];
+        assert_eq!(
+            mask_with(
+                "project hoist-test-1 in /tmp/test/x: password test rejected; key=test.",
+                &secrets
+            ),
+            "project hoist-test-1 in /tmp/test/x: password *** rejected; key=***."
+        );
+        assert_eq!(
+            mask_with("postgres://u:test@db/app", &secrets),
+            "postgres://u:***@db/app"
+        );
+        // A long secret is masked wherever it appears, even inside a word.
+        assert_eq!(mask_with("xa-much-longer-secretx", &secrets), "x***x");
     }
 
     #[test]
