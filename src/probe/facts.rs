@@ -158,6 +158,7 @@ impl StackView {
                 .reading_note
                 .clone()
                 .into_iter()
+                .chain(stack.unread_files.iter().cloned())
                 .chain(stack.settings.backup_keep
                 .map(|n| {
                     format!(

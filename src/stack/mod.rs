@@ -44,6 +44,8 @@ pub struct Stack {
     pub inactive: Vec<(String, String)>,
     /// Something about how the files were read that the user should know.
     pub reading_note: Option<String>,
+    /// Override-looking files in the project directory that Compose does not read.
+    pub unread_files: Vec<String>,
     /// The `.env` path (it may not exist: then `env` is empty).
     pub env_path: PathBuf,
     pub env: EnvFile,
@@ -364,6 +366,7 @@ pub fn load(
     }
     let compose_path = compose_files[0].clone();
     let (compose, reading_note) = read_model(paths, &compose_files, &lookup)?;
+    let unread_files = project::unread_overrides(&project_dir, &compose_files);
     let inactive = inactive(&compose, &lookup);
 
     let (settings, settings_path) = read_settings(&compose, &compose_path, &project_dir)?;
@@ -386,6 +389,7 @@ pub fn load(
         given_files: paths.compose_files.clone(),
         inactive,
         reading_note,
+        unread_files,
         env_path,
         env,
         env_values,

@@ -63,6 +63,40 @@ pub fn files(
     None
 }
 
+/// Files in `project_dir` that look like an override file (`*override*.yml`/`.yaml`) and that
+/// Compose does not read with `files`: a misspelled name, or one left out by `COMPOSE_FILE`
+/// or `-f`. Compose ignores them without a word; hoist says so, once per file.
+pub fn unread_overrides(project_dir: &Path, files: &[PathBuf]) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(project_dir) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .filter(|e| e.path().is_file())
+        .filter(|e| !files.iter().any(|f| f == &e.path()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            let lower = n.to_ascii_lowercase();
+            (lower.contains("override") || lower.contains("overide"))
+                && (lower.ends_with(".yml") || lower.ends_with(".yaml"))
+        })
+        .collect();
+    names.sort();
+    let read: Vec<String> = files
+        .iter()
+        .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    names
+        .into_iter()
+        .map(|n| {
+            format!(
+                "{n} is not read: Compose reads {} in this directory, so its settings do not apply (nor does hoist use them). If they should, rename it to the override name Compose looks for (compose.override.yaml beside compose.yaml, docker-compose.override.yml beside docker-compose.yml) or add it to COMPOSE_FILE",
+                read.join(" and ")
+            )
+        })
+        .collect()
+}
+
 /// The compose files and every file they pull in with `include:` or `extends: {file:}`,
 /// each once, in the order met (the compose files' own order first).
 pub fn all_files(files: &[PathBuf]) -> Vec<PathBuf> {
@@ -264,6 +298,34 @@ fn compose_words(stderr: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_override_file_compose_does_not_read_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        for n in [
+            "compose.yaml",
+            "compose.overide.yaml",
+            "compose-override.yml",
+            "notes.yaml",
+        ] {
+            std::fs::write(dir.path().join(n), "services: {}\n").unwrap();
+        }
+        let read = files(dir.path(), &[], &|_| None).unwrap();
+        let said = unread_overrides(dir.path(), &read);
+        assert_eq!(said.len(), 2, "{said:?}");
+        assert!(
+            said[0].starts_with("compose-override.yml is not read: Compose reads compose.yaml in")
+        );
+        assert!(said[1].starts_with("compose.overide.yaml is not read"));
+        // A file Compose reads is not named.
+        std::fs::rename(
+            dir.path().join("compose.overide.yaml"),
+            dir.path().join("compose.override.yaml"),
+        )
+        .unwrap();
+        let read = files(dir.path(), &[], &|_| None).unwrap();
+        assert_eq!(unread_overrides(dir.path(), &read).len(), 1);
+    }
 
     #[test]
     fn compose_file_setting_and_default_names() {
