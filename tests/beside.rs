@@ -112,6 +112,13 @@ fn a_redis_and_a_second_database_beside_the_app_are_backed_up_each_consistently(
     let run = stack.hoist(&["backup", "--json"]);
     run.assert_no_panic();
     assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("cache saved its snapshot; copying it while it runs"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("not on any of its volumes"));
     let s = run.summary();
     let dir = std::path::PathBuf::from(s["backup"].as_str().unwrap());
     let files = s["files"].as_array().unwrap();

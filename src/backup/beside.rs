@@ -66,6 +66,14 @@ async fn copy_one(
                 progress(Progress::Note(format!(
                     "{service} saved its snapshot; copying it while it runs"
                 )));
+                if let Some(dir) = hold::redis_dir(engine, &running[0].id).await {
+                    let under = |t: &str| Path::new(&dir).starts_with(t);
+                    if !b.mounts.iter().any(|(_, t)| under(t)) {
+                        progress(Progress::Note(format!(
+                            "{service} writes its snapshot to {dir}, which is not on any of its volumes: the backup holds its volumes only, and a re-created container would start without that data"
+                        )));
+                    }
+                }
                 stop = false;
             }
             Err(why) => progress(Progress::Note(format!(

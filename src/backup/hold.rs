@@ -135,6 +135,23 @@ pub async fn redis_save(engine: &Engine, container: &str) -> Result<(), String> 
     }
 }
 
+/// Where Redis in `container` writes its snapshot (`CONFIG GET dir`), when it says.
+pub async fn redis_dir(engine: &Engine, container: &str) -> Option<String> {
+    let mut out: Vec<u8> = Vec::new();
+    let mut sink = |b: bytes::Bytes| {
+        out.extend_from_slice(&b);
+        Ok(())
+    };
+    let cmd = ["redis-cli", "CONFIG", "GET", "dir"];
+    let outcome = exec::exec_streaming(engine, container, &cmd, &[], &mut sink)
+        .await
+        .ok()?;
+    let text = String::from_utf8_lossy(&out).to_string();
+    // The answer is the key's name, then its value.
+    let dir = text.lines().nth(1)?.trim().to_string();
+    (outcome.exit_code == 0 && dir.starts_with('/')).then_some(dir)
+}
+
 /// Starts again the services that a hoist killed during a copy left stopped (`alive` tells
 /// whether that hoist still runs), closing each record. Returns a sentence per record: what
 /// was started, or what could not be and what to do.
