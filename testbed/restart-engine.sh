@@ -14,7 +14,13 @@ for _ in $(seq 1 600); do
   kill -0 "$pid" 2>/dev/null || break
   sleep 0.1
 done
-if kill -0 "$pid" 2>/dev/null; then say "dockerd ($pid) did not stop within 60 s"; exit 1; fi
+# A daemon that will not stop is killed, as a crash or an OOM kill would end it: the bed must
+# never be left without a daemon.
+if kill -0 "$pid" 2>/dev/null; then
+  say "dockerd ($pid) did not stop within 60 s; killing it"
+  kill -KILL "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+fi
 sleep "${HOIST_ENGINE_DOWN_SECS:-0}"
 setsid dockerd >>"$logs/dockerd.log" 2>&1 </dev/null &
 for _ in $(seq 1 600); do
