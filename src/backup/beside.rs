@@ -5,7 +5,9 @@
 //! RESTORE.md says how to by hand.
 use std::path::Path;
 
-use super::{BackupError, ManifestFile, Progress, Source, archive_mount, archive_name, hold};
+use super::{
+    BackupError, ManifestFile, MountCopy, Progress, Source, archive_name, archive_then_start, hold,
+};
 use crate::docker::{ContainerInfo, Engine};
 use crate::stack::detect::{Beside, BesideCopy};
 
@@ -90,38 +92,22 @@ async fn copy_one(
     } else {
         None
     };
-    let mut files = Vec::new();
-    let mut result = Ok(());
-    for (source, target) in &b.mounts {
-        let name = archive_name(&format!("beside-{service}"), source, taken);
-        taken.push(name.clone());
-        let at = (source.as_str(), target.as_str());
-        match archive_mount(
-            engine,
-            &reader.id,
-            at,
-            (dir, &name, "beside"),
-            progress,
-            file_entry,
-        )
-        .await
-        {
-            Ok(mut entry) => {
-                entry.service = Some(service.to_string());
-                files.push(entry);
+    let copies = b
+        .mounts
+        .iter()
+        .map(|(source, target)| {
+            let name = archive_name(&format!("beside-{service}"), source, taken);
+            taken.push(name.clone());
+            MountCopy {
+                container: &reader.id,
+                source,
+                target,
+                name,
+                kind: "beside",
+                service: Some(service),
             }
-            Err(e) => {
-                result = Err(e);
-                break;
-            }
-        }
-    }
-    if let Some(held) = held {
-        let again = hold::start_again(engine, src.record, held).await;
-        if again.is_ok() {
-            progress(Progress::Note(format!("{service} started again")));
-        }
-        result = super::joined(result, again);
-    }
-    result.map(|()| files)
+        })
+        .collect();
+    let held = held.map(|h| (h, service.to_string()));
+    archive_then_start(engine, src, copies, held, dir, progress, file_entry).await
 }

@@ -644,36 +644,68 @@ async fn app_data(
             .await?,
         )
     };
+    let copies = src
+        .data
+        .iter()
+        .map(|(mount, container)| {
+            let name = archive_name("data", &mount.source, taken);
+            taken.push(name.clone());
+            MountCopy {
+                container: &container.id,
+                source: &mount.source,
+                target: &mount.target,
+                name,
+                kind: "archive",
+                service: None,
+            }
+        })
+        .collect();
+    let held = held.map(|h| (h, src.stop_for_copy.join(", ")));
+    archive_then_start(engine, src, copies, held, dir, progress, file_entry).await
+}
+
+/// One mount to archive: through which container, from where, into which file.
+struct MountCopy<'a> {
+    container: &'a str,
+    source: &'a str,
+    target: &'a str,
+    name: String,
+    kind: &'static str,
+    /// For a service beside the app: that service (said in the manifest).
+    service: Option<&'a str>,
+}
+
+/// Archives each of `copies` (stopping at the first failure), then starts again what `held`
+/// stopped (named `who`), whatever the copies' outcome.
+async fn archive_then_start(
+    engine: &Engine,
+    src: &Source<'_>,
+    copies: Vec<MountCopy<'_>>,
+    held: Option<(hold::Held, String)>,
+    dir: &Path,
+    progress: &(dyn Fn(Progress) + Sync),
+    file_entry: &(dyn Fn(&str, &str) -> Result<ManifestFile, BackupError> + Sync),
+) -> Result<Vec<ManifestFile>, BackupError> {
     let mut files = Vec::new();
     let mut result = Ok(());
-    for (mount, container) in &src.data {
-        let name = archive_name("data", &mount.source, taken);
-        taken.push(name.clone());
-        let at = (mount.source.as_str(), mount.target.as_str());
-        match archive_mount(
-            engine,
-            &container.id,
-            at,
-            (dir, &name, "archive"),
-            progress,
-            file_entry,
-        )
-        .await
-        {
-            Ok(entry) => files.push(entry),
+    for c in copies {
+        let at = (c.source, c.target);
+        let into = (dir, c.name.as_str(), c.kind);
+        match archive_mount(engine, c.container, at, into, progress, file_entry).await {
+            Ok(mut entry) => {
+                entry.service = c.service.map(str::to_string);
+                files.push(entry);
+            }
             Err(e) => {
                 result = Err(e);
                 break;
             }
         }
     }
-    if let Some(held) = held {
+    if let Some((held, who)) = held {
         let again = hold::start_again(engine, src.record, held).await;
         if again.is_ok() {
-            progress(Progress::Note(format!(
-                "{} started again",
-                src.stop_for_copy.join(", ")
-            )));
+            progress(Progress::Note(format!("{who} started again")));
         }
         // A failed copy is what the user hears first; a failed start is said with it.
         result = joined(result, again);
