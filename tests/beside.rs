@@ -20,12 +20,7 @@ fn fixture(extra_services: &str, extra_volumes: &str, port: u16, tag: &str) -> T
             "volumes:\n  db-data:\n",
             &format!("volumes:\n  db-data:\n{extra_volumes}"),
         );
-    let env = std::fs::read_to_string(common::repo_root().join("testbed/stack/env.template"))
-        .unwrap()
-        .replace("@VERSION@", "0.1.11")
-        .replace("@PORT@", &port.to_string())
-        .replace("@DBPASS@", "beside-db-secret")
-        .replace("@SECRET@", "beside-app-secret");
+    let env = common::fixture_env("0.1.11", port, "beside");
     TestStack::custom(tag, &[("compose.yaml", &compose), (".env", &env)])
 }
 

@@ -267,12 +267,7 @@ fn data_in_a_named_volume_is_restored_and_the_newer_content_kept_in_another_volu
             "volumes:\n  db-data:\n",
             "volumes:\n  db-data:\n  uploads:\n",
         );
-    let env = std::fs::read_to_string(common::repo_root().join("testbed/stack/env.template"))
-        .unwrap()
-        .replace("@VERSION@", "0.1.11")
-        .replace("@PORT@", &port.to_string())
-        .replace("@DBPASS@", "volume-db-secret")
-        .replace("@SECRET@", "volume-app-secret");
+    let env = common::fixture_env("0.1.11", port, "volume");
     let stack = TestStack::custom("volume", &[("compose.yaml", &compose), (".env", &env)]);
     assert_eq!(version_on(port), "0.1.11");
     let volume = format!("{}_uploads", stack.project);
@@ -392,12 +387,7 @@ fn a_migration_with_no_dump_in_the_backup_is_said() {
     let compose =
         std::fs::read_to_string(common::repo_root().join("testbed/stack/compose.yaml")).unwrap();
     let compose = format!("x-hoist:\n  database: none\n{compose}");
-    let env = std::fs::read_to_string(common::repo_root().join("testbed/stack/env.template"))
-        .unwrap()
-        .replace("@VERSION@", "0.1.10")
-        .replace("@PORT@", &port.to_string())
-        .replace("@DBPASS@", "nodump-db-secret")
-        .replace("@SECRET@", "nodump-app-secret");
+    let env = common::fixture_env("0.1.10", port, "nodump");
     let stack = TestStack::custom("nodump", &[("compose.yaml", &compose), (".env", &env)]);
     let run = stack.hoist(&["upgrade", "--to", "0.1.11", "--yes", "--json"]);
     run.assert_no_panic();

@@ -130,12 +130,7 @@ impl TestStack {
             stack.dir.join("compose.yaml"),
         )
         .unwrap();
-        let env = std::fs::read_to_string(repo_root().join("testbed/stack/env.template"))
-            .unwrap()
-            .replace("@VERSION@", version)
-            .replace("@PORT@", "9933")
-            .replace("@DBPASS@", "db-files-only-secret")
-            .replace("@SECRET@", "sk-files-only-secret");
+        let env = fixture_env(version, 9933, "files-only");
         std::fs::write(stack.dir.join(".env"), env).unwrap();
         stack.port = 9933;
         stack
@@ -414,6 +409,16 @@ impl TestStack {
             .args(args);
         cmd
     }
+}
+
+/// The fixture's `.env` at `version` on `port`, its secrets named after `tag`.
+pub fn fixture_env(version: &str, port: u16, tag: &str) -> String {
+    std::fs::read_to_string(repo_root().join("testbed/stack/env.template"))
+        .unwrap()
+        .replace("@VERSION@", version)
+        .replace("@PORT@", &port.to_string())
+        .replace("@DBPASS@", &format!("db-{tag}-secret"))
+        .replace("@SECRET@", &format!("sk-{tag}-secret"))
 }
 
 /// Removes `reference` from the engine so that the next use pulls it again; `-f` untags it even
