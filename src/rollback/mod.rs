@@ -6,6 +6,8 @@
 pub use crate::rollback_plan as plan;
 pub mod repin;
 pub mod restore;
+mod restore_mysql;
+mod restore_postgres;
 mod restore_run;
 mod verify;
 
@@ -485,7 +487,7 @@ async fn confirm_restore(
     if let Some(sentence) = restore_run::unsupported(
         &plan.reason,
         archives,
-        view.database.as_ref().map(|d| d.kind),
+        view.database.as_ref(),
         &target.backup_dir,
     ) {
         return Err(refused(3, sentence));

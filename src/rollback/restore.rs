@@ -1,11 +1,11 @@
 //! Putting a backup back: each data mount's current content moved aside (never deleted) and the
-//! archive extracted in its place; the database loaded from the dump into a fresh database in
-//! one transaction, then swapped in, the newer one kept aside under another name.
+//! archive extracted in its place; the database restored by its kind's own rules
+//! (`restore_postgres.rs`, `restore_mysql.rs`), the newer one always kept.
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::db::DbKind;
-use crate::docker::{Engine, exec};
+use crate::docker::Engine;
 use crate::stack::detect::Database;
 
 /// Renames the bind-mounted directory `source` to `<source>.before-rollback-<stamp>` and makes
@@ -57,99 +57,44 @@ pub fn move_aside(source: &Path, stamp: &str) -> Result<PathBuf, String> {
     Ok(aside)
 }
 
-/// A SQL identifier, quoted.
-fn ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// A SQL string literal.
-fn literal(value: &str) -> String {
-    format!("'{}'", value.replace('\'', "''"))
-}
-
-/// Runs each SQL statement with psql in the database container (each on its own: CREATE and
-/// DROP DATABASE cannot run inside a transaction).
-async fn psql(
-    engine: &Engine,
-    container: &str,
-    db: &Database,
-    dbname: &str,
-    statements: &[String],
-) -> Result<(), String> {
-    let mut cmd: Vec<&str> = vec![
-        "psql",
-        "-X",
-        "-q",
-        "-v",
-        "ON_ERROR_STOP=1",
-        "--no-password",
-        "--username",
-        &db.user,
-        "--dbname",
-        dbname,
-    ];
-    for s in statements {
-        cmd.push("-c");
-        cmd.push(s);
-    }
-    let env = [format!("PGPASSWORD={}", db.password.expose())];
-    let mut discard = |_: bytes::Bytes| Ok(());
-    let out = exec::exec_streaming(engine, container, &cmd, &env, &mut discard)
-        .await
-        .map_err(|e| e.to_string())?;
-    if out.exit_code != 0 {
-        return Err(format!(
-            "psql failed (exit code {}): {}",
-            out.exit_code,
-            out.stderr.trim()
-        ));
-    }
-    Ok(())
-}
-
 /// Where the restored database's predecessor was kept.
 pub struct DatabaseRestored {
+    /// A database name (PostgreSQL) or a dump file (MySQL/MariaDB).
     pub kept_aside_as: String,
 }
 
-/// Restores the PostgreSQL database from the gzip dump: loaded into a new database in one
-/// transaction that stops at the first error, then the current database is renamed aside and
-/// the restored one takes its name. A failed load changes nothing.
+/// Restores the database from the gzip dump, by its kind's rules; the newer database is kept
+/// (MySQL/MariaDB: as a dump in `keep_dir`). A failed restore leaves the database as it was.
 pub async fn restore_database(
     engine: &Engine,
     container: &str,
     db: &Database,
     dump_gz: &Path,
     stamp: &str,
+    keep_dir: &Path,
 ) -> Result<DatabaseRestored, String> {
-    if db.kind != DbKind::Postgres {
-        return Err(format!(
-            "restoring a {} database is not built into hoist yet",
-            db.kind.name()
-        ));
+    match db.kind {
+        DbKind::Postgres => {
+            super::restore_postgres::restore(engine, container, db, dump_gz, stamp).await
+        }
+        DbKind::Mysql => {
+            super::restore_mysql::restore(engine, container, db, dump_gz, stamp, keep_dir).await
+        }
+        DbKind::Sqlite => Err(format!(
+            "service {} keeps its database in an SQLite file, which comes back with the data it is in, not from a dump",
+            db.service
+        )),
     }
-    // PostgreSQL names are at most 63 bytes.
-    let short: String = db.name.chars().take(30).collect();
-    let scratch = format!("{short}_hoist_restore");
-    let aside = format!("{short}_before_rollback_{stamp}");
-    psql(
-        engine,
-        container,
-        db,
-        "postgres",
-        &[
-            format!("DROP DATABASE IF EXISTS {}", ident(&scratch)),
-            format!(
-                "CREATE DATABASE {} OWNER {}",
-                ident(&scratch),
-                ident(&db.user)
-            ),
-        ],
-    )
-    .await
-    .map_err(|e| format!("a scratch database for the restore could not be made: {e}"))?;
+}
 
-    // The dump, gunzipped on a blocking thread, streams into psql's stdin.
+/// The dump, gunzipped on a blocking thread, as chunks for a command's stdin. The task ends
+/// when the file is read or the receiver is gone.
+pub(super) fn feed_dump(
+    dump_gz: &Path,
+) -> (
+    tokio::sync::mpsc::Receiver<bytes::Bytes>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
     let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(16);
     let path = dump_gz.to_path_buf();
     let reader = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
@@ -166,109 +111,30 @@ pub async fn restore_database(
             }
         }
     });
-    let cmd = [
-        "psql",
-        "-X",
-        "-q",
-        "-v",
-        "ON_ERROR_STOP=1",
-        "--single-transaction",
-        "--no-password",
-        "--username",
-        &db.user,
-        "--dbname",
-        &scratch,
-    ];
-    let env = [format!("PGPASSWORD={}", db.password.expose())];
-    let loaded = exec::exec_with_input(engine, container, &cmd, &env, rx).await;
+    (rx, reader)
+}
+
+/// Why feeding a command the dump failed, if it did: the command, the file, or its exit code.
+pub(super) async fn load_failure(
+    loaded: Result<crate::docker::exec::ExecOutcome, crate::docker::DockerError>,
+    reader: tokio::task::JoinHandle<std::io::Result<()>>,
+    dump_gz: &Path,
+    tool: &str,
+) -> Option<String> {
     let read = reader
         .await
         .map_err(|e| e.to_string())
         .and_then(|r| r.map_err(|e| e.to_string()));
-    let failure = match (loaded, read) {
+    match (loaded, read) {
         (Err(e), _) => Some(e.to_string()),
         (_, Err(e)) => Some(format!("{} could not be read: {e}", dump_gz.display())),
         (Ok(out), Ok(())) if out.exit_code != 0 => Some(format!(
-            "psql stopped at the first error (exit code {}): {}",
+            "{tool} stopped at the first error (exit code {}): {}",
             out.exit_code,
             out.stderr.trim()
         )),
         _ => None,
-    };
-    if let Some(failure) = failure {
-        let _ = psql(
-            engine,
-            container,
-            db,
-            "postgres",
-            &[format!("DROP DATABASE IF EXISTS {}", ident(&scratch))],
-        )
-        .await;
-        return Err(format!(
-            "the dump did not load ({failure}); the database was not touched"
-        ));
     }
-
-    // Swap: nobody may stay connected to either database while it is renamed.
-    let terminate = format!(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname IN ({}, {}) AND pid <> pg_backend_pid()",
-        literal(&db.name),
-        literal(&scratch)
-    );
-    psql(
-        engine,
-        container,
-        db,
-        "postgres",
-        &[
-            terminate,
-            format!(
-                "ALTER DATABASE {} RENAME TO {}",
-                ident(&db.name),
-                ident(&aside)
-            ),
-        ],
-    )
-    .await
-    .map_err(|e| format!("the current database could not be moved aside ({e}); the database was not touched, the restored copy is in {scratch}"))?;
-    if let Err(e) = psql(
-        engine,
-        container,
-        db,
-        "postgres",
-        &[format!(
-            "ALTER DATABASE {} RENAME TO {}",
-            ident(&scratch),
-            ident(&db.name)
-        )],
-    )
-    .await
-    {
-        let back = psql(
-            engine,
-            container,
-            db,
-            "postgres",
-            &[format!(
-                "ALTER DATABASE {} RENAME TO {}",
-                ident(&aside),
-                ident(&db.name)
-            )],
-        )
-        .await;
-        return Err(format!(
-            "the restored database could not take the name {} ({e}); {}",
-            db.name,
-            if back.is_ok() {
-                "the current database is back under its name".to_string()
-            } else {
-                format!("the current database is now named {aside}")
-            }
-        ));
-    }
-    Ok(DatabaseRestored {
-        kept_aside_as: aside,
-    })
 }
 
 #[cfg(test)]
@@ -301,11 +167,5 @@ mod tests {
         let e = move_aside(&data, "20261128T120000Z").unwrap_err();
         assert!(e.contains("already exists"), "{e}");
         assert!(data.is_dir());
-    }
-
-    #[test]
-    fn identifiers_and_literals_are_quoted() {
-        assert_eq!(ident("we\"ird"), "\"we\"\"ird\"");
-        assert_eq!(literal("o'brien"), "'o''brien'");
     }
 }

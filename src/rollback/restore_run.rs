@@ -13,23 +13,33 @@ use crate::probe::facts::{self, Facts};
 use crate::run::{Run, Step};
 use crate::stack::Stack;
 
-/// Why a restore that the planner asks for cannot be done by hoist, when it cannot.
+/// Why a restore that the planner asks for cannot be done by hoist, when it cannot: an SQLite
+/// database comes back with the data archive that holds its file, so there must be one.
 pub(super) fn unsupported(
     reason: &str,
-    _archives: &[DataArchive],
-    database: Option<DbKind>,
+    archives: &[DataArchive],
+    database: Option<&crate::stack::detect::Database>,
     backup_dir: &Path,
 ) -> Option<String> {
-    if let Some(kind) = database
-        && kind != DbKind::Postgres
-    {
-        return Some(format!(
-            "the rollback needs a restore ({reason}), but hoist cannot restore a {} database yet. Nothing was changed; RESTORE.md in {} gives the manual steps.",
-            kind.name(),
-            backup_dir.display()
-        ));
+    let db = database.filter(|d| d.kind == DbKind::Sqlite)?;
+    if sqlite_archive(db, archives).is_some() {
+        return None;
     }
-    None
+    Some(format!(
+        "the rollback needs a restore ({reason}), but the SQLite database of service {} ({}) is in none of the backup's data archives, so hoist cannot put it back. Nothing was changed; RESTORE.md in {} gives the manual steps.",
+        db.service,
+        db.path.as_deref().unwrap_or("its file"),
+        backup_dir.display()
+    ))
+}
+
+/// The data archive that holds an SQLite database's file (by the mount it was taken from).
+fn sqlite_archive<'a>(
+    db: &crate::stack::detect::Database,
+    archives: &'a [DataArchive],
+) -> Option<&'a DataArchive> {
+    let path = Path::new(db.path.as_deref()?);
+    archives.iter().find(|a| path.starts_with(&a.target))
 }
 
 /// Stops the app, restores the data and then the database. `summary` and `kept_aside` learn
@@ -59,7 +69,21 @@ pub(super) async fn stop_and_restore(
     )
     .await?;
 
-    if let Some(db) = &facts.view.database {
+    if let Some(db) = &facts.view.database
+        && db.kind == DbKind::Sqlite
+    {
+        // Its file came back with the data archive that holds it (checked before anything).
+        if let Some(a) = sqlite_archive(db, archives) {
+            run.progress(
+                Step::RestoreData,
+                format!(
+                    "the SQLite database {} came back with the data of {}",
+                    db.path.as_deref().unwrap_or_default(),
+                    a.target
+                ),
+            );
+        }
+    } else if let Some(db) = &facts.view.database {
         let step = run
             .start(
                 Step::RestoreDatabase,
@@ -77,7 +101,8 @@ pub(super) async fn stop_and_restore(
             .find(|c| c.is_running());
         let restored = match (dump, container) {
             (Some(dump), Some(c)) => {
-                restore::restore_database(engine, &c.id, db, &dump, &stamp).await
+                let keep = target.backup_dir.parent().unwrap_or(&facts.view.backup_dir);
+                restore::restore_database(engine, &c.id, db, &dump, &stamp, keep).await
             }
             (None, _) => Err("the backup holds no database dump".to_string()),
             (_, None) => Err(format!(
@@ -285,24 +310,43 @@ mod tests {
         }
     }
 
+    fn database(kind: DbKind, path: Option<&str>) -> crate::stack::detect::Database {
+        crate::stack::detect::Database {
+            service: "db".into(),
+            kind,
+            user: "u".into(),
+            password: crate::secret::Secret::new("p"),
+            name: "app".into(),
+            port: 0,
+            path: path.map(str::to_string),
+            published: None,
+            note: None,
+            how: "x-hoist".into(),
+        }
+    }
+
     #[test]
-    fn databases_other_than_postgres_are_refused_before_anything() {
+    fn an_sqlite_database_outside_every_archive_is_refused_before_anything() {
         let dir = Path::new("/b");
-        assert_eq!(
-            unsupported(
-                "a migration ran",
-                &[archive("/srv/data")],
-                Some(DbKind::Postgres),
-                dir
-            ),
-            None
+        let archives = [archive("/srv/data"), archive("app_data")];
+        for kind in [DbKind::Postgres, DbKind::Mysql] {
+            assert_eq!(
+                unsupported(
+                    "a migration ran",
+                    &archives,
+                    Some(&database(kind, None)),
+                    dir
+                ),
+                None
+            );
+        }
+        let inside = database(DbKind::Sqlite, Some("/data/app.db"));
+        assert_eq!(unsupported("x", &archives, Some(&inside), dir), None);
+        let outside = database(DbKind::Sqlite, Some("/var/lib/app.db"));
+        let said = unsupported("x", &archives, Some(&outside), dir).unwrap();
+        assert!(
+            said.contains("in none of the backup's data archives"),
+            "{said}"
         );
-        // Named volumes are restored like directories.
-        assert_eq!(
-            unsupported("a migration ran", &[archive("app_data")], None, dir),
-            None
-        );
-        let mysql = unsupported("a migration ran", &[], Some(DbKind::Mysql), dir).unwrap();
-        assert!(mysql.contains("cannot restore a"), "{mysql}");
     }
 }

@@ -1,0 +1,198 @@
+//! The MySQL/MariaDB restore. MySQL has no `RENAME DATABASE`, and the usual stand-in — load
+//! into a scratch schema, then one `RENAME TABLE` moving every table across — fails on the
+//! stacks hoist meets: the app's user may not create another schema (it is granted its own
+//! database only), a table with a trigger cannot change schema ("Trigger in wrong schema"), a
+//! view cannot at all, and routines and events do not move with tables. So the newer
+//! database is kept as a verified dump file first (in the backup directory, named in the
+//! report), then the database is dropped, made again with its character set and collation, and
+//! the backup's dump loaded into it. A load that fails puts the newer database back from the
+//! kept dump. Everything runs as the app's own user, inside the database container.
+use std::path::{Path, PathBuf};
+
+use super::restore::{DatabaseRestored, feed_dump, load_failure};
+use crate::docker::{Engine, exec};
+use crate::stack::detect::Database;
+
+/// The client, by either name (MariaDB images have `mariadb`; MySQL ones `mysql`).
+const CLIENTS: [&str; 2] = ["mariadb", "mysql"];
+
+/// A MySQL identifier, quoted.
+fn ident(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+/// A SQL string literal.
+fn literal(value: &str) -> String {
+    format!("'{}'", value.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+/// Runs `sql` with the client (no database selected), stdout returned (tab-separated rows).
+async fn client(
+    engine: &Engine,
+    container: &str,
+    db: &Database,
+    sql: &str,
+) -> Result<String, String> {
+    let env = [format!("MYSQL_PWD={}", db.password.expose())];
+    let mut last = String::new();
+    for tool in CLIENTS {
+        let mut out: Vec<u8> = Vec::new();
+        let mut sink = |b: bytes::Bytes| {
+            out.extend_from_slice(&b);
+            Ok(())
+        };
+        let cmd = [tool, "--user", &db.user, "-N", "-B", "-e", sql];
+        let outcome = exec::exec_streaming(engine, container, &cmd, &env, &mut sink)
+            .await
+            .map_err(|e| e.to_string())?;
+        match outcome.exit_code {
+            0 => return Ok(String::from_utf8_lossy(&out).into_owned()),
+            // Not in this image: try the other name.
+            126 | 127 => last = format!("no {tool} client in the database container"),
+            code => {
+                return Err(format!(
+                    "{tool} failed (exit code {code}): {}",
+                    outcome.stderr.trim()
+                ));
+            }
+        }
+    }
+    Err(last)
+}
+
+/// Loads the gzip dump `dump_gz` into database `name` (stops at the first error).
+async fn load(
+    engine: &Engine,
+    container: &str,
+    db: &Database,
+    dump_gz: &Path,
+) -> Result<(), String> {
+    let env = [format!("MYSQL_PWD={}", db.password.expose())];
+    let mut failure = String::new();
+    for tool in CLIENTS {
+        let (rx, reader) = feed_dump(dump_gz);
+        let cmd = [tool, "--user", &db.user, &db.name];
+        let loaded = exec::exec_with_input(engine, container, &cmd, &env, rx).await;
+        let missing = matches!(&loaded, Ok(o) if o.exit_code == 126 || o.exit_code == 127);
+        match load_failure(loaded, reader, dump_gz, tool).await {
+            None => return Ok(()),
+            Some(_) if missing => failure = format!("no {tool} client in the database container"),
+            Some(why) => return Err(why),
+        }
+    }
+    Err(failure)
+}
+
+/// Drops database `name` and makes it again, empty, with `charset` and `collation`.
+async fn recreate(
+    engine: &Engine,
+    container: &str,
+    db: &Database,
+    (charset, collation): (&str, &str),
+) -> Result<(), String> {
+    let name = ident(&db.name);
+    let sql = format!(
+        "DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name} CHARACTER SET {charset} COLLATE {collation}"
+    );
+    client(engine, container, db, &sql).await.map(|_| ())
+}
+
+/// The database's default character set and collation (kept when it is made again).
+async fn character_set(
+    engine: &Engine,
+    container: &str,
+    db: &Database,
+) -> Result<(String, String), String> {
+    let sql = format!(
+        "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = {}",
+        literal(&db.name)
+    );
+    let out = client(engine, container, db, &sql).await?;
+    let mut fields = out.lines().next().unwrap_or_default().split('\t');
+    let safe = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    match (fields.next(), fields.next()) {
+        (Some(cs), Some(co)) if safe(cs) && safe(co) => Ok((cs.to_string(), co.to_string())),
+        _ => Err(format!(
+            "the character set of database {} could not be read ({out:?})",
+            db.name
+        )),
+    }
+}
+
+/// Where the newer database's dump is kept: `<keep_dir>/<name>-before-rollback-<stamp>.sql.gz`.
+fn kept_path(keep_dir: &Path, name: &str, stamp: &str) -> PathBuf {
+    let clean: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    keep_dir.join(format!("{clean}-before-rollback-{stamp}.sql.gz"))
+}
+
+pub(super) async fn restore(
+    engine: &Engine,
+    container: &str,
+    db: &Database,
+    dump_gz: &Path,
+    stamp: &str,
+    keep_dir: &Path,
+) -> Result<DatabaseRestored, String> {
+    let charset = character_set(engine, container, db).await?;
+    // The newer database, whole and checked, before anything is dropped.
+    let kept = kept_path(keep_dir, &db.name, stamp);
+    if kept.exists() {
+        return Err(format!(
+            "{} already exists; hoist will not overwrite it. The database was not touched",
+            kept.display()
+        ));
+    }
+    crate::backup::dump::dump(engine, db, container, &kept, &|_| {})
+        .await
+        .map_err(|e| {
+            format!("the current database could not be kept as a dump first ({e}); the database was not touched")
+        })?;
+    let kept_words = kept.display().to_string();
+    let charset = (charset.0.as_str(), charset.1.as_str());
+    recreate(engine, container, db, charset)
+        .await
+        .map_err(|e| format!("the database could not be emptied ({e}); the newer database is also kept in {kept_words}"))?;
+    let Err(failure) = load(engine, container, db, dump_gz).await else {
+        return Ok(DatabaseRestored {
+            kept_aside_as: kept_words,
+        });
+    };
+    // Put the newer database back as it was.
+    let back = match recreate(engine, container, db, charset).await {
+        Ok(()) => load(engine, container, db, &kept).await,
+        Err(e) => Err(e),
+    };
+    Err(match back {
+        Ok(()) => format!(
+            "the dump did not load ({failure}); the database is back as it was before the restore (from {kept_words})"
+        ),
+        Err(e) => format!(
+            "the dump did not load ({failure}), and putting the newer database back failed too ({e}): database {} may be empty. Its content is in {kept_words}: load it with `gunzip -c {kept_words} | docker compose exec -T {} mariadb -u {} -p {}`",
+            db.name, db.service, db.user, db.name
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_quoted_and_the_kept_dump_is_named_after_the_database() {
+        assert_eq!(ident("we`ird"), "`we``ird`");
+        assert_eq!(literal("o'b\\r"), "'o''b\\\\r'");
+        assert_eq!(
+            kept_path(Path::new("/b"), "app db", "20261202T120000Z"),
+            Path::new("/b/app_db-before-rollback-20261202T120000Z.sql.gz")
+        );
+    }
+}

@@ -1,0 +1,102 @@
+//! Rollbacks that restore a database other than PostgreSQL, on the bed's real MariaDB: the
+//! newer database kept as a dump file the report names, the backup's loaded in its place with
+//! its tables, rows, trigger and view, and the migration's change gone.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::Command;
+
+use common::{TestStack, docker_available};
+
+fn sql(stack: &TestStack, statements: &str) -> String {
+    let out = Command::new("docker")
+        .args([
+            "exec",
+            &stack.container("db"),
+            "mariadb",
+            "-uapp",
+            "-papp-Pw-2",
+            "-N",
+            "-B",
+            "app",
+            "-e",
+            statements,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{statements}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn a_mariadb_database_is_restored_and_the_newer_one_kept_as_a_dump() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::custom(
+        "maria-rb",
+        &[
+            (
+                "compose.yaml",
+                "services:\n  db:\n    image: 127.0.0.1:5000/mariadb:10.11\n    environment:\n      MARIADB_ROOT_PASSWORD: ${ROOT_PW}\n      MARIADB_DATABASE: app\n      MARIADB_USER: app\n      MARIADB_PASSWORD: ${APP_PW}\n    healthcheck:\n      test: [\"CMD-SHELL\", \"mariadb -uapp -p$$MARIADB_PASSWORD -h127.0.0.1 app -e 'SELECT 1'\"]\n      interval: 1s\n      retries: 60\n  app:\n    image: 127.0.0.1:5000/specivo/specivo:${APP_VERSION:-latest}\n    command: [\"beat\"]\n    depends_on:\n      db:\n        condition: service_healthy\n",
+            ),
+            (
+                ".env",
+                "APP_VERSION=0.1.10\nROOT_PW=root-Pw-1\nAPP_PW=app-Pw-2\n",
+            ),
+        ],
+    );
+    // A schema with what a cross-schema RENAME TABLE cannot move: a trigger and a view.
+    sql(
+        &stack,
+        "CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY); INSERT INTO alembic_version VALUES ('abc123'); \
+         CREATE TABLE notes (id INT PRIMARY KEY, body TEXT) DEFAULT CHARSET=utf8mb4; INSERT INTO notes VALUES (1, 'één'), (2, 'two'); \
+         CREATE TABLE audit (note INT); CREATE TRIGGER noted AFTER INSERT ON notes FOR EACH ROW INSERT INTO audit VALUES (NEW.id); \
+         CREATE VIEW note_bodies AS SELECT body FROM notes;",
+    );
+
+    let up = stack.hoist(&["upgrade", "--to", "0.1.11", "--yes", "--json"]);
+    up.assert_no_panic();
+    assert_eq!(up.code, 0, "{up:?}");
+    // What a migration of the new release would do, and a row written after it.
+    sql(
+        &stack,
+        "UPDATE alembic_version SET version_num = 'def456'; ALTER TABLE notes ADD COLUMN pinned INT; INSERT INTO notes VALUES (3, 'three', 1);",
+    );
+
+    let back = stack.hoist(&["rollback", "--yes", "--json"]);
+    back.assert_no_panic();
+    assert_eq!(back.code, 0, "{back:?}");
+    let s = back.summary();
+    assert_eq!(s["decision"], "restore", "{s:#}");
+    assert_eq!(
+        sql(&stack, "SELECT version_num FROM alembic_version"),
+        "abc123"
+    );
+    assert_eq!(
+        sql(&stack, "SELECT id, body FROM notes ORDER BY id"),
+        "1\téén\n2\ttwo"
+    );
+    assert_eq!(
+        sql(
+            &stack,
+            "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'app' AND TABLE_NAME = 'notes' AND COLUMN_NAME = 'pinned'"
+        ),
+        "0"
+    );
+    assert_eq!(sql(&stack, "SELECT COUNT(*) FROM note_bodies"), "2");
+    sql(&stack, "INSERT INTO notes VALUES (4, 'four')");
+    assert_eq!(
+        sql(&stack, "SELECT note FROM audit"),
+        "4",
+        "the trigger came back"
+    );
+    // The newer database is kept, whole, in the file the report names.
+    let kept = s["kept_aside"]["database"].as_str().unwrap().to_string();
+    assert!(kept.ends_with(".sql.gz"), "{kept}");
+    let text = Command::new("gunzip").args(["-c", &kept]).output().unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("def456") && text.contains("three"), "{kept}");
+    assert!(!back.stdout.contains("app-Pw-2"), "the password leaked");
+}
