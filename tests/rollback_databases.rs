@@ -100,3 +100,73 @@ fn a_mariadb_database_is_restored_and_the_newer_one_kept_as_a_dump() {
     assert!(text.contains("def456") && text.contains("three"), "{kept}");
     assert!(!back.stdout.contains("app-Pw-2"), "the password leaked");
 }
+
+fn python(stack: &TestStack, script: &str) -> String {
+    let out = Command::new("docker")
+        .args(["exec", &stack.container("app"), "python3", "-c", script])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{script}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn an_sqlite_database_comes_back_with_its_data_and_the_newer_file_is_kept() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::custom(
+        "sqlite-rb",
+        &[
+            (
+                "compose.yaml",
+                "services:\n  app:\n    image: 127.0.0.1:5000/specivo/specivo:${APP_VERSION:-latest}\n    command: [\"beat\"]\n    volumes:\n      - ./data:/data\nx-hoist:\n  database:\n    service: app\n    kind: sqlite\n    path: /data/db/app.sqlite3\n",
+            ),
+            (".env", "APP_VERSION=0.1.10\n"),
+        ],
+    );
+    python(
+        &stack,
+        "import sqlite3, os; os.makedirs('/data/db', exist_ok=True); c = sqlite3.connect('/data/db/app.sqlite3'); c.executescript(\"CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT, success BOOLEAN NOT NULL); INSERT INTO _sqlx_migrations VALUES (20240101, 'init', 1); CREATE TABLE items (id INTEGER); INSERT INTO items VALUES (1), (2);\"); c.commit()",
+    );
+    let up = stack.hoist(&["upgrade", "--to", "0.1.11", "--yes", "--json"]);
+    up.assert_no_panic();
+    assert_eq!(up.code, 0, "{up:?}");
+    // The app's services were stopped while the file was copied.
+    assert!(
+        up.stdout.contains("stopping app while its data is copied"),
+        "{}",
+        up.stdout
+    );
+    python(
+        &stack,
+        "import sqlite3; c = sqlite3.connect('/data/db/app.sqlite3'); c.executescript(\"INSERT INTO _sqlx_migrations VALUES (20240301, 'tags', 1); CREATE TABLE tags (t TEXT); INSERT INTO items VALUES (3);\"); c.commit()",
+    );
+
+    let back = stack.hoist(&["rollback", "--yes", "--json"]);
+    back.assert_no_panic();
+    assert_eq!(back.code, 0, "{back:?}");
+    let s = back.summary();
+    assert_eq!(s["decision"], "restore", "{s:#}");
+    assert!(
+        back.stdout
+            .contains("the SQLite database /data/db/app.sqlite3 came back with the data of /data"),
+        "{}",
+        back.stdout
+    );
+    assert_eq!(
+        python(
+            &stack,
+            "import sqlite3; c = sqlite3.connect('/data/db/app.sqlite3'); print(c.execute('SELECT COUNT(*) FROM items').fetchone()[0], c.execute(\"SELECT COUNT(*) FROM sqlite_master WHERE name = 'tags'\").fetchone()[0], c.execute('SELECT MAX(version) FROM _sqlx_migrations').fetchone()[0])"
+        ),
+        "2 0 20240101"
+    );
+    // The newer file is kept in the directory the report names.
+    let aside = s["kept_aside"]["data"][0].as_str().unwrap().to_string();
+    let aside = std::path::PathBuf::from(aside.strip_prefix("directory ").unwrap_or(&aside));
+    assert!(
+        aside.join("db/app.sqlite3").is_file(),
+        "{}",
+        aside.display()
+    );
+}

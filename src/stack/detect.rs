@@ -252,11 +252,7 @@ pub fn detect(inp: &Inputs<'_>) -> Result<Detection, DetectError> {
         unsupported: unsupported_database,
         others: other_databases,
     } = database(inp, &upgraded, &census, &check_service)?;
-    let data = data_mounts(
-        inp,
-        &upgraded,
-        database.as_ref().map(|d| d.service.as_str()),
-    )?;
+    let data = data_mounts(inp, &upgraded, database.as_ref())?;
     let smoke = smoke_checks(inp, &upgraded);
     let mut with_healthcheck: Vec<String> = compose
         .services
@@ -682,11 +678,17 @@ fn database(
     })
 }
 
+/// The mounts whose files the backup archives: the upgraded services' (a database server's
+/// own are left to its dump), and an SQLite database's, whose file is backed up with them.
 fn data_mounts(
     inp: &Inputs<'_>,
     upgraded: &[String],
-    db_service: Option<&str>,
+    database: Option<&Database>,
 ) -> Result<Vec<DataMount>, DetectError> {
+    let sqlite = database.filter(|d| d.kind == DbKind::Sqlite);
+    let db_service = database
+        .filter(|d| d.kind != DbKind::Sqlite)
+        .map(|d| d.service.as_str());
     let compose = inp.compose;
     if let Some(list) = &inp.settings.data {
         return list
@@ -737,7 +739,10 @@ fn data_mounts(
             .collect();
     }
     let mut out: Vec<DataMount> = Vec::new();
-    for name in upgraded {
+    let sqlite_service = sqlite
+        .map(|d| d.service.clone())
+        .filter(|s| !upgraded.contains(s));
+    for name in upgraded.iter().chain(sqlite_service.iter()) {
         if Some(name.as_str()) == db_service {
             continue;
         }

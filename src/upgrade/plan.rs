@@ -24,13 +24,18 @@ pub(super) fn build(
         to: to.to_string(),
         backup: PlannedBackup {
             dir: view.backup_dir.clone(),
-            database: view.database.as_ref().map(|d| {
-                format!(
+            database: view.database.as_ref().map(|d| match d.kind {
+                crate::db::DbKind::Sqlite => format!(
+                    "SQLite file {} (service {}), archived with its data",
+                    d.path.as_deref().unwrap_or("?"),
+                    d.service
+                ),
+                _ => format!(
                     "{} dump of {} (service {})",
                     d.kind.name(),
                     d.name,
                     d.service
-                )
+                ),
             }),
             data: view
                 .data
