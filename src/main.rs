@@ -76,7 +76,12 @@ fn main() -> ExitCode {
             .then(|| hoist::signals::stop_on_signals(hoist::run::Stop::default()));
         match command {
             Command::Status => report::status::run(&ctx).await,
-            Command::Backup => report::backup::run(&ctx).await,
+            Command::Backup => {
+                // What a long backup is doing, as it does it (the report comes at the end).
+                let say = |line: &str| eprintln!("backup: {line}");
+                let live: Option<&(dyn Fn(&str) + Sync)> = (!cli.global.json).then_some(&say);
+                report::backup::run(&ctx, live).await
+            }
             Command::History => report::history::run(&ctx).await,
             Command::Versions => report::versions::run(&ctx).await,
             _ => report::check::run(&ctx).await,

@@ -22,6 +22,9 @@ pub struct Held {
     step: Option<i64>,
     /// (id, name) of each container stopped.
     stopped: Vec<(String, String)>,
+    /// Each container that did not stop in its time and was killed, with that time: its files
+    /// are what a crash leaves.
+    pub killed: Vec<(String, u64)>,
     began: Instant,
 }
 
@@ -58,13 +61,25 @@ pub async fn stop_for_copy(
         services: services.to_vec(),
         step,
         stopped: Vec::new(),
+        killed: Vec::new(),
         began: Instant::now(),
     };
     for c in containers
         .iter()
         .filter(|c| matches!(c.state.as_str(), "running" | "restarting"))
     {
-        if let Err(e) = containers::stop(engine, &c.id, timeout).await {
+        // The compose file's `stop_grace_period`, when longer, is what the service needs.
+        let own = c
+            .stop_timeout
+            .and_then(|s| u64::try_from(s).ok())
+            .map(Duration::from_secs);
+        let timeout = own.map_or(timeout, |own| own.max(timeout));
+        let stopped = containers::stop(engine, &c.id, timeout).await;
+        // Docker kills what does not stop in time: exit code 137 (SIGKILL).
+        if stopped.is_ok() && containers::exit_code(engine, &c.id).await == Some(137) {
+            held.killed.push((c.name.clone(), timeout.as_secs()));
+        }
+        if let Err(e) = stopped {
             let again = start_again(engine, record, held).await;
             let also = again.err().map(|a| format!("; {a}")).unwrap_or_default();
             return Err(BackupError::Precondition(format!(
@@ -75,6 +90,24 @@ pub async fn stop_for_copy(
         held.stopped.push((c.id.clone(), c.name.clone()));
     }
     Ok(held)
+}
+
+impl Held {
+    /// What to say of the containers that were killed rather than stopped, if any.
+    pub fn killed_words(&self) -> Option<String> {
+        if self.killed.is_empty() {
+            return None;
+        }
+        let names: Vec<String> = self
+            .killed
+            .iter()
+            .map(|(n, s)| format!("{n} (after {s} s)"))
+            .collect();
+        Some(format!(
+            "warning: {} did not stop when asked and Docker killed it: its copy is what a crash leaves (a database recovers from it as from a power cut; set `stop_grace_period` in the compose file if it needs longer to stop)",
+            names.join(", ")
+        ))
+    }
 }
 
 /// Starts again what `stop_for_copy` stopped. The journal's record is closed only when every

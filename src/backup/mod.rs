@@ -155,6 +155,9 @@ pub struct Source<'a> {
     pub database: Option<(&'a Database, &'a ContainerInfo, &'a DbProbe)>,
     /// Each data mount with a container (of a service that mounts it) to read it through.
     pub data: Vec<(&'a DataMount, &'a ContainerInfo)>,
+    /// SQLite files found in the app's data (path in the container, schema fingerprint): a
+    /// rollback compares them with the files then, to know whether the schema changed.
+    pub sqlite_files: Vec<ManifestSqlite>,
     /// App services stopped while the data is archived: they keep SQLite files in it, which
     /// are not a consistent copy while they are written.
     pub stop_for_copy: Vec<String>,
@@ -190,6 +193,13 @@ pub struct ManifestFile {
     /// For the archive of a service beside the app (kind `beside`): that service.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
+}
+
+/// An SQLite file in the app's data, as the backup found it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ManifestSqlite {
+    pub path: String,
+    pub fingerprint: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -230,6 +240,9 @@ pub struct Manifest {
     /// The smoke checks as the app answered them then (absent in older backups).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub smoke: Vec<crate::stack::detect::Smoke>,
+    /// SQLite files in the app's data (absent when there were none, and in older backups).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sqlite_files: Vec<ManifestSqlite>,
 }
 
 #[derive(Debug, Clone)]
@@ -571,6 +584,7 @@ async fn write_all(
         database,
         files,
         smoke: src.smoke.clone(),
+        sqlite_files: src.sqlite_files.clone(),
     };
     write_private(
         dir,
@@ -630,7 +644,7 @@ async fn app_data(
             .filter(|c| src.stop_for_copy.contains(&c.service))
             .collect();
         progress(Progress::Note(format!(
-            "stopping {} while its data is copied (it keeps SQLite files there)",
+            "stopping {} while the data is copied (SQLite files are kept there)",
             src.stop_for_copy.join(", ")
         )));
         Some(
@@ -703,6 +717,9 @@ async fn archive_then_start(
         }
     }
     if let Some((held, who)) = held {
+        if let Some(said) = held.killed_words() {
+            progress(Progress::Note(said));
+        }
         let again = hold::start_again(engine, src.record, held).await;
         if again.is_ok() {
             progress(Progress::Note(format!("{who} started again")));

@@ -64,6 +64,8 @@ pub struct ContainerInfo {
     pub env_file: Option<String>,
     /// What is mounted where, as the engine sees it (host paths of volumes included).
     pub mounts: Vec<Mount>,
+    /// Seconds it is given to stop (Compose's `stop_grace_period`), when it sets one.
+    pub stop_timeout: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -146,6 +148,7 @@ pub async fn stack_containers(
         for entry in config.env.iter().flatten() {
             crate::redact::learn_env_entry(entry);
         }
+        let stop_timeout = config.stop_timeout;
         let image = config.image.unwrap_or_default();
         let image_id = inspect.image.unwrap_or_default();
         if !images.contains_key(&image_id) {
@@ -213,6 +216,7 @@ pub async fn stack_containers(
             config_files: labels.get(LABEL_CONFIG_FILES).cloned(),
             env_file: labels.get(LABEL_ENV_FILE).cloned(),
             mounts,
+            stop_timeout,
         });
     }
     out.sort_by(|a, b| (&a.service, a.number).cmp(&(&b.service, b.number)));
@@ -341,6 +345,16 @@ pub async fn stop(
         .stop_container(id, Some(options))
         .await
         .map_err(|e| DockerError::api(format!("stop container {id}"), e))
+}
+
+/// The exit code a container's last run ended with (137: it was killed).
+pub async fn exit_code(engine: &Engine, id: &str) -> Option<i64> {
+    let inspect = engine
+        .docker
+        .inspect_container(id, None::<InspectContainerOptions>)
+        .await
+        .ok()?;
+    inspect.state?.exit_code
 }
 
 /// Starts a stopped container again.

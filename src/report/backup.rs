@@ -14,7 +14,9 @@ use crate::probe::facts;
 use crate::steps::backup::{copy_command, journal_backup, source_from};
 use crate::units::human_bytes;
 
-pub async fn run(ctx: &Context) -> Output {
+/// Takes a backup; `live` (when given) hears each part as it starts and ends, for a person
+/// watching a long backup.
+pub async fn run(ctx: &Context, live: Option<&(dyn Fn(&str) + Sync)>) -> Output {
     let (stack, view) = match facts::load_stack(ctx) {
         Ok(loaded) => loaded,
         Err(err) => return Output::failed("backup", 2, err.to_string()),
@@ -70,6 +72,14 @@ pub async fn run(ctx: &Context) -> Output {
     }
     let events = std::sync::Mutex::new(Vec::<Value>::new());
     let record = |p: Progress| {
+        if let Some(say) = live {
+            match &p {
+                Progress::Note(said) => say(said),
+                Progress::Started { part } => say(&format!("writing {part}")),
+                Progress::Finished { part, .. } => say(&format!("{part} written")),
+                Progress::Read { .. } => {}
+            }
+        }
         let event = match p {
             // The command's output is collected: a line per chunk would say nothing more.
             Progress::Read { .. } => return,
