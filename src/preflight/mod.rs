@@ -162,7 +162,13 @@ async fn service_findings(facts: &Facts) -> Vec<Finding> {
     let mut out = Vec::new();
     for s in crate::probe::services::services(facts) {
         let name = format!("service {}", s.name);
-        let (level, message) = judge_service(&s, &Role::of(&facts.view, &s.name));
+        let mut role = Role::of(&facts.view, &s.name);
+        role.held = facts
+            .held
+            .iter()
+            .find(|h| h.service == s.name)
+            .map(|h| h.copying);
+        let (level, message) = judge_service(&s, &role);
         let mut finding = Finding::new(&name, level, message);
         if level == Level::Fail && !running.of_service(&s.name).is_empty() {
             finding.details = crate::probe::evidence::last_lines(running, &s.name).await;
@@ -180,6 +186,9 @@ pub struct Role {
     pub one_shot: bool,
     /// Why Compose does not start it.
     pub inactive: Option<String>,
+    /// Stopped by a hoist for a backup's copy: Some(true) while that hoist copies, Some(false)
+    /// when it was killed before it started the service again.
+    pub held: Option<bool>,
 }
 
 impl Role {
@@ -192,6 +201,7 @@ impl Role {
                 .iter()
                 .find(|(n, _)| n == service)
                 .map(|(_, why)| why.clone()),
+            held: None,
         }
     }
 }
@@ -207,6 +217,22 @@ pub fn judge_service(s: &ServiceStatus, role: &Role) -> (Level, String) {
         return (
             Level::Ok,
             format!("{name} is not started by Compose ({why}); an upgrade leaves it alone"),
+        );
+    }
+    if let Some(copying) = role.held
+        && matches!(s.state.as_str(), "exited" | "created")
+    {
+        return (
+            Level::Warn,
+            if copying {
+                format!(
+                    "{name} is stopped while a hoist backup copies its data; it starts again when the copy is done: do not start it meanwhile"
+                )
+            } else {
+                format!(
+                    "{name} was stopped for a backup's copy by a hoist that did not start it again; the next upgrade, rollback or backup starts it (or `docker compose start {name}`)"
+                )
+            },
         );
     }
     if role.one_shot {
@@ -301,17 +327,16 @@ fn sqlite_finding(facts: &Facts) -> Option<Finding> {
         .iter()
         .map(|f| format!("{} ({})", f.path, f.service))
         .collect();
-    let mut services: Vec<&str> = facts.sqlite.iter().map(|f| f.service.as_str()).collect();
-    services.dedup();
+    let stopped = facts.stop_for_copy();
     Some(Finding::new(
         "sqlite",
-        Level::Warn,
+        Level::Ok,
         format!(
-            "{} keeps a database in SQLite files: {}. hoist archives them with the app's data while it runs, which can catch a write half done; for a backup you can trust, stop it first (`docker compose stop {}`, then `hoist backup`, then `docker compose start {}`)",
+            "{} keeps a database in SQLite files: {}. The backup stops {} while it copies them (a file copied while it is written is not a consistent database), then starts {} again",
             first.service,
             files.join(", "),
-            services.join(" "),
-            services.join(" ")
+            stopped.join(", "),
+            if stopped.len() == 1 { "it" } else { "them" }
         ),
     ))
 }
@@ -330,7 +355,7 @@ fn beside_findings(facts: &Facts) -> Vec<Finding> {
                     &name,
                     Level::Warn,
                     format!(
-                        "{}; left out of the backup, as x-hoist leave_out says: a rollback cannot bring it back",
+                        "{}; left out of the backup, as x-hoist leave_out says: no backup holds it, so none can restore it",
                         b.words()
                     ),
                 ),

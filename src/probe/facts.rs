@@ -64,6 +64,68 @@ pub struct Facts {
     pub db: Option<Result<DbProbe, String>>,
     /// SQLite files in the app's data (found on a running stack).
     pub sqlite: Vec<super::sqlite_files::SqliteFile>,
+    /// Services a hoist stopped for a backup's copy and has not started again (the journal's
+    /// open records): the hoist may still be copying, or was killed.
+    pub held: Vec<Held>,
+}
+
+impl Facts {
+    /// The app's services to stop while their data is copied: those that keep SQLite files in it
+    /// (a file copied while it is written is not a consistent database).
+    pub fn stop_for_copy(&self) -> Vec<String> {
+        let view = &self.view;
+        let mut services: Vec<String> = self.sqlite.iter().map(|f| f.service.clone()).collect();
+        if let Some(db) = view
+            .database
+            .as_ref()
+            .filter(|d| d.kind == crate::db::DbKind::Sqlite)
+        {
+            services.push(db.service.clone());
+        }
+        // Every app service that mounts the same data writes to it too.
+        for m in &view.data {
+            if m.services.iter().any(|s| services.contains(s)) {
+                services.extend(m.services.iter().cloned());
+            }
+        }
+        services.retain(|s| view.upgraded.contains(s));
+        services.sort();
+        services.dedup();
+        services
+    }
+}
+
+/// A service stopped for a backup's copy, by the journal.
+#[derive(Debug, Clone)]
+pub struct Held {
+    pub service: String,
+    pub run_id: String,
+    /// The hoist that stopped it still runs (it is copying now).
+    pub copying: bool,
+}
+
+/// The services the journal in `state_dir` says a hoist stopped for a copy of `project`.
+async fn held(state_dir: &std::path::Path, project: &str) -> Vec<Held> {
+    if !state_dir.join("journal.sqlite3").exists() {
+        return Vec::new();
+    }
+    let Ok(journal) = crate::journal::Journal::open(state_dir).await else {
+        return Vec::new();
+    };
+    let holds = journal.unfinished_holds(project).await.unwrap_or_default();
+    journal.close().await;
+    let alive = |pid: i64| pid > 0 && std::path::Path::new(&format!("/proc/{pid}")).exists();
+    holds
+        .into_iter()
+        .flat_map(|h| {
+            let copying = alive(h.pid);
+            h.services.into_iter().map(move |service| Held {
+                service,
+                run_id: h.run_id.clone(),
+                copying,
+            })
+        })
+        .collect()
 }
 
 pub struct Running {
@@ -191,12 +253,14 @@ pub async fn gather(ctx: &Context, mut view: StackView) -> Facts {
         Ok(running) => super::sqlite_files::in_data(&view.data, running).await,
         Err(_) => Vec::new(),
     };
+    let held = held(&ctx.state_dir, &view.project).await;
     Facts {
         view,
         notes,
         docker,
         db,
         sqlite,
+        held,
     }
 }
 

@@ -134,8 +134,11 @@ async fn prepare_and_run(
         );
     }
     let mut run = Run::new(events);
-    for said in crate::steps::left_behind::start_again(ctx, &view.project).await {
-        run.progress(Step::Preflight, said);
+    // A dry run changes nothing, not even that (check and status say what is left stopped).
+    if !req.dry_run {
+        for said in crate::steps::left_behind::start_again(ctx, &view.project).await {
+            run.progress(Step::Preflight, said);
+        }
     }
 
     let Preflighted {
