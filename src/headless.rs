@@ -114,12 +114,19 @@ pub fn print_event(event: &Event, json: bool) {
             decision,
             reason,
             losses,
+            unknown_loss,
         } => {
             let what = match decision {
                 Decision::Repin => "re-pin the previous version, no restore",
                 Decision::Restore => "restore the backup, then the previous version",
             };
             let loss = match decision {
+                Decision::Restore if unknown_loss.is_some() => {
+                    format!(
+                        "\n    {}; it is kept aside",
+                        unknown_loss.as_deref().unwrap_or_default()
+                    )
+                }
                 Decision::Restore if losses.is_empty() => {
                     "\n    no rows were written since the backup".to_string()
                 }

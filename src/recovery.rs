@@ -66,11 +66,9 @@ async fn after_failure(
     if let Some((question, plan)) = &offer {
         go = !req.stop.detached() && ask(events, question.clone()).await;
         if req.stop.detached() {
-            let loses_nothing =
-                plan.decision == crate::rollback_plan::Decision::Repin || plan.losses.is_empty();
-            go = loses_nothing;
-            if !loses_nothing {
-                unattended_loss = Some(crate::rollback_plan::loss_sentence(&plan.losses));
+            go = plan.loses_nothing();
+            if !go {
+                unattended_loss = Some(plan.loss_words());
             }
         }
     }
@@ -117,7 +115,7 @@ async fn offer(
                 crate::rollback_plan::Decision::Repin => format!("re-pin {from}, no restore"),
                 crate::rollback_plan::Decision::Restore => format!(
                     "restore the backup, then {from}; {} (kept aside)",
-                    crate::rollback_plan::loss_sentence(&plan.losses)
+                    plan.loss_words()
                 ),
             };
             run_event(
@@ -126,6 +124,7 @@ async fn offer(
                     decision: plan.decision,
                     reason: plan.reason.clone(),
                     losses: plan.losses.clone(),
+                    unknown_loss: plan.unknown_loss.clone(),
                 },
             );
             Some((

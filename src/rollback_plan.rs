@@ -42,6 +42,53 @@ pub struct Plan {
     pub reason: String,
     /// Tables with more rows now than in the backup (a restore only).
     pub losses: Vec<Loss>,
+    /// What a restore takes away that cannot be counted in rows, said instead of "nothing".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unknown_loss: Option<String>,
+}
+
+impl Plan {
+    /// What a restore by this plan takes away, in words.
+    pub fn loss_words(&self) -> String {
+        self.unknown_loss
+            .clone()
+            .unwrap_or_else(|| loss_sentence(&self.losses))
+    }
+
+    /// Whether a restore by this plan takes nothing away that hoist can see.
+    pub fn loses_nothing(&self) -> bool {
+        self.decision == Decision::Repin || (self.losses.is_empty() && self.unknown_loss.is_none())
+    }
+}
+
+/// After `decide`, for a backup with no database dump: when the app keeps SQLite files in its
+/// data, a file whose schema changed since the backup (or that is gone or unreadable now)
+/// means the data is restored, which puts the file back. `backup` and `now` are (path in the
+/// container, schema fingerprint).
+pub fn with_sqlite_files(
+    plan: Plan,
+    backup: &[(String, Option<String>)],
+    now: &[(String, Option<String>)],
+) -> Plan {
+    if plan.decision != Decision::Repin {
+        return plan;
+    }
+    let changed = backup.iter().find(|(path, then)| {
+        then.is_some() && now.iter().find(|(p, _)| p == path).map(|(_, fp)| fp) != Some(then)
+    });
+    let Some((path, _)) = changed else {
+        return plan;
+    };
+    Plan {
+        decision: Decision::Restore,
+        reason: format!(
+            "the SQLite database {path} in the app's data changed its schema since the backup (or cannot be read now): the previous version may not run on it, so the data is restored, which puts it back"
+        ),
+        losses: Vec::new(),
+        unknown_loss: Some(format!(
+            "what was written to {path} since the backup is taken away (hoist cannot count its rows)"
+        )),
+    }
 }
 
 /// Decides from facts: the schema revision and fingerprint now against the backup's.
@@ -51,6 +98,7 @@ pub fn decide(backup: Option<&BackupDb>, now: Option<Result<&DbProbe, &str>>) ->
         decision,
         reason,
         losses,
+        unknown_loss: None,
     };
     let Some(backup) = backup else {
         return plan(
@@ -162,6 +210,30 @@ mod tests {
     use super::*;
     use crate::db::TableRows;
     use crate::db::migrations::{MigrationFramework, Migrations};
+
+    #[test]
+    fn an_sqlite_file_whose_schema_changed_means_a_restore_with_an_uncounted_loss() {
+        let repin = decide(None, None);
+        assert_eq!(repin.decision, Decision::Repin);
+        let file = |fp: Option<&str>| vec![("/data/app.db".to_string(), fp.map(str::to_string))];
+        let same = with_sqlite_files(repin.clone(), &file(Some("a")), &file(Some("a")));
+        assert_eq!(same.decision, Decision::Repin);
+        assert!(same.loses_nothing());
+        for now in [file(Some("b")), file(None), Vec::new()] {
+            let p = with_sqlite_files(repin.clone(), &file(Some("a")), &now);
+            assert_eq!(p.decision, Decision::Restore, "{now:?}");
+            assert!(p.reason.contains("/data/app.db"), "{}", p.reason);
+            assert!(!p.loses_nothing());
+            assert!(
+                p.loss_words().contains("cannot count"),
+                "{}",
+                p.loss_words()
+            );
+        }
+        // A file whose schema could not be read at the backup tells nothing.
+        let unknown = with_sqlite_files(repin, &file(None), &file(Some("b")));
+        assert_eq!(unknown.decision, Decision::Repin);
+    }
 
     fn probe(revision: &str, fingerprint: &str, tables: &[(&str, u64)]) -> DbProbe {
         DbProbe {

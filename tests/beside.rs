@@ -230,6 +230,25 @@ fn a_service_left_stopped_by_a_killed_backup_is_named_and_started_again() {
     // Docker finishes the stop on its own.
     stack.wait_inspect("index", "{{.State.Status}}", "exited", 40);
 
+    // check does not send the user to start it by hand as if it had crashed.
+    let check = stack.hoist(&["check", "--json"]).json_lines();
+    let index_finding = check
+        .iter()
+        .find(|f| f["type"] == "check" && f["name"] == "service index")
+        .unwrap_or_else(|| panic!("{check:#?}"));
+    assert_eq!(index_finding["status"], "warn", "{index_finding:#}");
+    assert!(
+        index_finding["message"]
+            .as_str()
+            .unwrap()
+            .contains("did not start it again"),
+        "{index_finding:#}"
+    );
+    // A dry run changes nothing, not even that.
+    let dry = stack.hoist(&["upgrade", "--to", "0.1.12", "--dry-run"]);
+    assert!(!dry.stdout.contains("started"), "{}", dry.stdout);
+    assert_eq!(inspect(&index, "{{.State.Status}}"), "exited");
+
     let status = stack.hoist(&["status"]);
     assert!(
         status.stdout.contains("index may be stopped"),
@@ -248,6 +267,14 @@ fn a_service_left_stopped_by_a_killed_backup_is_named_and_started_again() {
     let again = stack.hoist(&["backup", "--json"]);
     again.assert_no_panic();
     assert_eq!(again.code, 0, "{again:?}");
+    // It ignores SIGTERM: Docker kills it after the stop timeout, and hoist says so.
+    assert!(
+        again
+            .stdout
+            .contains("index-1 (after 15 s) did not stop when asked and Docker killed it"),
+        "{}",
+        again.stdout
+    );
     assert_eq!(inspect(&index, "{{.State.Status}}"), "running");
     let status = stack.hoist(&["status"]);
     assert!(

@@ -134,7 +134,7 @@ fn an_sqlite_database_comes_back_with_its_data_and_the_newer_file_is_kept() {
     assert_eq!(up.code, 0, "{up:?}");
     // The app's services were stopped while the file was copied.
     assert!(
-        up.stdout.contains("stopping app while its data is copied"),
+        up.stdout.contains("stopping app while the data is copied"),
         "{}",
         up.stdout
     );
@@ -168,5 +168,57 @@ fn an_sqlite_database_comes_back_with_its_data_and_the_newer_file_is_kept() {
         aside.join("db/app.sqlite3").is_file(),
         "{}",
         aside.display()
+    );
+}
+
+#[test]
+fn an_sqlite_file_found_in_the_data_whose_schema_changed_is_restored() {
+    if !docker_available() {
+        return;
+    }
+    // No x-hoist: hoist finds the file by its header in the app's data.
+    let stack = TestStack::custom(
+        "sqlite-found",
+        &[
+            (
+                "compose.yaml",
+                "services:\n  app:\n    image: 127.0.0.1:5000/specivo/specivo:${APP_VERSION:-latest}\n    command: [\"beat\"]\n    volumes:\n      - notes:/data\nvolumes:\n  notes:\n",
+            ),
+            (".env", "APP_VERSION=0.1.10\n"),
+        ],
+    );
+    python(
+        &stack,
+        "import sqlite3; c = sqlite3.connect('/data/notes.db'); c.executescript('CREATE TABLE notes (id INTEGER, body TEXT); INSERT INTO notes VALUES (1, \"a\");'); c.commit()",
+    );
+    let up = stack.hoist(&["upgrade", "--to", "0.1.11", "--yes", "--json"]);
+    up.assert_no_panic();
+    assert_eq!(up.code, 0, "{up:?}");
+    python(
+        &stack,
+        "import sqlite3; c = sqlite3.connect('/data/notes.db'); c.executescript('ALTER TABLE notes ADD COLUMN pinned INTEGER; INSERT INTO notes VALUES (2, \"b\", 1);'); c.commit()",
+    );
+
+    let back = stack.hoist(&["rollback", "--yes", "--json"]);
+    back.assert_no_panic();
+    assert_eq!(back.code, 0, "{back:?}");
+    let s = back.summary();
+    assert_eq!(s["decision"], "restore", "{s:#}");
+    assert!(
+        s["reason"].as_str().unwrap().contains("/data/notes.db"),
+        "{s:#}"
+    );
+    // The rows written since cannot be counted, and the plan says so instead of "nothing".
+    assert!(
+        back.stdout.contains("hoist cannot count its rows"),
+        "{}",
+        back.stdout
+    );
+    assert_eq!(
+        python(
+            &stack,
+            "import sqlite3; c = sqlite3.connect('/data/notes.db'); print(len(c.execute('PRAGMA table_info(notes)').fetchall()), c.execute('SELECT COUNT(*) FROM notes').fetchone()[0])"
+        ),
+        "2 1"
     );
 }

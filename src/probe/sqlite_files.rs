@@ -13,6 +13,30 @@ use crate::stack::detect::DataMount;
 pub struct SqliteFile {
     pub service: String,
     pub path: String,
+    /// Its schema's fingerprint (tables, columns and types), when it could be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+}
+
+/// How many files' schemas are read: a media library of SQLite files must not make `status`
+/// slow (the rest are still named).
+const MAX_READ: usize = 8;
+
+/// The schema fingerprint of the SQLite file at `host` (read-only), when it can be read.
+async fn fingerprint(host: PathBuf) -> Option<String> {
+    let target = crate::db::DbTarget {
+        kind: crate::db::DbKind::Sqlite,
+        host: String::new(),
+        port: 0,
+        user: String::new(),
+        password: crate::secret::Secret::new(""),
+        database: String::new(),
+        sqlite_path: Some(host),
+    };
+    crate::db::probe(&target, std::time::Duration::from_secs(5))
+        .await
+        .ok()
+        .map(|p| p.fingerprint)
 }
 
 /// How far a search goes: a media library must not make `status` slow.
@@ -72,19 +96,31 @@ pub async fn in_data(data: &[DataMount], running: &Running) -> Vec<SqliteFile> {
             roots.push((service.clone(), m.target.clone(), host));
         }
     }
-    tokio::task::spawn_blocking(move || {
+    let found: Vec<(SqliteFile, PathBuf)> = tokio::task::spawn_blocking(move || {
         roots
             .into_iter()
             .flat_map(|(service, target, host)| {
-                find(&host).into_iter().map(move |rel| SqliteFile {
-                    service: service.clone(),
-                    path: format!("{}/{}", target.trim_end_matches('/'), rel.display()),
+                find(&host).into_iter().map(move |rel| {
+                    let file = SqliteFile {
+                        service: service.clone(),
+                        path: format!("{}/{}", target.trim_end_matches('/'), rel.display()),
+                        fingerprint: None,
+                    };
+                    (file, host.join(rel))
                 })
             })
             .collect()
     })
     .await
-    .unwrap_or_default()
+    .unwrap_or_default();
+    let mut out = Vec::new();
+    for (i, (mut file, host)) in found.into_iter().enumerate() {
+        if i < MAX_READ {
+            file.fingerprint = fingerprint(host).await;
+        }
+        out.push(file);
+    }
+    out
 }
 
 #[cfg(test)]

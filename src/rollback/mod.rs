@@ -188,11 +188,37 @@ pub async fn preview(ctx: &Context, target: &Target) -> Result<plan::Plan, Strin
     let manifest = checked_manifest(target)?;
     let (_, view) = facts::load_stack(ctx).map_err(|e| e.to_string())?;
     let facts = facts::gather(ctx, view).await;
+    Ok(decide(&manifest, &facts))
+}
+
+/// The planner's decision from the backup's manifest and the stack now: the database's schema,
+/// or (a backup without a dump) the schemas of the SQLite files in the app's data.
+fn decide(manifest: &Value, facts: &facts::Facts) -> plan::Plan {
     let now = facts
         .db
         .as_ref()
         .map(|r| r.as_ref().map_err(|e| e.as_str()));
-    Ok(plan::decide(backup_db(&manifest).as_ref(), now))
+    let plan = plan::decide(backup_db(manifest).as_ref(), now);
+    let then: Vec<(String, Option<String>)> = manifest["sqlite_files"]
+        .as_array()
+        .map(|files| {
+            files
+                .iter()
+                .filter_map(|f| {
+                    Some((
+                        f["path"].as_str()?.to_string(),
+                        f["fingerprint"].as_str().map(str::to_string),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let now: Vec<(String, Option<String>)> = facts
+        .sqlite
+        .iter()
+        .map(|f| (f.path.clone(), f.fingerprint.clone()))
+        .collect();
+    plan::with_sqlite_files(plan, &then, &now)
 }
 
 /// `hoist rollback [--run ID]`: the last succeeded upgrade (or run `id`) of this stack, rolled
@@ -341,17 +367,14 @@ async fn roll_back(
         );
     };
     let engine = docker.engine.clone();
-    let now = facts
-        .db
-        .as_ref()
-        .map(|r| r.as_ref().map_err(|e| e.as_str()));
+    let plan = decide(&manifest, &facts);
     let backup_db = backup_db(&manifest);
-    let plan = plan::decide(backup_db.as_ref(), now);
     let archives = data_archives(&manifest, &target.backup_dir);
     run.emit(Event::Rollback {
         decision: plan.decision,
         reason: plan.reason.clone(),
         losses: plan.losses.clone(),
+        unknown_loss: plan.unknown_loss.clone(),
     });
     let mut summary = base.clone();
     summary["decision"] = json!(plan.decision);
@@ -492,7 +515,7 @@ async fn confirm_restore(
     ) {
         return Err(refused(3, sentence));
     }
-    let loss = plan::loss_sentence(&plan.losses);
+    let loss = plan.loss_words();
     // `confirmed`: the user already said yes with this plan and its loss in view.
     let question = Question::Rollback {
         text: format!(
@@ -561,10 +584,20 @@ async fn verify_and_finish(
     summary["outcome"] = json!("succeeded");
     summary["exit_code"] = json!(0);
     let aside_words = verify::aside_words(kept_aside);
+    // Services beside the app were not upgraded, so their data stays as it is now.
+    let beside: Vec<&str> = view.beside.iter().map(|b| b.service.as_str()).collect();
+    let beside_words = if decision == Decision::Restore && !beside.is_empty() {
+        format!(
+            ". The data of {} (beside the app, not upgraded) was left as it is",
+            beside.join(", ")
+        )
+    } else {
+        String::new()
+    };
     Finished {
         exit_code: 0,
         sentence: format!(
-            "{} rolled back from {current} to {previous} ({}){aside_words}",
+            "{} rolled back from {current} to {previous} ({}){aside_words}{beside_words}",
             view.project,
             match decision {
                 Decision::Repin => "re-pinned, no restore needed",

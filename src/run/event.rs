@@ -152,6 +152,10 @@ pub enum Event {
         decision: crate::rollback_plan::Decision,
         reason: String,
         losses: Vec<crate::rollback_plan::Loss>,
+        /// What a restore takes away that cannot be counted in rows (an SQLite file written
+        /// since the backup), said instead of "nothing".
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        unknown_loss: Option<String>,
     },
     /// The run waits for the answer to this question, sent on `reply` (never printed: the
     /// plan or the offer it asks about came before it).

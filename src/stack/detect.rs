@@ -204,6 +204,15 @@ pub enum DetectError {
         path: String,
         reason: String,
     },
+    #[error(
+        "{file}: setting `leave_out` names {service}, {what}. `leave_out` is for services beside the app (a cache, a search index){hint}."
+    )]
+    LeaveOut {
+        file: String,
+        service: String,
+        what: &'static str,
+        hint: &'static str,
+    },
 }
 
 pub struct Inputs<'a> {
@@ -276,6 +285,7 @@ pub fn detect(inp: &Inputs<'_>) -> Result<Detection, DetectError> {
         .as_ref()
         .map(|d| d.service.clone())
         .or_else(|| unsupported_database.as_ref().map(|d| d.service.clone()));
+    leave_out_allowed(inp, &upgraded, db_service.as_deref())?;
     let beside = compose
         .services
         .iter()
@@ -330,6 +340,36 @@ pub fn detect(inp: &Inputs<'_>) -> Result<Detection, DetectError> {
         with_healthcheck,
         readiness,
     })
+}
+
+/// `leave_out` may not name the app or its database: their backup is what a rollback needs.
+fn leave_out_allowed(
+    inp: &Inputs<'_>,
+    upgraded: &[String],
+    db_service: Option<&str>,
+) -> Result<(), DetectError> {
+    for service in inp.settings.leave_out.iter().flatten() {
+        let (what, hint) = if Some(service.as_str()) == db_service {
+            (
+                "the app's database, which every backup dumps",
+                "; to upgrade with no database dump, say `database: none`",
+            )
+        } else if upgraded.contains(service) {
+            (
+                "a service of the app itself, whose data every backup archives",
+                "",
+            )
+        } else {
+            continue;
+        };
+        return Err(DetectError::LeaveOut {
+            file: inp.compose.path.display().to_string(),
+            service: service.clone(),
+            what,
+            hint,
+        });
+    }
+    Ok(())
 }
 
 /// How the backup copies the data of `service`, a service beside the app.
@@ -863,6 +903,14 @@ mod tests {
     use std::path::Path;
 
     fn detect_in(compose: &str, env: &str) -> Result<Detection, DetectError> {
+        detect_with(compose, env, &Settings::default())
+    }
+
+    fn detect_with(
+        compose: &str,
+        env: &str,
+        settings: &Settings,
+    ) -> Result<Detection, DetectError> {
         let env = EnvFile::parse(env).unwrap();
         let values = env.resolve(&|_| None).unwrap();
         let lookup = |k: &str| values.get(k).cloned();
@@ -878,12 +926,30 @@ mod tests {
             env: &env,
             os_env: &|_| None,
             lookup: &lookup,
-            settings: &Settings::default(),
+            settings,
             env_path: Path::new("/app/.env"),
             project_dir: Path::new("/app"),
             inactive: &[],
             files: &[],
         })
+    }
+
+    #[test]
+    fn leave_out_names_services_beside_the_app_only() {
+        let stack = "services:\n  app:\n    image: app:${V}\n    environment: {DATABASE_URL: 'postgresql://u:p@pg:5432/app'}\n    volumes: [\"./data:/data\"]\n  pg:\n    image: postgres:16\n  search:\n    image: getmeili/meilisearch:v1.7\n    volumes: [\"meili:/meili_data\"]\n";
+        let leave = |names: &[&str]| Settings {
+            leave_out: Some(names.iter().map(|s| s.to_string()).collect()),
+            ..Settings::default()
+        };
+        let d = detect_with(stack, "V=1\n", &leave(&["search"])).unwrap();
+        assert_eq!(d.beside[0].copy, BesideCopy::LeftOut);
+        let e = detect_with(stack, "V=1\n", &leave(&["pg"])).unwrap_err();
+        assert!(e.to_string().contains("`database: none`"), "{e}");
+        let e = detect_with(stack, "V=1\n", &leave(&["app"])).unwrap_err();
+        assert!(e.to_string().contains("a service of the app itself"), "{e}");
+        // Not left out: stopped for its copy.
+        let d = detect_in(stack, "V=1\n").unwrap();
+        assert_eq!(d.beside[0].copy, BesideCopy::StopForCopy);
     }
 
     #[test]

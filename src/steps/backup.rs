@@ -72,7 +72,15 @@ pub fn source_from<'a>(
         running_version,
         database,
         data,
-        stop_for_copy: stop_for_copy(facts),
+        sqlite_files: facts
+            .sqlite
+            .iter()
+            .map(|f| backup::ManifestSqlite {
+                path: f.path.clone(),
+                fingerprint: f.fingerprint.clone(),
+            })
+            .collect(),
+        stop_for_copy: facts.stop_for_copy(),
         beside: facts
             .view
             .beside
@@ -85,30 +93,6 @@ pub fn source_from<'a>(
         containers: &docker.containers,
         estimate: Some(Box::new(move || Some(estimate_bytes).filter(|&n| n > 0))),
     }
-}
-
-/// The app's services to stop while their data is copied: those that keep SQLite files in it
-/// (a file copied while it is written is not a consistent database).
-fn stop_for_copy(facts: &Facts) -> Vec<String> {
-    let view = &facts.view;
-    let mut services: Vec<String> = facts.sqlite.iter().map(|f| f.service.clone()).collect();
-    if let Some(db) = view
-        .database
-        .as_ref()
-        .filter(|d| d.kind == crate::db::DbKind::Sqlite)
-    {
-        services.push(db.service.clone());
-    }
-    // Every app service that mounts the same data writes to it too.
-    for m in &view.data {
-        if m.services.iter().any(|s| services.contains(s)) {
-            services.extend(m.services.iter().cloned());
-        }
-    }
-    services.retain(|s| view.upgraded.contains(s));
-    services.sort();
-    services.dedup();
-    services
 }
 
 /// A service beside the app with its containers and the mounts to archive: as the compose

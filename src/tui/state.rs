@@ -122,6 +122,8 @@ pub struct RollbackOffer {
     pub decision: Decision,
     pub reason: String,
     pub losses: Vec<Loss>,
+    /// What a restore takes away that cannot be counted in rows.
+    pub unknown_loss: Option<String>,
 }
 
 /// The preflight's findings: the services' table, the problems, the failing ones' last lines.
@@ -581,11 +583,13 @@ fn on_event(state: &mut State, event: Event) {
             decision,
             reason,
             losses,
+            unknown_loss,
         } => {
             state.rollback = Some(RollbackOffer {
                 decision,
                 reason,
                 losses,
+                unknown_loss,
             });
         }
         Event::Failure { reason, evidence } => {
@@ -891,6 +895,7 @@ mod tests {
                 decision: Decision::Restore,
                 reason: "a migration ran".into(),
                 losses: Vec::new(),
+                unknown_loss: None,
             }),
         );
         update(&mut s, roll_back(true));
@@ -952,6 +957,7 @@ mod tests {
                 decision: Decision::Repin,
                 reason: "same schema".into(),
                 losses: Vec::new(),
+                unknown_loss: None,
             }),
         );
         update(&mut s, roll_back(false));

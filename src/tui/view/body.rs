@@ -282,7 +282,9 @@ fn failure(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
             lines.push(Line::from(Span::styled(what, theme.bold())));
             lines.push(Line::from(format!("Why: {}.", offer.reason)));
             if offer.decision == Decision::Restore {
-                let loss = if offer.losses.is_empty() {
+                let loss = if let Some(unknown) = &offer.unknown_loss {
+                    format!("{unknown}. The current data is kept aside, not deleted.")
+                } else if offer.losses.is_empty() {
                     "Nothing was written since the backup, so no data is lost.".to_string()
                 } else {
                     format!(

@@ -516,6 +516,7 @@ fn failure_offering_a_re_pin() {
             decision: Decision::Repin,
             reason: "the schema is as it was at the backup (revision 0022, same tables and columns): going back needs no restore, only the previous version".into(),
             losses: Vec::new(),
+            unknown_loss: None,
         },
     );
     if let Some(f) = s.failure.as_mut() {
@@ -552,6 +553,7 @@ fn failure_offering_a_restore_with_the_loss() {
                 rows_in_backup: 40,
                 rows_now: 42,
             }],
+            unknown_loss: None,
         },
     );
     ask(
