@@ -223,6 +223,8 @@ pub struct State {
     pub env_diff: Option<crate::run::EnvDiff>,
     /// The user asked to stop at the next safe point.
     pub stop_requested: bool,
+    /// The user answered no to the upgrade's question: nothing was meant to change.
+    pub declined: bool,
     pub backup_dir: Option<String>,
     pub downtime_ms: Option<u64>,
     pub failure: Option<Failure>,
@@ -338,6 +340,7 @@ impl State {
             pulls: Vec::new(),
             env_diff: None,
             stop_requested: false,
+            declined: false,
             backup_dir: None,
             downtime_ms: None,
             failure: None,
@@ -703,6 +706,9 @@ fn on_prompt_key(state: &mut State, key: Key) -> Vec<Command> {
         }
         _ => return Vec::new(),
     };
+    if !yes && matches!(prompt.question, crate::run::Question::Upgrade { .. }) {
+        state.declined = true;
+    }
     state.prompt = None;
     if yes && state.phase == Phase::Failed {
         state.phase = Phase::RollingBack;
@@ -934,6 +940,24 @@ mod tests {
         assert_eq!(s.prompt, None);
         update(&mut s, unhealthy());
         assert_eq!(update(&mut s, Msg::Key(Key::Esc)), [Command::Answer(false)]);
+        // Declining the override is not declining the upgrade.
+        assert!(!s.declined);
+    }
+
+    #[test]
+    fn a_no_to_the_upgrade_is_remembered_as_the_users_choice() {
+        let mut s = State::new("p", "1", "2");
+        update(
+            &mut s,
+            asked(Question::Upgrade {
+                text: "Upgrade p from 1 to 2?".into(),
+            }),
+        );
+        assert_eq!(
+            update(&mut s, Msg::Key(Key::Char('n'))),
+            [Command::Answer(false)]
+        );
+        assert!(s.declined);
     }
 
     #[test]

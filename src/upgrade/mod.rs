@@ -212,7 +212,12 @@ async fn prepare_and_run(
         text: format!("Upgrade {} from {from} to {to}?", facts.view.project),
     };
     if !run.ask(question).await {
-        return refused(3, "the upgrade needs a confirmation: run it with --yes (or in the wizard). Nothing was changed.".into(), &to);
+        // A "no" in the wizard, or a headless run without --yes.
+        return refused(
+            3,
+            "the upgrade was not confirmed, so nothing was changed (without the wizard, --yes confirms it)".into(),
+            &to,
+        );
     }
 
     let prepared = Prepared {

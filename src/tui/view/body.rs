@@ -321,6 +321,7 @@ fn finished(state: &State, ok: bool, sentence: &str, theme: Theme, frame: &mut F
             Color::Yellow,
         ),
         (false, _) if state.stop_requested => ("Stopped, as you asked".to_string(), Color::Yellow),
+        (false, _) if state.declined => ("Not upgraded, as you chose".to_string(), Color::Yellow),
         (false, _) => ("Stopped: this needs your attention".to_string(), Color::Red),
     };
     let mut lines = vec![
