@@ -33,8 +33,19 @@ pub fn render(m: &Manifest) -> String {
     );
     let _ = writeln!(
         t,
-        "0. Check the files are intact (compare with `manifest.json`):\n\n   ```sh\n   sha256sum *.gz env compose*\n   ```\n"
+        "0. Check the files are intact (compare with `manifest.json`):\n\n   ```sh\n   sha256sum {}\n   ```\n",
+        m.files
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
     );
+    // A stack without a `.env` has no copy of one to put back.
+    let env_back = if m.files.iter().any(|f| f.kind == "env") {
+        "   cp BACKUP_DIR/env .env\n"
+    } else {
+        ""
+    };
     let _ = writeln!(
         t,
         "1. Stop the app, keep the database running:\n\n   ```sh\n   docker compose stop {}\n   ```\n",
@@ -69,14 +80,21 @@ pub fn render(m: &Manifest) -> String {
             .collect();
         let _ = writeln!(
             t,
-            "{step}. Put back the compose files as they were (the image tag in them pins {version}) and start everything:\n\n   ```sh\n{}\n   cp BACKUP_DIR/env .env\n   docker compose up -d\n   ```\n",
+            "{step}. Put back the compose files as they were (the image tag in them pins {version}) and start everything:\n\n   ```sh\n{}\n{env_back}   docker compose up -d\n   ```\n",
             copies.join("\n")
         );
     } else {
         let _ = writeln!(
             t,
-            "{step}. Pin the version the backup was taken at and start everything:\n\n   ```sh\n   cp BACKUP_DIR/env .env      # or set {}={version} in .env by hand\n   docker compose up -d\n   ```\n",
-            m.version_variable,
+            "{step}. Pin the version the backup was taken at and start everything:\n\n   ```sh\n{}   docker compose up -d\n   ```\n",
+            if env_back.is_empty() {
+                format!("   echo '{}={version}' >> .env\n", m.version_variable)
+            } else {
+                format!(
+                    "   cp BACKUP_DIR/env .env      # or set {}={version} in .env by hand\n",
+                    m.version_variable
+                )
+            },
         );
     }
     beside_section(&mut t, m);
@@ -132,7 +150,7 @@ fn database_step(t: &mut String, db: &super::ManifestDatabase, mut step: u32) ->
         "postgres" => {
             let _ = writeln!(
                 t,
-                "{step}. Restore the database into an EMPTY database (loading a dump into a non-empty one mixes old and new):\n\n   ```sh\n   docker compose exec -T {svc} psql -U {user} -d postgres -c 'DROP DATABASE \"{name}\" WITH (FORCE)' -c 'CREATE DATABASE \"{name}\" OWNER \"{user}\"'\n   gunzip -c BACKUP_DIR/database.sql.gz | docker compose exec -T {svc} psql -U {user} -d {name} --single-transaction -v ON_ERROR_STOP=1\n   ```\n",
+                "{step}. Keep the current database aside under another name, then restore into an EMPTY database (loading a dump into a non-empty one mixes old and new):\n\n   ```sh\n   docker compose exec -T {svc} psql -U {user} -d postgres -c \"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()\" -c 'ALTER DATABASE \"{name}\" RENAME TO \"{name}_before_restore\"' -c 'CREATE DATABASE \"{name}\" OWNER \"{user}\"'\n   gunzip -c BACKUP_DIR/database.sql.gz | docker compose exec -T {svc} psql -U {user} -d {name} --single-transaction -v ON_ERROR_STOP=1\n   ```\n",
                 user = db.user,
                 name = db.name
             );
