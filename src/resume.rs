@@ -312,9 +312,14 @@ pub async fn left_stopped(state_dir: &std::path::Path, project: &str) -> Vec<Str
         .filter(|h| !pid_alive(h.pid))
         .map(|h| {
             format!(
-                "{} may be stopped: a hoist (run {}) stopped it to copy its data and was killed before it started it again. The next upgrade, rollback or backup starts it, or run `docker compose start {}`",
+                "{} may be stopped: a hoist (run {}) stopped it to copy its data and {} it again. The next upgrade, rollback or backup starts it, or run `docker compose start {}`.",
                 h.services.join(", "),
                 h.run_id,
+                if h.run_ended {
+                    "could not start"
+                } else {
+                    "was killed before it started"
+                },
                 h.services.join(" ")
             )
         })

@@ -233,9 +233,14 @@ pub async fn start_left_behind(
             }
             if !started.is_empty() {
                 said.push(format!(
-                    "started {} again: a hoist (run {}) stopped it to copy its data and was killed before it could start it",
+                    "started {} again: a hoist (run {}) stopped it to copy its data and {} it",
                     started.join(", "),
-                    hold.run_id
+                    hold.run_id,
+                    if hold.run_ended {
+                        "could not start"
+                    } else {
+                        "was killed before it could start"
+                    }
                 ));
             }
         } else {

@@ -105,6 +105,8 @@ pub struct HoldRecord {
     pub run_id: String,
     pub services: Vec<String>,
     pub pid: i64,
+    /// The run ended (it failed to start them again) rather than being killed.
+    pub run_ended: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -318,7 +320,7 @@ impl Journal {
     /// the runs of `project`: a hoist killed while they were stopped.
     pub async fn unfinished_holds(&self, project: &str) -> Result<Vec<HoldRecord>, JournalError> {
         let rows = sqlx::query(
-            "SELECT steps.id, steps.run_id, steps.name, runs.pid FROM steps JOIN runs ON runs.id = steps.run_id \
+            "SELECT steps.id, steps.run_id, steps.name, runs.pid, runs.finished_at IS NOT NULL FROM steps JOIN runs ON runs.id = steps.run_id \
              WHERE runs.project = ? AND steps.status = 'running' AND steps.name LIKE 'hold %' ORDER BY steps.id",
         )
         .bind(project)
@@ -338,6 +340,7 @@ impl Journal {
                     .map(str::to_string)
                     .collect(),
                 pid: r.try_get(3).unwrap_or_default(),
+                run_ended: r.try_get(4).unwrap_or_default(),
             })
             .collect())
     }
