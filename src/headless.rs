@@ -243,7 +243,11 @@ fn plan_text(plan: &UpgradePlan) -> String {
         plan.project,
         plan.from,
         plan.to,
-        b.database.as_deref().unwrap_or("no database"),
+        match (&b.database, b.data.is_empty()) {
+            (Some(db), _) => db.as_str(),
+            (None, false) => "no database",
+            (None, true) => "the files only (no database, no data)",
+        },
         if b.data.is_empty() {
             String::new()
         } else {

@@ -196,10 +196,19 @@ fn taken_text(b: &backup::Backup, ms: u64) -> String {
             &f.sha256[..16]
         );
     }
+    let has = |kind: &str| b.manifest.files.iter().any(|f| f.kind == kind);
+    let checked: Vec<&str> = [
+        (has("dump"), "the dump is complete"),
+        (has("archive") || has("beside"), "every archive lists"),
+    ]
+    .into_iter()
+    .filter_map(|(yes, words)| yes.then_some(words))
+    .collect();
     let _ = writeln!(
         text,
-        "Total {}. Checked: the dump is complete, every archive lists, checksums are in manifest.json.",
-        human_bytes(b.total_bytes)
+        "Total {}. Checked: {}checksums are in manifest.json.",
+        human_bytes(b.total_bytes),
+        checked.iter().map(|c| format!("{c}, ")).collect::<String>()
     );
     let _ = writeln!(text, "RESTORE.md inside says how to restore it by hand.\n");
     for p in &b.removed_partials {

@@ -268,6 +268,15 @@ fn data_lines(t: &mut String, facts: &Facts) {
             seen.kind, seen.service, seen.how
         );
     }
+    for f in &facts.sqlite {
+        let _ = writeln!(
+            t,
+            "SQLite    {} (service {}): backed up with the data, {} stopped for the copy",
+            f.path,
+            f.service,
+            facts.stop_for_copy().join(", ")
+        );
+    }
     for b in &view.beside {
         let label = if b.copy == BesideCopy::LeftOut {
             "Left out"

@@ -264,7 +264,7 @@ async fn take_backup(
             }
             crate::backup::Progress::Finished { part, bytes } => Event::Progress {
                 step: Step::Backup,
-                message: format!("{part} done ({})", crate::units::human_bytes(bytes)),
+                message: format!("{part} done ({} read)", crate::units::human_bytes(bytes)),
             },
         };
         let _ = tx.send(event);
