@@ -278,10 +278,7 @@ pub fn backup_of(
         .map(|m| (m.into(), None))
 }
 
-/// Whether process `pid` runs on this machine.
-pub fn pid_alive(pid: i64) -> bool {
-    pid > 0 && std::path::Path::new(&format!("/proc/{pid}")).exists()
-}
+pub use crate::journal::pid_alive;
 
 /// The attention the journal in `state_dir` asks for `project`, if any (a journal that cannot
 /// be read asks for none: the commands that need it say so themselves).
@@ -296,31 +293,24 @@ pub async fn check(state_dir: &std::path::Path, project: &str) -> Option<Attenti
     attention(&runs?, |pid| pid != own && pid_alive(pid))
 }
 
-/// Services that a hoist killed during a backup's copy left stopped (the journal's open
-/// `hold` records of dead runs), each said with what to do.
-pub async fn left_stopped(state_dir: &std::path::Path, project: &str) -> Vec<String> {
-    if !state_dir.join("journal.sqlite3").exists() {
-        return Vec::new();
-    }
-    let Ok(journal) = crate::journal::Journal::open(state_dir).await else {
-        return Vec::new();
-    };
-    let holds = journal.unfinished_holds(project).await.unwrap_or_default();
-    journal.close().await;
-    holds
+/// Services that a hoist stopped for a backup's copy and did not start again (killed, or it
+/// failed to), each said with what to do; none while that hoist still copies.
+pub fn left_stopped(facts: &crate::probe::facts::Facts) -> Vec<String> {
+    facts
+        .held
         .iter()
-        .filter(|h| !pid_alive(h.pid))
+        .filter(|h| !h.copying)
         .map(|h| {
             format!(
                 "{} may be stopped: a hoist (run {}) stopped it to copy its data and {} it again. The next upgrade, rollback or backup starts it, or run `docker compose start {}`.",
-                h.services.join(", "),
+                h.service,
                 h.run_id,
                 if h.run_ended {
                     "could not start"
                 } else {
                     "was killed before it started"
                 },
-                h.services.join(" ")
+                h.service
             )
         })
         .collect()

@@ -46,6 +46,11 @@ impl<T> Logged<T> for Result<T, JournalError> {
     }
 }
 
+/// Whether process `pid` (a run's, as the journal records it) runs on this machine.
+pub fn pid_alive(pid: i64) -> bool {
+    pid > 0 && std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
 pub fn now() -> String {
     jiff::Timestamp::now()
         .strftime("%Y-%m-%dT%H:%M:%S%.3fZ")

@@ -102,6 +102,8 @@ pub struct Held {
     pub run_id: String,
     /// The hoist that stopped it still runs (it is copying now).
     pub copying: bool,
+    /// That hoist's run ended without starting it again (rather than being killed).
+    pub run_ended: bool,
 }
 
 /// The services the journal in `state_dir` says a hoist stopped for a copy of `project`.
@@ -114,15 +116,15 @@ async fn held(state_dir: &std::path::Path, project: &str) -> Vec<Held> {
     };
     let holds = journal.unfinished_holds(project).await.unwrap_or_default();
     journal.close().await;
-    let alive = |pid: i64| pid > 0 && std::path::Path::new(&format!("/proc/{pid}")).exists();
     holds
         .into_iter()
         .flat_map(|h| {
-            let copying = alive(h.pid);
+            let copying = crate::journal::pid_alive(h.pid);
             h.services.into_iter().map(move |service| Held {
                 service,
                 run_id: h.run_id.clone(),
                 copying,
+                run_ended: h.run_ended,
             })
         })
         .collect()

@@ -17,8 +17,8 @@ pub async fn run(ctx: &Context) -> Output {
         Err(err) => return Output::failed("status", 2, err.to_string()),
     };
     let attention = crate::resume::check(&ctx.state_dir, &view.project).await;
-    let left_stopped = crate::resume::left_stopped(&ctx.state_dir, &view.project).await;
     let facts = facts::gather(ctx, view).await;
+    let left_stopped = crate::resume::left_stopped(&facts);
     let mut output = render(&facts);
     for said in left_stopped.iter().rev() {
         output.text = format!("Attention {said}\n{}", output.text);
