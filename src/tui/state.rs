@@ -632,6 +632,9 @@ fn on_event(state: &mut State, event: Event) {
             for l in &plan.left_out {
                 lines.push(format!("Left out: {l}"));
             }
+            for c in &plan.checks {
+                lines.push(format!("Check:    {c}"));
+            }
             if plan.is_multi_hop() {
                 lines.push(format!(
                     "Path:     {} (one release at a time)",
