@@ -232,7 +232,7 @@ fn refusals_change_nothing() {
         &stack,
         &["upgrade", "--to", "0.1.10"],
         3,
-        "needs a confirmation",
+        "was not confirmed",
     );
     // The dry run.
     let env_before = std::fs::read(stack.dir.join(".env")).unwrap();
