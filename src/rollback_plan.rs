@@ -61,16 +61,18 @@ impl Plan {
     }
 }
 
-/// After `decide`, for a backup with no database dump: when the app keeps SQLite files in its
-/// data, a file whose schema changed since the backup (or that is gone or unreadable now)
-/// means the data is restored, which puts the file back. `backup` and `now` are (path in the
-/// container, schema fingerprint).
+/// After `decide`, for a backup with no database dump (`has_database` false): when the app
+/// keeps SQLite files in its data, a file whose schema changed since the backup (or that is
+/// gone or unreadable now) means the data is restored, which puts the file back. `backup` and
+/// `now` are (path in the container, schema fingerprint). With a database dump, the
+/// database's own comparison decides (a restore then also puts the files back).
 pub fn with_sqlite_files(
     plan: Plan,
+    has_database: bool,
     backup: &[(String, Option<String>)],
     now: &[(String, Option<String>)],
 ) -> Plan {
-    if plan.decision != Decision::Repin {
+    if plan.decision != Decision::Repin || has_database {
         return plan;
     }
     let changed = backup.iter().find(|(path, then)| {
@@ -113,13 +115,18 @@ pub fn decide(backup: Option<&BackupDb>, now: Option<Result<&DbProbe, &str>>) ->
                 Some(Err(e)) => format!("the database cannot be read now ({e})"),
                 _ => "the database is not found now".to_string(),
             };
-            return plan(
-                Decision::Restore,
-                format!(
-                    "{why}, so hoist cannot tell whether a migration ran: restoring the backup is the safe way back"
-                ),
-                Vec::new(),
-            );
+            return Plan {
+                unknown_loss: Some(format!(
+                    "what was written since the backup is taken away ({why}, so hoist cannot count it)"
+                )),
+                ..plan(
+                    Decision::Restore,
+                    format!(
+                        "{why}, so hoist cannot tell whether a migration ran: restoring the backup is the safe way back"
+                    ),
+                    Vec::new(),
+                )
+            };
         }
         Some(Ok(p)) => p,
     };
@@ -216,11 +223,11 @@ mod tests {
         let repin = decide(None, None);
         assert_eq!(repin.decision, Decision::Repin);
         let file = |fp: Option<&str>| vec![("/data/app.db".to_string(), fp.map(str::to_string))];
-        let same = with_sqlite_files(repin.clone(), &file(Some("a")), &file(Some("a")));
+        let same = with_sqlite_files(repin.clone(), false, &file(Some("a")), &file(Some("a")));
         assert_eq!(same.decision, Decision::Repin);
         assert!(same.loses_nothing());
         for now in [file(Some("b")), file(None), Vec::new()] {
-            let p = with_sqlite_files(repin.clone(), &file(Some("a")), &now);
+            let p = with_sqlite_files(repin.clone(), false, &file(Some("a")), &now);
             assert_eq!(p.decision, Decision::Restore, "{now:?}");
             assert!(p.reason.contains("/data/app.db"), "{}", p.reason);
             assert!(!p.loses_nothing());
@@ -231,8 +238,26 @@ mod tests {
             );
         }
         // A file whose schema could not be read at the backup tells nothing.
-        let unknown = with_sqlite_files(repin, &file(None), &file(Some("b")));
+        let unknown = with_sqlite_files(repin.clone(), false, &file(None), &file(Some("b")));
         assert_eq!(unknown.decision, Decision::Repin);
+        // With a database dump, the database decides.
+        let with_db = with_sqlite_files(repin, true, &file(Some("a")), &file(Some("b")));
+        assert_eq!(with_db.decision, Decision::Repin);
+        // A database that cannot be read now: a restore whose loss nobody counted.
+        let unread = decide(
+            Some(&BackupDb {
+                revision: None,
+                fingerprint: "f".into(),
+                tables: Vec::new(),
+            }),
+            Some(Err("refused")),
+        );
+        assert!(!unread.loses_nothing());
+        assert!(
+            unread.loss_words().contains("cannot count"),
+            "{}",
+            unread.loss_words()
+        );
     }
 
     fn probe(revision: &str, fingerprint: &str, tables: &[(&str, u64)]) -> DbProbe {

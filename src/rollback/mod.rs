@@ -218,7 +218,8 @@ fn decide(manifest: &Value, facts: &facts::Facts) -> plan::Plan {
         .iter()
         .map(|f| (f.path.clone(), f.fingerprint.clone()))
         .collect();
-    plan::with_sqlite_files(plan, &then, &now)
+    let has_database = !manifest["database"].is_null();
+    plan::with_sqlite_files(plan, has_database, &then, &now)
 }
 
 /// `hoist rollback [--run ID]`: the last succeeded upgrade (or run `id`) of this stack, rolled
