@@ -51,15 +51,18 @@ async fn copy_one(
 ) -> Result<Vec<ManifestFile>, BackupError> {
     let service = b.beside.service.as_str();
     let Some(reader) = b.containers.first() else {
-        return Err(BackupError::Precondition(format!(
-            "{service} keeps data beside the app and has no container to read it through; create it (`docker compose up -d {service}`), or leave it out with `x-hoist: {{leave_out: [{service}]}}`"
+        // Said, not a failure: a service that was never created has written nothing yet.
+        progress(Progress::Note(format!(
+            "warning: {service} keeps data beside the app but has no container, so its data was not copied (create it with `docker compose up -d {service}`, or leave it out with `x-hoist: {{leave_out: [{service}]}}`)"
         )));
+        return Ok(Vec::new());
     };
+    // A crash-looping one is written to between its restarts: stopped too.
     let running: Vec<&ContainerInfo> = b
         .containers
         .iter()
         .copied()
-        .filter(|c| c.is_running())
+        .filter(|c| c.is_running() || c.state == "restarting")
         .collect();
     let mut stop = !running.is_empty();
     if stop && b.beside.copy == BesideCopy::SaveThenCopy {

@@ -25,6 +25,9 @@ pub struct Held {
     /// Each container that did not stop in its time and was killed, with that time: its files
     /// are what a crash leaves.
     pub killed: Vec<(String, u64)>,
+    /// A stop that failed may still be under way in Docker: the journal's record stays open,
+    /// so the next run starts what ends up stopped.
+    keep_open: bool,
     began: Instant,
 }
 
@@ -62,6 +65,7 @@ pub async fn stop_for_copy(
         step,
         stopped: Vec::new(),
         killed: Vec::new(),
+        keep_open: false,
         began: Instant::now(),
     };
     for c in containers
@@ -80,6 +84,7 @@ pub async fn stop_for_copy(
             held.killed.push((c.name.clone(), timeout.as_secs()));
         }
         if let Err(e) = stopped {
+            held.keep_open = true;
             let again = start_again(engine, record, held).await;
             let also = again.err().map(|a| format!("; {a}")).unwrap_or_default();
             return Err(BackupError::Precondition(format!(
@@ -131,7 +136,7 @@ pub async fn start_again(
             held.services.join(" ")
         )));
     }
-    if let (Some(r), Some(step)) = (record, held.step) {
+    if let (Some(r), Some(step)) = (record, held.step.filter(|_| !held.keep_open)) {
         let ms = held.began.elapsed().as_millis() as u64;
         let said = format!("stopped {} ms for the copy", ms);
         if let Err(e) = r.journal.step_finished(step, "done", ms, Some(&said)).await {
@@ -199,7 +204,8 @@ pub async fn start_left_behind(
         Err(e) => return vec![format!("the journal's record of stopped services: {e}")],
     };
     let mut said = Vec::new();
-    for hold in holds.into_iter().filter(|h| !alive(h.pid)) {
+    // A run that ended left them for good; one whose process is gone was killed.
+    for hold in holds.into_iter().filter(|h| h.run_ended || !alive(h.pid)) {
         let containers = match crate::docker::stack_containers(engine, project).await {
             Ok(c) => c,
             Err(e) => {
@@ -214,9 +220,19 @@ pub async fn start_left_behind(
         };
         let mut failed = Vec::new();
         let mut started = Vec::new();
+        // Only what stopped after the hold began: not a one-shot job that had finished before.
+        let since = hold.started_at.parse::<jiff::Timestamp>().ok();
+        let stopped_since = |c: &&crate::docker::ContainerInfo| {
+            let ended = c
+                .finished_at
+                .as_deref()
+                .and_then(|t| t.parse::<jiff::Timestamp>().ok());
+            matches!((since, ended), (Some(s), Some(e)) if e >= s)
+        };
         for c in containers
             .iter()
             .filter(|c| hold.services.contains(&c.service) && c.state == "exited")
+            .filter(stopped_since)
         {
             match containers::start(engine, &c.id).await {
                 Ok(()) => started.push(c.name.clone()),

@@ -39,8 +39,10 @@ pub enum BackupError {
     #[error("{0}")]
     Precondition(String),
     /// The file system ran out of space (or quota) while the backup was written.
-    #[error("{}", disk_full_sentence(path, dir.as_deref(), *needed, *free))]
+    #[error("{}{}", disk_full_sentence(path, dir.as_deref(), *needed, *free), also.as_deref().map(|a| format!(". Also: {a}")).unwrap_or_default())]
     DiskFull {
+        /// What else went wrong meanwhile (a service stopped for the copy that would not start).
+        also: Option<String>,
         /// The file being written when it happened.
         path: String,
         /// The backup directory (filled in by `take`).
@@ -119,6 +121,7 @@ impl BackupError {
     pub fn io(path: &Path, e: std::io::Error) -> BackupError {
         if is_disk_full(&e) {
             return BackupError::DiskFull {
+                also: None,
                 path: path.display().to_string(),
                 dir: None,
                 needed: None,
@@ -356,7 +359,8 @@ pub async fn take(
                 _ => {}
             }
             match e {
-                BackupError::DiskFull { path, .. } => Err(BackupError::DiskFull {
+                BackupError::DiskFull { path, also, .. } => Err(BackupError::DiskFull {
+                    also,
                     path,
                     dir: Some(root.display().to_string()),
                     needed: src.estimate.as_ref().and_then(|f| f()),
@@ -731,17 +735,28 @@ async fn archive_then_start(
 }
 
 /// A copy's outcome and the start after it: a failed copy is what the user hears first, and a
-/// failed start is said with it (a full disk keeps its own sentence; the journal's open
-/// record makes `status` name the stopped service).
+/// failed start is said with it (a full disk keeps its own sentence, the start's added).
 fn joined(
     copy: Result<(), BackupError>,
     again: Result<(), BackupError>,
 ) -> Result<(), BackupError> {
     match (copy, again) {
-        (Err(a @ BackupError::DiskFull { .. }), Err(b)) => {
-            tracing::error!("{b}");
-            Err(a)
-        }
+        (
+            Err(BackupError::DiskFull {
+                path,
+                dir,
+                needed,
+                free,
+                ..
+            }),
+            Err(b),
+        ) => Err(BackupError::DiskFull {
+            also: Some(b.to_string()),
+            path,
+            dir,
+            needed,
+            free,
+        }),
         (Err(a), Err(b)) => Err(BackupError::Precondition(format!("{a}; {b}"))),
         (Err(a), Ok(())) => Err(a),
         (Ok(()), again) => again,
@@ -828,6 +843,7 @@ mod tests {
             panic!("not a full disk: {e}");
         };
         let full = BackupError::DiskFull {
+            also: None,
             path,
             dir: Some("/srv/b".into()),
             needed: Some(29_000_000),

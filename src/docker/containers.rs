@@ -50,6 +50,8 @@ pub struct ContainerInfo {
     pub exit_code: i64,
     pub restart_count: i64,
     pub started_at: Option<String>,
+    /// When its last run ended (RFC 3339; Docker's zero time when it never ended).
+    pub finished_at: Option<String>,
     /// The image as the compose file asked for it, e.g. `registry/app:0.1.9`.
     pub image: String,
     pub image_id: String,
@@ -207,6 +209,7 @@ pub async fn stack_containers(
             exit_code: state.exit_code.unwrap_or(0),
             restart_count: inspect.restart_count.unwrap_or(0),
             started_at: state.started_at,
+            finished_at: state.finished_at,
             image,
             image_id,
             digest,

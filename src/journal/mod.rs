@@ -112,6 +112,8 @@ pub struct HoldRecord {
     pub pid: i64,
     /// The run ended (it failed to start them again) rather than being killed.
     pub run_ended: bool,
+    /// When the stop began (RFC 3339).
+    pub started_at: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -325,7 +327,7 @@ impl Journal {
     /// the runs of `project`: a hoist killed while they were stopped.
     pub async fn unfinished_holds(&self, project: &str) -> Result<Vec<HoldRecord>, JournalError> {
         let rows = sqlx::query(
-            "SELECT steps.id, steps.run_id, steps.name, runs.pid, runs.finished_at IS NOT NULL FROM steps JOIN runs ON runs.id = steps.run_id \
+            "SELECT steps.id, steps.run_id, steps.name, runs.pid, runs.finished_at IS NOT NULL, steps.started_at FROM steps JOIN runs ON runs.id = steps.run_id \
              WHERE runs.project = ? AND steps.status = 'running' AND steps.name LIKE 'hold %' ORDER BY steps.id",
         )
         .bind(project)
@@ -346,6 +348,7 @@ impl Journal {
                     .collect(),
                 pid: r.try_get(3).unwrap_or_default(),
                 run_ended: r.try_get(4).unwrap_or_default(),
+                started_at: r.try_get(5).unwrap_or_default(),
             })
             .collect())
     }

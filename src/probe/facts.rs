@@ -88,7 +88,13 @@ impl Facts {
                 services.extend(m.services.iter().cloned());
             }
         }
-        services.retain(|s| view.upgraded.contains(s));
+        // The app's services, and an SQLite database's own service (it writes the file).
+        let sqlite_db = view
+            .database
+            .as_ref()
+            .filter(|d| d.kind == crate::db::DbKind::Sqlite)
+            .map(|d| d.service.clone());
+        services.retain(|s| view.upgraded.contains(s) || sqlite_db.as_ref() == Some(s));
         services.sort();
         services.dedup();
         services
@@ -119,7 +125,9 @@ async fn held(state_dir: &std::path::Path, project: &str) -> Vec<Held> {
     holds
         .into_iter()
         .flat_map(|h| {
-            let copying = crate::journal::pid_alive(h.pid);
+            // The hoist asking now is not the one copying (the wizard runs several in one).
+            let own = i64::from(std::process::id());
+            let copying = !h.run_ended && h.pid != own && crate::journal::pid_alive(h.pid);
             h.services.into_iter().map(move |service| Held {
                 service,
                 run_id: h.run_id.clone(),

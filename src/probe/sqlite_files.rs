@@ -20,7 +20,7 @@ pub struct SqliteFile {
 
 /// How many files' schemas are read: a media library of SQLite files must not make `status`
 /// slow (the rest are still named).
-const MAX_READ: usize = 8;
+const MAX_READ: usize = 32;
 
 /// The schema fingerprint of the SQLite file at `host` (read-only), when it can be read.
 async fn fingerprint(host: PathBuf) -> Option<String> {
@@ -113,6 +113,9 @@ pub async fn in_data(data: &[DataMount], running: &Running) -> Vec<SqliteFile> {
     })
     .await
     .unwrap_or_default();
+    // In path order, so that the same files are read each time (a rollback compares them).
+    let mut found = found;
+    found.sort_by(|a, b| a.0.path.cmp(&b.0.path));
     let mut out = Vec::new();
     for (i, (mut file, host)) in found.into_iter().enumerate() {
         if i < MAX_READ {

@@ -313,7 +313,12 @@ async fn stopped_database(
     view: &facts::StackView,
     began: jiff::Timestamp,
 ) -> Option<DatabaseFate> {
-    let db = view.database.as_ref()?;
+    // An SQLite database has no server to stop under a dump; its service may have been
+    // stopped by hoist itself, for the copy.
+    let db = view
+        .database
+        .as_ref()
+        .filter(|d| d.kind != crate::db::DbKind::Sqlite)?;
     let service = db.service.as_str();
     let events = crate::docker::events::project_events_between(
         engine,
