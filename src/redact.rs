@@ -85,7 +85,9 @@ fn mask_standalone(text: &str, secret: &str) -> Option<String> {
         if at < rest {
             continue;
         }
-        let before = text[..at].chars().next_back();
+        // `-pSECRET` (a MySQL client's password option) ends at the option's letter.
+        let option = text[..at].ends_with("-p");
+        let before = text[..at].chars().next_back().filter(|_| !option);
         let mut tail = text[at + secret.len()..].chars();
         let after = tail.next();
         // A full stop ends a sentence unless a name goes on after it (`test.db`).
@@ -302,6 +304,7 @@ mod tests {
             mask_with("postgres://u:test@db/app", &secrets),
             "postgres://u:***@db/app"
         );
+        assert_eq!(mask_with("mysql -ptest app", &secrets), "mysql -p*** app");
         // A long secret is masked wherever it appears, even inside a word.
         assert_eq!(mask_with("xa-much-longer-secretx", &secrets), "x***x");
     }

@@ -328,17 +328,29 @@ fn sqlite_finding(facts: &Facts) -> Option<Finding> {
         .map(|f| format!("{} ({})", f.path, f.service))
         .collect();
     let stopped = facts.stop_for_copy();
-    Some(Finding::new(
-        "sqlite",
-        Level::Ok,
-        format!(
-            "{} keeps a database in SQLite files: {}. The backup stops {} while it copies them (a file copied while it is written is not a consistent database), then starts {} again",
-            first.service,
-            files.join(", "),
-            stopped.join(", "),
-            if stopped.len() == 1 { "it" } else { "them" }
-        ),
-    ))
+    Some(if stopped.is_empty() {
+        Finding::new(
+            "sqlite",
+            Level::Warn,
+            format!(
+                "{} keeps a database in SQLite files: {}. No running service of the app writes them, so the backup copies them as they are",
+                first.service,
+                files.join(", ")
+            ),
+        )
+    } else {
+        Finding::new(
+            "sqlite",
+            Level::Ok,
+            format!(
+                "{} keeps a database in SQLite files: {}. The backup stops {} while it copies them (a file copied while it is written is not a consistent database), then starts {} again",
+                first.service,
+                files.join(", "),
+                stopped.join(", "),
+                if stopped.len() == 1 { "it" } else { "them" }
+            ),
+        )
+    })
 }
 
 /// Services beside the app that keep data: how the backup copies it, or that it is left out.
@@ -359,6 +371,21 @@ fn beside_findings(facts: &Facts) -> Vec<Finding> {
                         b.words()
                     ),
                 ),
+                _ if facts
+                    .docker
+                    .as_ref()
+                    .is_ok_and(|r| r.of_service(&b.service).is_empty()) =>
+                {
+                    Finding::new(
+                        &name,
+                        Level::Warn,
+                        format!(
+                            "{}; it has no container, so a backup cannot copy its data until it is created (`docker compose up -d {}`)",
+                            b.words(),
+                            b.service
+                        ),
+                    )
+                }
                 _ => Finding::new(
                     &name,
                     Level::Ok,
@@ -383,6 +410,26 @@ fn database_finding(facts: &Facts) -> Option<Finding> {
         ));
     }
     let spec = facts.view.database.as_ref()?;
+    // An SQLite file is backed up with the data mount that holds it: there must be one.
+    if let Some(path) = spec
+        .path
+        .as_deref()
+        .filter(|_| spec.kind == crate::db::DbKind::Sqlite)
+        && !facts
+            .view
+            .data
+            .iter()
+            .any(|m| std::path::Path::new(path).starts_with(&m.target))
+    {
+        return Some(Finding::new(
+            "database",
+            Level::Fail,
+            format!(
+                "the SQLite database {path} of service {} is on none of the data mounts the backup archives, so no backup would hold it: mount its directory, or add that mount to `x-hoist: {{data: [...]}}`",
+                spec.service
+            ),
+        ));
+    }
     let result = facts.db.as_ref()?;
     Some(match result {
         Ok(probe) => {

@@ -268,13 +268,17 @@ fn data_lines(t: &mut String, facts: &Facts) {
             seen.kind, seen.service, seen.how
         );
     }
+    let stopped = facts.stop_for_copy();
     for f in &facts.sqlite {
+        let how = if stopped.is_empty() {
+            "copied as it is".to_string()
+        } else {
+            format!("{} stopped for the copy", stopped.join(", "))
+        };
         let _ = writeln!(
             t,
-            "SQLite    {} (service {}): backed up with the data, {} stopped for the copy",
-            f.path,
-            f.service,
-            facts.stop_for_copy().join(", ")
+            "SQLite    {} (service {}): backed up with the data, {how}",
+            f.path, f.service
         );
     }
     for b in &view.beside {

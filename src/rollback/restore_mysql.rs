@@ -83,18 +83,39 @@ async fn load(
     Err(failure)
 }
 
-/// Drops database `name` and makes it again, empty, with `charset` and `collation`.
+/// Why making the database again failed: before the drop (nothing changed) or after it.
+enum Recreate {
+    NotDropped(String),
+    Dropped(String),
+}
+
+/// Drops database `name` and makes it again, empty, with `charset` and `collation`. The drop
+/// waits at most 30 s for another connection's lock (a service beside the app, an admin tool)
+/// rather than hang with the app stopped.
 async fn recreate(
     engine: &Engine,
     container: &str,
     db: &Database,
     (charset, collation): (&str, &str),
-) -> Result<(), String> {
+) -> Result<(), Recreate> {
     let name = ident(&db.name);
-    let sql = format!(
-        "DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name} CHARACTER SET {charset} COLLATE {collation}"
-    );
-    client(engine, container, db, &sql).await.map(|_| ())
+    let drop = format!("SET SESSION lock_wait_timeout = 30; DROP DATABASE IF EXISTS {name}");
+    client(engine, container, db, &drop)
+        .await
+        .map_err(Recreate::NotDropped)?;
+    let create = format!("CREATE DATABASE {name} CHARACTER SET {charset} COLLATE {collation}");
+    client(engine, container, db, &create)
+        .await
+        .map(|_| ())
+        .map_err(Recreate::Dropped)
+}
+
+/// How to load the kept dump by hand, when hoist could not.
+fn by_hand(db: &Database, kept: &str) -> String {
+    format!(
+        "gunzip -c {kept} | docker compose exec -T -e MYSQL_PWD=PASSWORD {} sh -c 'mariadb -u {} {} || mysql -u {} {}'",
+        db.service, db.user, db.name, db.user, db.name
+    )
 }
 
 /// The database's default character set and collation (kept when it is made again).
@@ -158,26 +179,35 @@ pub(super) async fn restore(
         })?;
     let kept_words = kept.display().to_string();
     let charset = (charset.0.as_str(), charset.1.as_str());
-    recreate(engine, container, db, charset)
-        .await
-        .map_err(|e| format!("the database could not be emptied ({e}); the newer database is also kept in {kept_words}"))?;
-    let Err(failure) = load(engine, container, db, dump_gz).await else {
-        return Ok(DatabaseRestored {
-            kept_aside_as: kept_words,
-        });
+    let failure = match recreate(engine, container, db, charset).await {
+        Err(Recreate::NotDropped(e)) => {
+            return Err(format!(
+                "the database could not be emptied ({e}); it was not touched, and a copy of it is also in {kept_words}"
+            ));
+        }
+        Err(Recreate::Dropped(e)) => format!("it was dropped and could not be made again ({e})"),
+        Ok(()) => match load(engine, container, db, dump_gz).await {
+            Ok(()) => {
+                return Ok(DatabaseRestored {
+                    kept_aside_as: kept_words,
+                });
+            }
+            Err(e) => format!("the dump did not load ({e})"),
+        },
     };
     // Put the newer database back as it was.
     let back = match recreate(engine, container, db, charset).await {
         Ok(()) => load(engine, container, db, &kept).await,
-        Err(e) => Err(e),
+        Err(Recreate::NotDropped(e) | Recreate::Dropped(e)) => Err(e),
     };
     Err(match back {
         Ok(()) => format!(
-            "the dump did not load ({failure}); the database is back as it was before the restore (from {kept_words})"
+            "{failure}; the database is back as it was before the restore (from {kept_words})"
         ),
         Err(e) => format!(
-            "the dump did not load ({failure}), and putting the newer database back failed too ({e}): database {} may be empty. Its content is in {kept_words}: load it with `gunzip -c {kept_words} | docker compose exec -T {} mariadb -u {} -p {}`",
-            db.name, db.service, db.user, db.name
+            "{failure}, and putting the newer database back failed too ({e}): database {} may be empty or missing. Its content is in {kept_words}; load it by hand: `{}`",
+            db.name,
+            by_hand(db, &kept_words)
         ),
     })
 }

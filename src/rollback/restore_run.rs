@@ -87,7 +87,7 @@ pub(super) async fn stop_and_restore(
         let step = run
             .start(
                 Step::RestoreDatabase,
-                "loading the dump into a fresh database in one transaction",
+                "loading the backup's dump, the current database kept aside",
             )
             .await;
         let dump = manifest["files"]
