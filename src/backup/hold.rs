@@ -149,15 +149,11 @@ pub async fn start_again(
 /// Asks Redis in `container` to write its snapshot now (`redis-cli SAVE`, whose file is
 /// replaced whole by a rename, so copying it while Redis runs is consistent). Err: why not.
 pub async fn redis_save(engine: &Engine, container: &str) -> Result<(), String> {
-    let mut out: Vec<u8> = Vec::new();
-    let mut sink = |b: bytes::Bytes| {
-        out.extend_from_slice(&b);
-        Ok(())
-    };
-    let outcome = exec::exec_streaming(engine, container, &["redis-cli", "SAVE"], &[], &mut sink)
+    let cmd = ["redis-cli", "SAVE"];
+    let (outcome, out) = exec::exec_output(engine, container, &cmd, &[], usize::MAX)
         .await
         .map_err(|e| e.to_string())?;
-    let said = String::from_utf8_lossy(&out).trim().to_string();
+    let said = out.trim().to_string();
     if outcome.exit_code == 0 && said == "OK" {
         Ok(())
     } else {
@@ -175,16 +171,10 @@ pub async fn redis_save(engine: &Engine, container: &str) -> Result<(), String> 
 
 /// Where Redis in `container` writes its snapshot (`CONFIG GET dir`), when it says.
 pub async fn redis_dir(engine: &Engine, container: &str) -> Option<String> {
-    let mut out: Vec<u8> = Vec::new();
-    let mut sink = |b: bytes::Bytes| {
-        out.extend_from_slice(&b);
-        Ok(())
-    };
     let cmd = ["redis-cli", "CONFIG", "GET", "dir"];
-    let outcome = exec::exec_streaming(engine, container, &cmd, &[], &mut sink)
+    let (outcome, text) = exec::exec_output(engine, container, &cmd, &[], usize::MAX)
         .await
         .ok()?;
-    let text = String::from_utf8_lossy(&out).to_string();
     // The answer is the key's name, then its value.
     let dir = text.lines().nth(1)?.trim().to_string();
     (outcome.exit_code == 0 && dir.starts_with('/')).then_some(dir)

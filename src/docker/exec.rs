@@ -130,6 +130,26 @@ pub async fn exec_streaming(
     })
 }
 
+/// Runs `cmd` as `exec_streaming` does and returns its outcome with its stdout as text (at most
+/// the first `limit` bytes of it): for a command whose short answer is read.
+pub async fn exec_output(
+    engine: &Engine,
+    container: &str,
+    cmd: &[&str],
+    env: &[String],
+    limit: usize,
+) -> Result<(ExecOutcome, String), DockerError> {
+    let mut out: Vec<u8> = Vec::new();
+    let mut sink = |b: bytes::Bytes| {
+        if out.len() < limit {
+            out.extend_from_slice(&b);
+        }
+        Ok(())
+    };
+    let outcome = exec_streaming(engine, container, cmd, env, &mut sink).await?;
+    Ok((outcome, String::from_utf8_lossy(&out).into_owned()))
+}
+
 /// The tar stream of `path` in `container` (the endpoint `docker cp` uses; it serves bind
 /// mounts and named volumes alike), chunk by chunk to `sink`.
 pub async fn download_path(

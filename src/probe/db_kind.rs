@@ -29,21 +29,11 @@ const SERVERS: [(&str, DbKind, &str, &str); 3] = [
 
 /// The first line `binary --version` prints in `container`, when it runs there.
 async fn version_of(engine: &Engine, container: &str, binary: &str) -> Option<String> {
-    let mut out: Vec<u8> = Vec::new();
-    let mut sink = |b: bytes::Bytes| {
-        if out.len() < 4096 {
-            out.extend_from_slice(&b);
-        }
-        Ok(())
-    };
-    let outcome = exec::exec_streaming(engine, container, &[binary, "--version"], &[], &mut sink)
+    let cmd = [binary, "--version"];
+    let (outcome, out) = exec::exec_output(engine, container, &cmd, &[], 4096)
         .await
         .ok()?;
-    let line = String::from_utf8_lossy(&out)
-        .lines()
-        .next()?
-        .trim()
-        .to_string();
+    let line = out.lines().next()?.trim().to_string();
     (outcome.exit_code == 0 && !line.is_empty()).then_some(line)
 }
 

@@ -36,17 +36,12 @@ async fn client(
     let env = [format!("MYSQL_PWD={}", db.password.expose())];
     let mut last = String::new();
     for tool in CLIENTS {
-        let mut out: Vec<u8> = Vec::new();
-        let mut sink = |b: bytes::Bytes| {
-            out.extend_from_slice(&b);
-            Ok(())
-        };
         let cmd = [tool, "--user", &db.user, "-N", "-B", "-e", sql];
-        let outcome = exec::exec_streaming(engine, container, &cmd, &env, &mut sink)
+        let (outcome, out) = exec::exec_output(engine, container, &cmd, &env, usize::MAX)
             .await
             .map_err(|e| e.to_string())?;
         match outcome.exit_code {
-            0 => return Ok(String::from_utf8_lossy(&out).into_owned()),
+            0 => return Ok(out),
             // Not in this image: try the other name.
             126 | 127 => last = format!("no {tool} client in the database container"),
             code => {
