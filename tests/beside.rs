@@ -10,7 +10,7 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{TestStack, docker_available, free_port};
+use common::{TestStack, docker_available, docker_exec as exec, free_port, inspect};
 
 fn fixture(extra_services: &str, extra_volumes: &str, port: u16, tag: &str) -> TestStack {
     let compose = std::fs::read_to_string(common::repo_root().join("testbed/stack/compose.yaml"))
@@ -22,25 +22,6 @@ fn fixture(extra_services: &str, extra_volumes: &str, port: u16, tag: &str) -> T
         );
     let env = common::fixture_env("0.1.11", port, "beside");
     TestStack::custom(tag, &[("compose.yaml", &compose), (".env", &env)])
-}
-
-fn inspect(container: &str, format: &str) -> String {
-    let out = Command::new("docker")
-        .args(["inspect", "--format", format, container])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn exec(container: &str, args: &[&str]) -> String {
-    let out = Command::new("docker")
-        .arg("exec")
-        .arg(container)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "docker exec {args:?}: {out:?}");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 fn archive_names(path: &std::path::Path) -> Vec<String> {

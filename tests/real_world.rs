@@ -8,7 +8,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{TestStack, docker_available, free_port};
+use common::{TestStack, docker_available, free_port, inspect};
 
 const REGISTRY: &str = "127.0.0.1:5000";
 
@@ -31,14 +31,6 @@ fn version_on(port: u16) -> String {
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
     v["version"].as_str().unwrap_or("").to_string()
-}
-
-fn inspect(container: &str, format: &str) -> String {
-    let out = Command::new("docker")
-        .args(["inspect", "--format", format, container])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 #[test]

@@ -7,26 +7,16 @@ mod common;
 
 use std::process::Command;
 
-use common::{TestStack, docker_available};
+use common::{MARIADB_APP_PASSWORD, TestStack, docker_available, docker_exec};
 
 fn sql(stack: &TestStack, statements: &str) -> String {
-    let out = Command::new("docker")
-        .args([
-            "exec",
-            &stack.container("db"),
-            "mariadb",
-            "-uapp",
-            "-papp-Pw-2",
-            "-N",
-            "-B",
-            "app",
-            "-e",
-            statements,
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{statements}: {out:?}");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    let password = format!("-p{MARIADB_APP_PASSWORD}");
+    docker_exec(
+        &stack.container("db"),
+        &[
+            "mariadb", "-uapp", &password, "-N", "-B", "app", "-e", statements,
+        ],
+    )
 }
 
 #[test]
@@ -34,19 +24,7 @@ fn a_mariadb_database_is_restored_and_the_newer_one_kept_as_a_dump() {
     if !docker_available() {
         return;
     }
-    let stack = TestStack::custom(
-        "maria-rb",
-        &[
-            (
-                "compose.yaml",
-                "services:\n  db:\n    image: 127.0.0.1:5000/mariadb:10.11\n    environment:\n      MARIADB_ROOT_PASSWORD: ${ROOT_PW}\n      MARIADB_DATABASE: app\n      MARIADB_USER: app\n      MARIADB_PASSWORD: ${APP_PW}\n    healthcheck:\n      test: [\"CMD-SHELL\", \"mariadb -uapp -p$$MARIADB_PASSWORD -h127.0.0.1 app -e 'SELECT 1'\"]\n      interval: 1s\n      retries: 60\n  app:\n    image: 127.0.0.1:5000/specivo/specivo:${APP_VERSION:-latest}\n    command: [\"beat\"]\n    depends_on:\n      db:\n        condition: service_healthy\n",
-            ),
-            (
-                ".env",
-                "APP_VERSION=0.1.10\nROOT_PW=root-Pw-1\nAPP_PW=app-Pw-2\n",
-            ),
-        ],
-    );
+    let stack = common::mariadb_stack("maria-rb");
     // A schema with what a cross-schema RENAME TABLE cannot move: a trigger and a view.
     sql(
         &stack,
@@ -98,16 +76,14 @@ fn a_mariadb_database_is_restored_and_the_newer_one_kept_as_a_dump() {
     let text = Command::new("gunzip").args(["-c", &kept]).output().unwrap();
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("def456") && text.contains("three"), "{kept}");
-    assert!(!back.stdout.contains("app-Pw-2"), "the password leaked");
+    assert!(
+        !back.stdout.contains(MARIADB_APP_PASSWORD),
+        "the password leaked"
+    );
 }
 
 fn python(stack: &TestStack, script: &str) -> String {
-    let out = Command::new("docker")
-        .args(["exec", &stack.container("app"), "python3", "-c", script])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{script}: {out:?}");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    docker_exec(&stack.container("app"), &["python3", "-c", script])
 }
 
 #[test]

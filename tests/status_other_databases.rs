@@ -12,35 +12,21 @@ fn a_mariadb_stack_is_detected_and_read() {
     if !docker_available() {
         return;
     }
-    let stack = TestStack::custom(
-        "maria",
-        &[
-            (
-                "compose.yaml",
-                "services:\n  db:\n    image: 127.0.0.1:5000/mariadb:10.11\n    environment:\n      MARIADB_ROOT_PASSWORD: ${ROOT_PW}\n      MARIADB_DATABASE: app\n      MARIADB_USER: app\n      MARIADB_PASSWORD: ${APP_PW}\n    healthcheck:\n      test: [\"CMD-SHELL\", \"mariadb -uapp -p$$MARIADB_PASSWORD -h127.0.0.1 app -e 'SELECT 1'\"]\n      interval: 1s\n      retries: 60\n  app:\n    image: 127.0.0.1:5000/specivo/specivo:${APP_VERSION:-latest}\n    command: [\"beat\"]\n    depends_on:\n      db:\n        condition: service_healthy\n",
-            ),
-            (
-                ".env",
-                "APP_VERSION=0.1.10\nROOT_PW=root-Pw-1\nAPP_PW=app-Pw-2\n",
-            ),
-        ],
-    );
+    let stack = common::mariadb_stack("maria");
     let sql = "CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY); INSERT INTO alembic_version VALUES ('abc123'); CREATE TABLE notes (id INT); INSERT INTO notes VALUES (1),(2);";
-    let out = Command::new("docker")
-        .args([
-            "exec",
-            &stack.container("db"),
+    let password = format!("-p{}", common::MARIADB_APP_PASSWORD);
+    common::docker_exec(
+        &stack.container("db"),
+        &[
             "mariadb",
             "-uapp",
-            "-papp-Pw-2",
+            &password,
             "-h127.0.0.1",
             "app",
             "-e",
             sql,
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
+        ],
+    );
 
     let run = stack.hoist(&["status", "--json"]);
     run.assert_no_panic();

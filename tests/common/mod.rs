@@ -411,6 +411,48 @@ impl TestStack {
     }
 }
 
+/// `docker inspect --format FORMAT CONTAINER`, trimmed ("" when it fails).
+pub fn inspect(container: &str, format: &str) -> String {
+    let out = Command::new("docker")
+        .args(["inspect", "--format", format, container])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// `docker exec CONTAINER ARGS...`, which must succeed; its stdout, trimmed.
+pub fn docker_exec(container: &str, args: &[&str]) -> String {
+    let out = Command::new("docker")
+        .arg("exec")
+        .arg(container)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "docker exec {args:?}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The password of the app's user in `mariadb_stack`'s database `app`.
+pub const MARIADB_APP_PASSWORD: &str = "app-Pw-2";
+
+/// A running stack of the bed's MariaDB (database `app`, user `app`) and the app's `beat`
+/// service at 0.1.10, which does not use it: a MariaDB stack hoist upgrades and reads.
+pub fn mariadb_stack(tag: &str) -> TestStack {
+    TestStack::custom(
+        tag,
+        &[
+            (
+                "compose.yaml",
+                "services:\n  db:\n    image: 127.0.0.1:5000/mariadb:10.11\n    environment:\n      MARIADB_ROOT_PASSWORD: ${ROOT_PW}\n      MARIADB_DATABASE: app\n      MARIADB_USER: app\n      MARIADB_PASSWORD: ${APP_PW}\n    healthcheck:\n      test: [\"CMD-SHELL\", \"mariadb -uapp -p$$MARIADB_PASSWORD -h127.0.0.1 app -e 'SELECT 1'\"]\n      interval: 1s\n      retries: 60\n  app:\n    image: 127.0.0.1:5000/specivo/specivo:${APP_VERSION:-latest}\n    command: [\"beat\"]\n    depends_on:\n      db:\n        condition: service_healthy\n",
+            ),
+            (
+                ".env",
+                &format!("APP_VERSION=0.1.10\nROOT_PW=root-Pw-1\nAPP_PW={MARIADB_APP_PASSWORD}\n"),
+            ),
+        ],
+    )
+}
+
 /// The fixture's `.env` at `version` on `port`, its secrets named after `tag`.
 pub fn fixture_env(version: &str, port: u16, tag: &str) -> String {
     std::fs::read_to_string(repo_root().join("testbed/stack/env.template"))
