@@ -2,7 +2,7 @@
 //! last line the summary). It only prints what the engine's events say.
 use std::io::Write;
 
-use hoist::rollback_plan::{Decision, loss_sentence};
+use hoist::rollback_plan::{Decision, loss_words};
 use hoist::run::{Event, Finished, Headless, StepStatus, UpgradePlan};
 
 /// Runs an engine (`upgrade` or `rollback`) on `runtime`, printing its events as they come and
@@ -121,18 +121,12 @@ pub fn print_event(event: &Event, json: bool) {
                 Decision::Restore => "restore the backup, then the previous version",
             };
             let loss = match decision {
-                Decision::Restore if unknown_loss.is_some() => {
-                    format!(
-                        "\n    {}; it is kept aside",
-                        unknown_loss.as_deref().unwrap_or_default()
-                    )
-                }
-                Decision::Restore if losses.is_empty() => {
+                Decision::Restore if losses.is_empty() && unknown_loss.is_none() => {
                     "\n    no rows were written since the backup".to_string()
                 }
                 Decision::Restore => format!(
-                    "\n    the app loses what was {}; it is kept aside",
-                    loss_sentence(losses)
+                    "\n    what the restore takes away (it is kept aside): {}",
+                    loss_words(losses, unknown_loss.as_deref())
                 ),
                 Decision::Repin => String::new(),
             };

@@ -358,6 +358,77 @@ async fn fingerprint_and_counts(server: &Server, widen: &str, not_null: &str) {
     assert_eq!(names, ["issues", "tags"]);
 }
 
+/// The changes since `before`, once the statistics show any (within 5 s).
+async fn changes_after(
+    db: &TestDb<'_>,
+    before: &hoist::db::Writes,
+    expect: &str,
+) -> (hoist::db::Writes, Vec<(String, hoist::db::writes::Change)>) {
+    for _ in 0..50 {
+        let now = db.probe().await.writes.expect("the write tally is read");
+        let changes = hoist::db::writes::between(before, &now).expect("comparable");
+        if !changes.is_empty() {
+            return (now, changes);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{expect}: no change seen in 5 s");
+}
+
+/// Every write shows in the tally: an UPDATE that leaves the counts as they were, a DELETE
+/// plus an INSERT. PostgreSQL counts them (its statistics reach readers within about a second
+/// of the writer's commit, so the test waits for them); MySQL/MariaDB says the table changed.
+async fn writes_see_every_write(server: &Server) {
+    use hoist::db::writes::{Change, between};
+    let db = server.fresh_db().await;
+    db.exec(fixtures::APP_TABLE).await;
+    let settled = |p: &DbProbe| p.writes.clone().expect("the write tally is read");
+    let mut before = settled(&db.probe().await);
+    // Wait for the fixture's own inserts to reach the statistics.
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let again = settled(&db.probe().await);
+        if again == before {
+            break;
+        }
+        before = again;
+    }
+    assert_eq!(
+        between(&before, &settled(&db.probe().await)),
+        Ok(Vec::new())
+    );
+
+    db.exec(&["UPDATE issues SET title = 'edited' WHERE id = 2"])
+        .await;
+    let (after_update, changes) = changes_after(&db, &before, "an update").await;
+    let expected = match server.kind {
+        DbKind::Postgres => Change::Counted {
+            inserted: 0,
+            updated: 1,
+            deleted: 0,
+        },
+        _ => Change::Changed,
+    };
+    assert_eq!(changes, vec![("issues".to_string(), expected)]);
+    assert_eq!(rows_of(&db.probe().await, "issues"), 3, "counts unchanged");
+
+    db.exec(&[
+        "DELETE FROM issues WHERE id = 3",
+        "INSERT INTO issues (id, title) VALUES (9, 'replaced')",
+    ])
+    .await;
+    let (_, changes) = changes_after(&db, &after_update, "a delete and an insert").await;
+    let expected = match server.kind {
+        DbKind::Postgres => Change::Counted {
+            inserted: 1,
+            updated: 0,
+            deleted: 1,
+        },
+        _ => Change::Changed,
+    };
+    assert_eq!(changes, vec![("issues".to_string(), expected)]);
+}
+
 /// The wrong password: the authentication sentence, naming the variables, without any password.
 async fn wrong_password(server: &Server, variable: &str) {
     let mut target = server.target(&server.admin_db);
@@ -561,4 +632,20 @@ async fn mysql_a_locked_table_times_out() {
         .await
         .unwrap();
     locker.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn postgres_writes_see_every_write() {
+    let Some(server) = Server::get(DbKind::Postgres) else {
+        return;
+    };
+    writes_see_every_write(&server).await;
+}
+
+#[tokio::test]
+async fn mysql_writes_see_every_write() {
+    let Some(server) = Server::get(DbKind::Mysql) else {
+        return;
+    };
+    writes_see_every_write(&server).await;
 }

@@ -350,3 +350,42 @@ fn a_damaged_or_missing_backup_is_refused_with_nothing_changed() {
     assert!(run.stderr.contains("is missing"), "{run:?}");
     assert_eq!(std::fs::read(stack.dir.join(".env")).unwrap(), env_before);
 }
+
+#[test]
+fn an_edit_after_the_upgrade_is_a_loss_the_rollback_names_though_no_count_changed() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start_sized("edited", "0.1.11", 1);
+    let upgraded = stack.hoist(&["upgrade", "--to", "0.1.12", "--yes", "--json"]);
+    assert_eq!(upgraded.code, 0, "{upgraded:?}");
+    let (_, rows_upgraded) = database(&stack);
+    let title = "SELECT title FROM issues WHERE id = 1";
+    let original = common::fixture_sql(&stack, title);
+    // A user edits an issue on 0.1.12: no table has more or fewer rows.
+    common::fixture_sql(
+        &stack,
+        "UPDATE issues SET title = 'edited after the upgrade' WHERE id = 1",
+    );
+    assert_eq!(database(&stack).1, rows_upgraded, "counts unchanged");
+
+    let refused = stack.hoist(&["rollback", "--json"]);
+    assert_eq!(refused.code, 3, "{refused:?}");
+    let error = refused.summary()["error"].as_str().unwrap().to_string();
+    assert!(error.contains("1 updated row in issues"), "{error}");
+    assert!(!error.contains("no rows were written"), "{error}");
+    assert_eq!(pinned(&stack), "0.1.12");
+
+    let run = stack.hoist(&["rollback", "--yes", "--json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let s = run.summary();
+    assert_eq!(s["decision"], "restore", "{s:#}");
+    assert_eq!(
+        s["losses"],
+        serde_json::json!([{"table": "issues", "rows_in_backup": rows_upgraded["issues"],
+            "rows_now": rows_upgraded["issues"], "inserted": 0, "updated": 1, "deleted": 0}]),
+        "{s:#}"
+    );
+    // The restore put back the issue as the backup had it.
+    assert_eq!(common::fixture_sql(&stack, title), original);
+}

@@ -392,3 +392,55 @@ fn a_failure_with_nobody_attached_that_a_rollback_would_lose_rows_to_waits_for_a
     let status = stack.hoist(&["status", "--json"]).summary();
     assert!(status.get("attention").is_none(), "{status:#}");
 }
+
+#[test]
+fn an_edit_that_no_row_count_shows_stops_an_unattended_restore() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start_sized("unattended-edit", "0.1.11", 1);
+    let db = stack.container("db");
+    // A user edits an issue after the backup (no count changes); then the terminal goes away;
+    // 0.1.14 migrates (0023) and fails in its next migration.
+    let (finished, _) = upgrade(
+        &stack,
+        "0.1.14",
+        PathMode::Direct,
+        Person {
+            override_unhealthy: false,
+        },
+        Stop::default(),
+        move |e, stop| match e {
+            Event::StepStarted {
+                step: hoist::run::Step::Pin,
+                ..
+            } => {
+                common::docker_exec(
+                    &db,
+                    &[
+                        "psql",
+                        "-U",
+                        "specivo",
+                        "-d",
+                        "specivo",
+                        "-c",
+                        "UPDATE issues SET title = 'edited after the backup' WHERE id = 2",
+                    ],
+                );
+            }
+            Event::StepStarted {
+                step: hoist::run::Step::Restart,
+                ..
+            } => stop.detach(),
+            _ => {}
+        },
+    );
+    assert_eq!(finished.exit_code, 1, "{}", finished.sentence);
+    assert_eq!(summary(&finished)["outcome"], "needs_decision");
+    assert!(
+        finished.sentence.contains("1 updated row in issues"),
+        "{}",
+        finished.sentence
+    );
+    assert_eq!(states(&stack)["api"], "exited");
+}

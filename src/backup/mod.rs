@@ -223,6 +223,12 @@ pub struct ManifestDatabase {
     pub revision: Option<String>,
     pub fingerprint: String,
     pub tables: Vec<crate::db::TableRows>,
+    /// Every table's write tally when the backup was taken: what a restore takes away is
+    /// counted from it. Absent when the database would not say (`writes_unread` says why).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub writes: Option<crate::db::Writes>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub writes_unread: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -555,6 +561,8 @@ async fn write_all(
             revision: probe.migrations.as_ref().map(|m| m.revision.clone()),
             fingerprint: probe.fingerprint.clone(),
             tables: probe.tables.clone(),
+            writes: probe.writes.clone().ok(),
+            writes_unread: probe.writes.clone().err(),
         });
     }
 

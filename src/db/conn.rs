@@ -194,6 +194,36 @@ impl Conn {
         result.map_err(|e| self.error(sql, e))
     }
 
+    /// Runs a query of one text column and hands each row to `each` as it arrives, so a
+    /// table of any size is read in constant memory. The whole read is bounded by the timeout.
+    pub async fn each_text(
+        &mut self,
+        sql: &str,
+        mut each: impl FnMut(Option<&str>),
+    ) -> Result<(), DbError> {
+        use futures_util::TryStreamExt;
+        let timeout = self.timeout;
+        macro_rules! stream {
+            ($conn:expr) => {
+                bounded(timeout, async {
+                    let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_string())).fetch($conn);
+                    while let Some(row) = rows.try_next().await? {
+                        let value: Option<String> = row.try_get(0)?;
+                        each(value.as_deref());
+                    }
+                    Ok(())
+                })
+                .await
+            };
+        }
+        let result = match &mut self.inner {
+            Inner::Pg(c) => stream!(&mut *c),
+            Inner::My(c) => stream!(&mut *c),
+            Inner::Lite(c) => stream!(&mut *c),
+        };
+        result.map_err(|e| self.error(sql, e))
+    }
+
     /// The first row (empty when there is none).
     pub async fn first_row(&mut self, sql: &str) -> Result<Vec<Option<String>>, DbError> {
         Ok(self.rows(sql).await?.into_iter().next().unwrap_or_default())

@@ -15,6 +15,7 @@ mod sqlite;
 mod test_fixtures;
 #[cfg(test)]
 mod tests;
+pub mod writes;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -24,6 +25,7 @@ use serde::Serialize;
 pub use crate::secret::Secret;
 use conn::Conn;
 pub use migrations::{MigrationFramework, Migrations};
+pub use writes::Writes;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -93,6 +95,10 @@ pub struct DbProbe {
     /// SQLite the file's size.
     pub size_bytes: u64,
     pub server_version: String,
+    /// Every table's write tally (`writes`): Err says why it could not be read, which a
+    /// rollback then says instead of "nothing was written".
+    #[serde(skip)]
+    pub writes: Result<Writes, String>,
 }
 
 /// What went wrong, one sentence each, never with the password in it.
@@ -191,7 +197,17 @@ async fn probe_with(conn: &mut Conn, target: &DbTarget) -> Result<DbProbe, DbErr
     tables.sort_by(|a, b| a.name.cmp(&b.name));
     let migrations =
         migrations::read(conn, &catalog.tables, &catalog.columns, default_schema).await?;
+    let writes = writes::read(
+        conn,
+        target.kind,
+        &catalog.tables,
+        &catalog.columns,
+        default_schema,
+    )
+    .await
+    .map_err(|e| e.to_string());
     Ok(DbProbe {
+        writes,
         migrations,
         fingerprint: fingerprint::of(&catalog.columns),
         tables,

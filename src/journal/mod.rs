@@ -116,6 +116,16 @@ pub struct HoldRecord {
     pub started_at: String,
 }
 
+#[derive(Debug, Clone)]
+pub struct WriteMark {
+    /// `before_restart` or `after_start`.
+    pub moment: String,
+    pub hop: String,
+    pub taken_at: String,
+    /// The tally as JSON; None when the database would not say.
+    pub writes: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct BackupRecord {
     pub id: String,
@@ -428,6 +438,49 @@ impl Journal {
                 manifest_sha256: r.try_get(5).unwrap_or_default(),
                 app_version: r.try_get(6).ok().flatten(),
                 schema_revision: r.try_get(7).ok().flatten(),
+            })
+            .collect())
+    }
+
+    /// Records the database's write tally at `moment` of run `run_id` (JSON, or None when the
+    /// database would not say).
+    pub async fn record_write_mark(
+        &self,
+        run_id: &str,
+        moment: &str,
+        hop: &str,
+        writes: Option<&str>,
+    ) -> Result<(), JournalError> {
+        sqlx::query(
+            "INSERT INTO write_marks (run_id, moment, hop, taken_at, writes) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(run_id)
+        .bind(moment)
+        .bind(hop)
+        .bind(now())
+        .bind(writes)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.write_err("record the database's writes", e))?;
+        Ok(())
+    }
+
+    /// The write marks of run `run_id`, oldest first.
+    pub async fn write_marks(&self, run_id: &str) -> Result<Vec<WriteMark>, JournalError> {
+        let rows = sqlx::query(
+            "SELECT moment, hop, taken_at, writes FROM write_marks WHERE run_id = ? ORDER BY id",
+        )
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.write_err("read the database's writes", e))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| WriteMark {
+                moment: r.try_get(0).unwrap_or_default(),
+                hop: r.try_get(1).unwrap_or_default(),
+                taken_at: r.try_get(2).unwrap_or_default(),
+                writes: r.try_get(3).ok().flatten(),
             })
             .collect())
     }

@@ -339,6 +339,14 @@ async fn probe_and_confirm(spec: &mut Database, running: &Running) -> Result<DbP
     }
 }
 
+/// The database read again, as `gather` read it (None: the stack has none, or Docker was not
+/// reachable then). For a moment that needs the database's state and not the rest.
+pub async fn database_again(facts: &Facts) -> Option<Result<DbProbe, String>> {
+    let spec = facts.view.database.as_ref()?;
+    let running = facts.docker.as_ref().ok()?;
+    Some(probe_db(spec, running).await)
+}
+
 /// Reads the database through the db container's address on its network (the database is
 /// rarely published on the host, and should not need to be).
 async fn probe_db(spec: &Database, running: &Running) -> Result<DbProbe, String> {

@@ -153,7 +153,54 @@ fn backup_db(manifest: &Value) -> Option<BackupDb> {
                     .collect()
             })
             .unwrap_or_default(),
+        writes: match db.get("writes").filter(|w| !w.is_null()) {
+            Some(w) => serde_json::from_value(w.clone()).map_err(|e| {
+                format!("the backup's record of the database's writes cannot be read ({e})")
+            }),
+            None => Err(db["writes_unread"].as_str().map_or_else(
+                || {
+                    "the backup does not record the database's writes (an older hoist took it)"
+                        .to_string()
+                },
+                |why| format!("the database's writes could not be read at the backup ({why})"),
+            )),
+        },
     })
+}
+
+/// The write marks the upgrade being undone left in the journal, oldest first.
+async fn upgrade_marks(journal: &Journal, target: &Target) -> Vec<plan::Mark> {
+    let Some(run) = &target.upgrade_run else {
+        return Vec::new();
+    };
+    let marks = match journal.write_marks(run).await {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!("the upgrade's write marks cannot be read: {e}");
+            return Vec::new();
+        }
+    };
+    marks
+        .into_iter()
+        .filter_map(|m| {
+            Some(plan::Mark {
+                moment: plan::Moment::parse(&m.moment)?,
+                writes: match m.writes {
+                    Some(json) => serde_json::from_str(&json).map_err(|e| {
+                        format!(
+                            "the journal's record of the database's writes cannot be read ({e})"
+                        )
+                    }),
+                    None => Err(format!(
+                        "the database's writes could not be read at {} ({})",
+                        m.moment.replace('_', " "),
+                        m.hop
+                    )),
+                },
+                hop: m.hop,
+            })
+        })
+        .collect()
 }
 
 /// An archive of the backup: its file, the host directory it came from, the mount target.
@@ -188,17 +235,25 @@ pub async fn preview(ctx: &Context, target: &Target) -> Result<plan::Plan, Strin
     let manifest = checked_manifest(target)?;
     let (_, view) = facts::load_stack(ctx).map_err(|e| e.to_string())?;
     let facts = facts::gather(ctx, view).await;
-    Ok(decide(&manifest, &facts))
+    let marks = match Journal::open(&ctx.state_dir).await {
+        Ok(journal) => {
+            let marks = upgrade_marks(&journal, target).await;
+            journal.close().await;
+            marks
+        }
+        Err(_) => Vec::new(),
+    };
+    Ok(decide(&manifest, &facts, &marks))
 }
 
 /// The planner's decision from the backup's manifest and the stack now: the database's schema,
 /// or (a backup without a dump) the schemas of the SQLite files in the app's data.
-fn decide(manifest: &Value, facts: &facts::Facts) -> plan::Plan {
+fn decide(manifest: &Value, facts: &facts::Facts, marks: &[plan::Mark]) -> plan::Plan {
     let now = facts
         .db
         .as_ref()
         .map(|r| r.as_ref().map_err(|e| e.as_str()));
-    let plan = plan::decide(backup_db(manifest).as_ref(), now);
+    let plan = plan::decide(backup_db(manifest).as_ref(), now, marks);
     let then: Vec<(String, Option<String>)> = manifest["sqlite_files"]
         .as_array()
         .map(|files| {
@@ -368,7 +423,11 @@ async fn roll_back(
         );
     };
     let engine = docker.engine.clone();
-    let plan = decide(&manifest, &facts);
+    let marks = match run.journal {
+        Some(journal) => upgrade_marks(journal, target).await,
+        None => Vec::new(),
+    };
+    let plan = decide(&manifest, &facts, &marks);
     let backup_db = backup_db(&manifest);
     let archives = data_archives(&manifest, &target.backup_dir);
     run.emit(Event::Rollback {

@@ -124,6 +124,7 @@ mod tests {
                 .collect(),
             size_bytes: 0,
             server_version: "15".into(),
+            writes: Err("not read".into()),
         }
     }
 
@@ -133,6 +134,7 @@ mod tests {
             revision: Some("0020".into()),
             fingerprint: "f".into(),
             tables: vec![("issues".into(), 10), ("users".into(), 3)],
+            writes: Err("not read".into()),
         };
         // Re-pinned: rows written since are kept, only the revision must match.
         let now = probe("0020", &[("issues", 12), ("users", 3)]);

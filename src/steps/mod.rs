@@ -8,6 +8,7 @@ pub mod smoke;
 pub mod stop;
 pub mod verify;
 pub mod watch;
+pub mod write_mark;
 
 /// Why a step before the pin failed: its own failure, or the Docker engine going away.
 pub enum StepError {

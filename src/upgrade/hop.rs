@@ -13,10 +13,12 @@ use crate::probe::facts::{self, Facts};
 use crate::run::{Event, Run, Step, Stop, UpgradeSummary, progress_to};
 
 type Finished = crate::run::Finished<UpgradeSummary>;
+use crate::rollback_plan::Moment;
 use crate::stack::{Stack, pin};
 use crate::steps::engine_loss::{After, EngineLoss};
 use crate::steps::restart::{Up, restart_and_watch};
 use crate::steps::verify::{running_problems, smoke_checks};
+use crate::steps::write_mark;
 
 /// What every hop of one upgrade shares.
 pub(super) struct Journey<'a> {
@@ -239,10 +241,14 @@ async fn up_and_gather(
     let view = &facts.view;
     let after_pin = |what: String| after_pin_state(stack, hop, from, backup_dir, what);
     loop {
+        let before = facts::database_again(facts).await;
+        write_mark::record(run, Moment::BeforeRestart, hop, before.as_ref()).await;
         let up = match restart_and_watch(run, stack, view, engine, targets, hop, engine_loss).await
         {
             Ok(up) => up,
             Err(f) => {
+                let now = facts::database_again(facts).await;
+                write_mark::record(run, Moment::AfterStart, hop, now.as_ref()).await;
                 summary.failure = Some(f.reason.clone());
                 if f.engine_gone {
                     summary.engine_gone = true;
@@ -268,6 +274,7 @@ async fn up_and_gather(
             )
             .await;
         let after = facts::gather(ctx, facts.view.clone()).await;
+        write_mark::record(run, Moment::AfterStart, hop, after.db.as_ref()).await;
         if after.docker.is_ok() {
             return Ok((up, step, after));
         }

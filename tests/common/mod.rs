@@ -432,6 +432,15 @@ pub fn docker_exec(container: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// Runs `sql` in the fixture's PostgreSQL (user and database `specivo`) as the app would;
+/// psql's output, trimmed.
+pub fn fixture_sql(stack: &TestStack, sql: &str) -> String {
+    docker_exec(
+        &stack.container("db"),
+        &["psql", "-U", "specivo", "-d", "specivo", "-tAc", sql],
+    )
+}
+
 /// The password of the app's user in `mariadb_stack`'s database `app`.
 pub const MARIADB_APP_PASSWORD: &str = "app-Pw-2";
 

@@ -552,6 +552,7 @@ fn failure_offering_a_restore_with_the_loss() {
                 table: "issues".into(),
                 rows_in_backup: 40,
                 rows_now: 42,
+                ..Loss::default()
             }],
             unknown_loss: None,
         },

@@ -1,8 +1,11 @@
 //! The rollback planner: from the backup's manifest and the database as it is now, whether going
 //! back needs a restore, and why, in one sentence; and what a restore would lose.
+mod losses;
+
 use serde::Serialize;
 
-use crate::db::DbProbe;
+use crate::db::{DbProbe, Writes};
+pub use losses::{Loss, Mark, Moment};
 
 /// What the backup's manifest says about the database when it was taken.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,6 +14,8 @@ pub struct BackupDb {
     pub fingerprint: String,
     /// (table, rows), sorted by table.
     pub tables: Vec<(String, u64)>,
+    /// Every table's write tally at the backup; Err says why there is none.
+    pub writes: Result<Writes, String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -20,20 +25,6 @@ pub enum Decision {
     Repin,
     /// Restore the database and the data, then re-pin and recreate: the schema changed.
     Restore,
-}
-
-/// Rows a restore takes away: written since the backup, kept aside but no longer in the app.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Loss {
-    pub table: String,
-    pub rows_in_backup: u64,
-    pub rows_now: u64,
-}
-
-impl Loss {
-    pub fn rows(&self) -> u64 {
-        self.rows_now - self.rows_in_backup
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -50,9 +41,7 @@ pub struct Plan {
 impl Plan {
     /// What a restore by this plan takes away, in words.
     pub fn loss_words(&self) -> String {
-        self.unknown_loss
-            .clone()
-            .unwrap_or_else(|| loss_sentence(&self.losses))
+        loss_words(&self.losses, self.unknown_loss.as_deref())
     }
 
     /// Whether a restore by this plan takes nothing away that hoist can see.
@@ -95,7 +84,12 @@ pub fn with_sqlite_files(
 
 /// Decides from facts: the schema revision and fingerprint now against the backup's.
 /// `now` is `None` when the stack has no database, `Some(Err)` when it cannot be read.
-pub fn decide(backup: Option<&BackupDb>, now: Option<Result<&DbProbe, &str>>) -> Plan {
+/// `marks` are the upgrade's write marks (see `losses`), oldest first.
+pub fn decide(
+    backup: Option<&BackupDb>,
+    now: Option<Result<&DbProbe, &str>>,
+    marks: &[Mark],
+) -> Plan {
     let plan = |decision, reason: String, losses| Plan {
         decision,
         reason,
@@ -131,7 +125,11 @@ pub fn decide(backup: Option<&BackupDb>, now: Option<Result<&DbProbe, &str>>) ->
         Some(Ok(p)) => p,
     };
     let revision_now = now.migrations.as_ref().map(|m| m.revision.clone());
-    let losses = losses(backup, now);
+    let (losses, unknown) = losses::since_backup(backup, marks, now);
+    let plan = |decision, reason, losses| Plan {
+        unknown_loss: unknown.clone(),
+        ..plan(decision, reason, losses)
+    };
     let shown = |r: &Option<String>| r.clone().unwrap_or_else(|| "(none)".into());
     if revision_now != backup.revision {
         return plan(
@@ -164,33 +162,17 @@ pub fn decide(backup: Option<&BackupDb>, now: Option<Result<&DbProbe, &str>>) ->
             losses,
         );
     }
-    plan(
-        Decision::Repin,
-        format!(
-            "the schema is as it was at the backup (revision {}, same tables and columns): going back needs no restore, only the previous version",
-            shown(&backup.revision)
-        ),
-        Vec::new(),
-    )
-}
-
-/// Every table with more rows now than the backup holds (tables new since count from 0).
-fn losses(backup: &BackupDb, now: &DbProbe) -> Vec<Loss> {
-    now.tables
-        .iter()
-        .filter_map(|t| {
-            let before = backup
-                .tables
-                .iter()
-                .find(|(name, _)| name == &t.name)
-                .map_or(0, |(_, rows)| *rows);
-            (t.rows > before).then(|| Loss {
-                table: t.name.clone(),
-                rows_in_backup: before,
-                rows_now: t.rows,
-            })
-        })
-        .collect()
+    Plan {
+        unknown_loss: None,
+        ..plan(
+            Decision::Repin,
+            format!(
+                "the schema is as it was at the backup (revision {}, same tables and columns): going back needs no restore, only the previous version",
+                shown(&backup.revision)
+            ),
+            Vec::new(),
+        )
+    }
 }
 
 /// The loss in words, for the confirmation question and the report.
@@ -198,18 +180,17 @@ pub fn loss_sentence(losses: &[Loss]) -> String {
     if losses.is_empty() {
         return "no rows were written since the backup".into();
     }
-    let parts: Vec<String> = losses
-        .iter()
-        .map(|l| {
-            format!(
-                "{} row{} in {}",
-                l.rows(),
-                if l.rows() == 1 { "" } else { "s" },
-                l.table
-            )
-        })
-        .collect();
+    let parts: Vec<String> = losses.iter().map(Loss::words).collect();
     format!("written since the backup: {}", parts.join(", "))
+}
+
+/// What a restore takes away, counted and not: the sentence every front end shows.
+pub fn loss_words(losses: &[Loss], unknown: Option<&str>) -> String {
+    match unknown {
+        None => loss_sentence(losses),
+        Some(unknown) if losses.is_empty() => unknown.to_string(),
+        Some(unknown) => format!("{}; and {unknown}", loss_sentence(losses)),
+    }
 }
 
 #[cfg(test)]
@@ -220,7 +201,7 @@ mod tests {
 
     #[test]
     fn an_sqlite_file_whose_schema_changed_means_a_restore_with_an_uncounted_loss() {
-        let repin = decide(None, None);
+        let repin = decide(None, None, &[]);
         assert_eq!(repin.decision, Decision::Repin);
         let file = |fp: Option<&str>| vec![("/data/app.db".to_string(), fp.map(str::to_string))];
         let same = with_sqlite_files(repin.clone(), false, &file(Some("a")), &file(Some("a")));
@@ -249,8 +230,10 @@ mod tests {
                 revision: None,
                 fingerprint: "f".into(),
                 tables: Vec::new(),
+                writes: Err("none".into()),
             }),
             Some(Err("refused")),
+            &[],
         );
         assert!(!unread.loses_nothing());
         assert!(
@@ -278,6 +261,7 @@ mod tests {
                 .collect(),
             size_bytes: 0,
             server_version: "15".into(),
+            writes: Err("not read".into()),
         }
     }
 
@@ -286,6 +270,7 @@ mod tests {
             revision: Some(revision.into()),
             fingerprint: fingerprint.into(),
             tables: tables.iter().map(|(n, r)| (n.to_string(), *r)).collect(),
+            writes: Err("not read".into()),
         }
     }
 
@@ -293,7 +278,7 @@ mod tests {
     fn same_schema_is_a_repin() {
         let b = backup("0022", "f1", &[("issues", 40)]);
         let now = probe("0022", "f1", &[("issues", 42)]);
-        let p = decide(Some(&b), Some(Ok(&now)));
+        let p = decide(Some(&b), Some(Ok(&now)), &[]);
         assert_eq!(p.decision, Decision::Repin);
         assert!(p.reason.contains("revision 0022"), "{}", p.reason);
         assert!(p.losses.is_empty());
@@ -307,7 +292,7 @@ mod tests {
             "f2",
             &[("comments", 120), ("issues", 43), ("notes", 2)],
         );
-        let p = decide(Some(&b), Some(Ok(&now)));
+        let p = decide(Some(&b), Some(Ok(&now)), &[]);
         assert_eq!(p.decision, Decision::Restore);
         assert!(p.reason.contains("from 0021 to 0022"), "{}", p.reason);
         assert_eq!(
@@ -320,7 +305,7 @@ mod tests {
     fn a_partial_migration_changes_the_fingerprint_only() {
         let b = backup("0022", "f1", &[]);
         let now = probe("0022", "f2", &[]);
-        let p = decide(Some(&b), Some(Ok(&now)));
+        let p = decide(Some(&b), Some(Ok(&now)), &[]);
         assert_eq!(p.decision, Decision::Restore);
         assert!(p.reason.contains("part way"), "{}", p.reason);
     }
@@ -328,10 +313,127 @@ mod tests {
     #[test]
     fn an_unreadable_database_is_a_restore_and_no_database_a_repin() {
         let b = backup("0022", "f1", &[]);
-        let p = decide(Some(&b), Some(Err("connection refused")));
+        let p = decide(Some(&b), Some(Err("connection refused")), &[]);
         assert_eq!(p.decision, Decision::Restore);
         assert!(p.reason.contains("connection refused"), "{}", p.reason);
-        assert_eq!(decide(None, None).decision, Decision::Repin);
+        assert_eq!(decide(None, None, &[]).decision, Decision::Repin);
         assert_eq!(loss_sentence(&[]), "no rows were written since the backup");
+    }
+
+    fn tally(tables: &[(&str, u64, u64, u64)]) -> Writes {
+        use crate::db::writes::{TableWrites, Tally};
+        Writes {
+            stats_reset: None,
+            tables: tables
+                .iter()
+                .map(|(n, i, u, d)| TableWrites {
+                    name: n.to_string(),
+                    tally: Tally::Counters {
+                        inserted: *i,
+                        updated: *u,
+                        deleted: *d,
+                    },
+                })
+                .collect(),
+        }
+    }
+
+    fn mark(moment: Moment, writes: Result<Writes, String>) -> Mark {
+        Mark {
+            moment,
+            hop: "0.1.11".into(),
+            writes,
+        }
+    }
+
+    #[test]
+    fn an_update_after_the_upgrade_is_a_loss_though_the_counts_are_the_same() {
+        let mut b = backup("0020", "f1", &[("issues", 40)]);
+        b.writes = Ok(tally(&[
+            ("alembic_version", 1, 20, 0),
+            ("issues", 40, 0, 0),
+        ]));
+        let marks = [
+            mark(
+                Moment::BeforeRestart,
+                Ok(tally(&[
+                    ("alembic_version", 1, 20, 0),
+                    ("issues", 40, 0, 0),
+                ])),
+            ),
+            // The migration's own writes: an update of the revision, a backfill of issues.
+            mark(
+                Moment::AfterStart,
+                Ok(tally(&[
+                    ("alembic_version", 1, 21, 0),
+                    ("issues", 40, 40, 0),
+                ])),
+            ),
+        ];
+        let mut now = probe("0021", "f2", &[("issues", 40)]);
+        now.writes = Ok(tally(&[
+            ("alembic_version", 1, 21, 0),
+            ("issues", 40, 41, 0),
+        ]));
+        let p = decide(Some(&b), Some(Ok(&now)), &marks);
+        assert_eq!(p.decision, Decision::Restore);
+        assert!(!p.loses_nothing());
+        assert_eq!(p.unknown_loss, None);
+        assert_eq!(
+            p.loss_words(),
+            "written since the backup: 1 updated row in issues"
+        );
+        // Nothing written outside the migration: a restore loses nothing.
+        now.writes = marks[1].writes.clone();
+        let p = decide(Some(&b), Some(Ok(&now)), &marks);
+        assert!(p.loses_nothing(), "{p:?}");
+        // A write between the backup and the restart is lost too.
+        let mut early = marks.clone();
+        early[0].writes = Ok(tally(&[
+            ("alembic_version", 1, 20, 0),
+            ("issues", 41, 0, 1),
+        ]));
+        early[1].writes = Ok(tally(&[
+            ("alembic_version", 1, 21, 0),
+            ("issues", 41, 40, 1),
+        ]));
+        now.writes = early[1].writes.clone();
+        let p = decide(Some(&b), Some(Ok(&now)), &early);
+        assert_eq!(
+            p.loss_words(),
+            "written since the backup: 1 inserted row and 1 deleted row in issues"
+        );
+    }
+
+    #[test]
+    fn writes_that_cannot_be_counted_are_said_never_nothing() {
+        let mut b = backup("0020", "f1", &[("issues", 40)]);
+        b.writes = Ok(tally(&[("issues", 40, 0, 0)]));
+        let mut now = probe("0021", "f2", &[("issues", 40)]);
+        // The database crashed since: its counters started again from nothing.
+        now.writes = Ok(tally(&[("issues", 0, 1, 0)]));
+        let p = decide(Some(&b), Some(Ok(&now)), &[]);
+        assert!(!p.loses_nothing());
+        assert!(p.loss_words().contains("reset"), "{}", p.loss_words());
+        // No mark after a failed start: the window from the restart is counted whole.
+        now.writes = Ok(tally(&[("issues", 40, 2, 0)]));
+        let marks = [mark(
+            Moment::BeforeRestart,
+            Ok(tally(&[("issues", 40, 0, 0)])),
+        )];
+        let p = decide(Some(&b), Some(Ok(&now)), &marks);
+        assert_eq!(
+            p.loss_words(),
+            "written since the backup: 2 updated rows in issues"
+        );
+        // A backup that recorded no writes (an older hoist): the counts, and what they miss.
+        b.writes = Err("the backup does not record the database's writes".into());
+        let p = decide(Some(&b), Some(Ok(&now)), &[]);
+        assert!(!p.loses_nothing());
+        assert!(
+            p.loss_words().contains("cannot all be counted"),
+            "{}",
+            p.loss_words()
+        );
     }
 }
