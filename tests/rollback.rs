@@ -255,7 +255,13 @@ fn rollback_after_a_destructive_upgrade_restores_and_keeps_the_newer_data_aside(
     let refused = stack.hoist(&["rollback", "--json"]);
     assert_eq!(refused.code, 3, "{refused:?}");
     let error = refused.summary()["error"].as_str().unwrap().to_string();
-    assert!(error.contains("2 rows in issues"), "{error}");
+    assert!(error.contains("2 inserted rows in issues"), "{error}");
+    // 0022 dropped a column: the reason names the change that rules out going back without
+    // a restore.
+    assert!(
+        error.contains("not additive: column issues.legacy_priority was dropped"),
+        "{error}"
+    );
     assert_eq!(pinned(&stack), "0.1.12");
     assert_eq!(user_files(&data), files_now);
 
@@ -388,4 +394,25 @@ fn an_edit_after_the_upgrade_is_a_loss_the_rollback_names_though_no_count_change
     );
     // The restore put back the issue as the backup had it.
     assert_eq!(common::fixture_sql(&stack, title), original);
+}
+
+#[test]
+fn an_additive_migration_is_said_to_be_additive_with_what_it_added() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start_sized("additive", "0.1.10", 1);
+    let upgraded = stack.hoist(&["upgrade", "--to", "0.1.11", "--yes", "--json"]);
+    assert_eq!(upgraded.code, 0, "{upgraded:?}");
+    let refused = stack.hoist(&["rollback", "--json"]);
+    assert_eq!(refused.code, 3, "{refused:?}");
+    let error = refused.summary()["error"].as_str().unwrap().to_string();
+    assert!(
+        error.contains(
+            "The change is additive, only additions (table saved_searches; column issues.metadata)"
+        ),
+        "{error}"
+    );
+    assert!(error.contains("no rows were written"), "{error}");
+    assert_eq!(pinned(&stack), "0.1.11");
 }

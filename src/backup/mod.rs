@@ -229,6 +229,9 @@ pub struct ManifestDatabase {
     pub writes: Option<crate::db::Writes>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub writes_unread: Option<String>,
+    /// Every column of the user tables: a rollback tells an additive schema change from one
+    /// the previous version cannot live with.
+    pub columns: Vec<crate::db::SchemaColumn>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -563,6 +566,7 @@ async fn write_all(
             tables: probe.tables.clone(),
             writes: probe.writes.clone().ok(),
             writes_unread: probe.writes.clone().err(),
+            columns: probe.columns.clone(),
         });
     }
 

@@ -39,6 +39,7 @@ mod tests {
             name: name.into(),
             data_type: data_type.into(),
             nullable,
+            has_default: false,
         }
     }
 

@@ -99,6 +99,9 @@ pub struct DbProbe {
     /// rollback then says instead of "nothing was written".
     #[serde(skip)]
     pub writes: Result<Writes, String>,
+    /// Every column of the user tables, sorted (what the fingerprint hashes, and defaults).
+    #[serde(skip)]
+    pub columns: Vec<SchemaColumn>,
 }
 
 /// What went wrong, one sentence each, never with the password in it.
@@ -149,6 +152,19 @@ struct Column {
     name: String,
     data_type: String,
     nullable: bool,
+    /// A default, an identity or auto-increment: an insert that leaves it out still works.
+    has_default: bool,
+}
+
+/// A column of a user table as a rollback compares schemas: named as the row counts name its
+/// table (schema-qualified unless in the default schema).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
+pub struct SchemaColumn {
+    pub table: String,
+    pub name: String,
+    pub data_type: String,
+    pub nullable: bool,
+    pub has_default: bool,
 }
 
 /// What a kind's catalog says about the database, before counting rows.
@@ -206,8 +222,24 @@ async fn probe_with(conn: &mut Conn, target: &DbTarget) -> Result<DbProbe, DbErr
     )
     .await
     .map_err(|e| e.to_string());
+    let mut columns: Vec<SchemaColumn> = catalog
+        .columns
+        .iter()
+        .map(|c| SchemaColumn {
+            table: match default_schema {
+                Some(d) if d != c.schema => format!("{}.{}", c.schema, c.table),
+                _ => c.table.clone(),
+            },
+            name: c.name.clone(),
+            data_type: c.data_type.clone(),
+            nullable: c.nullable,
+            has_default: c.has_default,
+        })
+        .collect();
+    columns.sort();
     Ok(DbProbe {
         writes,
+        columns,
         migrations,
         fingerprint: fingerprint::of(&catalog.columns),
         tables,

@@ -36,7 +36,8 @@ pub(super) async fn catalog(conn: &mut Conn) -> Result<Catalog, DbError> {
     let columns = conn
         .rows(
             "SELECT CAST(c.table_schema AS CHAR), CAST(c.table_name AS CHAR), CAST(c.column_name AS CHAR), \
-             CAST(c.column_type AS CHAR), CAST(c.is_nullable AS CHAR) \
+             CAST(c.column_type AS CHAR), CAST(c.is_nullable AS CHAR), \
+             CASE WHEN c.column_default IS NOT NULL OR c.extra LIKE '%auto_increment%' THEN 'YES' ELSE 'NO' END \
              FROM information_schema.columns c JOIN information_schema.tables t \
              ON t.table_schema = c.table_schema AND t.table_name = c.table_name \
              WHERE c.table_schema = DATABASE() AND t.table_type = 'BASE TABLE'",

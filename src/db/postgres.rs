@@ -41,7 +41,8 @@ pub(super) async fn catalog(conn: &mut Conn) -> Result<Catalog, DbError> {
     // information_schema's data_type drops: a widened column is a schema change too.
     let columns_sql = format!(
         "SELECT CAST(n.nspname AS text), CAST(c.relname AS text), CAST(a.attname AS text), \
-         pg_catalog.format_type(a.atttypid, a.atttypmod), CASE WHEN a.attnotnull THEN 'NO' ELSE 'YES' END \
+         pg_catalog.format_type(a.atttypid, a.atttypmod), CASE WHEN a.attnotnull THEN 'NO' ELSE 'YES' END, \
+         CASE WHEN a.atthasdef OR a.attidentity <> '' THEN 'YES' ELSE 'NO' END \
          FROM pg_catalog.pg_attribute a \
          JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
@@ -69,7 +70,8 @@ pub(super) async fn count(conn: &mut Conn, table: &Table) -> Result<u64, DbError
     Ok(parse_u64(conn.scalar(&sql).await?))
 }
 
-/// A (schema, table, column, type, 'YES'/'NO' nullable) row, as every kind's query returns it.
+/// A (schema, table, column, type, 'YES'/'NO' nullable, 'YES'/'NO' has a default) row, as
+/// every kind's query returns it.
 pub(super) fn column(row: Vec<Option<String>>) -> Column {
     let mut r = row.into_iter().map(Option::unwrap_or_default);
     Column {
@@ -78,5 +80,6 @@ pub(super) fn column(row: Vec<Option<String>>) -> Column {
         name: r.next().unwrap_or_default(),
         data_type: r.next().unwrap_or_default(),
         nullable: r.next().is_some_and(|n| n.eq_ignore_ascii_case("YES")),
+        has_default: r.next().is_some_and(|n| n.eq_ignore_ascii_case("YES")),
     }
 }

@@ -34,7 +34,8 @@ pub(super) async fn catalog(conn: &mut Conn, path: Option<&Path>) -> Result<Cata
     tables.sort();
     let columns = conn
         .rows(
-            "SELECT 'main', t.name, c.name, c.type, CASE WHEN c.\"notnull\" THEN 'NO' ELSE 'YES' END \
+            "SELECT 'main', t.name, c.name, c.type, CASE WHEN c.\"notnull\" THEN 'NO' ELSE 'YES' END, \
+             CASE WHEN c.dflt_value IS NOT NULL OR c.pk > 0 THEN 'YES' ELSE 'NO' END \
              FROM pragma_table_list t JOIN pragma_table_info(t.name) c \
              WHERE t.schema = 'main' AND t.type = 'table' AND t.name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
         )

@@ -153,6 +153,9 @@ fn backup_db(manifest: &Value) -> Option<BackupDb> {
                     .collect()
             })
             .unwrap_or_default(),
+        columns: db
+            .get("columns")
+            .and_then(|c| serde_json::from_value(c.clone()).ok()),
         writes: match db.get("writes").filter(|w| !w.is_null()) {
             Some(w) => serde_json::from_value(w.clone()).map_err(|e| {
                 format!("the backup's record of the database's writes cannot be read ({e})")
@@ -440,6 +443,9 @@ async fn roll_back(
     summary["decision"] = json!(plan.decision);
     summary["reason"] = json!(plan.reason);
     summary["losses"] = json!(plan.losses);
+    if let Some(change) = &plan.schema_change {
+        summary["schema_change"] = json!(change);
+    }
 
     let mut kept_aside = json!({});
     if plan.decision == Decision::Restore {

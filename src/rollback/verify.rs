@@ -125,6 +125,7 @@ mod tests {
             size_bytes: 0,
             server_version: "15".into(),
             writes: Err("not read".into()),
+            columns: Vec::new(),
         }
     }
 
@@ -135,6 +136,7 @@ mod tests {
             fingerprint: "f".into(),
             tables: vec![("issues".into(), 10), ("users".into(), 3)],
             writes: Err("not read".into()),
+            columns: None,
         };
         // Re-pinned: rows written since are kept, only the revision must match.
         let now = probe("0020", &[("issues", 12), ("users", 3)]);

@@ -1,11 +1,13 @@
 //! The rollback planner: from the backup's manifest and the database as it is now, whether going
 //! back needs a restore, and why, in one sentence; and what a restore would lose.
 mod losses;
+mod schema_change;
 
 use serde::Serialize;
 
 use crate::db::{DbProbe, Writes};
 pub use losses::{Loss, Mark, Moment};
+pub use schema_change::{SchemaChange, classify};
 
 /// What the backup's manifest says about the database when it was taken.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +18,8 @@ pub struct BackupDb {
     pub tables: Vec<(String, u64)>,
     /// Every table's write tally at the backup; Err says why there is none.
     pub writes: Result<Writes, String>,
+    /// Every column at the backup (None: an older hoist took it).
+    pub columns: Option<Vec<crate::db::SchemaColumn>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -36,6 +40,9 @@ pub struct Plan {
     /// What a restore takes away that cannot be counted in rows, said instead of "nothing".
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unknown_loss: Option<String>,
+    /// The schema change since the backup, when both schemas are known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schema_change: Option<SchemaChange>,
 }
 
 impl Plan {
@@ -79,6 +86,7 @@ pub fn with_sqlite_files(
         unknown_loss: Some(format!(
             "what was written to {path} since the backup is taken away (hoist cannot count its rows)"
         )),
+        schema_change: None,
     }
 }
 
@@ -95,6 +103,7 @@ pub fn decide(
         reason,
         losses,
         unknown_loss: None,
+        schema_change: None,
     };
     let Some(backup) = backup else {
         return plan(
@@ -131,11 +140,29 @@ pub fn decide(
         ..plan(decision, reason, losses)
     };
     let shown = |r: &Option<String>| r.clone().unwrap_or_else(|| "(none)".into());
+    let change = backup
+        .columns
+        .as_ref()
+        .map(|before| classify(before, &now.columns));
+    // What changed, said after the reason: additive or not, and what makes it so.
+    let what_changed = match &change {
+        Some(c) if c.is_additive() && c.added.is_empty() => String::new(),
+        Some(c) if c.is_additive() => format!(
+            ". The change is additive, {}: the previous version might run on it, but the database is restored to be sure",
+            c.words()
+        ),
+        Some(c) => format!(". The change is not additive: {}", c.words()),
+        None => String::new(),
+    };
+    let plan = |decision, reason: String, losses| Plan {
+        schema_change: change.clone(),
+        ..plan(decision, reason, losses)
+    };
     if revision_now != backup.revision {
         return plan(
             Decision::Restore,
             format!(
-                "the schema revision went from {} to {}: a migration ran, and the previous version cannot run on the newer schema",
+                "the schema revision went from {} to {}: a migration ran, and the previous version cannot run on the newer schema{what_changed}",
                 shown(&backup.revision),
                 shown(&revision_now)
             ),
@@ -156,7 +183,7 @@ pub fn decide(
         return plan(
             Decision::Restore,
             format!(
-                "the schema changed (its tables or columns differ from the backup's) though the revision is still {}: a migration ran part way",
+                "the schema changed (its tables or columns differ from the backup's) though the revision is still {}: a migration ran part way{what_changed}",
                 shown(&backup.revision)
             ),
             losses,
@@ -231,6 +258,7 @@ mod tests {
                 fingerprint: "f".into(),
                 tables: Vec::new(),
                 writes: Err("none".into()),
+                columns: None,
             }),
             Some(Err("refused")),
             &[],
@@ -262,6 +290,7 @@ mod tests {
             size_bytes: 0,
             server_version: "15".into(),
             writes: Err("not read".into()),
+            columns: Vec::new(),
         }
     }
 
@@ -271,6 +300,7 @@ mod tests {
             fingerprint: fingerprint.into(),
             tables: tables.iter().map(|(n, r)| (n.to_string(), *r)).collect(),
             writes: Err("not read".into()),
+            columns: None,
         }
     }
 
