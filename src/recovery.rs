@@ -113,6 +113,10 @@ async fn offer(
         Ok(plan) => {
             let what = match plan.decision {
                 crate::rollback_plan::Decision::Repin => format!("re-pin {from}, no restore"),
+                crate::rollback_plan::Decision::Restore if plan.keep_first => format!(
+                    "re-pin {from} on the newer schema, keeping everything written since; if it does not come up, restore the backup: {} (kept aside)",
+                    plan.loss_words()
+                ),
                 crate::rollback_plan::Decision::Restore => format!(
                     "restore the backup, then {from}; {} (kept aside)",
                     plan.loss_words()

@@ -396,23 +396,96 @@ fn an_edit_after_the_upgrade_is_a_loss_the_rollback_names_though_no_count_change
     assert_eq!(common::fixture_sql(&stack, title), original);
 }
 
+/// The issues' titles, oldest first.
+fn titles(stack: &TestStack) -> Vec<String> {
+    common::fixture_sql(stack, "SELECT title FROM issues ORDER BY id")
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
 #[test]
-fn an_additive_migration_is_said_to_be_additive_with_what_it_added() {
+fn after_an_additive_migration_the_previous_version_is_tried_first_and_restored_when_it_will_not_start()
+ {
     if !docker_available() {
         return;
     }
     let stack = TestStack::start_sized("additive", "0.1.10", 1);
+    let titles_before = titles(&stack);
     let upgraded = stack.hoist(&["upgrade", "--to", "0.1.11", "--yes", "--json"]);
     assert_eq!(upgraded.code, 0, "{upgraded:?}");
+    post_issue(&stack, "written on 0.1.11");
+
+    // Without --yes: keeping is offered first, then the restore; both declined, nothing changed.
     let refused = stack.hoist(&["rollback", "--json"]);
     assert_eq!(refused.code, 3, "{refused:?}");
     let error = refused.summary()["error"].as_str().unwrap().to_string();
-    assert!(
-        error.contains(
-            "The change is additive, only additions (table saved_searches; column issues.metadata)"
-        ),
-        "{error}"
-    );
-    assert!(error.contains("no rows were written"), "{error}");
+    for words in [
+        "The change is additive, only additions (table saved_searches; column issues.metadata)",
+        "1 inserted row in issues",
+    ] {
+        assert!(error.contains(words), "{words}: {error}");
+    }
     assert_eq!(pinned(&stack), "0.1.11");
+
+    // 0.1.10's alembic refuses a revision it does not know (0021): keeping fails, the backup
+    // is restored.
+    let run = stack.hoist(&["rollback", "--yes", "--json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let s = run.summary();
+    assert_eq!(s["decision"], "restore", "{s:#}");
+    assert_eq!(s["keep"]["tried"], true, "{s:#}");
+    let failed = s["keep"]["failed"].as_str().unwrap();
+    assert!(
+        failed.contains("0.1.10 did not come up on the newer schema"),
+        "{failed}"
+    );
+    assert!(s["reason"].as_str().unwrap().starts_with(failed), "{s:#}");
+    assert!(s["kept_aside"]["database"].is_string(), "{s:#}");
+    assert_eq!(stack.health_version(), "0.1.10");
+    assert_eq!(pinned(&stack), "0.1.10");
+    assert_eq!(titles(&stack), titles_before, "the backup's rows, restored");
+}
+
+#[test]
+fn after_additions_the_previous_version_that_runs_on_them_keeps_everything_written_since() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start_sized("keep", "0.1.9", 1);
+    let upgraded = stack.hoist(&["upgrade", "--to", "0.1.10", "--yes", "--json"]);
+    assert_eq!(upgraded.code, 0, "{upgraded:?}");
+    // As a release that migrates without a revision table would: a table and a column with a
+    // default, which 0.1.9 does not know and does not need.
+    common::fixture_sql(
+        &stack,
+        "ALTER TABLE issues ADD COLUMN pinned boolean NOT NULL DEFAULT false; \
+         CREATE TABLE reactions (id serial PRIMARY KEY, issue_id integer, emoji text)",
+    );
+    post_issue(&stack, "written on 0.1.10");
+    let titles_now = titles(&stack);
+
+    let run = stack.hoist(&["rollback", "--yes", "--json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let s = run.summary();
+    assert_eq!(s["keep"]["kept"], true, "{s:#}");
+    assert_eq!(
+        s["schema_change"]["added"],
+        serde_json::json!(["table reactions", "column issues.pinned"]),
+        "{s:#}"
+    );
+    let steps = step_names(&s);
+    assert!(
+        !steps.iter().any(|n| n.starts_with("restore")),
+        "nothing restored: {steps:?}"
+    );
+    assert_eq!(stack.health_version(), "0.1.9");
+    assert_eq!(pinned(&stack), "0.1.9");
+    assert_eq!(
+        titles(&stack),
+        titles_now,
+        "every row written since is there"
+    );
+    // And 0.1.9 writes on the newer schema.
+    post_issue(&stack, "written on 0.1.9");
 }

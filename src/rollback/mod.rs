@@ -4,6 +4,7 @@
 //! backup's manifest. Driven through the Docker API and Compose, reported through the upgrade
 //! engine's `Event`s and journal.
 pub use crate::rollback_plan as plan;
+mod keep;
 pub mod repin;
 pub mod restore;
 mod restore_mysql;
@@ -426,11 +427,14 @@ async fn roll_back(
         );
     };
     let engine = docker.engine.clone();
+    // A restart of the Docker daemon from here on (the pull, the restart, the watch) is waited out.
+    let engine_loss =
+        crate::steps::engine_loss::EngineLoss::start(&engine, stack.settings.timeout_engine);
     let marks = match run.journal {
         Some(journal) => upgrade_marks(journal, target).await,
         None => Vec::new(),
     };
-    let plan = decide(&manifest, &facts, &marks);
+    let mut plan = decide(&manifest, &facts, &marks);
     let backup_db = backup_db(&manifest);
     let archives = data_archives(&manifest, &target.backup_dir);
     run.emit(Event::Rollback {
@@ -447,6 +451,50 @@ async fn roll_back(
         summary["schema_change"] = json!(change);
     }
 
+    // After an additive migration, the previous version on the newer schema first.
+    let mut facts = facts;
+    let mut restore_target = target.clone();
+    if plan.decision == Decision::Restore && plan.keep_first {
+        match keep::attempt(
+            run,
+            ctx,
+            stack,
+            &facts.view,
+            &engine,
+            &engine_loss,
+            target,
+            &plan,
+            confirmed,
+            &mut summary,
+        )
+        .await
+        {
+            keep::Kept::Done(finished) | keep::Kept::Ended(finished) => return finished,
+            keep::Kept::Declined => {}
+            keep::Kept::Failed(why) => {
+                // The plan again, with why, before the restore's question.
+                plan.reason = format!("{why}; and {}", plan.reason);
+                plan.keep_first = false;
+                run.emit(Event::Rollback {
+                    decision: plan.decision,
+                    reason: plan.reason.clone(),
+                    losses: plan.losses.clone(),
+                    unknown_loss: plan.unknown_loss.clone(),
+                });
+                summary["reason"] = json!(plan.reason);
+                // Its containers were recreated: the restore stops the ones running now.
+                facts = facts::gather(ctx, facts.view.clone()).await;
+                restore_target.current = previous.to_string();
+            }
+        }
+    }
+    let Ok(docker) = &facts.docker else {
+        return refused(
+            3,
+            "Docker is not reachable, so nothing can be rolled back. Nothing was changed.".into(),
+        );
+    };
+
     let mut kept_aside = json!({});
     if plan.decision == Decision::Restore {
         if let Err(refusal) =
@@ -459,7 +507,7 @@ async fn roll_back(
             stack,
             &facts,
             docker,
-            target,
+            &restore_target,
             &manifest,
             &archives,
             &mut summary,
@@ -471,9 +519,6 @@ async fn roll_back(
         }
     }
 
-    // A restart of the Docker daemon from here on (the pull, the restart, the watch) is waited out.
-    let engine_loss =
-        crate::steps::engine_loss::EngineLoss::start(&engine, stack.settings.timeout_engine);
     let targets = match repin::repin_and_pull(
         run,
         stack,

@@ -43,6 +43,11 @@ pub struct Plan {
     /// The schema change since the backup, when both schemas are known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub schema_change: Option<SchemaChange>,
+    /// A restore whose schema change only added tables and columns: the previous version may
+    /// run on the newer schema, keeping everything written since, so that is tried first (and
+    /// the backup restored if it does not come up).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub keep_first: bool,
 }
 
 impl Plan {
@@ -87,6 +92,7 @@ pub fn with_sqlite_files(
             "what was written to {path} since the backup is taken away (hoist cannot count its rows)"
         )),
         schema_change: None,
+        keep_first: false,
     }
 }
 
@@ -104,6 +110,7 @@ pub fn decide(
         losses,
         unknown_loss: None,
         schema_change: None,
+        keep_first: false,
     };
     let Some(backup) = backup else {
         return plan(
@@ -144,11 +151,13 @@ pub fn decide(
         .columns
         .as_ref()
         .map(|before| classify(before, &now.columns));
+    let additive = change
+        .as_ref()
+        .is_some_and(|c| c.is_additive() && !c.added.is_empty());
     // What changed, said after the reason: additive or not, and what makes it so.
     let what_changed = match &change {
-        Some(c) if c.is_additive() && c.added.is_empty() => String::new(),
-        Some(c) if c.is_additive() => format!(
-            ". The change is additive, {}: the previous version might run on it, but the database is restored to be sure",
+        Some(c) if additive => format!(
+            ". The change is additive, {}: the previous version may run on it and keep everything written since, so that is tried first, and the backup restored if it does not come up",
             c.words()
         ),
         Some(c) => format!(". The change is not additive: {}", c.words()),
@@ -156,24 +165,29 @@ pub fn decide(
     };
     let plan = |decision, reason: String, losses| Plan {
         schema_change: change.clone(),
+        keep_first: additive && decision == Decision::Restore,
         ..plan(decision, reason, losses)
     };
+    if now.migrations.as_ref().is_some_and(|m| m.dirty) {
+        // A half-finished migration: no old version should run on it, additions or not.
+        return Plan {
+            keep_first: false,
+            ..plan(
+                Decision::Restore,
+                format!(
+                    "the migrations table says a migration started and did not finish (revision {}): the schema may be half-changed",
+                    shown(&revision_now)
+                ),
+                losses,
+            )
+        };
+    }
     if revision_now != backup.revision {
         return plan(
             Decision::Restore,
             format!(
                 "the schema revision went from {} to {}: a migration ran, and the previous version cannot run on the newer schema{what_changed}",
                 shown(&backup.revision),
-                shown(&revision_now)
-            ),
-            losses,
-        );
-    }
-    if now.migrations.as_ref().is_some_and(|m| m.dirty) {
-        return plan(
-            Decision::Restore,
-            format!(
-                "the migrations table says a migration started and did not finish (revision {}): the schema may be half-changed",
                 shown(&revision_now)
             ),
             losses,
@@ -465,5 +479,48 @@ mod tests {
             "{}",
             p.loss_words()
         );
+    }
+
+    #[test]
+    fn only_additions_try_the_previous_version_first() {
+        use crate::db::SchemaColumn;
+        let col = |table: &str, name: &str, default: bool| SchemaColumn {
+            table: table.into(),
+            name: name.into(),
+            data_type: "text".into(),
+            nullable: false,
+            has_default: default,
+        };
+        let mut b = backup("0020", "f1", &[("issues", 40)]);
+        b.columns = Some(vec![col("issues", "id", true)]);
+        let mut now = probe("0021", "f2", &[("issues", 40)]);
+        now.columns = vec![col("issues", "id", true), col("issues", "metadata", true)];
+        let p = decide(Some(&b), Some(Ok(&now)), &[]);
+        assert_eq!(p.decision, Decision::Restore);
+        assert!(p.keep_first, "{p:?}");
+        assert!(p.reason.contains("additive"), "{}", p.reason);
+        // A column the previous version's inserts cannot fill: restore only, and why.
+        now.columns[1].has_default = false;
+        let p = decide(Some(&b), Some(Ok(&now)), &[]);
+        assert!(!p.keep_first);
+        assert!(
+            p.reason.contains("not additive: column issues.metadata"),
+            "{}",
+            p.reason
+        );
+        // A half-finished migration: restore only, whatever it added.
+        now.columns[1].has_default = true;
+        if let Some(m) = now.migrations.as_mut() {
+            m.dirty = true;
+        }
+        let p = decide(Some(&b), Some(Ok(&now)), &[]);
+        assert!(!p.keep_first);
+        assert!(p.reason.contains("did not finish"), "{}", p.reason);
+        // An older backup without columns: restore only.
+        b.columns = None;
+        if let Some(m) = now.migrations.as_mut() {
+            m.dirty = false;
+        }
+        assert!(!decide(Some(&b), Some(Ok(&now)), &[]).keep_first);
     }
 }

@@ -1,0 +1,154 @@
+//! Going back without a restore after an additive migration: the previous version pinned
+//! again and started on the newer schema (it ignores the tables and columns it does not know),
+//! so everything written since the backup stays. Offered first when the planner says the schema
+//! change only added things; when the previous version does not come up healthy, the rollback
+//! goes on to the restore, asking again with what it takes away.
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use super::plan::Plan;
+use super::{Finished, Target, repin, state_words, verify};
+use crate::context::Context;
+use crate::docker::Engine;
+use crate::probe::facts::StackView;
+use crate::run::{Question, Run, Step};
+use crate::stack::Stack;
+use crate::steps::engine_loss::EngineLoss;
+
+/// How the attempt ended.
+pub(super) enum Kept {
+    /// The previous version runs on the newer schema, verified: the rollback is done.
+    Done(Finished),
+    /// The user would rather restore: nothing was changed.
+    Declined,
+    /// The previous version did not come up; why. It stays pinned, for the restore to follow.
+    Failed(String),
+    /// The run ends here (the pin or the pull failed), said.
+    Ended(Finished),
+}
+
+/// Asks (unless `confirmed`: the user already agreed to a rollback that keeps first), then
+/// re-pins the previous version, starts it and verifies it: images, health, `.env`, the
+/// database readable, the smoke checks.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn attempt(
+    run: &mut Run<'_>,
+    ctx: &Context,
+    stack: &Stack,
+    view: &StackView,
+    engine: &Engine,
+    engine_loss: &EngineLoss,
+    target: &Target,
+    plan: &Plan,
+    confirmed: bool,
+    summary: &mut Value,
+) -> Kept {
+    let previous = target.previous.as_str();
+    let change = plan
+        .schema_change
+        .as_ref()
+        .map(|c| c.words())
+        .unwrap_or_default();
+    let question = Question::Rollback {
+        text: format!(
+            "Go back to {previous} and keep everything written since the backup? The schema change is additive ({change}), so {previous} may run on it. hoist starts it and checks it; if it does not come up healthy, the backup is restored instead (you are asked again, with what that takes away)."
+        ),
+        restore: false,
+    };
+    if !confirmed && !run.ask(question).await {
+        run.progress(
+            Step::CheckBackup,
+            "keeping the newer data was declined: the backup is restored instead",
+        );
+        return Kept::Declined;
+    }
+    summary["keep"] = json!({"tried": true});
+    let targets =
+        match repin::repin_and_pull(run, stack, engine, engine_loss, target, summary).await {
+            Ok(t) => t,
+            Err(finished) => return Kept::Ended(finished),
+        };
+    let up = match crate::steps::restart::restart_and_watch(
+        run,
+        stack,
+        view,
+        engine,
+        &targets,
+        previous,
+        engine_loss,
+    )
+    .await
+    {
+        Ok(up) => up,
+        Err(f) => {
+            let why = format!(
+                "{previous} did not come up on the newer schema: {}",
+                f.reason
+            );
+            run.finish(f.step, f.started, false, Some(why.clone()))
+                .await;
+            summary["keep"] = json!({"tried": true, "failed": why, "evidence": f.evidence});
+            return Kept::Failed(why);
+        }
+    };
+    finish(run, ctx, stack, view, &targets, target, up, summary).await
+}
+
+/// The verify step of a kept rollback: no revision or row check (the schema is the newer one,
+/// and every row written since is meant to be there).
+#[allow(clippy::too_many_arguments)]
+async fn finish(
+    run: &mut Run<'_>,
+    ctx: &Context,
+    stack: &Stack,
+    view: &StackView,
+    targets: &BTreeMap<String, String>,
+    target: &Target,
+    up: crate::steps::restart::Up,
+    summary: &mut Value,
+) -> Kept {
+    let (previous, current) = (target.previous.as_str(), target.current.as_str());
+    let step = run
+        .start(
+            Step::Verify,
+            "checking images, health, .env and the app's answers on the newer schema",
+        )
+        .await;
+    let problems = verify::check_after(
+        run,
+        ctx,
+        stack,
+        view,
+        targets,
+        previous,
+        None,
+        super::plan::Decision::Repin,
+        summary,
+    )
+    .await;
+    summary["downtime_ms"] = json!(up.end().await);
+    if !problems.is_empty() {
+        let why = format!(
+            "{previous} runs on the newer schema but did not verify: {}",
+            problems.join("; ")
+        );
+        run.finish(Step::Verify, step, false, Some(why.clone()))
+            .await;
+        summary["keep"] = json!({"tried": true, "failed": why});
+        return Kept::Failed(why);
+    }
+    run.finish(Step::Verify, step, true, None).await;
+    summary["keep"] = json!({"tried": true, "kept": true});
+    summary["outcome"] = json!("succeeded");
+    summary["exit_code"] = json!(0);
+    Kept::Done(Finished {
+        exit_code: 0,
+        sentence: format!(
+            "{} rolled back from {current} to {previous}, which runs on the newer schema (the change was additive): everything written since the backup is kept, nothing was restored. {}",
+            view.project,
+            state_words(target, &format!(".env pins {previous}"))
+        ),
+        summary: summary.clone(),
+    })
+}
