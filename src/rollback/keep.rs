@@ -59,7 +59,7 @@ pub(super) async fn attempt(
     if !confirmed && !run.ask(question).await {
         run.progress(
             Step::CheckBackup,
-            "keeping the newer data was declined: the backup is restored instead",
+            "going back while keeping the newer data was declined; the restore is next",
         );
         return Kept::Declined;
     }
@@ -88,6 +88,10 @@ pub(super) async fn attempt(
             );
             run.finish(f.step, f.started, false, Some(why.clone()))
                 .await;
+            run.emit(crate::run::Event::Failure {
+                reason: why.clone(),
+                evidence: f.evidence.clone().unwrap_or_default(),
+            });
             summary["keep"] = json!({"tried": true, "failed": why, "evidence": f.evidence});
             return Kept::Failed(why);
         }

@@ -636,13 +636,18 @@ async fn confirm_restore(
         restore: true,
     };
     if !confirmed && !run.ask(question).await {
-        return Err(refused(
-            3,
+        let sentence = if plan.keep_first {
+            format!(
+                "going back to {previous} on the newer schema, keeping the newer data, needs a confirmation, and so does the restore that follows if {previous} does not come up ({loss}): run it with --yes, which tries keeping first. {}. Nothing was changed.",
+                plan.reason
+            )
+        } else {
             format!(
                 "the rollback needs a restore ({}), and a restore needs a confirmation ({loss}): run it with --yes. Nothing was changed.",
                 plan.reason
-            ),
-        ));
+            )
+        };
+        return Err(refused(3, sentence));
     }
     Ok(())
 }
@@ -710,9 +715,10 @@ async fn verify_and_finish(
         sentence: format!(
             "{} rolled back from {current} to {previous} ({}){aside_words}{beside_words}",
             view.project,
-            match decision {
-                Decision::Repin => "re-pinned, no restore needed",
-                Decision::Restore => "the backup was restored",
+            match (decision, summary["keep"]["failed"].as_str()) {
+                (Decision::Repin, _) => "re-pinned, no restore needed".to_string(),
+                (Decision::Restore, Some(why)) => format!("the backup was restored, because {why}"),
+                (Decision::Restore, None) => "the backup was restored".to_string(),
             }
         ),
         summary,

@@ -157,11 +157,15 @@ pub fn decide(
     // What changed, said after the reason: additive or not, and what makes it so.
     let what_changed = match &change {
         Some(c) if additive => format!(
-            ". The change is additive, {}: the previous version may run on it and keep everything written since, so that is tried first, and the backup restored if it does not come up",
+            ". The change is additive, {}: the previous version may run on it, keeping everything written since, so that is tried first, and the backup is restored if it does not come up",
             c.words()
         ),
-        Some(c) => format!(". The change is not additive: {}", c.words()),
-        None => String::new(),
+        Some(c) if c.is_additive() => ", and the previous version may not run on what it did (the tables and columns are as they were: it changed data, or indexes or constraints, which hoist does not compare)".to_string(),
+        Some(c) => format!(
+            ", and the previous version cannot run on the newer schema. The change is not additive: {}",
+            c.words()
+        ),
+        None => ", and the previous version cannot run on the newer schema".to_string(),
     };
     let plan = |decision, reason: String, losses| Plan {
         schema_change: change.clone(),
@@ -186,7 +190,7 @@ pub fn decide(
         return plan(
             Decision::Restore,
             format!(
-                "the schema revision went from {} to {}: a migration ran, and the previous version cannot run on the newer schema{what_changed}",
+                "the schema revision went from {} to {}: a migration ran{what_changed}",
                 shown(&backup.revision),
                 shown(&revision_now)
             ),
