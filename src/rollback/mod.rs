@@ -6,6 +6,7 @@
 pub use crate::rollback_plan as plan;
 pub mod repin;
 pub mod restore;
+mod restore_dir;
 mod restore_mysql;
 mod restore_postgres;
 mod restore_run;
@@ -26,6 +27,7 @@ use crate::run::{Event, Question, Run, Step};
 /// A rollback's summary is still JSON (an upgrade's is typed).
 type Finished = crate::run::Finished<serde_json::Value>;
 use plan::{BackupDb, Decision};
+pub use restore_dir::{Refusal, restore_target, run_restore};
 
 /// What to roll back: the backup taken before the upgrade and the versions on either side.
 #[derive(Debug, Clone)]
@@ -39,6 +41,25 @@ pub struct Target {
     pub current: String,
     /// The upgrade run being undone.
     pub upgrade_run: Option<String>,
+    /// `hoist restore DIR`: the backup is restored whatever the planner says (never a bare
+    /// re-pin), and the run is journaled and said as a restore.
+    pub restore: bool,
+}
+
+impl Target {
+    /// What the run is called in its sentences and its summary's `command`.
+    pub fn noun(&self) -> &'static str {
+        if self.restore { "restore" } else { "rollback" }
+    }
+
+    /// The command that starts it over.
+    pub(crate) fn again(&self) -> String {
+        if self.restore {
+            format!("hoist restore {}", self.backup_dir.display())
+        } else {
+            "hoist rollback".into()
+        }
+    }
 }
 
 /// Finds the last succeeded upgrade of `project` (or the run `id`) and its backup.
@@ -63,12 +84,19 @@ pub async fn find_target(
                 .iter()
                 .filter(|r| !matches!(r.outcome, Outcome::Refused | Outcome::DryRun))
                 .find(|r| {
-                    (r.kind == RunKind::Rollback && r.outcome == Outcome::Succeeded)
+                    (matches!(r.kind, RunKind::Rollback | RunKind::Restore)
+                        && r.outcome == Outcome::Succeeded)
                         || (r.kind == RunKind::Upgrade && crate::resume::changed_stack(r))
                 })
                 .ok_or_else(|| {
                     format!("the journal has no upgrade of {project} that changed the stack, so there is nothing to roll back; `hoist history` lists the runs")
                 })?;
+            if last.kind == RunKind::Restore {
+                return Err(format!(
+                    "a backup of {project} was restored (run {}) after its last upgrade, so there is no upgrade to roll back; `hoist restore DIR` puts another backup back, `--run ID` picks an upgrade (`hoist history` lists both)",
+                    last.id
+                ));
+            }
             if last.kind == RunKind::Rollback {
                 return Err(format!(
                     "the last upgrade of {project} was already rolled back (run {}); `hoist history` lists the runs, `--run ID` picks one",
@@ -102,6 +130,7 @@ pub async fn find_target(
         manifest_sha256,
         current,
         upgrade_run: Some(run.id.clone()),
+        restore: false,
     })
 }
 
@@ -188,7 +217,17 @@ pub async fn preview(ctx: &Context, target: &Target) -> Result<plan::Plan, Strin
     let manifest = checked_manifest(target)?;
     let (_, view) = facts::load_stack(ctx).map_err(|e| e.to_string())?;
     let facts = facts::gather(ctx, view).await;
-    Ok(decide(&manifest, &facts))
+    Ok(plan_for(target, &manifest, &facts))
+}
+
+/// The planner's decision, or for `hoist restore` that decision forced to a restore.
+fn plan_for(target: &Target, manifest: &Value, facts: &facts::Facts) -> plan::Plan {
+    let plan = decide(manifest, facts);
+    if target.restore {
+        restore_dir::forced(plan, manifest, facts, target)
+    } else {
+        plan
+    }
 }
 
 /// The planner's decision from the backup's manifest and the stack now: the database's schema,
@@ -275,7 +314,11 @@ pub async fn run(
     let mut run = Run::new(events);
     let run_id = match journal
         .start_run(
-            RunKind::Rollback,
+            if target.restore {
+                RunKind::Restore
+            } else {
+                RunKind::Rollback
+            },
             &view.project,
             &view.project_dir,
             Some(&target.current),
@@ -287,6 +330,14 @@ pub async fn run(
         Err(e) => return refused(1, e.to_string()),
     };
     run.attach_journal(journal, &run_id);
+    if target.restore {
+        // Named in the journal so that an interrupted restore says what to run again.
+        use crate::journal::Logged;
+        journal
+            .set_backup_dir(&run_id, &target.backup_dir)
+            .await
+            .logged("record the restore's backup");
+    }
     let started = Instant::now();
     let mut finished = roll_back(&mut run, ctx, &stack, view, target, confirmed).await;
     finished.summary["run_id"] = json!(run_id);
@@ -295,6 +346,7 @@ pub async fn run(
     if let Some(upgrade) = &target.upgrade_run {
         finished.summary["upgrade_run"] = json!(upgrade);
     }
+    finished.summary["command"] = json!(target.noun());
     crate::run::record_finish(journal, &run_id, &finished).await;
     finished
 }
@@ -364,11 +416,18 @@ async fn roll_back(
     let Ok(docker) = &facts.docker else {
         return refused(
             3,
-            "Docker is not reachable, so nothing can be rolled back. Nothing was changed.".into(),
+            format!(
+                "Docker is not reachable, so nothing can be {}. Nothing was changed.",
+                if target.restore {
+                    "restored"
+                } else {
+                    "rolled back"
+                }
+            ),
         );
     };
     let engine = docker.engine.clone();
-    let plan = decide(&manifest, &facts);
+    let plan = plan_for(target, &manifest, &facts);
     let backup_db = backup_db(&manifest);
     let archives = data_archives(&manifest, &target.backup_dir);
     run.emit(Event::Rollback {
@@ -487,7 +546,10 @@ async fn check_backup(
     let manifest = match checked_manifest(target) {
         Ok(m) => m,
         Err(e) => {
-            let sentence = format!("the rollback cannot start: {e}. Nothing was changed.");
+            let sentence = format!(
+                "the {} cannot start: {e}. Nothing was changed.",
+                target.noun()
+            );
             run.finish(Step::CheckBackup, step, false, Some(sentence.clone()))
                 .await;
             return Err(refused(3, sentence));
@@ -526,6 +588,15 @@ async fn confirm_restore(
         restore: true,
     };
     if !confirmed && !run.ask(question).await {
+        if target.restore {
+            return Err(refused(
+                3,
+                format!(
+                    "a restore needs a confirmation ({}; {loss}): run it with --yes. Nothing was changed.",
+                    plan.reason
+                ),
+            ));
+        }
         return Err(refused(
             3,
             format!(
@@ -575,7 +646,8 @@ async fn verify_and_finish(
     summary["downtime_ms"] = json!(up.end().await);
     if !problems.is_empty() {
         let sentence = format!(
-            "the rollback to {previous} did not verify: {}. {}",
+            "the {} to {previous} did not verify: {}. {}",
+            target.noun(),
             problems.join("; "),
             state_words(target, &format!(".env pins {previous}"))
         );
@@ -595,6 +667,26 @@ async fn verify_and_finish(
     } else {
         String::new()
     };
+    if target.restore {
+        let what = match &view.database {
+            Some(db)
+                if db.kind != crate::db::DbKind::Sqlite && kept_aside["database"].is_null() =>
+            {
+                "its data as it was then (the database was left as it is)"
+            }
+            Some(_) => "its database and data as they were then",
+            None => "its data as it was then",
+        };
+        return Finished {
+            exit_code: 0,
+            sentence: format!(
+                "{} restored from the backup {}: {previous} runs on {what} (.env pinned {current} before){aside_words}{beside_words}",
+                view.project,
+                target.backup_dir.display()
+            ),
+            summary,
+        };
+    }
     Finished {
         exit_code: 0,
         sentence: format!(
