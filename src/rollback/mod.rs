@@ -677,10 +677,15 @@ async fn verify_and_finish(
             Some(_) => "its database and data as they were then",
             None => "its data as it was then",
         };
+        let was = if current == previous {
+            String::new()
+        } else {
+            format!(" (.env pinned {current} before)")
+        };
         return Finished {
             exit_code: 0,
             sentence: format!(
-                "{} restored from the backup {}: {previous} runs on {what} (.env pinned {current} before){aside_words}{beside_words}",
+                "{} restored from the backup {}: {previous} runs on {what}{was}{aside_words}{beside_words}",
                 view.project,
                 target.backup_dir.display()
             ),
