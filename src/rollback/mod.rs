@@ -668,27 +668,10 @@ async fn verify_and_finish(
         String::new()
     };
     if target.restore {
-        let what = match &view.database {
-            Some(db)
-                if db.kind != crate::db::DbKind::Sqlite && kept_aside["database"].is_null() =>
-            {
-                "its data as it was then (the database was left as it is)"
-            }
-            Some(_) => "its database and data as they were then",
-            None => "its data as it was then",
-        };
-        let was = if current == previous {
-            String::new()
-        } else {
-            format!(" (.env pinned {current} before)")
-        };
+        let sentence = restore_dir::done_words(target, view, kept_aside);
         return Finished {
             exit_code: 0,
-            sentence: format!(
-                "{} restored from the backup {}: {previous} runs on {what}{was}{aside_words}{beside_words}",
-                view.project,
-                target.backup_dir.display()
-            ),
+            sentence: format!("{sentence}{aside_words}{beside_words}"),
             summary,
         };
     }

@@ -275,6 +275,29 @@ pub(super) fn forced(plan: Plan, manifest: &Value, facts: &Facts, target: &Targe
     }
 }
 
+/// "P restored from the backup DIR: V runs on its database and data as they were then (.env
+/// pinned W before)": what a restore that verified did, before where the newer data went.
+pub(super) fn done_words(target: &Target, view: &StackView, kept_aside: &Value) -> String {
+    let (previous, current) = (&target.previous, &target.current);
+    let what = match &view.database {
+        Some(db) if db.kind != DbKind::Sqlite && kept_aside["database"].is_null() => {
+            "its data as it was then (the database was left as it is)"
+        }
+        Some(_) => "its database and data as they were then",
+        None => "its data as it was then",
+    };
+    let was = if current == previous {
+        String::new()
+    } else {
+        format!(" (.env pinned {current} before)")
+    };
+    format!(
+        "{} restored from the backup {}: {previous} runs on {what}{was}",
+        view.project,
+        target.backup_dir.display()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -407,6 +430,107 @@ mod tests {
                 .unwrap_err()
                 .1
                 .contains("lists no files")
+        );
+    }
+
+    fn facts(database: Option<DbKind>, issues_now: u64) -> Facts {
+        let probe = crate::db::DbProbe {
+            migrations: Some(crate::db::migrations::Migrations {
+                framework: crate::db::migrations::MigrationFramework::Alembic,
+                revision: "0020".into(),
+                applied: 1,
+                dirty: false,
+            }),
+            fingerprint: "f".into(),
+            tables: vec![crate::db::TableRows {
+                name: "issues".into(),
+                rows: issues_now,
+            }],
+            size_bytes: 0,
+            server_version: "15".into(),
+        };
+        Facts {
+            view: view(database),
+            notes: Vec::new(),
+            docker: Err(crate::docker::DockerError::NoSocket {
+                path: "/none".into(),
+            }),
+            db: database.map(|_| Ok(probe)),
+            sqlite: Vec::new(),
+            held: Vec::new(),
+        }
+    }
+
+    fn target(previous: &str) -> Target {
+        Target {
+            backup_dir: "/b/app-1".into(),
+            manifest_sha256: None,
+            previous: previous.into(),
+            current: "1.1".into(),
+            upgrade_run: None,
+            restore: true,
+        }
+    }
+
+    #[test]
+    fn a_restore_is_forced_with_the_planners_count_of_what_it_loses() {
+        let mut m = manifest(true, Some("postgres"));
+        m["created_at"] = json!("2026-11-28T12:34:56.789Z");
+        m["database"]["revision"] = json!("0020");
+        m["database"]["fingerprint"] = json!("f");
+        m["database"]["tables"] = json!([{"name": "issues", "rows": 40}]);
+        let facts = facts(Some(DbKind::Postgres), 42);
+        // Same schema: the planner re-pins; asked for, it is a restore that loses 2 rows.
+        let plan = super::super::decide(&m, &facts);
+        assert_eq!(plan.decision, Decision::Repin);
+        let restore = forced(plan, &m, &facts, &target("1.0"));
+        assert_eq!(restore.decision, Decision::Restore);
+        assert_eq!(
+            restore.reason,
+            "you asked to put back the backup taken 2026-11-28 12:34 UTC at 1.0"
+        );
+        assert_eq!(
+            restore.loss_words(),
+            "written since the backup: 2 rows in issues"
+        );
+        // A migration since: the planner's reason is said too.
+        m["database"]["revision"] = json!("0019");
+        let plan = super::super::decide(&m, &facts);
+        let restore = forced(plan, &m, &facts, &target("1.0"));
+        assert!(
+            restore
+                .reason
+                .contains("; and the schema revision went from 0019 to 0020")
+        );
+        assert_eq!(restore.losses.len(), 1);
+        // No dump, at the version pinned now: the files only, the database left, said.
+        let data_only = manifest(false, None);
+        let plan = super::super::decide(&data_only, &facts);
+        let restore = forced(plan, &data_only, &facts, &target("1.1"));
+        assert_eq!(restore.decision, Decision::Restore);
+        assert!(restore.losses.is_empty());
+        let words = restore.loss_words();
+        assert!(
+            words.contains("the app's files") && words.contains("left as it is"),
+            "{words}"
+        );
+    }
+
+    #[test]
+    fn the_end_says_what_came_back() {
+        let restored = done_words(
+            &target("1.0"),
+            &view(Some(DbKind::Postgres)),
+            &json!({"database": "app_before_rollback_X"}),
+        );
+        assert_eq!(
+            restored,
+            "app restored from the backup /b/app-1: 1.0 runs on its database and data as they were then (.env pinned 1.1 before)"
+        );
+        let data_only = done_words(&target("1.1"), &view(Some(DbKind::Postgres)), &json!({}));
+        assert_eq!(
+            data_only,
+            "app restored from the backup /b/app-1: 1.1 runs on its data as it was then (the database was left as it is)"
         );
     }
 
