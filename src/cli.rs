@@ -74,6 +74,14 @@ pub enum Command {
         #[arg(long, value_name = "ID")]
         run: Option<String>,
     },
+    /// Put a backup back: its database and data (the current ones kept aside) and the version
+    /// it was taken at (needs --yes or a confirmation)
+    Restore {
+        /// The backup's directory (`hoist history` lists them), taken by an upgrade or by
+        /// `hoist backup`
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
     /// Print a shell completion script
     Completions {
         #[arg(value_enum)]

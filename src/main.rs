@@ -46,6 +46,7 @@ fn main() -> ExitCode {
     let lock_name = match &command {
         Command::Upgrade { dry_run: false, .. } => Some("upgrade"),
         Command::Rollback { .. } => Some("rollback"),
+        Command::Restore { .. } => Some("restore"),
         Command::Backup => Some("backup"),
         _ => None,
     };
@@ -68,6 +69,16 @@ fn main() -> ExitCode {
         let stop = hoist::run::Stop::default();
         return headless::run_engine(&runtime, json, answers, "rollback", stop, |tx| async move {
             hoist::rollback::run_last(&ctx, run.as_deref(), &tx).await
+        });
+    }
+    if let Command::Restore { dir } = &command {
+        let answers = hoist::run::Headless(cli.global.yes);
+        // A restore is finished, not stopped, as a rollback is.
+        let stop = hoist::run::Stop::default();
+        let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
+        let json = cli.global.json;
+        return headless::run_engine(&runtime, json, answers, "restore", stop, |tx| async move {
+            hoist::rollback::run_restore(&ctx, &dir, &tx).await
         });
     }
     let output: Output = runtime.block_on(async {
@@ -95,7 +106,7 @@ fn wizard(ctx: &Context) -> ExitCode {
     use std::io::IsTerminal;
     if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
         eprintln!(
-            "hoist: the wizard needs a terminal. Without one, use the commands: `hoist check`, `hoist upgrade --to VERSION --yes`, `hoist rollback --yes`.\n"
+            "hoist: the wizard needs a terminal. Without one, use the commands: `hoist check`, `hoist upgrade --to VERSION --yes`, `hoist rollback --yes`, `hoist restore DIR --yes`.\n"
         );
         let _ = Cli::command().print_help();
         return ExitCode::from(2);
@@ -145,7 +156,8 @@ fn generated(command: &Command) -> Option<ExitCode> {
         | Command::Backup
         | Command::History
         | Command::Upgrade { .. }
-        | Command::Rollback { .. } => None,
+        | Command::Rollback { .. }
+        | Command::Restore { .. } => None,
     }
 }
 

@@ -56,6 +56,7 @@ async fn after_failure(
         previous: crate::rollback::repin::exact_previous(from, &change.backup_dir),
         current: change.pinned_now.clone(),
         upgrade_run: Some(run_id.clone()),
+        restore: false,
     };
     // The planner's choice, its reason and what it would lose are shown before asking.
     let offer = offer(ctx, events, &target, &mut finished, &change).await;

@@ -22,7 +22,7 @@ pub enum Choice {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Attention {
     pub run_id: String,
-    /// interrupted, stopped, needs_decision, failed, rollback_interrupted.
+    /// interrupted, stopped, needs_decision, failed, rollback_interrupted, restore_interrupted.
     pub state: String,
     pub from: Option<String>,
     pub to: Option<String>,
@@ -98,8 +98,10 @@ fn which_run(runs: &[RunRecord], alive: impl Fn(i64) -> bool) -> Option<&RunReco
     // Newest first; runs that changed nothing (refused, dry runs, a failed backup) do not
     // count, nor do plain backups.
     let mut candidates = runs.iter().filter(|r| {
-        matches!(r.kind, RunKind::Upgrade | RunKind::Rollback)
-            && !matches!(r.outcome, Outcome::Refused | Outcome::DryRun)
+        matches!(
+            r.kind,
+            RunKind::Upgrade | RunKind::Rollback | RunKind::Restore
+        ) && !matches!(r.outcome, Outcome::Refused | Outcome::DryRun)
             && !(r.kind == RunKind::Upgrade
                 && r.outcome == Outcome::Failed
                 && !changed_stack(r)
@@ -111,7 +113,7 @@ fn which_run(runs: &[RunRecord], alive: impl Fn(i64) -> bool) -> Option<&RunReco
     // settled is still the one to continue or roll back.
     let run = if newest.kind == RunKind::Upgrade && !changed_stack(newest) {
         candidates
-            .find(|r| r.kind == RunKind::Rollback || changed_stack(r))
+            .find(|r| matches!(r.kind, RunKind::Rollback | RunKind::Restore) || changed_stack(r))
             .filter(|r| {
                 r.kind == RunKind::Upgrade
                     && matches!(
@@ -161,6 +163,22 @@ fn said(
             vec![Choice::Rollback, Choice::Show],
         ),
         (RunKind::Rollback, _) => return None,
+        // No choice to offer: going on means the same restore again, which only its command says.
+        (RunKind::Restore, Outcome::Running) => (
+            "restore_interrupted",
+            format!(
+                "a restore of the backup {} (run {}) was interrupted {step_words}: the app may be stopped or half restored. Run `hoist restore {}` again; it starts over from the backup.",
+                run.backup_dir
+                    .as_deref()
+                    .map_or("?".into(), |d| d.display().to_string()),
+                run.id,
+                run.backup_dir
+                    .as_deref()
+                    .map_or("DIR".into(), |d| d.display().to_string()),
+            ),
+            vec![Choice::Show],
+        ),
+        (RunKind::Restore, _) => return None,
         (_, Outcome::Running) if changed => (
             "interrupted",
             format!(
@@ -384,6 +402,25 @@ mod tests {
         let a = attention(&runs, |_| false).unwrap();
         assert!(!a.changed);
         assert_eq!(a.choices, [Choice::Continue, Choice::Show]);
+    }
+
+    #[test]
+    fn an_interrupted_restore_says_its_command_and_a_finished_one_settles_the_upgrade() {
+        let mut restore = run("restore", "running", &["check_backup", "stop"], None);
+        restore.backup_dir = Some("/b/p-1".into());
+        let upgrade = run("upgrade", "succeeded", &["pin"], None);
+        let a = attention(&[restore.clone(), upgrade.clone()], |_| false).unwrap();
+        assert_eq!(a.state, "restore_interrupted");
+        assert!(
+            a.sentence.contains("Run `hoist restore /b/p-1` again"),
+            "{}",
+            a.sentence
+        );
+        assert_eq!(a.choices, [Choice::Show]);
+        let mut done = restore;
+        done.outcome = Outcome::Succeeded;
+        let failed_upgrade = run("upgrade", "failed", &["pin"], None);
+        assert!(attention(&[done, failed_upgrade], |_| false).is_none());
     }
 
     #[test]

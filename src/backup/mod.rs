@@ -12,9 +12,11 @@ mod beside;
 pub mod dump;
 pub mod gzip;
 pub mod hold;
+mod list;
 mod restore_doc;
 
 pub use beside::BesideSource;
+pub use list::{BackupEntry, list_backups, restore_version};
 
 use std::path::{Path, PathBuf};
 
@@ -786,6 +788,11 @@ fn write_private(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), BackupError
     std::fs::rename(&tmp, &path).map_err(|e| BackupError::io(&path, e))
 }
 
+/// A file name in a backup's manifest: one component, in the backup's own directory.
+fn plain_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains('/')
+}
+
 /// Checks a finished backup against its manifest: every file present, with its size and
 /// sha256. Returns the manifest as JSON.
 pub fn check(dir: &Path) -> Result<serde_json::Value, BackupError> {
@@ -806,6 +813,13 @@ pub fn check(dir: &Path) -> Result<serde_json::Value, BackupError> {
     };
     for f in files {
         let name = f["name"].as_str().unwrap_or_default();
+        // A backup's files are in its directory: a manifest that names others is not hoist's.
+        if !plain_name(name) {
+            return Err(BackupError::Verify(format!(
+                "{} lists a file without a plain name ({name:?}): it is not a manifest hoist wrote",
+                manifest_path.display()
+            )));
+        }
         let path = dir.join(name);
         let (sha, size) = gzip::sha256_file(&path).map_err(|e| BackupError::io(&path, e))?;
         if Some(sha.as_str()) != f["sha256"].as_str() || Some(size) != f["size_bytes"].as_u64() {

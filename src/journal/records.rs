@@ -54,6 +54,7 @@ words! {
         Backup => "backup",
         Upgrade => "upgrade",
         Rollback => "rollback",
+        Restore => "restore",
     }
 }
 

@@ -55,32 +55,86 @@ pub async fn run(ctx: &Context) -> Output {
             }
         }
     }
-    if !backups.is_empty() {
-        let _ = writeln!(text, "\nBackups:");
-        for b in &backups {
-            let _ = writeln!(
-                text,
-                "  {}  {:>9}  version {}, schema {}  {}",
-                b.created_at,
-                human_bytes(u64::try_from(b.size_bytes).unwrap_or(0)),
-                b.app_version.as_deref().unwrap_or("?"),
-                b.schema_revision.as_deref().unwrap_or("?"),
-                b.path
-            );
-        }
-    }
-    let summary = json!({
+    // What is in the backup directory (and what the journal knows elsewhere), so that a user
+    // finds the DIR to give `hoist restore`.
+    let listed = crate::backup::list_backups(&view.backup_dir, &backups);
+    backups_section(&mut text, &view.project, &view.backup_dir, &listed);
+    let mut summary = json!({
         "type": "summary",
         "command": "history",
         "outcome": "ok",
         "project": view.project,
         "runs": runs,
         "backups": backups,
+        "backup_dir": view.backup_dir,
     });
+    match listed {
+        Ok(list) => summary["backup_list"] = json!(list),
+        Err(e) => summary["backup_list_error"] = json!(e),
+    }
     Output {
         exit_code: 0,
         text,
         errors: String::new(),
         events: vec![summary],
+    }
+}
+
+/// The "Backups" section: each backup with its date, version, size, schema, whether it can be
+/// restored (or why not), and its directory on a line of its own (to copy whole).
+fn backups_section(
+    text: &mut String,
+    project: &str,
+    root: &std::path::Path,
+    listed: &Result<Vec<crate::backup::BackupEntry>, String>,
+) {
+    let list = match listed {
+        Ok(list) => list,
+        Err(e) => {
+            let _ = writeln!(text, "\nBackups: {e}.");
+            return;
+        }
+    };
+    if list.is_empty() {
+        let _ = writeln!(text, "\nNo backups in {} yet.", root.display());
+        return;
+    }
+    let _ = writeln!(
+        text,
+        "\nBackups in {} (newest first; `hoist restore DIR` puts one back):",
+        root.display()
+    );
+    for b in list {
+        let taken = b
+            .taken_at
+            .as_deref()
+            .map(|t| t.get(..16).unwrap_or(t).replace('T', " "))
+            .unwrap_or_else(|| "date unknown".into());
+        let mut notes = Vec::new();
+        if let Some(schema) = &b.schema_revision {
+            notes.push(format!("schema {schema}"));
+        }
+        if !b.has_dump && b.problem.is_none() {
+            notes.push("no database dump".into());
+        }
+        match &b.project {
+            Some(p) if p != project => notes.push(format!("a backup of {p}")),
+            _ => {}
+        }
+        if !b.known && b.problem.is_none() {
+            notes.push("not in hoist's journal".into());
+        }
+        notes.push(match &b.problem {
+            None => "files present".into(),
+            Some(why) => format!("NOT USABLE: {why}"),
+        });
+        let _ = writeln!(
+            text,
+            "  {taken}  {:10} {:>9}  {}\n      {}",
+            b.version.as_deref().unwrap_or("?"),
+            human_bytes(b.total_bytes),
+            notes.join(", "),
+            b.dir.display()
+        );
     }
 }

@@ -7,6 +7,7 @@ pub use crate::rollback_plan as plan;
 mod keep;
 pub mod repin;
 pub mod restore;
+mod restore_dir;
 mod restore_mysql;
 mod restore_postgres;
 mod restore_run;
@@ -27,6 +28,7 @@ use crate::run::{Event, Question, Run, Step};
 /// A rollback's summary is still JSON (an upgrade's is typed).
 type Finished = crate::run::Finished<serde_json::Value>;
 use plan::{BackupDb, Decision};
+pub use restore_dir::{Refusal, restore_target, run_restore};
 
 /// What to roll back: the backup taken before the upgrade and the versions on either side.
 #[derive(Debug, Clone)]
@@ -40,6 +42,25 @@ pub struct Target {
     pub current: String,
     /// The upgrade run being undone.
     pub upgrade_run: Option<String>,
+    /// `hoist restore DIR`: the backup is restored whatever the planner says (never a bare
+    /// re-pin), and the run is journaled and said as a restore.
+    pub restore: bool,
+}
+
+impl Target {
+    /// What the run is called in its sentences and its summary's `command`.
+    pub fn noun(&self) -> &'static str {
+        if self.restore { "restore" } else { "rollback" }
+    }
+
+    /// The command that starts it over.
+    pub(crate) fn again(&self) -> String {
+        if self.restore {
+            format!("hoist restore {}", self.backup_dir.display())
+        } else {
+            "hoist rollback".into()
+        }
+    }
 }
 
 /// Finds the last succeeded upgrade of `project` (or the run `id`) and its backup.
@@ -64,12 +85,19 @@ pub async fn find_target(
                 .iter()
                 .filter(|r| !matches!(r.outcome, Outcome::Refused | Outcome::DryRun))
                 .find(|r| {
-                    (r.kind == RunKind::Rollback && r.outcome == Outcome::Succeeded)
+                    (matches!(r.kind, RunKind::Rollback | RunKind::Restore)
+                        && r.outcome == Outcome::Succeeded)
                         || (r.kind == RunKind::Upgrade && crate::resume::changed_stack(r))
                 })
                 .ok_or_else(|| {
                     format!("the journal has no upgrade of {project} that changed the stack, so there is nothing to roll back; `hoist history` lists the runs")
                 })?;
+            if last.kind == RunKind::Restore {
+                return Err(format!(
+                    "a backup of {project} was restored (run {}) after its last upgrade, so there is no upgrade to roll back; `hoist restore DIR` puts another backup back, `--run ID` picks an upgrade (`hoist history` lists both)",
+                    last.id
+                ));
+            }
             if last.kind == RunKind::Rollback {
                 return Err(format!(
                     "the last upgrade of {project} was already rolled back (run {}); `hoist history` lists the runs, `--run ID` picks one",
@@ -103,6 +131,7 @@ pub async fn find_target(
         manifest_sha256,
         current,
         upgrade_run: Some(run.id.clone()),
+        restore: false,
     })
 }
 
@@ -247,7 +276,22 @@ pub async fn preview(ctx: &Context, target: &Target) -> Result<plan::Plan, Strin
         }
         Err(_) => Vec::new(),
     };
-    Ok(decide(&manifest, &facts, &marks))
+    Ok(plan_for(target, &manifest, &facts, &marks))
+}
+
+/// The planner's decision, or for `hoist restore` that decision forced to a restore.
+fn plan_for(
+    target: &Target,
+    manifest: &Value,
+    facts: &facts::Facts,
+    marks: &[plan::Mark],
+) -> plan::Plan {
+    let plan = decide(manifest, facts, marks);
+    if target.restore {
+        restore_dir::forced(plan, manifest, facts, target, marks)
+    } else {
+        plan
+    }
 }
 
 /// The planner's decision from the backup's manifest and the stack now: the database's schema,
@@ -334,7 +378,11 @@ pub async fn run(
     let mut run = Run::new(events);
     let run_id = match journal
         .start_run(
-            RunKind::Rollback,
+            if target.restore {
+                RunKind::Restore
+            } else {
+                RunKind::Rollback
+            },
             &view.project,
             &view.project_dir,
             Some(&target.current),
@@ -346,6 +394,14 @@ pub async fn run(
         Err(e) => return refused(1, e.to_string()),
     };
     run.attach_journal(journal, &run_id);
+    if target.restore {
+        // Named in the journal so that an interrupted restore says what to run again.
+        use crate::journal::Logged;
+        journal
+            .set_backup_dir(&run_id, &target.backup_dir)
+            .await
+            .logged("record the restore's backup");
+    }
     let started = Instant::now();
     let mut finished = roll_back(&mut run, ctx, &stack, view, target, confirmed).await;
     finished.summary["run_id"] = json!(run_id);
@@ -354,6 +410,7 @@ pub async fn run(
     if let Some(upgrade) = &target.upgrade_run {
         finished.summary["upgrade_run"] = json!(upgrade);
     }
+    finished.summary["command"] = json!(target.noun());
     crate::run::record_finish(journal, &run_id, &finished).await;
     finished
 }
@@ -423,7 +480,14 @@ async fn roll_back(
     let Ok(docker) = &facts.docker else {
         return refused(
             3,
-            "Docker is not reachable, so nothing can be rolled back. Nothing was changed.".into(),
+            format!(
+                "Docker is not reachable, so nothing can be {}. Nothing was changed.",
+                if target.restore {
+                    "restored"
+                } else {
+                    "rolled back"
+                }
+            ),
         );
     };
     let engine = docker.engine.clone();
@@ -434,7 +498,7 @@ async fn roll_back(
         Some(journal) => upgrade_marks(journal, target).await,
         None => Vec::new(),
     };
-    let mut plan = decide(&manifest, &facts, &marks);
+    let mut plan = plan_for(target, &manifest, &facts, &marks);
     let backup_db = backup_db(&manifest);
     let archives = data_archives(&manifest, &target.backup_dir);
     run.emit(Event::Rollback {
@@ -597,7 +661,10 @@ async fn check_backup(
     let manifest = match checked_manifest(target) {
         Ok(m) => m,
         Err(e) => {
-            let sentence = format!("the rollback cannot start: {e}. Nothing was changed.");
+            let sentence = format!(
+                "the {} cannot start: {e}. Nothing was changed.",
+                target.noun()
+            );
             run.finish(Step::CheckBackup, step, false, Some(sentence.clone()))
                 .await;
             return Err(refused(3, sentence));
@@ -636,7 +703,12 @@ async fn confirm_restore(
         restore: true,
     };
     if !confirmed && !run.ask(question).await {
-        let sentence = if plan.keep_first {
+        let sentence = if target.restore {
+            format!(
+                "a restore needs a confirmation ({}; {loss}): run it with --yes. Nothing was changed.",
+                plan.reason
+            )
+        } else if plan.keep_first {
             format!(
                 "going back to {previous} on the newer schema, keeping the newer data, needs a confirmation, and so does the restore that follows if {previous} does not come up ({loss}): run it with --yes, which tries keeping first. {}. Nothing was changed.",
                 plan.reason
@@ -690,7 +762,8 @@ async fn verify_and_finish(
     summary["downtime_ms"] = json!(up.end().await);
     if !problems.is_empty() {
         let sentence = format!(
-            "the rollback to {previous} did not verify: {}. {}",
+            "the {} to {previous} did not verify: {}. {}",
+            target.noun(),
             problems.join("; "),
             state_words(target, &format!(".env pins {previous}"))
         );
@@ -710,6 +783,14 @@ async fn verify_and_finish(
     } else {
         String::new()
     };
+    if target.restore {
+        let sentence = restore_dir::done_words(target, view, kept_aside);
+        return Finished {
+            exit_code: 0,
+            sentence: format!("{sentence}{aside_words}{beside_words}"),
+            summary,
+        };
+    }
     Finished {
         exit_code: 0,
         sentence: format!(

@@ -83,6 +83,18 @@ pub(super) async fn stop_and_restore(
                 ),
             );
         }
+    } else if let Some(db) = &facts.view.database
+        && target.restore
+        && dump_of(manifest).is_none()
+    {
+        // `hoist restore` of a backup without a dump, at the version that runs (checked before).
+        run.progress(
+            Step::RestoreData,
+            format!(
+                "the backup holds no dump of the database (service {}): it is left as it is",
+                db.service
+            ),
+        );
     } else if let Some(db) = &facts.view.database {
         let step = run
             .start(
@@ -90,11 +102,7 @@ pub(super) async fn stop_and_restore(
                 "loading the backup's dump, the current database kept aside",
             )
             .await;
-        let dump = manifest["files"]
-            .as_array()
-            .and_then(|f| f.iter().find(|f| f["kind"] == "dump"))
-            .and_then(|f| f["name"].as_str())
-            .map(|n| target.backup_dir.join(n));
+        let dump = dump_of(manifest).map(|n| target.backup_dir.join(n));
         let container = docker
             .of_service(&db.service)
             .into_iter()
@@ -135,6 +143,14 @@ pub(super) async fn stop_and_restore(
         run.finish(Step::RestoreDatabase, step, true, None).await;
     }
     Ok(())
+}
+
+/// The name of the backup's database dump, when it holds one.
+fn dump_of(manifest: &Value) -> Option<&str> {
+    manifest["files"]
+        .as_array()
+        .and_then(|f| f.iter().find(|f| f["kind"] == "dump"))
+        .and_then(|f| f["name"].as_str())
 }
 
 /// Moves a mount's newer content aside: a directory is renamed; a named volume (which cannot
@@ -198,8 +214,9 @@ async fn stop_app(
         .await;
     if !stopped.failed.is_empty() {
         let sentence = format!(
-            "could not stop {}. State: nothing was restored; .env still pins {current}. Run `hoist rollback` again, or follow RESTORE.md in {}.",
+            "could not stop {}. State: nothing was restored; .env still pins {current}. Run `{}` again, or follow RESTORE.md in {}.",
             stopped.failed.join(", "),
+            target.again(),
             target.backup_dir.display()
         );
         return Err(run.fail(Step::Stop, step, sentence, summary.clone()).await);

@@ -508,3 +508,48 @@ pub fn files_under(root: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// The database as `hoist status` reads it: its schema revision and table -> rows.
+pub fn db_state(stack: &TestStack) -> (String, std::collections::BTreeMap<String, u64>) {
+    let s = stack.hoist(&["status", "--json"]).summary();
+    let db = &s["database"];
+    let tables = db["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().to_string(),
+                t["rows"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    (db["revision"].as_str().unwrap_or("").to_string(), tables)
+}
+
+/// A new issue in the fixture app, as a user writes one.
+pub fn post_issue(stack: &TestStack, title: &str) {
+    let out = Command::new("curl")
+        .args([
+            "-sf",
+            "-X",
+            "POST",
+            "--data",
+            title,
+            &format!("http://127.0.0.1:{}/api/issues", stack.port),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "POST /api/issues failed");
+}
+
+/// The user's files under a data directory with their content: every file but those the
+/// fixture's worker rewrites by itself (its heartbeat ticks).
+pub fn user_files(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    files_under(dir)
+        .into_iter()
+        .map(|p| (p.strip_prefix(dir).unwrap().to_path_buf(), p))
+        .filter(|(rel, _)| !rel.starts_with("worker"))
+        .map(|(rel, p)| (rel, std::fs::read(p).unwrap()))
+        .collect()
+}
