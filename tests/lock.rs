@@ -91,6 +91,21 @@ fn a_second_hoist_is_refused_naming_the_first_and_changes_nothing() {
     assert_eq!(rollback.code, 3, "{rollback:?}");
     assert!(sentence.is_match(&rollback.stderr), "{rollback:?}");
 
+    // A hoist with another state dir (a second admin, root beside a docker-group user) meets
+    // the lock on the project directory, and is told who holds it.
+    let other_state = tempfile::tempdir().unwrap();
+    let other = std::process::Command::new(env!("CARGO_BIN_EXE_hoist"))
+        .arg("-C")
+        .arg(&stack.dir)
+        .arg("--state-dir")
+        .arg(other_state.path())
+        .args(["upgrade", "--to", "0.1.10", "--yes"])
+        .output()
+        .unwrap();
+    let other = common::Run::of(other);
+    assert_eq!(other.code, 3, "{other:?}");
+    assert!(sentence.is_match(&other.stderr), "{other:?}");
+
     // A second wizard (two people in two SSH sessions) is refused before it draws anything.
     let mut other = Wizard::start(&stack, 24, 120);
     assert_eq!(other.exit_code(30), 3, "{}", other.contents());

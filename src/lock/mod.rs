@@ -6,6 +6,11 @@
 //! hoist prints. A clean release empties the file, so content found when taking the lock means
 //! the last holder died without releasing it: a stale lock, taken over and reported.
 //! The file is never deleted: deleting it would let two processes lock two different inodes.
+//!
+//! A second lock, on the project directory itself (`project_dir.rs`), is met by every hoist
+//! whoever runs it and whatever its state dir: the state dir's lock names its holder, this one
+//! excludes them all.
+mod project_dir;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -85,6 +90,8 @@ impl Holder {
 pub struct ProjectLock {
     file: File,
     path: PathBuf,
+    /// The project directory, flocked (once taken); released with this lock.
+    _project: Option<File>,
 }
 
 impl ProjectLock {
@@ -313,10 +320,31 @@ pub fn acquire(state_dir: &Path, project_dir: &Path) -> Result<Acquired, LockErr
     let me = Holder::this_process(&project_dir);
     write_holder(&mut file, &me)
         .map_err(|e| unusable(on_file("write who holds the lock into"), e))?;
-    Ok(Acquired {
-        lock: ProjectLock { file, path },
-        previous,
-    })
+    // Held from here, so that a refusal below empties the file again on its way out.
+    let mut lock = ProjectLock {
+        file,
+        path,
+        _project: None,
+    };
+    // Every hoist on this project, whoever runs it and whatever its state dir.
+    let project = match project_dir::lock(&project_dir) {
+        Ok(Ok(project)) => project,
+        Ok(Err(holder)) => {
+            return Err(LockError::Held {
+                holder: holder.map(Box::new),
+                lock_file: project_dir.clone(),
+                project_dir,
+            });
+        }
+        Err(e) => {
+            return Err(LockError::Unusable(format!(
+                "cannot lock the project directory {}: {e}. hoist locks it so that only one hoist works on a project at a time, whoever runs it; check that you may read it. Nothing was changed.",
+                project_dir.display()
+            )));
+        }
+    };
+    lock._project = Some(project);
+    Ok(Acquired { lock, previous })
 }
 
 /// Tries to lock `file`: `None` once locked, else who holds it (`Some(None)`: it does not say).
