@@ -13,6 +13,17 @@ pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
         .create(dir)
 }
 
+/// Makes an existing file readable and writable by its owner only (0600), whatever the umask
+/// made it; a file that is not there, or not ours to change, is left as it is.
+pub fn make_private(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    }
+}
+
 /// The nearest ancestor of `path` (itself included) that exists: where a directory that hoist
 /// will create later would live, so free space and permissions can be checked without creating it.
 pub fn nearest_existing(path: &Path) -> Option<PathBuf> {

@@ -15,11 +15,18 @@ pub fn init(state_dir: &Path) -> Result<WorkerGuard, String> {
         )
     })?;
     let path = state_dir.join("hoist.log");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .map_err(|e| format!("cannot open the log file {}: {e}", path.display()))?;
+    // 0600 whatever the umask, and whatever an older hoist left: the state dir may be one the
+    // user pointed at (`--state-dir`) with looser permissions than hoist's own 0700.
+    let file = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&path)
+    }
+    .map_err(|e| format!("cannot open the log file {}: {e}", path.display()))?;
+    crate::fsutil::make_private(&path);
     let (writer, guard) = tracing_appender::non_blocking(file);
     let filter = tracing_subscriber::EnvFilter::try_from_env("HOIST_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("hoist=info"));

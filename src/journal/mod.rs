@@ -187,10 +187,11 @@ impl Journal {
             .await
             .map_err(|e| open_err(format!("its schema could not be brought up to date: {e}")))?;
         // The journal names paths and versions, never secrets; still, it is nobody else's business.
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+        // SQLite creates its -wal and -shm files with the umask's mode: made 0600 too.
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = path.clone().into_os_string();
+            file.push(suffix);
+            crate::fsutil::make_private(Path::new(&file));
         }
         Ok(Journal { pool, path })
     }
@@ -493,6 +494,49 @@ impl Journal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn every_file_of_the_journal_is_the_owners_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(dir.path()).await.unwrap();
+        for name in [
+            "journal.sqlite3",
+            "journal.sqlite3-wal",
+            "journal.sqlite3-shm",
+        ] {
+            let mode = std::fs::metadata(dir.path().join(name))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{name}: {mode:o}");
+        }
+        j.close().await;
+    }
+
+    #[tokio::test]
+    async fn write_marks_read_back_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(dir.path()).await.unwrap();
+        let run = j
+            .start_run(RunKind::Upgrade, "p", Path::new("/p"), None, None)
+            .await
+            .unwrap();
+        j.record_write_mark(&run, "before_restart", "1.1", Some("{}"))
+            .await
+            .unwrap();
+        j.record_write_mark(&run, "after_start", "1.1", None)
+            .await
+            .unwrap();
+        let marks = j.write_marks(&run).await.unwrap();
+        let got: Vec<(&str, Option<&str>)> = marks
+            .iter()
+            .map(|m| (m.moment.as_str(), m.writes.as_deref()))
+            .collect();
+        assert_eq!(got, [("before_restart", Some("{}")), ("after_start", None)]);
+        assert!(j.write_marks("other").await.unwrap().is_empty());
+        j.close().await;
+    }
 
     #[tokio::test]
     async fn a_run_with_steps_and_a_backup_reads_back() {
