@@ -835,3 +835,52 @@ fn a_database_stopped_during_its_dump_fails_the_backup_and_changes_nothing() {
     let (visible, _) = assert_nothing_looks_complete_that_is_not(&backups);
     assert_eq!(visible.len(), 1, "{visible:?}");
 }
+
+#[test]
+fn a_backup_dir_inside_the_apps_data_or_a_dangling_link_is_refused_before_anything() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start_sized("badbackupdir", "0.1.9", 1);
+    let env_before = env_file(&stack);
+    let ids_before = container_ids(&stack);
+    let inside = stack.dir.join("specivo-data").join("backups");
+    let inside = inside.to_str().unwrap();
+
+    let check = stack.hoist(&["--backup-dir", inside, "check"]);
+    assert_eq!(check.code, 3, "{check:?}");
+    assert!(
+        check.stdout.contains("which every backup archives"),
+        "{check:?}"
+    );
+    let backup = stack.hoist(&["--backup-dir", inside, "backup"]);
+    backup.assert_no_panic();
+    assert_eq!(backup.code, 2, "{backup:?}");
+    assert!(
+        backup.stderr.contains("which every backup archives")
+            && backup.stderr.contains("Nothing was changed"),
+        "{backup:?}"
+    );
+    let upgrade = stack.hoist(&["--backup-dir", inside, "upgrade", "--to", "0.1.10", "--yes"]);
+    assert_eq!(upgrade.code, 3, "{upgrade:?}");
+    assert!(!Path::new(inside).exists(), "no backup was written");
+
+    // A link to a directory that is not there (a disk not mounted): said, not "File exists".
+    let link = stack.dir.parent().unwrap().join("badbackupdir-link");
+    std::os::unix::fs::symlink("/nonexistent/hoist-backups", &link).unwrap();
+    let link = link.to_str().unwrap();
+    let check = stack.hoist(&["--backup-dir", link, "check"]);
+    assert_eq!(check.code, 3, "{check:?}");
+    assert!(
+        check
+            .stdout
+            .contains("is a symbolic link to /nonexistent/hoist-backups, which does not exist"),
+        "{check:?}"
+    );
+    let backup = stack.hoist(&["--backup-dir", link, "backup"]);
+    assert_eq!(backup.code, 2, "{backup:?}");
+    assert!(!backup.stderr.contains("File exists"), "{backup:?}");
+
+    assert_eq!(env_file(&stack), env_before, ".env changed");
+    assert_eq!(container_ids(&stack), ids_before, "containers recreated");
+}

@@ -78,7 +78,9 @@ pub async fn findings(stack: &crate::stack::Stack, facts: &Facts) -> Vec<Finding
         version = moving;
     }
     findings.push(version);
-    findings.push(backup_dir_finding(&facts.view.backup_dir));
+    findings.push(
+        backup_inside_data(facts).unwrap_or_else(|| backup_dir_finding(&facts.view.backup_dir)),
+    );
     let estimate = backup_estimate(facts).await;
     findings.push(disk_finding(facts, &estimate));
     let backup_estimate = estimate.bytes;
@@ -549,8 +551,51 @@ fn version_finding(facts: &Facts) -> Finding {
     }
 }
 
+/// A backup dir inside data the backup archives: each backup would hold the ones before it,
+/// and a restore, which moves that data aside, would move the backups with it.
+fn backup_inside_data(facts: &Facts) -> Option<Finding> {
+    let dir = &facts.view.backup_dir;
+    // Where the backup dir is, or will be once created, with symlinks resolved.
+    let existing = fsutil::nearest_existing(dir)?;
+    let rest = dir.strip_prefix(&existing).ok()?;
+    let resolved = std::fs::canonicalize(&existing).ok()?.join(rest);
+    facts.view.data.iter().find_map(|mount| {
+        let host = std::fs::canonicalize(host_path_of(facts, mount)?).ok()?;
+        resolved.starts_with(&host).then(|| {
+            Finding::new(
+                "backup dir",
+                Level::Fail,
+                format!(
+                    "backups would go to {}, inside {} ({} of service {}), which every backup archives: each backup would hold the ones before it, and a rollback moves that data aside, backups included. Choose a place outside the app's data with --backup-dir DIR",
+                    dir.display(),
+                    host.display(),
+                    mount.target,
+                    mount.services.join(", ")
+                ),
+            )
+        })
+    })
+}
+
 fn backup_dir_finding(dir: &Path) -> Finding {
     let shown = dir.display();
+    // A symlink to nowhere: `is_dir` and every ancestor check would pass over it, and creating
+    // the directory would then fail with "File exists".
+    if let Ok(meta) = dir.symlink_metadata()
+        && meta.file_type().is_symlink()
+        && !dir.exists()
+    {
+        let target = std::fs::read_link(dir)
+            .map(|t| t.display().to_string())
+            .unwrap_or_else(|_| "(unreadable)".to_string());
+        return Finding::new(
+            "backup dir",
+            Level::Fail,
+            format!(
+                "{shown} is a symbolic link to {target}, which does not exist: create {target} (or mount the disk it is on), or choose another place with --backup-dir DIR"
+            ),
+        );
+    }
     if dir.is_dir() {
         return match fsutil::can_create_files_in(dir) {
             Ok(()) => Finding::new("backup dir", Level::Ok, format!("backups go to {shown}")),
@@ -915,6 +960,12 @@ pub fn backup_preconditions(facts: &Facts, estimate: &BackupEstimate) -> Result<
                 spec.service
             ),
         ));
+    }
+    // A backup dir that cannot hold a backup, or lies in what it archives: the setup (exit 2).
+    let dir =
+        backup_inside_data(facts).unwrap_or_else(|| backup_dir_finding(&facts.view.backup_dir));
+    if dir.status == Level::Fail {
+        return Err((2, dir.message));
     }
     let disk = disk_finding(facts, estimate);
     if disk.status == Level::Fail {
