@@ -10,8 +10,8 @@ use std::time::Instant;
 use common::pty::Wizard;
 use common::{TestStack, docker_available};
 
-const ROWS: u16 = 30;
-const COLS: u16 = 100;
+const ROWS: u16 = 24;
+const COLS: u16 = 80;
 
 fn wizard(stack: &TestStack) -> Wizard {
     Wizard::start(stack, ROWS, COLS)

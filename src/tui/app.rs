@@ -217,6 +217,14 @@ pub async fn run(ctx: &Context) -> u8 {
         // The terminal may have hung up: a failed write is not worth a panic.
         use std::io::Write;
         let _ = writeln!(std::io::stdout(), "hoist: {sentence}");
+        // Printed whole here, where the terminal wraps it as it likes: copied from the
+        // wizard's screen, a command wider than it would come in pieces.
+        if let Some(copy) = &state.copy_command {
+            let _ = writeln!(
+                std::io::stdout(),
+                "Copy the backup to your own computer (run this there):\n  {copy}"
+            );
+        }
     }
     code
 }

@@ -182,6 +182,38 @@ pub enum Overlay {
     Quit,
 }
 
+/// What the wizard is doing (or last did): the screens' titles and the stepper follow it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Action {
+    #[default]
+    Upgrade,
+    /// Going back from the last upgrade (the home's entry, a failed or interrupted run's).
+    Rollback,
+    /// A backup taken now, as `hoist backup` takes it.
+    Backup,
+    /// A backup chosen from the list, restored.
+    Restore,
+}
+
+/// Which release of a multi-release upgrade runs: `number` of `of`, `from` -> `to`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hop {
+    pub number: usize,
+    pub of: usize,
+    pub from: String,
+    pub to: String,
+}
+
+impl Hop {
+    /// "2 of 3: 0.1.10 -> 0.1.11".
+    pub fn words(&self) -> String {
+        format!(
+            "{} of {}: {} -> {}",
+            self.number, self.of, self.from, self.to
+        )
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Phase {
     /// Before anything changed: quitting is free.
@@ -202,9 +234,14 @@ pub struct State {
     pub from: String,
     pub to: String,
     pub phase: Phase,
+    pub action: Action,
     pub stages: Vec<(Stage, Status)>,
     /// The stage in the middle of the screen.
     pub current: Stage,
+    /// The engine's step that runs now (a stage can hold several: restart's stop and restores).
+    pub step: Option<Step>,
+    /// The release that runs, in an upgrade through several.
+    pub hop: Option<Hop>,
     /// The last progress lines of the current stage (backup parts, pull layers, containers).
     pub progress: VecDeque<String>,
     pub logs: VecDeque<LogLine>,
@@ -325,8 +362,11 @@ impl State {
             from: from.to_string(),
             to: to.to_string(),
             phase: Phase::Idle,
+            action: Action::Upgrade,
             stages: Stage::ALL.iter().map(|s| (*s, Status::Pending)).collect(),
             current: Stage::HealthCheck,
+            step: None,
+            hop: None,
             progress: VecDeque::new(),
             logs: VecDeque::new(),
             logs_dropped: 0,
@@ -395,6 +435,100 @@ impl State {
         self.prompt.as_ref().map_or("", |p| p.typed.as_str())
     }
 
+    /// The middle of the screen's heading: the step that runs now, by its own name.
+    pub fn title(&self) -> String {
+        let title = match self.step {
+            Some(Step::CheckBackup) => "Check the backup",
+            Some(Step::Stop) => "Stop the app",
+            Some(Step::RestoreData) => "Restore the data",
+            Some(Step::RestoreDatabase) => "Restore the database",
+            _ => self.current.title(),
+        };
+        // The pull runs beside the backup: named too while it still downloads.
+        let downloading = self.current == Stage::Backup
+            && self.status(Stage::Pull) == Status::Running
+            && self.pulls.iter().any(|p| !p.done);
+        if downloading {
+            format!("{title} and Pull")
+        } else {
+            title.to_string()
+        }
+    }
+
+    /// What the step that runs does and why, in one plain sentence.
+    pub fn purpose(&self) -> &'static str {
+        let going_back = matches!(self.action, Action::Rollback | Action::Restore)
+            || self.phase == Phase::RollingBack;
+        match (self.step, self.current) {
+            (Some(Step::CheckBackup), _) => {
+                "Checking the backup's files against its manifest: going back must not start with a backup that cannot be restored."
+            }
+            (Some(Step::Stop), _) => {
+                "Stopping the app's services so that nothing is written while the backup is put back. The database keeps running."
+            }
+            (Some(Step::RestoreData), _) => {
+                "Putting the backup's data back. The current data is moved aside, not deleted."
+            }
+            (Some(Step::RestoreDatabase), _) => {
+                "Loading the backup's dump into the database. The current database is kept aside under another name."
+            }
+            (_, Stage::PinVersion) if going_back => {
+                "Writing the previous version into .env (only that value), so the app's exact version is always written down."
+            }
+            (_, Stage::Pull) if going_back => {
+                "Making sure the previous version's images are here, downloading them again if they are gone."
+            }
+            (_, Stage::Restart) if going_back => {
+                "Replacing the app's containers with the previous version. The app is briefly unavailable."
+            }
+            (_, Stage::SmokeTests) if going_back => {
+                "Checking that the app answers, runs the previous images, and that its data is as the backup says."
+            }
+            (_, Stage::Backup) if self.action == Action::Backup => {
+                "Copying the database and the app's files, then checking the copy. The app keeps running (a service whose files need a still copy is stopped for it)."
+            }
+            (_, stage) => stage.purpose(),
+        }
+    }
+
+    /// How far up a screen's scrolling part can go (the view stops at its real top).
+    fn scroll_limit(&self) -> usize {
+        match self.phase {
+            Phase::Running | Phase::RollingBack => self.logs.len(),
+            // About the rows the failure's evidence and the end's details take (wrapped long
+            // lines take more; the view stops at the real top).
+            _ => {
+                let tails = |e: &BTreeMap<String, Vec<String>>| -> usize {
+                    e.values().map(|t| t.len() + 2).sum()
+                };
+                let failure = self.failure.as_ref().map_or(0, |f| tails(&f.evidence));
+                let health = self.health.as_ref().map_or(0, |h| {
+                    tails(&h.evidence) + h.services.len() + h.problems.len()
+                });
+                2 * (failure + health + self.backup_files.len() + self.checks.len())
+            }
+        }
+    }
+
+    /// ↑/↓ PgUp/PgDn: the log pane, or a failure's evidence, or the end's details.
+    fn scroll(&mut self, key: Key) -> bool {
+        let by = match key {
+            Key::Up => 1,
+            Key::PageUp => 10,
+            Key::Down => {
+                self.log_scroll = self.log_scroll.saturating_sub(1);
+                return true;
+            }
+            Key::PageDown => {
+                self.log_scroll = self.log_scroll.saturating_sub(10);
+                return true;
+            }
+            _ => return false,
+        };
+        self.log_scroll = (self.log_scroll + by).min(self.scroll_limit());
+        true
+    }
+
     /// Whether a change is under way, so quitting must wait for a safe point.
     pub fn changing(&self) -> bool {
         matches!(self.phase, Phase::Running | Phase::RollingBack)
@@ -427,13 +561,34 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Command> {
             } else if state.failure.is_none() && exit_code != 4 {
                 state.failure = Some(Failure {
                     stage: state.current,
+                    evidence: failed_only(evidence, &sentence),
                     sentence: sentence.clone(),
-                    evidence,
                 });
             }
             state.phase = Phase::Finished { ok, sentence };
             Vec::new()
         }
+    }
+}
+
+/// The evidence of the services `sentence` names (the ones that failed); all of it when it
+/// names none ("not ready after 300 s"): a healthy worker's log says nothing about a crash.
+fn failed_only(
+    evidence: BTreeMap<String, Vec<String>>,
+    sentence: &str,
+) -> BTreeMap<String, Vec<String>> {
+    let named = |service: &str| {
+        sentence.match_indices(service).any(|(i, _)| {
+            let part = |c: char| c.is_alphanumeric() || c == '-' || c == '_';
+            let before = sentence[..i].chars().next_back();
+            let after = sentence[i + service.len()..].chars().next();
+            !before.is_some_and(part) && !after.is_some_and(part)
+        })
+    };
+    if evidence.keys().any(|s| named(s)) {
+        evidence.into_iter().filter(|(s, _)| named(s)).collect()
+    } else {
+        evidence
     }
 }
 
@@ -458,11 +613,18 @@ fn on_event(state: &mut State, event: Event) {
             }
             let stage = Stage::of(step);
             state.set(stage, Status::Running);
-            if stage != state.current {
-                state.progress.clear();
+            // The pull starts with the backup and runs beside it: the screen stays on the
+            // backup (whose view shows the download too) until the backup ends.
+            let beside_backup =
+                stage == Stage::Pull && state.status(Stage::Backup) == Status::Running;
+            if !beside_backup {
+                if stage != state.current {
+                    state.progress.clear();
+                }
+                state.current = stage;
+                state.step = Some(step);
+                state.elapsed_s = Some(0);
             }
-            state.current = stage;
-            state.elapsed_s = Some(0);
             state.push_progress(what);
         }
         Event::StepFinished {
@@ -474,6 +636,11 @@ fn on_event(state: &mut State, event: Event) {
             let stage = Stage::of(step);
             let ok = status == crate::run::StepStatus::Done;
             state.set(stage, if ok { Status::Done } else { Status::Failed });
+            // The backup is done and the pull goes on: the screen names the pull now.
+            if step == Step::Backup && state.status(Stage::Pull) == Status::Running {
+                state.current = Stage::Pull;
+                state.step = Some(Step::Pull);
+            }
             if step == Step::Backup && ok {
                 state.backup_dir = message;
             } else if !ok
@@ -569,6 +736,12 @@ fn on_event(state: &mut State, event: Event) {
             from,
             to,
         } => {
+            state.hop = Some(Hop {
+                number,
+                of,
+                from: from.clone(),
+                to: to.clone(),
+            });
             // Each hop lives the stages again.
             for stage in [
                 Stage::PinVersion,
@@ -598,22 +771,23 @@ fn on_event(state: &mut State, event: Event) {
         Event::Failure { reason, evidence } => {
             state.failure = Some(Failure {
                 stage: state.current,
+                evidence: failed_only(evidence, &reason),
                 sentence: reason,
-                evidence,
             });
         }
         Event::Plan { plan } => {
             let list = |items: &[String]| items.join(", ");
+            // Paths start their own lines: wrapped, they stay whole.
             let mut lines = vec![format!(
-                "Back up:  {}{} into {}",
+                "Back up:  {}{}",
                 plan.backup.database.as_deref().unwrap_or("no database"),
                 if plan.backup.data.is_empty() {
                     String::new()
                 } else {
                     format!("; data {}", list(&plan.backup.data))
                 },
-                plan.backup.dir.display()
             )];
+            lines.push(format!("Into:     {}", plan.backup.dir.display()));
             lines.push(format!(
                 "Download: {}",
                 if plan.pull.is_empty() {
@@ -666,12 +840,11 @@ fn on_key(state: &mut State, key: Key) -> Vec<Command> {
     if state.phase == Phase::Idle {
         return on_start_key(state, key);
     }
+    if state.scroll(key) {
+        return Vec::new();
+    }
     match key {
         Key::Char('?') => state.overlay = Some(Overlay::Help),
-        Key::Up => state.log_scroll = (state.log_scroll + 1).min(state.logs.len()),
-        Key::Down => state.log_scroll = state.log_scroll.saturating_sub(1),
-        Key::PageUp => state.log_scroll = (state.log_scroll + 10).min(state.logs.len()),
-        Key::PageDown => state.log_scroll = state.log_scroll.saturating_sub(10),
         Key::Char('q') | Key::CtrlC => {
             if state.changing() {
                 state.overlay = Some(Overlay::Quit);
@@ -687,6 +860,10 @@ fn on_key(state: &mut State, key: Key) -> Vec<Command> {
 /// A key while the engine's question waits: a restore, and going on past unhealthy services,
 /// need the question's word typed out; anything else is one key.
 fn on_prompt_key(state: &mut State, key: Key) -> Vec<Command> {
+    // What the question is about scrolls above it (a failure's evidence, a step's log).
+    if state.scroll(key) {
+        return Vec::new();
+    }
     let Some(prompt) = state.prompt.as_mut() else {
         return Vec::new();
     };

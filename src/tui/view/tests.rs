@@ -569,6 +569,164 @@ fn failure_offering_a_restore_with_the_loss() {
     snap("failure_restore", &s);
 }
 
+/// A real failure's evidence is long, and comes from every service the watch followed: only
+/// the failed service's is shown, it scrolls, and the offer and its question stay in sight.
+#[test]
+fn failure_with_long_evidence_keeps_the_question_in_sight() {
+    let mut s = watching();
+    step(&mut s, Step::Watch, "", None);
+    let tail = |name: &str, n: usize| -> Vec<String> {
+        (0..n)
+            .map(|i| format!("{name} line {i}: INFO something happened at /app/specivo/{name}.py"))
+            .collect()
+    };
+    let mut api = tail("api", 22);
+    api.push("ImportError: cannot import name 'SearchIndex' from 'specivo.search'".into());
+    engine(
+        &mut s,
+        Event::Failure {
+            reason: "the app did not come up on 0.1.12: api is crash-looping (restarted 2 times, last exit code 3)".into(),
+            evidence: BTreeMap::from([
+                ("api".to_string(), api),
+                ("beat".to_string(), tail("beat", 25)),
+                ("worker".to_string(), tail("worker", 25)),
+            ]),
+        },
+    );
+    step(&mut s, Step::Watch, "", Some(false));
+    engine(
+        &mut s,
+        Event::Rollback {
+            decision: Decision::Restore,
+            reason: "the schema revision went from 0021 to 0022: a migration ran, and the previous version cannot run on the newer schema".into(),
+            losses: vec![Loss {
+                table: "issues".into(),
+                rows_in_backup: 40,
+                rows_now: 42,
+            }],
+            unknown_loss: None,
+        },
+    );
+    ask(
+        &mut s,
+        Question::Rollback {
+            text: "The upgrade to 0.1.12 failed. Roll back?".into(),
+            restore: true,
+        },
+    );
+    let failure = s.failure.as_ref().unwrap();
+    assert_eq!(failure.evidence.keys().collect::<Vec<_>>(), ["api"]);
+    snap("failure_long_evidence", &s);
+    let screen = draw(&s, (80, 24));
+    assert!(screen.contains("ImportError"), "{screen}");
+    assert!(screen.contains("Type restore and press Enter"), "{screen}");
+    // Scrolled up, the evidence moves; the question stays.
+    for _ in 0..3 {
+        update(&mut s, Msg::Key(Key::PageUp));
+    }
+    let screen = draw(&s, (80, 24));
+    assert!(screen.contains("api line 0:"), "{screen}");
+    assert!(screen.contains("Type restore and press Enter"), "{screen}");
+}
+
+/// A multi-release upgrade says which release runs, in the heading and down the side.
+#[test]
+fn a_multi_release_upgrade_names_the_hop() {
+    let mut s = State::new("specivo", "0.1.9", "0.1.12");
+    step(&mut s, Step::Preflight, "", Some(true));
+    step(&mut s, Step::Backup, "", Some(true));
+    engine(
+        &mut s,
+        Event::Hop {
+            number: 1,
+            of: 3,
+            from: "0.1.9".into(),
+            to: "0.1.10".into(),
+        },
+    );
+    step(&mut s, Step::Pin, "", Some(true));
+    step(&mut s, Step::Restart, "", Some(true));
+    step(&mut s, Step::Watch, "", Some(true));
+    step(&mut s, Step::Verify, "", Some(true));
+    engine(
+        &mut s,
+        Event::Hop {
+            number: 2,
+            of: 3,
+            from: "0.1.10".into(),
+            to: "0.1.11".into(),
+        },
+    );
+    step(&mut s, Step::Pin, "", Some(true));
+    step(&mut s, Step::Restart, "docker compose up -d", None);
+    snap("multi_release_hop", &s);
+    assert!(draw(&s, (80, 24)).contains("release 2 of 3: 0.1.10 -> 0.1.11"));
+}
+
+/// The heading names the step that runs: the backup while the pull (with nothing to
+/// download) waits beside it; the pull once the backup is done.
+#[test]
+fn the_heading_names_the_step_that_runs() {
+    let mut s = upgrading();
+    step(
+        &mut s,
+        Step::Backup,
+        "database dump and data archives",
+        None,
+    );
+    step(&mut s, Step::Pull, "0 image(s) to download", None);
+    assert_eq!(s.title(), "Backup");
+    pull(&mut s, 1, 5, 1_000, 63_000_000, false);
+    assert_eq!(s.title(), "Backup and Pull");
+    step(&mut s, Step::Backup, "", Some(true));
+    assert_eq!(s.title(), "Pull");
+    // A rollback's restore steps say what they do.
+    let mut r = State::new("specivo", "0.1.11", "0.1.12");
+    r.action = crate::tui::state::Action::Rollback;
+    step(
+        &mut r,
+        Step::RestoreDatabase,
+        "loading the backup's dump",
+        None,
+    );
+    assert_eq!(r.title(), "Restore the database");
+    snap("rollback_restoring_the_database", &r);
+}
+
+/// A copy command wider than the screen is cut into full rows holding nothing else, never
+/// wrapped at a space inside; the wizard prints it whole when it ends.
+#[test]
+fn a_long_copy_command_is_never_broken_at_a_space() {
+    let mut s = watching();
+    step(&mut s, Step::Watch, "", Some(true));
+    step(&mut s, Step::Verify, "", Some(true));
+    s.backup_dir = Some(
+        "/var/lib/selfhosted/backups/specivo-production/specivo-production-20261128-101500-0.1.11"
+            .into(),
+    );
+    s.copy_command = Some(
+        "scp -r administrator@203.0.113.7:/var/lib/selfhosted/backups/specivo-production/specivo-production-20261128-101500-0.1.11 .".into(),
+    );
+    update(
+        &mut s,
+        Msg::Finished {
+            exit_code: 0,
+            sentence: "specivo upgraded from 0.1.11 to 0.1.12".into(),
+            evidence: BTreeMap::new(),
+        },
+    );
+    snap("done_long_copy_command", &s);
+    let screen = draw(&s, (80, 24));
+    // Its rows hold nothing else: the first starts with it, the last ends with it.
+    assert!(
+        screen.contains(
+            "\" scp -r administrator@203.0.113.7:/var/lib/selfhosted/backups/specivo-production\""
+        ),
+        "{screen}"
+    );
+    assert!(screen.contains("it is printed whole when you"), "{screen}");
+}
+
 #[test]
 fn done() {
     let mut s = watching();
