@@ -2,6 +2,7 @@
 //! out (the Elm architecture), so every transition is tested without a terminal or a daemon.
 use std::collections::{BTreeMap, VecDeque};
 
+pub use super::home::{Available, BackupEntry, LastUpgrade, Page, Start};
 use crate::docker::pull_tally::PullSnapshot;
 use crate::rollback::plan::{Decision, Loss};
 use crate::run::{Event, Question, Step};
@@ -172,6 +173,9 @@ pub struct Check {
 pub struct Prompt {
     pub question: Question,
     pub typed: String,
+    /// The wizard's own question (before an engine runs): a yes gives this command, not an
+    /// answer to the engine.
+    pub then: Option<Command>,
 }
 
 /// A box drawn over the screen; the next key closes it.
@@ -282,31 +286,6 @@ pub struct State {
     pub elapsed_s: Option<u64>,
 }
 
-/// What the start screen shows before anything happens.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Start {
-    pub pinned: Option<String>,
-    /// What hoist read of the stack that a person should know first: where the version is
-    /// written (or why hoist cannot tell), a moving tag, the database and how it was known,
-    /// data left out of the backup.
-    pub about: Vec<String>,
-    pub running: Option<String>,
-    /// (service, version, state and health in words).
-    pub services: Vec<(String, String, String)>,
-    /// Newer versions, newest first.
-    pub choices: Vec<String>,
-    pub next: Option<String>,
-    pub selected: usize,
-    /// Why there is no list (the registry could not be read), when there is none.
-    pub note: Option<String>,
-    /// A version typed instead of chosen.
-    pub typed: String,
-    /// A run the journal says still needs the user (interrupted, stopped, undecided).
-    pub attention: Option<crate::resume::Attention>,
-    /// The attention's steps are on screen (`h`).
-    pub show_steps: bool,
-}
-
 /// What happened: an engine event, a key, or the end of a run.
 #[derive(Debug, Clone)]
 pub enum Msg {
@@ -314,6 +293,14 @@ pub enum Msg {
     Key(Key),
     /// The current step has run this many seconds.
     Tick(u64),
+    /// The home's facts that take a moment (the journal, the rollback's planner).
+    Home {
+        last_upgrade: Available<LastUpgrade>,
+        journal: Option<String>,
+        backups: Available<Vec<BackupEntry>>,
+    },
+    /// The history page's lines, as `hoist history` says them.
+    History(Vec<String>),
     /// The run ended with this exit code and sentence.
     Finished {
         exit_code: u8,
@@ -351,6 +338,14 @@ pub enum Command {
     Resume { run: String, to: String },
     /// Roll back the last upgrade (`hoist rollback`).
     Rollback,
+    /// Take a backup now (`hoist backup`).
+    Backup,
+    /// Read the journal for the history page.
+    History,
+    /// Restore the backup in this directory (the word was typed).
+    Restore(String),
+    /// Back to the home, its facts read again.
+    Home,
 }
 
 const PROGRESS_LINES: usize = 6;
@@ -543,6 +538,29 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Command> {
             Vec::new()
         }
         Msg::Key(key) => on_key(state, key),
+        Msg::Home {
+            last_upgrade,
+            journal,
+            backups,
+        } => {
+            let start = &mut state.start;
+            let before = start.item();
+            start.last_upgrade = last_upgrade;
+            start.journal = journal;
+            start.backups = backups;
+            // Nothing to upgrade to: the cursor goes to the first entry that can be chosen
+            // now that it is known, unless the user moved it.
+            if start.choices.is_empty() && start.selected == 0 && start.typed.is_empty() {
+                start.preselect();
+            } else if let Some(item) = before {
+                start.selected = start.items().iter().position(|i| *i == item).unwrap_or(0);
+            }
+            Vec::new()
+        }
+        Msg::History(lines) => {
+            state.start.history = lines;
+            Vec::new()
+        }
         Msg::Tick(secs) => {
             if state.changing() {
                 state.elapsed_s = Some(secs);
@@ -601,6 +619,7 @@ fn on_ask(state: &mut State, question: Question) {
     state.prompt = Some(Prompt {
         question,
         typed: String::new(),
+        then: None,
     });
 }
 
@@ -825,7 +844,11 @@ fn on_key(state: &mut State, key: Key) -> Vec<Command> {
     match state.overlay.take() {
         Some(Overlay::Quit) => {
             // `s` asks the engine to stop at its next safe point; any other key goes back.
-            if key == Key::Char('s') && state.phase == Phase::Running && !state.stop_requested {
+            if key == Key::Char('s')
+                && state.phase == Phase::Running
+                && state.action == Action::Upgrade
+                && !state.stop_requested
+            {
                 state.stop_requested = true;
                 return vec![Command::Stop];
             }
@@ -838,7 +861,11 @@ fn on_key(state: &mut State, key: Key) -> Vec<Command> {
         return on_prompt_key(state, key);
     }
     if state.phase == Phase::Idle {
-        return on_start_key(state, key);
+        return super::home::on_key(state, key);
+    }
+    // The end: Enter goes back to the home.
+    if matches!(state.phase, Phase::Finished { .. }) && key == Key::Enter {
+        return vec![Command::Home];
     }
     if state.scroll(key) {
         return Vec::new();
@@ -886,6 +913,15 @@ fn on_prompt_key(state: &mut State, key: Key) -> Vec<Command> {
         }
         _ => return Vec::new(),
     };
+    // The wizard's own question: a yes starts what it asked about, a no changes nothing.
+    if let Some(then) = prompt.then.clone() {
+        state.prompt = None;
+        if !yes {
+            return Vec::new();
+        }
+        super::home::begin(state, &then);
+        return vec![then];
+    }
     if !yes && matches!(prompt.question, crate::run::Question::Upgrade { .. }) {
         state.declined = true;
     }
@@ -894,72 +930,6 @@ fn on_prompt_key(state: &mut State, key: Key) -> Vec<Command> {
         state.phase = Phase::RollingBack;
     }
     vec![Command::Answer(yes)]
-}
-
-/// The start screen: choose a newer version (the next step preselected), or type one; or,
-/// when the journal says a run needs the user, go on with it: continue, roll back, show.
-fn on_start_key(state: &mut State, key: Key) -> Vec<Command> {
-    if let Some(a) = state.start.attention.clone()
-        && state.start.typed.is_empty()
-    {
-        use crate::resume::Choice;
-        match key {
-            Key::Char('c') if a.choices.contains(&Choice::Continue) => {
-                let to = a.to.clone().unwrap_or_default();
-                state.to = to.clone();
-                if a.state == "interrupted" && a.changed {
-                    state.from = a.from.clone().unwrap_or_default();
-                    return vec![Command::Resume { run: a.run_id, to }];
-                }
-                return vec![Command::Upgrade(to)];
-            }
-            Key::Char('r') if a.choices.contains(&Choice::Rollback) => {
-                // The screens of a rollback speak of going back from what .env pins to `from`.
-                state.from = a.from.clone().unwrap_or_default();
-                state.to = a.pinned.clone().unwrap_or_default();
-                state.failure = Some(Failure {
-                    stage: Stage::HealthCheck,
-                    sentence: a.sentence.clone(),
-                    evidence: BTreeMap::new(),
-                });
-                return vec![Command::Rollback];
-            }
-            Key::Char('h') => {
-                state.start.show_steps = !state.start.show_steps;
-                return Vec::new();
-            }
-            _ => {}
-        }
-    }
-    let start = &mut state.start;
-    match key {
-        Key::Up => start.selected = start.selected.saturating_sub(1),
-        Key::Down => {
-            start.selected = (start.selected + 1).min(start.choices.len().saturating_sub(1))
-        }
-        Key::Char('?') => state.overlay = Some(Overlay::Help),
-        Key::Char('q') | Key::CtrlC | Key::Esc if start.typed.is_empty() => {
-            return vec![Command::Quit];
-        }
-        Key::Esc => start.typed.clear(),
-        Key::Backspace => {
-            start.typed.pop();
-        }
-        Key::Char(c) if c.is_ascii_alphanumeric() || ".-_+".contains(c) => start.typed.push(c),
-        Key::Enter => {
-            let target = if start.typed.is_empty() {
-                start.choices.get(start.selected).cloned()
-            } else {
-                Some(start.typed.trim().to_string())
-            };
-            if let Some(target) = target {
-                state.to = target.clone();
-                return vec![Command::Upgrade(target)];
-            }
-        }
-        _ => {}
-    }
-    Vec::new()
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Color;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::widgets::Paragraph;
 
 use super::wrap::Rows;
 use super::{Theme, dock, sections};
@@ -19,7 +19,7 @@ pub fn render(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
         ..area
     };
     match &state.phase {
-        Phase::Idle => start(state, theme, frame, area),
+        Phase::Idle => super::home::render(state, theme, frame, area),
         Phase::Failed => failure(state, theme, frame, area),
         Phase::Finished { ok, sentence } => finished(state, *ok, sentence, theme, frame, area),
         _ => step(state, theme, frame, area),
@@ -159,95 +159,6 @@ fn step(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
     if logs {
         super::logs::render(state, theme, frame, rest);
     }
-}
-
-/// Before anything happens: what runs, how healthy it is, and where it can go.
-fn start(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
-    let st = &state.start;
-    let mut lines = vec![
-        Line::from(Span::styled(
-            format!("Upgrade {}", state.project),
-            theme.bold(),
-        )),
-        Line::from(format!(
-            "Pinned {}, running {}.",
-            st.pinned.as_deref().unwrap_or("(not set)"),
-            st.running.as_deref().unwrap_or("(unknown)")
-        )),
-    ];
-    lines.extend(st.about.iter().map(|a| Line::from(a.clone())));
-    lines.push(Line::from(""));
-    if let Some(a) = &st.attention {
-        lines.extend(attention(a, st.show_steps, theme));
-    }
-    for (service, version, health) in &st.services {
-        lines.push(Line::from(format!("  {service:10} {version:10} {health}")));
-    }
-    lines.push(Line::from(""));
-    if st.choices.is_empty() {
-        lines.push(Line::from(st.note.clone().unwrap_or_else(|| {
-            "No newer version in the registry.".to_string()
-        })));
-    } else {
-        lines.push(Line::from(Span::styled(
-            "Choose the version to upgrade to:",
-            theme.bold(),
-        )));
-        for (i, v) in st.choices.iter().enumerate() {
-            let mut text = format!("{} {v}", if i == st.selected { ">" } else { " " });
-            if Some(v) == st.next.as_ref() {
-                text.push_str("   next step (recommended)");
-            } else if i == 0 && st.choices.len() > 1 {
-                text.push_str("   newest: hoist goes there one release at a time");
-            }
-            let style = if i == st.selected {
-                theme.bold().patch(theme.fg(Color::Cyan))
-            } else {
-                ratatui::style::Style::default()
-            };
-            lines.push(Line::from(Span::styled(text, style)));
-        }
-    }
-    lines.push(Line::from(""));
-    lines.push(Line::from(if st.typed.is_empty() {
-        "Enter starts. Or type a version.".to_string()
-    } else {
-        format!("Version: {}_   Enter starts, Esc clears.", st.typed)
-    }));
-    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
-}
-
-/// A run the journal says needs the user, and the ways on (keys).
-fn attention<'a>(a: &crate::resume::Attention, show_steps: bool, theme: Theme) -> Vec<Line<'a>> {
-    use crate::resume::Choice;
-    let mut lines = vec![
-        Line::from(Span::styled(
-            "Needs your attention",
-            theme.fg(Color::Yellow).patch(theme.bold()),
-        )),
-        Line::from(a.sentence.clone()),
-    ];
-    for c in &a.choices {
-        lines.push(Line::from(match c {
-            Choice::Continue => format!(
-                "  c  continue to {}",
-                a.to.as_deref().unwrap_or("the version it was going to")
-            ),
-            Choice::Rollback => format!(
-                "  r  roll back to {}",
-                a.from.as_deref().unwrap_or("the version before")
-            ),
-            Choice::Show if show_steps => "  h  hide what happened".to_string(),
-            Choice::Show => "  h  show what happened, step by step".to_string(),
-        }));
-    }
-    if show_steps {
-        for step in &a.steps {
-            lines.push(Line::from(format!("     {step}")));
-        }
-    }
-    lines.push(Line::from(""));
-    lines
 }
 
 /// The failure's evidence: each failed service's last lines.

@@ -2,6 +2,7 @@
 //! in the middle with what it does and why, key hints at the bottom; help and quit overlays.
 mod body;
 mod dock;
+mod home;
 mod logs;
 mod overlay;
 mod sections;
@@ -14,7 +15,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::state::{Action, Overlay, Phase, State};
+use super::state::{Action, Overlay, Page, Phase, State};
 
 /// Colors only when the user has not asked for none (`NO_COLOR`): meaning never rests on color
 /// alone, every status also has its symbol and word.
@@ -84,6 +85,10 @@ pub fn render(state: &State, theme: Theme, frame: &mut Frame) {
 /// with its plan or offer, a failure's evidence, the end with its commands (a command broken
 /// across rows is copied broken). The heading names the step either way.
 fn stepper_shown(state: &State, width: u16) -> bool {
+    // The home is not an upgrade: it has no steps to show.
+    if state.phase == Phase::Idle {
+        return false;
+    }
     let wants_width =
         state.prompt.is_some() || matches!(state.phase, Phase::Failed | Phase::Finished { .. });
     width >= 100 || !wants_width
@@ -100,11 +105,15 @@ fn hints(state: &State) -> Line<'static> {
             " type the word, Enter confirm  Esc keep as is  ↑/↓ scroll  ? help"
         }
         (Some(_), _) => " y/Enter yes  n/Esc no  ↑/↓ scroll  ? help",
-        (_, Phase::Finished { .. }) => " q quit  ↑/↓ scroll  ? help",
-        (_, Phase::Idle) if state.start.attention.is_some() => {
-            " c/r/h as above  ↑/↓ choose  Enter start  ? help  q quit"
-        }
-        (_, Phase::Idle) => " ↑/↓ choose  Enter start  ? help  q quit",
+        (_, Phase::Finished { .. }) => " Enter home  q quit  ↑/↓ scroll  ? help",
+        (_, Phase::Idle) => match state.start.page {
+            Page::History => " ↑/↓ PgUp/PgDn scroll  Esc back  ? help",
+            Page::Backups => " ↑/↓ choose  Enter restore  Esc back  ? help",
+            Page::Home if state.start.attention.is_some() => {
+                " c/r/h as above  ↑/↓ choose  Enter go  ? help  q quit"
+            }
+            Page::Home => " ↑/↓ choose  Enter go  or type a version  ? help  q quit",
+        },
         _ if state.stop_requested => " stopping at the next safe point  ↑/↓ scroll logs  ? help",
         _ => " ↑/↓ PgUp/PgDn scroll logs  ? help  q quit",
     };

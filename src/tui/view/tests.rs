@@ -228,6 +228,200 @@ fn start_screen_with_an_interrupted_upgrade() {
     );
 }
 
+fn home_of_an_upgraded_stack(restore: bool) -> State {
+    use crate::tui::state::{Available, BackupEntry, LastUpgrade};
+    let mut s = State::new("specivo", "0.1.11", "");
+    s.start.pinned = Some("0.1.11".into());
+    s.start.running = Some("0.1.11".into());
+    s.start.about = vec![
+        "Version in .env line 3 (SPECIVO_VERSION).".into(),
+        "Database postgres (service db), known by its image.".into(),
+    ];
+    s.start.services = vec![
+        ("api".into(), "0.1.11".into(), "running, healthy".into()),
+        ("beat".into(), "0.1.11".into(), "running".into()),
+        ("db".into(), "15".into(), "running, healthy".into()),
+        ("worker".into(), "0.1.11".into(), "running".into()),
+    ];
+    s.start.choices = vec!["0.1.14".into(), "0.1.13".into(), "0.1.12".into()];
+    s.start.next = Some("0.1.12".into());
+    s.start.backup_root = Some("/srv/specivo-backups".into());
+    s.start.preselect();
+    update(
+        &mut s,
+        Msg::Home {
+            last_upgrade: Available::Ready(LastUpgrade {
+                run: "20261128T101500Z-3f9a".into(),
+                now: "0.1.11".into(),
+                back_to: "0.1.10".into(),
+                when: "2026-11-28 10:15 UTC".into(),
+                ago: "20 h ago".into(),
+                restore,
+                reason: if restore {
+                    "the schema revision went from 0020 to 0021: a migration ran, and the previous version cannot run on the newer schema".into()
+                } else {
+                    "the schema is as it was at the backup (revision 0020, same tables and columns)".into()
+                },
+                loss: if restore {
+                    "what was written since the backup: 3 rows in issues".into()
+                } else {
+                    String::new()
+                },
+            }),
+            journal: Some("3 runs, 2 backups".into()),
+            backups: Available::Ready(vec![
+                BackupEntry {
+                    version: Some("0.1.10".into()),
+                    date: "2026-11-28 10:15".into(),
+                    bytes: 106_111_760,
+                    path: "/srv/specivo-backups/specivo-20261128-101500-0.1.10".into(),
+                    verified: true,
+                    note: None,
+                },
+                BackupEntry {
+                    version: Some("0.1.9".into()),
+                    date: "2026-11-20 08:02".into(),
+                    bytes: 98_000_000,
+                    path: "/srv/specivo-backups/specivo-20261120-080200-0.1.9".into(),
+                    verified: false,
+                    note: Some("data-specivo-data.tar.gz does not match its sha256".into()),
+                },
+            ]),
+        },
+    );
+    s
+}
+
+/// The home of a stack upgraded yesterday: the versions, and the way back with what it does.
+#[test]
+fn home_with_the_last_upgrade_to_roll_back() {
+    let mut s = home_of_an_upgraded_stack(true);
+    snap("home", &s);
+    update(&mut s, Msg::Key(Key::Down));
+    snap("home_rollback_restore", &s);
+    assert_eq!(
+        update(&mut s, Msg::Key(Key::Enter)),
+        [crate::tui::state::Command::Rollback]
+    );
+    // Going back: the screens speak of the versions of the rollback.
+    assert_eq!((s.from.as_str(), s.to.as_str()), ("0.1.10", "0.1.11"));
+}
+
+/// A re-pin is asked on the home itself (the engine would not ask: it loses nothing).
+#[test]
+fn home_asks_before_a_re_pin_rollback() {
+    let mut s = home_of_an_upgraded_stack(false);
+    update(&mut s, Msg::Key(Key::Down));
+    assert!(update(&mut s, Msg::Key(Key::Enter)).is_empty());
+    snap("home_rollback_question", &s);
+    let screen = draw(&s, (80, 24));
+    assert!(screen.contains("Roll back specivo from 0.1.11 to 0.1.10"), "{screen}");
+    assert!(screen.contains("Go on? [y/n]"), "{screen}");
+}
+
+/// Nothing to roll back, nothing newer: the entries say why not, the cursor is on one that
+/// can be chosen.
+#[test]
+fn home_with_nothing_to_roll_back() {
+    use crate::tui::state::Available;
+    let mut s = State::new("specivo", "0.1.14", "");
+    s.start.pinned = Some("0.1.14".into());
+    s.start.running = Some("0.1.14".into());
+    s.start.services = vec![("api".into(), "0.1.14".into(), "running, healthy".into())];
+    s.start.backup_root = Some("/srv/specivo-backups".into());
+    update(
+        &mut s,
+        Msg::Home {
+            last_upgrade: Available::Not("nothing to roll back: no upgrade in the journal".into()),
+            journal: Some("0 runs, 0 backups".into()),
+            backups: Available::Not("no backup in /srv/specivo-backups".into()),
+        },
+    );
+    snap("home_nothing_to_roll_back", &s);
+    let screen = draw(&s, (80, 24));
+    assert!(screen.contains("nothing to roll back: no upgrade in the journal"), "{screen}");
+    assert!(screen.contains("> Back up now"), "{screen}");
+}
+
+#[test]
+fn history_page() {
+    let mut s = home_of_an_upgraded_stack(false);
+    for _ in 0..3 {
+        update(&mut s, Msg::Key(Key::Down));
+    }
+    assert_eq!(
+        update(&mut s, Msg::Key(Key::Enter)),
+        [crate::tui::state::Command::History]
+    );
+    update(
+        &mut s,
+        Msg::History(
+            "Runs of project specivo (newest first):
+  2026-11-28T10:15:00.000Z  upgrade  succeeded  0.1.10 -> 0.1.11  [20261128T101500Z-3f9a]
+  2026-11-27T09:00:00.000Z  backup   succeeded  at 0.1.10  [20261127T090000Z-11aa]
+  2026-11-20T08:02:00.000Z  upgrade  rolled_back 0.1.9 -> 0.1.10  [20261120T080200Z-22bb]
+      the upgrade to 0.1.10 failed (api is crash-looping), and hoist rolled it back
+
+Backups:
+  2026-11-28T10:15:00.000Z     106 MB  version 0.1.10, schema 0020  /srv/specivo-backups/specivo-20261128-101500-0.1.10"
+                .lines()
+                .map(str::to_string)
+                .collect(),
+        ),
+    );
+    snap("history_page", &s);
+}
+
+/// The backups to restore from, and the restore's question with its word.
+#[test]
+fn backups_page_and_the_restore_question() {
+    let mut s = home_of_an_upgraded_stack(false);
+    update(&mut s, Msg::Key(Key::PageDown));
+    update(&mut s, Msg::Key(Key::Enter));
+    snap("backups_page", &s);
+    update(&mut s, Msg::Key(Key::Enter));
+    for c in "rest".chars() {
+        update(&mut s, Msg::Key(Key::Char(c)));
+    }
+    snap("backups_restore_question", &s);
+    let screen = draw(&s, (80, 24));
+    assert!(screen.contains("Type restore and press Enter"), "{screen}");
+    assert!(screen.contains("Restore specivo from the backup of 2026-11-28"), "{screen}");
+}
+
+/// A rollback from the home whose restore the engine asks about: the offer and the word.
+#[test]
+fn home_rollback_restore_asked_by_the_engine() {
+    let mut s = home_of_an_upgraded_stack(true);
+    update(&mut s, Msg::Key(Key::Down));
+    update(&mut s, Msg::Key(Key::Enter));
+    step(&mut s, Step::CheckBackup, "checking the backup's files against its manifest", Some(true));
+    engine(
+        &mut s,
+        Event::Rollback {
+            decision: Decision::Restore,
+            reason: "the schema revision went from 0020 to 0021: a migration ran, and the previous version cannot run on the newer schema".into(),
+            losses: vec![Loss {
+                table: "issues".into(),
+                rows_in_backup: 40,
+                rows_now: 43,
+            }],
+            unknown_loss: None,
+        },
+    );
+    ask(
+        &mut s,
+        Question::Rollback {
+            text: "Restore the backup of specivo and go back to 0.1.10?".into(),
+            restore: true,
+        },
+    );
+    snap("home_rollback_engine_asks", &s);
+    let screen = draw(&s, (80, 24));
+    assert!(screen.contains("Rolling back the last upgrade"), "{screen}");
+    assert!(screen.contains("Type restore and press Enter to restore"), "{screen}");
+}
+
 #[test]
 fn the_plan_and_its_question() {
     let mut s = upgrading();
