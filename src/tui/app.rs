@@ -140,8 +140,7 @@ async fn drive(
     let mut next_tick = Instant::now();
     let mut exit_code = 0u8;
     // What the home looks up once it is on screen (the journal, the rollback's planner).
-    let mut home: Option<tokio::task::JoinHandle<Msg>> =
-        Some(spawn_home(ctx, &state.project));
+    let mut home: Option<tokio::task::JoinHandle<Msg>> = Some(spawn_home(ctx, &state.project));
     let mut dirty = true;
     let mut last_draw = Instant::now() - FRAME;
     let lost = loop {
@@ -240,8 +239,15 @@ async fn drive(
                 Command::Stop => stop.request(),
                 Command::History => {
                     let out = crate::report::history::run(ctx).await;
-                    let text = if out.exit_code == 0 { out.text } else { out.errors };
-                    update(state, Msg::History(text.lines().map(str::to_string).collect()));
+                    let text = if out.exit_code == 0 {
+                        out.text
+                    } else {
+                        out.errors
+                    };
+                    update(
+                        state,
+                        Msg::History(text.lines().map(str::to_string).collect()),
+                    );
                 }
                 // Back to the home, everything read again (what runs now, the journal).
                 Command::Home => match starting_state(ctx).await {
@@ -330,12 +336,18 @@ fn spawn_engine(
 ) -> Option<tokio::task::JoinHandle<crate::run::Finished>> {
     let (ctx, events) = (ctx.clone(), event_tx.clone());
     let (to, resume) = match command {
-        Command::Rollback => return Some(tokio::spawn(async move { roll_back(&ctx, &events).await })),
+        Command::Rollback => {
+            return Some(tokio::spawn(async move { roll_back(&ctx, &events).await }));
+        }
         Command::Backup => return Some(tokio::spawn(async move { back_up(&ctx, &events).await })),
         Command::Restore(dir) => {
             return Some(tokio::spawn(async move {
-                match restore_engine(&ctx, RestoreCall::Restore(PathBuf::from(dir)), Some(&events))
-                    .await
+                match restore_engine(
+                    &ctx,
+                    RestoreCall::Restore(PathBuf::from(dir)),
+                    Some(&events),
+                )
+                .await
                 {
                     RestoreReply::Finished(f) => f,
                     RestoreReply::Backups(_) => refused("the restore did not run"),
@@ -503,8 +515,7 @@ async fn restore_engine(
     match call {
         RestoreCall::List => {
             let listed = async {
-                let (_, view) =
-                    crate::probe::facts::load_stack(ctx).map_err(|e| e.to_string())?;
+                let (_, view) = crate::probe::facts::load_stack(ctx).map_err(|e| e.to_string())?;
                 let journal = crate::journal::Journal::open(&ctx.state_dir)
                     .await
                     .map_err(|e| e.to_string())?;
@@ -521,10 +532,17 @@ async fn restore_engine(
                     records
                         .into_iter()
                         .map(|b| {
-                            let there = std::path::Path::new(&b.path).join("manifest.json").is_file();
+                            let there = std::path::Path::new(&b.path)
+                                .join("manifest.json")
+                                .is_file();
                             BackupEntry {
                                 version: b.app_version,
-                                date: b.created_at.chars().take(16).collect::<String>().replace('T', " "),
+                                date: b
+                                    .created_at
+                                    .chars()
+                                    .take(16)
+                                    .collect::<String>()
+                                    .replace('T', " "),
                                 bytes: u64::try_from(b.size_bytes).unwrap_or(0),
                                 path: b.path,
                                 verified: there,

@@ -118,11 +118,13 @@ pub async fn starting_state(ctx: &Context) -> Result<State, String> {
     Ok(state)
 }
 
-
 /// The last upgrade and how `hoist rollback` would undo it (the same planner: `find_target`,
 /// then `preview`, which checks the backup's files), or why there is nothing to roll back;
 /// and how many runs and backups the journal holds, in words.
-pub async fn journal_facts(ctx: &Context, project: &str) -> (Available<LastUpgrade>, Option<String>) {
+pub async fn journal_facts(
+    ctx: &Context,
+    project: &str,
+) -> (Available<LastUpgrade>, Option<String>) {
     let journal = match Journal::open(&ctx.state_dir).await {
         Ok(j) => j,
         Err(e) => {
@@ -135,7 +137,11 @@ pub async fn journal_facts(ctx: &Context, project: &str) -> (Available<LastUpgra
     let runs = journal.runs(project, 1000).await.unwrap_or_default();
     let backups = journal.backups(project).await.map_or(0, |b| b.len());
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
-    let words = format!("{}, {}", plural(runs.len(), "run"), plural(backups, "backup"));
+    let words = format!(
+        "{}, {}",
+        plural(runs.len(), "run"),
+        plural(backups, "backup")
+    );
     let upgraded = runs
         .iter()
         .any(|r| r.kind == RunKind::Upgrade && crate::resume::changed_stack(r));

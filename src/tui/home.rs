@@ -68,7 +68,12 @@ pub enum Entry {
 }
 
 impl Entry {
-    pub const ALL: [Entry; 4] = [Entry::Rollback, Entry::Backup, Entry::History, Entry::Restore];
+    pub const ALL: [Entry; 4] = [
+        Entry::Rollback,
+        Entry::Backup,
+        Entry::History,
+        Entry::Restore,
+    ];
 
     pub fn label(self) -> &'static str {
         match self {
@@ -180,9 +185,9 @@ impl Start {
             .and_then(|n| self.choices.iter().position(|v| v == n))
             .or_else(|| (!self.choices.is_empty()).then_some(0))
             .or_else(|| {
-                items.iter().position(
-                    |i| matches!(i, Item::Entry(e) if self.why_not(*e).is_none()),
-                )
+                items
+                    .iter()
+                    .position(|i| matches!(i, Item::Entry(e) if self.why_not(*e).is_none()))
             })
             .unwrap_or(0);
     }
@@ -343,7 +348,9 @@ fn on_backups_key(state: &mut State, key: Key) -> Vec<Command> {
     let start = &mut state.start;
     match key {
         Key::Up => start.backup_selected = start.backup_selected.saturating_sub(1),
-        Key::Down => start.backup_selected = (start.backup_selected + 1).min(count.saturating_sub(1)),
+        Key::Down => {
+            start.backup_selected = (start.backup_selected + 1).min(count.saturating_sub(1))
+        }
         Key::Char('q') | Key::Esc | Key::Backspace => back_home(state),
         Key::Char('?') => state.overlay = Some(Overlay::Help),
         Key::Enter => {
@@ -388,7 +395,11 @@ pub(super) fn begin(state: &mut State, command: &Command) {
                 .ready()
                 .and_then(|l| l.iter().find(|b| &b.path == path))
                 .and_then(|b| b.version.clone());
-            state.to = state.start.pinned.clone().unwrap_or_else(|| state.from.clone());
+            state.to = state
+                .start
+                .pinned
+                .clone()
+                .unwrap_or_else(|| state.from.clone());
             state.from = version.unwrap_or_default();
         }
         Command::Backup => state.action = Action::Backup,
@@ -407,7 +418,9 @@ pub fn restore_question(project: &str, b: &BackupEntry) -> String {
         b.date,
         b.version.as_deref().unwrap_or("version unknown"),
         crate::units::human_bytes(b.bytes),
-        b.version.as_deref().unwrap_or("the version it was taken of"),
+        b.version
+            .as_deref()
+            .unwrap_or("the version it was taken of"),
     )
 }
 
@@ -522,7 +535,9 @@ mod tests {
         }
         assert_eq!(
             key(&mut s, Key::Enter),
-            [Command::Restore("/srv/b/specivo-20261128-101500-0.1.10".into())]
+            [Command::Restore(
+                "/srv/b/specivo-20261128-101500-0.1.10".into()
+            )]
         );
         assert_eq!(s.action, Action::Restore);
     }

@@ -161,22 +161,34 @@ fn step(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
     }
 }
 
-/// The failure's evidence: each failed service's last lines.
-fn evidence(state: &State, theme: Theme, width: u16) -> Rows {
+/// The failure's evidence: each failed service's last lines, under its name (`titled`: the
+/// caller shows the one service's name above, where scrolling does not take it away).
+fn evidence(state: &State, theme: Theme, width: u16, titled: bool) -> Rows {
     let mut rows = Rows::new(width);
     if let Some(f) = &state.failure {
         for (service, tail) in &f.evidence {
-            rows.blank();
-            rows.line(Line::from(Span::styled(
-                format!("Last lines of {service}:"),
-                theme.bold(),
-            )));
+            if !titled {
+                rows.blank();
+                rows.line(Line::from(Span::styled(
+                    format!("Last lines of {service}:"),
+                    theme.bold(),
+                )));
+            }
             for l in tail {
                 rows.line(format!("  {l}"));
             }
         }
     }
     rows
+}
+
+/// The one failed service whose lines are the evidence, when there is one.
+fn one_service(state: &State) -> Option<&str> {
+    let f = state.failure.as_ref()?;
+    match f.evidence.keys().collect::<Vec<_>>().as_slice() {
+        [only] => Some(only.as_str()),
+        _ => None,
+    }
 }
 
 /// The rollback on offer (what it does, why, what it takes away) and its question.
@@ -257,6 +269,14 @@ fn failure(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
     if let Some(f) = &state.failure {
         head.line(f.sentence.clone());
     }
+    let titled = one_service(state);
+    if let Some(service) = titled {
+        head.blank();
+        head.line(Line::from(Span::styled(
+            format!("Last lines of {service}:"),
+            theme.bold(),
+        )));
+    }
     // The offer and its question first, pinned above the key bar; the evidence scrolls above.
     let (about, ask) = offer(state, theme, area.width);
     let above = dock::draw(frame, area, &about.rows, &ask.rows);
@@ -264,12 +284,8 @@ fn failure(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
     let [top, rest] =
         Layout::vertical([Constraint::Length(head_height), Constraint::Min(0)]).areas(above);
     frame.render_widget(Paragraph::new(head.rows), top);
-    dock::bottom_anchored(
-        frame,
-        rest,
-        &evidence(state, theme, rest.width).rows,
-        state.log_scroll,
-    );
+    let rows = evidence(state, theme, rest.width, titled.is_some()).rows;
+    dock::bottom_anchored(frame, rest, &rows, state.log_scroll);
 }
 
 fn finished(state: &State, ok: bool, sentence: &str, theme: Theme, frame: &mut Frame, area: Rect) {
@@ -342,7 +358,7 @@ fn finished(state: &State, ok: bool, sentence: &str, theme: Theme, frame: &mut F
         rows.lines(sections::health(state, theme, false));
     }
     if !ok {
-        rows.rows.extend(evidence(state, theme, width).rows);
+        rows.rows.extend(evidence(state, theme, width, false).rows);
     }
     // The command to copy the backup off the server: pinned, on a row of its own, never
     // broken (it is printed again, whole, when the wizard ends).

@@ -44,8 +44,8 @@ fn question(state: &State, theme: Theme, width: u16) -> Option<(Rows, Rows)> {
 fn home(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
     let st = &state.start;
     let width = area.width;
-    let (about, ask) =
-        question(state, theme, width).unwrap_or_else(|| (detail(state, theme, width), Rows::new(width)));
+    let (about, ask) = question(state, theme, width)
+        .unwrap_or_else(|| (detail(state, theme, width), Rows::new(width)));
     let above = dock::draw(frame, area, &about.rows, &ask.rows);
     let (menu, cursor) = menu(state, theme, width);
     let head_height = header(st, theme, width).height();
@@ -182,7 +182,11 @@ fn menu(state: &State, theme: Theme, width: u16) -> (Rows, usize) {
             Some(why) => why.clone(),
             None => entry_words(st, entry),
         };
-        let text = format!("{} {:27} {words}", if on { ">" } else { " " }, entry.label());
+        let text = format!(
+            "{} {:27} {words}",
+            if on { ">" } else { " " },
+            entry.label()
+        );
         if on {
             cursor = rows.rows.len();
         }
@@ -218,7 +222,10 @@ fn entry_words(st: &Start, entry: Entry) -> String {
             .clone()
             .unwrap_or_else(|| "looking at the journal…".to_string()),
         Entry::Restore => {
-            let n = st.backups.ready().map_or(0, |l| l.iter().filter(|b| b.verified).count());
+            let n = st
+                .backups
+                .ready()
+                .map_or(0, |l| l.iter().filter(|b| b.verified).count());
             format!("{n} verified backup{}", if n == 1 { "" } else { "s" })
         }
     }
@@ -237,7 +244,10 @@ fn detail(state: &State, theme: Theme, width: u16) -> Rows {
         return rows;
     }
     let enter = |rows: &mut Rows, what: &str| {
-        rows.line(Line::from(Span::styled(format!("Enter: {what}"), theme.bold())));
+        rows.line(Line::from(Span::styled(
+            format!("Enter: {what}"),
+            theme.bold(),
+        )));
     };
     match st.item() {
         Some(Item::Version(i)) => {

@@ -52,7 +52,9 @@ pub fn quit(state: &State, theme: Theme, frame: &mut Frame) {
         Line::from(""),
     ];
     if state.action == Action::Backup {
-        text.push(Line::from("The backup ends by itself (a cut one would be removed)."));
+        text.push(Line::from(
+            "The backup ends by itself (a cut one would be removed).",
+        ));
         text.push(Line::from("Wait for it to end, then q quits."));
         text.push(Line::from(""));
     } else {

@@ -260,7 +260,8 @@ fn home_of_an_upgraded_stack(restore: bool) -> State {
                 reason: if restore {
                     "the schema revision went from 0020 to 0021: a migration ran, and the previous version cannot run on the newer schema".into()
                 } else {
-                    "the schema is as it was at the backup (revision 0020, same tables and columns)".into()
+                    "the schema is as it was at the backup (revision 0020, same tables and columns)"
+                        .into()
                 },
                 loss: if restore {
                     "what was written since the backup: 3 rows in issues".into()
@@ -315,7 +316,10 @@ fn home_asks_before_a_re_pin_rollback() {
     assert!(update(&mut s, Msg::Key(Key::Enter)).is_empty());
     snap("home_rollback_question", &s);
     let screen = draw(&s, (80, 24));
-    assert!(screen.contains("Roll back specivo from 0.1.11 to 0.1.10"), "{screen}");
+    assert!(
+        screen.contains("Roll back specivo from 0.1.11 to 0.1.10"),
+        "{screen}"
+    );
     assert!(screen.contains("Go on? [y/n]"), "{screen}");
 }
 
@@ -339,7 +343,10 @@ fn home_with_nothing_to_roll_back() {
     );
     snap("home_nothing_to_roll_back", &s);
     let screen = draw(&s, (80, 24));
-    assert!(screen.contains("nothing to roll back: no upgrade in the journal"), "{screen}");
+    assert!(
+        screen.contains("nothing to roll back: no upgrade in the journal"),
+        "{screen}"
+    );
     assert!(screen.contains("> Back up now"), "{screen}");
 }
 
@@ -386,7 +393,10 @@ fn backups_page_and_the_restore_question() {
     snap("backups_restore_question", &s);
     let screen = draw(&s, (80, 24));
     assert!(screen.contains("Type restore and press Enter"), "{screen}");
-    assert!(screen.contains("Restore specivo from the backup of 2026-11-28"), "{screen}");
+    assert!(
+        screen.contains("Restore specivo from the backup of 2026-11-28"),
+        "{screen}"
+    );
 }
 
 /// A rollback from the home whose restore the engine asks about: the offer and the word.
@@ -395,7 +405,12 @@ fn home_rollback_restore_asked_by_the_engine() {
     let mut s = home_of_an_upgraded_stack(true);
     update(&mut s, Msg::Key(Key::Down));
     update(&mut s, Msg::Key(Key::Enter));
-    step(&mut s, Step::CheckBackup, "checking the backup's files against its manifest", Some(true));
+    step(
+        &mut s,
+        Step::CheckBackup,
+        "checking the backup's files against its manifest",
+        Some(true),
+    );
     engine(
         &mut s,
         Event::Rollback {
@@ -419,7 +434,10 @@ fn home_rollback_restore_asked_by_the_engine() {
     snap("home_rollback_engine_asks", &s);
     let screen = draw(&s, (80, 24));
     assert!(screen.contains("Rolling back the last upgrade"), "{screen}");
-    assert!(screen.contains("Type restore and press Enter to restore"), "{screen}");
+    assert!(
+        screen.contains("Type restore and press Enter to restore"),
+        "{screen}"
+    );
 }
 
 #[test]
