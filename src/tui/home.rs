@@ -402,7 +402,14 @@ pub(super) fn begin(state: &mut State, command: &Command) {
                 .unwrap_or_else(|| state.from.clone());
             state.from = version.unwrap_or_default();
         }
-        Command::Backup => state.action = Action::Backup,
+        Command::Backup => {
+            state.action = Action::Backup;
+            // Only the backup runs: the upgrade's other steps would be pending for ever.
+            state.stages = vec![
+                (Stage::Backup, super::state::Status::Pending),
+                (Stage::Done, super::state::Status::Pending),
+            ];
+        }
         Command::Upgrade(to) | Command::Resume { to, .. } => {
             state.action = Action::Upgrade;
             state.to = to.clone();

@@ -1122,6 +1122,26 @@ mod tests {
     }
 
     #[test]
+    fn only_the_failed_services_evidence_is_kept() {
+        let tails = || {
+            BTreeMap::from([
+                ("api".to_string(), vec!["Traceback".to_string()]),
+                ("api-worker".to_string(), vec!["ready".to_string()]),
+                ("beat".to_string(), vec!["tick".to_string()]),
+            ])
+        };
+        let kept = failed_only(
+            tails(),
+            "the app did not come up on 2: api is crash-looping",
+        );
+        assert_eq!(kept.keys().collect::<Vec<_>>(), ["api"]);
+        let kept = failed_only(tails(), "api-worker exited with code 1; beat's log says so");
+        assert_eq!(kept.keys().collect::<Vec<_>>(), ["api-worker", "beat"]);
+        // A sentence that names no service keeps everything.
+        assert_eq!(failed_only(tails(), "not ready after 300 s").len(), 3);
+    }
+
+    #[test]
     fn a_re_pin_rollback_is_one_key() {
         let mut s = State::new("p", "1", "2");
         update(&mut s, finished(Step::Watch, false));

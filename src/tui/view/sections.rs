@@ -93,7 +93,8 @@ pub fn backup_and_pull<'a>(state: &State, theme: Theme, width: u16) -> Vec<Line<
         )));
     }
     if state.backup_files.is_empty() {
-        if state.backup_read.is_none() {
+        // Nothing read yet, and no progress line below to say what happens.
+        if state.backup_read.is_none() && state.progress.is_empty() {
             lines.push(Line::from("  starting"));
         }
     } else {

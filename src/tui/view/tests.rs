@@ -350,6 +350,47 @@ fn home_with_nothing_to_roll_back() {
     assert!(screen.contains("> Back up now"), "{screen}");
 }
 
+/// Back up now, from the home: only the backup down the side, then where it is and how to
+/// copy it off the server.
+#[test]
+fn backup_now_from_the_home() {
+    let mut s = home_of_an_upgraded_stack(false);
+    update(&mut s, Msg::Key(Key::Down));
+    update(&mut s, Msg::Key(Key::Down));
+    assert_eq!(
+        update(&mut s, Msg::Key(Key::Enter)),
+        [crate::tui::state::Command::Backup]
+    );
+    step(
+        &mut s,
+        Step::Backup,
+        "database dump and data archives, then checked",
+        None,
+    );
+    engine(
+        &mut s,
+        Event::Progress {
+            step: Step::Backup,
+            message: "writing database.sql.gz".into(),
+        },
+    );
+    snap("backup_now_running", &s);
+    backed_up(&mut s);
+    step(&mut s, Step::Backup, "", Some(true));
+    s.copy_command = Some(
+        "scp -r root@203.0.113.7:/srv/specivo-backups/specivo-20261128-101500-0.1.11 .".into(),
+    );
+    update(
+        &mut s,
+        Msg::Finished {
+            exit_code: 0,
+            sentence: "the backup is taken and checked: /srv/specivo-backups/specivo-20261128-101500-0.1.11".into(),
+            evidence: BTreeMap::new(),
+        },
+    );
+    snap("backup_now_done", &s);
+}
+
 #[test]
 fn history_page() {
     let mut s = home_of_an_upgraded_stack(false);
