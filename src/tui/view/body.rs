@@ -251,6 +251,8 @@ fn failure(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
     // A rollback chosen on the start screen is not the failure of a step.
     let title = if state.action == Action::Rollback {
         "Rolling back the last upgrade".to_string()
+    } else if state.action == Action::Restore {
+        "Restoring a backup".to_string()
     } else {
         format!(
             "{} failed",
