@@ -115,9 +115,13 @@ pub fn print_event(event: &Event, json: bool) {
             reason,
             losses,
             unknown_loss,
+            keep_first,
         } => {
             let what = match decision {
                 Decision::Repin => "re-pin the previous version, no restore",
+                Decision::Restore if *keep_first => {
+                    "the previous version on the newer schema, keeping what was written since; if it does not come up, restore the backup"
+                }
                 Decision::Restore => "restore the backup, then the previous version",
             };
             let loss = match decision {

@@ -130,6 +130,7 @@ async fn offer(
                     reason: plan.reason.clone(),
                     losses: plan.losses.clone(),
                     unknown_loss: plan.unknown_loss.clone(),
+                    keep_first: plan.keep_first,
                 },
             );
             Some((

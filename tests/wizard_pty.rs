@@ -1,5 +1,6 @@
 //! The wizard end to end in a real pseudo-terminal on the test bed, keys typed as a user would;
-//! each test asserts on what is on the screen and on the stack.
+//! each test asserts on what is on the screen and on the stack. The terminal is 80x24, the
+//! smallest a user is likely to have: every question the engine asks must be read whole there.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -10,8 +11,8 @@ use std::time::Instant;
 use common::pty::Wizard;
 use common::{TestStack, docker_available};
 
-const ROWS: u16 = 30;
-const COLS: u16 = 100;
+const ROWS: u16 = 24;
+const COLS: u16 = 80;
 
 fn wizard(stack: &TestStack) -> Wizard {
     Wizard::start(stack, ROWS, COLS)
@@ -33,24 +34,51 @@ fn a_user_upgrades_0_1_9_to_0_1_10_in_the_wizard() {
         "{start}"
     );
     w.keys("\r");
-    // The plan, then the question.
-    w.wait_for("Upgrade ", 30);
-    w.wait_for("[y/n]", 30);
+    // The plan, then the question, whole, above the key bar.
+    w.wait_for(
+        &format!("Upgrade {} from 0.1.9 to 0.1.10? [y/n]", stack.project),
+        30,
+    );
+    let plan = w.contents();
     assert!(
-        w.contents()
-            .contains("SPECIVO_VERSION=0.1.9 -> SPECIVO_VERSION=0.1.10")
+        plan.contains("SPECIVO_VERSION=0.1.9 -> SPECIVO_VERSION=0.1.10"),
+        "{plan}"
+    );
+    // The backup's directory is on a row of its own, whole.
+    assert!(
+        plan.contains(&format!("Into:     {}-backups", stack.dir.display())),
+        "{plan}"
     );
     w.keys("y");
     w.wait_for("runs 0.1.10 now", 180);
     // The screen's last lines too: a frame can reach the terminal in more than one read.
-    w.wait_for("hoist rollback", 30);
+    w.wait_for("scp -r ", 30);
     let done = w.contents();
-    assert!(done.contains("ok Smoke tests"), "{done}");
     assert!(done.contains("Downtime:"), "{done}");
     assert!(done.contains("hoist rollback"), "{done}");
     assert_eq!(stack.health_version(), "0.1.10");
     w.keys("q");
     assert_eq!(w.exit_code(10), 0);
+    // Once the wizard has left the screen, the copy command is printed whole, where the
+    // terminal wraps it without breaking it.
+    let backup = only_backup(&stack);
+    let printed = w.contents().replace('\n', "");
+    assert!(
+        printed.contains(&format!(":{} .", backup.display())),
+        "{printed}"
+    );
+}
+
+/// The one backup in the stack's backup dir.
+fn only_backup(stack: &TestStack) -> std::path::PathBuf {
+    let root = std::path::PathBuf::from(format!("{}-backups", stack.dir.display()));
+    let mut dirs: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    dirs.pop().unwrap()
 }
 
 #[test]
@@ -68,6 +96,9 @@ fn a_broken_release_fails_and_the_user_accepts_the_offered_rollback() {
     assert!(failed.contains("ImportError"), "{failed}");
     assert!(failed.contains("by pinning it again"), "{failed}");
     assert!(failed.contains("Why: the schema is as it was"), "{failed}");
+    // Only the failed service's last lines: the healthy worker's say nothing about it.
+    assert!(failed.contains("Last lines of api"), "{failed}");
+    assert!(!failed.contains("Last lines of worker"), "{failed}");
     w.keys("y");
     w.wait_for("runs 0.1.12 again", 180);
     assert_eq!(stack.health_version(), "0.1.12");
@@ -100,6 +131,170 @@ fn a_user_stops_the_upgrade_at_its_next_safe_point() {
     assert_eq!(stack.health_version(), "0.1.9");
     w.keys("q");
     assert_eq!(w.exit_code(10), 3);
+}
+
+#[test]
+fn a_multi_release_upgrade_says_which_release_runs() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start("wizardhops", "0.1.9");
+    let mut w = wizard(&stack);
+    w.wait_for("next step (recommended)", 30);
+    // A version typed instead of chosen: two releases on the way.
+    w.keys("0.1.11\r");
+    w.wait_for("[y/n]", 30);
+    assert!(
+        w.contents().contains("Path:     0.1.10 -> 0.1.11"),
+        "{}",
+        w.contents()
+    );
+    w.keys("y");
+    w.wait_for("release 2 of 2: 0.1.10 -> 0.1.11", 240);
+    w.wait_for("runs 0.1.11 now", 240);
+    assert_eq!(stack.health_version(), "0.1.11");
+    w.keys("q");
+    assert_eq!(w.exit_code(10), 0);
+}
+
+#[test]
+fn going_on_past_a_stopped_service_asks_for_its_word_in_sight() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start("wizardover", "0.1.9");
+    stack.compose(&["stop", "worker"]);
+    let env_before = std::fs::read_to_string(stack.dir.join(".env")).unwrap();
+    let mut w = wizard(&stack);
+    w.wait_for("next step (recommended)", 30);
+    w.keys("\r");
+    w.wait_for("Type override and press Enter to say yes", 60);
+    let asked = w.contents();
+    assert!(asked.contains("Upgrade although worker"), "{asked}");
+    w.keys("\x1b");
+    w.wait_for("the stack is not ready to upgrade", 30);
+    assert_eq!(
+        std::fs::read_to_string(stack.dir.join(".env")).unwrap(),
+        env_before
+    );
+    w.keys("q");
+    assert_eq!(w.exit_code(10), 3);
+}
+
+/// Upgraded yesterday, broken today: the home offers the way back, with what it does.
+#[test]
+fn a_user_rolls_back_the_last_upgrade_from_the_home() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start("wizardback", "0.1.9");
+    let run = stack.hoist(&["upgrade", "--to", "0.1.10", "--yes"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(stack.health_version(), "0.1.10");
+    let mut w = wizard(&stack);
+    w.choose("Roll back the last upgrade", 30);
+    let home = w.contents();
+    assert!(home.contains("0.1.10 -> 0.1.9"), "{home}");
+    assert!(
+        home.contains("Going back pins 0.1.9 again, no restore"),
+        "{home}"
+    );
+    w.keys("\r");
+    // The question, whole, above the key bar.
+    w.wait_for("Go on? [y/n]", 10);
+    let asked = w.contents();
+    assert!(
+        asked.contains("from 0.1.10 to 0.1.9 (pin 0.1.9 again,"),
+        "{asked}"
+    );
+    w.keys("y");
+    w.wait_for("runs 0.1.9 again", 180);
+    assert_eq!(stack.health_version(), "0.1.9");
+    w.keys("q");
+    assert_eq!(w.exit_code(10), 0);
+}
+
+/// After a migration, going back restores the backup: the engine asks for the word, with
+/// what a restore takes away, in sight at 80x24.
+#[test]
+fn a_rollback_from_the_home_that_restores_asks_for_the_word() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start("wizardrestore", "0.1.11");
+    let run = stack.hoist(&["upgrade", "--to", "0.1.12", "--yes"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let mut w = wizard(&stack);
+    w.choose("Roll back the last upgrade", 60);
+    assert!(w.contents().contains("with a restore"), "{}", w.contents());
+    w.keys("\r");
+    w.wait_for("Type restore and press Enter to restore", 120);
+    let asked = w.contents();
+    assert!(asked.contains("Rolling back the last upgrade"), "{asked}");
+    assert!(asked.contains("by restoring the backup first"), "{asked}");
+    assert!(asked.contains("Why: "), "{asked}");
+    w.keys("restore\r");
+    w.wait_for("runs 0.1.11 again", 240);
+    assert_eq!(stack.health_version(), "0.1.11");
+    w.keys("q");
+    assert_eq!(w.exit_code(10), 0);
+}
+
+/// A backup chosen from the home's list is restored: the engine asks for the word with what a
+/// restore takes away, and the app runs the backup's version after.
+#[test]
+fn a_user_restores_a_chosen_backup_from_the_home() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start("wizardpick", "0.1.10");
+    let run = stack.hoist(&["upgrade", "--to", "0.1.11", "--yes"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let mut w = wizard(&stack);
+    w.choose("Restore a backup", 60);
+    w.keys("\r");
+    w.wait_for("verified", 30);
+    w.keys("\r");
+    w.wait_for("Go on? [y/n]", 10);
+    w.keys("y");
+    w.wait_for("Type restore and press Enter to restore", 120);
+    assert!(
+        w.contents().contains("you asked to put back"),
+        "{}",
+        w.contents()
+    );
+    w.keys("restore\r");
+    w.wait_for("runs 0.1.10 again", 240);
+    assert!(w.contents().contains("Restored: "), "{}", w.contents());
+    assert_eq!(stack.health_version(), "0.1.10");
+    w.keys("q");
+    assert_eq!(w.exit_code(10), 0);
+}
+
+#[test]
+fn a_user_backs_up_now_from_the_home() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start("wizardbackup", "0.1.9");
+    let mut w = wizard(&stack);
+    w.choose("Back up now", 30);
+    w.keys("\r");
+    w.wait_for("Backup taken", 120);
+    w.wait_for("scp -r ", 10);
+    let backup = only_backup(&stack);
+    assert!(backup.join("manifest.json").is_file());
+    // Back home: the backup is in the journal now.
+    w.keys("\r");
+    w.choose("History", 30);
+    assert!(w.contents().contains("1 run, 1 backup"), "{}", w.contents());
+    w.keys("\r");
+    w.wait_for("History of", 10);
+    w.wait_for("succeeded at 0.1.9", 10);
+    w.keys("\x1b");
+    w.wait_for("Roll back the last upgrade", 10);
+    w.keys("q");
+    assert_eq!(w.exit_code(10), 0);
 }
 
 /// For the closing note, not pass/fail: bytes written to the terminal per minute while the

@@ -506,6 +506,7 @@ async fn roll_back(
         reason: plan.reason.clone(),
         losses: plan.losses.clone(),
         unknown_loss: plan.unknown_loss.clone(),
+        keep_first: plan.keep_first,
     });
     let mut summary = base.clone();
     summary["decision"] = json!(plan.decision);
@@ -544,6 +545,7 @@ async fn roll_back(
                     reason: plan.reason.clone(),
                     losses: plan.losses.clone(),
                     unknown_loss: plan.unknown_loss.clone(),
+                    keep_first: plan.keep_first,
                 });
                 summary["reason"] = json!(plan.reason);
                 // Its containers were recreated: the restore stops the ones running now.

@@ -156,6 +156,10 @@ pub enum Event {
         /// since the backup), said instead of "nothing".
         #[serde(default, skip_serializing_if = "Option::is_none")]
         unknown_loss: Option<String>,
+        /// The schema change only added things: the previous version is tried first on the
+        /// newer schema, keeping what was written since; the restore follows if it fails.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        keep_first: bool,
     },
     /// The run waits for the answer to this question, sent on `reply` (never printed: the
     /// plan or the offer it asks about came before it).

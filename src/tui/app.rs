@@ -3,8 +3,8 @@
 //! about 30 times a second, so an idle wizard costs nothing and a log flood does not flood a
 //! slow SSH link.
 use crate::context::Context;
-use crate::stack::detect::BesideCopy;
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -14,10 +14,10 @@ use ratatui::crossterm::event::{
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::state::{Command, Key, Msg, State, update};
+use super::facts::starting_state;
+use super::state::{Available, BackupEntry, Command, Key, Msg, State, update};
 use super::view::{Theme, render};
-use crate::probe::facts;
-use crate::run::{Event, Reply};
+use crate::run::{Event, Reply, Step, StepStatus};
 use crate::upgrade::{PathMode, Request};
 
 const FRAME: Duration = Duration::from_millis(33);
@@ -41,113 +41,6 @@ fn key_of(event: &TermEvent) -> Option<Key> {
         KeyCode::PageDown => Key::PageDown,
         _ => return None,
     })
-}
-
-/// The start screen's words about the stack itself (see `Start::about`).
-fn about(stack: &crate::stack::Stack, view: &facts::StackView) -> Vec<String> {
-    let mut out = Vec::new();
-    if view.pin_unknown.is_none() {
-        out.push(format!(
-            "Version in {}{}.",
-            view.pin_place,
-            if view.moving {
-                " (a moving tag, not a pin: hoist pins an exact version)"
-            } else {
-                ""
-            }
-        ));
-    }
-    if let Some(db) = &stack.detection.database {
-        out.push(format!(
-            "Database {} (service {}), known by {}.",
-            db.kind.name(),
-            db.service,
-            db.how
-        ));
-    } else if let Some(seen) = &view.unsupported_database {
-        out.push(format!(
-            "Database {} (service {}): hoist cannot back it up.",
-            seen.kind, seen.service
-        ));
-    }
-    let names = |left_out: bool| -> Vec<&str> {
-        view.beside
-            .iter()
-            .filter(|b| (b.copy == BesideCopy::LeftOut) == left_out)
-            .map(|b| b.service.as_str())
-            .collect()
-    };
-    let copied = names(false);
-    if !copied.is_empty() {
-        out.push(format!(
-            "Backed up beside the app: the data of {}.",
-            copied.join(", ")
-        ));
-    }
-    let left_out = names(true);
-    if !left_out.is_empty() {
-        out.push(format!(
-            "Not backed up (x-hoist leave_out): the data of {}.",
-            left_out.join(", ")
-        ));
-    }
-    out
-}
-
-/// The start screen's facts: what runs, how healthy, and the newer versions.
-async fn starting_state(ctx: &Context) -> Result<State, String> {
-    let (stack, view) = facts::load_stack(ctx).map_err(|e| e.to_string())?;
-    let pinned = stack.detection.version.value.clone();
-    let facts = facts::gather(ctx, view).await;
-    let services = crate::probe::services::services(&facts);
-    let running = crate::probe::services::running_version(&services);
-    let mut state = State::new(&facts.view.project, pinned.as_deref().unwrap_or("?"), "");
-    state.start.attention = crate::resume::check(&ctx.state_dir, &facts.view.project).await;
-    state.start.pinned = pinned.clone();
-    state.start.running = running.clone();
-    state.start.about = about(&stack, &facts.view);
-    state.start.services = services
-        .iter()
-        .map(|s| {
-            (
-                s.name.clone(),
-                s.version.clone().unwrap_or_default(),
-                s.state_words(),
-            )
-        })
-        .collect();
-    let image = crate::stack::targets::target_images(&stack, pinned.as_deref().unwrap_or("latest"))
-        .ok()
-        .and_then(|i| i.into_values().next());
-    match image {
-        Some(image) => {
-            match crate::versions::overview(&image, pinned.as_deref(), running.as_deref()).await {
-                Ok(o) => {
-                    state.start.selected = o
-                        .next
-                        .as_ref()
-                        .and_then(|n| o.newer.iter().position(|v| v == n))
-                        .unwrap_or(0);
-                    state.start.choices = o.newer;
-                    state.start.next = o.next;
-                }
-                Err(e) => {
-                    state.start.note = Some(format!(
-                        "The registry's versions could not be read ({e}). Type the version to upgrade to."
-                    ))
-                }
-            }
-        }
-        None => {
-            state.start.note = Some(match &stack.detection.version.site {
-                crate::stack::detect::Site::Unknown { reason } => {
-                    format!("hoist cannot tell where the app's version is written: {reason}.")
-                }
-                _ => "No service's image uses the version variable.".into(),
-            })
-        }
-    }
-    Ok(state)
 }
 
 /// Nobody is at the terminal any more (it hung up, or hoist was signalled to end): leave the
@@ -217,6 +110,14 @@ pub async fn run(ctx: &Context) -> u8 {
         // The terminal may have hung up: a failed write is not worth a panic.
         use std::io::Write;
         let _ = writeln!(std::io::stdout(), "hoist: {sentence}");
+        // Printed whole here, where the terminal wraps it as it likes: copied from the
+        // wizard's screen, a command wider than it would come in pieces.
+        if let Some(copy) = &state.copy_command {
+            let _ = writeln!(
+                std::io::stdout(),
+                "Copy the backup to your own computer (run this there):\n  {copy}"
+            );
+        }
     }
     code
 }
@@ -238,6 +139,8 @@ async fn drive(
     let mut step_clock = Instant::now();
     let mut next_tick = Instant::now();
     let mut exit_code = 0u8;
+    // What the home looks up once it is on screen (the journal, the rollback's planner).
+    let mut home: Option<tokio::task::JoinHandle<Msg>> = Some(spawn_home(ctx, &state.project));
     let mut dirty = true;
     let mut last_draw = Instant::now() - FRAME;
     let lost = loop {
@@ -296,6 +199,18 @@ async fn drive(
                 exit_code = code;
                 msg
             }
+            looked = async {
+                match home.as_mut() {
+                    Some(handle) => handle.await,
+                    None => std::future::pending().await,
+                }
+            }, if home.is_some() => {
+                home = None;
+                match looked {
+                    Ok(msg) => msg,
+                    Err(_) => continue,
+                }
+            }
             // The step's timer, once a second while the engine runs (an idle wizard sleeps).
             _ = tokio::time::sleep_until(next_tick), if engine.is_some() => {
                 next_tick = Instant::now() + Duration::from_secs(1);
@@ -322,8 +237,29 @@ async fn drive(
                     }
                 }
                 Command::Stop => stop.request(),
-                // A rollback, an upgrade, or the continuation of an interrupted one.
-                command @ (Command::Rollback | Command::Upgrade(_) | Command::Resume { .. }) => {
+                Command::History => {
+                    let out = crate::report::history::run(ctx).await;
+                    let text = if out.exit_code == 0 {
+                        out.text
+                    } else {
+                        out.errors
+                    };
+                    update(
+                        state,
+                        Msg::History(text.lines().map(str::to_string).collect()),
+                    );
+                }
+                // Back to the home, everything read again (what runs now, the journal).
+                Command::Home => match starting_state(ctx).await {
+                    Ok(fresh) => {
+                        *state = fresh;
+                        home = Some(spawn_home(ctx, &state.project));
+                    }
+                    Err(e) => tracing::warn!("the home could not be read again: {e}"),
+                },
+                // An upgrade (or the continuation of an interrupted one), a rollback, a
+                // backup, a restore.
+                command => {
                     if let Some(handle) = spawn_engine(ctx, command, &event_tx, &stop) {
                         engine = Some(handle);
                     }
@@ -373,26 +309,56 @@ fn ended(
     }
 }
 
-/// The engine a command starts, on its own task: a rollback, an upgrade, or the continuation of
-/// an interrupted one (with its backup). None for other commands.
+/// The home's facts that take a moment, looked up on their own task.
+fn spawn_home(ctx: &Context, project: &str) -> tokio::task::JoinHandle<Msg> {
+    let (ctx, project) = (ctx.clone(), project.to_string());
+    tokio::spawn(async move {
+        let (last_upgrade, journal) = super::facts::journal_facts(&ctx, &project).await;
+        let backups = match restore_engine(&ctx, RestoreCall::List, None).await {
+            RestoreReply::Backups(b) => b,
+            RestoreReply::Finished(_) => Available::Not("the backups cannot be listed".into()),
+        };
+        Msg::Home {
+            last_upgrade,
+            journal,
+            backups,
+        }
+    })
+}
+
+/// The engine a command starts, on its own task: an upgrade, the continuation of an
+/// interrupted one (with its backup), a rollback, a backup, a restore. None for other commands.
 fn spawn_engine(
     ctx: &Context,
     command: Command,
     event_tx: &mpsc::UnboundedSender<Event>,
     stop: &crate::run::Stop,
 ) -> Option<tokio::task::JoinHandle<crate::run::Finished>> {
+    let (ctx, events) = (ctx.clone(), event_tx.clone());
     let (to, resume) = match command {
         Command::Rollback => {
-            let (ctx, events) = (ctx.clone(), event_tx.clone());
+            return Some(tokio::spawn(async move { roll_back(&ctx, &events).await }));
+        }
+        Command::Backup => return Some(tokio::spawn(async move { back_up(&ctx, &events).await })),
+        Command::Restore(dir) => {
             return Some(tokio::spawn(async move {
-                crate::rollback::run_last(&ctx, None, &events).await
+                match restore_engine(
+                    &ctx,
+                    RestoreCall::Restore(PathBuf::from(dir)),
+                    Some(&events),
+                )
+                .await
+                {
+                    RestoreReply::Finished(f) => f,
+                    RestoreReply::Backups(_) => refused("the restore did not run"),
+                }
             }));
         }
         Command::Resume { run, to } => (to, Some(run)),
         Command::Upgrade(to) => (to, None),
         _ => return None,
     };
-    let (ctx, events, stop) = (ctx.clone(), event_tx.clone(), stop.clone());
+    let stop = stop.clone();
     Some(tokio::spawn(async move {
         let request = Request {
             to,
@@ -403,4 +369,183 @@ fn spawn_engine(
         };
         crate::recovery::upgrade(&ctx, &request, &events).await
     }))
+}
+
+/// A run that did not start: exit 3 and why, nothing changed.
+fn refused(sentence: &str) -> crate::run::Finished {
+    crate::run::Finished {
+        exit_code: 3,
+        sentence: format!("{sentence}. Nothing was changed."),
+        summary: crate::run::Summary::Rollback(serde_json::json!({
+            "type": "summary", "outcome": "refused", "exit_code": 3, "error": sentence,
+        })),
+    }
+}
+
+/// `hoist rollback`, as the home and a run that needs the user offer it: the last upgrade
+/// found again (the journal may have changed since the home was drawn), then rolled back by
+/// the planner. A restore asks for its word through the engine, with what it takes away now.
+async fn roll_back(ctx: &Context, events: &mpsc::UnboundedSender<Event>) -> crate::run::Finished {
+    let (_, view) = match crate::probe::facts::load_stack(ctx) {
+        Ok(loaded) => loaded,
+        Err(e) => return refused(&e.to_string()),
+    };
+    let journal = match crate::journal::Journal::open(&ctx.state_dir).await {
+        Ok(j) => j,
+        Err(e) => return refused(&e.to_string()),
+    };
+    let finished = match crate::rollback::find_target(&journal, &view.project, None).await {
+        Ok(target) => crate::rollback::run(ctx, &target, events, Some(&journal), false)
+            .await
+            .erased(),
+        Err(e) => refused(&e),
+    };
+    journal.close().await;
+    finished
+}
+
+/// `hoist backup`, its progress said as the backup step's: where it is, its files, and the
+/// command to copy it off the server, on the wizard's end screen.
+async fn back_up(ctx: &Context, events: &mpsc::UnboundedSender<Event>) -> crate::run::Finished {
+    let send = |event: Event| {
+        let _ = events.send(event);
+    };
+    send(Event::StepStarted {
+        step: Step::Backup,
+        what: "database dump and data archives, then checked".into(),
+    });
+    let started = std::time::Instant::now();
+    let say = |line: &str| {
+        let _ = events.send(Event::Progress {
+            step: Step::Backup,
+            message: line.to_string(),
+        });
+    };
+    let out = crate::report::backup::run(ctx, Some(&say)).await;
+    let summary = out.events.last().cloned().unwrap_or_default();
+    let ok = out.exit_code == 0;
+    let dir = summary["backup"].as_str().map(str::to_string);
+    if let Some(dir) = dir.as_ref().filter(|_| ok) {
+        send(Event::BackupDone {
+            dir: dir.into(),
+            files: manifest_files(&summary["files"]),
+            total_bytes: summary["total_bytes"].as_u64().unwrap_or(0),
+        });
+    }
+    let sentence = if ok {
+        format!(
+            "the backup is taken and checked: {}",
+            dir.as_deref().unwrap_or("")
+        )
+    } else {
+        out.errors.trim().trim_start_matches("hoist: ").to_string()
+    };
+    send(Event::StepFinished {
+        step: Step::Backup,
+        status: if ok {
+            StepStatus::Done
+        } else {
+            StepStatus::Failed
+        },
+        ms: started.elapsed().as_millis() as u64,
+        message: if ok { dir } else { Some(sentence.clone()) },
+    });
+    crate::run::Finished {
+        exit_code: out.exit_code,
+        sentence,
+        summary: crate::run::Summary::Rollback(summary),
+    }
+}
+
+/// A backup's files as its summary lists them.
+fn manifest_files(files: &serde_json::Value) -> Vec<crate::backup::ManifestFile> {
+    let text = |v: &serde_json::Value| v.as_str().map(str::to_string);
+    files
+        .as_array()
+        .map(|files| {
+            files
+                .iter()
+                .map(|f| crate::backup::ManifestFile {
+                    name: text(&f["name"]).unwrap_or_default(),
+                    kind: text(&f["kind"]).unwrap_or_default(),
+                    size_bytes: f["size_bytes"].as_u64().unwrap_or(0),
+                    sha256: text(&f["sha256"]).unwrap_or_default(),
+                    source: text(&f["source"]),
+                    target: text(&f["target"]),
+                    files: f["files"].as_u64(),
+                    content_bytes: f["content_bytes"].as_u64(),
+                    service: text(&f["service"]),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// What the restore entry asks of the engine.
+enum RestoreCall {
+    /// The backups in the backup dir, for the list.
+    List,
+    /// Restore the backup in this directory; the user typed the word already.
+    Restore(PathBuf),
+}
+
+enum RestoreReply {
+    Backups(Available<Vec<BackupEntry>>),
+    Finished(crate::run::Finished),
+}
+
+/// The restore entry's engine calls: the backups in the backup dir (every one with a manifest,
+/// of this project, taken before the journal existed too), and the restore of a chosen one,
+/// which asks for its word itself with what it takes away.
+async fn restore_engine(
+    ctx: &Context,
+    call: RestoreCall,
+    events: Option<&mpsc::UnboundedSender<Event>>,
+) -> RestoreReply {
+    match call {
+        RestoreCall::List => RestoreReply::Backups(match list_backups(ctx).await {
+            Err(e) => Available::Not(e),
+            Ok(list) if list.is_empty() => Available::Not("no backup in the backup dir".into()),
+            Ok(list) => Available::Ready(list),
+        }),
+        RestoreCall::Restore(dir) => RestoreReply::Finished(match events {
+            Some(events) => crate::rollback::run_restore(ctx, &dir, events).await,
+            None => refused("the restore had nowhere to report"),
+        }),
+    }
+}
+
+/// This project's backups in the backup dir, newest first, as the list shows them.
+async fn list_backups(ctx: &Context) -> Result<Vec<BackupEntry>, String> {
+    let (_, view) = crate::probe::facts::load_stack(ctx).map_err(|e| e.to_string())?;
+    let known = match crate::journal::Journal::open(&ctx.state_dir).await {
+        Ok(journal) => {
+            let known = journal.backups(&view.project).await.unwrap_or_default();
+            journal.close().await;
+            known
+        }
+        Err(_) => Vec::new(),
+    };
+    let root = view.backup_dir.clone();
+    let listed = tokio::task::spawn_blocking(move || crate::backup::list_backups(&root, &known))
+        .await
+        .map_err(|e| e.to_string())??;
+    Ok(listed
+        .into_iter()
+        .filter(|b| b.project.as_deref().is_none_or(|p| p == view.project))
+        .map(|b| BackupEntry {
+            version: b.version,
+            date: b
+                .taken_at
+                .map(|t| t.chars().take(16).collect::<String>().replace('T', " "))
+                .unwrap_or_else(|| "(date unknown)".to_string()),
+            bytes: b.total_bytes,
+            path: b.dir.display().to_string(),
+            verified: b.verified,
+            note: b.problem.or_else(|| {
+                (!b.known)
+                    .then(|| "not in hoist's journal: its manifest vouches for it".to_string())
+            }),
+        })
+        .collect())
 }

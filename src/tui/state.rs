@@ -2,6 +2,7 @@
 //! out (the Elm architecture), so every transition is tested without a terminal or a daemon.
 use std::collections::{BTreeMap, VecDeque};
 
+pub use super::home::{Available, BackupEntry, LastUpgrade, Page, Start};
 use crate::docker::pull_tally::PullSnapshot;
 use crate::rollback::plan::{Decision, Loss};
 use crate::run::{Event, Question, Step};
@@ -124,6 +125,8 @@ pub struct RollbackOffer {
     pub losses: Vec<Loss>,
     /// What a restore takes away that cannot be counted in rows.
     pub unknown_loss: Option<String>,
+    /// The previous version is tried on the newer schema first (an additive change).
+    pub keep_first: bool,
 }
 
 /// The preflight's findings: the services' table, the problems, the failing ones' last lines.
@@ -172,6 +175,9 @@ pub struct Check {
 pub struct Prompt {
     pub question: Question,
     pub typed: String,
+    /// The wizard's own question (before an engine runs): a yes gives this command, not an
+    /// answer to the engine.
+    pub then: Option<Command>,
 }
 
 /// A box drawn over the screen; the next key closes it.
@@ -180,6 +186,38 @@ pub enum Overlay {
     Help,
     /// `q` pressed while a change runs: why hoist does not leave now, and how to stop.
     Quit,
+}
+
+/// What the wizard is doing (or last did): the screens' titles and the stepper follow it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Action {
+    #[default]
+    Upgrade,
+    /// Going back from the last upgrade (the home's entry, a failed or interrupted run's).
+    Rollback,
+    /// A backup taken now, as `hoist backup` takes it.
+    Backup,
+    /// A backup chosen from the list, restored.
+    Restore,
+}
+
+/// Which release of a multi-release upgrade runs: `number` of `of`, `from` -> `to`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hop {
+    pub number: usize,
+    pub of: usize,
+    pub from: String,
+    pub to: String,
+}
+
+impl Hop {
+    /// "2 of 3: 0.1.10 -> 0.1.11".
+    pub fn words(&self) -> String {
+        format!(
+            "{} of {}: {} -> {}",
+            self.number, self.of, self.from, self.to
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -202,9 +240,14 @@ pub struct State {
     pub from: String,
     pub to: String,
     pub phase: Phase,
+    pub action: Action,
     pub stages: Vec<(Stage, Status)>,
     /// The stage in the middle of the screen.
     pub current: Stage,
+    /// The engine's step that runs now (a stage can hold several: restart's stop and restores).
+    pub step: Option<Step>,
+    /// The release that runs, in an upgrade through several.
+    pub hop: Option<Hop>,
     /// The last progress lines of the current stage (backup parts, pull layers, containers).
     pub progress: VecDeque<String>,
     pub logs: VecDeque<LogLine>,
@@ -245,31 +288,6 @@ pub struct State {
     pub elapsed_s: Option<u64>,
 }
 
-/// What the start screen shows before anything happens.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Start {
-    pub pinned: Option<String>,
-    /// What hoist read of the stack that a person should know first: where the version is
-    /// written (or why hoist cannot tell), a moving tag, the database and how it was known,
-    /// data left out of the backup.
-    pub about: Vec<String>,
-    pub running: Option<String>,
-    /// (service, version, state and health in words).
-    pub services: Vec<(String, String, String)>,
-    /// Newer versions, newest first.
-    pub choices: Vec<String>,
-    pub next: Option<String>,
-    pub selected: usize,
-    /// Why there is no list (the registry could not be read), when there is none.
-    pub note: Option<String>,
-    /// A version typed instead of chosen.
-    pub typed: String,
-    /// A run the journal says still needs the user (interrupted, stopped, undecided).
-    pub attention: Option<crate::resume::Attention>,
-    /// The attention's steps are on screen (`h`).
-    pub show_steps: bool,
-}
-
 /// What happened: an engine event, a key, or the end of a run.
 #[derive(Debug, Clone)]
 pub enum Msg {
@@ -277,6 +295,14 @@ pub enum Msg {
     Key(Key),
     /// The current step has run this many seconds.
     Tick(u64),
+    /// The home's facts that take a moment (the journal, the rollback's planner).
+    Home {
+        last_upgrade: Available<LastUpgrade>,
+        journal: Option<String>,
+        backups: Available<Vec<BackupEntry>>,
+    },
+    /// The history page's lines, as `hoist history` says them.
+    History(Vec<String>),
     /// The run ended with this exit code and sentence.
     Finished {
         exit_code: u8,
@@ -314,6 +340,14 @@ pub enum Command {
     Resume { run: String, to: String },
     /// Roll back the last upgrade (`hoist rollback`).
     Rollback,
+    /// Take a backup now (`hoist backup`).
+    Backup,
+    /// Read the journal for the history page.
+    History,
+    /// Restore the backup in this directory (the word was typed).
+    Restore(String),
+    /// Back to the home, its facts read again.
+    Home,
 }
 
 const PROGRESS_LINES: usize = 6;
@@ -325,8 +359,11 @@ impl State {
             from: from.to_string(),
             to: to.to_string(),
             phase: Phase::Idle,
+            action: Action::Upgrade,
             stages: Stage::ALL.iter().map(|s| (*s, Status::Pending)).collect(),
             current: Stage::HealthCheck,
+            step: None,
+            hop: None,
             progress: VecDeque::new(),
             logs: VecDeque::new(),
             logs_dropped: 0,
@@ -395,6 +432,100 @@ impl State {
         self.prompt.as_ref().map_or("", |p| p.typed.as_str())
     }
 
+    /// The middle of the screen's heading: the step that runs now, by its own name.
+    pub fn title(&self) -> String {
+        let title = match self.step {
+            Some(Step::CheckBackup) => "Check the backup",
+            Some(Step::Stop) => "Stop the app",
+            Some(Step::RestoreData) => "Restore the data",
+            Some(Step::RestoreDatabase) => "Restore the database",
+            _ => self.current.title(),
+        };
+        // The pull runs beside the backup: named too while it still downloads.
+        let downloading = self.current == Stage::Backup
+            && self.status(Stage::Pull) == Status::Running
+            && self.pulls.iter().any(|p| !p.done);
+        if downloading {
+            format!("{title} and Pull")
+        } else {
+            title.to_string()
+        }
+    }
+
+    /// What the step that runs does and why, in one plain sentence.
+    pub fn purpose(&self) -> &'static str {
+        let going_back = matches!(self.action, Action::Rollback | Action::Restore)
+            || self.phase == Phase::RollingBack;
+        match (self.step, self.current) {
+            (Some(Step::CheckBackup), _) => {
+                "Checking the backup's files against its manifest: going back must not start with a backup that cannot be restored."
+            }
+            (Some(Step::Stop), _) => {
+                "Stopping the app's services so that nothing is written while the backup is put back. The database keeps running."
+            }
+            (Some(Step::RestoreData), _) => {
+                "Putting the backup's data back. The current data is moved aside, not deleted."
+            }
+            (Some(Step::RestoreDatabase), _) => {
+                "Loading the backup's dump into the database. The current database is kept aside under another name."
+            }
+            (_, Stage::PinVersion) if going_back => {
+                "Writing the previous version into .env (only that value), so the app's exact version is always written down."
+            }
+            (_, Stage::Pull) if going_back => {
+                "Making sure the previous version's images are here, downloading them again if they are gone."
+            }
+            (_, Stage::Restart) if going_back => {
+                "Replacing the app's containers with the previous version. The app is briefly unavailable."
+            }
+            (_, Stage::SmokeTests) if going_back => {
+                "Checking that the app answers, runs the previous images, and that its data is as the backup says."
+            }
+            (_, Stage::Backup) if self.action == Action::Backup => {
+                "Copying the database and the app's files, then checking the copy. The app keeps running (a service whose files need a still copy is stopped for it)."
+            }
+            (_, stage) => stage.purpose(),
+        }
+    }
+
+    /// How far up a screen's scrolling part can go (the view stops at its real top).
+    fn scroll_limit(&self) -> usize {
+        match self.phase {
+            Phase::Running | Phase::RollingBack => self.logs.len(),
+            // About the rows the failure's evidence and the end's details take (wrapped long
+            // lines take more; the view stops at the real top).
+            _ => {
+                let tails = |e: &BTreeMap<String, Vec<String>>| -> usize {
+                    e.values().map(|t| t.len() + 2).sum()
+                };
+                let failure = self.failure.as_ref().map_or(0, |f| tails(&f.evidence));
+                let health = self.health.as_ref().map_or(0, |h| {
+                    tails(&h.evidence) + h.services.len() + h.problems.len()
+                });
+                2 * (failure + health + self.backup_files.len() + self.checks.len())
+            }
+        }
+    }
+
+    /// ↑/↓ PgUp/PgDn: the log pane, or a failure's evidence, or the end's details.
+    fn scroll(&mut self, key: Key) -> bool {
+        let by = match key {
+            Key::Up => 1,
+            Key::PageUp => 10,
+            Key::Down => {
+                self.log_scroll = self.log_scroll.saturating_sub(1);
+                return true;
+            }
+            Key::PageDown => {
+                self.log_scroll = self.log_scroll.saturating_sub(10);
+                return true;
+            }
+            _ => return false,
+        };
+        self.log_scroll = (self.log_scroll + by).min(self.scroll_limit());
+        true
+    }
+
     /// Whether a change is under way, so quitting must wait for a safe point.
     pub fn changing(&self) -> bool {
         matches!(self.phase, Phase::Running | Phase::RollingBack)
@@ -409,6 +540,29 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Command> {
             Vec::new()
         }
         Msg::Key(key) => on_key(state, key),
+        Msg::Home {
+            last_upgrade,
+            journal,
+            backups,
+        } => {
+            let start = &mut state.start;
+            let before = start.item();
+            start.last_upgrade = last_upgrade;
+            start.journal = journal;
+            start.backups = backups;
+            // Nothing to upgrade to: the cursor goes to the first entry that can be chosen
+            // now that it is known, unless the user moved it.
+            if start.choices.is_empty() && start.selected == 0 && start.typed.is_empty() {
+                start.preselect();
+            } else if let Some(item) = before {
+                start.selected = start.items().iter().position(|i| *i == item).unwrap_or(0);
+            }
+            Vec::new()
+        }
+        Msg::History(lines) => {
+            state.start.history = lines;
+            Vec::new()
+        }
         Msg::Tick(secs) => {
             if state.changing() {
                 state.elapsed_s = Some(secs);
@@ -427,13 +581,34 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Command> {
             } else if state.failure.is_none() && exit_code != 4 {
                 state.failure = Some(Failure {
                     stage: state.current,
+                    evidence: failed_only(evidence, &sentence),
                     sentence: sentence.clone(),
-                    evidence,
                 });
             }
             state.phase = Phase::Finished { ok, sentence };
             Vec::new()
         }
+    }
+}
+
+/// The evidence of the services `sentence` names (the ones that failed); all of it when it
+/// names none ("not ready after 300 s"): a healthy worker's log says nothing about a crash.
+fn failed_only(
+    evidence: BTreeMap<String, Vec<String>>,
+    sentence: &str,
+) -> BTreeMap<String, Vec<String>> {
+    let named = |service: &str| {
+        sentence.match_indices(service).any(|(i, _)| {
+            let part = |c: char| c.is_alphanumeric() || c == '-' || c == '_';
+            let before = sentence[..i].chars().next_back();
+            let after = sentence[i + service.len()..].chars().next();
+            !before.is_some_and(part) && !after.is_some_and(part)
+        })
+    };
+    if evidence.keys().any(|s| named(s)) {
+        evidence.into_iter().filter(|(s, _)| named(s)).collect()
+    } else {
+        evidence
     }
 }
 
@@ -446,6 +621,7 @@ fn on_ask(state: &mut State, question: Question) {
     state.prompt = Some(Prompt {
         question,
         typed: String::new(),
+        then: None,
     });
 }
 
@@ -458,11 +634,18 @@ fn on_event(state: &mut State, event: Event) {
             }
             let stage = Stage::of(step);
             state.set(stage, Status::Running);
-            if stage != state.current {
-                state.progress.clear();
+            // The pull starts with the backup and runs beside it: the screen stays on the
+            // backup (whose view shows the download too) until the backup ends.
+            let beside_backup =
+                stage == Stage::Pull && state.status(Stage::Backup) == Status::Running;
+            if !beside_backup {
+                if stage != state.current {
+                    state.progress.clear();
+                }
+                state.current = stage;
+                state.step = Some(step);
+                state.elapsed_s = Some(0);
             }
-            state.current = stage;
-            state.elapsed_s = Some(0);
             state.push_progress(what);
         }
         Event::StepFinished {
@@ -474,6 +657,11 @@ fn on_event(state: &mut State, event: Event) {
             let stage = Stage::of(step);
             let ok = status == crate::run::StepStatus::Done;
             state.set(stage, if ok { Status::Done } else { Status::Failed });
+            // The backup is done and the pull goes on: the screen names the pull now.
+            if step == Step::Backup && state.status(Stage::Pull) == Status::Running {
+                state.current = Stage::Pull;
+                state.step = Some(Step::Pull);
+            }
             if step == Step::Backup && ok {
                 state.backup_dir = message;
             } else if !ok
@@ -569,6 +757,12 @@ fn on_event(state: &mut State, event: Event) {
             from,
             to,
         } => {
+            state.hop = Some(Hop {
+                number,
+                of,
+                from: from.clone(),
+                to: to.clone(),
+            });
             // Each hop lives the stages again.
             for stage in [
                 Stage::PinVersion,
@@ -587,33 +781,36 @@ fn on_event(state: &mut State, event: Event) {
             reason,
             losses,
             unknown_loss,
+            keep_first,
         } => {
             state.rollback = Some(RollbackOffer {
                 decision,
                 reason,
                 losses,
                 unknown_loss,
+                keep_first,
             });
         }
         Event::Failure { reason, evidence } => {
             state.failure = Some(Failure {
                 stage: state.current,
+                evidence: failed_only(evidence, &reason),
                 sentence: reason,
-                evidence,
             });
         }
         Event::Plan { plan } => {
             let list = |items: &[String]| items.join(", ");
+            // Paths start their own lines: wrapped, they stay whole.
             let mut lines = vec![format!(
-                "Back up:  {}{} into {}",
+                "Back up:  {}{}",
                 plan.backup.database.as_deref().unwrap_or("no database"),
                 if plan.backup.data.is_empty() {
                     String::new()
                 } else {
                     format!("; data {}", list(&plan.backup.data))
                 },
-                plan.backup.dir.display()
             )];
+            lines.push(format!("Into:     {}", plan.backup.dir.display()));
             lines.push(format!(
                 "Download: {}",
                 if plan.pull.is_empty() {
@@ -651,7 +848,11 @@ fn on_key(state: &mut State, key: Key) -> Vec<Command> {
     match state.overlay.take() {
         Some(Overlay::Quit) => {
             // `s` asks the engine to stop at its next safe point; any other key goes back.
-            if key == Key::Char('s') && state.phase == Phase::Running && !state.stop_requested {
+            if key == Key::Char('s')
+                && state.phase == Phase::Running
+                && state.action == Action::Upgrade
+                && !state.stop_requested
+            {
                 state.stop_requested = true;
                 return vec![Command::Stop];
             }
@@ -664,14 +865,17 @@ fn on_key(state: &mut State, key: Key) -> Vec<Command> {
         return on_prompt_key(state, key);
     }
     if state.phase == Phase::Idle {
-        return on_start_key(state, key);
+        return super::home::on_key(state, key);
+    }
+    // The end: Enter goes back to the home.
+    if matches!(state.phase, Phase::Finished { .. }) && key == Key::Enter {
+        return vec![Command::Home];
+    }
+    if state.scroll(key) {
+        return Vec::new();
     }
     match key {
         Key::Char('?') => state.overlay = Some(Overlay::Help),
-        Key::Up => state.log_scroll = (state.log_scroll + 1).min(state.logs.len()),
-        Key::Down => state.log_scroll = state.log_scroll.saturating_sub(1),
-        Key::PageUp => state.log_scroll = (state.log_scroll + 10).min(state.logs.len()),
-        Key::PageDown => state.log_scroll = state.log_scroll.saturating_sub(10),
         Key::Char('q') | Key::CtrlC => {
             if state.changing() {
                 state.overlay = Some(Overlay::Quit);
@@ -687,6 +891,10 @@ fn on_key(state: &mut State, key: Key) -> Vec<Command> {
 /// A key while the engine's question waits: a restore, and going on past unhealthy services,
 /// need the question's word typed out; anything else is one key.
 fn on_prompt_key(state: &mut State, key: Key) -> Vec<Command> {
+    // What the question is about scrolls above it (a failure's evidence, a step's log).
+    if state.scroll(key) {
+        return Vec::new();
+    }
     let Some(prompt) = state.prompt.as_mut() else {
         return Vec::new();
     };
@@ -709,6 +917,15 @@ fn on_prompt_key(state: &mut State, key: Key) -> Vec<Command> {
         }
         _ => return Vec::new(),
     };
+    // The wizard's own question: a yes starts what it asked about, a no changes nothing.
+    if let Some(then) = prompt.then.clone() {
+        state.prompt = None;
+        if !yes {
+            return Vec::new();
+        }
+        super::home::begin(state, &then);
+        return vec![then];
+    }
     if !yes && matches!(prompt.question, crate::run::Question::Upgrade { .. }) {
         state.declined = true;
     }
@@ -717,72 +934,6 @@ fn on_prompt_key(state: &mut State, key: Key) -> Vec<Command> {
         state.phase = Phase::RollingBack;
     }
     vec![Command::Answer(yes)]
-}
-
-/// The start screen: choose a newer version (the next step preselected), or type one; or,
-/// when the journal says a run needs the user, go on with it: continue, roll back, show.
-fn on_start_key(state: &mut State, key: Key) -> Vec<Command> {
-    if let Some(a) = state.start.attention.clone()
-        && state.start.typed.is_empty()
-    {
-        use crate::resume::Choice;
-        match key {
-            Key::Char('c') if a.choices.contains(&Choice::Continue) => {
-                let to = a.to.clone().unwrap_or_default();
-                state.to = to.clone();
-                if a.state == "interrupted" && a.changed {
-                    state.from = a.from.clone().unwrap_or_default();
-                    return vec![Command::Resume { run: a.run_id, to }];
-                }
-                return vec![Command::Upgrade(to)];
-            }
-            Key::Char('r') if a.choices.contains(&Choice::Rollback) => {
-                // The screens of a rollback speak of going back from what .env pins to `from`.
-                state.from = a.from.clone().unwrap_or_default();
-                state.to = a.pinned.clone().unwrap_or_default();
-                state.failure = Some(Failure {
-                    stage: Stage::HealthCheck,
-                    sentence: a.sentence.clone(),
-                    evidence: BTreeMap::new(),
-                });
-                return vec![Command::Rollback];
-            }
-            Key::Char('h') => {
-                state.start.show_steps = !state.start.show_steps;
-                return Vec::new();
-            }
-            _ => {}
-        }
-    }
-    let start = &mut state.start;
-    match key {
-        Key::Up => start.selected = start.selected.saturating_sub(1),
-        Key::Down => {
-            start.selected = (start.selected + 1).min(start.choices.len().saturating_sub(1))
-        }
-        Key::Char('?') => state.overlay = Some(Overlay::Help),
-        Key::Char('q') | Key::CtrlC | Key::Esc if start.typed.is_empty() => {
-            return vec![Command::Quit];
-        }
-        Key::Esc => start.typed.clear(),
-        Key::Backspace => {
-            start.typed.pop();
-        }
-        Key::Char(c) if c.is_ascii_alphanumeric() || ".-_+".contains(c) => start.typed.push(c),
-        Key::Enter => {
-            let target = if start.typed.is_empty() {
-                start.choices.get(start.selected).cloned()
-            } else {
-                Some(start.typed.trim().to_string())
-            };
-            if let Some(target) = target {
-                state.to = target.clone();
-                return vec![Command::Upgrade(target)];
-            }
-        }
-        _ => {}
-    }
-    Vec::new()
 }
 
 #[cfg(test)]
@@ -905,6 +1056,7 @@ mod tests {
                 reason: "a migration ran".into(),
                 losses: Vec::new(),
                 unknown_loss: None,
+                keep_first: false,
             }),
         );
         update(&mut s, roll_back(true));
@@ -975,6 +1127,26 @@ mod tests {
     }
 
     #[test]
+    fn only_the_failed_services_evidence_is_kept() {
+        let tails = || {
+            BTreeMap::from([
+                ("api".to_string(), vec!["Traceback".to_string()]),
+                ("api-worker".to_string(), vec!["ready".to_string()]),
+                ("beat".to_string(), vec!["tick".to_string()]),
+            ])
+        };
+        let kept = failed_only(
+            tails(),
+            "the app did not come up on 2: api is crash-looping",
+        );
+        assert_eq!(kept.keys().collect::<Vec<_>>(), ["api"]);
+        let kept = failed_only(tails(), "api-worker exited with code 1; beat's log says so");
+        assert_eq!(kept.keys().collect::<Vec<_>>(), ["api-worker", "beat"]);
+        // A sentence that names no service keeps everything.
+        assert_eq!(failed_only(tails(), "not ready after 300 s").len(), 3);
+    }
+
+    #[test]
     fn a_re_pin_rollback_is_one_key() {
         let mut s = State::new("p", "1", "2");
         update(&mut s, finished(Step::Watch, false));
@@ -985,6 +1157,7 @@ mod tests {
                 reason: "same schema".into(),
                 losses: Vec::new(),
                 unknown_loss: None,
+                keep_first: false,
             }),
         );
         update(&mut s, roll_back(false));

@@ -135,6 +135,30 @@ impl Wizard {
         self.keys("y");
     }
 
+    /// On the home (within `secs`): moves the cursor down to the entry `label`, once the home
+    /// has looked at the journal (until then the entries say they are looking).
+    pub fn choose(&mut self, label: &str, secs: u64) {
+        self.wait_for(label, secs);
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while self.contents().contains("looking at the journal") {
+            assert!(
+                Instant::now() < deadline,
+                "the home never finished looking at the journal:\n{}",
+                self.contents()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let wanted = format!("> {label}");
+        for _ in 0..30 {
+            if self.contents().contains(&wanted) {
+                return;
+            }
+            self.keys("\x1b[B");
+            std::thread::sleep(Duration::from_millis(150));
+        }
+        panic!("the cursor never reached {label:?}:\n{}", self.contents());
+    }
+
     pub fn keys(&mut self, keys: &str) {
         let writer = self.writer.as_mut().expect("the terminal is still there");
         writer.write_all(keys.as_bytes()).unwrap();

@@ -6,7 +6,7 @@ use ratatui::text::Line;
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use super::Theme;
-use crate::tui::state::{Phase, State};
+use crate::tui::state::{Action, Phase, State};
 
 fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let [row] = Layout::vertical([Constraint::Length(height.min(area.height))])
@@ -19,12 +19,13 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
 }
 
 pub fn help(theme: Theme, frame: &mut Frame) {
-    let area = centered(frame.area(), 64, 14);
+    let area = centered(frame.area(), 64, 15);
     let text = vec![
         Line::from("hoist upgrades your app one careful step at a time:"),
         Line::from("a verified backup comes first, so nothing can be lost."),
         Line::from(""),
-        Line::from("  ↑ ↓ PgUp PgDn   scroll the log"),
+        Line::from("  ↑ ↓ Enter       choose, on the home screen"),
+        Line::from("  ↑ ↓ PgUp PgDn   scroll the log, the evidence"),
         Line::from("  y / n           answer a question"),
         Line::from("  q, Ctrl-C       quit (during a change: explained first)"),
         Line::from("  ?               this help"),
@@ -47,29 +48,39 @@ pub fn help(theme: Theme, frame: &mut Frame) {
 pub fn quit(state: &State, theme: Theme, frame: &mut Frame) {
     let area = centered(frame.area(), 68, 12);
     let mut text = vec![
-        Line::from(format!("A change is under way: {}.", state.current.title())),
+        Line::from(format!("A change is under way: {}.", state.title())),
         Line::from(""),
-        Line::from("Leaving now would leave the app half upgraded, so hoist does not."),
     ];
-    if state.phase == Phase::RollingBack {
+    if state.action == Action::Backup {
         text.push(Line::from(
-            "A rollback is finished, not stopped: then q quits.",
+            "The backup ends by itself (a cut one would be removed).",
         ));
-        text.push(Line::from(""));
-    } else if state.stop_requested {
-        text.push(Line::from("It stops at the next safe point, as you asked."));
+        text.push(Line::from("Wait for it to end, then q quits."));
         text.push(Line::from(""));
     } else {
         text.push(Line::from(
-            "It can stop at the next safe point: before the first change,",
+            "Leaving now would leave the app half changed, so hoist does not.",
         ));
-        text.push(Line::from(
-            "or once the running restart is checked (the app is healthy).",
-        ));
-        text.push(Line::from(""));
-        text.push(Line::from("  s    stop at the next safe point"));
+        if state.phase == Phase::RollingBack || state.action != Action::Upgrade {
+            text.push(Line::from(
+                "Going back is finished, not stopped: then q quits.",
+            ));
+            text.push(Line::from(""));
+        } else if state.stop_requested {
+            text.push(Line::from("It stops at the next safe point, as you asked."));
+            text.push(Line::from(""));
+        } else {
+            text.push(Line::from(
+                "It can stop at the next safe point: before the first change,",
+            ));
+            text.push(Line::from(
+                "or once the running restart is checked (the app is healthy).",
+            ));
+            text.push(Line::from(""));
+            text.push(Line::from("  s    stop at the next safe point"));
+        }
     }
-    text.push(Line::from("  any other key: go back, the upgrade goes on"));
+    text.push(Line::from("  any other key: go back, it goes on"));
     frame.render_widget(Clear, area);
     frame.render_widget(
         Paragraph::new(text).wrap(Wrap { trim: false }).block(

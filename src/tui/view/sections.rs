@@ -4,7 +4,6 @@ use ratatui::style::Color;
 use ratatui::text::{Line, Span};
 
 use super::Theme;
-use crate::run::OVERRIDE_WORD;
 use crate::tui::state::State;
 use crate::units::human_bytes;
 
@@ -50,21 +49,11 @@ pub fn health<'a>(state: &State, theme: Theme, problems: bool) -> Vec<Line<'a>> 
     lines
 }
 
-/// The override's question: what going on past an unhealthy service means, and the word.
-pub fn override_prompt<'a>(state: &State, theme: Theme) -> Vec<Line<'a>> {
-    vec![
-        Line::from(""),
-        Line::from(
-            "Upgrading an unhealthy app hides what the upgrade itself breaks. Go on only if you know why (e.g. the new version fixes it).",
-        ),
-        Line::from(Span::styled(
-            format!(
-                "Type {OVERRIDE_WORD} + Enter to upgrade anyway; Esc stops, nothing changed: {}_",
-                state.typed()
-            ),
-            theme.bold(),
-        )),
-    ]
+/// What going on past an unhealthy service means (its question and word are the dock's).
+pub fn override_prompt() -> Vec<Line<'static>> {
+    vec![Line::from(
+        "Upgrading an unhealthy app hides what the upgrade itself breaks. Go on only if you know why (e.g. the new version fixes it); Esc stops here, nothing changed.",
+    )]
 }
 
 /// `[=====>    ]` for a fraction, `width` characters inside the brackets.
@@ -104,7 +93,8 @@ pub fn backup_and_pull<'a>(state: &State, theme: Theme, width: u16) -> Vec<Line<
         )));
     }
     if state.backup_files.is_empty() {
-        if state.backup_read.is_none() {
+        // Nothing read yet, and no progress line below to say what happens.
+        if state.backup_read.is_none() && state.progress.is_empty() {
             lines.push(Line::from("  starting"));
         }
     } else {

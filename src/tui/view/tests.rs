@@ -228,6 +228,260 @@ fn start_screen_with_an_interrupted_upgrade() {
     );
 }
 
+fn home_of_an_upgraded_stack(restore: bool) -> State {
+    use crate::tui::state::{Available, BackupEntry, LastUpgrade};
+    let mut s = State::new("specivo", "0.1.11", "");
+    s.start.pinned = Some("0.1.11".into());
+    s.start.running = Some("0.1.11".into());
+    s.start.about = vec![
+        "Version in .env line 3 (SPECIVO_VERSION).".into(),
+        "Database postgres (service db), known by its image.".into(),
+    ];
+    s.start.services = vec![
+        ("api".into(), "0.1.11".into(), "running, healthy".into()),
+        ("beat".into(), "0.1.11".into(), "running".into()),
+        ("db".into(), "15".into(), "running, healthy".into()),
+        ("worker".into(), "0.1.11".into(), "running".into()),
+    ];
+    s.start.choices = vec!["0.1.14".into(), "0.1.13".into(), "0.1.12".into()];
+    s.start.next = Some("0.1.12".into());
+    s.start.backup_root = Some("/srv/specivo-backups".into());
+    s.start.preselect();
+    update(
+        &mut s,
+        Msg::Home {
+            last_upgrade: Available::Ready(LastUpgrade {
+                run: "20261128T101500Z-3f9a".into(),
+                now: "0.1.11".into(),
+                back_to: "0.1.10".into(),
+                when: "2026-11-28 10:15 UTC".into(),
+                ago: "20 h ago".into(),
+                restore,
+                reason: if restore {
+                    "the schema revision went from 0020 to 0021: a migration ran, and the previous version cannot run on the newer schema".into()
+                } else {
+                    "the schema is as it was at the backup (revision 0020, same tables and columns)"
+                        .into()
+                },
+                loss: if restore {
+                    "what was written since the backup: 3 rows in issues".into()
+                } else {
+                    String::new()
+                },
+            }),
+            journal: Some("3 runs, 2 backups".into()),
+            backups: Available::Ready(vec![
+                BackupEntry {
+                    version: Some("0.1.10".into()),
+                    date: "2026-11-28 10:15".into(),
+                    bytes: 106_111_760,
+                    path: "/srv/specivo-backups/specivo-20261128-101500-0.1.10".into(),
+                    verified: true,
+                    note: None,
+                },
+                BackupEntry {
+                    version: Some("0.1.9".into()),
+                    date: "2026-11-20 08:02".into(),
+                    bytes: 98_000_000,
+                    path: "/srv/specivo-backups/specivo-20261120-080200-0.1.9".into(),
+                    verified: false,
+                    note: Some("data-specivo-data.tar.gz does not match its sha256".into()),
+                },
+            ]),
+        },
+    );
+    s
+}
+
+/// The home of a stack upgraded yesterday: the versions, and the way back with what it does.
+#[test]
+fn home_with_the_last_upgrade_to_roll_back() {
+    let mut s = home_of_an_upgraded_stack(true);
+    snap("home", &s);
+    update(&mut s, Msg::Key(Key::Down));
+    snap("home_rollback_restore", &s);
+    assert_eq!(
+        update(&mut s, Msg::Key(Key::Enter)),
+        [crate::tui::state::Command::Rollback]
+    );
+    // Going back: the screens speak of the versions of the rollback.
+    assert_eq!((s.from.as_str(), s.to.as_str()), ("0.1.10", "0.1.11"));
+}
+
+/// A re-pin is asked on the home itself (the engine would not ask: it loses nothing).
+#[test]
+fn home_asks_before_a_re_pin_rollback() {
+    let mut s = home_of_an_upgraded_stack(false);
+    update(&mut s, Msg::Key(Key::Down));
+    assert!(update(&mut s, Msg::Key(Key::Enter)).is_empty());
+    snap("home_rollback_question", &s);
+    let screen = draw(&s, (80, 24));
+    assert!(
+        screen.contains("Roll back specivo from 0.1.11 to 0.1.10"),
+        "{screen}"
+    );
+    assert!(screen.contains("Go on? [y/n]"), "{screen}");
+}
+
+/// Nothing to roll back, nothing newer: the entries say why not, the cursor is on one that
+/// can be chosen.
+#[test]
+fn home_with_nothing_to_roll_back() {
+    use crate::tui::state::Available;
+    let mut s = State::new("specivo", "0.1.14", "");
+    s.start.pinned = Some("0.1.14".into());
+    s.start.running = Some("0.1.14".into());
+    s.start.services = vec![("api".into(), "0.1.14".into(), "running, healthy".into())];
+    s.start.backup_root = Some("/srv/specivo-backups".into());
+    update(
+        &mut s,
+        Msg::Home {
+            last_upgrade: Available::Not("nothing to roll back: no upgrade in the journal".into()),
+            journal: Some("0 runs, 0 backups".into()),
+            backups: Available::Not("no backup in /srv/specivo-backups".into()),
+        },
+    );
+    snap("home_nothing_to_roll_back", &s);
+    let screen = draw(&s, (80, 24));
+    assert!(
+        screen.contains("nothing to roll back: no upgrade in the journal"),
+        "{screen}"
+    );
+    assert!(screen.contains("> Back up now"), "{screen}");
+}
+
+/// Back up now, from the home: only the backup down the side, then where it is and how to
+/// copy it off the server.
+#[test]
+fn backup_now_from_the_home() {
+    let mut s = home_of_an_upgraded_stack(false);
+    update(&mut s, Msg::Key(Key::Down));
+    update(&mut s, Msg::Key(Key::Down));
+    assert_eq!(
+        update(&mut s, Msg::Key(Key::Enter)),
+        [crate::tui::state::Command::Backup]
+    );
+    step(
+        &mut s,
+        Step::Backup,
+        "database dump and data archives, then checked",
+        None,
+    );
+    engine(
+        &mut s,
+        Event::Progress {
+            step: Step::Backup,
+            message: "writing database.sql.gz".into(),
+        },
+    );
+    snap("backup_now_running", &s);
+    backed_up(&mut s);
+    step(&mut s, Step::Backup, "", Some(true));
+    s.copy_command = Some(
+        "scp -r root@203.0.113.7:/srv/specivo-backups/specivo-20261128-101500-0.1.11 .".into(),
+    );
+    update(
+        &mut s,
+        Msg::Finished {
+            exit_code: 0,
+            sentence: "the backup is taken and checked: /srv/specivo-backups/specivo-20261128-101500-0.1.11".into(),
+            evidence: BTreeMap::new(),
+        },
+    );
+    snap("backup_now_done", &s);
+}
+
+#[test]
+fn history_page() {
+    let mut s = home_of_an_upgraded_stack(false);
+    for _ in 0..3 {
+        update(&mut s, Msg::Key(Key::Down));
+    }
+    assert_eq!(
+        update(&mut s, Msg::Key(Key::Enter)),
+        [crate::tui::state::Command::History]
+    );
+    update(
+        &mut s,
+        Msg::History(
+            "Runs of project specivo (newest first):
+  2026-11-28T10:15:00.000Z  upgrade  succeeded  0.1.10 -> 0.1.11  [20261128T101500Z-3f9a]
+  2026-11-27T09:00:00.000Z  backup   succeeded  at 0.1.10  [20261127T090000Z-11aa]
+  2026-11-20T08:02:00.000Z  upgrade  rolled_back 0.1.9 -> 0.1.10  [20261120T080200Z-22bb]
+      the upgrade to 0.1.10 failed (api is crash-looping), and hoist rolled it back
+
+Backups:
+  2026-11-28T10:15:00.000Z     106 MB  version 0.1.10, schema 0020  /srv/specivo-backups/specivo-20261128-101500-0.1.10"
+                .lines()
+                .map(str::to_string)
+                .collect(),
+        ),
+    );
+    snap("history_page", &s);
+}
+
+/// The backups to restore from, and the restore's question with its word.
+#[test]
+fn backups_page_and_the_restore_question() {
+    let mut s = home_of_an_upgraded_stack(false);
+    update(&mut s, Msg::Key(Key::PageDown));
+    update(&mut s, Msg::Key(Key::Enter));
+    snap("backups_page", &s);
+    update(&mut s, Msg::Key(Key::Enter));
+    snap("backups_restore_question", &s);
+    let screen = draw(&s, (80, 24));
+    // A yes starts the restore, which then asks for its word with what it takes away.
+    assert!(screen.contains("Go on? [y/n]"), "{screen}");
+    assert!(screen.contains("then asks you to confirm"), "{screen}");
+    assert!(
+        screen.contains("Restore specivo from the backup of 2026-11-28"),
+        "{screen}"
+    );
+}
+
+/// A rollback from the home whose restore the engine asks about: the offer and the word.
+#[test]
+fn home_rollback_restore_asked_by_the_engine() {
+    let mut s = home_of_an_upgraded_stack(true);
+    update(&mut s, Msg::Key(Key::Down));
+    update(&mut s, Msg::Key(Key::Enter));
+    step(
+        &mut s,
+        Step::CheckBackup,
+        "checking the backup's files against its manifest",
+        Some(true),
+    );
+    engine(
+        &mut s,
+        Event::Rollback {
+            decision: Decision::Restore,
+            reason: "the schema revision went from 0020 to 0021: a migration ran, and the previous version cannot run on the newer schema".into(),
+            losses: vec![Loss {
+                table: "issues".into(),
+                rows_in_backup: 40,
+                rows_now: 43,
+                ..Loss::default()
+            }],
+            unknown_loss: None,
+            keep_first: false,
+        },
+    );
+    ask(
+        &mut s,
+        Question::Rollback {
+            text: "Restore the backup of specivo and go back to 0.1.10?".into(),
+            restore: true,
+        },
+    );
+    snap("home_rollback_engine_asks", &s);
+    let screen = draw(&s, (80, 24));
+    assert!(screen.contains("Rolling back the last upgrade"), "{screen}");
+    assert!(
+        screen.contains("Type restore and press Enter to restore"),
+        "{screen}"
+    );
+}
+
 #[test]
 fn the_plan_and_its_question() {
     let mut s = upgrading();
@@ -517,6 +771,7 @@ fn failure_offering_a_re_pin() {
             reason: "the schema is as it was at the backup (revision 0022, same tables and columns): going back needs no restore, only the previous version".into(),
             losses: Vec::new(),
             unknown_loss: None,
+            keep_first: false,
         },
     );
     if let Some(f) = s.failure.as_mut() {
@@ -555,6 +810,7 @@ fn failure_offering_a_restore_with_the_loss() {
                 ..Loss::default()
             }],
             unknown_loss: None,
+            keep_first: false,
         },
     );
     ask(
@@ -568,6 +824,166 @@ fn failure_offering_a_restore_with_the_loss() {
         update(&mut s, Msg::Key(Key::Char(c)));
     }
     snap("failure_restore", &s);
+}
+
+/// A real failure's evidence is long, and comes from every service the watch followed: only
+/// the failed service's is shown, it scrolls, and the offer and its question stay in sight.
+#[test]
+fn failure_with_long_evidence_keeps_the_question_in_sight() {
+    let mut s = watching();
+    step(&mut s, Step::Watch, "", None);
+    let tail = |name: &str, n: usize| -> Vec<String> {
+        (0..n)
+            .map(|i| format!("{name} line {i}: INFO something happened at /app/specivo/{name}.py"))
+            .collect()
+    };
+    let mut api = tail("api", 22);
+    api.push("ImportError: cannot import name 'SearchIndex' from 'specivo.search'".into());
+    engine(
+        &mut s,
+        Event::Failure {
+            reason: "the app did not come up on 0.1.12: api is crash-looping (restarted 2 times, last exit code 3)".into(),
+            evidence: BTreeMap::from([
+                ("api".to_string(), api),
+                ("beat".to_string(), tail("beat", 25)),
+                ("worker".to_string(), tail("worker", 25)),
+            ]),
+        },
+    );
+    step(&mut s, Step::Watch, "", Some(false));
+    engine(
+        &mut s,
+        Event::Rollback {
+            decision: Decision::Restore,
+            reason: "the schema revision went from 0021 to 0022: a migration ran, and the previous version cannot run on the newer schema".into(),
+            losses: vec![Loss {
+                table: "issues".into(),
+                rows_in_backup: 40,
+                rows_now: 42,
+                ..Loss::default()
+            }],
+            unknown_loss: None,
+            keep_first: false,
+        },
+    );
+    ask(
+        &mut s,
+        Question::Rollback {
+            text: "The upgrade to 0.1.12 failed. Roll back?".into(),
+            restore: true,
+        },
+    );
+    let failure = s.failure.as_ref().unwrap();
+    assert_eq!(failure.evidence.keys().collect::<Vec<_>>(), ["api"]);
+    snap("failure_long_evidence", &s);
+    let screen = draw(&s, (80, 24));
+    assert!(screen.contains("ImportError"), "{screen}");
+    assert!(screen.contains("Type restore and press Enter"), "{screen}");
+    // Scrolled up, the evidence moves; the question stays.
+    for _ in 0..3 {
+        update(&mut s, Msg::Key(Key::PageUp));
+    }
+    let screen = draw(&s, (80, 24));
+    assert!(screen.contains("api line 0:"), "{screen}");
+    assert!(screen.contains("Type restore and press Enter"), "{screen}");
+}
+
+/// A multi-release upgrade says which release runs, in the heading and down the side.
+#[test]
+fn a_multi_release_upgrade_names_the_hop() {
+    let mut s = State::new("specivo", "0.1.9", "0.1.12");
+    step(&mut s, Step::Preflight, "", Some(true));
+    step(&mut s, Step::Backup, "", Some(true));
+    engine(
+        &mut s,
+        Event::Hop {
+            number: 1,
+            of: 3,
+            from: "0.1.9".into(),
+            to: "0.1.10".into(),
+        },
+    );
+    step(&mut s, Step::Pin, "", Some(true));
+    step(&mut s, Step::Restart, "", Some(true));
+    step(&mut s, Step::Watch, "", Some(true));
+    step(&mut s, Step::Verify, "", Some(true));
+    engine(
+        &mut s,
+        Event::Hop {
+            number: 2,
+            of: 3,
+            from: "0.1.10".into(),
+            to: "0.1.11".into(),
+        },
+    );
+    step(&mut s, Step::Pin, "", Some(true));
+    step(&mut s, Step::Restart, "docker compose up -d", None);
+    snap("multi_release_hop", &s);
+    assert!(draw(&s, (80, 24)).contains("release 2 of 3: 0.1.10 -> 0.1.11"));
+}
+
+/// The heading names the step that runs: the backup while the pull (with nothing to
+/// download) waits beside it; the pull once the backup is done.
+#[test]
+fn the_heading_names_the_step_that_runs() {
+    let mut s = upgrading();
+    step(
+        &mut s,
+        Step::Backup,
+        "database dump and data archives",
+        None,
+    );
+    step(&mut s, Step::Pull, "0 image(s) to download", None);
+    assert_eq!(s.title(), "Backup");
+    pull(&mut s, 1, 5, 1_000, 63_000_000, false);
+    assert_eq!(s.title(), "Backup and Pull");
+    step(&mut s, Step::Backup, "", Some(true));
+    assert_eq!(s.title(), "Pull");
+    // A rollback's restore steps say what they do.
+    let mut r = State::new("specivo", "0.1.11", "0.1.12");
+    r.action = crate::tui::state::Action::Rollback;
+    step(
+        &mut r,
+        Step::RestoreDatabase,
+        "loading the backup's dump",
+        None,
+    );
+    assert_eq!(r.title(), "Restore the database");
+    snap("rollback_restoring_the_database", &r);
+}
+
+/// A copy command wider than the screen is cut into full rows holding nothing else, never
+/// wrapped at a space inside; the wizard prints it whole when it ends.
+#[test]
+fn a_long_copy_command_is_never_broken_at_a_space() {
+    let mut s = watching();
+    step(&mut s, Step::Watch, "", Some(true));
+    step(&mut s, Step::Verify, "", Some(true));
+    s.backup_dir = Some(
+        "/var/lib/selfhosted/backups/specivo-production/specivo-production-20261128-101500-0.1.11"
+            .into(),
+    );
+    s.copy_command = Some(
+        "scp -r administrator@203.0.113.7:/var/lib/selfhosted/backups/specivo-production/specivo-production-20261128-101500-0.1.11 .".into(),
+    );
+    update(
+        &mut s,
+        Msg::Finished {
+            exit_code: 0,
+            sentence: "specivo upgraded from 0.1.11 to 0.1.12".into(),
+            evidence: BTreeMap::new(),
+        },
+    );
+    snap("done_long_copy_command", &s);
+    let screen = draw(&s, (80, 24));
+    // Its rows hold nothing else: the first starts with it, the last ends with it.
+    assert!(
+        screen.contains(
+            "\" scp -r administrator@203.0.113.7:/var/lib/selfhosted/backups/specivo-production\""
+        ),
+        "{screen}"
+    );
+    assert!(screen.contains("it is printed whole when you"), "{screen}");
 }
 
 #[test]

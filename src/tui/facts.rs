@@ -1,0 +1,182 @@
+//! What the home shows, read from the stack, Docker, the registry and the journal: what runs
+//! now and the newer versions first (before the screen opens), then what takes a moment (the
+//! last upgrade as `hoist rollback`'s planner sees it, which checks its backup's files).
+use crate::context::Context;
+use crate::journal::{Journal, RunKind};
+use crate::probe::facts;
+use crate::stack::detect::BesideCopy;
+
+use super::home::{Available, LastUpgrade, ago};
+use super::state::State;
+
+/// The start screen's words about the stack itself (see `Start::about`).
+fn about(stack: &crate::stack::Stack, view: &facts::StackView) -> Vec<String> {
+    let mut out = Vec::new();
+    if view.pin_unknown.is_none() {
+        out.push(format!(
+            "Version in {}{}.",
+            view.pin_place,
+            if view.moving {
+                " (a moving tag, not a pin: hoist pins an exact version)"
+            } else {
+                ""
+            }
+        ));
+    }
+    if let Some(db) = &stack.detection.database {
+        out.push(format!(
+            "Database {} (service {}), known by {}.",
+            db.kind.name(),
+            db.service,
+            db.how
+        ));
+    } else if let Some(seen) = &view.unsupported_database {
+        out.push(format!(
+            "Database {} (service {}): hoist cannot back it up.",
+            seen.kind, seen.service
+        ));
+    }
+    let names = |left_out: bool| -> Vec<&str> {
+        view.beside
+            .iter()
+            .filter(|b| (b.copy == BesideCopy::LeftOut) == left_out)
+            .map(|b| b.service.as_str())
+            .collect()
+    };
+    let copied = names(false);
+    if !copied.is_empty() {
+        out.push(format!(
+            "Backed up beside the app: the data of {}.",
+            copied.join(", ")
+        ));
+    }
+    let left_out = names(true);
+    if !left_out.is_empty() {
+        out.push(format!(
+            "Not backed up (x-hoist leave_out): the data of {}.",
+            left_out.join(", ")
+        ));
+    }
+    out
+}
+
+/// The start screen's facts: what runs, how healthy, and the newer versions.
+pub async fn starting_state(ctx: &Context) -> Result<State, String> {
+    let (stack, view) = facts::load_stack(ctx).map_err(|e| e.to_string())?;
+    let pinned = stack.detection.version.value.clone();
+    let facts = facts::gather(ctx, view).await;
+    let services = crate::probe::services::services(&facts);
+    let running = crate::probe::services::running_version(&services);
+    let mut state = State::new(&facts.view.project, pinned.as_deref().unwrap_or("?"), "");
+    state.start.attention = crate::resume::check(&ctx.state_dir, &facts.view.project).await;
+    state.start.pinned = pinned.clone();
+    state.start.running = running.clone();
+    state.start.about = about(&stack, &facts.view);
+    state.start.services = services
+        .iter()
+        .map(|s| {
+            (
+                s.name.clone(),
+                s.version.clone().unwrap_or_default(),
+                s.state_words(),
+            )
+        })
+        .collect();
+    let image = crate::stack::targets::target_images(&stack, pinned.as_deref().unwrap_or("latest"))
+        .ok()
+        .and_then(|i| i.into_values().next());
+    match image {
+        Some(image) => {
+            match crate::versions::overview(&image, pinned.as_deref(), running.as_deref()).await {
+                Ok(o) => {
+                    state.start.selected = o
+                        .next
+                        .as_ref()
+                        .and_then(|n| o.newer.iter().position(|v| v == n))
+                        .unwrap_or(0);
+                    state.start.choices = o.newer;
+                    state.start.next = o.next;
+                }
+                Err(e) => {
+                    state.start.note = Some(format!(
+                        "The registry's versions could not be read ({e}). Type the version to upgrade to."
+                    ))
+                }
+            }
+        }
+        None => {
+            state.start.note = Some(match &stack.detection.version.site {
+                crate::stack::detect::Site::Unknown { reason } => {
+                    format!("hoist cannot tell where the app's version is written: {reason}.")
+                }
+                _ => "No service's image uses the version variable.".into(),
+            })
+        }
+    }
+    state.start.backup_root = Some(facts.view.backup_dir.display().to_string());
+    state.start.preselect();
+    Ok(state)
+}
+
+/// The last upgrade and how `hoist rollback` would undo it (the same planner: `find_target`,
+/// then `preview`, which checks the backup's files), or why there is nothing to roll back;
+/// and how many runs and backups the journal holds, in words.
+pub async fn journal_facts(
+    ctx: &Context,
+    project: &str,
+) -> (Available<LastUpgrade>, Option<String>) {
+    let journal = match Journal::open(&ctx.state_dir).await {
+        Ok(j) => j,
+        Err(e) => {
+            return (
+                Available::Not(format!("the journal cannot be read: {e}")),
+                None,
+            );
+        }
+    };
+    let runs = journal.runs(project, 1000).await.unwrap_or_default();
+    let backups = journal.backups(project).await.map_or(0, |b| b.len());
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    let words = format!(
+        "{}, {}",
+        plural(runs.len(), "run"),
+        plural(backups, "backup")
+    );
+    let upgraded = runs
+        .iter()
+        .any(|r| r.kind == RunKind::Upgrade && crate::resume::changed_stack(r));
+    let last = if !upgraded {
+        Available::Not("nothing to roll back: no upgrade in the journal".into())
+    } else {
+        match crate::rollback::find_target(&journal, project, None).await {
+            Err(e) => Available::Not(e),
+            Ok(target) => match crate::rollback::preview(ctx, &target).await {
+                Err(e) => Available::Not(format!("its backup cannot be used: {e}")),
+                Ok(plan) => {
+                    let run = runs
+                        .iter()
+                        .find(|r| Some(&r.id) == target.upgrade_run.as_ref());
+                    let at = run
+                        .and_then(|r| r.finished_at.as_deref().or(Some(r.started_at.as_str())))
+                        .and_then(|t| t.parse::<jiff::Timestamp>().ok());
+                    Available::Ready(LastUpgrade {
+                        run: target.upgrade_run.clone().unwrap_or_default(),
+                        now: target.current.clone(),
+                        back_to: target.previous.clone(),
+                        when: at.map_or_else(String::new, |t| {
+                            t.strftime("%Y-%m-%d %H:%M UTC").to_string()
+                        }),
+                        ago: at.map_or_else(String::new, |t| {
+                            ago(jiff::Timestamp::now().as_second() - t.as_second())
+                        }),
+                        restore: plan.decision == crate::rollback::plan::Decision::Restore,
+                        loss: plan.loss_words(),
+                        reason: plan.reason,
+                    })
+                }
+            },
+        }
+    };
+    journal.close().await;
+    (last, Some(words))
+}
