@@ -308,6 +308,40 @@ fn rollback_after_a_destructive_upgrade_restores_and_keeps_the_newer_data_aside(
         String::from_utf8_lossy(&count.stdout).trim(),
         rows_now["issues"].to_string()
     );
+    // `status` lists what was kept aside, found where it is, until it is removed.
+    let status = stack.hoist(&["status", "--json"]).summary();
+    let kept: Vec<(String, String)> = status["kept_aside"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["kind"].as_str().unwrap().to_string(),
+                k["place"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        kept.contains(&("files".to_string(), aside.display().to_string())),
+        "{kept:?}"
+    );
+    assert!(
+        kept.contains(&("database".to_string(), kept_db.to_string())),
+        "{kept:?}"
+    );
+    let human = stack.hoist(&["status"]);
+    assert!(
+        human.stdout.contains("Kept aside by earlier rollbacks"),
+        "{human:?}"
+    );
+    std::fs::remove_dir_all(&aside).unwrap();
+    let status = stack.hoist(&["status", "--json"]).summary();
+    assert!(
+        !status["kept_aside"]
+            .to_string()
+            .contains(&aside.display().to_string()),
+        "removed, no longer listed: {status:#}"
+    );
     // Rolled back once: a second `hoist rollback` has nothing to undo.
     let again = stack.hoist(&["rollback", "--yes"]);
     assert_eq!(again.code, 3, "{again:?}");

@@ -102,6 +102,10 @@ pub struct DbProbe {
     /// Every column of the user tables, sorted (what the fingerprint hashes, and defaults).
     #[serde(skip)]
     pub columns: Vec<SchemaColumn>,
+    /// PostgreSQL: the databases a rollback renamed aside (`<name>_before_rollback_<stamp>`),
+    /// still on the server, sorted.
+    #[serde(skip)]
+    pub kept_aside: Vec<String>,
 }
 
 /// What went wrong, one sentence each, never with the password in it.
@@ -237,9 +241,14 @@ async fn probe_with(conn: &mut Conn, target: &DbTarget) -> Result<DbProbe, DbErr
         })
         .collect();
     columns.sort();
+    let kept_aside = match target.kind {
+        DbKind::Postgres => postgres::kept_aside(conn).await.unwrap_or_default(),
+        _ => Vec::new(),
+    };
     Ok(DbProbe {
         writes,
         columns,
+        kept_aside,
         migrations,
         fingerprint: fingerprint::of(&catalog.columns),
         tables,

@@ -83,3 +83,19 @@ pub(super) fn column(row: Vec<Option<String>>) -> Column {
         has_default: r.next().is_some_and(|n| n.eq_ignore_ascii_case("YES")),
     }
 }
+
+/// The databases a rollback of this one renamed aside (`restore_postgres` names them
+/// `<first 30 characters>_before_rollback_<stamp>`).
+pub(super) async fn kept_aside(conn: &mut Conn) -> Result<Vec<String>, DbError> {
+    let rows = conn
+        .rows(
+            "SELECT CAST(datname AS text) FROM pg_catalog.pg_database \
+             WHERE starts_with(datname, left(current_database(), 30) || '_before_rollback_') \
+             ORDER BY 1",
+        )
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| r.into_iter().next().flatten())
+        .collect())
+}

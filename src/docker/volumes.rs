@@ -124,3 +124,28 @@ async fn run_once(
         .await;
     result
 }
+
+/// The volumes a restore made to keep newer content (`move_aside`'s label): (name, the volume
+/// it was copied from), sorted by name.
+pub async fn kept_aside(engine: &Engine) -> Result<Vec<(String, String)>, String> {
+    let filters = HashMap::from([("label", vec!["io.hoist.kept-aside-from"])]);
+    let options = bollard::query_parameters::ListVolumesOptionsBuilder::default()
+        .filters(&filters)
+        .build();
+    let listed = engine
+        .docker
+        .list_volumes(Some(options))
+        .await
+        .map_err(|e| DockerError::api("list volumes", e).to_string())?;
+    let mut kept: Vec<(String, String)> = listed
+        .volumes
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|v| {
+            let from = v.labels.get("io.hoist.kept-aside-from")?.clone();
+            Some((v.name, from))
+        })
+        .collect();
+    kept.sort();
+    Ok(kept)
+}

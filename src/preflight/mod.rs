@@ -11,7 +11,6 @@ use crate::docker::compose_cli;
 use crate::fsutil;
 use crate::probe::facts::Facts;
 use crate::probe::services::ServiceStatus;
-use crate::stack::compose::MountKind;
 use crate::stack::detect::BesideCopy;
 use crate::stack::detect::DataMount;
 use crate::units::human_bytes;
@@ -905,17 +904,7 @@ async fn next_download_finding(
 /// Where a data mount's content is on this host: a bind mount's path, or the directory the
 /// engine reports for the named volume mounted at that place.
 fn host_path_of(facts: &Facts, mount: &DataMount) -> Option<String> {
-    if let Ok(running) = &facts.docker {
-        for service in &mount.services {
-            for c in running.of_service(service) {
-                if let Some(m) = c.mounts.iter().find(|m| m.destination == mount.target) {
-                    return Some(m.source.clone());
-                }
-            }
-        }
-    }
-    (mount.kind == MountKind::Bind && Path::new(&mount.source).exists())
-        .then(|| mount.source.clone())
+    facts.host_path(mount)
 }
 
 /// An SSH session outside tmux or screen dies with the connection; the upgrade should not.

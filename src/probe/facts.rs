@@ -70,6 +70,23 @@ pub struct Facts {
 }
 
 impl Facts {
+    /// Where a data mount is on this host: the running containers' mount source (bind or
+    /// named volume alike), else a bind mount's path when it exists.
+    pub fn host_path(&self, mount: &crate::stack::detect::DataMount) -> Option<String> {
+        if let Ok(running) = &self.docker {
+            for service in &mount.services {
+                for c in running.of_service(service) {
+                    if let Some(m) = c.mounts.iter().find(|m| m.destination == mount.target) {
+                        return Some(m.source.clone());
+                    }
+                }
+            }
+        }
+        (mount.kind == crate::stack::compose::MountKind::Bind
+            && std::path::Path::new(&mount.source).exists())
+        .then(|| mount.source.clone())
+    }
+
     /// The app's services to stop while their data is copied: those that keep SQLite files in it
     /// (a file copied while it is written is not a consistent database).
     pub fn stop_for_copy(&self) -> Vec<String> {

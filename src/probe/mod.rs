@@ -4,5 +4,6 @@
 pub mod db_kind;
 pub mod evidence;
 pub mod facts;
+pub mod kept_aside;
 pub mod services;
 pub mod sqlite_files;

@@ -19,7 +19,19 @@ pub async fn run(ctx: &Context) -> Output {
     let attention = crate::resume::check(&ctx.state_dir, &view.project).await;
     let facts = facts::gather(ctx, view).await;
     let left_stopped = crate::resume::left_stopped(&facts);
+    let kept = crate::probe::kept_aside::find(&facts).await;
     let mut output = render(&facts);
+    if let Some(summary) = output.events.last_mut() {
+        summary["kept_aside"] = json!(kept);
+    }
+    if !kept.is_empty() {
+        output.text.push_str(
+            "\nKept aside by earlier rollbacks or restores (the newer data they moved out of the way; remove it once you no longer need it):\n",
+        );
+        for k in &kept {
+            output.text.push_str(&format!("  {}\n", k.words()));
+        }
+    }
     for said in left_stopped.iter().rev() {
         output.text = format!("Attention {said}\n{}", output.text);
     }

@@ -459,6 +459,7 @@ mod tests {
             server_version: "15".into(),
             writes: Err("not read".into()),
             columns: Vec::new(),
+            kept_aside: Vec::new(),
         };
         Facts {
             view: view(database),

@@ -309,6 +309,7 @@ mod tests {
             server_version: "15".into(),
             writes: Err("not read".into()),
             columns: Vec::new(),
+            kept_aside: Vec::new(),
         }
     }
 
