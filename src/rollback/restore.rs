@@ -57,6 +57,32 @@ pub fn move_aside(source: &Path, stamp: &str) -> Result<PathBuf, String> {
     Ok(aside)
 }
 
+/// Undoes `move_aside` after an extraction into `source` failed: the half-extracted tree is
+/// removed (it holds only what came from the backup's archive, which is still whole) and the
+/// content kept in `aside` goes back, with its own modes and owners.
+pub fn put_back(source: &Path, aside: &Path) -> Result<(), String> {
+    if !aside.is_dir() {
+        return Err(format!("{} is not there to put back", aside.display()));
+    }
+    match std::fs::remove_dir_all(source) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(format!(
+                "the half-extracted {} could not be removed ({e})",
+                source.display()
+            ));
+        }
+    }
+    std::fs::rename(aside, source).map_err(|e| {
+        format!(
+            "{} could not be moved back to {} ({e})",
+            aside.display(),
+            source.display()
+        )
+    })
+}
+
 /// Where the restored database's predecessor was kept.
 pub struct DatabaseRestored {
     /// A database name (PostgreSQL) or a dump file (MySQL/MariaDB).
@@ -167,5 +193,28 @@ mod tests {
         let e = move_aside(&data, "20261128T120000Z").unwrap_err();
         assert!(e.contains("already exists"), "{e}");
         assert!(data.is_dir());
+    }
+
+    #[test]
+    fn a_failed_extraction_puts_the_data_back_as_it_was() {
+        let tmp = tempfile::tempdir().unwrap();
+        let source = tmp.path().join("data");
+        std::fs::create_dir(&source).unwrap();
+        std::fs::write(source.join("newer.txt"), "newer").unwrap();
+        let aside = move_aside(&source, "20261202T120000Z").unwrap();
+        // Half an archive's worth, then the extraction fails.
+        std::fs::create_dir(source.join("uploads")).unwrap();
+        std::fs::write(source.join("uploads").join("half"), "x").unwrap();
+        put_back(&source, &aside).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(source.join("newer.txt")).unwrap(),
+            "newer"
+        );
+        assert!(!source.join("uploads").exists(), "the half tree is gone");
+        assert!(!aside.exists());
+        assert!(
+            put_back(&source, &aside).is_err(),
+            "nothing left to put back"
+        );
     }
 }

@@ -145,6 +145,24 @@ pub(super) async fn stop_and_restore(
     Ok(())
 }
 
+/// Puts every directory moved aside so far back where it was (volumes are left: their copy is
+/// not a rename). `aside[i]` is where `archives[i]`'s content went.
+fn put_back_directories(archives: &[DataArchive], aside: &[String]) -> Result<(), String> {
+    let mut problems = Vec::new();
+    for (a, moved) in archives.iter().zip(aside) {
+        if a.source.starts_with('/')
+            && let Err(e) = restore::put_back(Path::new(&a.source), Path::new(moved))
+        {
+            problems.push(e);
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
 /// The name of the backup's database dump, when it holds one.
 fn dump_of(manifest: &Value) -> Option<&str> {
     manifest["files"]
@@ -296,12 +314,32 @@ async fn restore_data(
         if let Err(e) =
             crate::docker::exec::upload_archive(engine, &container.id, &a.target, &a.file).await
         {
-            let sentence = format!(
-                "{e}. State: the app is stopped; the newer content of {} is in {}; .env still pins {current}. Extract {} there by hand (`tar xzf`), or see RESTORE.md.",
-                a.source,
-                moved.display(),
-                a.file.display()
-            );
+            // A half tree is worse than the data the app had: a directory goes back as it was
+            // (and so do the ones restored before it, so the app is on one side or the other).
+            let put_back = put_back_directories(archives, &aside);
+            let sentence = match put_back {
+                Ok(()) if !is_volume => {
+                    kept_aside["data"] = json!([]);
+                    summary["kept_aside"] = kept_aside.clone();
+                    format!(
+                        "{e}. The data was put back as it was (what was extracted was removed). State: the app is stopped; nothing was restored; .env still pins {current}. Run `{}` again once the cause is fixed, or see RESTORE.md in {}.",
+                        target.again(),
+                        target.backup_dir.display()
+                    )
+                }
+                Ok(()) => format!(
+                    "{e}. State: the app is stopped; the newer content of volume {} is in {}; .env still pins {current}. Extract {} into the volume by hand (`tar xzf`), or see RESTORE.md.",
+                    a.source,
+                    moved.display(),
+                    a.file.display()
+                ),
+                Err(why) => format!(
+                    "{e}; putting the data back failed too: {why}. State: the app is stopped; the newer content of {} is in {}; .env still pins {current}. Extract {} there by hand (`tar xzf`), or see RESTORE.md.",
+                    a.source,
+                    moved.display(),
+                    a.file.display()
+                ),
+            };
             return Err(run
                 .fail(Step::RestoreData, step, sentence, summary.clone())
                 .await);
