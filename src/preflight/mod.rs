@@ -550,6 +550,42 @@ fn version_finding(facts: &Facts) -> Finding {
     }
 }
 
+/// hoist's state dir (journal, lock, log) must really take a file: tried, not guessed from
+/// permission bits (a read-only mount, a full disk, a link to nowhere).
+pub fn state_dir_finding(dir: &Path) -> Finding {
+    let shown = dir.display();
+    let fail = |why: String| {
+        Finding::new(
+            "state dir",
+            Level::Fail,
+            format!(
+                "hoist's state dir {shown} {why}: its journal and lock live there. Make it writable, or pass --state-dir DIR on a local disk"
+            ),
+        )
+    };
+    if let Ok(meta) = dir.symlink_metadata()
+        && meta.file_type().is_symlink()
+        && !dir.exists()
+    {
+        return fail("is a symbolic link to a directory that does not exist".to_string());
+    }
+    let existing = fsutil::nearest_existing(dir).unwrap_or_else(|| dir.to_path_buf());
+    if !existing.is_dir() {
+        return fail(format!(
+            "cannot be made: {} is not a directory",
+            existing.display()
+        ));
+    }
+    match fsutil::can_create_files_in(&existing) {
+        Ok(()) => Finding::new(
+            "state dir",
+            Level::Ok,
+            format!("hoist keeps its journal and lock in {shown}"),
+        ),
+        Err(e) => fail(format!("cannot take a file ({e})")),
+    }
+}
+
 /// A backup dir inside data the backup archives: each backup would hold the ones before it,
 /// and a restore, which moves that data aside, would move the backups with it.
 fn backup_inside_data(facts: &Facts) -> Option<Finding> {
@@ -1068,6 +1104,31 @@ mod tests {
         assert!(
             message.contains("restarted 4 times") && message.contains("exit code 1"),
             "{message}"
+        );
+    }
+
+    #[test]
+    fn the_state_dir_is_tried_for_real() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ok = state_dir_finding(&tmp.path().join("state").join("hoist"));
+        assert_eq!(ok.status, Level::Ok, "{}", ok.message);
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink("/nonexistent/hoist-state", &link).unwrap();
+        let dangling = state_dir_finding(&link);
+        assert_eq!(dangling.status, Level::Fail);
+        assert!(
+            dangling.message.contains("symbolic link"),
+            "{}",
+            dangling.message
+        );
+        let file = tmp.path().join("file");
+        std::fs::write(&file, "x").unwrap();
+        let not_dir = state_dir_finding(&file.join("hoist"));
+        assert_eq!(not_dir.status, Level::Fail);
+        assert!(
+            not_dir.message.contains("is not a directory"),
+            "{}",
+            not_dir.message
         );
     }
 }

@@ -13,7 +13,8 @@ pub async fn run(ctx: &Context) -> Output {
         Err(err) => return Output::failed("check", 2, err.to_string()),
     };
     let facts = facts::gather(ctx, view).await;
-    let findings = crate::preflight::findings(&stack, &facts).await;
+    let mut findings = crate::preflight::findings(&stack, &facts).await;
+    findings.push(crate::preflight::state_dir_finding(&ctx.state_dir));
     render(&facts, findings)
 }
 
