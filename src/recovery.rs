@@ -89,8 +89,10 @@ async fn after_failure(
         finished = after_rollback(finished, rolled, &change);
     }
 
-    if let Some(journal) = &journal {
-        record_finish(journal, run_id, &finished).await;
+    if let Some(journal) = &journal
+        && let Err(why) = record_finish(journal, run_id, &finished).await
+    {
+        crate::run::say_incomplete_record(&mut finished, &why);
     }
     if let Some(journal) = journal {
         journal.close().await;

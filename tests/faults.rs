@@ -884,3 +884,58 @@ fn a_backup_dir_inside_the_apps_data_or_a_dangling_link_is_refused_before_anythi
     assert_eq!(env_file(&stack), env_before, ".env changed");
     assert_eq!(container_ids(&stack), ids_before, "containers recreated");
 }
+
+/// The state dir fills while the backup is taken: the journal cannot record the run, so the
+/// upgrade stops before its first change, and says why (it used to finish "upgraded", exit 0,
+/// with a journal that kept the run as running for ever).
+#[test]
+fn a_state_dir_that_fills_during_the_upgrade_stops_it_before_any_change() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start_sized("state-full", "0.1.9", 20);
+    let state = Tmpfs::mount(
+        &stack.dir.parent().unwrap().join("state-full-state"),
+        8 << 20,
+    );
+    let backups = stack.dir.parent().unwrap().join("state-full-backups");
+    let env_before = env_file(&stack);
+    let ids_before = container_ids(&stack);
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_hoist"));
+    cmd.arg("-C")
+        .arg(&stack.dir)
+        .arg("--state-dir")
+        .arg(&state.dir)
+        .arg("--backup-dir")
+        .arg(&backups)
+        .args(["upgrade", "--to", "0.1.10", "--yes"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut filled = false;
+    while Instant::now() < deadline {
+        if entries(&backups).iter().any(|n| n.ends_with(".partial")) {
+            state.fill_leaving(0);
+            filled = true;
+            break;
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let run = Run::of(child.wait_with_output().unwrap());
+    assert!(filled, "the backup never started: {run:?}");
+    run.assert_no_panic();
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("hoist's journal could not record this upgrade")
+            && run.stderr.contains("Nothing was changed"),
+        "{run:?}"
+    );
+    assert_eq!(env_file(&stack), env_before, ".env changed");
+    assert_eq!(container_ids(&stack), ids_before, "containers recreated");
+    assert_eq!(stack.health_version(), "0.1.9");
+}

@@ -396,11 +396,8 @@ pub async fn run(
     run.attach_journal(journal, &run_id);
     if target.restore {
         // Named in the journal so that an interrupted restore says what to run again.
-        use crate::journal::Logged;
-        journal
-            .set_backup_dir(&run_id, &target.backup_dir)
-            .await
-            .logged("record the restore's backup");
+        let result = journal.set_backup_dir(&run_id, &target.backup_dir).await;
+        run.journaled(result, "record the restore's backup");
     }
     let started = Instant::now();
     let mut finished = roll_back(&mut run, ctx, &stack, view, target, confirmed).await;
@@ -411,7 +408,12 @@ pub async fn run(
         finished.summary["upgrade_run"] = json!(upgrade);
     }
     finished.summary["command"] = json!(target.noun());
-    crate::run::record_finish(journal, &run_id, &finished).await;
+    if let Some(why) = run.journal_lost() {
+        crate::run::say_incomplete_record(&mut finished, &why);
+    }
+    if let Err(why) = crate::run::record_finish(journal, &run_id, &finished).await {
+        crate::run::say_incomplete_record(&mut finished, &why);
+    }
     finished
 }
 

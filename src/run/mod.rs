@@ -13,7 +13,7 @@ pub use plan::{EnvDiff, PlannedBackup, UpgradePlan};
 pub(crate) use question::ask;
 pub use question::{Headless, OVERRIDE_WORD, Question, RESTORE_WORD, Reply};
 pub use recorder::Finished;
-pub(crate) use recorder::{Run, progress_to, record_finish, run_event};
+pub(crate) use recorder::{Run, progress_to, record_finish, run_event, say_incomplete_record};
 pub use stop::Stop;
 pub use summary::{RunSummary, StepSummary, Summary, SummaryTag, UpgradeCommand, UpgradeSummary};
 

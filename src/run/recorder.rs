@@ -5,7 +5,7 @@ use std::time::Instant;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::{Event, RunSummary, Step, StepStatus, StepSummary, Summary};
-use crate::journal::{Journal, Logged};
+use crate::journal::Journal;
 
 /// How a run ended: the exit code (README, Exit codes), one sentence, and the summary object.
 /// Inside an engine `S` is its own summary type; front ends get the `Summary` of either.
@@ -33,6 +33,9 @@ pub(crate) struct Run<'a> {
     pub(crate) steps: Vec<StepSummary>,
     /// The version of the hop under way, in a multi-hop upgrade.
     pub(crate) hop: Option<String>,
+    /// The first journal write that failed: the run's record is incomplete from there on,
+    /// which must stop it before its first change, and be said loudly after.
+    journal_lost: std::sync::Mutex<Option<String>>,
 }
 
 impl<'a> Run<'a> {
@@ -43,7 +46,33 @@ impl<'a> Run<'a> {
             run_id: None,
             steps: Vec::new(),
             hop: None,
+            journal_lost: std::sync::Mutex::new(None),
         }
+    }
+
+    /// A journal write's result: a failure is logged and remembered (the first one).
+    pub(crate) fn journaled<T>(
+        &self,
+        result: Result<T, crate::journal::JournalError>,
+        what: &str,
+    ) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                tracing::error!("the journal could not {what}: {e}");
+                if let Ok(mut lost) = self.journal_lost.lock()
+                    && lost.is_none()
+                {
+                    *lost = Some(format!("it could not {what}: {e}"));
+                }
+                None
+            }
+        }
+    }
+
+    /// Why the run's record is incomplete, when a journal write failed.
+    pub(crate) fn journal_lost(&self) -> Option<String> {
+        self.journal_lost.lock().ok().and_then(|l| l.clone())
     }
 
     /// From now on each step is written to the journal as it starts and ends.
@@ -82,10 +111,10 @@ impl<'a> Run<'a> {
             what: what.to_string(),
         });
         let id = match (self.journal, &self.run_id) {
-            (Some(j), Some(run)) => j
-                .step_started(run, step.name())
-                .await
-                .logged("record a step's start"),
+            (Some(j), Some(run)) => {
+                let result = j.step_started(run, step.name()).await;
+                self.journaled(result, "record a step's start")
+            }
             _ => None,
         };
         (Instant::now(), id)
@@ -130,9 +159,10 @@ impl<'a> Run<'a> {
             "step finished"
         );
         if let (Some(j), Some(id)) = (self.journal, started.1) {
-            j.step_finished(id, status.name(), ms, message.as_deref())
-                .await
-                .logged("record a step's end");
+            let result = j
+                .step_finished(id, status.name(), ms, message.as_deref())
+                .await;
+            self.journaled(result, "record a step's end");
         }
         self.steps.push(StepSummary {
             name: step.name().to_string(),
@@ -154,12 +184,13 @@ pub(crate) fn run_event(events: &UnboundedSender<Event>, e: Event) {
     let _ = events.send(e);
 }
 
-/// Writes how the run ended into the journal (again, when a rollback followed).
+/// Writes how the run ended into the journal (again, when a rollback followed). Err: why it
+/// could not (logged too), for the caller to say.
 pub(crate) async fn record_finish<S: RunSummary>(
     journal: &Journal,
     run_id: &str,
     finished: &Finished<S>,
-) {
+) -> Result<(), String> {
     let outcome = finished.summary.outcome();
     journal
         .finish_run(
@@ -170,7 +201,26 @@ pub(crate) async fn record_finish<S: RunSummary>(
             &serde_json::to_string(&finished.summary).unwrap_or_default(),
         )
         .await
-        .logged("record how the run ended");
+        .map_err(|e| {
+            tracing::error!("the journal could not record how the run ended: {e}");
+            format!("it could not record how the run ended: {e}")
+        })
+}
+
+/// Says, in the run's last sentence and its exit code (1: it needs attention), that hoist's
+/// journal could not record all of it: `status`, `rollback` and the wizard read the journal.
+pub(crate) fn say_incomplete_record<S: RunSummary>(finished: &mut Finished<S>, why: &str) {
+    if finished.sentence.contains("hoist's journal could not") {
+        return;
+    }
+    finished.sentence = format!(
+        "{} WARNING: hoist's journal could not record all of this run ({why}), so `hoist status`, `hoist rollback` and the wizard may not know what it did; the log file says what happened. Make room in (or fix) the state dir, then check with `hoist status` and `hoist history`.",
+        finished.sentence.trim_end()
+    );
+    if finished.exit_code == 0 {
+        finished.exit_code = 1;
+    }
+    finished.summary.set_error(&finished.sentence);
 }
 
 /// A `say` for progress lines of `step` that a task can own.

@@ -4,7 +4,6 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::journal::Logged;
 use crate::probe::facts::{self, Facts};
 use crate::run::{Event, Run, Step, UpgradeSummary, progress_to};
 
@@ -208,20 +207,19 @@ async fn record_backup(
 ) {
     // Named in the run's record from now on: a kill after this still leaves it known.
     if let (Some(j), Some(id)) = (run.journal, run.run_id.as_deref()) {
-        j.set_backup_dir(id, backup_dir)
-            .await
-            .logged("record the run's backup");
+        let result = j.set_backup_dir(id, backup_dir).await;
+        run.journaled(result, "record the run's backup");
     }
     if let (Some(j), Some(taken)) = (run.journal, taken) {
-        crate::steps::backup::journal_backup(
+        let result = crate::steps::backup::journal_backup(
             j,
             run.run_id.as_deref().unwrap_or_default(),
             project,
             running_version,
             taken,
         )
-        .await
-        .logged("record the backup");
+        .await;
+        run.journaled(result, "record the backup");
     }
 }
 

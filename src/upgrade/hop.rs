@@ -128,6 +128,21 @@ pub(super) async fn run_hop(
         schema_before,
         ..
     } = *j;
+    // Before the first change: a run hoist cannot record could not be continued or rolled
+    // back by it after a crash, so it stops here.
+    if hops_done.is_empty()
+        && let Some(why) = run.journal_lost()
+    {
+        let step = run.start(Step::Pin, hop).await;
+        let sentence = format!(
+            "hoist's journal could not record this upgrade ({why}); an upgrade hoist cannot record could not be continued or rolled back by it after a crash. Nothing was changed: the stack still runs {from}, and the backup in {} is complete. Make room in (or fix) the state dir, then upgrade again.",
+            backup_dir.display()
+        );
+        let mut finished = run.fail(Step::Pin, step, sentence, summary.clone()).await;
+        finished.exit_code = 3;
+        finished.summary.outcome = crate::journal::Outcome::Refused;
+        return Err(finished);
+    }
     let change = match pin::plan_at(&stack.detection.version.site, &stack.env_path, hop) {
         Ok(c) => c,
         Err(e) => {

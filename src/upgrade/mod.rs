@@ -373,7 +373,12 @@ async fn journaled<'j>(
     finished.summary.run_id = Some(run_id.to_string());
     finished.summary.steps = std::mem::take(&mut run.steps);
     finished.summary.duration_ms = Some(started_all.elapsed().as_millis() as u64);
-    record_finish(journal, run_id, &finished).await;
+    if let Some(why) = run.journal_lost() {
+        crate::run::say_incomplete_record(&mut finished, &why);
+    }
+    if let Err(why) = record_finish(journal, run_id, &finished).await {
+        crate::run::say_incomplete_record(&mut finished, &why);
+    }
     drop(run);
     let summary = &mut finished.summary;
     if summary.engine_gone {
@@ -383,7 +388,9 @@ async fn journaled<'j>(
             finished.sentence
         );
         summary.error = Some(finished.sentence.clone());
-        record_finish(journal, run_id, &finished).await;
+        if let Err(why) = record_finish(journal, run_id, &finished).await {
+            crate::run::say_incomplete_record(&mut finished, &why);
+        }
     } else if finished.exit_code == 1
         && summary.changed
         && summary.outcome != Outcome::Stopped
