@@ -129,7 +129,7 @@ pub fn print_event(event: &Event, json: bool) {
                     "\n    no rows were written since the backup".to_string()
                 }
                 Decision::Restore => format!(
-                    "\n    what the restore takes away (it is kept aside): {}",
+                    "\n    a restore takes away (and keeps aside) {}",
                     loss_words(losses, unknown_loss.as_deref())
                 ),
                 Decision::Repin => String::new(),
@@ -216,7 +216,7 @@ pub fn print_finished(finished: &Finished, json: bool) {
         }
     } else if finished.exit_code == 0 {
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "\nDone: {}.", finished.sentence);
+        let _ = writeln!(out, "\nDone: {}.", finished.sentence.trim_end_matches('.'));
         if let Some(ms) = finished.summary.downtime_ms() {
             let _ = writeln!(out, "Downtime: {:.1} s.", ms as f64 / 1000.0);
         }

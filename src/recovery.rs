@@ -129,7 +129,7 @@ async fn offer(
                 events,
                 Event::Rollback {
                     decision: plan.decision,
-                    reason: plan.reason.clone(),
+                    reason: plan.reason_words(),
                     losses: plan.losses.clone(),
                     unknown_loss: plan.unknown_loss.clone(),
                     keep_first: plan.keep_first,

@@ -93,7 +93,7 @@ pub fn between(earlier: &Writes, later: &Writes) -> Result<Vec<(String, Change)>
                 };
                 if *inserted < i0 || *updated < u0 || *deleted < d0 {
                     return Err(format!(
-                        "the database's write statistics were reset between the two readings (table {}'s counters went down: the database server crashed or was killed, or someone reset them)",
+                        "the database's write counters went down (table {}): the database was restored or re-created since (a rollback or a restore does that), or its server crashed, or someone reset them",
                         table.name
                     ));
                 }

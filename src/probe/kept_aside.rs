@@ -22,9 +22,15 @@ pub struct KeptAside {
 }
 
 impl KeptAside {
-    /// "files of /srv/app/data in /srv/app/data.before-rollback-20261202T120000Z".
+    /// "files of /srv/app/data in /srv/app/data.before-rollback-20261202T120000Z",
+    /// "database specivo, renamed specivo_before_rollback_20261202T120000Z".
     pub fn words(&self) -> String {
-        format!("{} of {} in {}", self.kind, self.of, self.place)
+        match self.kind {
+            "files" => format!("files of {} in {}", self.of, self.place),
+            "database" => format!("{}, renamed {}", self.of, self.place),
+            "volume" => format!("{}, copied to volume {}", self.of, self.place),
+            _ => format!("{}, kept as {}", self.of, self.place),
+        }
     }
 }
 
@@ -155,9 +161,10 @@ mod tests {
         std::fs::write(root.path().join("apple-before-rollback-1.sql.gz"), "x").unwrap();
         let found = dumps(root.path(), "app");
         assert_eq!(found.len(), 1, "{found:?}");
-        assert_eq!(
-            found[0].words().split(" in ").next(),
-            Some("database dump of database app")
+        assert!(
+            found[0].words().starts_with("database app, kept as "),
+            "{}",
+            found[0].words()
         );
     }
 }

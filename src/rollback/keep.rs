@@ -59,7 +59,7 @@ pub(super) async fn attempt(
     if !confirmed && !run.ask(question).await {
         run.progress(
             Step::CheckBackup,
-            "going back while keeping the newer data was declined; the restore is next",
+            "going back while keeping the newer data was not confirmed; the restore is asked next",
         );
         return Kept::Declined;
     }

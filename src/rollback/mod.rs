@@ -505,14 +505,14 @@ async fn roll_back(
     let archives = data_archives(&manifest, &target.backup_dir);
     run.emit(Event::Rollback {
         decision: plan.decision,
-        reason: plan.reason.clone(),
+        reason: plan.reason_words(),
         losses: plan.losses.clone(),
         unknown_loss: plan.unknown_loss.clone(),
         keep_first: plan.keep_first,
     });
     let mut summary = base.clone();
     summary["decision"] = json!(plan.decision);
-    summary["reason"] = json!(plan.reason);
+    summary["reason"] = json!(plan.reason_words());
     summary["losses"] = json!(plan.losses);
     if let Some(change) = &plan.schema_change {
         summary["schema_change"] = json!(change);
@@ -521,7 +521,11 @@ async fn roll_back(
     // After an additive migration, the previous version on the newer schema first.
     let mut facts = facts;
     let mut restore_target = target.clone();
+    // When the previous version is tried first and fails, the app is down from that restart
+    // until the restore's version answers: the downtime counts from here.
+    let mut down_since: Option<Instant> = None;
     if plan.decision == Decision::Restore && plan.keep_first {
+        let keep_started = Instant::now();
         match keep::attempt(
             run,
             ctx,
@@ -539,17 +543,18 @@ async fn roll_back(
             keep::Kept::Done(finished) | keep::Kept::Ended(finished) => return finished,
             keep::Kept::Declined => {}
             keep::Kept::Failed(why) => {
+                down_since = Some(keep_started);
                 // The plan again, with why, before the restore's question.
                 plan.reason = format!("{why}; and {}", plan.reason);
                 plan.keep_first = false;
                 run.emit(Event::Rollback {
                     decision: plan.decision,
-                    reason: plan.reason.clone(),
+                    reason: plan.reason_words(),
                     losses: plan.losses.clone(),
                     unknown_loss: plan.unknown_loss.clone(),
                     keep_first: plan.keep_first,
                 });
-                summary["reason"] = json!(plan.reason);
+                summary["reason"] = json!(plan.reason_words());
                 // Its containers were recreated: the restore stops the ones running now.
                 facts = facts::gather(ctx, facts.view.clone()).await;
                 restore_target.current = previous.to_string();
@@ -638,6 +643,7 @@ async fn roll_back(
         up,
         summary,
         &kept_aside,
+        down_since,
     )
     .await
 }
@@ -714,8 +720,8 @@ async fn confirm_restore(
             )
         } else if plan.keep_first {
             format!(
-                "going back to {previous} on the newer schema, keeping the newer data, needs a confirmation, and so does the restore that follows if {previous} does not come up ({loss}): run it with --yes, which tries keeping first. {}. Nothing was changed.",
-                plan.reason
+                "going back to {previous} on the newer schema, keeping the newer data, needs a confirmation, and so does the restore that follows if {previous} does not come up ({loss}): run it with --yes, which tries keeping first. Why: {}. Nothing was changed.",
+                plan.reason_words()
             )
         } else {
             format!(
@@ -742,8 +748,11 @@ async fn verify_and_finish(
     up: crate::steps::restart::Up,
     mut summary: Value,
     kept_aside: &Value,
+    down_since: Option<Instant>,
 ) -> Finished {
     let (previous, current) = (target.previous.as_str(), target.current.as_str());
+    // The app answers again by now (the watch said it is ready).
+    let down_for = down_since.map(|t| t.elapsed().as_millis() as u64);
     // Verify: previous images, healthy, .env, schema and rows as the backup says, smoke checks.
     let step = run
         .start(
@@ -763,7 +772,8 @@ async fn verify_and_finish(
         &mut summary,
     )
     .await;
-    summary["downtime_ms"] = json!(up.end().await);
+    let downtime = up.end().await;
+    summary["downtime_ms"] = json!(down_for.or(downtime));
     if !problems.is_empty() {
         let sentence = format!(
             "the {} to {previous} did not verify: {}. {}",

@@ -505,7 +505,7 @@ mod tests {
         assert!(
             restore
                 .loss_words()
-                .starts_with("written since the backup: 2 rows in issues; and rows updated or deleted since the backup cannot all be counted"),
+                .starts_with("what was written since the backup: 2 rows in issues; and rows updated or deleted since the backup cannot all be counted"),
             "{}",
             restore.loss_words()
         );

@@ -27,21 +27,68 @@ pub(super) async fn check_after(
     summary: &mut Value,
 ) -> Vec<String> {
     let after = facts::gather(ctx, view.clone()).await;
+    // Each check said as it is made, passed or not, as the upgrade's verify says them.
+    let check = |what: &str, found: &[String], ok_words: String| {
+        run.emit(crate::run::Event::Check {
+            what: what.to_string(),
+            ok: found.is_empty(),
+            detail: if found.is_empty() {
+                ok_words
+            } else {
+                found.join("; ")
+            },
+        });
+    };
     let mut problems = crate::steps::verify::running_problems(&after, targets);
+    check(
+        "containers",
+        &problems,
+        format!(
+            "{} run the previous images, healthy, no restart",
+            targets.keys().cloned().collect::<Vec<_>>().join(", ")
+        ),
+    );
     let version = &stack.detection.version;
-    match pin::plan_at(&version.site, &stack.env_path, previous) {
-        Ok(c) if c.before.as_deref() == Some(c.after.as_str()) => {}
-        Ok(_) => problems.push(format!("{} is not set", version.assignment(previous))),
-        Err(e) => problems.push(e.to_string()),
-    }
-    match (backup_db, &after.db) {
+    let pinned = match pin::plan_at(&version.site, &stack.env_path, previous) {
+        Ok(c) if c.before.as_deref() == Some(c.after.as_str()) => Vec::new(),
+        Ok(_) => vec![format!("{} is not set", version.assignment(previous))],
+        Err(e) => vec![e.to_string()],
+    };
+    check(
+        "pin",
+        &pinned,
+        format!("{} pins {previous}", version.file_label()),
+    );
+    problems.extend(pinned);
+    let data = match (backup_db, &after.db) {
         (Some(backup), Some(Ok(now))) => {
-            problems.extend(data_problems(backup, now, decision));
             summary["schema_after"] = json!(now.migrations.as_ref().map(|m| m.revision.clone()));
+            let found = data_problems(backup, now, decision);
+            let revision = now
+                .migrations
+                .as_ref()
+                .map_or("(no migrations table)".to_string(), |m| m.revision.clone());
+            check(
+                "data",
+                &found,
+                if decision == Decision::Restore {
+                    format!(
+                        "schema revision {revision} and every table's rows as the backup has them"
+                    )
+                } else {
+                    format!("schema revision {revision}, as the backup's")
+                },
+            );
+            found
         }
-        (_, Some(Err(e))) => problems.push(format!("the database cannot be read: {e}")),
-        _ => {}
-    }
+        (_, Some(Err(e))) => {
+            let found = vec![format!("the database cannot be read: {e}")];
+            check("database", &found, String::new());
+            found
+        }
+        _ => Vec::new(),
+    };
+    problems.extend(data);
     let (smoke_results, smoke_problems) = crate::steps::verify::smoke_checks(run, stack).await;
     problems.extend(smoke_problems);
     summary["smoke"] = json!(smoke_results);

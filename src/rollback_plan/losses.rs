@@ -40,17 +40,26 @@ impl Loss {
     /// users (hoist cannot count the rows)", "3 rows in issues".
     pub fn words(&self) -> String {
         let plural = |n: u64| if n == 1 { "" } else { "s" };
-        let counted: Vec<String> = [
+        let counted: Vec<(u64, &str)> = [
             ("inserted", self.inserted),
             ("updated", self.updated),
             ("deleted", self.deleted),
         ]
         .iter()
-        .filter_map(|(what, n)| n.filter(|n| *n > 0).map(|n| (what, n)))
-        .map(|(what, n)| format!("{n} {what} row{}", plural(n)))
+        .filter_map(|(what, n)| n.filter(|n| *n > 0).map(|n| (n, *what)))
         .collect();
-        if !counted.is_empty() {
-            return format!("{} in {}", counted.join(" and "), self.table);
+        if let Some((last_n, _)) = counted.last() {
+            // "1 updated row", "2 inserted and 1 deleted row", "1 inserted, 1 updated and 3 deleted rows"
+            let parts: Vec<String> = counted
+                .iter()
+                .map(|(n, what)| format!("{n} {what}"))
+                .collect();
+            let list = match parts.as_slice() {
+                [one] => one.clone(),
+                [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+                [] => String::new(),
+            };
+            return format!("{list} row{} in {}", plural(*last_n), self.table);
         }
         if self.edited {
             let more = match self.rows() {

@@ -56,6 +56,19 @@ impl Plan {
         loss_words(&self.losses, self.unknown_loss.as_deref())
     }
 
+    /// The reason, and when the previous version is tried first, that it is: what front ends
+    /// show ("why").
+    pub fn reason_words(&self) -> String {
+        if self.keep_first {
+            format!(
+                "{}, keeping everything written since, so that is tried first; the backup is restored if it does not come up",
+                self.reason
+            )
+        } else {
+            self.reason.clone()
+        }
+    }
+
     /// Whether a restore by this plan takes nothing away that hoist can see.
     pub fn loses_nothing(&self) -> bool {
         self.decision == Decision::Repin || (self.losses.is_empty() && self.unknown_loss.is_none())
@@ -157,7 +170,7 @@ pub fn decide(
     // What changed, said after the reason: additive or not, and what makes it so.
     let what_changed = match &change {
         Some(c) if additive => format!(
-            ". The change is additive, {}: the previous version may run on it, keeping everything written since, so that is tried first, and the backup is restored if it does not come up",
+            ". The change is additive, {}: the previous version may run on it",
             c.words()
         ),
         Some(c) if c.is_additive() => ", and the previous version may not run on what it did (the tables and columns are as they were: it changed data, or indexes or constraints, which hoist does not compare)".to_string(),
@@ -198,11 +211,15 @@ pub fn decide(
         );
     }
     if now.fingerprint != backup.fingerprint {
+        let how = match &backup.revision {
+            Some(r) => format!(" though the revision is still {r}: a migration ran part way"),
+            // No migrations table to say what did it: the app itself, or a person.
+            None => ", and the database has no migrations table hoist knows, so something (the app at start, or a person) changed its tables".to_string(),
+        };
         return plan(
             Decision::Restore,
             format!(
-                "the schema changed (its tables or columns differ from the backup's) though the revision is still {}: a migration ran part way{what_changed}",
-                shown(&backup.revision)
+                "the schema changed (its tables or columns differ from the backup's){how}{what_changed}"
             ),
             losses,
         );
@@ -226,7 +243,7 @@ pub fn loss_sentence(losses: &[Loss]) -> String {
         return "no rows were written since the backup".into();
     }
     let parts: Vec<String> = losses.iter().map(Loss::words).collect();
-    format!("written since the backup: {}", parts.join(", "))
+    format!("what was written since the backup: {}", parts.join(", "))
 }
 
 /// What a restore takes away, counted and not: the sentence every front end shows.
@@ -346,7 +363,7 @@ mod tests {
         assert!(p.reason.contains("from 0021 to 0022"), "{}", p.reason);
         assert_eq!(
             loss_sentence(&p.losses),
-            "written since the backup: 3 rows in issues, 2 rows in notes"
+            "what was written since the backup: 3 rows in issues, 2 rows in notes"
         );
     }
 
@@ -430,7 +447,7 @@ mod tests {
         assert_eq!(p.unknown_loss, None);
         assert_eq!(
             p.loss_words(),
-            "written since the backup: 1 updated row in issues"
+            "what was written since the backup: 1 updated row in issues"
         );
         // Nothing written outside the migration: a restore loses nothing.
         now.writes = marks[1].writes.clone();
@@ -450,7 +467,7 @@ mod tests {
         let p = decide(Some(&b), Some(Ok(&now)), &early);
         assert_eq!(
             p.loss_words(),
-            "written since the backup: 1 inserted row and 1 deleted row in issues"
+            "what was written since the backup: 1 inserted and 1 deleted row in issues"
         );
     }
 
@@ -473,7 +490,7 @@ mod tests {
         let p = decide(Some(&b), Some(Ok(&now)), &marks);
         assert_eq!(
             p.loss_words(),
-            "written since the backup: 2 updated rows in issues"
+            "what was written since the backup: 2 updated rows in issues"
         );
         // A backup that recorded no writes (an older hoist): the counts, and what they miss.
         b.writes = Err("the backup does not record the database's writes".into());

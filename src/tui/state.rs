@@ -926,7 +926,13 @@ fn on_prompt_key(state: &mut State, key: Key) -> Vec<Command> {
         super::home::begin(state, &then);
         return vec![then];
     }
-    if !yes && matches!(prompt.question, crate::run::Question::Upgrade { .. }) {
+    // A no to the upgrade, or to a rollback or restore asked from the home, changes nothing
+    // by the user's choice (a no to the offer after a failed upgrade still needs attention).
+    if !yes
+        && (matches!(prompt.question, crate::run::Question::Upgrade { .. })
+            || (matches!(prompt.question, crate::run::Question::Rollback { .. })
+                && state.phase != Phase::Failed))
+    {
         state.declined = true;
     }
     state.prompt = None;

@@ -225,7 +225,7 @@ fn offer(state: &State, theme: Theme, width: u16) -> (Rows, Rows) {
             "Nothing was written since the backup, so a restore loses nothing.".to_string()
         } else {
             format!(
-                "A restore takes away what was {}. The current data is kept aside, not deleted.",
+                "A restore takes away {}. The current data is kept aside, not deleted.",
                 loss_words(&offer.losses, offer.unknown_loss.as_deref())
             )
         };
@@ -313,7 +313,15 @@ fn finished(state: &State, ok: bool, sentence: &str, theme: Theme, frame: &mut F
             Color::Yellow,
         ),
         (false, _) if state.stop_requested => ("Stopped, as you asked".to_string(), Color::Yellow),
-        (false, _) if state.declined => ("Not upgraded, as you chose".to_string(), Color::Yellow),
+        (false, _) if state.declined => (
+            match state.action {
+                Action::Rollback => "Not rolled back, as you chose",
+                Action::Restore => "Not restored, as you chose",
+                _ => "Not upgraded, as you chose",
+            }
+            .to_string(),
+            Color::Yellow,
+        ),
         (false, _) => ("Stopped: this needs your attention".to_string(), Color::Red),
     };
     let width = area.width;
