@@ -58,6 +58,16 @@ async fn after_failure(
         upgrade_run: Some(run_id.clone()),
         restore: false,
     };
+    if req.stop.detached() {
+        // Nobody to ask: the app's services are stopped before the database's writes are
+        // counted, so that nothing more is written and every connection has closed and
+        // published its counts (PostgreSQL holds an idle connection's for up to ten seconds).
+        let now = facts::gather(ctx, change.view.clone()).await;
+        if let Ok(docker) = &now.docker {
+            stop_services(docker, &change.view.upgraded, change.stop_timeout, &|_| {}).await;
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    }
     // The planner's choice, its reason and what it would lose are shown before asking.
     let offer = offer(ctx, events, &target, &mut finished, &change).await;
     // With nobody attached (or gone while asked), hoist rolls back alone only when that
@@ -227,12 +237,13 @@ async fn leave_for_decision(
     };
     let backup = backup.display();
     let state = if not_stopped.is_empty() {
+        // Stopped before the writes were counted, or now.
         format!(
-            "hoist stopped the app's services ({}; the database still runs) so that nothing more is written",
+            "hoist stopped the app's services ({}the database still runs) so that nothing more is written",
             if stopped.is_empty() {
-                "none were running".to_string()
+                String::new()
             } else {
-                stopped.join(", ")
+                format!("{}; ", stopped.join(", "))
             }
         )
     } else {

@@ -37,10 +37,11 @@ fn a_mariadb_database_is_restored_and_the_newer_one_kept_as_a_dump() {
     let up = stack.hoist(&["upgrade", "--to", "0.1.11", "--yes", "--json"]);
     up.assert_no_panic();
     assert_eq!(up.code, 0, "{up:?}");
-    // What a migration of the new release would do, and a row written after it.
+    // What a migration of the new release would do (a column added, one retyped: not only
+    // additions, so the previous version is not tried on it), and a row written after it.
     sql(
         &stack,
-        "UPDATE alembic_version SET version_num = 'def456'; ALTER TABLE notes ADD COLUMN pinned INT; INSERT INTO notes VALUES (3, 'three', 1);",
+        "UPDATE alembic_version SET version_num = 'def456'; ALTER TABLE notes ADD COLUMN pinned INT; ALTER TABLE notes MODIFY body VARCHAR(200); INSERT INTO notes VALUES (3, 'three', 1);",
     );
 
     let back = stack.hoist(&["rollback", "--yes", "--json"]);
@@ -48,6 +49,14 @@ fn a_mariadb_database_is_restored_and_the_newer_one_kept_as_a_dump() {
     assert_eq!(back.code, 0, "{back:?}");
     let s = back.summary();
     assert_eq!(s["decision"], "restore", "{s:#}");
+    assert!(s.get("keep").is_none(), "{s:#}");
+    assert!(
+        s["reason"]
+            .as_str()
+            .unwrap()
+            .contains("column notes.body was retyped from text to varchar(200)"),
+        "{s:#}"
+    );
     assert_eq!(
         sql(&stack, "SELECT version_num FROM alembic_version"),
         "abc123"
@@ -116,7 +125,7 @@ fn an_sqlite_database_comes_back_with_its_data_and_the_newer_file_is_kept() {
     );
     python(
         &stack,
-        "import sqlite3; c = sqlite3.connect('/data/db/app.sqlite3'); c.executescript(\"INSERT INTO _sqlx_migrations VALUES (20240301, 'tags', 1); CREATE TABLE tags (t TEXT); INSERT INTO items VALUES (3);\"); c.commit()",
+        "import sqlite3; c = sqlite3.connect('/data/db/app.sqlite3'); c.executescript(\"INSERT INTO _sqlx_migrations VALUES (20240301, 'tags', 1); CREATE TABLE tags (t TEXT); INSERT INTO items VALUES (3); ALTER TABLE items RENAME COLUMN id TO item_id;\"); c.commit()",
     );
 
     let back = stack.hoist(&["rollback", "--yes", "--json"]);
@@ -124,6 +133,8 @@ fn an_sqlite_database_comes_back_with_its_data_and_the_newer_file_is_kept() {
     assert_eq!(back.code, 0, "{back:?}");
     let s = back.summary();
     assert_eq!(s["decision"], "restore", "{s:#}");
+    // A renamed column is not an addition: no keeping first.
+    assert!(s.get("keep").is_none(), "{s:#}");
     assert!(
         back.stdout
             .contains("the SQLite database /data/db/app.sqlite3 came back with the data of /data"),

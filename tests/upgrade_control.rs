@@ -400,8 +400,10 @@ fn an_edit_that_no_row_count_shows_stops_an_unattended_restore() {
     }
     let stack = TestStack::start_sized("unattended-edit", "0.1.11", 1);
     let db = stack.container("db");
-    // A user edits an issue after the backup (no count changes); then the terminal goes away;
-    // 0.1.14 migrates (0023) and fails in its next migration.
+    // The terminal goes away once the restart begins; 0.1.14 migrates (0023) and fails in its
+    // next migration; a user edits an issue meanwhile (no count changes). (Edited once the
+    // failure is seen, so that the edit is surely after the new version's start: one made
+    // while it starts would be taken for its migration's own.)
     let (finished, _) = upgrade(
         &stack,
         "0.1.14",
@@ -411,10 +413,7 @@ fn an_edit_that_no_row_count_shows_stops_an_unattended_restore() {
         },
         Stop::default(),
         move |e, stop| match e {
-            Event::StepStarted {
-                step: hoist::run::Step::Pin,
-                ..
-            } => {
+            Event::Failure { .. } => {
                 common::docker_exec(
                     &db,
                     &[
