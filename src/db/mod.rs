@@ -257,6 +257,35 @@ async fn probe_with(conn: &mut Conn, target: &DbTarget) -> Result<DbProbe, DbErr
     })
 }
 
+/// Reads only every table's write tally (no row counts): quick enough to take while the app
+/// is stopped for its restart.
+pub async fn read_writes(target: &DbTarget, timeout: Duration) -> Result<Writes, DbError> {
+    let mut conn = Conn::open(target, timeout).await?;
+    let result = async {
+        let catalog = match target.kind {
+            DbKind::Postgres => postgres::catalog(&mut conn).await?,
+            DbKind::Mysql => mysql::catalog(&mut conn).await?,
+            DbKind::Sqlite => sqlite::catalog(&mut conn, target.sqlite_path.as_deref()).await?,
+        };
+        let default_schema = match target.kind {
+            DbKind::Postgres => Some("public"),
+            DbKind::Mysql => None,
+            DbKind::Sqlite => Some("main"),
+        };
+        writes::read(
+            &mut conn,
+            target.kind,
+            &catalog.tables,
+            &catalog.columns,
+            default_schema,
+        )
+        .await
+    }
+    .await;
+    conn.close().await;
+    result
+}
+
 /// A count or size that the database returned as text.
 fn parse_u64(text: Option<String>) -> u64 {
     text.and_then(|s| s.trim().parse::<u64>().ok()).unwrap_or(0)

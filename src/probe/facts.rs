@@ -367,6 +367,70 @@ pub async fn database_again(facts: &Facts) -> Option<Result<DbProbe, String>> {
 /// Reads the database through the db container's address on its network (the database is
 /// rarely published on the host, and should not need to be).
 async fn probe_db(spec: &Database, running: &Running) -> Result<DbProbe, String> {
+    let timeout = std::time::Duration::from_secs(10);
+    let target = db_target(spec, running)?;
+    match db::probe(&target, timeout).await {
+        // The container's address is not reachable from every host (rootless Docker, some
+        // VPN setups): a port the compose file publishes is the other way in.
+        Err(db::DbError::Connect { .. } | db::DbError::Timeout { .. })
+            if spec.published.is_some() =>
+        {
+            db::probe(&via_port(spec, target), timeout)
+                .await
+                .map_err(|e| e.to_string())
+        }
+        other => other.map_err(|e| e.to_string()),
+    }
+}
+
+/// The database's write tally alone (see `db::read_writes`), as `probe_db` reaches it.
+async fn writes_of(spec: &Database, running: &Running) -> Result<db::Writes, String> {
+    let timeout = std::time::Duration::from_secs(10);
+    let target = db_target(spec, running)?;
+    match db::read_writes(&target, timeout).await {
+        Err(db::DbError::Connect { .. } | db::DbError::Timeout { .. })
+            if spec.published.is_some() =>
+        {
+            db::read_writes(&via_port(spec, target), timeout)
+                .await
+                .map_err(|e| e.to_string())
+        }
+        other => other.map_err(|e| e.to_string()),
+    }
+}
+
+/// The database's write tally alone, read again now (None: no database, or no Docker).
+pub async fn database_writes(facts: &Facts) -> Option<Result<db::Writes, String>> {
+    let spec = facts.view.database.as_ref()?;
+    let running = facts.docker.as_ref().ok()?;
+    Some(writes_of(spec, running).await)
+}
+
+/// The stack's containers listed again (they are recreated by every restart); None without
+/// Docker.
+pub async fn running_again(facts: &Facts) -> Option<Running> {
+    let running = facts.docker.as_ref().ok()?;
+    let mut view = facts.view.clone();
+    let containers = find_containers(&running.engine, &mut view, &mut Vec::new())
+        .await
+        .ok()?;
+    Some(Running {
+        engine: running.engine.clone(),
+        containers,
+    })
+}
+
+fn via_port(spec: &Database, target: db::DbTarget) -> db::DbTarget {
+    let (host, port) = spec.published.clone().unwrap_or_default();
+    db::DbTarget {
+        host,
+        port,
+        ..target
+    }
+}
+
+/// Where and how to reach the database of `spec` among `running`'s containers.
+fn db_target(spec: &Database, running: &Running) -> Result<db::DbTarget, String> {
     let containers = running.of_service(&spec.service);
     let Some(container) = containers.iter().find(|c| c.is_running()) else {
         return Err(format!(
@@ -388,7 +452,7 @@ async fn probe_db(spec: &Database, running: &Running) -> Result<DbProbe, String>
             ));
         }
     };
-    let target = db::DbTarget {
+    Ok(db::DbTarget {
         kind: spec.kind,
         host: ip,
         port: spec.port,
@@ -396,26 +460,7 @@ async fn probe_db(spec: &Database, running: &Running) -> Result<DbProbe, String>
         password: spec.password.clone(),
         database: spec.name.clone(),
         sqlite_path,
-    };
-    let timeout = std::time::Duration::from_secs(10);
-    match db::probe(&target, timeout).await {
-        // The container's address is not reachable from every host (rootless Docker, some
-        // VPN setups): a port the compose file publishes is the other way in.
-        Err(db::DbError::Connect { .. } | db::DbError::Timeout { .. })
-            if spec.published.is_some() =>
-        {
-            let (host, port) = spec.published.clone().unwrap_or_default();
-            let via_port = db::DbTarget {
-                host,
-                port,
-                ..target
-            };
-            db::probe(&via_port, timeout)
-                .await
-                .map_err(|e| e.to_string())
-        }
-        other => other.map_err(|e| e.to_string()),
-    }
+    })
 }
 
 /// Where an SQLite file inside a container is on this host: under the mount that holds it

@@ -2,7 +2,10 @@
 //! before `up -d`, and once the new version started (or failed to). A later rollback counts
 //! the app's own writes outside these windows as what a restore takes away; the migrations'
 //! writes inside them are the upgrade's (`rollback_plan::losses`).
-use crate::db::DbProbe;
+use std::time::{Duration, Instant};
+
+use crate::db::{DbKind, DbProbe, Writes};
+use crate::probe::facts::{self, Facts};
 use crate::rollback_plan::Moment;
 use crate::run::Run;
 
@@ -15,20 +18,78 @@ pub(crate) async fn record(
     hop: &str,
     db: Option<&Result<DbProbe, String>>,
 ) {
-    let (Some(journal), Some(run_id), Some(db)) = (run.journal, run.run_id.as_deref(), db) else {
+    let writes = db.map(|d| d.clone().and_then(|p| p.writes));
+    record_writes(run, moment, hop, writes).await;
+}
+
+/// Before `up -d` of `hop`. PostgreSQL publishes a connection's counts when it closes, or up to
+/// ten seconds after it goes idle: a write made just before the restart would be counted only
+/// after the mark, as the migration's. So with PostgreSQL the app's services are stopped first
+/// (their connections close; `up -d` would stop them next anyway) and the tally read until two
+/// readings agree. MySQL's and SQLite's digests read the rows themselves, with no delay.
+/// Returns how long the app was stopped before the restart (part of the downtime).
+pub(crate) async fn before_restart(
+    run: &Run<'_>,
+    facts: &Facts,
+    stop_timeout: Duration,
+    hop: &str,
+) -> u64 {
+    let Some(db) = &facts.view.database else {
+        return 0;
+    };
+    if db.kind != DbKind::Postgres {
+        let writes = facts::database_writes(facts).await;
+        record_writes(run, Moment::BeforeRestart, hop, writes).await;
+        return 0;
+    }
+    let started = Instant::now();
+    if let Some(running) = facts::running_again(facts).await {
+        tracing::info!(
+            "stopping the app's services so that every write before the restart is counted"
+        );
+        // Said as Docker's events during the restart are (the restart's follow starts later).
+        let stopped = |name: &str| {
+            if let Some(c) = running.containers.iter().find(|c| c.name == name) {
+                run.emit(crate::run::Event::Container {
+                    service: c.service.clone(),
+                    container: c.name.clone(),
+                    action: "stop".to_string(),
+                    exit_code: None,
+                });
+            }
+        };
+        crate::steps::stop::stop_services(&running, &facts.view.upgraded, stop_timeout, &stopped)
+            .await;
+    }
+    let mut last = facts::database_writes(facts).await;
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let again = facts::database_writes(facts).await;
+        let settled = matches!((&last, &again), (Some(Ok(a)), Some(Ok(b))) if a == b);
+        last = again;
+        if settled {
+            break;
+        }
+    }
+    record_writes(run, Moment::BeforeRestart, hop, last).await;
+    started.elapsed().as_millis() as u64
+}
+
+async fn record_writes(
+    run: &Run<'_>,
+    moment: Moment,
+    hop: &str,
+    writes: Option<Result<Writes, String>>,
+) {
+    let (Some(journal), Some(run_id), Some(writes)) = (run.journal, run.run_id.as_deref(), writes)
+    else {
         return;
     };
-    let writes = db
-        .as_ref()
-        .ok()
-        .and_then(|p| p.writes.as_ref().ok())
-        .and_then(|w| serde_json::to_string(w).ok());
-    if let Err(e) = journal
-        .record_write_mark(run_id, moment.as_str(), hop, writes.as_deref())
-        .await
-    {
-        // Without the mark a rollback counts the migration's writes as the app's: it says more
-        // is lost, never less.
-        tracing::warn!("{e}");
-    }
+    let json = writes.ok().and_then(|w| serde_json::to_string(&w).ok());
+    let result = journal
+        .record_write_mark(run_id, moment.as_str(), hop, json.as_deref())
+        .await;
+    // Without the mark a rollback counts the migration's writes as the app's: it says more is
+    // lost, never less; the run's record is incomplete all the same.
+    run.journaled(result, "record the database's writes");
 }

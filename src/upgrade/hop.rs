@@ -182,7 +182,8 @@ pub(super) async fn run_hop(
     summary.pinned_now = Some(hop.to_string());
     let after_pin = |what: String| after_pin_state(stack, hop, from, backup_dir, what);
 
-    let (up, step, after) = up_and_gather(j, run, hop, targets, hops_done, summary).await?;
+    let (up, step, after, stopped_first_ms) =
+        up_and_gather(j, run, hop, targets, hops_done, summary).await?;
     let mut problems = running_problems(&after, targets);
     run.emit(Event::Check {
         what: "containers".into(),
@@ -201,7 +202,8 @@ pub(super) async fn run_hop(
     problems.extend(data_checks(run, schema_before, &after));
     let (smoke_results, smoke_problems) = smoke_checks(run, stack).await;
     problems.extend(smoke_problems);
-    let downtime_ms = up.end().await;
+    // The app was stopped for the write mark just before `up -d`: part of the downtime.
+    let downtime_ms = up.end().await.map(|d| d + stopped_first_ms);
     *downtime_total = match (*downtime_total, downtime_ms) {
         (Some(a), Some(b)) => Some(a + b),
         _ => None,
@@ -242,7 +244,7 @@ async fn up_and_gather(
     targets: &BTreeMap<String, String>,
     hops_done: &[String],
     summary: &mut UpgradeSummary,
-) -> Result<(Up, (std::time::Instant, Option<i64>), Facts), Finished> {
+) -> Result<(Up, (std::time::Instant, Option<i64>), Facts, u64), Finished> {
     let Journey {
         ctx,
         stack,
@@ -256,8 +258,11 @@ async fn up_and_gather(
     let view = &facts.view;
     let after_pin = |what: String| after_pin_state(stack, hop, from, backup_dir, what);
     loop {
-        let before = facts::database_again(facts).await;
-        write_mark::record(run, Moment::BeforeRestart, hop, before.as_ref()).await;
+        let stop_timeout = stack
+            .settings
+            .timeout_stop
+            .unwrap_or(crate::steps::stop::DEFAULT_STOP);
+        let stopped_first_ms = write_mark::before_restart(run, facts, stop_timeout, hop).await;
         let up = match restart_and_watch(run, stack, view, engine, targets, hop, engine_loss).await
         {
             Ok(up) => up,
@@ -291,11 +296,11 @@ async fn up_and_gather(
         let after = facts::gather(ctx, facts.view.clone()).await;
         write_mark::record(run, Moment::AfterStart, hop, after.db.as_ref()).await;
         if after.docker.is_ok() {
-            return Ok((up, step, after));
+            return Ok((up, step, after, stopped_first_ms));
         }
         let say = progress_to(run.events, Step::Verify);
         match engine_loss.after_failure(mark, "the checks", &say).await {
-            After::NotEngine => return Ok((up, step, after)),
+            After::NotEngine => return Ok((up, step, after, stopped_first_ms)),
             After::Again => {
                 up.end().await;
                 run.finish(
