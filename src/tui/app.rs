@@ -313,7 +313,7 @@ fn ended(
 fn spawn_home(ctx: &Context, project: &str) -> tokio::task::JoinHandle<Msg> {
     let (ctx, project) = (ctx.clone(), project.to_string());
     tokio::spawn(async move {
-        let (last_upgrade, journal) = super::facts::journal_facts(&ctx, &project).await;
+        let (last_upgrade, journal, failed) = super::facts::journal_facts(&ctx, &project).await;
         let backups = match restore_engine(&ctx, RestoreCall::List, None).await {
             RestoreReply::Backups(b) => b,
             RestoreReply::Finished(_) => Available::Not("the backups cannot be listed".into()),
@@ -322,6 +322,7 @@ fn spawn_home(ctx: &Context, project: &str) -> tokio::task::JoinHandle<Msg> {
             last_upgrade,
             journal,
             backups,
+            failed,
         }
     })
 }

@@ -124,13 +124,18 @@ pub async fn starting_state(ctx: &Context) -> Result<State, String> {
 pub async fn journal_facts(
     ctx: &Context,
     project: &str,
-) -> (Available<LastUpgrade>, Option<String>) {
+) -> (
+    Available<LastUpgrade>,
+    Option<String>,
+    Vec<(String, String)>,
+) {
     let journal = match Journal::open(&ctx.state_dir).await {
         Ok(j) => j,
         Err(e) => {
             return (
                 Available::Not(format!("the journal cannot be read: {e}")),
                 None,
+                Vec::new(),
             );
         }
     };
@@ -171,12 +176,47 @@ pub async fn journal_facts(
                         }),
                         restore: plan.decision == crate::rollback::plan::Decision::Restore,
                         loss: plan.loss_words(),
-                        reason: plan.reason,
+                        reason: plan.reason_words(),
                     })
                 }
             },
         }
     };
     journal.close().await;
-    (last, Some(words))
+    (last, Some(words), failed_here(&runs))
+}
+
+/// The versions an upgrade to failed here, newest first: (version, "failed here 2 h ago,
+/// rolled back"), so the home does not recommend one without saying so.
+fn failed_here(runs: &[crate::journal::RunRecord]) -> Vec<(String, String)> {
+    let mut failed: Vec<(String, String)> = Vec::new();
+    for r in runs {
+        let outcome = r.outcome.as_str();
+        if r.kind != RunKind::Upgrade || !matches!(outcome, "failed" | "rolled_back") {
+            continue;
+        }
+        let Some(to) = &r.to_version else { continue };
+        if failed.iter().any(|(v, _)| v == to) {
+            continue;
+        }
+        let at = r
+            .finished_at
+            .as_deref()
+            .unwrap_or(r.started_at.as_str())
+            .parse::<jiff::Timestamp>()
+            .ok();
+        let when = at.map_or_else(String::new, |t| {
+            format!(
+                " {}",
+                ago(jiff::Timestamp::now().as_second() - t.as_second())
+            )
+        });
+        let after = if outcome == "rolled_back" {
+            ", rolled back"
+        } else {
+            ""
+        };
+        failed.push((to.clone(), format!("failed here{when}{after}")));
+    }
+    failed
 }

@@ -132,6 +132,8 @@ pub struct Start {
     pub backup_root: Option<String>,
     /// How many runs and backups the journal holds, in words ("4 runs, 2 backups").
     pub journal: Option<String>,
+    /// Versions an upgrade to failed here: (version, "failed here 5 min ago, rolled back").
+    pub failed: Vec<(String, String)>,
     pub backups: Available<Vec<BackupEntry>>,
     pub page: Page,
     /// The history page's lines, once read.

@@ -300,6 +300,8 @@ pub enum Msg {
         last_upgrade: Available<LastUpgrade>,
         journal: Option<String>,
         backups: Available<Vec<BackupEntry>>,
+        /// Versions an upgrade to failed here: (version, words).
+        failed: Vec<(String, String)>,
     },
     /// The history page's lines, as `hoist history` says them.
     History(Vec<String>),
@@ -544,12 +546,14 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Command> {
             last_upgrade,
             journal,
             backups,
+            failed,
         } => {
             let start = &mut state.start;
             let before = start.item();
             start.last_upgrade = last_upgrade;
             start.journal = journal;
             start.backups = backups;
+            start.failed = failed;
             // Nothing to upgrade to: the cursor goes to the first entry that can be chosen
             // now that it is known, unless the user moved it.
             if start.choices.is_empty() && start.selected == 0 && start.typed.is_empty() {

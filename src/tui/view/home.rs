@@ -163,7 +163,10 @@ fn menu(state: &State, theme: Theme, width: u16) -> (Rows, usize) {
     for (i, v) in st.choices.iter().enumerate() {
         let on = chosen(Item::Version(i));
         let mut text = format!("{} {v}", if on { ">" } else { " " });
-        if Some(v) == st.next.as_ref() {
+        if let Some((_, words)) = st.failed.iter().find(|(f, _)| f == v) {
+            // Not recommended without saying so: it failed on this very stack.
+            text.push_str(&format!("   {words}"));
+        } else if Some(v) == st.next.as_ref() {
             text.push_str("   next step (recommended)");
         } else if i == 0 && st.choices.len() > 1 {
             text.push_str("   newest: hoist goes there one release at a time");

@@ -288,6 +288,7 @@ fn home_of_an_upgraded_stack(restore: bool) -> State {
                     note: Some("data-specivo-data.tar.gz does not match its sha256".into()),
                 },
             ]),
+            failed: vec![("0.1.13".into(), "failed here 2 h ago, rolled back".into())],
         },
     );
     s
@@ -298,6 +299,12 @@ fn home_of_an_upgraded_stack(restore: bool) -> State {
 fn home_with_the_last_upgrade_to_roll_back() {
     let mut s = home_of_an_upgraded_stack(true);
     snap("home", &s);
+    // A release that failed here is not offered without saying so.
+    let screen = draw(&s, (80, 24));
+    assert!(
+        screen.contains("0.1.13   failed here 2 h ago, rolled back"),
+        "{screen}"
+    );
     update(&mut s, Msg::Key(Key::Down));
     snap("home_rollback_restore", &s);
     assert_eq!(
@@ -339,6 +346,7 @@ fn home_with_nothing_to_roll_back() {
             last_upgrade: Available::Not("nothing to roll back: no upgrade in the journal".into()),
             journal: Some("0 runs, 0 backups".into()),
             backups: Available::Not("no backup in /srv/specivo-backups".into()),
+            failed: Vec::new(),
         },
     );
     snap("home_nothing_to_roll_back", &s);
