@@ -13,6 +13,10 @@ pub struct Context {
     pub backup_dir: Option<PathBuf>,
     pub state_dir: PathBuf,
     pub docker_timeout: Duration,
+    /// `hoist` with the global options this run was given that name the stack and hoist's
+    /// state (`-C`, `-f`, `--env-file`, `--backup-dir`, `--state-dir`), quoted for a shell:
+    /// the start of every command hoist suggests, so that it finds this stack again.
+    pub hoist: String,
 }
 
 impl Context {
@@ -23,6 +27,21 @@ impl Context {
         backup_dir: Option<PathBuf>,
         state_dir: Option<PathBuf>,
     ) -> Result<Context, String> {
+        let mut given: Vec<std::ffi::OsString> = Vec::new();
+        let mut give = |flag: &str, value: &Option<PathBuf>| {
+            if let Some(v) = value {
+                given.push(flag.into());
+                given.push(v.clone().into_os_string());
+            }
+        };
+        give("-C", &project_dir);
+        for f in &files {
+            give("-f", &Some(f.clone()));
+        }
+        give("--env-file", &env_file);
+        give("--backup-dir", &backup_dir);
+        give("--state-dir", &state_dir);
+        let hoist = crate::lock::command_line(given.into_iter());
         let cwd = std::env::current_dir()
             .map_err(|e| format!("cannot read the current directory: {e}"))?;
         let absolute = |p: PathBuf| if p.is_absolute() { p } else { cwd.join(p) };
@@ -54,6 +73,7 @@ impl Context {
             backup_dir: backup_dir.map(absolute),
             state_dir,
             docker_timeout,
+            hoist,
         })
     }
 }
@@ -67,4 +87,29 @@ fn default_state_dir() -> Option<PathBuf> {
     non_empty("XDG_STATE_HOME")
         .map(|d| d.join("hoist"))
         .or_else(|| non_empty("HOME").map(|h| h.join(".local/state/hoist")))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn suggested_commands_carry_the_options_that_name_this_stack() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = dir.path().join("my app");
+        std::fs::create_dir(&project).unwrap();
+        let ctx = Context::from_args(
+            Some(project.clone()),
+            Vec::new(),
+            None,
+            None,
+            Some(PathBuf::from("/srv/state")),
+        )
+        .unwrap();
+        assert_eq!(
+            ctx.hoist,
+            format!("hoist -C '{}' --state-dir /srv/state", project.display())
+        );
+    }
 }

@@ -397,7 +397,7 @@ fn hostname() -> String {
 }
 
 /// `hoist` and the arguments, quoted as a shell would need them (for people to read and rerun).
-fn command_line(args: impl Iterator<Item = std::ffi::OsString>) -> String {
+pub fn command_line(args: impl Iterator<Item = std::ffi::OsString>) -> String {
     let mut line = "hoist".to_string();
     for arg in args {
         let arg = arg.to_string_lossy();

@@ -285,7 +285,8 @@ fn ended(
             state.downtime_ms = f.summary.downtime_ms();
             if let Some(run) = f.summary.run_id() {
                 state.record = Some(format!(
-                    "Record:   `hoist history` (run {run}); log {}",
+                    "Record:   `{} history` (run {run}); log {}",
+                    ctx.hoist,
                     ctx.state_dir.join("hoist.log").display()
                 ));
             }

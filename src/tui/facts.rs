@@ -68,6 +68,7 @@ pub async fn starting_state(ctx: &Context) -> Result<State, String> {
     let services = crate::probe::services::services(&facts);
     let running = crate::probe::services::running_version(&services);
     let mut state = State::new(&facts.view.project, pinned.as_deref().unwrap_or("?"), "");
+    state.hoist = ctx.hoist.clone();
     state.start.attention = crate::resume::check(&ctx.state_dir, &facts.view.project).await;
     state.start.pinned = pinned.clone();
     state.start.running = running.clone();

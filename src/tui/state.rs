@@ -268,6 +268,9 @@ pub struct State {
     pub stop_requested: bool,
     /// The user answered no to the upgrade's question: nothing was meant to change.
     pub declined: bool,
+    /// `hoist` with the options this wizard was started with (`-C DIR`, `--state-dir`…): the
+    /// start of every command it suggests.
+    pub hoist: String,
     pub backup_dir: Option<String>,
     pub downtime_ms: Option<u64>,
     pub failure: Option<Failure>,
@@ -380,6 +383,7 @@ impl State {
             env_diff: None,
             stop_requested: false,
             declined: false,
+            hoist: "hoist".to_string(),
             backup_dir: None,
             downtime_ms: None,
             failure: None,

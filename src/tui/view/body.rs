@@ -358,9 +358,10 @@ fn finished(state: &State, ok: bool, sentence: &str, theme: Theme, frame: &mut F
         rows.line(record.clone());
     }
     if ok && state.rollback.is_none() && state.action == Action::Upgrade {
-        rows.line(
-            "To go back later: `hoist rollback` (it restores the backup if a migration ran).",
-        );
+        rows.line(format!(
+            "To go back later: `{} rollback` (it restores the backup if a migration ran).",
+            state.hoist
+        ));
     }
     // Refused at the health check: its table and the failing containers' last lines.
     if !ok
