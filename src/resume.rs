@@ -92,6 +92,16 @@ pub fn attention(runs: &[RunRecord], alive: impl Fn(i64) -> bool) -> Option<Atte
     })
 }
 
+/// Whether a rollback or restore run got as far as stopping the app (or further).
+fn touched_the_app(run: &RunRecord) -> bool {
+    run.steps.iter().any(|s| {
+        matches!(
+            s.name.as_str(),
+            "stop" | "restore_data" | "restore_database" | "restart" | "watch"
+        )
+    })
+}
+
 /// The run that may need attention: the newest upgrade or rollback that changed something, or
 /// an older unsettled upgrade that did when the newest changed nothing.
 fn which_run(runs: &[RunRecord], alive: impl Fn(i64) -> bool) -> Option<&RunRecord> {
@@ -161,6 +171,38 @@ fn said(
                 run.id
             ),
             vec![Choice::Rollback, Choice::Show],
+        ),
+        // Failed once it had stopped the app: the app may be down or half restored.
+        (RunKind::Rollback | RunKind::Restore, Outcome::Failed) if touched_the_app(run) => (
+            if run.kind == RunKind::Rollback {
+                "rollback_failed"
+            } else {
+                "restore_failed"
+            },
+            format!(
+                "a {} (run {}) failed {step_words}, after it stopped the app: the app may be stopped or half restored ({}). Fix the cause, then run `{}` again; it starts over from the backup, and `hoist status` lists where the newer data was kept.",
+                run.kind,
+                run.id,
+                run.message
+                    .as_deref()
+                    .unwrap_or("see `hoist history`")
+                    .trim_end_matches('.'),
+                if run.kind == RunKind::Rollback {
+                    "hoist rollback".to_string()
+                } else {
+                    format!(
+                        "hoist restore {}",
+                        run.backup_dir
+                            .as_deref()
+                            .map_or("DIR".into(), |d| d.display().to_string())
+                    )
+                }
+            ),
+            if run.kind == RunKind::Rollback {
+                vec![Choice::Rollback, Choice::Show]
+            } else {
+                vec![Choice::Show]
+            },
         ),
         (RunKind::Rollback, _) => return None,
         // No choice to offer: going on means the same restore again, which only its command says.
@@ -490,6 +532,23 @@ mod tests {
             attention(&runs, |_| false).unwrap().state,
             "rollback_interrupted"
         );
+        // A rollback that failed after stopping the app needs attention; one refused at its
+        // backup check changed nothing and does not.
+        let runs = [run(
+            "rollback",
+            "failed",
+            &["check_backup", "stop", "restore_data"],
+            None,
+        )];
+        let a = attention(&runs, |_| false).unwrap();
+        assert_eq!(a.state, "rollback_failed");
+        assert!(
+            a.sentence.contains("after it stopped the app"),
+            "{}",
+            a.sentence
+        );
+        let runs = [run("rollback", "failed", &["check_backup"], None)];
+        assert!(attention(&runs, |_| false).is_none());
     }
 
     fn backup(run_id: &str, path: &str) -> crate::journal::BackupRecord {
