@@ -319,9 +319,11 @@ fn a_failure_with_nobody_attached_that_a_rollback_would_lose_rows_to_waits_for_a
         return;
     }
     let stack = TestStack::start("undecided", "0.1.11");
-    let port = stack.port;
-    // A user writes an issue after the backup; then the terminal goes away; 0.1.14 migrates
-    // (0023) and fails in its next migration.
+    let db = stack.container("db");
+    // The terminal goes away once the restart begins; 0.1.14 migrates (0023) and fails in its
+    // next migration; a new issue is written meanwhile. (Written once the failure is seen: the
+    // upgrade stops the app just before its restart, so a write through the app while hoist
+    // runs would race that stop.)
     let (finished, _) = upgrade(
         &stack,
         "0.1.14",
@@ -331,22 +333,19 @@ fn a_failure_with_nobody_attached_that_a_rollback_would_lose_rows_to_waits_for_a
         },
         Stop::default(),
         move |e, stop| match e {
-            Event::StepStarted {
-                step: hoist::run::Step::Pin,
-                ..
-            } => {
-                let out = std::process::Command::new("curl")
-                    .args([
-                        "-sf",
-                        "-X",
-                        "POST",
-                        "--data",
-                        "written after the backup",
-                        &format!("http://127.0.0.1:{port}/api/issues"),
-                    ])
-                    .output()
-                    .unwrap();
-                assert!(out.status.success(), "POST /api/issues failed");
+            Event::Failure { .. } => {
+                common::docker_exec(
+                    &db,
+                    &[
+                        "psql",
+                        "-U",
+                        "specivo",
+                        "-d",
+                        "specivo",
+                        "-c",
+                        "INSERT INTO issues (project_id, title) VALUES (1, 'written after the backup')",
+                    ],
+                );
             }
             Event::StepStarted {
                 step: hoist::run::Step::Restart,

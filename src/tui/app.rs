@@ -138,6 +138,7 @@ async fn drive(
     let stop = crate::run::Stop::default();
     let mut step_clock = Instant::now();
     let mut next_tick = Instant::now();
+    let mut next_look = Instant::now() + Duration::from_secs(1);
     let mut exit_code = 0u8;
     // What the home looks up once it is on screen (the journal, the rollback's planner).
     let mut home: Option<tokio::task::JoinHandle<Msg>> = Some(spawn_home(ctx, &state.project));
@@ -218,6 +219,17 @@ async fn drive(
                 continue;
             }
             _ = tokio::time::sleep_until(next_draw), if dirty => continue,
+            // Once a second, whether the terminal is still there: a hung-up tty fails every
+            // ioctl, even when its hangup signal went astray and the key reader only sees
+            // "nothing to read" (seen under load: the wizard would wait for ever).
+            _ = tokio::time::sleep_until(next_look) => {
+                next_look = Instant::now() + Duration::from_secs(1);
+                use std::io::IsTerminal;
+                if !std::io::stdout().is_terminal() {
+                    break "the terminal went away".to_string();
+                }
+                continue;
+            }
         };
         dirty = true;
         let commands = update(state, msg);
