@@ -4,29 +4,9 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use common::{Run, TestStack, docker_available};
-
-/// table -> rows, and the schema revision, as `hoist status` reads them.
-fn database(stack: &TestStack) -> (String, BTreeMap<String, u64>) {
-    let s = stack.hoist(&["status", "--json"]).summary();
-    let db = &s["database"];
-    let tables = db["tables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| {
-            (
-                t["name"].as_str().unwrap().to_string(),
-                t["rows"].as_u64().unwrap(),
-            )
-        })
-        .collect();
-    (db["revision"].as_str().unwrap_or("").to_string(), tables)
-}
+use common::{Run, TestStack, db_state as database, docker_available, post_issue, user_files};
 
 fn pinned(stack: &TestStack) -> String {
     let env = std::fs::read_to_string(stack.dir.join(".env")).unwrap();
@@ -43,49 +23,6 @@ fn step_names(summary: &serde_json::Value) -> Vec<String> {
         .iter()
         .map(|s| s["name"].as_str().unwrap().to_string())
         .collect()
-}
-
-/// Every file under `dir`, relative, with its content.
-fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.insert(
-                    p.strip_prefix(dir).unwrap().to_path_buf(),
-                    std::fs::read(&p).unwrap(),
-                );
-            }
-        }
-    }
-    out
-}
-
-/// Data files that the app does not rewrite by itself (the worker's heartbeat ticks).
-fn user_files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    files(dir)
-        .into_iter()
-        .filter(|(p, _)| !p.starts_with("worker"))
-        .collect()
-}
-
-fn post_issue(stack: &TestStack, title: &str) {
-    let out = Command::new("curl")
-        .args([
-            "-sf",
-            "-X",
-            "POST",
-            "--data",
-            title,
-            &format!("http://127.0.0.1:{}/api/issues", stack.port),
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "POST /api/issues failed");
 }
 
 #[test]

@@ -108,6 +108,34 @@ pub struct DbProbe {
     pub kept_aside: Vec<String>,
 }
 
+#[cfg(test)]
+impl DbProbe {
+    /// An alembic database at `revision` with `fingerprint` and (table, rows), for tests.
+    pub(crate) fn alembic(revision: &str, fingerprint: &str, tables: &[(&str, u64)]) -> DbProbe {
+        DbProbe {
+            migrations: Some(Migrations {
+                framework: MigrationFramework::Alembic,
+                revision: revision.into(),
+                applied: 1,
+                dirty: false,
+            }),
+            fingerprint: fingerprint.into(),
+            tables: tables
+                .iter()
+                .map(|(n, r)| TableRows {
+                    name: n.to_string(),
+                    rows: *r,
+                })
+                .collect(),
+            size_bytes: 0,
+            server_version: "15".into(),
+            writes: Err("not read".into()),
+            columns: Vec::new(),
+            kept_aside: Vec::new(),
+        }
+    }
+}
+
 /// What went wrong, one sentence each, never with the password in it.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum DbError {

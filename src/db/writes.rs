@@ -234,6 +234,27 @@ pub(super) async fn read(
     })
 }
 
+#[cfg(test)]
+impl Writes {
+    /// PostgreSQL-like counters: (table, inserted, updated, deleted), for tests.
+    pub(crate) fn counted(tables: &[(&str, u64, u64, u64)]) -> Writes {
+        Writes {
+            stats_reset: None,
+            tables: tables
+                .iter()
+                .map(|(n, i, u, d)| TableWrites {
+                    name: n.to_string(),
+                    tally: Tally::Counters {
+                        inserted: *i,
+                        updated: *u,
+                        deleted: *d,
+                    },
+                })
+                .collect(),
+        }
+    }
+}
+
 /// One row of `table` as one text value: each column quoted (so NULL, '' and 'NULL' differ),
 /// joined with commas.
 fn row_text(conn: &Conn, kind: DbKind, table: &Table, columns: &[Column]) -> String {
@@ -255,23 +276,6 @@ fn row_text(conn: &Conn, kind: DbKind, table: &Table, columns: &[Column]) -> Str
 mod tests {
     use super::*;
 
-    fn counters(tables: &[(&str, u64, u64, u64)]) -> Writes {
-        Writes {
-            stats_reset: None,
-            tables: tables
-                .iter()
-                .map(|(n, i, u, d)| TableWrites {
-                    name: n.to_string(),
-                    tally: Tally::Counters {
-                        inserted: *i,
-                        updated: *u,
-                        deleted: *d,
-                    },
-                })
-                .collect(),
-        }
-    }
-
     fn digests(tables: &[(&str, u64, &str)]) -> Writes {
         Writes {
             stats_reset: None,
@@ -290,8 +294,8 @@ mod tests {
 
     #[test]
     fn counters_give_what_was_written_in_each_table() {
-        let a = counters(&[("issues", 40, 3, 0), ("users", 3, 0, 0)]);
-        let b = counters(&[("issues", 41, 4, 1), ("users", 3, 0, 0), ("notes", 2, 0, 0)]);
+        let a = Writes::counted(&[("issues", 40, 3, 0), ("users", 3, 0, 0)]);
+        let b = Writes::counted(&[("issues", 41, 4, 1), ("users", 3, 0, 0), ("notes", 2, 0, 0)]);
         assert_eq!(
             between(&a, &b),
             Ok(vec![
@@ -318,8 +322,8 @@ mod tests {
 
     #[test]
     fn a_reset_is_said_never_taken_for_nothing_written() {
-        let a = counters(&[("issues", 40, 3, 0)]);
-        let b = counters(&[("issues", 1, 0, 0)]);
+        let a = Writes::counted(&[("issues", 40, 3, 0)]);
+        let b = Writes::counted(&[("issues", 1, 0, 0)]);
         assert!(between(&a, &b).unwrap_err().contains("reset"));
         let mut c = a.clone();
         c.stats_reset = Some("2026-12-02 10:00:00+00".into());

@@ -443,24 +443,7 @@ mod tests {
     }
 
     fn facts(database: Option<DbKind>, issues_now: u64) -> Facts {
-        let probe = crate::db::DbProbe {
-            migrations: Some(crate::db::migrations::Migrations {
-                framework: crate::db::migrations::MigrationFramework::Alembic,
-                revision: "0020".into(),
-                applied: 1,
-                dirty: false,
-            }),
-            fingerprint: "f".into(),
-            tables: vec![crate::db::TableRows {
-                name: "issues".into(),
-                rows: issues_now,
-            }],
-            size_bytes: 0,
-            server_version: "15".into(),
-            writes: Err("not read".into()),
-            columns: Vec::new(),
-            kept_aside: Vec::new(),
-        };
+        let probe = crate::db::DbProbe::alembic("0020", "f", &[("issues", issues_now)]);
         Facts {
             view: view(database),
             notes: Vec::new(),

@@ -154,27 +154,7 @@ mod tests {
     }
 
     fn probe(revision: &str, tables: &[(&str, u64)]) -> DbProbe {
-        DbProbe {
-            migrations: Some(crate::db::migrations::Migrations {
-                framework: crate::db::migrations::MigrationFramework::Alembic,
-                revision: revision.into(),
-                applied: 1,
-                dirty: false,
-            }),
-            fingerprint: "f".into(),
-            tables: tables
-                .iter()
-                .map(|(n, r)| crate::db::TableRows {
-                    name: n.to_string(),
-                    rows: *r,
-                })
-                .collect(),
-            size_bytes: 0,
-            server_version: "15".into(),
-            writes: Err("not read".into()),
-            columns: Vec::new(),
-            kept_aside: Vec::new(),
-        }
+        DbProbe::alembic(revision, "f", tables)
     }
 
     #[test]

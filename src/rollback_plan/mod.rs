@@ -258,8 +258,6 @@ pub fn loss_words(losses: &[Loss], unknown: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::TableRows;
-    use crate::db::migrations::{MigrationFramework, Migrations};
 
     #[test]
     fn an_sqlite_file_whose_schema_changed_means_a_restore_with_an_uncounted_loss() {
@@ -307,27 +305,7 @@ mod tests {
     }
 
     fn probe(revision: &str, fingerprint: &str, tables: &[(&str, u64)]) -> DbProbe {
-        DbProbe {
-            migrations: Some(Migrations {
-                framework: MigrationFramework::Alembic,
-                revision: revision.into(),
-                applied: 1,
-                dirty: false,
-            }),
-            fingerprint: fingerprint.into(),
-            tables: tables
-                .iter()
-                .map(|(n, r)| TableRows {
-                    name: n.to_string(),
-                    rows: *r,
-                })
-                .collect(),
-            size_bytes: 0,
-            server_version: "15".into(),
-            writes: Err("not read".into()),
-            columns: Vec::new(),
-            kept_aside: Vec::new(),
-        }
+        DbProbe::alembic(revision, fingerprint, tables)
     }
 
     fn backup(revision: &str, fingerprint: &str, tables: &[(&str, u64)]) -> BackupDb {
@@ -386,24 +364,6 @@ mod tests {
         assert_eq!(loss_sentence(&[]), "no rows were written since the backup");
     }
 
-    fn tally(tables: &[(&str, u64, u64, u64)]) -> Writes {
-        use crate::db::writes::{TableWrites, Tally};
-        Writes {
-            stats_reset: None,
-            tables: tables
-                .iter()
-                .map(|(n, i, u, d)| TableWrites {
-                    name: n.to_string(),
-                    tally: Tally::Counters {
-                        inserted: *i,
-                        updated: *u,
-                        deleted: *d,
-                    },
-                })
-                .collect(),
-        }
-    }
-
     fn mark(moment: Moment, writes: Result<Writes, String>) -> Mark {
         Mark {
             moment,
@@ -415,14 +375,14 @@ mod tests {
     #[test]
     fn an_update_after_the_upgrade_is_a_loss_though_the_counts_are_the_same() {
         let mut b = backup("0020", "f1", &[("issues", 40)]);
-        b.writes = Ok(tally(&[
+        b.writes = Ok(Writes::counted(&[
             ("alembic_version", 1, 20, 0),
             ("issues", 40, 0, 0),
         ]));
         let marks = [
             mark(
                 Moment::BeforeRestart,
-                Ok(tally(&[
+                Ok(Writes::counted(&[
                     ("alembic_version", 1, 20, 0),
                     ("issues", 40, 0, 0),
                 ])),
@@ -430,14 +390,14 @@ mod tests {
             // The migration's own writes: an update of the revision, a backfill of issues.
             mark(
                 Moment::AfterStart,
-                Ok(tally(&[
+                Ok(Writes::counted(&[
                     ("alembic_version", 1, 21, 0),
                     ("issues", 40, 40, 0),
                 ])),
             ),
         ];
         let mut now = probe("0021", "f2", &[("issues", 40)]);
-        now.writes = Ok(tally(&[
+        now.writes = Ok(Writes::counted(&[
             ("alembic_version", 1, 21, 0),
             ("issues", 40, 41, 0),
         ]));
@@ -455,11 +415,11 @@ mod tests {
         assert!(p.loses_nothing(), "{p:?}");
         // A write between the backup and the restart is lost too.
         let mut early = marks.clone();
-        early[0].writes = Ok(tally(&[
+        early[0].writes = Ok(Writes::counted(&[
             ("alembic_version", 1, 20, 0),
             ("issues", 41, 0, 1),
         ]));
-        early[1].writes = Ok(tally(&[
+        early[1].writes = Ok(Writes::counted(&[
             ("alembic_version", 1, 21, 0),
             ("issues", 41, 40, 1),
         ]));
@@ -474,18 +434,18 @@ mod tests {
     #[test]
     fn writes_that_cannot_be_counted_are_said_never_nothing() {
         let mut b = backup("0020", "f1", &[("issues", 40)]);
-        b.writes = Ok(tally(&[("issues", 40, 0, 0)]));
+        b.writes = Ok(Writes::counted(&[("issues", 40, 0, 0)]));
         let mut now = probe("0021", "f2", &[("issues", 40)]);
         // The database crashed since: its counters started again from nothing.
-        now.writes = Ok(tally(&[("issues", 0, 1, 0)]));
+        now.writes = Ok(Writes::counted(&[("issues", 0, 1, 0)]));
         let p = decide(Some(&b), Some(Ok(&now)), &[]);
         assert!(!p.loses_nothing());
         assert!(p.loss_words().contains("reset"), "{}", p.loss_words());
         // No mark after a failed start: the window from the restart is counted whole.
-        now.writes = Ok(tally(&[("issues", 40, 2, 0)]));
+        now.writes = Ok(Writes::counted(&[("issues", 40, 2, 0)]));
         let marks = [mark(
             Moment::BeforeRestart,
-            Ok(tally(&[("issues", 40, 0, 0)])),
+            Ok(Writes::counted(&[("issues", 40, 0, 0)])),
         )];
         let p = decide(Some(&b), Some(Ok(&now)), &marks);
         assert_eq!(
