@@ -44,6 +44,30 @@ fn ptmx_holders() -> String {
     out
 }
 
+/// Where each of `pid`'s threads waits in the kernel, and what its fds 0-2 are, for a
+/// failure's message.
+fn waits(pid: u32) -> String {
+    let mut out = String::new();
+    for fd in 0..3 {
+        let target = std::fs::read_link(format!("/proc/{pid}/fd/{fd}"));
+        out.push_str(&format!("fd {fd}: {target:?}\n"));
+    }
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for task in tasks.flatten() {
+        let read = |f: &str| std::fs::read_to_string(task.path().join(f)).unwrap_or_default();
+        out.push_str(&format!(
+            "{} {}: {} {}\n",
+            task.file_name().to_string_lossy(),
+            read("comm").trim(),
+            read("wchan"),
+            read("syscall").trim()
+        ));
+    }
+    out
+}
+
 /// Starts the wizard on `stack`, chooses the preselected next version and confirms the plan.
 fn upgrade_in_wizard(stack: &TestStack, next: &str) -> Wizard {
     // hoist's stderr is the terminal, as over SSH: nothing may panic writing to it once gone.
@@ -81,8 +105,9 @@ fn assert_exit(w: &mut Wizard, stack: &TestStack, secs: u64, want: u32) {
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "hoist did not exit; PTY masters are held by:\n{}its log:\n{}",
+            "hoist did not exit; PTY masters are held by:\n{}its threads wait in:\n{}its log:\n{}",
             ptmx_holders(),
+            waits(w.pid()),
             log()
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
