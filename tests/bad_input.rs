@@ -172,3 +172,73 @@ fn a_setting_hoist_does_not_act_on_is_said_not_dropped() {
     let human = stack.hoist_with(&["check"], &[("DOCKER_HOST", "unix:///nonexistent.sock")]);
     assert!(human.stdout.contains("note  backup.keep is 2"), "{human:?}");
 }
+
+#[test]
+fn a_to_that_is_not_a_tag_is_refused_before_anything() {
+    let stack = TestStack::files_only("badto", "0.1.9");
+    let before = snapshot(&stack);
+    // Each would be read as something else in `.env` (interpolated, a second reference part,
+    // a path, a command) or is no tag at all.
+    for to in [
+        "",
+        "   ",
+        "0.1.10; rm -rf /",
+        "$(reboot)",
+        "`id`",
+        "${SPECIVO_VERSION}",
+        "$HOME",
+        "a:b",
+        "../0.1.10",
+        "..",
+        "-0.1.10",
+        ".1",
+        "0.1.10\nSPECIVO_PORT=1",
+        "0.1.10 # comment",
+        "'0.1.10'",
+        "0.1.10@sha256:abc",
+        &"9".repeat(129),
+    ] {
+        let run = stack.hoist_with(
+            &["upgrade", &format!("--to={to}"), "--yes"],
+            &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
+        );
+        run.assert_no_panic();
+        assert_eq!(run.code, 2, "{to:?}: {run:?}");
+        assert!(
+            run.stderr.contains("is not a version tag")
+                && run.stderr.contains("nothing was changed"),
+            "{to:?}: {}",
+            run.stderr
+        );
+    }
+    assert_eq!(
+        before,
+        snapshot(&stack),
+        "a refused --to changed the project's files"
+    );
+}
+
+#[test]
+fn a_huge_line_in_env_is_read_not_choked_on() {
+    let stack = TestStack::files_only("hugeenv", "0.1.9");
+    let huge = "x".repeat(8 << 20);
+    edit(
+        &stack,
+        ".env",
+        "\n\n# Secrets",
+        &format!("\n\nSPECIVO_NOTE={huge}\n# Secrets"),
+    );
+    let started = std::time::Instant::now();
+    let run = stack.hoist_with(
+        &["status", "--json"],
+        &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
+    );
+    run.assert_no_panic();
+    assert!(started.elapsed().as_secs() < 30, "{:?}", started.elapsed());
+    // The pin is still found; only Docker is missing.
+    assert!(
+        run.stdout.contains("SPECIVO_VERSION") || run.stderr.contains("Docker"),
+        "{run:?}"
+    );
+    assert!(!run.stderr.contains(&huge[..100]), "the value was echoed");
+}

@@ -401,6 +401,23 @@ mod tests {
         assert_eq!(doc.render(), TRICKY);
     }
 
+    /// Compose takes a NUL byte and an 8 MiB value (`docker compose config` prints them), so
+    /// hoist reads them too, and a pin leaves them as they were.
+    #[test]
+    fn a_nul_byte_and_a_huge_line_are_kept_byte_for_byte() {
+        let huge = "x".repeat(8 << 20);
+        let text = format!("NOTE=a\0b\nBIG={huge}\nAPP_VERSION=0.1.9\n");
+        let mut doc = EnvFile::parse(&text).unwrap();
+        let v = doc.resolve(&no_env).unwrap();
+        assert_eq!(v["NOTE"], "a\0b");
+        assert_eq!(v["BIG"].len(), huge.len());
+        doc.set("APP_VERSION", "0.1.10").unwrap();
+        assert_eq!(
+            doc.render(),
+            text.replace("APP_VERSION=0.1.9", "APP_VERSION=0.1.10")
+        );
+    }
+
     #[test]
     fn reads_values_as_compose_does() {
         let doc = EnvFile::parse(TRICKY).unwrap();

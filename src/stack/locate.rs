@@ -120,6 +120,18 @@ pub fn split_tag(image: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// Whether `s` is an image tag as a registry takes it (`[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`):
+/// anything else written into `.env` or a compose file would be read as something else
+/// (`${X}` interpolated, `a:b` a second reference part) or break the line.
+pub fn is_tag(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        && s.len() <= 128
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
 /// A tag that names no single release: words (`latest`, `stable`, `apache`), a major alone
 /// (`16`, `v2`), or a major with a variant (`16-alpine`). `1.2`, `v1.22.3`, `2024.8.3` and
 /// `1.2.3-alpine` name one.

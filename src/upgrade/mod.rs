@@ -238,8 +238,10 @@ async fn prepare_and_run(
 /// Why the request is refused (exit 2) before anything is looked at: a tag that is not one, a
 /// version hoist cannot find, a shell variable that would override the pin.
 async fn check_request(stack: &crate::stack::Stack, to: &str) -> Result<(), String> {
-    if to.is_empty() || to.contains(char::is_whitespace) || to.contains(['/', '@']) {
-        return Err(format!("{to:?} is not a version tag"));
+    if !crate::stack::locate::is_tag(to) {
+        return Err(format!(
+            "{to:?} is not a version tag (a tag is 1 to 128 letters, digits, `_`, `.` and `-`, not starting with `.` or `-`); nothing was changed. `hoist versions` lists the versions there are."
+        ));
     }
     if crate::stack::locate::is_moving(to) {
         return Err(moving_target(stack, to).await);
