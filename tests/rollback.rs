@@ -293,6 +293,28 @@ fn a_damaged_or_missing_backup_is_refused_with_nothing_changed() {
     let stack = TestStack::start("damaged", "0.1.9");
     let run = stack.hoist(&["upgrade", "--to", "0.1.10", "--yes", "--json"]);
     assert_eq!(run.code, 0, "{run:?}");
+    // With another (or a lost) state dir the journal knows no upgrade, but the disk still
+    // holds the backup: said, with the command that puts it back.
+    let other_state = stack.state_dir.with_extension("other");
+    let lost = common::Run::of(
+        std::process::Command::new(env!("CARGO_BIN_EXE_hoist"))
+            .arg("-C")
+            .arg(&stack.dir)
+            .arg("--state-dir")
+            .arg(&other_state)
+            .args(["rollback", "--yes"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(lost.code, 3, "{lost:?}");
+    let backup_dir = run.summary()["backup"].as_str().unwrap().to_string();
+    assert!(
+        lost.stderr.contains("holds 1 backup of")
+            && lost.stderr.contains(&backup_dir)
+            && lost.stderr.contains("version 0.1.9")
+            && lost.stderr.contains("hoist restore DIR"),
+        "{lost:?}"
+    );
     let backup = PathBuf::from(run.summary()["backup"].as_str().unwrap());
     let dump = std::fs::read_dir(&backup)
         .unwrap()
@@ -321,11 +343,32 @@ fn a_damaged_or_missing_backup_is_refused_with_nothing_changed() {
 
     // A missing backup likewise.
     std::fs::write(&dump, &original).unwrap();
-    std::fs::rename(&backup, backup.with_extension("moved")).unwrap();
+    let elsewhere = backup.parent().unwrap().with_extension("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let moved = elsewhere.join("renamed-by-the-user");
+    std::fs::rename(&backup, &moved).unwrap();
     let run = stack.hoist(&["rollback", "--yes"]);
     assert_eq!(run.code, 3, "{run:?}");
-    assert!(run.stderr.contains("is missing"), "{run:?}");
+    assert!(
+        run.stderr.contains("is missing") && run.stderr.contains("--backup-dir"),
+        "{run:?}"
+    );
     assert_eq!(std::fs::read(stack.dir.join(".env")).unwrap(), env_before);
+    // Given the directory it is in now, hoist finds it by its manifest and goes back.
+    let run = stack.hoist(&[
+        "--backup-dir",
+        elsewhere.to_str().unwrap(),
+        "rollback",
+        "--yes",
+        "--json",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(stack.health_version(), "0.1.9");
+    assert_eq!(
+        run.summary()["backup"].as_str().unwrap(),
+        moved.to_str().unwrap(),
+        "{run:?}"
+    );
 }
 
 #[test]

@@ -5,6 +5,7 @@
 //! engine's `Event`s and journal.
 pub use crate::rollback_plan as plan;
 mod keep;
+mod moved;
 pub mod repin;
 pub mod restore;
 mod restore_dir;
@@ -63,12 +64,20 @@ impl Target {
     }
 }
 
-/// Finds the last succeeded upgrade of `project` (or the run `id`) and its backup.
+/// Finds the last succeeded upgrade of `project` (or the run `id`) and its backup: where the
+/// journal says, or moved into `backup_root` (found by its name or manifest). When there is
+/// nothing to roll back, the sentence names the backups on disk that `hoist restore` takes.
 pub async fn find_target(
     journal: &Journal,
     project: &str,
     id: Option<&str>,
+    backup_root: &Path,
 ) -> Result<Target, String> {
+    // The journal may have lost what the disk still holds (another or a lost state dir).
+    let or_on_disk = |e: String| match moved::on_disk(project, backup_root) {
+        Some(there) => format!("{e}; {there}"),
+        None => e,
+    };
     let runs = journal
         .runs(project, 1000)
         .await
@@ -90,7 +99,7 @@ pub async fn find_target(
                         || (r.kind == RunKind::Upgrade && crate::resume::changed_stack(r))
                 })
                 .ok_or_else(|| {
-                    format!("the journal has no upgrade of {project} that changed the stack, so there is nothing to roll back; `hoist history` lists the runs")
+                    or_on_disk(format!("the journal has no upgrade of {project} that changed the stack, so there is nothing to roll back; `hoist history` lists the runs"))
                 })?;
             if last.kind == RunKind::Restore {
                 return Err(format!(
@@ -123,8 +132,18 @@ pub async fn find_target(
     };
     let backups = journal.backups(project).await.map_err(|e| e.to_string())?;
     // A run that continued an interrupted one kept that run's backup.
-    let (backup_dir, manifest_sha256) = crate::resume::backup_of(run, &backups)
-        .ok_or_else(|| format!("run {} has no backup in the journal", run.id))?;
+    let (recorded, manifest_sha256) = crate::resume::backup_of(run, &backups)
+        .ok_or_else(|| or_on_disk(format!("run {} has no backup in the journal", run.id)))?;
+    // Moved since (into the backup dir given now): its manifest says it is the same backup.
+    let backup_dir = match moved::relocate(&recorded, manifest_sha256.as_deref(), backup_root) {
+        Some(dir) => {
+            if dir != recorded {
+                tracing::info!(recorded = %recorded.display(), found = %dir.display(), "the backup was moved; found by its manifest");
+            }
+            dir
+        }
+        None => recorded,
+    };
     Ok(Target {
         previous: repin::exact_previous(&previous, &backup_dir),
         backup_dir,
@@ -152,7 +171,10 @@ fn checked_manifest(target: &Target) -> Result<Value, String> {
         dir.display()
     );
     if !dir.is_dir() {
-        return Err(format!("the backup {} is missing", dir.display()));
+        return Err(format!(
+            "the backup {} is missing (if you moved it, give the directory that now holds it with `--backup-dir DIR`: hoist finds it there by its manifest)",
+            dir.display()
+        ));
     }
     if let Some(expected) = &target.manifest_sha256 {
         let path = dir.join("manifest.json");
@@ -340,7 +362,7 @@ pub async fn run_last(
         Ok(j) => j,
         Err(e) => return refused(1, e.to_string()).erased(),
     };
-    let finished = match find_target(&journal, &view.project, id).await {
+    let finished = match find_target(&journal, &view.project, id, &view.backup_dir).await {
         Ok(target) => run(ctx, &target, events, Some(&journal), false).await,
         Err(e) => refused(
             if id.is_some() { 2 } else { 3 },

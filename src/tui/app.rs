@@ -141,7 +141,7 @@ async fn drive(
     let mut next_look = Instant::now() + Duration::from_secs(1);
     let mut exit_code = 0u8;
     // What the home looks up once it is on screen (the journal, the rollback's planner).
-    let mut home: Option<tokio::task::JoinHandle<Msg>> = Some(spawn_home(ctx, &state.project));
+    let mut home: Option<tokio::task::JoinHandle<Msg>> = Some(spawn_home(ctx, state));
     let mut dirty = true;
     let mut last_draw = Instant::now() - FRAME;
     let lost = loop {
@@ -265,7 +265,7 @@ async fn drive(
                 Command::Home => match starting_state(ctx).await {
                     Ok(fresh) => {
                         *state = fresh;
-                        home = Some(spawn_home(ctx, &state.project));
+                        home = Some(spawn_home(ctx, state));
                     }
                     Err(e) => tracing::warn!("the home could not be read again: {e}"),
                 },
@@ -323,10 +323,12 @@ fn ended(
 }
 
 /// The home's facts that take a moment, looked up on their own task.
-fn spawn_home(ctx: &Context, project: &str) -> tokio::task::JoinHandle<Msg> {
-    let (ctx, project) = (ctx.clone(), project.to_string());
+fn spawn_home(ctx: &Context, state: &State) -> tokio::task::JoinHandle<Msg> {
+    let (ctx, project) = (ctx.clone(), state.project.clone());
+    let backup_root = std::path::PathBuf::from(state.start.backup_root.clone().unwrap_or_default());
     tokio::spawn(async move {
-        let (last_upgrade, journal, failed) = super::facts::journal_facts(&ctx, &project).await;
+        let (last_upgrade, journal, failed) =
+            super::facts::journal_facts(&ctx, &project, &backup_root).await;
         let backups = match restore_engine(&ctx, RestoreCall::List, None).await {
             RestoreReply::Backups(b) => b,
             RestoreReply::Finished(_) => Available::Not("the backups cannot be listed".into()),
@@ -408,12 +410,13 @@ async fn roll_back(ctx: &Context, events: &mpsc::UnboundedSender<Event>) -> crat
         Ok(j) => j,
         Err(e) => return refused(&e.to_string()),
     };
-    let finished = match crate::rollback::find_target(&journal, &view.project, None).await {
-        Ok(target) => crate::rollback::run(ctx, &target, events, Some(&journal), false)
-            .await
-            .erased(),
-        Err(e) => refused(&e),
-    };
+    let finished =
+        match crate::rollback::find_target(&journal, &view.project, None, &view.backup_dir).await {
+            Ok(target) => crate::rollback::run(ctx, &target, events, Some(&journal), false)
+                .await
+                .erased(),
+            Err(e) => refused(&e),
+        };
     journal.close().await;
     finished
 }

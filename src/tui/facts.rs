@@ -125,6 +125,7 @@ pub async fn starting_state(ctx: &Context) -> Result<State, String> {
 pub async fn journal_facts(
     ctx: &Context,
     project: &str,
+    backup_root: &std::path::Path,
 ) -> (
     Available<LastUpgrade>,
     Option<String>,
@@ -154,7 +155,7 @@ pub async fn journal_facts(
     let last = if !upgraded {
         Available::Not("nothing to roll back: no upgrade in the journal".into())
     } else {
-        match crate::rollback::find_target(&journal, project, None).await {
+        match crate::rollback::find_target(&journal, project, None, backup_root).await {
             Err(e) => Available::Not(e),
             Ok(target) => match crate::rollback::preview(ctx, &target).await {
                 Err(e) => Available::Not(format!("its backup cannot be used: {e}")),
