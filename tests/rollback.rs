@@ -202,11 +202,26 @@ fn rollback_after_a_destructive_upgrade_restores_and_keeps_the_newer_data_aside(
     assert_eq!(pinned(&stack), "0.1.12");
     assert_eq!(user_files(&data), files_now);
 
+    // An earlier attempt, killed half way, left a copy aside: the newer data may be in it, so
+    // the report names it too.
+    let earlier = stack
+        .dir
+        .join("specivo-data.before-rollback-20200101T000000Z");
+    std::fs::create_dir(&earlier).unwrap();
+    std::fs::write(earlier.join("newer.txt"), "from the first attempt").unwrap();
+
     let run: Run = stack.hoist(&["rollback", "--yes", "--json"]);
     run.assert_no_panic();
     assert_eq!(run.code, 0, "{run:?}");
     let s = run.summary();
     assert_eq!(s["decision"], "restore", "{s:#}");
+    assert!(
+        s["kept_aside_earlier"]
+            .to_string()
+            .contains(&earlier.display().to_string()),
+        "{s:#}"
+    );
+    std::fs::remove_dir_all(&earlier).unwrap();
     let losses = s["losses"].as_array().unwrap();
     assert!(
         losses.iter().any(|l| l["table"] == "issues"

@@ -439,6 +439,46 @@ pub async fn run(
     finished
 }
 
+/// What earlier rollbacks or restores (an attempt killed half way included) kept aside and is
+/// still there, besides what this one did: "; kept aside earlier and still there: …" (also in
+/// the summary's `kept_aside_earlier`). The newer data may be in one of them, so it is named.
+async fn earlier_aside(
+    ctx: &Context,
+    view: &facts::StackView,
+    this_run: &Value,
+    summary: &mut Value,
+) -> String {
+    let facts = facts::gather(ctx, view.clone()).await;
+    let this: Vec<String> = this_run["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d.as_str().map(str::to_string))
+        .chain(this_run["database"].as_str().map(str::to_string))
+        .collect();
+    let earlier: Vec<_> = crate::probe::kept_aside::find(&facts)
+        .await
+        .into_iter()
+        .filter(|k| {
+            !this
+                .iter()
+                .any(|t| t == &k.place || k.place.ends_with(t.as_str()))
+        })
+        .collect();
+    if earlier.is_empty() {
+        return String::new();
+    }
+    summary["kept_aside_earlier"] = json!(earlier);
+    format!(
+        "; kept aside by earlier attempts and still there (remove each once you no longer need it): {}",
+        earlier
+            .iter()
+            .map(|k| k.words())
+            .collect::<Vec<_>>()
+            .join("; ")
+    )
+}
+
 /// "State: WHAT. The backup is in DIR (RESTORE.md there says how to restore by hand)."
 pub(super) fn state_words(target: &Target, what: &str) -> String {
     format!(
@@ -808,7 +848,11 @@ async fn verify_and_finish(
     run.finish(Step::Verify, step, true, None).await;
     summary["outcome"] = json!("succeeded");
     summary["exit_code"] = json!(0);
-    let aside_words = verify::aside_words(kept_aside);
+    let aside_words = format!(
+        "{}{}",
+        verify::aside_words(kept_aside),
+        earlier_aside(ctx, view, kept_aside, &mut summary).await
+    );
     // Services beside the app were not upgraded, so their data stays as it is now.
     let beside: Vec<&str> = view.beside.iter().map(|b| b.service.as_str()).collect();
     let beside_words = if decision == Decision::Restore && !beside.is_empty() {

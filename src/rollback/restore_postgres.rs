@@ -59,7 +59,7 @@ async fn psql(
 
 /// Restores the PostgreSQL database from the gzip dump: loaded into a new database in one
 /// transaction that stops at the first error, then the current database is renamed aside and
-/// the restored one takes its name. A failed load changes nothing.
+/// the restored one takes its name, in one transaction. A failed load or swap changes nothing.
 pub(super) async fn restore(
     engine: &Engine,
     container: &str,
@@ -125,57 +125,17 @@ pub(super) async fn restore(
         literal(&db.name),
         literal(&scratch)
     );
-    psql(
-        engine,
-        container,
-        db,
-        "postgres",
-        &[
-            terminate,
-            format!(
-                "ALTER DATABASE {} RENAME TO {}",
-                ident(&db.name),
-                ident(&aside)
-            ),
-        ],
-    )
-    .await
-    .map_err(|e| format!("the current database could not be moved aside ({e}); the database was not touched, the restored copy is in {scratch}"))?;
-    if let Err(e) = psql(
-        engine,
-        container,
-        db,
-        "postgres",
-        &[format!(
-            "ALTER DATABASE {} RENAME TO {}",
-            ident(&scratch),
-            ident(&db.name)
-        )],
-    )
-    .await
-    {
-        let back = psql(
-            engine,
-            container,
-            db,
-            "postgres",
-            &[format!(
-                "ALTER DATABASE {} RENAME TO {}",
-                ident(&aside),
-                ident(&db.name)
-            )],
-        )
-        .await;
-        return Err(format!(
-            "the restored database could not take the name {} ({e}); {}",
-            db.name,
-            if back.is_ok() {
-                "the current database is back under its name".to_string()
-            } else {
-                format!("the current database is now named {aside}")
-            }
-        ));
-    }
+    // Both renames in one transaction: a hoist killed, or a rename refused, in between leaves
+    // the database under its name, never the app's name free and its data renamed aside.
+    let swap = format!(
+        "BEGIN; ALTER DATABASE {cur} RENAME TO {aside}; ALTER DATABASE {scratch} RENAME TO {cur}; COMMIT;",
+        cur = ident(&db.name),
+        aside = ident(&aside),
+        scratch = ident(&scratch)
+    );
+    psql(engine, container, db, "postgres", &[terminate, swap])
+        .await
+        .map_err(|e| format!("the restored database could not take the name {} ({e}); the database was not touched, the restored copy is in {scratch}", db.name))?;
     Ok(DatabaseRestored {
         kept_aside_as: aside,
     })
