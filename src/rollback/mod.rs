@@ -4,6 +4,7 @@
 //! backup's manifest. Driven through the Docker API and Compose, reported through the upgrade
 //! engine's `Event`s and journal.
 pub use crate::rollback_plan as plan;
+mod half_done;
 mod keep;
 mod moved;
 pub mod repin;
@@ -290,15 +291,31 @@ pub async fn preview(ctx: &Context, target: &Target) -> Result<plan::Plan, Strin
     let manifest = checked_manifest(target)?;
     let (_, view) = facts::load_stack(ctx).map_err(|e| e.to_string())?;
     let facts = facts::gather(ctx, view).await;
-    let marks = match Journal::open(&ctx.state_dir).await {
+    let (marks, earlier) = match Journal::open(&ctx.state_dir).await {
         Ok(journal) => {
             let marks = upgrade_marks(&journal, target).await;
+            let earlier = earlier_attempt(&journal, &facts.view.project, target).await;
             journal.close().await;
-            marks
+            (marks, earlier)
         }
-        Err(_) => Vec::new(),
+        Err(_) => (Vec::new(), None),
     };
-    Ok(plan_for(target, &manifest, &facts, &marks))
+    Ok(plan_for(
+        target,
+        &manifest,
+        &facts,
+        &marks,
+        earlier.as_ref(),
+    ))
+}
+
+/// An earlier attempt at undoing the target's upgrade that stopped inside its restore.
+async fn earlier_attempt(
+    journal: &Journal,
+    project: &str,
+    target: &Target,
+) -> Option<crate::journal::RunRecord> {
+    half_done::find(journal, project, target.upgrade_run.as_deref()?).await
 }
 
 /// The planner's decision, or for `hoist restore` that decision forced to a restore.
@@ -307,8 +324,9 @@ fn plan_for(
     manifest: &Value,
     facts: &facts::Facts,
     marks: &[plan::Mark],
+    earlier: Option<&crate::journal::RunRecord>,
 ) -> plan::Plan {
-    let plan = decide(manifest, facts, marks);
+    let plan = half_done::restore_again(decide(manifest, facts, marks), earlier);
     if target.restore {
         restore_dir::forced(plan, manifest, facts, target, marks)
     } else {
@@ -558,11 +576,14 @@ async fn roll_back(
     // A restart of the Docker daemon from here on (the pull, the restart, the watch) is waited out.
     let engine_loss =
         crate::steps::engine_loss::EngineLoss::start(&engine, stack.settings.timeout_engine);
-    let marks = match run.journal {
-        Some(journal) => upgrade_marks(journal, target).await,
-        None => Vec::new(),
+    let (marks, earlier) = match run.journal {
+        Some(journal) => (
+            upgrade_marks(journal, target).await,
+            earlier_attempt(journal, &facts.view.project, target).await,
+        ),
+        None => (Vec::new(), None),
     };
-    let mut plan = plan_for(target, &manifest, &facts, &marks);
+    let mut plan = plan_for(target, &manifest, &facts, &marks, earlier.as_ref());
     let backup_db = backup_db(&manifest);
     let archives = data_archives(&manifest, &target.backup_dir);
     run.emit(Event::Rollback {

@@ -42,6 +42,21 @@ fn sqlite_archive<'a>(
     archives.iter().find(|a| path.starts_with(&a.target))
 }
 
+/// The second that names what this restore keeps aside: one no earlier attempt used (an attempt
+/// killed a moment ago may have used this one, and hoist never overwrites what it kept).
+async fn fresh_stamp(facts: &Facts) -> String {
+    let kept = crate::probe::kept_aside::find(facts).await;
+    loop {
+        let stamp = jiff::Timestamp::now()
+            .strftime("%Y%m%dT%H%M%SZ")
+            .to_string();
+        if !kept.iter().any(|k| k.place.contains(&stamp)) {
+            return stamp;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
 /// Stops the app, restores the data and then the database. `summary` and `kept_aside` learn
 /// where the newer data went as it moves. Err: the run ends there, the state said.
 #[allow(clippy::too_many_arguments)]
@@ -60,9 +75,7 @@ pub(super) async fn stop_and_restore(
     let current = target.current.as_str();
     // Stop the app (the database keeps running), then data, then database.
     stop_app(run, stack, facts, docker, target, summary).await?;
-    let stamp = jiff::Timestamp::now()
-        .strftime("%Y%m%dT%H%M%SZ")
-        .to_string();
+    let stamp = fresh_stamp(facts).await;
 
     let aside = restore_data(
         run, facts, docker, target, archives, &stamp, summary, kept_aside,
