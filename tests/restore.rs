@@ -369,3 +369,107 @@ fn what_is_not_this_stacks_intact_backup_is_refused_with_nothing_changed() {
         "{history:#}"
     );
 }
+
+/// The archive at `path` rewritten to hold every entry it had and then two that cannot both be
+/// extracted (a file, then a file "inside" it), so that an extraction fails half way; the
+/// manifest is made to vouch for it, as a backup damaged before it was written would be.
+fn break_archive_half_way(backup: &Path, name: &str) {
+    use std::io::Read;
+    let path = backup.join(name);
+    let mut original = Vec::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap())
+        .read_to_end(&mut original)
+        .unwrap();
+    let mut out = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::fast(),
+    ));
+    let mut input = tar::Archive::new(&original[..]);
+    for entry in input.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let mut header = entry.header().clone();
+        let mut body = Vec::new();
+        entry.read_to_end(&mut body).unwrap();
+        out.append(&mut header, &body[..]).unwrap();
+    }
+    for entry in ["zz-conflict", "zz-conflict/inside"] {
+        let mut header = tar::Header::new_gnu();
+        header.set_path(entry).unwrap();
+        header.set_size(1);
+        header.set_mode(0o644);
+        header.set_cksum();
+        out.append(&header, &b"x"[..]).unwrap();
+    }
+    let bytes = out.into_inner().unwrap().finish().unwrap();
+    std::fs::write(&path, &bytes).unwrap();
+    let sha = {
+        use sha2::Digest;
+        format!("{:x}", sha2::Sha256::digest(&bytes))
+    };
+    let manifest_path = backup.join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    for f in manifest["files"].as_array_mut().unwrap() {
+        if f["name"] == name {
+            f["sha256"] = serde_json::json!(sha);
+            f["size_bytes"] = serde_json::json!(bytes.len());
+        }
+    }
+    std::fs::write(
+        &manifest_path,
+        serde_json::to_vec_pretty(&manifest).unwrap(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_restore_whose_extraction_fails_half_way_puts_the_data_back_as_it_was() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start_sized("restore-half", "0.1.9", 1);
+    let data = stack.dir.join("specivo-data");
+    let taken = stack.hoist(&["backup", "--json"]);
+    assert_eq!(taken.code, 0, "{taken:?}");
+    let backup = PathBuf::from(taken.summary()["backup"].as_str().unwrap());
+    // Written after the backup: what a restore would take away, and what must survive its failure.
+    post_issue(&stack, "written after the backup");
+    std::fs::write(data.join("after-the-backup.txt"), "newer").unwrap();
+    let files_now = user_files(&data);
+    let rows_now = db_state(&stack);
+    // A copy the journal does not know (its manifest alone vouches for it), its data archive
+    // broken half way.
+    let copy = backup.with_extension("broken");
+    copy_with(&backup, &copy, |_| {});
+    let archive = std::fs::read_dir(&copy)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .find(|n| n.starts_with("data-") && n.ends_with(".tar.gz"))
+        .unwrap();
+    break_archive_half_way(&copy, &archive);
+
+    let run = stack.hoist(&["restore", copy.to_str().unwrap(), "--yes"]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr.contains("The data was put back as it was"),
+        "{run:?}"
+    );
+    // The app's data is what it was, whole; nothing half extracted, nothing left aside.
+    assert_eq!(user_files(&data), files_now);
+    assert!(!data.join("zz-conflict").exists());
+    assert!(
+        named(&stack.dir, "before-rollback").is_empty(),
+        "{:?}",
+        named(&stack.dir, "before-rollback")
+    );
+    // The database was not touched (the data comes first), and status says what to do.
+    assert_eq!(db_state(&stack), rows_now);
+    let status = stack.hoist(&["status", "--json"]).summary();
+    assert_eq!(status["attention"]["state"], "restore_failed", "{status:#}");
+    // The intact backup then restores, from the start.
+    let again = stack.hoist(&["restore", backup.to_str().unwrap(), "--yes"]);
+    assert_eq!(again.code, 0, "{again:?}");
+    assert!(!data.join("after-the-backup.txt").exists());
+    assert!(stack.hoist(&["status", "--json"]).summary()["attention"].is_null());
+}
