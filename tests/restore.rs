@@ -387,10 +387,10 @@ fn break_archive_half_way(backup: &Path, name: &str) {
     let mut input = tar::Archive::new(&original[..]);
     for entry in input.entries().unwrap() {
         let mut entry = entry.unwrap();
-        let mut header = entry.header().clone();
+        let header = entry.header().clone();
         let mut body = Vec::new();
         entry.read_to_end(&mut body).unwrap();
-        out.append(&mut header, &body[..]).unwrap();
+        out.append(&header, &body[..]).unwrap();
     }
     for entry in ["zz-conflict", "zz-conflict/inside"] {
         let mut header = tar::Header::new_gnu();
