@@ -131,6 +131,44 @@ fn an_unreachable_registry_is_a_clear_refusal() {
 }
 
 #[test]
+fn a_registry_that_never_answers_is_a_refusal_in_time_not_a_hang() {
+    let stack = TestStack::files_only("silentregistry", "0.1.9");
+    // Accepts connections (the kernel's backlog) and never says a word.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let compose = stack.dir.join("compose.yaml");
+    let text = std::fs::read_to_string(&compose).unwrap();
+    std::fs::write(
+        &compose,
+        text.replace(
+            "127.0.0.1:5000/specivo/",
+            &format!("127.0.0.1:{port}/specivo/"),
+        ),
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    // (An upgrade asks Docker first; `versions` asks the registry alone.)
+    {
+        let args = ["versions"];
+        let run = stack.hoist_with(&args, &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")]);
+        run.assert_no_panic();
+        assert_eq!(run.code, 3, "{run:?}");
+        assert!(
+            run.stderr.contains(&format!(
+                "the registry 127.0.0.1:{port} could not be reached: it did not answer within 20 s"
+            )),
+            "{args:?}: {run:?}"
+        );
+    }
+    assert!(
+        started.elapsed().as_secs() < 120,
+        "took {:?}",
+        started.elapsed()
+    );
+    drop(listener);
+}
+
+#[test]
 fn check_and_the_plan_count_the_real_download() {
     if !docker_available() {
         return;

@@ -53,12 +53,17 @@ pub(super) async fn run_preflight(
     if !continuing
         && let Err((_, sentence)) = crate::preflight::backup_preconditions(&facts, &estimate)
     {
-        problems.push(sentence);
+        // Said once: without Docker the backup's own precondition says the same.
+        if !problems.contains(&sentence) {
+            problems.push(sentence);
+        }
     }
     let services = crate::probe::services::services(&facts);
     let mut unhealthy: Vec<String> = Vec::new();
     let mut evidence = BTreeMap::new();
-    for s in &services {
+    // Without Docker no service's state is known: "api is unknown: start it" would send the
+    // user after the wrong thing.
+    for s in services.iter().filter(|_| facts.docker.is_ok()) {
         let (level, message) = checks::judge_service(s, &checks::Role::of(&facts.view, &s.name));
         if level == Level::Fail {
             unhealthy.push(message);
@@ -102,7 +107,11 @@ pub(super) async fn run_preflight(
     if !problems.is_empty() {
         let sentence = format!(
             "the stack is not ready to upgrade: {}. Nothing was changed; `hoist check` shows the details.",
-            problems.join("; ")
+            problems
+                .iter()
+                .map(|p| p.trim_end_matches('.'))
+                .collect::<Vec<_>>()
+                .join("; ")
         );
         run.finish(Step::Preflight, step, false, Some(sentence.clone()))
             .await;

@@ -51,6 +51,9 @@ pub struct ImageInfo {
     pub diff_ids: Vec<String>,
 }
 
+/// How long one request to a registry may go unanswered.
+const ANSWER_WITHIN: Duration = Duration::from_secs(20);
+
 /// A registry client for one image repository.
 pub struct Registry {
     client: Client,
@@ -189,20 +192,36 @@ impl Registry {
         }
     }
 
+    /// One request's answer, in time: a registry that takes connections and says nothing (a
+    /// firewall that drops, a proxy, a registry half down) is an error said, not a wait.
+    async fn answer<T>(
+        &self,
+        request: impl std::future::Future<Output = Result<T, oci_client::errors::OciDistributionError>>,
+    ) -> Result<T, RegistryError> {
+        match tokio::time::timeout(ANSWER_WITHIN, request).await {
+            Ok(result) => result.map_err(|e| self.error(e)),
+            Err(_) => Err(RegistryError::Unreachable {
+                registry: self.registry.clone(),
+                reason: format!(
+                    "it did not answer within {} s (it may be down, or a firewall or proxy holds the connection)",
+                    ANSWER_WITHIN.as_secs()
+                ),
+            }),
+        }
+    }
+
     /// Every tag of the repository, following the registry's pages.
     pub async fn tags(&self) -> Result<Vec<String>, RegistryError> {
         let mut all: Vec<String> = Vec::new();
         loop {
             let page = self
-                .client
-                .list_tags(
+                .answer(self.client.list_tags(
                     &self.reference,
                     &self.auth,
                     Some(PAGE),
                     all.last().map(String::as_str),
-                )
-                .await
-                .map_err(|e| self.error(e))?;
+                ))
+                .await?;
             let n = page.tags.len();
             // A registry that ignores `last` would send the same page again: stop there.
             let before = all.len();
@@ -228,20 +247,22 @@ impl Registry {
 
     /// The manifest digest of `tag`.
     pub async fn digest(&self, tag: &str) -> Result<String, RegistryError> {
-        self.client
-            .fetch_manifest_digest(&self.with_tag(tag), &self.auth)
-            .await
-            .map_err(|e| self.error(e))
+        self.answer(
+            self.client
+                .fetch_manifest_digest(&self.with_tag(tag), &self.auth),
+        )
+        .await
     }
 
     /// The labels and layers of the image `tag` (for this machine's platform when it is an
     /// index).
     pub async fn image(&self, tag: &str) -> Result<ImageInfo, RegistryError> {
         let (manifest, digest, config) = self
-            .client
-            .pull_manifest_and_config(&self.with_tag(tag), &self.auth)
-            .await
-            .map_err(|e| self.error(e))?;
+            .answer(
+                self.client
+                    .pull_manifest_and_config(&self.with_tag(tag), &self.auth),
+            )
+            .await?;
         let config: serde_json::Value =
             serde_json::from_str(&config).map_err(|e| RegistryError::Protocol {
                 registry: self.registry.clone(),
