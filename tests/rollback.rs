@@ -330,6 +330,20 @@ fn a_damaged_or_missing_backup_is_refused_with_nothing_changed() {
             && lost.stderr.contains("hoist restore DIR"),
         "{lost:?}"
     );
+    // `status` too reads the backups from their manifests, whatever the journal knows.
+    let status = common::Run::of(
+        std::process::Command::new(env!("CARGO_BIN_EXE_hoist"))
+            .arg("-C")
+            .arg(&stack.dir)
+            .arg("--state-dir")
+            .arg(&other_state)
+            .args(["status", "--json"])
+            .output()
+            .unwrap(),
+    )
+    .summary();
+    assert_eq!(status["backups"]["count"], 1, "{status:#}");
+    assert_eq!(status["backups"]["newest"]["dir"], backup_dir.as_str());
     let backup = PathBuf::from(run.summary()["backup"].as_str().unwrap());
     let dump = std::fs::read_dir(&backup)
         .unwrap()

@@ -21,6 +21,7 @@ pub async fn run(ctx: &Context) -> Output {
     let left_stopped = crate::resume::left_stopped(&facts);
     let kept = crate::probe::kept_aside::find(&facts).await;
     let mut output = render(&facts);
+    backups_line(&facts.view, &mut output);
     if let Some(summary) = output.events.last_mut() {
         summary["kept_aside"] = json!(kept);
     }
@@ -67,6 +68,40 @@ pub async fn run(ctx: &Context) -> Output {
         }
     }
     output
+}
+
+/// The backups in the backup dir, read from their manifests (not from the journal, which may
+/// be another user's or lost): how many, and the newest.
+fn backups_line(view: &facts::StackView, output: &mut Output) {
+    let root = &view.backup_dir;
+    let (line, json) = match crate::backup::list_backups(root, &[]) {
+        Err(e) => (format!("Backups   {e}\n"), json!({"dir": root, "error": e})),
+        Ok(all) => {
+            let ours: Vec<_> = all
+                .into_iter()
+                .filter(|b| b.project.as_deref().is_none_or(|p| p == view.project))
+                .collect();
+            let line = match ours.first() {
+                None => format!("Backups   none yet in {}\n", root.display()),
+                Some(newest) => format!(
+                    "Backups   {} in {}; the newest {} (version {}, taken {}); `hoist history` lists them\n",
+                    ours.len(),
+                    root.display(),
+                    newest.id,
+                    newest.version.as_deref().unwrap_or("unknown"),
+                    newest.taken_at.as_deref().unwrap_or("at an unknown time")
+                ),
+            };
+            (
+                line,
+                json!({"dir": root, "count": ours.len(), "newest": ours.first()}),
+            )
+        }
+    };
+    output.text.push_str(&line);
+    if let Some(summary) = output.events.last_mut() {
+        summary["backups"] = json;
+    }
 }
 
 pub fn database_json(facts: &Facts) -> Value {
