@@ -83,6 +83,7 @@ fn a_rollback_killed_at_each_step_is_finished_by_the_next_with_nothing_lost() {
         assert_eq!(up.code, 0, "{step}: {up:?}");
         let title = format!("written on 0.1.12 before the kill at {step}");
         post_issue(&stack, &title);
+        let files_upgraded = user_files(&data);
 
         let reached = kill_rollback_when(&stack, |e| match step {
             "extracting" => {
@@ -114,6 +115,22 @@ fn a_rollback_killed_at_each_step_is_finished_by_the_next_with_nothing_lost() {
         assert_eq!(revision, "0021", "{step}: the backup's schema");
         // The backup's files, whole: never the newer ones, nor a half-extracted tree.
         assert_eq!(user_files(&data), files_before, "{step}: {again:?}");
+        // What the report calls the newer data is the data as it was after the upgrade, never
+        // a copy an interrupted attempt had half put back.
+        let summary = again.summary();
+        let newer: Vec<&str> = summary["newer_data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|k| k["kind"] == "files")
+            .map(|k| k["place"].as_str().unwrap())
+            .collect();
+        assert_eq!(newer.len(), 1, "{step}: {summary:#}");
+        assert_eq!(
+            user_files(std::path::Path::new(newer[0])),
+            files_upgraded,
+            "{step}: {summary:#}"
+        );
         let status = stack.hoist(&["status", "--json"]).summary();
         assert!(status["attention"].is_null(), "{step}: {status:#}");
         // The row written after the upgrade is somewhere the user is told of.

@@ -4,6 +4,7 @@
 //! backup's manifest. Driven through the Docker API and Compose, reported through the upgrade
 //! engine's `Event`s and journal.
 pub use crate::rollback_plan as plan;
+mod aside_report;
 mod half_done;
 mod keep;
 mod moved;
@@ -457,44 +458,23 @@ pub async fn run(
     finished
 }
 
-/// What earlier rollbacks or restores (an attempt killed half way included) kept aside and is
-/// still there, besides what this one did: "; kept aside earlier and still there: …" (also in
-/// the summary's `kept_aside_earlier`). The newer data may be in one of them, so it is named.
-async fn earlier_aside(
+/// Where the newer data went, told apart from what interrupted attempts had put back and from
+/// what rollbacks of earlier upgrades left (`aside_report`); also in the summary
+/// (`newer_data`, `attempt_copies`, `kept_aside_earlier`).
+async fn aside_words(
     ctx: &Context,
     view: &facts::StackView,
-    this_run: &Value,
+    target: &Target,
     summary: &mut Value,
 ) -> String {
     let facts = facts::gather(ctx, view.clone()).await;
-    let this: Vec<String> = this_run["data"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|d| d.as_str().map(str::to_string))
-        .chain(this_run["database"].as_str().map(str::to_string))
-        .collect();
-    let earlier: Vec<_> = crate::probe::kept_aside::find(&facts)
-        .await
-        .into_iter()
-        .filter(|k| {
-            !this
-                .iter()
-                .any(|t| t == &k.place || k.place.ends_with(t.as_str()))
-        })
-        .collect();
-    if earlier.is_empty() {
-        return String::new();
-    }
-    summary["kept_aside_earlier"] = json!(earlier);
-    format!(
-        "; kept aside by earlier attempts and still there (remove each once you no longer need it): {}",
-        earlier
-            .iter()
-            .map(|k| k.words())
-            .collect::<Vec<_>>()
-            .join("; ")
-    )
+    let all = crate::probe::kept_aside::find(&facts).await;
+    let since = target.upgrade_run.as_deref().and_then(|id| id.get(..16));
+    let sorted = aside_report::sort(all, since);
+    summary["newer_data"] = json!(sorted.newer_data);
+    summary["attempt_copies"] = json!(sorted.attempt_copies);
+    summary["kept_aside_earlier"] = json!(sorted.older);
+    aside_report::words(&sorted)
 }
 
 /// "State: WHAT. The backup is in DIR (RESTORE.md there says how to restore by hand)."
@@ -869,11 +849,11 @@ async fn verify_and_finish(
     run.finish(Step::Verify, step, true, None).await;
     summary["outcome"] = json!("succeeded");
     summary["exit_code"] = json!(0);
-    let aside_words = format!(
-        "{}{}",
-        verify::aside_words(kept_aside),
-        earlier_aside(ctx, view, kept_aside, &mut summary).await
-    );
+    let aside_words = if target.restore {
+        verify::aside_words(kept_aside)
+    } else {
+        aside_words(ctx, view, target, &mut summary).await
+    };
     // Services beside the app were not upgraded, so their data stays as it is now.
     let beside: Vec<&str> = view.beside.iter().map(|b| b.service.as_str()).collect();
     let beside_words = if decision == Decision::Restore && !beside.is_empty() {
