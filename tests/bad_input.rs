@@ -242,3 +242,36 @@ fn a_huge_line_in_env_is_read_not_choked_on() {
     );
     assert!(!run.stderr.contains(&huge[..100]), "the value was echoed");
 }
+
+#[test]
+fn an_upgrade_to_an_older_version_is_refused_with_the_way_back() {
+    let stack = TestStack::files_only("downgrade", "0.1.9");
+    let before = snapshot(&stack);
+    let run = stack.hoist_with(
+        &["upgrade", "--to", "0.1.8", "--yes"],
+        &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
+    );
+    run.assert_no_panic();
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("0.1.8 is older than 0.1.9")
+            && run.stderr.contains("hoist rollback")
+            && run.stderr.contains("hoist restore DIR"),
+        "{run:?}"
+    );
+    assert_eq!(before, snapshot(&stack));
+}
+
+#[test]
+fn an_env_line_that_is_not_utf8_is_named_by_file_and_line() {
+    let stack = TestStack::files_only("latin1env", "0.1.9");
+    let env = stack.dir.join(".env");
+    let mut bytes = std::fs::read(&env).unwrap();
+    bytes.extend_from_slice(b"SPECIVO_NOTE=caf\xe9\n");
+    std::fs::write(&env, &bytes).unwrap();
+    let line = bytes.iter().filter(|b| **b == b'\n').count();
+    assert_bad_input(
+        &stack,
+        &[env.to_str().unwrap(), &format!("line {line} is not UTF-8")],
+    );
+}

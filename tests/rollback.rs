@@ -398,6 +398,13 @@ fn a_damaged_or_missing_backup_is_refused_with_nothing_changed() {
         moved.to_str().unwrap(),
         "{run:?}"
     );
+    // The journal now knows where it is: the next hoist finds it without --backup-dir.
+    let history = stack.hoist(&["history", "--json"]).summary();
+    assert_eq!(
+        history["backups"][0]["path"].as_str().unwrap(),
+        moved.to_str().unwrap(),
+        "{history:#}"
+    );
 }
 
 #[test]

@@ -322,6 +322,24 @@ impl Journal {
             .map_err(|e| self.write_err("record a backup", e))
     }
 
+    /// A backup found at `to` after the user moved it from `from`: every record of it follows,
+    /// so the next hoist (and the commands `status` suggests) find it without `--backup-dir`.
+    pub async fn move_backup(&self, from: &Path, to: &Path) -> Result<(), JournalError> {
+        let (from, to) = (from.to_string_lossy(), to.to_string_lossy());
+        for sql in [
+            "UPDATE backups SET path = ? WHERE path = ?",
+            "UPDATE runs SET backup_dir = ? WHERE backup_dir = ?",
+        ] {
+            sqlx::query(sql)
+                .bind(to.as_ref())
+                .bind(from.as_ref())
+                .execute(&self.pool)
+                .await
+                .map_err(|e| self.write_err("record where a moved backup is", e))?;
+        }
+        Ok(())
+    }
+
     /// Records the backup `run_id` goes back to.
     pub async fn set_backup_dir(&self, run_id: &str, dir: &Path) -> Result<(), JournalError> {
         sqlx::query("UPDATE runs SET backup_dir = ? WHERE id = ?")

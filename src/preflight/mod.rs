@@ -919,11 +919,22 @@ async fn next_download_finding(
     let image = images.values().next()?.clone();
     let services = crate::probe::services::services(facts);
     let running = crate::probe::services::running_version(&services);
-    let overview =
-        match crate::versions::overview(&image, pinned.as_deref(), running.as_deref()).await {
-            Ok(o) => o,
-            Err(e) => return Some(unknown(e.to_string())),
-        };
+    let overview = match crate::versions::overview(&image, pinned.as_deref(), running.as_deref())
+        .await
+    {
+        Ok(o) => o,
+        // No registry, no new images: an upgrade cannot start, so this is no mere unknown.
+        Err(e @ crate::versions::registry::RegistryError::Unreachable { .. }) => {
+            return Some(Finding::new(
+                "download",
+                Level::Fail,
+                format!(
+                    "{e}: an upgrade needs it for the new images; run hoist again once it answers"
+                ),
+            ));
+        }
+        Err(e) => return Some(unknown(e.to_string())),
+    };
     let next = overview.next?;
     let mut refs: Vec<String> = match crate::stack::targets::target_images(stack, &next) {
         Ok(images) => images.into_values().collect(),

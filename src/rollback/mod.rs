@@ -141,8 +141,18 @@ pub async fn find_target(
         Some(dir) => {
             if dir != recorded {
                 tracing::info!(recorded = %recorded.display(), found = %dir.display(), "the backup was moved; found by its manifest");
+                if let Err(e) = journal.move_backup(&recorded, &dir).await {
+                    tracing::warn!("the backup's new place could not be recorded: {e}");
+                }
             }
             dir
+        }
+        None if !recorded.exists() => {
+            return Err(format!(
+                "the backup {} is missing, and {} holds no backup with its manifest: if you moved it, give the directory that now holds it with `--backup-dir DIR` (hoist finds it there by its name or manifest)",
+                recorded.display(),
+                backup_root.display()
+            ));
         }
         None => recorded,
     };

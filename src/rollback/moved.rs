@@ -26,6 +26,10 @@ pub fn relocate(recorded: &Path, sha256: Option<&str>, backup_root: &Path) -> Op
         }
     }
     let want = sha256?;
+    // `--backup-dir` given the backup itself.
+    if manifest_sha(backup_root).as_deref() == Some(want) {
+        return Some(backup_root.to_path_buf());
+    }
     std::fs::read_dir(backup_root)
         .ok()?
         .flatten()
@@ -99,8 +103,13 @@ mod tests {
         // Renamed too: its manifest still says which it is.
         let renamed = root.path().join("renamed");
         std::fs::rename(&moved, &renamed).unwrap();
-        assert_eq!(relocate(&recorded, Some(&want), root.path()), Some(renamed));
+        assert_eq!(
+            relocate(&recorded, Some(&want), root.path()),
+            Some(renamed.clone())
+        );
         assert_eq!(relocate(&recorded, None, root.path()), None);
+        // Given the backup's own directory as the backup dir.
+        assert_eq!(relocate(&recorded, Some(&want), &renamed), Some(renamed));
     }
 
     #[test]

@@ -68,6 +68,10 @@ pub enum StackError {
     NoComposeFile { dir: String, tried: String },
     #[error("cannot read {path}: {reason}. Check the path and that your user may read it.")]
     Unreadable { path: String, reason: String },
+    #[error(
+        "{path}: line {line} is not UTF-8 text, which hoist will not edit (it could not keep the rest of the file byte for byte). Save that line as UTF-8, then try again."
+    )]
+    NotText { path: String, line: usize },
     #[error("{path}: {source}. Fix that line (Compose reads this file too), then try again.")]
     Env {
         path: String,
@@ -112,9 +116,17 @@ impl StackError {
 }
 
 fn read(path: &Path) -> Result<String, StackError> {
-    std::fs::read_to_string(path).map_err(|e| StackError::Unreadable {
+    let bytes = std::fs::read(path).map_err(|e| StackError::Unreadable {
         path: path.display().to_string(),
         reason: e.to_string(),
+    })?;
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let line = e.as_bytes()[..at].iter().filter(|b| **b == b'\n').count() + 1;
+        StackError::NotText {
+            path: path.display().to_string(),
+            line,
+        }
     })
 }
 
@@ -323,18 +335,11 @@ pub fn load(
         .env_file
         .clone()
         .unwrap_or_else(|| project_dir.join(".env"));
-    let env_text = match std::fs::read_to_string(&env_path) {
-        Ok(t) => t,
-        // No .env is fine unless the user named one.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && paths.env_file.is_none() => {
-            String::new()
-        }
-        Err(e) => {
-            return Err(StackError::Unreadable {
-                path: env_path.display().to_string(),
-                reason: e.to_string(),
-            });
-        }
+    // No .env is fine unless the user named one.
+    let env_text = if paths.env_file.is_none() && !env_path.exists() {
+        String::new()
+    } else {
+        read(&env_path)?
     };
     let env_err = |source| StackError::Env {
         path: env_path.display().to_string(),

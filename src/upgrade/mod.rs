@@ -246,6 +246,18 @@ async fn check_request(stack: &crate::stack::Stack, to: &str) -> Result<(), Stri
     if crate::stack::locate::is_moving(to) {
         return Err(moving_target(stack, to).await);
     }
+    // Going back is not an upgrade: the older version would start on what the newer one
+    // migrated, and only a rollback or a restore puts the data back with it.
+    let pinned = stack.detection.version.value.as_deref().unwrap_or_default();
+    use crate::versions::order::Version;
+    if let (Some(now), Some(asked)) = (Version::parse(pinned), Version::parse(to))
+        && now.variant == asked.variant
+        && asked < now
+    {
+        return Err(format!(
+            "{to} is older than {pinned}, the version pinned now: an upgrade does not go back, since {to} would start on data {pinned} may have migrated. Nothing was changed. To go back, `hoist rollback` undoes the last upgrade (restoring its backup when a migration ran), or `hoist restore DIR` puts back a backup you choose (`hoist history` lists them)"
+        ));
+    }
     if let crate::stack::detect::Site::Unknown { reason } = &stack.detection.version.site {
         return Err(format!(
             "hoist cannot tell where the app's version is written: {reason}. Nothing was changed."

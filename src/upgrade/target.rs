@@ -65,8 +65,18 @@ pub(super) async fn check_target(
                     p
                 }
                 Err(e) => {
+                    // A registry that cannot be reached cannot give the images either: jumping
+                    // past the releases between would not help, and would skip their migrations.
+                    let way_on = if matches!(
+                        e,
+                        crate::versions::registry::RegistryError::Unreachable { .. }
+                    ) {
+                        "Run it again once the registry answers".to_string()
+                    } else {
+                        format!("To jump straight to {to}, run with --path direct")
+                    };
                     let sentence = format!(
-                        "{e}, so hoist cannot tell which releases lie between {from} and {to}. Nothing was changed. To jump straight to {to}, run with --path direct."
+                        "{e}, so hoist cannot tell which releases lie between {from} and {to}. Nothing was changed. {way_on}."
                     );
                     run.finish(Step::Target, step, false, Some(sentence.clone()))
                         .await;
