@@ -101,6 +101,7 @@ fn a_rollback_killed_at_each_step_is_finished_by_the_next_with_nothing_lost() {
             status["attention"]["state"], "rollback_interrupted",
             "{step}: {status:#}"
         );
+        let killed = status["attention"]["run_id"].as_str().unwrap().to_string();
         let again = stack.hoist(&["rollback", "--yes", "--json"]);
         again.assert_no_panic();
         assert_eq!(again.code, 0, "{step}: {again:?}");
@@ -133,6 +134,16 @@ fn a_rollback_killed_at_each_step_is_finished_by_the_next_with_nothing_lost() {
         );
         let status = stack.hoist(&["status", "--json"]).summary();
         assert!(status["attention"].is_null(), "{step}: {status:#}");
+        // History says the killed run was cut short, not that it is still running.
+        let history = stack.hoist(&["history", "--json"]).summary();
+        assert!(
+            history["interrupted_runs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|id| id == killed.as_str()),
+            "{step}: {history:#}"
+        );
         // The row written after the upgrade is somewhere the user is told of.
         let mut databases = vec!["specivo".to_string()];
         databases.extend(

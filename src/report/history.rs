@@ -41,10 +41,17 @@ pub async fn run(ctx: &Context) -> Output {
                 (Some(f), None) => format!(" at {f}"),
                 _ => String::new(),
             };
+            // A run still "running" whose hoist is gone was cut short (killed, or the machine
+            // went down); `status` says what it left.
+            let outcome = if interrupted(r) {
+                "interrupted".to_string()
+            } else {
+                r.outcome.to_string()
+            };
             let _ = writeln!(
                 text,
                 "  {}  {:8} {:10}{versions}  [{}]",
-                r.started_at, r.kind, r.outcome, r.id
+                r.started_at, r.kind, outcome, r.id
             );
             if let Some(m) = r
                 .message
@@ -59,6 +66,11 @@ pub async fn run(ctx: &Context) -> Output {
     // finds the DIR to give `hoist restore`.
     let listed = crate::backup::list_backups(&view.backup_dir, &backups);
     backups_section(&mut text, &view.project, &view.backup_dir, &listed);
+    let interrupted_ids: Vec<&str> = runs
+        .iter()
+        .filter(|r| interrupted(r))
+        .map(|r| r.id.as_str())
+        .collect();
     let mut summary = json!({
         "type": "summary",
         "command": "history",
@@ -67,6 +79,7 @@ pub async fn run(ctx: &Context) -> Output {
         "runs": runs,
         "backups": backups,
         "backup_dir": view.backup_dir,
+        "interrupted_runs": interrupted_ids,
     });
     match listed {
         Ok(list) => summary["backup_list"] = json!(list),
@@ -137,4 +150,9 @@ fn backups_section(
             b.dir.display()
         );
     }
+}
+
+/// A run the journal still holds as running whose process is gone.
+fn interrupted(r: &crate::journal::RunRecord) -> bool {
+    r.outcome == crate::journal::Outcome::Running && !crate::journal::pid_alive(r.pid)
 }
