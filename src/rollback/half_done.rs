@@ -24,6 +24,37 @@ pub fn earlier_attempt<'a>(runs: &'a [RunRecord], upgrade_run: &str) -> Option<&
         })
 }
 
+/// The upgrade that the newest rollback was undoing, when that rollback was cut short or failed
+/// after it stopped the app (`runs` newest first): the next `hoist rollback` finishes it, even
+/// when it was of an older upgrade given with `--run`. Found by the backup it went back to.
+pub fn unfinished_upgrade<'a>(
+    runs: &'a [RunRecord],
+    backups: &[crate::journal::BackupRecord],
+) -> Option<&'a RunRecord> {
+    let last = runs.iter().find(|r| {
+        matches!(r.kind, RunKind::Rollback | RunKind::Restore)
+            && !matches!(r.outcome, Outcome::Refused | Outcome::DryRun)
+    })?;
+    let cut_short = last.kind == RunKind::Rollback
+        && match last.outcome {
+            Outcome::Running => true,
+            Outcome::Failed => last.steps.iter().any(|s| {
+                matches!(
+                    s.name.as_str(),
+                    "stop" | "restore_data" | "restore_database" | "restart" | "watch" | "verify"
+                )
+            }),
+            _ => false,
+        };
+    if !cut_short {
+        return None;
+    }
+    let dir = last.backup_dir.as_deref()?;
+    runs.iter()
+        .filter(|r| r.kind == RunKind::Upgrade)
+        .find(|r| crate::resume::backup_of(r, backups).is_some_and(|(b, _)| b == dir))
+}
+
 /// The journal's half-done attempt at undoing `upgrade_run`, if any (a journal that cannot be
 /// read is logged: the planner's decision then stands alone).
 pub async fn find(journal: &Journal, project: &str, upgrade_run: &str) -> Option<RunRecord> {
@@ -95,6 +126,39 @@ mod tests {
                 .collect(),
             backup_dir: None,
         }
+    }
+
+    #[test]
+    fn a_cut_short_rollback_of_an_older_upgrade_is_the_one_finished() {
+        let backup = |run_id: &str, path: &str| crate::journal::BackupRecord {
+            id: path.into(),
+            run_id: run_id.into(),
+            path: path.into(),
+            created_at: String::new(),
+            size_bytes: 0,
+            manifest_sha256: String::new(),
+            app_version: None,
+            schema_revision: None,
+        };
+        let backups = vec![backup("u1", "/b/one"), backup("u2", "/b/two")];
+        let mut killed = run("r1", RunKind::Rollback, Outcome::Running, &["restore_data"]);
+        killed.backup_dir = Some("/b/one".into());
+        let runs = vec![
+            killed,
+            run("r2", RunKind::Rollback, Outcome::Succeeded, &["verify"]),
+            run("u2", RunKind::Upgrade, Outcome::Succeeded, &["pin"]),
+            run("u1", RunKind::Upgrade, Outcome::Succeeded, &["pin"]),
+        ];
+        assert_eq!(
+            unfinished_upgrade(&runs, &backups).map(|r| r.id.as_str()),
+            Some("u1")
+        );
+        // Finished, or refused before it changed anything: nothing to continue.
+        assert!(unfinished_upgrade(&runs[1..], &backups).is_none());
+        let mut refused = runs.clone();
+        refused[0].outcome = Outcome::Failed;
+        refused[0].steps = Vec::new();
+        assert!(unfinished_upgrade(&refused, &backups).is_none());
     }
 
     fn repin() -> Plan {

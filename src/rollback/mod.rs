@@ -84,11 +84,15 @@ pub async fn find_target(
         .runs(project, 1000)
         .await
         .map_err(|e| e.to_string())?;
-    let run = match id {
-        Some(id) => runs.iter().find(|r| r.id == id).ok_or_else(|| {
+    let backups = journal.backups(project).await.map_err(|e| e.to_string())?;
+    let unfinished = half_done::unfinished_upgrade(&runs, &backups);
+    let run = match (id, unfinished) {
+        (Some(id), _) => runs.iter().find(|r| r.id == id).ok_or_else(|| {
             format!("the journal has no run {id} for {project}; `hoist history` lists them")
         })?,
-        None => {
+        // A rollback cut short (perhaps of an older upgrade, given with --run) is finished first.
+        (None, Some(upgrade)) => upgrade,
+        (None, None) => {
             // Newest first: a succeeded rollback after the last upgrade already undid it; a
             // failed or interrupted one did not. Upgrades that changed nothing (refused,
             // stopped or failed before their pin) are passed over.
@@ -132,7 +136,6 @@ pub async fn find_target(
             run.id
         ));
     };
-    let backups = journal.backups(project).await.map_err(|e| e.to_string())?;
     // A run that continued an interrupted one kept that run's backup.
     let (recorded, manifest_sha256) = crate::resume::backup_of(run, &backups)
         .ok_or_else(|| or_on_disk(format!("run {} has no backup in the journal", run.id)))?;
@@ -445,11 +448,10 @@ pub async fn run(
         Err(e) => return refused(1, e.to_string()),
     };
     run.attach_journal(journal, &run_id);
-    if target.restore {
-        // Named in the journal so that an interrupted restore says what to run again.
-        let result = journal.set_backup_dir(&run_id, &target.backup_dir).await;
-        run.journaled(result, "record the restore's backup");
-    }
+    // Named in the journal so that an interrupted restore says what to run again, and an
+    // interrupted rollback is continued on the same upgrade (`half_done::unfinished_upgrade`).
+    let result = journal.set_backup_dir(&run_id, &target.backup_dir).await;
+    run.journaled(result, "record the backup it goes back to");
     let started = Instant::now();
     let mut finished = roll_back(&mut run, ctx, &stack, view, target, confirmed).await;
     finished.summary["run_id"] = json!(run_id);
