@@ -250,8 +250,12 @@ async fn check_request(stack: &crate::stack::Stack, to: &str) -> Result<(), Stri
     // migrated, and only a rollback or a restore puts the data back with it.
     let pinned = stack.detection.version.value.as_deref().unwrap_or_default();
     use crate::versions::order::Version;
+    // A year-numbered version (`2024.8.3`) and a semantic one (`5.0`) are two schemes, not an
+    // order: a project that changed schemes is not refused.
+    let calendar = |v: &Version| v.parts.first().is_some_and(|p| *p >= 1000);
     if let (Some(now), Some(asked)) = (Version::parse(pinned), Version::parse(to))
         && now.variant == asked.variant
+        && calendar(&now) == calendar(&asked)
         && asked < now
     {
         return Err(format!(
