@@ -10,17 +10,6 @@ use std::process::Command;
 
 use common::{Run, TestStack, db_state, docker_available, post_issue, user_files};
 
-/// `hoist -C <stack> --state-dir <state> ARGS`: hoist with another journal than the stack's.
-fn hoist_with_state(stack: &TestStack, state: &Path, args: &[&str]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hoist"));
-    cmd.arg("-C")
-        .arg(&stack.dir)
-        .arg("--state-dir")
-        .arg(state)
-        .args(args);
-    Run::of(cmd.output().unwrap())
-}
-
 /// The entry for `dir` in `hoist history --json`'s backup list.
 fn listed(history: &serde_json::Value, dir: &Path) -> serde_json::Value {
     history["backup_list"]
@@ -139,14 +128,15 @@ fn a_hoist_backup_is_restored_by_a_hoist_whose_journal_never_saw_it() {
 
     // A journal that never saw the backup (one taken before hoist kept a journal).
     let fresh = stack.state_dir.with_file_name("fresh-state");
-    let history = hoist_with_state(&stack, &fresh, &["history", "--json"]).summary();
+    let history = stack
+        .hoist_with_state(&fresh, &["history", "--json"])
+        .summary();
     let entry = listed(&history, &backup);
     assert_eq!(entry["known"], false, "{entry:#}");
     assert_eq!(entry["verified"], true, "{entry:#}");
     assert_eq!(entry["version"], "0.1.10", "{entry:#}");
 
-    let run = hoist_with_state(
-        &stack,
+    let run = stack.hoist_with_state(
         &fresh,
         &["restore", backup.to_str().unwrap(), "--yes", "--json"],
     );
@@ -174,7 +164,9 @@ fn a_hoist_backup_is_restored_by_a_hoist_whose_journal_never_saw_it() {
     assert_eq!(db_state(&stack), before);
     assert_eq!(stack.env_value("SPECIVO_VERSION"), "0.1.10");
     assert_eq!(stack.health_version(), "0.1.10");
-    let history = hoist_with_state(&stack, &fresh, &["history", "--json"]).summary();
+    let history = stack
+        .hoist_with_state(&fresh, &["history", "--json"])
+        .summary();
     assert_eq!(history["runs"][0]["kind"], "restore", "{history:#}");
     assert_eq!(history["runs"][0]["outcome"], "succeeded", "{history:#}");
 

@@ -311,16 +311,7 @@ fn a_damaged_or_missing_backup_is_refused_with_nothing_changed() {
     // With another (or a lost) state dir the journal knows no upgrade, but the disk still
     // holds the backup: said, with the command that puts it back.
     let other_state = stack.state_dir.with_extension("other");
-    let lost = common::Run::of(
-        std::process::Command::new(env!("CARGO_BIN_EXE_hoist"))
-            .arg("-C")
-            .arg(&stack.dir)
-            .arg("--state-dir")
-            .arg(&other_state)
-            .args(["rollback", "--yes"])
-            .output()
-            .unwrap(),
-    );
+    let lost = stack.hoist_with_state(&other_state, &["rollback", "--yes"]);
     assert_eq!(lost.code, 3, "{lost:?}");
     let backup_dir = run.summary()["backup"].as_str().unwrap().to_string();
     assert!(
@@ -331,17 +322,9 @@ fn a_damaged_or_missing_backup_is_refused_with_nothing_changed() {
         "{lost:?}"
     );
     // `status` too reads the backups from their manifests, whatever the journal knows.
-    let status = common::Run::of(
-        std::process::Command::new(env!("CARGO_BIN_EXE_hoist"))
-            .arg("-C")
-            .arg(&stack.dir)
-            .arg("--state-dir")
-            .arg(&other_state)
-            .args(["status", "--json"])
-            .output()
-            .unwrap(),
-    )
-    .summary();
+    let status = stack
+        .hoist_with_state(&other_state, &["status", "--json"])
+        .summary();
     assert_eq!(status["backups"]["count"], 1, "{status:#}");
     assert_eq!(status["backups"]["newest"]["dir"], backup_dir.as_str());
     let backup = PathBuf::from(run.summary()["backup"].as_str().unwrap());

@@ -194,6 +194,18 @@ impl TestStack {
         self.hoist_with(args, &[])
     }
 
+    /// `hoist -C <stack> --state-dir <state> ARGS`: hoist with another journal than the
+    /// stack's (a second admin, a lost state dir).
+    pub fn hoist_with_state(&self, state: &Path, args: &[&str]) -> Run {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hoist"));
+        cmd.arg("-C")
+            .arg(&self.dir)
+            .arg("--state-dir")
+            .arg(state)
+            .args(args);
+        Run::of(cmd.output().unwrap())
+    }
+
     pub fn hoist_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_hoist"));
         cmd.arg("-C")
