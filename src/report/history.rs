@@ -50,7 +50,7 @@ pub async fn run(ctx: &Context) -> Output {
             };
             let _ = writeln!(
                 text,
-                "  {}  {:8} {:10}{versions}  [{}]",
+                "  {}  {} {}{versions}  [{}]",
                 r.started_at, r.kind, outcome, r.id
             );
             if let Some(m) = r
