@@ -14,6 +14,8 @@ registry=127.0.0.1:5000
 compose_version=2.40.3
 releases=(0.1.9 0.1.10 0.1.11 0.1.12 0.1.13 0.1.14)
 latest=0.1.12
+# Rooms, the realtime room server (runbook 002): checks beyond HTTP (tests/rooms.rs).
+rooms_releases=(1.0.0 1.1.0 1.2.0 1.3.0 1.4.0)
 base_packages=postgresql-15,python3,python3-psycopg2,redis-server
 base_image=hoist-testbed/base:bookworm
 mariadb_packages=mariadb-server
@@ -141,6 +143,9 @@ build "$registry/redis:7" "$here/images/redis"
 build "$registry/mariadb:10.11" "$here/images/mariadb" --base "$mariadb_base"
 for v in "${releases[@]}"; do
   build "$registry/specivo/specivo:$v" "$here/images/specivo" --build-arg RELEASE="$v"
+done
+for v in "${rooms_releases[@]}"; do
+  build "$registry/rooms/rooms:$v" "$here/images/rooms" --build-arg RELEASE="$v"
 done
 if [ "$(docker image inspect --format '{{.Id}}' "$registry/specivo/specivo:latest" 2>/dev/null)" \
   != "$(docker image inspect --format '{{.Id}}' "$registry/specivo/specivo:$latest")" ] \

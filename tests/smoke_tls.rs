@@ -118,6 +118,7 @@ fn detected(url: String) -> Smoke {
         expect_body: None,
         configured: false,
         allow_self_signed: false,
+        headers: Vec::new(),
     }
 }
 

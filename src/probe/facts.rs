@@ -48,6 +48,8 @@ pub struct StackView {
     pub one_shot: Vec<String>,
     /// The smoke checks (after an upgrade's preflight: as the app answered them before it).
     pub smoke: Vec<crate::stack::detect::Smoke>,
+    /// The checks beyond HTTP (`x-hoist: checks:`).
+    pub app_checks: Vec<crate::stack::checks::AppCheck>,
     /// Services Compose does not start, and why.
     pub inactive: Vec<(String, String)>,
     pub backup_dir: PathBuf,
@@ -242,6 +244,7 @@ impl StackView {
             beside: d.beside.clone(),
             one_shot: d.one_shot.clone(),
             smoke: d.smoke.clone(),
+            app_checks: d.app_checks.clone(),
             inactive: stack.inactive.clone(),
             unheeded: stack
                 .reading_note

@@ -14,8 +14,36 @@ pub async fn run(ctx: &Context) -> Output {
     };
     let facts = facts::gather(ctx, view).await;
     let mut findings = crate::preflight::findings(&stack, &facts).await;
+    findings.extend(app_check_findings(&stack, &facts).await);
     findings.push(crate::preflight::state_dir_finding(&ctx.state_dir));
     render(&facts, findings)
+}
+
+/// The app's own checks (`x-hoist: checks:`), run now as the upgrade's preflight runs them:
+/// one that fails here would refuse the upgrade.
+async fn app_check_findings(stack: &crate::stack::Stack, facts: &Facts) -> Vec<Finding> {
+    let checks = &stack.detection.app_checks;
+    if checks.is_empty() {
+        return Vec::new();
+    }
+    crate::steps::checks::run_all(checks, facts.docker.as_ref().ok())
+        .await
+        .into_iter()
+        .map(|o| Finding {
+            name: "app_check".into(),
+            status: if o.ok { Level::Ok } else { Level::Fail },
+            message: if o.ok {
+                format!("{}: {}", o.what, o.detail)
+            } else {
+                format!(
+                    "{} fails now: {}; an upgrade would be refused, as it could not tell a broken upgrade from a good one",
+                    o.what, o.detail
+                )
+            },
+            details: Vec::new(),
+            extra: serde_json::Map::new(),
+        })
+        .collect()
 }
 
 fn render(facts: &Facts, findings: Vec<Finding>) -> Output {

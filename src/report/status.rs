@@ -170,6 +170,7 @@ fn render(facts: &Facts) -> Output {
         "sqlite": facts.sqlite,
         "beside": view.beside,
         "smoke": view.smoke,
+        "checks": view.app_checks,
         "one_shot": view.one_shot,
         "inactive": view.inactive.iter().map(|(n, why)| json!({"service": n, "why": why})).collect::<Vec<_>>(),
         "notes": facts.notes,
@@ -265,6 +266,9 @@ fn human(facts: &Facts, services: &[ServiceStatus], running: Option<&str>) -> St
     data_lines(&mut t, facts);
     // What an upgrade checks after each restart (a port with no HTTP answer is dropped then).
     for check in &view.smoke {
+        let _ = writeln!(t, "Check     {}", check.words());
+    }
+    for check in &view.app_checks {
         let _ = writeln!(t, "Check     {}", check.words());
     }
     t

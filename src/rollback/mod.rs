@@ -520,7 +520,18 @@ fn checked_stack(
         .get("smoke")
         .and_then(|v| serde_json::from_value(v.clone()).ok());
     let mut checked = stack.clone();
-    if let Some(recorded) = recorded {
+    if let Some(mut recorded) = recorded {
+        // A header's value is recorded masked (it may be a token): the settings hold it.
+        for r in recorded.iter_mut().filter(|r| !r.headers.is_empty()) {
+            if let Some(now) = stack
+                .detection
+                .smoke
+                .iter()
+                .find(|s| s.url == r.url && s.method == r.method)
+            {
+                r.headers = now.headers.clone();
+            }
+        }
         checked.detection.smoke = recorded;
     }
     Ok(checked)

@@ -334,6 +334,7 @@ mod tests {
             beside: Vec::new(),
             one_shot: Vec::new(),
             smoke: Vec::new(),
+            app_checks: Vec::new(),
             inactive: Vec::new(),
             data: Vec::new(),
             backup_dir: "/srv/app-backups".into(),

@@ -92,6 +92,12 @@ pub(super) async fn check_after(
     let (smoke_results, smoke_problems) = crate::steps::verify::smoke_checks(run, stack).await;
     problems.extend(smoke_problems);
     summary["smoke"] = json!(smoke_results);
+    let (check_results, check_problems) =
+        crate::steps::verify::app_checks(run, stack, &after).await;
+    problems.extend(check_problems);
+    if !check_results.is_empty() {
+        summary["checks"] = json!(check_results);
+    }
     problems
 }
 

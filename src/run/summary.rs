@@ -104,6 +104,9 @@ pub struct UpgradeSummary {
     /// The smoke checks' results (`steps::smoke::SmokeResult`s); read by people, not by hoist.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub smoke: Option<Value>,
+    /// The checks beyond HTTP (`steps::checks::Outcome`s), when the stack has any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checks: Option<Value>,
     /// The app's downtime over all hops (null when one restart's could not be measured).
     #[serde(
         default,
@@ -166,6 +169,7 @@ impl UpgradeSummary {
             fingerprint_before: None,
             fingerprint_after: None,
             smoke: None,
+            checks: None,
             downtime_ms: None,
             failure: None,
             evidence: None,

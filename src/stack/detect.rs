@@ -30,6 +30,9 @@ pub struct Detection {
     /// Services that run once and exit (an init or migration job): done when they exit 0.
     pub one_shot: Vec<String>,
     pub smoke: Vec<Smoke>,
+    /// Checks beyond HTTP from `x-hoist: checks:` (a WebSocket exchange, a command in a
+    /// service, metrics rules).
+    pub app_checks: Vec<crate::stack::checks::AppCheck>,
     /// Every service (upgraded or not) with an enabled healthcheck, sorted.
     pub with_healthcheck: Vec<String>,
     /// How each upgraded service is judged ready, in `upgraded` order.
@@ -152,6 +155,27 @@ pub struct Smoke {
     /// https:// only: the certificate is not verified, so a self-signed one, or one for
     /// another host name, is accepted.
     pub allow_self_signed: bool,
+    /// Request headers (name, value). Their values may be secrets: what is written (a
+    /// backup's manifest, `status --json`) says `***`, and a rollback takes them from the
+    /// settings again.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "masked_headers"
+    )]
+    pub headers: Vec<(String, String)>,
+}
+
+fn masked_headers<S: serde::Serializer>(
+    headers: &[(String, String)],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    let mut seq = s.serialize_seq(Some(headers.len()))?;
+    for (name, _) in headers {
+        seq.serialize_element(&(name, crate::redact::MASK))?;
+    }
+    seq.end()
 }
 
 impl Smoke {
@@ -337,6 +361,7 @@ pub fn detect(inp: &Inputs<'_>) -> Result<Detection, DetectError> {
         beside,
         one_shot,
         smoke,
+        app_checks: inp.settings.app_checks.clone().unwrap_or_default(),
         with_healthcheck,
         readiness,
     })
@@ -858,6 +883,7 @@ fn smoke_checks(inp: &Inputs<'_>, upgraded: &[String]) -> Vec<Smoke> {
                 expect_body: c.expect_body.clone(),
                 configured: true,
                 allow_self_signed: c.allow_self_signed,
+                headers: c.headers.clone(),
             })
             .collect();
     }
@@ -891,6 +917,7 @@ fn smoke_checks(inp: &Inputs<'_>, upgraded: &[String]) -> Vec<Smoke> {
                 expect_body: None,
                 configured: false,
                 allow_self_signed: scheme == "https",
+                headers: Vec::new(),
             });
         }
     }

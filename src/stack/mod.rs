@@ -1,5 +1,7 @@
 //! The deployed stack as its files describe it: the compose file, `.env`, settings, and what
 //! detection makes of them. Nothing here talks to Docker.
+pub mod check_settings;
+pub mod checks;
 pub mod compose;
 pub mod detect;
 pub mod envfile;

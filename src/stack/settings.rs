@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::check_settings;
+
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
     pub version_variable: Option<String>,
@@ -23,6 +25,8 @@ pub struct Settings {
     pub log_ready: Option<regex::Regex>,
     pub log_failure: Vec<regex::Regex>,
     pub smoke: Option<Vec<SmokeCheck>>,
+    /// `checks:` beyond HTTP: a WebSocket exchange, a command in a service, metrics rules.
+    pub app_checks: Option<Vec<crate::stack::checks::AppCheck>>,
     pub timeout_ready: Option<Duration>,
     pub timeout_stop: Option<Duration>,
     pub timeout_pull: Option<Duration>,
@@ -56,6 +60,8 @@ pub struct SmokeCheck {
     /// https:// only: do not verify the certificate, so a self-signed one, or one for another
     /// host name, is accepted.
     pub allow_self_signed: bool,
+    /// Request headers (name, value), e.g. a token the page needs.
+    pub headers: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,7 +97,7 @@ pub struct Source<'a> {
     pub prefix: &'a str,
 }
 
-fn found(v: &Value) -> String {
+pub(super) fn found(v: &Value) -> String {
     match v {
         Value::String(s) => format!("{s:?}"),
         Value::Null => "nothing".into(),
@@ -161,6 +167,14 @@ impl Settings {
                 v,
             )
         };
+        let say = check_settings::Say {
+            file: source.file.display().to_string(),
+            prefix: source.prefix,
+        };
+        // `smoke:` and the HTTP checks of `checks:` are one list: a block that gives either
+        // replaces the detected checks (and an earlier block's) with both of its own.
+        let mut block_smoke: Option<Vec<SmokeCheck>> = None;
+        let mut block_checks_http: Option<Vec<SmokeCheck>> = None;
         for (key, v) in map {
             match key.as_str() {
                 "version_variable" => self.version_variable = Some(string(key, v)?),
@@ -307,74 +321,14 @@ impl Settings {
                     let mut checks = Vec::new();
                     for (i, item) in items.iter().enumerate() {
                         let at = format!("smoke[{i}]");
-                        let m = sub(&at, item)?;
-                        let mut url = None;
-                        let mut check = SmokeCheck {
-                            url: String::new(),
-                            method: "GET".into(),
-                            expect_status: StatusExpectation::Below(400),
-                            expect_body: None,
-                            allow_self_signed: false,
-                        };
-                        for (k, v) in m {
-                            let full = format!("{at}.{k}");
-                            match k.as_str() {
-                                "url" => {
-                                    let s = string(&full, &v)?;
-                                    if !s.starts_with("http://") && !s.starts_with("https://") {
-                                        return Err(bad(&full, "an http:// or https:// URL", &v));
-                                    }
-                                    url = Some(s);
-                                }
-                                "method" => {
-                                    let s = string(&full, &v)?.to_uppercase();
-                                    if !["GET", "HEAD", "POST", "PUT", "OPTIONS"]
-                                        .contains(&s.as_str())
-                                    {
-                                        return Err(bad(
-                                            &full,
-                                            "GET, HEAD, POST, PUT or OPTIONS",
-                                            &v,
-                                        ));
-                                    }
-                                    check.method = s;
-                                }
-                                "expect_status" => {
-                                    check.expect_status = parse_status(&v).ok_or_else(|| {
-                                        bad(
-                                            &full,
-                                            "a status such as 200, \"<400\" or \"200-299\"",
-                                            &v,
-                                        )
-                                    })?
-                                }
-                                "expect_body" => check.expect_body = Some(string(&full, &v)?),
-                                "allow_self_signed" => {
-                                    check.allow_self_signed = v
-                                        .as_bool()
-                                        .ok_or_else(|| bad(&full, "true or false", &v))?
-                                }
-                                _ => {
-                                    return Err(unknown(
-                                        &full,
-                                        &[
-                                            "url",
-                                            "method",
-                                            "expect_status",
-                                            "expect_body",
-                                            "allow_self_signed",
-                                        ],
-                                        &Value::String(k.clone()),
-                                    ));
-                                }
-                            }
-                        }
-                        check.url = url.ok_or_else(|| {
-                            bad(&format!("{at}.url"), "a URL to check", &Value::Null)
-                        })?;
-                        checks.push(check);
+                        checks.push(check_settings::http(&at, &sub(&at, item)?, "url", &say)?);
                     }
-                    self.smoke = Some(checks);
+                    block_smoke = Some(checks);
+                }
+                "checks" => {
+                    let (http, app) = check_settings::checks(key, v, &say)?;
+                    block_checks_http = Some(http);
+                    self.app_checks = Some(app);
                 }
                 _ => {
                     return Err(unknown(
@@ -388,6 +342,7 @@ impl Settings {
                             "leave_out",
                             "logs",
                             "smoke",
+                            "checks",
                             "timeouts",
                             "ready_after",
                         ],
@@ -395,6 +350,15 @@ impl Settings {
                     ));
                 }
             }
+        }
+        if block_smoke.is_some() || block_checks_http.is_some() {
+            self.smoke = Some(
+                block_smoke
+                    .into_iter()
+                    .chain(block_checks_http)
+                    .flatten()
+                    .collect(),
+            );
         }
         Ok(self)
     }
@@ -421,6 +385,14 @@ impl Settings {
         for (i, service) in self.leave_out.iter().flatten().enumerate() {
             if !known.contains(&service.as_str()) {
                 return Err(bad(format!("leave_out[{i}]"), service));
+            }
+        }
+        for check in self.app_checks.iter().flatten() {
+            if let crate::stack::checks::AppCheck::Exec(e) = check
+                && !known.contains(&e.service.as_str())
+            {
+                let key = format!("checks (exec: {}).service", e.command.join(" "));
+                return Err(bad(key, &e.service));
             }
         }
         if let Some(service) = self.database.as_ref().and_then(|d| d.service.as_deref())
@@ -492,7 +464,7 @@ fn parse_duration_text(s: &str) -> Option<Duration> {
     Some(total)
 }
 
-fn parse_status(v: &Value) -> Option<StatusExpectation> {
+pub(super) fn parse_status(v: &Value) -> Option<StatusExpectation> {
     let in_range = |n: u64| (100..=599).contains(&n).then_some(n as u16);
     if let Some(n) = v.as_u64() {
         return in_range(n).map(StatusExpectation::Exactly);
@@ -568,7 +540,7 @@ mod tests {
         // Refused here, not at every upgrade by the smoke runner.
         let e = apply(json!({"smoke": [{"url": "ftp://127.0.0.1/"}]})).unwrap_err();
         assert_eq!(e.key, "x-hoist.smoke[0].url");
-        assert!(e.expected.contains("https:// URL"), "{e}");
+        assert!(e.expected.contains("https://…"), "{e}");
         let ok =
             apply(json!({"smoke": [{"url": "https://127.0.0.1/", "allow_self_signed": true}]}))
                 .unwrap();

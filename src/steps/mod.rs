@@ -1,5 +1,6 @@
 //! Steps that more than one kind of run takes (an upgrade, a rollback, `hoist backup`).
 pub mod backup;
+pub mod checks;
 pub mod engine_loss;
 pub mod left_behind;
 pub mod pull;

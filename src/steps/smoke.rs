@@ -53,6 +53,7 @@ async fn request_tls(
     url: &str,
     timeout: Duration,
     allow_self_signed: bool,
+    headers: &[(String, String)],
 ) -> Result<(u16, String), String> {
     let client = reqwest::Client::builder()
         .timeout(timeout)
@@ -62,7 +63,11 @@ async fn request_tls(
         .build()
         .map_err(|e| e.to_string())?;
     let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
-    let answer = client.request(method, url).send().await.map_err(|e| {
+    let mut request = client.request(method, url);
+    for (name, value) in headers {
+        request = request.header(name.as_str(), value.as_str());
+    }
+    let answer = request.send().await.map_err(|e| {
         // reqwest's top line says little ("error sending request"): its cause says why. The
         // URL is said beside the error already.
         let e = e.without_url();
@@ -86,8 +91,19 @@ pub async fn request_with(
     timeout: Duration,
     allow_self_signed: bool,
 ) -> Result<(u16, String), String> {
+    request_headers(method, url, timeout, allow_self_signed, &[]).await
+}
+
+/// `request_with`, sending `headers` too.
+pub async fn request_headers(
+    method: &str,
+    url: &str,
+    timeout: Duration,
+    allow_self_signed: bool,
+    headers: &[(String, String)],
+) -> Result<(u16, String), String> {
     if url.starts_with("https://") {
-        return request_tls(method, url, timeout, allow_self_signed).await;
+        return request_tls(method, url, timeout, allow_self_signed, headers).await;
     }
     let (host, port, path) = split_url(url)
         .ok_or_else(|| format!("{url} is not an http:// or https:// URL hoist can check"))?;
@@ -95,8 +111,12 @@ pub async fn request_with(
         let mut stream = tokio::net::TcpStream::connect((host.as_str(), port))
             .await
             .map_err(|e| e.to_string())?;
+        let extra: String = headers
+            .iter()
+            .map(|(name, value)| format!("{name}: {value}\r\n"))
+            .collect();
         let request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: hoist\r\nConnection: close\r\n\r\n"
+            "{method} {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: hoist\r\n{extra}Connection: close\r\n\r\n"
         );
         stream
             .write_all(request.as_bytes())
@@ -135,11 +155,12 @@ pub async fn request_with(
 /// Runs one check against its expectation.
 pub async fn check(smoke: &Smoke) -> SmokeResult {
     let started = Instant::now();
-    let result = request_with(
+    let result = request_headers(
         &smoke.method,
         &smoke.url,
         Duration::from_secs(5),
         smoke.allow_self_signed,
+        &smoke.headers,
     )
     .await;
     let latency_ms = started.elapsed().as_millis() as u64;
@@ -191,8 +212,16 @@ pub async fn baseline(checks: &mut Vec<Smoke>) -> Vec<String> {
             continue;
         }
         let (settled, words) = settle(s).await;
-        kept.extend(settled);
         said.extend(words);
+        if let Some(s) = settled {
+            if let Some((ready, words)) = ready_endpoint(&s).await {
+                kept.push(s);
+                kept.push(ready);
+                said.push(words);
+            } else {
+                kept.push(s);
+            }
+        }
     }
     *checks = kept;
     said
@@ -236,6 +265,36 @@ async fn settle(s: Smoke) -> (Option<Smoke>, Vec<String>) {
     };
     let (s, held) = hold(s, code);
     (Some(s), held.into_iter().collect())
+}
+
+/// Where an app defines `/health/ready` (SyncTV and many others do) and it answers 200 before
+/// the upgrade, it is held to answering 200 after it too: the app's own word that it is ready,
+/// which a login page's answer is not.
+async fn ready_endpoint(s: &Smoke) -> Option<(Smoke, String)> {
+    const PATH: &str = "/health/ready";
+    let (tls, host, port, _) = parse_url(&s.url)?;
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host
+    };
+    let ready = Smoke {
+        url: format!(
+            "{}://{host}:{port}{PATH}",
+            if tls { "https" } else { "http" }
+        ),
+        expect: "200".into(),
+        expect_body: None,
+        ..s.clone()
+    };
+    let answer = check(&ready).await;
+    (answer.status == Some(200)).then(|| {
+        let words = format!(
+            "{} answers 200 before the upgrade: the app says it is ready there, so it must after the upgrade too",
+            ready.url
+        );
+        (ready, words)
+    })
 }
 
 /// The check held to the status its page answered before the upgrade, when that is a 4xx
@@ -321,13 +380,24 @@ mod tests {
             expect_body: None,
             configured: false,
             allow_self_signed: scheme == "https",
+            headers: Vec::new(),
         }
     }
 
     /// A server on a free port of 127.0.0.1 that answers every connection with `answer` once
     /// it has read what came (a whole HTTP request, or a TLS hello), then closes it. Closing
-    /// with unread bytes would reset the connection rather than end it.
+    /// with unread bytes would reset the connection rather than end it. It has no
+    /// `/health/ready` (404).
     async fn serving(answer: &'static str) -> u16 {
+        serving_ready(
+            answer,
+            "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+        )
+        .await
+    }
+
+    /// `serving`, answering `ready` to `GET /health/ready`.
+    async fn serving_ready(answer: &'static str, ready: &'static str) -> u16 {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         tokio::spawn(async move {
@@ -340,6 +410,11 @@ mod tests {
                         break;
                     }
                 }
+                let answer = if came.starts_with(b"GET /health/ready ") {
+                    ready
+                } else {
+                    answer
+                };
                 let _ = stream.write_all(answer.as_bytes()).await;
             }
         });
@@ -359,6 +434,30 @@ mod tests {
         );
         assert_eq!(checks, [detected("http", port)]);
         assert!(check(&checks[0]).await.ok);
+    }
+
+    #[tokio::test]
+    async fn an_app_that_serves_health_ready_is_held_to_it() {
+        let port = serving_ready(
+            "HTTP/1.1 302 Found\r\nLocation: /login\r\nContent-Length: 0\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        )
+        .await;
+        let mut checks = vec![detected("http", port)];
+        let said = baseline(&mut checks).await;
+        let ready = format!("http://127.0.0.1:{port}/health/ready");
+        assert_eq!(
+            said,
+            [format!(
+                "{ready} answers 200 before the upgrade: the app says it is ready there, so it must after the upgrade too"
+            )]
+        );
+        assert_eq!(checks.len(), 2, "{checks:?}");
+        assert_eq!(
+            (checks[1].url.as_str(), checks[1].expect.as_str()),
+            (ready.as_str(), "200")
+        );
+        assert!(check(&checks[1]).await.ok);
     }
 
     #[tokio::test]

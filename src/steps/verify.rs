@@ -45,6 +45,32 @@ pub(crate) fn running_problems(after: &Facts, targets: &BTreeMap<String, String>
     problems
 }
 
+/// The checks beyond HTTP (`x-hoist: checks:`), each reported as it answers; none when the
+/// stack has none. `after`: the app as it is now (its containers run the commands).
+pub(crate) async fn app_checks(
+    run: &Run<'_>,
+    stack: &crate::stack::Stack,
+    after: &Facts,
+) -> (Vec<super::checks::Outcome>, Vec<String>) {
+    let checks = &stack.detection.app_checks;
+    if checks.is_empty() {
+        return (Vec::new(), Vec::new());
+    }
+    let outcomes = super::checks::run_all(checks, after.docker.as_ref().ok()).await;
+    let mut problems = Vec::new();
+    for o in &outcomes {
+        run.emit(Event::Check {
+            what: o.what.clone(),
+            ok: o.ok,
+            detail: format!("{} ({} ms)", o.detail, o.ms),
+        });
+        if !o.ok {
+            problems.push(format!("{}: {}", o.what, o.detail));
+        }
+    }
+    (outcomes, problems)
+}
+
 /// The smoke checks (detected and configured), each reported as it answers.
 pub(crate) async fn smoke_checks(
     run: &Run<'_>,

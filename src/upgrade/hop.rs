@@ -17,7 +17,7 @@ use crate::rollback_plan::Moment;
 use crate::stack::{Stack, pin};
 use crate::steps::engine_loss::{After, EngineLoss};
 use crate::steps::restart::{Up, restart_and_watch};
-use crate::steps::verify::{running_problems, smoke_checks};
+use crate::steps::verify::{app_checks, running_problems, smoke_checks};
 use crate::steps::write_mark;
 
 /// What every hop of one upgrade shares.
@@ -202,6 +202,8 @@ pub(super) async fn run_hop(
     problems.extend(data_checks(run, schema_before, &after));
     let (smoke_results, smoke_problems) = smoke_checks(run, stack).await;
     problems.extend(smoke_problems);
+    let (check_results, check_problems) = app_checks(run, stack, &after).await;
+    problems.extend(check_problems);
     // The app was stopped for the write mark just before `up -d`: part of the downtime.
     let downtime_ms = up.end().await.map(|d| d + stopped_first_ms);
     *downtime_total = match (*downtime_total, downtime_ms) {
@@ -213,6 +215,9 @@ pub(super) async fn run_hop(
     summary.fingerprint_before = Some(schema_before.map(|p| p.fingerprint.clone()));
     summary.fingerprint_after = Some(schema_after.map(|p| p.fingerprint.clone()));
     summary.smoke = Some(serde_json::to_value(&smoke_results).unwrap_or_default());
+    if !check_results.is_empty() {
+        summary.checks = Some(serde_json::to_value(&check_results).unwrap_or_default());
+    }
     summary.downtime_ms = Some(*downtime_total);
     if !problems.is_empty() {
         let failure = format!(

@@ -153,6 +153,7 @@ async fn prepare_and_run(
         continuing,
         &to,
         &mut stack.detection.smoke,
+        &stack.detection.app_checks,
     )
     .await
     {

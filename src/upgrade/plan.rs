@@ -73,7 +73,12 @@ pub(super) fn build(
                 .collect(),
         },
         overridden: overridden.to_vec(),
-        checks: view.smoke.iter().map(|s| s.words()).collect(),
+        checks: view
+            .smoke
+            .iter()
+            .map(|s| s.words())
+            .chain(view.app_checks.iter().map(|c| c.words()))
+            .collect(),
         left_out: view
             .beside
             .iter()
@@ -125,6 +130,7 @@ mod tests {
             beside: Vec::new(),
             one_shot: Vec::new(),
             smoke: Vec::new(),
+            app_checks: Vec::new(),
             inactive: Vec::new(),
             data: vec![DataMount {
                 kind: MountKind::Bind,

@@ -22,6 +22,7 @@ pub(super) struct Preflighted {
     pub(super) overridden: Vec<String>,
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn run_preflight(
     run: &mut Run<'_>,
     ctx: &Context,
@@ -30,6 +31,7 @@ pub(super) async fn run_preflight(
     continuing: bool,
     to: &str,
     smoke: &mut Vec<crate::stack::detect::Smoke>,
+    app_checks: &[crate::stack::checks::AppCheck],
 ) -> Result<Preflighted, Finished> {
     // Preflight: the same checks as `hoist check`; a failed one refuses with nothing changed.
     let step = run
@@ -123,6 +125,11 @@ pub(super) async fn run_preflight(
         for words in crate::steps::smoke::baseline(smoke).await {
             run.progress(Step::Preflight, words);
         }
+        if let Err(sentence) = app_checks_baseline(run, app_checks, &facts).await {
+            run.finish(Step::Preflight, step, false, Some(sentence.clone()))
+                .await;
+            return Err(refused(3, sentence, to));
+        }
     }
     run.finish(Step::Preflight, step, true, None).await;
     let overridden: Vec<String> = if overridden { unhealthy } else { Vec::new() };
@@ -134,4 +141,51 @@ pub(super) async fn run_preflight(
         estimate,
         overridden,
     })
+}
+
+/// The checks beyond HTTP, run once before anything changes: a check that fails now could not
+/// tell a broken upgrade from a good one (the app is unwell already, or the check is wrong),
+/// so the upgrade is refused with why.
+async fn app_checks_baseline(
+    run: &Run<'_>,
+    checks: &[crate::stack::checks::AppCheck],
+    facts: &Facts,
+) -> Result<(), String> {
+    if checks.is_empty() {
+        return Ok(());
+    }
+    run.progress(
+        Step::Preflight,
+        format!(
+            "running the app's {} check{} once before the upgrade",
+            checks.len(),
+            if checks.len() == 1 { "" } else { "s" }
+        ),
+    );
+    let outcomes = crate::steps::checks::run_all(checks, facts.docker.as_ref().ok()).await;
+    let mut failed = Vec::new();
+    for o in &outcomes {
+        run.progress(
+            Step::Preflight,
+            format!(
+                "{} before the upgrade: {}{}",
+                o.what,
+                if o.ok { "" } else { "FAILED, " },
+                o.detail
+            ),
+        );
+        if !o.ok {
+            failed.push(format!("{}: {}", o.what, o.detail));
+        }
+    }
+    if failed.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "the app's own check{} already fail{} before the upgrade ({}), so {} could not tell a broken upgrade from a good one. Nothing was changed: fix the app, or the check in the x-hoist checks: setting, then upgrade again.",
+        if failed.len() == 1 { "" } else { "s" },
+        if failed.len() == 1 { "s" } else { "" },
+        failed.join("; "),
+        if failed.len() == 1 { "it" } else { "they" }
+    ))
 }
