@@ -120,7 +120,7 @@ pub fn print_event(event: &Event, json: bool) {
             let what = match decision {
                 Decision::Repin => "re-pin the previous version, no restore",
                 Decision::Restore if *keep_first => {
-                    "the previous version on the newer schema, keeping what was written since; if it does not come up, restore the backup"
+                    "the previous version on the database and data as they are now, keeping what was written since; if it does not come up, restore the backup"
                 }
                 Decision::Restore => "restore the backup, then the previous version",
             };

@@ -77,7 +77,9 @@ async fn after_failure(
     if let Some((question, plan)) = &offer {
         go = !req.stop.detached() && ask(events, question.clone()).await;
         if req.stop.detached() {
-            go = plan.loses_nothing();
+            // Trying the previous version as things are loses nothing; the restore that may
+            // follow is left for a person (`Consent::LosslessOnly`).
+            go = plan.loses_nothing() || plan.keep_first;
             if !go {
                 unattended_loss = Some(plan.loss_words());
             }
@@ -95,7 +97,12 @@ async fn after_failure(
         )
         .await;
     } else if go {
-        let rolled = crate::rollback::run(ctx, &target, events, journal.as_ref(), true).await;
+        let consent = if req.stop.detached() {
+            crate::rollback::Consent::LosslessOnly
+        } else {
+            crate::rollback::Consent::Given
+        };
+        let rolled = crate::rollback::run(ctx, &target, events, journal.as_ref(), consent).await;
         finished = after_rollback(finished, rolled, &change);
     }
 
@@ -127,7 +134,7 @@ async fn offer(
             let what = match plan.decision {
                 crate::rollback_plan::Decision::Repin => format!("re-pin {from}, no restore"),
                 crate::rollback_plan::Decision::Restore if plan.keep_first => format!(
-                    "re-pin {from} on the newer schema, keeping everything written since; if it does not come up, restore the backup: {} (kept aside)",
+                    "re-pin {from} on the database and data as they are now, keeping everything written since; if it does not come up, restore the backup: {} (kept aside)",
                     plan.loss_words()
                 ),
                 crate::rollback_plan::Decision::Restore => format!(

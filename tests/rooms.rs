@@ -124,15 +124,39 @@ fn a_good_release_passes_every_protocol_check_and_status_and_check_show_them() {
     // The storage-impacting release rewrote the rooms: what a rollback would have to undo.
     let lobby = std::fs::read_to_string(stack.dir.join("data/rooms/lobby.json")).unwrap();
     assert!(lobby.contains("\"format\": 2"), "{lobby}");
+
+    // Going back: no database to compare, so 1.0.0 is tried on the rooms as 1.1.0 left them;
+    // it refuses format 2, and the data backup is restored (asked for with --yes).
+    let back = stack.hoist(&["rollback", "--yes", "--json"]);
+    back.assert_no_panic();
+    assert_eq!(back.code, 0, "{back:?}");
+    let s = back.summary();
+    assert_eq!(s["decision"], "restore", "{s:#}");
+    assert!(
+        s["reason"].as_str().unwrap().starts_with("Data only (no database; the app keeps its state in files): 1.0.0 did not come up on the data as the newer version left it")
+            && s["reason"].as_str().unwrap().contains("the backup holds the app's data and no database dump"),
+        "{s:#}"
+    );
+    let failed = s["keep"]["failed"].as_str().unwrap();
+    assert!(
+        failed.starts_with("1.0.0 did not come up on the data as the newer version left it"),
+        "{failed}"
+    );
+    assert_eq!(ready_version(&stack), "1.0.0");
+    let lobby = std::fs::read_to_string(stack.dir.join("data/rooms/lobby.json")).unwrap();
+    assert!(lobby.contains("\"format\": 1"), "{lobby}");
+    // The checks held the old release too.
+    assert_eq!(s["checks"].as_array().map(Vec::len), Some(3), "{s:#}");
 }
 
 /// A broken release, its failed upgrade, and the rollback: back on 1.0.0, the failure named.
-fn rolled_back(tag: &str, to: &str, because: &[&str]) {
+/// Each broken release keeps 1.1.0's storage format, so the rollback restores the rooms.
+fn rolled_back(tag: &str, to: &str, path: &str, because: &[&str]) {
     if !docker_available() {
         return;
     }
     let stack = rooms_stack(tag, "1.0.0");
-    let up = stack.hoist(&["upgrade", "--to", to, "--yes"]);
+    let up = stack.hoist(&["upgrade", "--to", to, "--path", path, "--yes"]);
     up.assert_no_panic();
     assert_eq!(up.code, 4, "{up:?}");
     let all = format!("{}{}", up.stdout, up.stderr);
@@ -140,6 +164,12 @@ fn rolled_back(tag: &str, to: &str, because: &[&str]) {
         assert!(all.contains(words), "{words}\n{up:?}");
     }
     assert_eq!(ready_version(&stack), "1.0.0", "{up:?}");
+    assert!(
+        all.contains("did not come up on the data as the newer version left it"),
+        "{up:?}"
+    );
+    let lobby = std::fs::read_to_string(stack.dir.join("data/rooms/lobby.json")).unwrap();
+    assert!(lobby.contains("\"format\": 1"), "{lobby}");
     let env = std::fs::read_to_string(stack.dir.join(".env")).unwrap();
     assert!(env.contains("ROOMS_VERSION=1.0.0\n"), "{env}");
     // The rollback held the old release to the same checks, and it passed them.
@@ -151,9 +181,11 @@ fn rolled_back(tag: &str, to: &str, because: &[&str]) {
 
 #[test]
 fn a_release_that_refuses_every_client_is_caught_by_the_websocket_check_and_rolled_back() {
+    // Through 1.1.0 (it passes), then 1.2.0.
     rolled_back(
         "rooms-hello",
         "1.2.0",
+        "steps",
         &[
             r#"answered {"type": "error", "reason": "unsupported client"} then closed with code 4002 (unsupported client); expected a message matching /"type": "welcome"/"#,
             r#"rooms_close_total{code="4002"} rose by 1 in 4 s (at most 0 allowed)"#,
@@ -166,6 +198,7 @@ fn a_release_whose_sessions_crash_is_caught_by_the_metrics_rule_and_rolled_back(
     rolled_back(
         "rooms-1011",
         "1.3.0",
+        "direct",
         &[
             r#"rooms_close_total{code="1011"} rose by "#,
             "(at most 2 allowed)",
@@ -178,6 +211,7 @@ fn a_release_that_replays_rooms_wrong_is_caught_by_the_operator_command_and_roll
     rolled_back(
         "rooms-replay",
         "1.4.0",
+        "direct",
         &[
             "`roomctl verify-replay --all` in rooms: exited 1, expected 0: 1 of 1 rooms failed replay verification",
         ],

@@ -101,7 +101,7 @@ fn a_broken_release_fails_and_the_user_accepts_the_offered_rollback() {
     assert!(failed.contains("Watch logs failed"), "{failed}");
     assert!(failed.contains("ImportError"), "{failed}");
     assert!(failed.contains("by pinning it again"), "{failed}");
-    assert!(failed.contains("Why: the schema is as it was"), "{failed}");
+    assert!(failed.contains("Why: Binary-only rollback"), "{failed}");
     // Only the failed service's last lines: the healthy worker's say nothing about it.
     assert!(failed.contains("Last lines of api"), "{failed}");
     assert!(!failed.contains("Last lines of worker"), "{failed}");

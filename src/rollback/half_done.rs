@@ -81,6 +81,8 @@ pub fn restore_again(plan: Plan, earlier: Option<&RunRecord>) -> Plan {
         .map(|s| s.name.replace('_', " "))
         .unwrap_or_default();
     Plan {
+        case: plan.case,
+        config_changes: plan.config_changes,
         decision: Decision::Restore,
         reason: format!(
             "an earlier {} (run {}) stopped during its {step}: the app's data or database may be half restored, so the backup is restored again from the start",

@@ -28,7 +28,8 @@ pub(super) enum Kept {
     Ended(Finished),
 }
 
-/// Asks (unless `confirmed`: the user already agreed to a rollback that keeps first), then
+/// Asks (unless the user already agreed to a rollback that keeps first, or nobody is there:
+/// trying loses nothing), then
 /// re-pins the previous version, starts it and verifies it: images, health, `.env`, the
 /// database readable, the smoke checks.
 #[allow(clippy::too_many_arguments)]
@@ -41,22 +42,27 @@ pub(super) async fn attempt(
     engine_loss: &EngineLoss,
     target: &Target,
     plan: &Plan,
-    confirmed: bool,
+    consent: super::Consent,
     summary: &mut Value,
 ) -> Kept {
     let previous = target.previous.as_str();
-    let change = plan
-        .schema_change
-        .as_ref()
-        .map(|c| c.words())
-        .unwrap_or_default();
+    let why = match &plan.schema_change {
+        Some(change) => format!(
+            "The schema change is additive ({}), so {previous} may run on it.",
+            change.words()
+        ),
+        // A backup of the app's data alone: nothing tells whether the data changed format.
+        None => format!(
+            "The app keeps its state in its data, not in a database hoist can read; {previous} may read the data as the newer version left it."
+        ),
+    };
     let question = Question::Rollback {
         text: format!(
-            "Go back to {previous} and keep everything written since the backup? The schema change is additive ({change}), so {previous} may run on it. hoist starts it and checks it; if it does not come up healthy, the backup is restored instead (you are asked again, with what that takes away)."
+            "Go back to {previous} and keep everything written since the backup? {why} hoist starts it and checks it; if it does not come up healthy, the backup is restored instead (you are asked again, with what that takes away)."
         ),
         restore: false,
     };
-    if !confirmed && !run.ask(question).await {
+    if consent == super::Consent::Ask && !run.ask(question).await {
         run.progress(
             Step::CheckBackup,
             "going back while keeping the newer data was not confirmed; the restore is asked next",
@@ -82,10 +88,7 @@ pub(super) async fn attempt(
     {
         Ok(up) => up,
         Err(f) => {
-            let why = format!(
-                "{previous} did not come up on the newer schema: {}",
-                f.reason
-            );
+            let why = format!("{previous} did not come up on {}: {}", on(plan), f.reason);
             run.finish(f.step, f.started, false, Some(why.clone()))
                 .await;
             run.emit(crate::run::Event::Failure {
@@ -96,7 +99,17 @@ pub(super) async fn attempt(
             return Kept::Failed(why);
         }
     };
-    finish(run, ctx, stack, view, &targets, target, up, summary).await
+    finish(run, ctx, stack, view, &targets, target, up, summary, plan).await
+}
+
+/// What the previous version is started on: "the newer schema", or for a backup of the app's
+/// data alone "the data as the newer version left it".
+fn on(plan: &Plan) -> &'static str {
+    if plan.schema_change.is_some() {
+        "the newer schema"
+    } else {
+        "the data as the newer version left it"
+    }
 }
 
 /// The verify step of a kept rollback: no revision or row check (the schema is the newer one,
@@ -111,12 +124,16 @@ async fn finish(
     target: &Target,
     up: crate::steps::restart::Up,
     summary: &mut Value,
+    plan: &Plan,
 ) -> Kept {
     let (previous, current) = (target.previous.as_str(), target.current.as_str());
     let step = run
         .start(
             Step::Verify,
-            "checking images, health, .env and the app's answers on the newer schema",
+            &format!(
+                "checking images, health, .env and the app's answers on {}",
+                on(plan)
+            ),
         )
         .await;
     let problems = verify::check_after(
@@ -134,7 +151,8 @@ async fn finish(
     summary["downtime_ms"] = json!(up.end().await);
     if !problems.is_empty() {
         let why = format!(
-            "{previous} runs on the newer schema but did not verify: {}",
+            "{previous} runs on {} but did not verify: {}",
+            on(plan),
             problems.join("; ")
         );
         run.finish(Step::Verify, step, false, Some(why.clone()))
@@ -149,8 +167,14 @@ async fn finish(
     Kept::Done(Finished {
         exit_code: 0,
         sentence: format!(
-            "{} rolled back from {current} to {previous}, which runs on the newer schema (the change was additive): everything written since the backup is kept, nothing was restored. {}",
+            "{} rolled back from {current} to {previous}, which runs on {}{}: everything written since the backup is kept, nothing was restored. {}",
             view.project,
+            on(plan),
+            if plan.schema_change.is_some() {
+                " (the change was additive)"
+            } else {
+                ""
+            },
             state_words(target, &format!(".env pins {previous}"))
         ),
         summary: summary.clone(),

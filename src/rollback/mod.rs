@@ -5,6 +5,7 @@
 //! engine's `Event`s and journal.
 pub use crate::rollback_plan as plan;
 mod aside_report;
+mod config_change;
 mod half_done;
 mod keep;
 mod moved;
@@ -48,6 +49,18 @@ pub struct Target {
     /// `hoist restore DIR`: the backup is restored whatever the planner says (never a bare
     /// re-pin), and the run is journaled and said as a restore.
     pub restore: bool,
+}
+
+/// What the user agreed to before the rollback started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Consent {
+    /// Nothing yet: a step that risks or takes something away asks first.
+    Ask,
+    /// Yes, with the plan and its loss in view: nothing is asked again.
+    Given,
+    /// Nobody is attached: only what loses nothing is done (a re-pin, or the previous version
+    /// tried on the database and data as they are); a restore is left for a person.
+    LosslessOnly,
 }
 
 impl Target {
@@ -341,6 +354,12 @@ fn plan_for(
     earlier: Option<&crate::journal::RunRecord>,
 ) -> plan::Plan {
     let plan = half_done::restore_again(decide(manifest, facts, marks), earlier);
+    let changes = config_change::changes(
+        &target.backup_dir,
+        &facts.view,
+        &[&target.previous, &target.current],
+    );
+    let plan = plan::with_config_changes(plan, changes);
     if target.restore {
         restore_dir::forced(plan, manifest, facts, target, marks)
     } else {
@@ -376,7 +395,11 @@ fn decide(manifest: &Value, facts: &facts::Facts, marks: &[plan::Mark]) -> plan:
         .map(|f| (f.path.clone(), f.fingerprint.clone()))
         .collect();
     let has_database = !manifest["database"].is_null();
-    plan::with_sqlite_files(plan, has_database, &then, &now)
+    let plan = plan::with_sqlite_files(plan, has_database, &then, &now);
+    let has_data = manifest["files"]
+        .as_array()
+        .is_some_and(|files| files.iter().any(|f| f["kind"] == "archive"));
+    plan::with_data_archives(plan, has_database, has_data)
 }
 
 /// `hoist rollback [--run ID]`: the last succeeded upgrade (or run `id`) of this stack, rolled
@@ -395,7 +418,7 @@ pub async fn run_last(
         Err(e) => return refused(1, e.to_string()).erased(),
     };
     let finished = match find_target(&journal, &view.project, id, &view.backup_dir).await {
-        Ok(target) => run(ctx, &target, events, Some(&journal), false).await,
+        Ok(target) => run(ctx, &target, events, Some(&journal), Consent::Ask).await,
         Err(e) => refused(
             if id.is_some() { 2 } else { 3 },
             format!("{e}. Nothing was changed."),
@@ -412,7 +435,7 @@ pub async fn run(
     target: &Target,
     events: &UnboundedSender<Event>,
     journal: Option<&Journal>,
-    confirmed: bool,
+    consent: Consent,
 ) -> Finished {
     let opened;
     let journal = match journal {
@@ -453,7 +476,7 @@ pub async fn run(
     let result = journal.set_backup_dir(&run_id, &target.backup_dir).await;
     run.journaled(result, "record the backup it goes back to");
     let started = Instant::now();
-    let mut finished = roll_back(&mut run, ctx, &stack, view, target, confirmed).await;
+    let mut finished = roll_back(&mut run, ctx, &stack, view, target, consent).await;
     finished.summary["run_id"] = json!(run_id);
     finished.summary["steps"] = json!(run.steps());
     finished.summary["duration_ms"] = json!(started.elapsed().as_millis() as u64);
@@ -543,7 +566,7 @@ async fn roll_back(
     stack: &crate::stack::Stack,
     view: facts::StackView,
     target: &Target,
-    confirmed: bool,
+    consent: Consent,
 ) -> Finished {
     let (previous, current) = (target.previous.as_str(), target.current.as_str());
     let base = json!({"type": "summary", "command": "rollback", "from": current, "to": previous,
@@ -621,7 +644,7 @@ async fn roll_back(
             &engine_loss,
             target,
             &plan,
-            confirmed,
+            consent,
             &mut summary,
         )
         .await
@@ -657,7 +680,7 @@ async fn roll_back(
     let mut kept_aside = json!({});
     if plan.decision == Decision::Restore {
         if let Err(refusal) =
-            confirm_restore(run, &facts.view, target, &plan, &archives, confirmed).await
+            confirm_restore(run, &facts.view, target, &plan, &archives, consent).await
         {
             return refusal;
         }
@@ -770,6 +793,26 @@ async fn check_backup(
     Ok(manifest)
 }
 
+/// The end of an unattended rollback that would need a restore: the previous version did not
+/// come up as things are, and restoring takes something away, which hoist does not do alone.
+fn left_for_a_person(target: &Target, plan: &plan::Plan) -> Finished {
+    let previous = &target.previous;
+    let sentence = format!(
+        "nobody was attached to decide: {previous} did not come up on the database and data as they are now, and restoring the backup would take away {}, which hoist does not do alone. {} Run `{}` to restore it (it asks first, saying what it takes away).",
+        plan.loss_words(),
+        state_words(
+            target,
+            &format!(".env pins {previous}, which is not running")
+        ),
+        target.again()
+    );
+    Finished {
+        exit_code: 1,
+        summary: json!({"type": "summary", "command": target.noun(), "outcome": "failed", "exit_code": 1, "error": sentence, "left_for_decision": true, "steps": []}),
+        sentence,
+    }
+}
+
 /// Before a restore changes anything: refuses what a restore cannot do, then asks.
 async fn confirm_restore(
     run: &mut Run<'_>,
@@ -777,7 +820,7 @@ async fn confirm_restore(
     target: &Target,
     plan: &plan::Plan,
     archives: &[DataArchive],
-    confirmed: bool,
+    consent: Consent,
 ) -> Result<(), Finished> {
     let previous = target.previous.as_str();
     // What a restore cannot do is said before anything changes.
@@ -790,7 +833,10 @@ async fn confirm_restore(
         return Err(refused(3, sentence));
     }
     let loss = plan.loss_words();
-    // `confirmed`: the user already said yes with this plan and its loss in view.
+    // Nobody attached: the restore would take something away, so a person decides.
+    if consent == Consent::LosslessOnly {
+        return Err(left_for_a_person(target, plan));
+    }
     let question = Question::Rollback {
         text: format!(
             "Restore the backup of {} and go back to {previous}? {}; {loss}. The current data is kept aside, not deleted.",
@@ -798,7 +844,7 @@ async fn confirm_restore(
         ),
         restore: true,
     };
-    if !confirmed && !run.ask(question).await {
+    if consent == Consent::Ask && !run.ask(question).await {
         let sentence = if target.restore {
             format!(
                 "a restore needs a confirmation ({}; {loss}): run it with --yes. Nothing was changed.",

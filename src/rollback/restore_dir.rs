@@ -37,7 +37,7 @@ pub async fn run_restore(
         Err(e) => return refused(1, e.to_string()).erased(),
     };
     let finished = match restore_target(ctx, dir, Some(&journal)).await {
-        Ok(target) => super::run(ctx, &target, events, Some(&journal), false).await,
+        Ok(target) => super::run(ctx, &target, events, Some(&journal), super::Consent::Ask).await,
         Err((code, sentence)) => refused(code, format!("{sentence}. Nothing was changed.")),
     };
     journal.close().await;
@@ -274,6 +274,8 @@ pub(super) fn forced(
         None => (counted.losses, counted.unknown_loss),
     };
     Plan {
+        case: crate::rollback_plan::Case::Restore,
+        config_changes: counted.config_changes,
         decision: Decision::Restore,
         reason,
         losses,

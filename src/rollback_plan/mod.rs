@@ -31,8 +31,55 @@ pub enum Decision {
     Restore,
 }
 
+/// The kind of rollback at hand, in the words upgrade runbooks classify it with (SyncTV's:
+/// binary-only, config, additive schema, destructive schema), plus the two hoist meets when it
+/// cannot see a schema: an app whose state is only files, and a database it cannot read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Case {
+    /// Only the image changed; no migration ran: pin the previous image again.
+    BinaryOnly,
+    /// No migration ran, and the configuration changed beside the image.
+    Config,
+    /// Migrations ran that only added tables or columns: the previous version may run on them.
+    AdditiveSchema,
+    /// A migration the previous version cannot run on: the database backup is restored.
+    DestructiveSchema,
+    /// No database: the app's state is its data files, which the new version may have rewritten.
+    DataOnly,
+    /// The database cannot be read: nobody can tell what ran.
+    Unknown,
+    /// `hoist restore DIR`: a backup put back because it was asked for.
+    Restore,
+}
+
+impl Case {
+    /// The case, first in the plan's reason: "Binary-only rollback (no migration ran):".
+    pub fn headline(&self) -> &'static str {
+        match self {
+            Case::BinaryOnly => "Binary-only rollback (only the image changed, no migration ran):",
+            Case::Config => "Config rollback (no migration ran; the configuration changed too):",
+            Case::AdditiveSchema => {
+                "Additive schema (migrations ran that the previous version may support):"
+            }
+            Case::DestructiveSchema => {
+                "Destructive schema (a migration ran that the previous version cannot run on):"
+            }
+            Case::DataOnly => "Data only (no database; the app keeps its state in files):",
+            Case::Unknown => "Unknown (hoist cannot read the database):",
+            Case::Restore => "Restore (as you asked):",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Plan {
+    /// Which kind of rollback this is (binary-only, config, additive or destructive schema…).
+    pub case: Case,
+    /// Files of the configuration that changed since the backup besides the version (the
+    /// Config case; said with any other).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub config_changes: Vec<String>,
     pub decision: Decision,
     pub reason: String,
     /// Tables with more rows now than in the backup (a restore only).
@@ -59,13 +106,22 @@ impl Plan {
     /// The reason, and when the previous version is tried first, that it is: what front ends
     /// show ("why").
     pub fn reason_words(&self) -> String {
+        let config = if self.config_changes.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ". Changed since the backup besides the version: {} — hoist pins the previous version and leaves the rest of your configuration as it is; the backup holds the files as they were",
+                self.config_changes.join(", ")
+            )
+        };
         if self.keep_first {
             format!(
-                "{}, keeping everything written since, so that is tried first; the backup is restored if it does not come up",
+                "{} {}, keeping everything written since, so that is tried first; the backup is restored if it does not come up{config}",
+                self.case.headline(),
                 self.reason
             )
         } else {
-            self.reason.clone()
+            format!("{} {}{config}", self.case.headline(), self.reason)
         }
     }
 
@@ -96,6 +152,8 @@ pub fn with_sqlite_files(
         return plan;
     };
     Plan {
+        case: Case::DestructiveSchema,
+        config_changes: plan.config_changes,
         decision: Decision::Restore,
         reason: format!(
             "the SQLite database {path} in the app's data changed its schema since the backup (or cannot be read now): the previous version may not run on it, so the data is restored, which puts it back"
@@ -109,6 +167,40 @@ pub fn with_sqlite_files(
     }
 }
 
+/// After `decide` and `with_sqlite_files`, for a backup with no database dump that holds the
+/// app's data: the new version may have rewritten the data in a format the previous version
+/// cannot read (a storage-impacting release), which hoist cannot tell from outside. So the
+/// previous version is tried on the data as it is first (losing nothing), and the data backup
+/// is restored if it does not come up — never a bare re-pin that leaves the app down.
+pub fn with_data_archives(plan: Plan, has_database: bool, has_data: bool) -> Plan {
+    if plan.decision != Decision::Repin || has_database || !has_data {
+        return plan;
+    }
+    Plan {
+        case: Case::DataOnly,
+        decision: Decision::Restore,
+        reason: "the backup holds the app's data and no database dump (hoist found no database it can dump): the new version may have rewritten the data in a format the previous version cannot read, and hoist cannot tell, so the previous version may run on it".into(),
+        losses: Vec::new(),
+        unknown_loss: Some(
+            "what was written to the app's data since the backup is taken away (hoist cannot count files)"
+                .into(),
+        ),
+        schema_change: None,
+        keep_first: true,
+        ..plan
+    }
+}
+
+/// Pins the case to Config when no migration ran and the configuration changed (`changes`:
+/// the files, said), and records the changes for any other case.
+pub fn with_config_changes(mut plan: Plan, changes: Vec<String>) -> Plan {
+    if !changes.is_empty() && plan.case == Case::BinaryOnly {
+        plan.case = Case::Config;
+    }
+    plan.config_changes = changes;
+    plan
+}
+
 /// Decides from facts: the schema revision and fingerprint now against the backup's.
 /// `now` is `None` when the stack has no database, `Some(Err)` when it cannot be read.
 /// `marks` are the upgrade's write marks (see `losses`), oldest first.
@@ -118,6 +210,8 @@ pub fn decide(
     marks: &[Mark],
 ) -> Plan {
     let plan = |decision, reason: String, losses| Plan {
+        case: Case::BinaryOnly,
+        config_changes: Vec::new(),
         decision,
         reason,
         losses,
@@ -139,6 +233,7 @@ pub fn decide(
                 _ => "the database is not found now".to_string(),
             };
             return Plan {
+                case: Case::Unknown,
                 unknown_loss: Some(format!(
                     "what was written since the backup is taken away ({why}, so hoist cannot count it)"
                 )),
@@ -183,6 +278,11 @@ pub fn decide(
     let plan = |decision, reason: String, losses| Plan {
         schema_change: change.clone(),
         keep_first: additive && decision == Decision::Restore,
+        case: match decision {
+            Decision::Repin => Case::BinaryOnly,
+            Decision::Restore if additive => Case::AdditiveSchema,
+            Decision::Restore => Case::DestructiveSchema,
+        },
         ..plan(decision, reason, losses)
     };
     if now.migrations.as_ref().is_some_and(|m| m.dirty) {
@@ -258,6 +358,51 @@ pub fn loss_words(losses: &[Loss], unknown: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_case_in_the_runbooks_words() {
+        let repin = decide(None, None, &[]);
+        assert_eq!(repin.case, Case::BinaryOnly);
+        assert!(repin.reason_words().starts_with("Binary-only rollback (only the image changed, no migration ran): the backup holds no database dump"));
+        let config = with_config_changes(repin.clone(), vec![".env (2 lines)".into()]);
+        assert_eq!(config.case, Case::Config);
+        assert!(
+            config
+                .reason_words()
+                .starts_with("Config rollback (no migration ran; the configuration changed too):"),
+            "{}",
+            config.reason_words()
+        );
+        assert!(config.reason_words().ends_with("Changed since the backup besides the version: .env (2 lines) — hoist pins the previous version and leaves the rest of your configuration as it is; the backup holds the files as they were"), "{}", config.reason_words());
+        assert_eq!(
+            with_config_changes(repin.clone(), Vec::new()).case,
+            Case::BinaryOnly
+        );
+        // A backup of the app's data alone: tried as it is, restored if that fails.
+        let data = with_data_archives(repin.clone(), false, true);
+        assert_eq!(
+            (data.case, data.decision, data.keep_first),
+            (Case::DataOnly, Decision::Restore, true)
+        );
+        assert!(!data.loses_nothing());
+        assert!(
+            data.reason_words()
+                .starts_with("Data only (no database; the app keeps its state in files):"),
+            "{}",
+            data.reason_words()
+        );
+        assert_eq!(
+            with_data_archives(repin.clone(), true, true).decision,
+            Decision::Repin
+        );
+        assert_eq!(
+            with_data_archives(repin.clone(), false, false).decision,
+            Decision::Repin
+        );
+        // Config changes are said with any case, the case kept.
+        let restore_config = with_config_changes(data, vec!["compose.yaml (1 line)".into()]);
+        assert_eq!(restore_config.case, Case::DataOnly);
+    }
 
     #[test]
     fn an_sqlite_file_whose_schema_changed_means_a_restore_with_an_uncounted_loss() {

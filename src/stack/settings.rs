@@ -327,7 +327,8 @@ impl Settings {
                 }
                 "checks" => {
                     let (http, app) = check_settings::checks(key, v, &say)?;
-                    block_checks_http = Some(http);
+                    // Only HTTP entries replace the detected HTTP checks.
+                    block_checks_http = (!http.is_empty()).then_some(http);
                     self.app_checks = Some(app);
                 }
                 _ => {
@@ -519,6 +520,23 @@ mod tests {
         let smoke = s.smoke.unwrap();
         assert!(smoke[0].expect_status.accepts(200) && !smoke[0].expect_status.accepts(302));
         assert!(s.log_failure[0].is_match("Traceback (most recent call last):"));
+    }
+
+    #[test]
+    fn http_checks_replace_the_detected_ones_and_the_others_add_to_them() {
+        let ws = json!({"websocket": "ws://127.0.0.1:1/ws", "expect": "welcome"});
+        // Only a WebSocket check: the detected HTTP checks stay (no `smoke` set).
+        let s = apply(json!({"checks": [ws.clone()]})).unwrap();
+        assert!(s.smoke.is_none());
+        assert_eq!(s.app_checks.map(|c| c.len()), Some(1));
+        // `smoke:` and `http:` entries of one block are one list.
+        let s = apply(json!({
+            "smoke": [{"url": "http://127.0.0.1:1/a"}],
+            "checks": [{"http": "http://127.0.0.1:1/b"}, ws]
+        }))
+        .unwrap();
+        let urls: Vec<String> = s.smoke.unwrap().into_iter().map(|c| c.url).collect();
+        assert_eq!(urls, ["http://127.0.0.1:1/a", "http://127.0.0.1:1/b"]);
     }
 
     #[test]

@@ -412,9 +412,15 @@ async fn roll_back(ctx: &Context, events: &mpsc::UnboundedSender<Event>) -> crat
     };
     let finished =
         match crate::rollback::find_target(&journal, &view.project, None, &view.backup_dir).await {
-            Ok(target) => crate::rollback::run(ctx, &target, events, Some(&journal), false)
-                .await
-                .erased(),
+            Ok(target) => crate::rollback::run(
+                ctx,
+                &target,
+                events,
+                Some(&journal),
+                crate::rollback::Consent::Ask,
+            )
+            .await
+            .erased(),
             Err(e) => refused(&e),
         };
     journal.close().await;

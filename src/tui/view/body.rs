@@ -210,7 +210,7 @@ fn offer(state: &State, theme: Theme, width: u16) -> (Rows, Rows) {
             state.from
         ),
         Decision::Restore if offer.keep_first => format!(
-            "Go back to {} on the newer schema, keeping what was written since; if it does not come up, restore the backup first.",
+            "Go back to {} on the database and data as they are now, keeping what was written since; if it does not come up, restore the backup first.",
             state.from
         ),
         Decision::Restore => format!(

@@ -30,12 +30,13 @@ RELEASES = {
     "1.0.0": {"format": 1},
     # Storage-impacting: rewrites every room into format 2, which 1.0.0 refuses to start on.
     "1.1.0": {"format": 2},
+    # The releases after it keep format 2, and each is broken in a way HTTP does not show.
     # Refuses every client's hello (close code 4002); /health/ready still answers 200.
-    "1.2.0": {"format": 1, "refuse_hello": True},
+    "1.2.0": {"format": 2, "refuse_hello": True},
     # Serves everything, but its sessions crash: close code 1011 counted twice a second.
-    "1.3.0": {"format": 1, "crashing_sessions": True},
+    "1.3.0": {"format": 2, "crashing_sessions": True},
     # Replays rooms with a changed hash: `roomctl verify-replay` finds every room corrupt.
-    "1.4.0": {"format": 1, "replay_salt": "1.4"},
+    "1.4.0": {"format": 2, "replay_salt": "1.4"},
 }
 
 LOCK = threading.Lock()
