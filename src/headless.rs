@@ -54,6 +54,12 @@ pub fn print_event(event: &Event, json: bool) {
     if matches!(event, Event::Ask { .. }) {
         return;
     }
+    // The observation window ticks each second for the wizard's countdown; a log needs less.
+    if let Event::Observe { elapsed_s, .. } = event
+        && elapsed_s % 30 != 0
+    {
+        return;
+    }
     if json {
         if let Ok(line) = serde_json::to_string(event) {
             let _ = writeln!(out, "{line}");
@@ -62,6 +68,14 @@ pub fn print_event(event: &Event, json: bool) {
     }
     let _ = match event {
         Event::StepStarted { step, what } => writeln!(out, "==> {}: {what}", step.name()),
+        Event::Observe { elapsed_s, total_s } => writeln!(
+            out,
+            "    watched {}:{:02} of {}:{:02}, stable so far",
+            elapsed_s / 60,
+            elapsed_s % 60,
+            total_s / 60,
+            total_s % 60
+        ),
         Event::StepFinished {
             step,
             status,

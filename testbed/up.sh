@@ -15,7 +15,7 @@ compose_version=2.40.3
 releases=(0.1.9 0.1.10 0.1.11 0.1.12 0.1.13 0.1.14)
 latest=0.1.12
 # Rooms, the realtime room server (runbook 002): checks beyond HTTP (tests/rooms.rs).
-rooms_releases=(1.0.0 1.1.0 1.2.0 1.3.0 1.4.0)
+rooms_releases=(1.0.0 1.1.0 1.2.0 1.3.0 1.4.0 1.5.0)
 base_packages=postgresql-15,python3,python3-psycopg2,redis-server
 base_image=hoist-testbed/base:bookworm
 mariadb_packages=mariadb-server

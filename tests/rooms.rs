@@ -14,6 +14,11 @@ fn rooms_stack(tag: &str, version: &str) -> TestStack {
 }
 
 fn rooms_stack_with(tag: &str, version: &str, replay_line: &str) -> TestStack {
+    rooms_stack_observed(tag, version, replay_line, "")
+}
+
+/// `observe`: an `observe:` line for x-hoist, or "".
+fn rooms_stack_observed(tag: &str, version: &str, replay_line: &str, observe: &str) -> TestStack {
     let port = free_port();
     let compose = format!(
         r#"services:
@@ -27,6 +32,7 @@ fn rooms_stack_with(tag: &str, version: &str, replay_line: &str) -> TestStack {
 
 x-hoist:
   database: none
+{observe}
   checks:
     - websocket: ws://127.0.0.1:${{ROOMS_PORT}}/ws/lobby
       send: hello
@@ -284,4 +290,35 @@ fn bad_checks_are_refused_naming_the_key_before_anything() {
     let run = common::Run::of(out);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("`x-hoist.checks (exec: roomctl).service`: expected the name of a service of the compose file (rooms), found \"roms\""), "{run:?}");
+}
+
+#[test]
+fn a_release_that_breaks_after_its_checks_is_caught_by_the_observation_window_and_rolled_back() {
+    if !docker_available() {
+        return;
+    }
+    let stack = rooms_stack_observed(
+        "rooms-late",
+        "1.0.0",
+        "replay hashes match",
+        "  observe: 40s",
+    );
+    let up = stack.hoist(&["upgrade", "--to", "1.5.0", "--path", "direct", "--yes"]);
+    up.assert_no_panic();
+    assert_eq!(up.code, 4, "{up:?}");
+    let all = format!("{}{}", up.stdout, up.stderr);
+    for words in [
+        // Its checks pass: the crashes start later.
+        "watching the app for 0:40 before calling the upgrade done: its containers and its metrics rules",
+        "the upgrade to 1.5.0 did not hold: during the observation window, after 0:",
+        r#"rooms_close_total{code="1011"} rose by "#,
+        "did not come up on the data as the newer version left it",
+    ] {
+        assert!(all.contains(words), "{words}\n{up:?}");
+    }
+    assert!(
+        all.contains("    watched 0:00 of 0:40, stable so far"),
+        "{up:?}"
+    );
+    assert_eq!(ready_version(&stack), "1.0.0", "{up:?}");
 }

@@ -102,6 +102,12 @@ pub enum Event {
     Plan {
         plan: Box<super::UpgradePlan>,
     },
+    /// The observation window after the upgrade verified: `elapsed_s` of `total_s` seconds
+    /// watched so far, the app stable. Sent once a second.
+    Observe {
+        elapsed_s: u64,
+        total_s: u64,
+    },
     /// A multi-hop upgrade begins its `number`th hop of `of`.
     Hop {
         number: usize,

@@ -7,9 +7,31 @@
 pub struct Stop {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     detached: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// During an observation window: the person accepts the upgrade now.
+    accept: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// During an observation window: the person wants the upgrade rolled back.
+    reject: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Stop {
+    /// Ends an observation window early, the upgrade accepted.
+    pub fn accept_now(&self) {
+        self.accept.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn accepted(&self) -> bool {
+        self.accept.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Ends an observation window early as a failure: the upgrade is rolled back.
+    pub fn roll_back_now(&self) {
+        self.reject.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn rejected(&self) -> bool {
+        self.reject.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     pub fn request(&self) {
         self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
     }

@@ -34,6 +34,8 @@ pub struct Settings {
     pub timeout_engine: Option<Duration>,
     /// Without a healthcheck, a service is ready after running this long without a restart.
     pub ready_after: Option<Duration>,
+    /// After the upgrade verified, how long the app is watched before it is called done.
+    pub observe: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -182,6 +184,7 @@ impl Settings {
                 "data" => self.data = Some(strings(key, v)?),
                 "leave_out" => self.leave_out = Some(strings(key, v)?),
                 "ready_after" => self.ready_after = Some(duration(key, v)?),
+                "observe" => self.observe = Some(duration(key, v)?),
                 "database" if v.as_str() == Some("none") => {
                     self.database = Some(DatabaseSetting {
                         none: true,
@@ -346,6 +349,7 @@ impl Settings {
                             "checks",
                             "timeouts",
                             "ready_after",
+                            "observe",
                         ],
                         &Value::String(key.clone()),
                     ));

@@ -249,6 +249,8 @@ async fn drive(
                     }
                 }
                 Command::Stop => stop.request(),
+                Command::AcceptNow => stop.accept_now(),
+                Command::RollBackNow => stop.roll_back_now(),
                 Command::History => {
                     let out = crate::report::history::run(ctx).await;
                     let text = if out.exit_code == 0 {

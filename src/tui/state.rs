@@ -266,6 +266,8 @@ pub struct State {
     pub env_diff: Option<crate::run::EnvDiff>,
     /// The user asked to stop at the next safe point.
     pub stop_requested: bool,
+    /// The observation window after the upgrade verified: (seconds watched, of how many).
+    pub observing: Option<(u64, u64)>,
     /// The user answered no to the upgrade's question: nothing was meant to change.
     pub declined: bool,
     /// `hoist` with the options this wizard was started with (`-C DIR`, `--state-dir`…): the
@@ -341,6 +343,10 @@ pub enum Command {
     Answer(bool),
     /// Ask the engine to stop at its next safe point.
     Stop,
+    /// End the observation window now, the upgrade accepted.
+    AcceptNow,
+    /// End the observation window now, the upgrade rolled back.
+    RollBackNow,
     /// Continue the interrupted run with this id, to this version (its backup kept).
     Resume { run: String, to: String },
     /// Roll back the last upgrade (`hoist rollback`).
@@ -382,6 +388,7 @@ impl State {
             pulls: Vec::new(),
             env_diff: None,
             stop_requested: false,
+            observing: None,
             declined: false,
             hoist: "hoist".to_string(),
             backup_dir: None,
@@ -662,6 +669,7 @@ fn on_event(state: &mut State, event: Event) {
             message,
             ..
         } => {
+            state.observing = None;
             let stage = Stage::of(step);
             let ok = status == crate::run::StepStatus::Done;
             state.set(stage, if ok { Status::Done } else { Status::Failed });
@@ -784,6 +792,9 @@ fn on_event(state: &mut State, event: Event) {
             }
             state.push_progress(format!("hop {number} of {of}: {from} -> {to}"));
         }
+        Event::Observe { elapsed_s, total_s } => {
+            state.observing = Some((elapsed_s, total_s));
+        }
         Event::Rollback {
             decision,
             reason,
@@ -884,6 +895,14 @@ fn on_key(state: &mut State, key: Key) -> Vec<Command> {
     }
     match key {
         Key::Char('?') => state.overlay = Some(Overlay::Help),
+        Key::Char('a') if state.observing.is_some() => {
+            state.observing = None;
+            return vec![Command::AcceptNow];
+        }
+        Key::Char('r') if state.observing.is_some() => {
+            state.observing = None;
+            return vec![Command::RollBackNow];
+        }
         Key::Char('q') | Key::CtrlC => {
             if state.changing() {
                 state.overlay = Some(Overlay::Quit);

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::after_pin_state;
+use super::observe::{self, Observed};
 use crate::context::Context;
 use crate::db::DbProbe;
 use crate::docker::Engine;
@@ -90,6 +91,44 @@ pub(super) async fn run_hops(
         }
     }
     run.hop = None;
+    if let (Some(window), Some((last, targets))) = (
+        j.stack.settings.observe.filter(|w| !w.is_zero()),
+        hops.last(),
+    ) {
+        let has_metrics = j
+            .stack
+            .detection
+            .app_checks
+            .iter()
+            .any(|c| matches!(c, crate::stack::checks::AppCheck::Metrics(_)));
+        let step = run
+            .start(Step::Verify, &observe::start_words(window, has_metrics))
+            .await;
+        let watched = observe::observe(
+            run,
+            j.ctx,
+            &j.facts.view,
+            &j.stack.detection.app_checks,
+            targets,
+            window,
+            stop,
+        )
+        .await;
+        match watched {
+            Observed::Stable(words) => run.finish(Step::Verify, step, true, Some(words)).await,
+            Observed::Broke(why) => {
+                let failure = format!("the upgrade to {last} did not hold: {why}");
+                summary.failure = Some(failure.clone());
+                summary.hops_done = Some(hops_done.clone());
+                run.emit(Event::Failure {
+                    reason: failure.clone(),
+                    evidence: BTreeMap::new(),
+                });
+                let sentence = after_pin_state(j.stack, last, from, j.backup_dir, failure);
+                return run.fail(Step::Verify, step, sentence, summary).await;
+            }
+        }
+    }
     summary.hops_done = Some(hops_done.clone());
     summary.outcome = Outcome::Succeeded;
     summary.exit_code = 0;

@@ -6,6 +6,7 @@
 
 mod backup_pull;
 mod hop;
+mod observe;
 mod plan;
 mod preflight;
 mod resume;

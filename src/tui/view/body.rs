@@ -42,9 +42,18 @@ fn heading(state: &State, theme: Theme) -> Vec<Line<'static>> {
     if let Some(secs) = state.elapsed_s.filter(|_| state.changing()) {
         title.push_str(&format!("  ({})", clock(secs)));
     }
+    // The observation window says what it waits for, not the checks' purpose.
+    let purpose = match state.observing {
+        Some((watched, total)) => format!(
+            "Watching the app before calling the upgrade done: {} of {} watched, stable so far. a accepts it now, r rolls it back.",
+            clock(watched),
+            clock(total)
+        ),
+        None => state.purpose().to_string(),
+    };
     vec![
         Line::from(Span::styled(title, theme.bold())),
-        Line::from(state.purpose()),
+        Line::from(purpose),
         Line::from(""),
     ]
 }

@@ -97,6 +97,14 @@ fn stepper_shown(state: &State, width: u16) -> bool {
 /// The keys that do something now.
 fn hints(state: &State) -> Line<'static> {
     let question = state.prompt.as_ref().map(|p| &p.question);
+    if let (None, Some((watched, total))) = (question, state.observing) {
+        let clock = |s: u64| format!("{}:{:02}", s / 60, s % 60);
+        return Line::from(format!(
+            " watching, {} of {} left  a accept now  r roll back  ? help",
+            clock(total.saturating_sub(watched)),
+            clock(total)
+        ));
+    }
     let text = match (question, &state.phase) {
         (Some(crate::run::Question::Override { .. }), _) => {
             " type the word, Enter go on  Esc stop here, nothing changed  ? help"

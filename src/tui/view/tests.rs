@@ -8,7 +8,7 @@ use ratatui::backend::TestBackend;
 use super::{Theme, render};
 use crate::rollback::plan::{Decision, Loss};
 use crate::run::{Event, Question, Step};
-use crate::tui::state::{Key, Msg, State, update};
+use crate::tui::state::{Command, Key, Msg, State, update};
 
 const SIZES: [(u16, u16); 2] = [(80, 24), (160, 48)];
 
@@ -758,6 +758,42 @@ fn smoke_tests_checklist() {
     );
     checks(&mut s);
     snap("smoke_tests", &s);
+}
+
+/// The observation window after the checks passed: its countdown and keys in the key bar;
+/// `a` accepts now, `r` rolls back, and the window's end takes them away.
+#[test]
+fn the_observation_window_counts_down_with_its_keys() {
+    let mut s = watching();
+    step(&mut s, Step::Watch, "", Some(true));
+    step(&mut s, Step::Verify, "", Some(true));
+    step(
+        &mut s,
+        Step::Verify,
+        "watching the app for 10:00 before calling the upgrade done: its containers and its metrics rules",
+        None,
+    );
+    engine(
+        &mut s,
+        Event::Observe {
+            elapsed_s: 95,
+            total_s: 600,
+        },
+    );
+    snap("observing", &s);
+    let mut accept = s.clone();
+    assert_eq!(
+        update(&mut accept, Msg::Key(Key::Char('a'))),
+        [Command::AcceptNow]
+    );
+    let mut reject = s.clone();
+    assert_eq!(
+        update(&mut reject, Msg::Key(Key::Char('r'))),
+        [Command::RollBackNow]
+    );
+    step(&mut s, Step::Verify, "", Some(true));
+    assert_eq!(s.observing, None);
+    assert!(update(&mut s, Msg::Key(Key::Char('a'))).is_empty());
 }
 
 #[test]
