@@ -121,6 +121,10 @@ fn a_good_release_passes_every_protocol_check_and_status_and_check_show_them() {
         "{up:?}"
     );
     for line in [
+        // The configuration it ran with, kept in the backup and said as a diff.
+        "configuration since the backup (2 changes; the backup's config.json holds it as it was):",
+        r#"  rooms: ROOMS_RELEASE "1.0.0" -> "1.1.0""#,
+        r#"  rooms: label org.opencontainers.image.version "1.0.0" -> "1.1.0""#,
         "running the app's 3 checks once before the upgrade",
         "`roomctl verify-replay --all` in rooms before the upgrade: exit 0: verified 1 rooms: replay hashes match",
         r#"rooms_close_total{code="1011"} rose by 0 in 4 s"#,

@@ -9,6 +9,7 @@
 //! `remove_stale_partials`).
 pub mod archive;
 mod beside;
+pub mod config_snapshot;
 pub mod dump;
 pub mod gzip;
 pub mod hold;
@@ -577,6 +578,21 @@ async fn write_all(
     files.extend(beside::copy_all(engine, src, dir, &mut taken, progress, &file_entry).await?);
 
     files.extend(copy_files(dir, &file_copies(src), &file_entry)?);
+
+    // The configuration the app ran with: said as a diff after an upgrade, kept whole here.
+    let upgraded: Vec<ContainerInfo> = src
+        .containers
+        .iter()
+        .filter(|c| src.upgraded.contains(&c.service))
+        .cloned()
+        .collect();
+    let snapshot = config_snapshot::take(engine, &upgraded).await;
+    if !snapshot.is_empty() {
+        let bytes =
+            serde_json::to_vec_pretty(&snapshot).map_err(|e| BackupError::Verify(e.to_string()))?;
+        write_private(dir, config_snapshot::FILE, &bytes)?;
+        files.push(file_entry(config_snapshot::FILE, "config")?);
+    }
 
     let manifest = Manifest {
         format: 1,

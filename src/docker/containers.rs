@@ -306,6 +306,27 @@ pub async fn learn_secrets(engine: &Engine, container: &str) {
     }
 }
 
+/// A container's environment (`KEY=value` entries, secrets whole: the caller decides what is
+/// shown) and its labels (the image's and its own), Compose's bookkeeping labels left out.
+pub async fn config_of(
+    engine: &Engine,
+    id: &str,
+) -> Result<(Vec<String>, std::collections::BTreeMap<String, String>), DockerError> {
+    let inspect = engine
+        .docker
+        .inspect_container(id, None::<InspectContainerOptions>)
+        .await
+        .map_err(|e| DockerError::api(format!("inspect container {id}"), e))?;
+    let config = inspect.config.unwrap_or_default();
+    let labels = config
+        .labels
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("com.docker.compose."))
+        .collect();
+    Ok((config.env.unwrap_or_default(), labels))
+}
+
 /// The last `n` lines a container logged (stdout and stderr), for evidence in a report, with
 /// known secrets masked.
 pub async fn last_log_lines(

@@ -104,6 +104,10 @@ pub struct UpgradeSummary {
     /// The smoke checks' results (`steps::smoke::SmokeResult`s); read by people, not by hoist.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub smoke: Option<Value>,
+    /// What changed in the upgraded services' environment and labels since the backup (secret
+    /// values masked), when the backup kept a snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_changes: Option<Vec<String>>,
     /// The checks beyond HTTP (`steps::checks::Outcome`s), when the stack has any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checks: Option<Value>,
@@ -170,6 +174,7 @@ impl UpgradeSummary {
             fingerprint_after: None,
             smoke: None,
             checks: None,
+            config_changes: None,
             downtime_ms: None,
             failure: None,
             evidence: None,

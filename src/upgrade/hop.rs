@@ -129,6 +129,7 @@ pub(super) async fn run_hops(
             }
         }
     }
+    summary.config_changes = config_changes(j, run).await;
     summary.hops_done = Some(hops_done.clone());
     summary.outcome = Outcome::Succeeded;
     summary.exit_code = 0;
@@ -424,4 +425,34 @@ fn data_checks(run: &Run<'_>, schema_before: Option<&DbProbe>, after: &Facts) ->
         problems.push(problem);
     }
     problems
+}
+
+/// The upgraded services' environment and labels now against the backup's snapshot, each
+/// change said (secret values masked); None when the backup kept none.
+async fn config_changes(j: &Journey<'_>, run: &Run<'_>) -> Option<Vec<String>> {
+    use crate::backup::config_snapshot;
+    let then = config_snapshot::read(j.backup_dir)?;
+    let containers = crate::docker::stack_containers(j.engine, &j.facts.view.project)
+        .await
+        .ok()?;
+    let upgraded: Vec<_> = containers
+        .into_iter()
+        .filter(|c| j.facts.view.upgraded.contains(&c.service))
+        .collect();
+    let now = config_snapshot::take(j.engine, &upgraded).await;
+    let changes = config_snapshot::diff(&then, &now);
+    let head = if changes.is_empty() {
+        "configuration: the same environment and labels as before the upgrade".to_string()
+    } else {
+        format!(
+            "configuration since the backup ({} change{}; the backup's config.json holds it as it was):",
+            changes.len(),
+            if changes.len() == 1 { "" } else { "s" }
+        )
+    };
+    run.progress(Step::Verify, head);
+    for line in &changes {
+        run.progress(Step::Verify, format!("  {line}"));
+    }
+    Some(changes)
 }
