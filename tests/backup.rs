@@ -103,8 +103,17 @@ async fn a_backup_restores_to_the_same_rows_and_files() {
             "database.sql.gz",
             "data-specivo-data.tar.gz",
             "env",
-            "compose.yaml"
+            "compose.yaml",
+            "config.json"
         ]
+    );
+    // The configuration the app ran with: each upgraded service's environment and labels.
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["api"]["env"]["SPECIVO_RELEASE"], "0.1.9", "{config:#}");
+    assert_eq!(
+        config["worker"]["labels"]["org.opencontainers.image.version"], "0.1.9",
+        "{config:#}"
     );
     for f in files {
         let path = dir.join(f["name"].as_str().unwrap());

@@ -143,6 +143,91 @@ fn a_second_hoist_is_refused_naming_the_first_and_changes_nothing() {
     assert!(!after.stderr.contains("stale lock"), "{after:?}");
 }
 
+/// Two admins on one server: root's wizard holds the project while another Unix user of the
+/// `docker` group (its own home, its own state dir) tries an upgrade and a backup: refused,
+/// naming root's hoist, nothing changed.
+#[test]
+fn another_unix_user_is_refused_while_root_holds_the_project() {
+    if !docker_available() {
+        return;
+    }
+    let is_root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false);
+    if !is_root {
+        eprintln!("SKIPPED: needs root to run hoist as another user");
+        return;
+    }
+    let docker_gid = std::fs::read_to_string("/etc/group")
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            let mut f = l.split(':');
+            (f.next() == Some("docker")).then(|| f.nth(1).map(str::to_string))?
+        })
+        .expect("the test bed's docker group");
+    let stack = TestStack::start("lock-users", "0.1.9");
+    common::set_mode(&stack.dir, 0o755);
+    let mut first = Wizard::start(&stack, 24, 120);
+    first.wait_for("next step (recommended)", 60);
+    let pid = first.pid();
+    let before = snapshot(&stack);
+    let runs = runs_in_journal(&stack);
+
+    // The other user's copy of hoist and its own state dir, as it would have them.
+    let home = tempfile::tempdir().unwrap();
+    common::set_mode(home.path(), 0o777);
+    let bin = home.path().join("hoist");
+    std::fs::copy(env!("CARGO_BIN_EXE_hoist"), &bin).unwrap();
+    common::set_mode(&bin, 0o755);
+    let as_other = |args: &[&str]| {
+        let out = std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534"])
+            .arg(format!("--groups={docker_gid}"))
+            .arg("--")
+            .arg(&bin)
+            .arg("-C")
+            .arg(&stack.dir)
+            .arg("--state-dir")
+            .arg(home.path().join("state"))
+            .args(args)
+            .env("HOME", home.path())
+            .env("DOCKER_HOST", "unix:///var/run/docker.sock")
+            .output()
+            .unwrap();
+        common::Run::of(out)
+    };
+    let holder = format!("another hoist (pid {pid}, `hoist -C");
+    for args in [
+        &["upgrade", "--to", "0.1.10", "--yes"][..],
+        &["backup"][..],
+        &["rollback", "--yes"][..],
+    ] {
+        let run = as_other(args);
+        run.assert_no_panic();
+        assert_eq!(run.code, 3, "{args:?}: {run:?}");
+        assert!(run.stderr.contains(&holder), "{args:?}: {run:?}");
+        assert!(run.stderr.contains("Nothing was changed."), "{args:?}: {run:?}");
+    }
+    // What the other user may do without the lock, it does: status reads the stack.
+    let status = as_other(&["status"]);
+    assert_eq!(status.code, 0, "{status:?}");
+
+    let after = snapshot(&stack);
+    let changed: Vec<_> = after
+        .keys()
+        .chain(before.keys())
+        .filter(|k| after.get(*k) != before.get(*k))
+        .collect();
+    assert!(changed.is_empty(), "changed: {changed:?}");
+    assert_eq!(runs_in_journal(&stack), runs);
+    assert_eq!(stack.health_version(), "0.1.9");
+    first.keys("q");
+    assert_eq!(first.exit_code(10), 0, "{}", first.contents());
+}
+
 #[test]
 fn a_lock_left_by_a_hoist_killed_with_kill_9_is_taken_over() {
     if !docker_available() {
