@@ -110,7 +110,10 @@ async fn a_backup_restores_to_the_same_rows_and_files() {
     // The configuration the app ran with: each upgraded service's environment and labels.
     let config: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
-    assert_eq!(config["api"]["env"]["SPECIVO_RELEASE"], "0.1.9", "{config:#}");
+    assert_eq!(
+        config["api"]["env"]["SPECIVO_RELEASE"], "0.1.9",
+        "{config:#}"
+    );
     assert_eq!(
         config["worker"]["labels"]["org.opencontainers.image.version"], "0.1.9",
         "{config:#}"

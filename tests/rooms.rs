@@ -126,6 +126,8 @@ fn a_good_release_passes_every_protocol_check_and_status_and_check_show_them() {
         r#"  rooms: ROOMS_RELEASE "1.0.0" -> "1.1.0""#,
         r#"  rooms: label org.opencontainers.image.version "1.0.0" -> "1.1.0""#,
         "running the app's 3 checks once before the upgrade",
+        // The watch waits for the app's own word that it is ready.
+        "/health/ready answers 200: the app says it is ready",
         "`roomctl verify-replay --all` in rooms before the upgrade: exit 0: verified 1 rooms: replay hashes match",
         r#"rooms_close_total{code="1011"} rose by 0 in 4 s"#,
     ] {

@@ -147,6 +147,11 @@ pub(crate) async fn restart_and_watch(
             &stack.settings.log_failure,
             &exit_codes,
             view.database.is_none(),
+            stack
+                .detection
+                .smoke
+                .iter()
+                .find(|s| s.url.ends_with("/health/ready") && s.expect == "200"),
         )
         .await;
         let Err(failure) = watched else { break };

@@ -71,6 +71,7 @@ pub async fn until_ready(
     failure_patterns: &[regex::Regex],
     exit_codes: &ExitCodes,
     no_dump: bool,
+    ready_url: Option<&Smoke>,
 ) -> Result<(), Failure> {
     let heard = Heard {
         no_dump: no_dump.then(|| Arc::new(std::sync::atomic::AtomicBool::new(false))),
@@ -81,7 +82,20 @@ pub async fn until_ready(
     let evidence = |tails: &Arc<Mutex<BTreeMap<String, Vec<String>>>>| {
         tails.lock().map(|t| t.clone()).unwrap_or_default()
     };
+    // The app's own readiness page (`/health/ready`), when it has one: the app is ready only
+    // once it answers 200 too (each service still judged by its own rule: a worker beside it
+    // says nothing on that page).
+    let mut app_says_ready = false;
     let result = loop {
+        if let Some(url) = ready_url.filter(|_| !app_says_ready)
+            && super::smoke::check(url).await.ok
+        {
+            app_says_ready = true;
+            let _ = events.send(Event::Progress {
+                step: crate::run::Step::Watch,
+                message: format!("{} answers 200: the app says it is ready", url.url),
+            });
+        }
         let containers = match docker::stack_containers(engine, project).await {
             Ok(c) => c,
             Err(e) => break Err(format!("Docker stopped answering: {e}")),
@@ -138,11 +152,17 @@ pub async fn until_ready(
             tokio::time::sleep(Duration::from_millis(500)).await;
             break Err(f);
         }
-        if ready == targets.len() {
+        if ready == targets.len() && (ready_url.is_none() || app_says_ready) {
             break Ok(());
         }
         if Instant::now() >= deadline {
-            break Err(format!("not ready after {} s", timeout.as_secs()));
+            let waiting = match ready_url {
+                Some(url) if ready == targets.len() => {
+                    format!(": {} did not answer 200", url.url)
+                }
+                _ => String::new(),
+            };
+            break Err(format!("not ready after {} s{waiting}", timeout.as_secs()));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
