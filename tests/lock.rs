@@ -46,6 +46,16 @@ fn snapshot(stack: &TestStack) -> BTreeMap<PathBuf, Vec<u8>> {
     out
 }
 
+/// Every file, its bytes, as `before`: nothing was changed.
+fn assert_unchanged(before: &BTreeMap<PathBuf, Vec<u8>>, after: &BTreeMap<PathBuf, Vec<u8>>) {
+    let changed: Vec<_> = after
+        .keys()
+        .chain(before.keys())
+        .filter(|k| after.get(*k) != before.get(*k))
+        .collect();
+    assert!(changed.is_empty(), "changed: {changed:?}");
+}
+
 fn runs_in_journal(stack: &TestStack) -> usize {
     let run = stack.hoist(&["history", "--json"]);
     assert_eq!(run.code, 0, "{run:?}");
@@ -124,13 +134,7 @@ fn a_second_hoist_is_refused_naming_the_first_and_changes_nothing() {
     assert_eq!(dry.code, 0, "{dry:?}");
 
     // Nothing changed: files, data, backups, the journal, the running version.
-    let after = snapshot(&stack);
-    let changed: Vec<_> = after
-        .keys()
-        .chain(before.keys())
-        .filter(|k| after.get(*k) != before.get(*k))
-        .collect();
-    assert!(changed.is_empty(), "changed: {changed:?}");
+    assert_unchanged(&before, &snapshot(&stack));
     assert_eq!(runs_in_journal(&stack), runs);
     assert_eq!(stack.health_version(), "0.1.9");
 
@@ -151,12 +155,7 @@ fn another_unix_user_is_refused_while_root_holds_the_project() {
     if !docker_available() {
         return;
     }
-    let is_root = std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout == b"0\n")
-        .unwrap_or(false);
-    if !is_root {
+    if !common::is_root() {
         eprintln!("SKIPPED: needs root to run hoist as another user");
         return;
     }
@@ -214,13 +213,7 @@ fn another_unix_user_is_refused_while_root_holds_the_project() {
             "{args:?}: {run:?}"
         );
     }
-    let after = snapshot(&stack);
-    let changed: Vec<_> = after
-        .keys()
-        .chain(before.keys())
-        .filter(|k| after.get(*k) != before.get(*k))
-        .collect();
-    assert!(changed.is_empty(), "changed: {changed:?}");
+    assert_unchanged(&before, &snapshot(&stack));
     assert_eq!(runs_in_journal(&stack), runs);
     assert_eq!(stack.health_version(), "0.1.9");
     first.keys("q");

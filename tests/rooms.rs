@@ -145,7 +145,7 @@ fn a_good_release_passes_every_protocol_check_and_status_and_check_show_them() {
     let s = back.summary();
     assert_eq!(s["decision"], "restore", "{s:#}");
     assert!(
-        s["reason"].as_str().unwrap().starts_with("Data only (no database; the app keeps its state in files): 1.0.0 did not come up on the data as the newer version left it")
+        s["reason"].as_str().unwrap().starts_with("No database (the app keeps its state in its data files): 1.0.0 did not come up on the data as the newer version left it")
             && s["reason"].as_str().unwrap().contains("the backup holds the app's data and no database dump"),
         "{s:#}"
     );
@@ -258,6 +258,19 @@ fn a_check_that_fails_before_the_upgrade_refuses_it_with_nothing_changed() {
     assert_eq!(ready_version(&stack), "1.0.0");
 }
 
+/// hoist on the files in `dir` (no stack started), with a state dir inside it.
+fn hoist_in(dir: &std::path::Path, args: &[&str]) -> common::Run {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hoist"))
+        .arg("-C")
+        .arg(dir)
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .args(args)
+        .output()
+        .unwrap();
+    common::Run::of(out)
+}
+
 #[test]
 fn bad_checks_are_refused_naming_the_key_before_anything() {
     let dir = tempfile::tempdir().unwrap();
@@ -266,15 +279,7 @@ fn bad_checks_are_refused_naming_the_key_before_anything() {
         "services:\n  rooms:\n    image: 127.0.0.1:5000/rooms/rooms:1.0.0\nx-hoist:\n  database: none\n  checks:\n    - exec: roomctl verify-replay --all\n      service: rooms\n",
     )
     .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hoist"))
-        .arg("-C")
-        .arg(dir.path())
-        .arg("--state-dir")
-        .arg(dir.path().join("state"))
-        .args(["upgrade", "--to", "1.1.0", "--yes"])
-        .output()
-        .unwrap();
-    let run = common::Run::of(out);
+    let run = hoist_in(dir.path(), &["upgrade", "--to", "1.1.0", "--yes"]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(
         run.stderr.contains("setting `x-hoist.checks[0].exec`: expected a command as a list, such as [roomctl, verify-replay, --all] (it is run as written, without a shell), found \"roomctl verify-replay --all\""),
@@ -285,17 +290,40 @@ fn bad_checks_are_refused_naming_the_key_before_anything() {
         "services:\n  rooms:\n    image: 127.0.0.1:5000/rooms/rooms:1.0.0\nx-hoist:\n  checks:\n    - exec: [roomctl]\n      service: roms\n",
     )
     .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hoist"))
-        .arg("-C")
-        .arg(dir.path())
-        .arg("--state-dir")
-        .arg(dir.path().join("state"))
-        .args(["status"])
-        .output()
-        .unwrap();
-    let run = common::Run::of(out);
+    let run = hoist_in(dir.path(), &["status"]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("`x-hoist.checks (exec: roomctl).service`: expected the name of a service of the compose file (rooms), found \"roms\""), "{run:?}");
+    // hoist.yaml (the settings without the `x-hoist:` line) interpolates `${VAR}` from .env,
+    // and names a variable set nowhere instead of sending it as text.
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        "services:\n  rooms:\n    image: 127.0.0.1:5000/rooms/rooms:1.0.0\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("hoist.yaml"),
+        "database: none\nchecks:\n  - http: http://127.0.0.1:${ROOMS_PORT}/health/ready\n    headers: { Authorization: \"Bearer ${STATUS_TOKEN}\" }\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join(".env"), "ROOMS_PORT=18999\n").unwrap();
+    let run = hoist_in(dir.path(), &["status", "--json"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("hoist.yaml: ${STATUS_TOKEN} is set neither in the environment nor in .env. Set it in .env (or the environment), or give a default as ${NAME:-value}; nothing was changed."),
+        "{run:?}"
+    );
+    std::fs::write(
+        dir.path().join(".env"),
+        "ROOMS_PORT=18999\nSTATUS_TOKEN=s3cr3t-t0ken-value\n",
+    )
+    .unwrap();
+    let run = hoist_in(dir.path(), &["status", "--json"]);
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        all.contains("http://127.0.0.1:18999/health/ready"),
+        "{run:?}"
+    );
+    assert!(!all.contains("s3cr3t-t0ken-value"), "{run:?}");
 }
 
 #[test]
@@ -309,6 +337,13 @@ fn a_release_that_breaks_after_its_checks_is_caught_by_the_observation_window_an
         "replay hashes match",
         "  observe: 40s",
     );
+    let status = stack.hoist(&["status"]);
+    assert!(
+        status
+            .stdout
+            .contains("Observe   0:40 after an upgrade verified, before it is called done"),
+        "{status:?}"
+    );
     let up = stack.hoist(&["upgrade", "--to", "1.5.0", "--path", "direct", "--yes"]);
     up.assert_no_panic();
     assert_eq!(up.code, 4, "{up:?}");
@@ -316,6 +351,7 @@ fn a_release_that_breaks_after_its_checks_is_caught_by_the_observation_window_an
     for words in [
         // Its checks pass: the crashes start later.
         "watching the app for 0:40 before calling the upgrade done: its containers and its metrics rules",
+        "then watched for 0:40 before the upgrade is called done (containers and metrics rules)",
         "the upgrade to 1.5.0 did not hold: during the observation window, after 0:",
         r#"rooms_close_total{code="1011"} rose by "#,
         "did not come up on the data as the newer version left it",

@@ -341,12 +341,7 @@ fn permission_denied_on_the_socket_says_how_to_fix_it() {
     if !docker_available() {
         return;
     }
-    let is_root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout == b"0\n")
-        .unwrap_or(false);
-    if !is_root {
+    if !common::is_root() {
         eprintln!("SKIPPED: needs root to run hoist as another user");
         return;
     }

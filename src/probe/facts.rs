@@ -50,6 +50,8 @@ pub struct StackView {
     pub smoke: Vec<crate::stack::detect::Smoke>,
     /// The checks beyond HTTP (`x-hoist: checks:`).
     pub app_checks: Vec<crate::stack::checks::AppCheck>,
+    /// The observation window after an upgrade verified, in seconds (`observe:`).
+    pub observe_s: Option<u64>,
     /// Services Compose does not start, and why.
     pub inactive: Vec<(String, String)>,
     pub backup_dir: PathBuf,
@@ -245,6 +247,11 @@ impl StackView {
             one_shot: d.one_shot.clone(),
             smoke: d.smoke.clone(),
             app_checks: d.app_checks.clone(),
+            observe_s: stack
+                .settings
+                .observe
+                .filter(|w| !w.is_zero())
+                .map(|w| w.as_secs()),
             inactive: stack.inactive.clone(),
             unheeded: stack
                 .reading_note

@@ -23,11 +23,24 @@ pub async fn run(ctx: &Context) -> Output {
 /// one that fails here would refuse the upgrade.
 async fn app_check_findings(stack: &crate::stack::Stack, facts: &Facts) -> Vec<Finding> {
     let checks = &stack.detection.app_checks;
-    if checks.is_empty() {
-        return Vec::new();
+    let mut outcomes = Vec::new();
+    // The configured HTTP checks, as the upgrade's preflight runs them.
+    for s in stack.detection.smoke.iter().filter(|s| s.configured) {
+        let r = crate::steps::smoke::check(s).await;
+        outcomes.push(crate::steps::checks::Outcome {
+            what: format!("{} {}", s.method, s.url),
+            ok: r.ok,
+            detail: match r.error {
+                Some(e) => e,
+                None => format!("answered {}", r.status.unwrap_or_default()),
+            },
+            ms: r.latency_ms,
+        });
     }
-    crate::steps::checks::run_all(checks, facts.docker.as_ref().ok())
-        .await
+    if !checks.is_empty() {
+        outcomes.extend(crate::steps::checks::run_all(checks, facts.docker.as_ref().ok()).await);
+    }
+    outcomes
         .into_iter()
         .map(|o| Finding {
             name: "app_check".into(),

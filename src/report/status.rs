@@ -171,6 +171,7 @@ fn render(facts: &Facts) -> Output {
         "beside": view.beside,
         "smoke": view.smoke,
         "checks": view.app_checks,
+        "observe_s": view.observe_s,
         "one_shot": view.one_shot,
         "inactive": view.inactive.iter().map(|(n, why)| json!({"service": n, "why": why})).collect::<Vec<_>>(),
         "notes": facts.notes,
@@ -270,6 +271,14 @@ fn human(facts: &Facts, services: &[ServiceStatus], running: Option<&str>) -> St
     }
     for check in &view.app_checks {
         let _ = writeln!(t, "Check     {}", check.words());
+    }
+    if let Some(s) = view.observe_s {
+        let _ = writeln!(
+            t,
+            "Observe   {}:{:02} after an upgrade verified, before it is called done",
+            s / 60,
+            s % 60
+        );
     }
     t
 }

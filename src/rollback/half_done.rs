@@ -31,10 +31,19 @@ pub fn unfinished_upgrade<'a>(
     runs: &'a [RunRecord],
     backups: &[crate::journal::BackupRecord],
 ) -> Option<&'a RunRecord> {
-    let last = runs.iter().find(|r| {
+    let at = runs.iter().position(|r| {
         matches!(r.kind, RunKind::Rollback | RunKind::Restore)
             && !matches!(r.outcome, Outcome::Refused | Outcome::DryRun)
     })?;
+    // An upgrade that changed the stack after it is what a rollback undoes now: the cut-short
+    // one was overtaken (and that upgrade's own backup holds what was written in between).
+    if runs[..at]
+        .iter()
+        .any(|r| r.kind == RunKind::Upgrade && crate::resume::changed_stack(r))
+    {
+        return None;
+    }
+    let last = &runs[at];
     let cut_short = last.kind == RunKind::Rollback
         && match last.outcome {
             Outcome::Running => true,
@@ -161,6 +170,11 @@ mod tests {
         refused[0].outcome = Outcome::Failed;
         refused[0].steps = Vec::new();
         assert!(unfinished_upgrade(&refused, &backups).is_none());
+        // An upgrade after the cut-short rollback overtakes it: that upgrade is undone next,
+        // with its own backup (found by the trial: the older backup lost what came between).
+        let mut overtaken = runs.clone();
+        overtaken.insert(0, run("u3", RunKind::Upgrade, Outcome::Succeeded, &["pin"]));
+        assert!(unfinished_upgrade(&overtaken, &backups).is_none());
     }
 
     fn repin() -> Plan {

@@ -520,8 +520,9 @@ pub(super) fn state_words(target: &Target, what: &str) -> String {
     )
 }
 
-/// The stack as the rollback verifies it: with the smoke checks the backup recorded (a port
-/// that gave no HTTP answer then is not held against the rollback), when it recorded them.
+/// The stack as the rollback verifies it: with the detected smoke checks the backup recorded
+/// (a port that gave no HTTP answer then is not held against the rollback), when it recorded
+/// them, and the configured ones as the settings say now.
 /// Refused, with nothing changed, when the previous version cannot be pinned again: a restore
 /// followed by a pin that cannot be written would leave the app down on restored data.
 fn checked_stack(
@@ -543,19 +544,20 @@ fn checked_stack(
         .get("smoke")
         .and_then(|v| serde_json::from_value(v.clone()).ok());
     let mut checked = stack.clone();
-    if let Some(mut recorded) = recorded {
-        // A header's value is recorded masked (it may be a token): the settings hold it.
-        for r in recorded.iter_mut().filter(|r| !r.headers.is_empty()) {
-            if let Some(now) = stack
+    if let Some(recorded) = recorded {
+        // Detected checks as the app answered them at the backup; configured ones as the
+        // settings say now: a user who fixed a wrong expectation is heard (else every
+        // rollback fails on it again), and a header's value, recorded masked, is there.
+        let mut checks: Vec<_> = recorded.into_iter().filter(|s| !s.configured).collect();
+        checks.extend(
+            stack
                 .detection
                 .smoke
                 .iter()
-                .find(|s| s.url == r.url && s.method == r.method)
-            {
-                r.headers = now.headers.clone();
-            }
-        }
-        checked.detection.smoke = recorded;
+                .filter(|s| s.configured)
+                .cloned(),
+        );
+        checked.detection.smoke = checks;
     }
     Ok(checked)
 }

@@ -337,6 +337,7 @@ mod tests {
             one_shot: Vec::new(),
             smoke: Vec::new(),
             app_checks: Vec::new(),
+            observe_s: None,
             inactive: Vec::new(),
             data: Vec::new(),
             backup_dir: "/srv/app-backups".into(),

@@ -65,7 +65,7 @@ impl Case {
             Case::DestructiveSchema => {
                 "Destructive schema (a migration ran that the previous version cannot run on):"
             }
-            Case::DataOnly => "Data only (no database; the app keeps its state in files):",
+            Case::DataOnly => "No database (the app keeps its state in its data files):",
             Case::Unknown => "Unknown (hoist cannot read the database):",
             Case::Restore => "Restore (as you asked):",
         }
@@ -182,7 +182,7 @@ pub fn with_data_archives(plan: Plan, has_database: bool, has_data: bool) -> Pla
         reason: "the backup holds the app's data and no database dump (hoist found no database it can dump): the new version may have rewritten the data in a format the previous version cannot read, and hoist cannot tell, so the previous version may run on it".into(),
         losses: Vec::new(),
         unknown_loss: Some(
-            "what was written to the app's data since the backup is taken away (hoist cannot count files)"
+            "what the app wrote to its data since the backup (hoist cannot count files)"
                 .into(),
         ),
         schema_change: None,
@@ -387,7 +387,7 @@ mod tests {
         assert!(!data.loses_nothing());
         assert!(
             data.reason_words()
-                .starts_with("Data only (no database; the app keeps its state in files):"),
+                .starts_with("No database (the app keeps its state in its data files):"),
             "{}",
             data.reason_words()
         );

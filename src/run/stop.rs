@@ -32,6 +32,15 @@ impl Stop {
         self.reject.load(std::sync::atomic::Ordering::SeqCst)
     }
 
+    /// A new observation window starts with no answer: the wizard keeps one `Stop` for every
+    /// run of its session, and an earlier window's `r` must not end this one.
+    pub fn new_window(&self) {
+        self.accept
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        self.reject
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
     pub fn request(&self) {
         self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
     }

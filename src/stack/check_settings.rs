@@ -354,11 +354,11 @@ fn rule(at: &str, item: &Value, say: &Say<'_>) -> Result<MetricRule, SettingErro
                     item,
                 ));
             }
-            let max_increase = num("max_increase")?.ok_or_else(|| {
+            let max_increase = num("max_increase")?.filter(|n| *n >= 0.0).ok_or_else(|| {
                 say.bad(
                     &format!("{at}.max_increase"),
-                    "how much the counter may rise over the window",
-                    &Value::Null,
+                    "how much the counter may rise over the window (0 or more)",
+                    m.get("max_increase").unwrap_or(&Value::Null),
                 )
             })?;
             Ok(MetricRule::Counter {
@@ -461,6 +461,12 @@ mod tests {
         assert!(
             err(json!([{"metrics": "http://x/m", "rules": [{"counter": "a"}]}]))
                 .contains("`x-hoist.checks[0].rules[0].max_increase`")
+        );
+        assert!(
+            err(
+                json!([{"metrics": "http://x/m", "rules": [{"counter": "a", "max_increase": -1}]}])
+            )
+            .contains("(0 or more), found -1")
         );
         assert!(
             err(json!([{"metrics": "http://x/m", "rules": [{"gauge": "a", "min": 5, "max": 1}]}]))

@@ -99,6 +99,10 @@ pub enum StackError {
         line: u64,
         message: String,
     },
+    #[error(
+        "{path}: {message}. Set it in .env (or the environment), or give a default as ${{NAME:-value}}; nothing was changed."
+    )]
+    SettingsVariable { path: String, message: String },
     #[error("{0}")]
     Detect(#[from] detect::DetectError),
     #[error(
@@ -271,12 +275,46 @@ fn inactive(
     out
 }
 
+/// Every string in hoist.yaml's settings with its `${VAR}`s substituted as Compose does; a
+/// variable without a value or default is named.
+fn interpolate_settings(
+    value: &mut serde_json::Value,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), String> {
+    match value {
+        serde_json::Value::String(s) => {
+            for r in interpolate::references(s) {
+                if r.default.is_none() && lookup(&r.name).is_none() {
+                    return Err(format!(
+                        "${{{}}} is set neither in the environment nor in .env",
+                        r.name
+                    ));
+                }
+            }
+            *s = interpolate::interpolate(s, lookup).map_err(|e| e.to_string())?;
+        }
+        serde_json::Value::Array(items) => {
+            for v in items {
+                interpolate_settings(v, lookup)?;
+            }
+        }
+        serde_json::Value::Object(map) => {
+            for v in map.values_mut() {
+                interpolate_settings(v, lookup)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 /// The settings: the compose file's `x-hoist:` block, then `hoist.yaml` beside it, field by
 /// field over it.
 fn read_settings(
     compose: &ComposeFile,
     compose_path: &Path,
     project_dir: &Path,
+    lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(Settings, Option<PathBuf>), StackError> {
     let known: Vec<&str> = compose.services.keys().map(String::as_str).collect();
     // Each block is read alone first, so an unknown service is blamed on the file that names it.
@@ -307,12 +345,20 @@ fn read_settings(
     let settings_path = hoist_yaml.is_file().then_some(hoist_yaml);
     if let Some(path) = &settings_path {
         let text = read(path)?;
-        let value: serde_json::Value =
+        let mut value: serde_json::Value =
             serde_saphyr::from_str(&text).map_err(|e| StackError::SettingsSyntax {
                 path: path.display().to_string(),
                 line: e.location().map_or(0, |l| l.line()),
                 message: e.to_string().lines().next().unwrap_or_default().to_string(),
             })?;
+        // `${VAR}` as in the compose file's x-hoist block (Compose interpolates that one), from
+        // the environment and .env; a variable set nowhere is an error, not an empty string.
+        interpolate_settings(&mut value, lookup).map_err(|message| {
+            StackError::SettingsVariable {
+                path: path.display().to_string(),
+                message,
+            }
+        })?;
         settings = apply(
             settings,
             &value,
@@ -376,7 +422,7 @@ pub fn load(
     let unread_files = project::unread_overrides(&project_dir, &compose_files);
     let inactive = inactive(&compose, &lookup);
 
-    let (settings, settings_path) = read_settings(&compose, &compose_path, &project_dir)?;
+    let (settings, settings_path) = read_settings(&compose, &compose_path, &project_dir, &lookup)?;
     let project_name = project_name(&compose, &project_dir, os_env, &env, &env_path, &lookup)?;
     let detection = detect::detect(&detect::Inputs {
         compose: &compose,

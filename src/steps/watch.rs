@@ -338,11 +338,12 @@ impl Downtime {
             let (stop, window) = (stop.clone(), window.clone());
             tokio::spawn(async move {
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    let ok = super::smoke::request_with(
+                    let ok = super::smoke::request_headers(
                         &s.method,
                         &s.url,
                         Duration::from_millis(1000),
                         s.allow_self_signed,
+                        &s.headers,
                     )
                     .await
                     .is_ok_and(|(status, _)| super::smoke::expect_accepts(&s.expect, status));

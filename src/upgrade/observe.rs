@@ -27,7 +27,7 @@ pub(super) enum Observed {
 /// One metrics page and the scrapes kept for its rules' windows.
 struct Scrapes<'a> {
     check: &'a MetricsCheck,
-    kept: VecDeque<(Instant, Vec<metrics::Sample>)>,
+    kept: VecDeque<(Instant, metrics::Page)>,
 }
 
 pub(super) async fn observe(
@@ -39,6 +39,9 @@ pub(super) async fn observe(
     window: Duration,
     stop: &Stop,
 ) -> Observed {
+    stop.new_window();
+    // A stop asked before the window (in an earlier run of the wizard's session) is not an answer.
+    let asked_before = stop.requested();
     let started = Instant::now();
     let total_s = window.as_secs();
     let mut pages: Vec<Scrapes<'_>> = checks
@@ -64,7 +67,7 @@ pub(super) async fn observe(
         }
         // `q` then `s` in the wizard, or Ctrl-C: the upgrade verified; stop watching. A hung-up
         // terminal also asks to stop, and then the window runs to its end alone.
-        if stop.accepted() || (stop.requested() && !stop.detached()) {
+        if stop.accepted() || (!asked_before && stop.requested() && !stop.detached()) {
             return Observed::Stable(format!(
                 "accepted at your word after {} of the {} observation window",
                 clock(elapsed.as_secs()),

@@ -78,6 +78,13 @@ pub(super) fn build(
             .iter()
             .map(|s| s.words())
             .chain(view.app_checks.iter().map(|c| c.words()))
+            .chain(view.observe_s.map(|s| {
+                format!(
+                    "then watched for {}:{:02} before the upgrade is called done (containers and metrics rules)",
+                    s / 60,
+                    s % 60
+                )
+            }))
             .collect(),
         left_out: view
             .beside
@@ -131,6 +138,7 @@ mod tests {
             one_shot: Vec::new(),
             smoke: Vec::new(),
             app_checks: Vec::new(),
+            observe_s: None,
             inactive: Vec::new(),
             data: vec![DataMount {
                 kind: MountKind::Bind,

@@ -125,7 +125,7 @@ pub(super) async fn run_preflight(
         for words in crate::steps::smoke::baseline(smoke).await {
             run.progress(Step::Preflight, words);
         }
-        if let Err(sentence) = app_checks_baseline(run, app_checks, &facts).await {
+        if let Err(sentence) = app_checks_baseline(run, smoke, app_checks, &facts).await {
             run.finish(Step::Preflight, step, false, Some(sentence.clone()))
                 .await;
             return Err(refused(3, sentence, to));
@@ -148,22 +148,44 @@ pub(super) async fn run_preflight(
 /// so the upgrade is refused with why.
 async fn app_checks_baseline(
     run: &Run<'_>,
+    smoke: &[crate::stack::detect::Smoke],
     checks: &[crate::stack::checks::AppCheck],
     facts: &Facts,
 ) -> Result<(), String> {
-    if checks.is_empty() {
+    // The configured HTTP checks too (the detected ones were settled by the baseline above):
+    // a wrong expectation must show now, not after the pin.
+    let mut failed = Vec::new();
+    for s in smoke.iter().filter(|s| s.configured) {
+        let r = crate::steps::smoke::check(s).await;
+        run.progress(
+            Step::Preflight,
+            format!(
+                "{} before the upgrade: {}",
+                s.words(),
+                r.error.as_deref().map_or_else(
+                    || format!("{} in {} ms", r.status.unwrap_or_default(), r.latency_ms),
+                    |e| format!("FAILED, {e}")
+                )
+            ),
+        );
+        if let Some(e) = r.error {
+            failed.push(format!("{} {}: {e}", s.method, s.url));
+        }
+    }
+    if checks.is_empty() && failed.is_empty() {
         return Ok(());
     }
-    run.progress(
-        Step::Preflight,
-        format!(
-            "running the app's {} check{} once before the upgrade",
-            checks.len(),
-            if checks.len() == 1 { "" } else { "s" }
-        ),
-    );
+    if !checks.is_empty() {
+        run.progress(
+            Step::Preflight,
+            format!(
+                "running the app's {} check{} once before the upgrade",
+                checks.len(),
+                if checks.len() == 1 { "" } else { "s" }
+            ),
+        );
+    }
     let outcomes = crate::steps::checks::run_all(checks, facts.docker.as_ref().ok()).await;
-    let mut failed = Vec::new();
     for o in &outcomes {
         run.progress(
             Step::Preflight,
@@ -182,7 +204,7 @@ async fn app_checks_baseline(
         return Ok(());
     }
     Err(format!(
-        "the app's own check{} already fail{} before the upgrade ({}), so {} could not tell a broken upgrade from a good one. Nothing was changed: fix the app, or the check in the x-hoist checks: setting, then upgrade again.",
+        "the app's own check{} already fail{} before the upgrade ({}), so {} could not tell a broken upgrade from a good one. Nothing was changed: fix the app, or the check in your settings (x-hoist or hoist.yaml), then upgrade again.",
         if failed.len() == 1 { "" } else { "s" },
         if failed.len() == 1 { "s" } else { "" },
         failed.join("; "),

@@ -23,6 +23,15 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Whether the tests run as root (needed to run hoist as another Unix user).
+pub fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false)
+}
+
 /// Whether the test bed can run. When it cannot: with HOIST_REQUIRE_DOCKER=1 (CI) the test fails,
 /// otherwise it prints why it skips. Call as `if !common::docker_available() { return; }`.
 pub fn docker_available() -> bool {

@@ -12,12 +12,47 @@ pub struct Sample {
     pub value: f64,
 }
 
+/// A scraped page: its samples, and the metric names it declares (`# TYPE`, `# HELP`), so a
+/// counter not counted yet is told from a name that is not the app's at all.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Page {
+    pub samples: Vec<Sample>,
+    pub declared: std::collections::BTreeSet<String>,
+}
+
 /// The samples of Prometheus' text format, each line as written. (The prometheus-parse crate
 /// regroups histogram and summary lines under their base name, so a rule on
 /// `requests_count` would not find the series its author reads on the page.) A line that is
 /// not a sample is skipped.
-pub fn parse(text: &str) -> Vec<Sample> {
-    text.lines().filter_map(sample).collect()
+pub fn parse(text: &str) -> Page {
+    let declared = text
+        .lines()
+        .filter_map(|l| {
+            let rest = l.trim().strip_prefix('#')?.trim_start();
+            let rest = rest
+                .strip_prefix("TYPE ")
+                .or_else(|| rest.strip_prefix("HELP "))?;
+            rest.split_whitespace().next().map(str::to_string)
+        })
+        .collect();
+    Page {
+        samples: text.lines().filter_map(sample).collect(),
+        declared,
+    }
+}
+
+impl Page {
+    /// Whether the page knows the metric `name` at all: a sample of it, or a declaration of it
+    /// (or of the family it belongs to, for `_total`, `_count`, `_sum` and `_bucket` lines).
+    pub fn knows(&self, name: &str) -> bool {
+        let family = ["_total", "_count", "_sum", "_bucket"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .unwrap_or(name);
+        self.samples.iter().any(|s| s.name == name)
+            || self.declared.contains(name)
+            || self.declared.contains(family)
+    }
 }
 
 fn sample(line: &str) -> Option<Sample> {
@@ -89,7 +124,7 @@ pub fn sum(samples: &[Sample], selector: &Selector) -> Option<f64> {
 }
 
 /// The page at `url`, parsed.
-pub async fn scrape(url: &str) -> Result<Vec<Sample>, String> {
+pub async fn scrape(url: &str) -> Result<Page, String> {
     const LIMIT: usize = 16 * 1024 * 1024;
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -112,20 +147,16 @@ pub async fn scrape(url: &str) -> Result<Vec<Sample>, String> {
     if body.len() > LIMIT {
         return Err(format!("the page is larger than {} MiB", LIMIT >> 20));
     }
-    let samples = parse(&String::from_utf8_lossy(&body));
-    if samples.is_empty() {
+    let page = parse(&String::from_utf8_lossy(&body));
+    if page.samples.is_empty() {
         return Err("the page holds no Prometheus samples".into());
     }
-    Ok(samples)
+    Ok(page)
 }
 
 /// What the rules say of two scrapes `window_ms` apart (one, when `end` is None): the broken
 /// rules, and a line on each rule that held.
-pub fn judge(
-    check: &MetricsCheck,
-    start: &[Sample],
-    end: Option<&[Sample]>,
-) -> (Vec<String>, Vec<String>) {
+pub fn judge(check: &MetricsCheck, start: &Page, end: Option<&Page>) -> (Vec<String>, Vec<String>) {
     let mut broken = Vec::new();
     let mut held = Vec::new();
     for rule in &check.rules {
@@ -134,11 +165,21 @@ pub fn judge(
                 series,
                 max_increase,
             } => {
+                // A name the page does not know at all is a typo, not a counter at 0: a rule
+                // on it could never fail.
+                let last = end.unwrap_or(start);
+                if !last.knows(&series.name) {
+                    broken.push(format!(
+                        "{} is not on the page (no sample and no # TYPE line of that name: is it spelt as the page spells it?)",
+                        series.name
+                    ));
+                    continue;
+                }
                 let Some(end) = end else { continue };
-                // A counter the app has not counted yet is absent: it stands at 0.
+                // A counter the app has not counted yet (those labels) is absent: it stands at 0.
                 let (a, b) = (
-                    sum(start, series).unwrap_or(0.0),
-                    sum(end, series).unwrap_or(0.0),
+                    sum(&start.samples, series).unwrap_or(0.0),
+                    sum(&end.samples, series).unwrap_or(0.0),
                 );
                 // Lower at the end: the app restarted and counted again from 0.
                 let rise = if b >= a { b - a } else { b };
@@ -157,8 +198,8 @@ pub fn judge(
                 }
             }
             MetricRule::Gauge { series, min, max } => {
-                for samples in std::iter::once(start).chain(end) {
-                    let Some(v) = sum(samples, series) else {
+                for page in std::iter::once(start).chain(end) {
+                    let Some(v) = sum(&page.samples, series) else {
                         broken.push(format!("{series} is not on the page"));
                         break;
                     };
@@ -168,7 +209,7 @@ pub fn judge(
                         broken.push(format!("{series} is {} ({})", number(v), rule.words()));
                         break;
                     }
-                    if end.is_none_or(|e| std::ptr::eq(e, samples)) {
+                    if end.is_none_or(|e| std::ptr::eq(e, page)) {
                         held.push(format!("{series} is {}", number(v)));
                     }
                 }
@@ -202,7 +243,10 @@ weird_inf +Inf
 
     #[test]
     fn samples_as_written() {
-        let samples = parse(PAGE);
+        let page = parse(PAGE);
+        assert!(page.knows("rooms_close_total") && page.knows("rooms_stored"));
+        assert!(!page.knows("rooms_closed_total"));
+        let samples = page.samples;
         assert_eq!(samples.len(), 6);
         assert_eq!(samples[2].labels[1], ("path".into(), "/ws/\"x\"".into()));
         assert_eq!(samples[1].labels[1], ("path".into(), "/ws/a,b".into()));
@@ -273,10 +317,15 @@ weird_inf +Inf
                 "rooms_stored is 0 (rooms_stored between 1 and 10)"
             ]
         );
-        // One scrape (before an upgrade's window): gauges only.
-        let (broken, held) = judge(&c, &parse("up 1\n"), None);
+        // One scrape (before an upgrade's window): gauges, and names the page does not know.
+        let (broken, held) = judge(&c, &parse("# TYPE rooms_close_total counter\nup 1\n"), None);
         assert_eq!(broken, ["rooms_stored is not on the page"]);
         assert!(held.is_empty());
+        let (broken, _) = judge(&c, &parse("up 1\n"), None);
+        assert_eq!(
+            broken[0],
+            "rooms_close_total is not on the page (no sample and no # TYPE line of that name: is it spelt as the page spells it?)"
+        );
     }
 
     #[tokio::test]

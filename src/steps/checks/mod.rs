@@ -26,7 +26,7 @@ pub struct Outcome {
 /// its window has passed: the window covers the other checks' traffic too.
 pub async fn run_all(checks: &[AppCheck], running: Option<&Running>) -> Vec<Outcome> {
     let started = Instant::now();
-    let mut first: Vec<(usize, Result<Vec<metrics::Sample>, String>)> = Vec::new();
+    let mut first: Vec<(usize, Result<metrics::Page, String>)> = Vec::new();
     for (i, check) in checks.iter().enumerate() {
         if let AppCheck::Metrics(m) = check {
             first.push((i, metrics::scrape(&m.url).await));

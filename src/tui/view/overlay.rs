@@ -19,7 +19,7 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
 }
 
 pub fn help(theme: Theme, frame: &mut Frame) {
-    let area = centered(frame.area(), 64, 15);
+    let area = centered(frame.area(), 72, 16);
     let text = vec![
         Line::from("hoist upgrades your app one careful step at a time:"),
         Line::from("a verified backup comes first, so nothing can be lost."),
@@ -27,6 +27,7 @@ pub fn help(theme: Theme, frame: &mut Frame) {
         Line::from("  ↑ ↓ Enter       choose, on the home screen"),
         Line::from("  ↑ ↓ PgUp PgDn   scroll the log, the evidence"),
         Line::from("  y / n           answer a question"),
+        Line::from("  a / r           while watching after an upgrade: accept / roll back"),
         Line::from("  q, Ctrl-C       quit (during a change: explained first)"),
         Line::from("  ?               this help"),
         Line::from(""),
