@@ -38,7 +38,7 @@ impl Server {
         let var = match kind {
             DbKind::Postgres => "HOIST_TEST_PG",
             DbKind::Mysql => "HOIST_TEST_MYSQL",
-            DbKind::Sqlite => unreachable!("SQLite needs no server"),
+            DbKind::Sqlite | DbKind::Command => unreachable!("{kind:?} needs no server"),
         };
         if let Ok(spec) = std::env::var(var) {
             return Some(Server::parse(kind, var, &spec));

@@ -14,7 +14,8 @@ fn completion_marker(kind: DbKind) -> &'static str {
     match kind {
         DbKind::Postgres => "-- PostgreSQL database dump complete",
         DbKind::Mysql => "-- Dump completed",
-        DbKind::Sqlite => "",
+        // The commands' own format: no marker is known.
+        DbKind::Sqlite | DbKind::Command => "",
     }
 }
 
@@ -58,6 +59,15 @@ pub async fn dump(
                 )
             })
             .collect(),
+        DbKind::Command => match &db.commands {
+            Some(c) => vec![(c.dump.iter().map(String::as_str).collect(), Vec::new())],
+            None => {
+                return Err(BackupError::Unsupported(format!(
+                    "service {} is a database of kind command, but its dump command is not set (x-hoist.database.dump)",
+                    db.service
+                )));
+            }
+        },
         DbKind::Sqlite => {
             return Err(BackupError::Unsupported(format!(
                 "service {} keeps its database in an SQLite file; hoist backs it up with the data archive of the mount that holds it, not as a dump",
@@ -150,9 +160,22 @@ async fn dump_once(
     Ok(outcome.stdout_bytes)
 }
 
-/// The dump gunzips whole and ends with its tool's completion line.
+/// The dump gunzips whole and ends with its tool's completion line; a command's dump, whose
+/// format hoist does not know, gunzips whole and is not empty.
 pub fn verify(path: &Path, kind: DbKind) -> Result<(), BackupError> {
     let file = std::fs::File::open(path).map_err(|e| BackupError::io(path, e))?;
+    if kind == DbKind::Command {
+        let mut gz = flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file));
+        let bytes = std::io::copy(&mut gz, &mut std::io::sink())
+            .map_err(|e| BackupError::Verify(format!("{} does not gunzip: {e}", path.display())))?;
+        if bytes == 0 {
+            return Err(BackupError::Verify(format!(
+                "{} is empty: the dump command wrote nothing to its standard output (it may write to a file instead; it must write the dump to stdout)",
+                path.display()
+            )));
+        }
+        return Ok(());
+    }
     let reader = std::io::BufReader::new(flate2::read::MultiGzDecoder::new(file));
     // The marker is among the last lines (pg_dump frames it with `--` lines).
     let mut tail: std::collections::VecDeque<String> = std::collections::VecDeque::new();

@@ -14,7 +14,7 @@ pub mod dump;
 pub mod gzip;
 pub mod hold;
 mod list;
-mod restore_doc;
+pub mod restore_doc;
 
 pub use beside::BesideSource;
 pub use list::{BackupEntry, list_backups, restore_version};
@@ -235,6 +235,9 @@ pub struct ManifestDatabase {
     /// Every column of the user tables: a rollback tells an additive schema change from one
     /// the previous version cannot live with.
     pub columns: Vec<crate::db::SchemaColumn>,
+    /// `kind: command`: the restore command as the settings gave it then, for RESTORE.md.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restore_command: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -540,7 +543,11 @@ async fn write_all(
     let mut database = None;
     if let Some((db, container, probe)) = src.database {
         if db.kind != crate::db::DbKind::Sqlite {
-            let name = "database.sql.gz";
+            // A command's dump is in a format hoist does not know.
+            let name = match db.kind {
+                crate::db::DbKind::Command => "database.dump.gz",
+                _ => "database.sql.gz",
+            };
             progress(Progress::Started { part: name.into() });
             let read = |bytes| {
                 progress(Progress::Read {
@@ -570,6 +577,7 @@ async fn write_all(
             writes: probe.writes.clone().ok(),
             writes_unread: probe.writes.clone().err(),
             columns: probe.columns.clone(),
+            restore_command: db.commands.as_ref().map(|c| c.restore.clone()),
         });
     }
 

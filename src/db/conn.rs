@@ -63,6 +63,10 @@ impl Conn {
                         .await
                         .map(Inner::My)
                 }
+                // Reached only through its commands (`db::probe` refuses it before this).
+                DbKind::Command => Err(sqlx::Error::Protocol(
+                    "a database of kind command has no connection".into(),
+                )),
                 DbKind::Sqlite => {
                     let path = target.sqlite_path.clone().unwrap_or_default();
                     // Read-only: the app may be running; a writer's lock waits up to the timeout.

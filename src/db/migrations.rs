@@ -20,6 +20,8 @@ pub enum MigrationFramework {
     Knex,
     Diesel,
     Laravel,
+    /// `kind: command`: what the settings' revision command prints.
+    Command,
 }
 
 impl MigrationFramework {
@@ -35,6 +37,7 @@ impl MigrationFramework {
             MigrationFramework::Knex => "knex",
             MigrationFramework::Diesel => "diesel",
             MigrationFramework::Laravel => "laravel",
+            MigrationFramework::Command => "revision command",
         }
     }
 }

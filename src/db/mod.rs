@@ -34,6 +34,9 @@ pub enum DbKind {
     /// MySQL and MariaDB.
     Mysql,
     Sqlite,
+    /// A kind hoist does not know, reached only through the commands the settings give
+    /// (`x-hoist.database.kind: command`): no connection, no catalog, no write tally.
+    Command,
 }
 
 impl DbKind {
@@ -42,6 +45,7 @@ impl DbKind {
             DbKind::Postgres => "postgres",
             DbKind::Mysql => "mysql",
             DbKind::Sqlite => "sqlite",
+            DbKind::Command => "command",
         }
     }
 }
@@ -211,6 +215,7 @@ struct Catalog {
 /// Probes the database read-only, over one connection closed at the end. `timeout` bounds the
 /// connection and, separately, each statement (server-side where the server allows it, and here).
 pub async fn probe(target: &DbTarget, timeout: Duration) -> Result<DbProbe, DbError> {
+    no_connection(target)?;
     let mut conn = Conn::open(target, timeout).await?;
     let result = probe_with(&mut conn, target).await;
     conn.close().await;
@@ -222,11 +227,12 @@ async fn probe_with(conn: &mut Conn, target: &DbTarget) -> Result<DbProbe, DbErr
         DbKind::Postgres => postgres::catalog(conn).await?,
         DbKind::Mysql => mysql::catalog(conn).await?,
         DbKind::Sqlite => sqlite::catalog(conn, target.sqlite_path.as_deref()).await?,
+        DbKind::Command => return Err(commands_only(target)),
     };
     let default_schema = match target.kind {
         DbKind::Postgres => Some("public"),
         // MySQL lists only the connected database, so its name never qualifies a table.
-        DbKind::Mysql => None,
+        DbKind::Mysql | DbKind::Command => None,
         DbKind::Sqlite => Some("main"),
     };
     let mut tables = Vec::with_capacity(catalog.tables.len());
@@ -235,6 +241,7 @@ async fn probe_with(conn: &mut Conn, target: &DbTarget) -> Result<DbProbe, DbErr
             DbKind::Postgres => postgres::count(conn, table).await?,
             DbKind::Mysql => mysql::count(conn, table).await?,
             DbKind::Sqlite => sqlite::count(conn, table).await?,
+            DbKind::Command => return Err(commands_only(target)),
         };
         let name = match default_schema {
             Some(d) if d != table.schema => format!("{}.{}", table.schema, table.name),
@@ -288,16 +295,18 @@ async fn probe_with(conn: &mut Conn, target: &DbTarget) -> Result<DbProbe, DbErr
 /// Reads only every table's write tally (no row counts): quick enough to take while the app
 /// is stopped for its restart.
 pub async fn read_writes(target: &DbTarget, timeout: Duration) -> Result<Writes, DbError> {
+    no_connection(target)?;
     let mut conn = Conn::open(target, timeout).await?;
     let result = async {
         let catalog = match target.kind {
             DbKind::Postgres => postgres::catalog(&mut conn).await?,
             DbKind::Mysql => mysql::catalog(&mut conn).await?,
             DbKind::Sqlite => sqlite::catalog(&mut conn, target.sqlite_path.as_deref()).await?,
+            DbKind::Command => return Err(commands_only(target)),
         };
         let default_schema = match target.kind {
             DbKind::Postgres => Some("public"),
-            DbKind::Mysql => None,
+            DbKind::Mysql | DbKind::Command => None,
             DbKind::Sqlite => Some("main"),
         };
         writes::read(
@@ -312,6 +321,22 @@ pub async fn read_writes(target: &DbTarget, timeout: Duration) -> Result<Writes,
     .await;
     conn.close().await;
     result
+}
+
+/// A `command` database is reached through its commands (`probe::db_command`), never here.
+fn no_connection(target: &DbTarget) -> Result<(), DbError> {
+    match target.kind {
+        DbKind::Command => Err(commands_only(target)),
+        _ => Ok(()),
+    }
+}
+
+fn commands_only(target: &DbTarget) -> DbError {
+    DbError::Query {
+        addr: target.address(),
+        what: "a connection".into(),
+        reason: "hoist reaches a database of kind command only through its commands".into(),
+    }
 }
 
 /// A count or size that the database returned as text.

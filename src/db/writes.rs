@@ -142,6 +142,8 @@ pub(super) async fn read(
     let mut out = Vec::with_capacity(tables.len());
     let mut stats_reset = None;
     match kind {
+        // No catalog, so no tables: nothing is counted.
+        DbKind::Command => {}
         DbKind::Postgres => {
             stats_reset = conn
                 .scalar(

@@ -683,6 +683,17 @@ pub async fn backup_estimate(facts: &Facts) -> BackupEstimate {
     let view = &facts.view;
     let mut estimate = BackupEstimate::default();
     match &facts.db {
+        // Known only through its commands: its size comes with its dump.
+        Some(Ok(_))
+            if view
+                .database
+                .as_ref()
+                .is_some_and(|d| d.kind == crate::db::DbKind::Command) =>
+        {
+            estimate
+                .unknown
+                .push("the database (kind command: its size is known only once dumped)".into())
+        }
         Some(Ok(probe)) => estimate.bytes += probe.size_bytes,
         Some(Err(_)) => estimate.unknown.push("the database".into()),
         None => {}

@@ -377,6 +377,10 @@ pub async fn database_again(facts: &Facts) -> Option<Result<DbProbe, String>> {
 /// Reads the database through the db container's address on its network (the database is
 /// rarely published on the host, and should not need to be).
 async fn probe_db(spec: &Database, running: &Running) -> Result<DbProbe, String> {
+    if spec.kind == db::DbKind::Command {
+        let container = running_db_container(spec, running)?;
+        return super::db_command::probe(&running.engine, &container, spec).await;
+    }
     let timeout = std::time::Duration::from_secs(10);
     let target = db_target(spec, running)?;
     match db::probe(&target, timeout).await {
@@ -395,6 +399,12 @@ async fn probe_db(spec: &Database, running: &Running) -> Result<DbProbe, String>
 
 /// The database's write tally alone (see `db::read_writes`), as `probe_db` reaches it.
 async fn writes_of(spec: &Database, running: &Running) -> Result<db::Writes, String> {
+    if spec.kind == db::DbKind::Command {
+        return Err(format!(
+            "hoist reaches the database of service {} (kind command) only through its commands, so it cannot count what was written to it",
+            spec.service
+        ));
+    }
     let timeout = std::time::Duration::from_secs(10);
     let target = db_target(spec, running)?;
     match db::read_writes(&target, timeout).await {
@@ -437,6 +447,21 @@ fn via_port(spec: &Database, target: db::DbTarget) -> db::DbTarget {
         port,
         ..target
     }
+}
+
+/// The id of `spec`'s running container, for a database reached through commands.
+fn running_db_container(spec: &Database, running: &Running) -> Result<String, String> {
+    running
+        .of_service(&spec.service)
+        .iter()
+        .find(|c| c.is_running())
+        .map(|c| c.id.clone())
+        .ok_or_else(|| {
+            format!(
+                "the database container of service {} is not running, so its revision could not be read",
+                spec.service
+            )
+        })
 }
 
 /// Where and how to reach the database of `spec` among `running`'s containers.

@@ -75,7 +75,10 @@ pub async fn find(facts: &Facts) -> Vec<KeptAside> {
         }));
     }
     if let Some(db) = &view.database
-        && db.kind == crate::db::DbKind::Mysql
+        && matches!(
+            db.kind,
+            crate::db::DbKind::Mysql | crate::db::DbKind::Command
+        )
     {
         kept.extend(dumps(&view.backup_dir, &db.name));
     }
@@ -122,7 +125,7 @@ fn dumps(backup_dir: &Path, database: &str) -> Vec<KeptAside> {
         .flatten()
         .filter(|e| {
             let n = e.file_name().to_string_lossy().into_owned();
-            n.starts_with(&prefix) && n.ends_with(".sql.gz")
+            n.starts_with(&prefix) && (n.ends_with(".sql.gz") || n.ends_with(".dump.gz"))
         })
         .map(|e| KeptAside {
             kind: "database dump",

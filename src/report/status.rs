@@ -352,12 +352,14 @@ fn data_lines(t: &mut String, facts: &Facts) {
     if let Some(spec) = &view.database {
         let _ = writeln!(t);
         if spec.how != "its image name" {
+            let kind = match spec.kind {
+                crate::db::DbKind::Command => "a database of kind command".to_string(),
+                k => k.name().to_string(),
+            };
             let _ = writeln!(
                 t,
-                "Database  service {} is {}, known by {}",
-                spec.service,
-                spec.kind.name(),
-                spec.how
+                "Database  service {} is {kind}, known by {}",
+                spec.service, spec.how
             );
         }
         match &facts.db {
@@ -387,6 +389,16 @@ fn data_lines(t: &mut String, facts: &Facts) {
 }
 
 fn describe_probe(probe: &DbProbe) -> String {
+    if let Some(m) = probe
+        .migrations
+        .as_ref()
+        .filter(|m| m.framework == crate::db::MigrationFramework::Command)
+    {
+        return format!(
+            "revision {} (as its revision command prints it; its tables, rows and size are known only to its own tools)",
+            m.revision
+        );
+    }
     let migrations = match &probe.migrations {
         Some(m) => format!("{} revision {}", m.framework.name(), m.revision),
         None => "no migrations table".to_string(),

@@ -11,6 +11,7 @@ mod keep;
 mod moved;
 pub mod repin;
 pub mod restore;
+mod restore_command;
 mod restore_dir;
 mod restore_mysql;
 mod restore_postgres;

@@ -106,11 +106,30 @@ pub async fn restore_database(
         DbKind::Mysql => {
             super::restore_mysql::restore(engine, container, db, dump_gz, stamp, keep_dir).await
         }
+        DbKind::Command => {
+            super::restore_command::restore(engine, container, db, dump_gz, stamp, keep_dir).await
+        }
         DbKind::Sqlite => Err(format!(
             "service {} keeps its database in an SQLite file, which comes back with the data it is in, not from a dump",
             db.service
         )),
     }
+}
+
+/// Where the newer database's dump is kept: `<keep_dir>/<name>-before-rollback-<stamp>.<ext>`
+/// (`probe::kept_aside` lists them by that shape).
+pub(super) fn kept_dump_path(keep_dir: &Path, name: &str, stamp: &str, ext: &str) -> PathBuf {
+    let clean: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    keep_dir.join(format!("{clean}-before-rollback-{stamp}.{ext}"))
 }
 
 /// The dump, gunzipped on a blocking thread, as chunks for a command's stdin. The task ends

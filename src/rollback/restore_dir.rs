@@ -354,6 +354,7 @@ mod tests {
             published: None,
             note: None,
             how: "x-hoist".into(),
+            commands: None,
         });
         v
     }

@@ -7,9 +7,9 @@
 //! report), then the database is dropped, made again with its character set and collation, and
 //! the backup's dump loaded into it. A load that fails puts the newer database back from the
 //! kept dump. Everything runs as the app's own user, inside the database container.
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use super::restore::{DatabaseRestored, feed_dump, load_failure};
+use super::restore::{DatabaseRestored, feed_dump, kept_dump_path, load_failure};
 use crate::docker::{Engine, exec};
 use crate::stack::detect::Database;
 
@@ -135,21 +135,6 @@ async fn character_set(
     }
 }
 
-/// Where the newer database's dump is kept: `<keep_dir>/<name>-before-rollback-<stamp>.sql.gz`.
-fn kept_path(keep_dir: &Path, name: &str, stamp: &str) -> PathBuf {
-    let clean: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    keep_dir.join(format!("{clean}-before-rollback-{stamp}.sql.gz"))
-}
-
 pub(super) async fn restore(
     engine: &Engine,
     container: &str,
@@ -160,7 +145,7 @@ pub(super) async fn restore(
 ) -> Result<DatabaseRestored, String> {
     let charset = character_set(engine, container, db).await?;
     // The newer database, whole and checked, before anything is dropped.
-    let kept = kept_path(keep_dir, &db.name, stamp);
+    let kept = kept_dump_path(keep_dir, &db.name, stamp, "sql.gz");
     if kept.exists() {
         return Err(format!(
             "{} already exists; hoist will not overwrite it. The database was not touched",
@@ -216,7 +201,7 @@ mod tests {
         assert_eq!(ident("we`ird"), "`we``ird`");
         assert_eq!(literal("o'b\\r"), "'o''b\\\\r'");
         assert_eq!(
-            kept_path(Path::new("/b"), "app db", "20261202T120000Z"),
+            kept_dump_path(Path::new("/b"), "app db", "20261202T120000Z", "sql.gz"),
             Path::new("/b/app_db-before-rollback-20261202T120000Z.sql.gz")
         );
     }

@@ -390,6 +390,7 @@ mod tests {
             published: None,
             note: None,
             how: "x-hoist".into(),
+            commands: None,
         }
     }
 

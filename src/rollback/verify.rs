@@ -71,7 +71,12 @@ pub(super) async fn check_after(
             check(
                 "data",
                 &found,
-                if decision == Decision::Restore {
+                if now.migrations.as_ref().map(|m| m.framework)
+                    == Some(crate::db::MigrationFramework::Command)
+                {
+                    // Its tables are not known to hoist: only the revision is compared.
+                    format!("the revision command prints {revision}, as at the backup")
+                } else if decision == Decision::Restore {
                     format!(
                         "schema revision {revision} and every table's rows as the backup has them"
                     )

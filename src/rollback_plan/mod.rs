@@ -49,6 +49,9 @@ pub enum Case {
     DataOnly,
     /// The database cannot be read: nobody can tell what ran.
     Unknown,
+    /// A database known only by its commands moved to another revision: a migration ran, and
+    /// whether the previous version can run on it cannot be seen.
+    SchemaMoved,
     /// `hoist restore DIR`: a backup put back because it was asked for.
     Restore,
 }
@@ -67,6 +70,9 @@ impl Case {
             }
             Case::DataOnly => "No database (the app keeps its state in its data files):",
             Case::Unknown => "Unknown (hoist cannot read the database):",
+            Case::SchemaMoved => {
+                "Schema changed (a migration ran; hoist cannot see whether the previous version can run on it):"
+            }
             Case::Restore => "Restore (as you asked):",
         }
     }
@@ -249,7 +255,19 @@ pub fn decide(
         Some(Ok(p)) => p,
     };
     let revision_now = now.migrations.as_ref().map(|m| m.revision.clone());
-    let (losses, unknown) = losses::since_backup(backup, marks, now);
+    // Known only by its commands: its revision, never its tables or its writes.
+    let by_commands = now
+        .migrations
+        .as_ref()
+        .is_some_and(|m| m.framework == crate::db::MigrationFramework::Command);
+    let (losses, unknown) = if by_commands {
+        (
+            Vec::new(),
+            Some("whatever was written to the database since the backup (hoist knows this database only through its commands, so it cannot count what was written)".to_string()),
+        )
+    } else {
+        losses::since_backup(backup, marks, now)
+    };
     let plan = |decision, reason, losses| Plan {
         unknown_loss: unknown.clone(),
         ..plan(decision, reason, losses)
@@ -264,6 +282,7 @@ pub fn decide(
         .is_some_and(|c| c.is_additive() && !c.added.is_empty());
     // What changed, said after the reason: additive or not, and what makes it so.
     let what_changed = match &change {
+        _ if by_commands => ", and hoist cannot see what it changed (it knows this database only through its commands), so the previous version may not run on it".to_string(),
         Some(c) if additive => format!(
             ". The change is additive, {}: the previous version may run on it",
             c.words()
@@ -281,6 +300,7 @@ pub fn decide(
         case: match decision {
             Decision::Repin => Case::BinaryOnly,
             Decision::Restore if additive => Case::AdditiveSchema,
+            Decision::Restore if by_commands => Case::SchemaMoved,
             Decision::Restore => Case::DestructiveSchema,
         },
         ..plan(decision, reason, losses)
@@ -324,14 +344,22 @@ pub fn decide(
             losses,
         );
     }
+    let same = match now.migrations.as_ref().map(|m| m.framework) {
+        // Only the command's words are known of such a database.
+        Some(crate::db::MigrationFramework::Command) => format!(
+            "the database's revision command prints what it printed at the backup ({})",
+            shown(&backup.revision)
+        ),
+        _ => format!(
+            "the schema is as it was at the backup (revision {}, same tables and columns)",
+            shown(&backup.revision)
+        ),
+    };
     Plan {
         unknown_loss: None,
         ..plan(
             Decision::Repin,
-            format!(
-                "the schema is as it was at the backup (revision {}, same tables and columns): going back needs no restore, only the previous version",
-                shown(&backup.revision)
-            ),
+            format!("{same}: going back needs no restore, only the previous version"),
             Vec::new(),
         )
     }
@@ -497,6 +525,42 @@ mod tests {
         let p = decide(Some(&b), Some(Ok(&now)), &[]);
         assert_eq!(p.decision, Decision::Restore);
         assert!(p.reason.contains("part way"), "{}", p.reason);
+    }
+
+    #[test]
+    fn a_database_known_by_its_commands_is_judged_by_its_revision_alone() {
+        let by_commands = |revision: &str| {
+            let mut p = probe(revision, revision, &[]);
+            if let Some(m) = p.migrations.as_mut() {
+                m.framework = crate::db::MigrationFramework::Command;
+            }
+            p
+        };
+        let b = backup("v3", "v3", &[]);
+        let same = decide(Some(&b), Some(Ok(&by_commands("v3"))), &[]);
+        assert_eq!(same.decision, Decision::Repin);
+        assert!(
+            same.reason.contains("revision command prints"),
+            "{}",
+            same.reason
+        );
+        assert!(!same.reason.contains("tables"), "{}", same.reason);
+        let moved = decide(Some(&b), Some(Ok(&by_commands("v4"))), &[]);
+        assert_eq!(moved.decision, Decision::Restore);
+        assert_eq!(moved.case, Case::SchemaMoved);
+        assert!(!moved.keep_first);
+        assert!(
+            moved.reason.contains("cannot see what it changed"),
+            "{}",
+            moved.reason
+        );
+        // Never "nothing was written": the writes are not known.
+        assert!(!moved.loses_nothing());
+        assert!(
+            moved.loss_words().contains("cannot count"),
+            "{}",
+            moved.loss_words()
+        );
     }
 
     #[test]

@@ -65,6 +65,22 @@ pub struct Database {
     pub note: Option<String>,
     /// How hoist knows this is the database, in words ("its image name", "the app's DATABASE_URL").
     pub how: String,
+    /// `kind: command`: the commands that dump, restore and read its revision. Not shown (an
+    /// argv may carry a password).
+    #[serde(skip)]
+    pub commands: Option<DbCommands>,
+}
+
+/// A database of a kind hoist does not know, as the settings describe it: each an argv run in
+/// the database service's container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbCommands {
+    /// Writes the whole database to stdout.
+    pub dump: Vec<String>,
+    /// Reads what `dump` wrote on stdin and replaces the database with it.
+    pub restore: Vec<String>,
+    /// Prints the schema's revision.
+    pub revision: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -607,10 +623,12 @@ fn credentials(
             }
         }
         DbKind::Sqlite => (String::new(), String::new(), String::new(), 0),
+        // Named after its service in what hoist says ("database db restored").
+        DbKind::Command => (String::new(), String::new(), service.to_string(), 0),
     };
     let password_var = setting.password_variable.clone().unwrap_or(password_var);
     let password = get(&password_var).map(Secret::new).unwrap_or_default();
-    if password.is_empty() && kind != DbKind::Sqlite {
+    if password.is_empty() && !matches!(kind, DbKind::Sqlite | DbKind::Command) {
         note = Some(if get(&format!("{password_var}_FILE")).is_some() {
             format!(
                 "{password_var}_FILE points to a password file inside the container, which hoist does not read yet; give service {service} {password_var} in its environment (e.g. from .env), or name the variable that holds it with x-hoist.database.password_variable"
@@ -681,6 +699,7 @@ fn database(
         Some("postgres") => DbKind::Postgres,
         Some("mysql" | "mariadb") => DbKind::Mysql,
         Some("sqlite") => DbKind::Sqlite,
+        Some("command") => DbKind::Command,
         _ => match seen {
             Some(Seen::Postgres) => DbKind::Postgres,
             Some(Seen::Mysql) => DbKind::Mysql,
@@ -728,7 +747,10 @@ fn database(
     Ok(DatabaseChoice {
         database: Some(Database {
             published,
-            how,
+            how: match kind {
+                DbKind::Command => "the settings (database.kind: command)".to_string(),
+                _ => how,
+            },
             service,
             kind,
             user: setting.user.clone().unwrap_or(user),
@@ -737,6 +759,16 @@ fn database(
             port,
             path: setting.path.clone(),
             note,
+            commands: match (&setting.dump, &setting.restore, &setting.revision) {
+                (Some(dump), Some(restore), Some(revision)) if kind == DbKind::Command => {
+                    Some(DbCommands {
+                        dump: dump.clone(),
+                        restore: restore.clone(),
+                        revision: revision.clone(),
+                    })
+                }
+                _ => None,
+            },
         }),
         unsupported: None,
         others,

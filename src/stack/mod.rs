@@ -368,6 +368,18 @@ fn read_settings(
             },
         )?;
     }
+    // The database's settings are whole only once every file has said its part.
+    let last = match &settings_path {
+        Some(path) => settings::Source {
+            file: path,
+            prefix: "",
+        },
+        None => settings::Source {
+            file: compose_path,
+            prefix: "x-hoist.",
+        },
+    };
+    settings.check_database(&last)?;
 
     Ok((settings, settings_path))
 }

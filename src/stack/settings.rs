@@ -41,7 +41,7 @@ pub struct Settings {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DatabaseSetting {
     pub service: Option<String>,
-    /// postgres, mysql, mariadb or sqlite.
+    /// postgres, mysql, mariadb, sqlite or command.
     pub kind: Option<String>,
     pub user: Option<String>,
     /// The variable (in the db service's environment) that holds the password.
@@ -51,6 +51,13 @@ pub struct DatabaseSetting {
     pub path: Option<String>,
     /// `database: none`: the app keeps nothing in a database worth a dump.
     pub none: bool,
+    /// `kind: command`: the argv that writes the whole database to stdout, run in the service.
+    pub dump: Option<Vec<String>>,
+    /// `kind: command`: the argv that reads a dump on stdin and replaces the database with it.
+    pub restore: Option<Vec<String>>,
+    /// `kind: command`: the argv that prints the schema's revision (what changes when the app
+    /// migrates).
+    pub revision: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,27 +199,57 @@ impl Settings {
                     });
                 }
                 "database" => {
-                    const KNOWN: [&str; 6] = [
+                    const KNOWN: [&str; 9] = [
                         "service",
                         "kind",
                         "user",
                         "password_variable",
                         "name",
                         "path",
+                        "dump",
+                        "restore",
+                        "revision",
                     ];
                     // Field by field over what an earlier block set.
                     let mut db = self.database.clone().unwrap_or_default();
                     for (k, v) in sub(key, v)? {
                         let full = format!("database.{k}");
+                        let argv = |v: &Value| -> Result<Vec<String>, SettingError> {
+                            let list = strings(&full, v)?;
+                            if list.is_empty() || list[0].trim().is_empty() {
+                                return Err(bad(
+                                    &full,
+                                    "a command as a list of strings, program first (e.g. [\"sh\", \"-c\", \"...\"])",
+                                    v,
+                                ));
+                            }
+                            Ok(list)
+                        };
+                        match k.as_str() {
+                            "dump" => {
+                                db.dump = Some(argv(&v)?);
+                                continue;
+                            }
+                            "restore" => {
+                                db.restore = Some(argv(&v)?);
+                                continue;
+                            }
+                            "revision" => {
+                                db.revision = Some(argv(&v)?);
+                                continue;
+                            }
+                            _ => {}
+                        }
                         let s = string(&full, &v)?;
                         match k.as_str() {
                             "service" => db.service = Some(s),
                             "kind" => {
-                                if !["postgres", "mysql", "mariadb", "sqlite"].contains(&s.as_str())
+                                if !["postgres", "mysql", "mariadb", "sqlite", "command"]
+                                    .contains(&s.as_str())
                                 {
                                     return Err(bad(
                                         &full,
-                                        "postgres, mysql, mariadb or sqlite",
+                                        "postgres, mysql, mariadb, sqlite or command",
                                         &v,
                                     ));
                                 }
@@ -409,6 +446,67 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// `kind: command` takes its three commands and a service; the commands belong to that kind
+    /// alone. Checked on the settings merged from every file (`source` the last that set them).
+    pub fn check_database(&self, source: &Source<'_>) -> Result<(), SettingError> {
+        let Some(db) = &self.database else {
+            return Ok(());
+        };
+        let err = |key: &str, expected: &str, found: &str| SettingError {
+            file: source.file.display().to_string(),
+            key: format!("{}database.{key}", source.prefix),
+            expected: expected.to_string(),
+            found: found.to_string(),
+        };
+        let command = db.kind.as_deref() == Some("command");
+        if command {
+            let why = [
+                (
+                    "service",
+                    db.service.is_some(),
+                    "the service whose container runs the commands",
+                ),
+                (
+                    "dump",
+                    db.dump.is_some(),
+                    "the command that writes the whole database to its standard output (e.g. [surreal, export, ...])",
+                ),
+                (
+                    "restore",
+                    db.restore.is_some(),
+                    "the command that reads such a dump on its standard input and replaces the database with it",
+                ),
+                (
+                    "revision",
+                    db.revision.is_some(),
+                    "a command that prints the schema's revision (e.g. the last applied migration), so that a rollback can tell whether the upgrade changed the database; one that prints something new every time makes every rollback restore",
+                ),
+            ];
+            for (key, given, what) in why {
+                if !given {
+                    return Err(err(key, &format!("with kind: command, {what}"), "nothing"));
+                }
+            }
+        } else {
+            for (key, given) in [
+                ("dump", db.dump.is_some()),
+                ("restore", db.restore.is_some()),
+                ("revision", db.revision.is_some()),
+            ] {
+                if given {
+                    return Err(err(
+                        key,
+                        "only with kind: command (hoist dumps and restores the built-in kinds itself)",
+                        &format!("kind {}", db.kind.as_deref().unwrap_or("unset")),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 impl SettingError {
     fn trim_key(mut self) -> Self {
         self.key = self.key.trim_end_matches('.').to_string();
@@ -569,6 +667,43 @@ mod tests {
         assert!(ok.smoke.unwrap()[0].allow_self_signed);
         let e = apply(json!("just a string")).unwrap_err();
         assert_eq!(e.key, "x-hoist");
+    }
+
+    #[test]
+    fn a_command_database_takes_its_three_commands_and_no_other_kind_does() {
+        let source = Source {
+            file: Path::new("/app/hoist.yaml"),
+            prefix: "",
+        };
+        let full = json!({"database": {"service": "db", "kind": "command",
+            "dump": ["surreal", "export", "-"], "restore": ["surreal", "import", "-"],
+            "revision": ["sh", "-c", "cat /data/rev"]}});
+        let s = apply(full).unwrap();
+        assert!(s.check_database(&source).is_ok());
+        let db = s.database.unwrap();
+        assert_eq!(db.dump.unwrap(), ["surreal", "export", "-"]);
+        // Each missing one is named, with what it is for.
+        let s = apply(json!({"database": {"service": "db", "kind": "command",
+            "dump": ["d"], "restore": ["r"]}}))
+        .unwrap();
+        let e = s.check_database(&source).unwrap_err();
+        assert_eq!(e.key, "database.revision");
+        assert!(e.expected.contains("rollback can tell"), "{e}");
+        let s = apply(json!({"database": {"kind": "command", "dump": ["d"]}})).unwrap();
+        assert_eq!(
+            s.check_database(&source).unwrap_err().key,
+            "database.service"
+        );
+        // A command for a kind hoist dumps itself is a mistake, said as one.
+        let s = apply(json!({"database": {"kind": "postgres", "dump": ["pg_dump"]}})).unwrap();
+        let e = s.check_database(&source).unwrap_err();
+        assert_eq!(e.key, "database.dump");
+        assert!(e.expected.contains("only with kind: command"), "{e}");
+        // A command is a non-empty list of strings.
+        for bad in [json!("pg_dump -U x"), json!([]), json!([""]), json!([1])] {
+            let e = apply(json!({"database": {"kind": "command", "dump": bad}})).unwrap_err();
+            assert!(e.key.starts_with("x-hoist.database.dump"), "{e}");
+        }
     }
 
     #[test]

@@ -30,6 +30,14 @@ pub(super) fn build(
                     d.path.as_deref().unwrap_or("?"),
                     d.service
                 ),
+                crate::db::DbKind::Command => format!(
+                    "dump by the settings' command `{}` (service {})",
+                    d.commands
+                        .as_ref()
+                        .map(|c| c.dump.first().cloned().unwrap_or_default())
+                        .unwrap_or_default(),
+                    d.service
+                ),
                 _ => format!(
                     "{} dump of {} (service {})",
                     d.kind.name(),

@@ -1,0 +1,78 @@
+//! The restore of a database of kind `command` (a kind hoist does not know): the settings'
+//! dump command keeps the newer database as a verified dump first, then the restore command
+//! reads the backup's dump on its standard input. Whether it can load into a fresh database and
+//! swap is the command's affair; hoist's part is that nothing is lost: a restore that fails is
+//! followed by the restore of the kept dump, and what state the database is in is said.
+use std::path::Path;
+
+use super::restore::{DatabaseRestored, feed_dump, kept_dump_path, load_failure};
+use crate::backup::restore_doc::shell_line;
+use crate::docker::{Engine, exec};
+use crate::stack::detect::Database;
+
+/// Feeds `dump_gz` to the restore command.
+async fn load(
+    engine: &Engine,
+    container: &str,
+    restore: &[String],
+    dump_gz: &Path,
+) -> Result<(), String> {
+    let (rx, reader) = feed_dump(dump_gz);
+    let cmd: Vec<&str> = restore.iter().map(String::as_str).collect();
+    let loaded = exec::exec_with_input(engine, container, &cmd, &[], rx).await;
+    match load_failure(loaded, reader, dump_gz, "the restore command").await {
+        None => Ok(()),
+        Some(why) => Err(why),
+    }
+}
+
+pub(super) async fn restore(
+    engine: &Engine,
+    container: &str,
+    db: &Database,
+    dump_gz: &Path,
+    stamp: &str,
+    keep_dir: &Path,
+) -> Result<DatabaseRestored, String> {
+    let Some(commands) = &db.commands else {
+        return Err(format!(
+            "service {} is a database of kind command, but the settings give no restore command (x-hoist.database.restore); the database was not touched",
+            db.service
+        ));
+    };
+    let kept = kept_dump_path(keep_dir, &db.name, stamp, "dump.gz");
+    if kept.exists() {
+        return Err(format!(
+            "{} already exists; hoist will not overwrite it. The database was not touched",
+            kept.display()
+        ));
+    }
+    crate::backup::dump::dump(engine, db, container, &kept, &|_| {})
+        .await
+        .map_err(|e| {
+            format!("the current database could not be kept as a dump first ({e}); the database was not touched")
+        })?;
+    let kept_words = kept.display().to_string();
+    let failure = match load(engine, container, &commands.restore, dump_gz).await {
+        Ok(()) => {
+            return Ok(DatabaseRestored {
+                kept_aside_as: kept_words,
+            });
+        }
+        Err(e) => format!("the restore command failed ({e})"),
+    };
+    // The command may have changed part of the database before it failed: the newer one back.
+    Err(
+        match load(engine, container, &commands.restore, &kept).await {
+            Ok(()) => format!(
+                "{failure}; the database is back as it was before the restore (the restore command loaded the copy kept in {kept_words})"
+            ),
+            Err(e) => format!(
+                "{failure}, and putting the newer database back failed too ({e}): database {} may be half restored. Its content is in {kept_words}; load it by hand: `gunzip -c {kept_words} | docker compose exec -T {} {}`",
+                db.name,
+                db.service,
+                shell_line(&commands.restore)
+            ),
+        },
+    )
+}
