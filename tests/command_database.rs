@@ -171,3 +171,37 @@ fn a_revision_command_that_fails_is_said_by_status_and_check() {
     assert_ne!(run.code, 0);
     assert_eq!(stack.health_version(), "0.1.11");
 }
+
+#[test]
+fn a_restore_command_that_fails_puts_the_newer_database_back_from_the_kept_dump() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start("cmd-db-putback", "0.1.11");
+    // A restore that refuses the backup's (older) dump, as a server refusing an old export
+    // format would, and loads the newer one.
+    // `$$`: hoist.yaml is interpolated as the compose file is; a shell's `$` is written twice.
+    let picky = r#"[sh, -c, 'f=$$(mktemp) && cat > "$$f" && grep -q 0022 "$$f" || { echo "refusing a dump without 0022" >&2; exit 3; }; dropdb -U specivo --force specivo && createdb -U specivo specivo && psql -U specivo -d specivo -q -v ON_ERROR_STOP=1 --single-transaction -f "$$f" >/dev/null']"#;
+    std::fs::write(
+        stack.dir.join("hoist.yaml"),
+        settings(DUMP, picky, REVISION),
+    )
+    .unwrap();
+    let up = stack.hoist(&["upgrade", "--to", "0.1.12", "--yes", "--json"]);
+    assert_eq!(up.code, 0, "{}", up.stderr);
+    assert_eq!(revision(&stack), "0022");
+    let rows_after_upgrade = rows(&stack);
+
+    let run = stack.hoist(&["rollback", "--yes", "--json"]);
+    run.assert_no_panic();
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(all.contains("refusing a dump without 0022"), "{all}");
+    assert!(
+        all.contains("the database is back as it was before the restore"),
+        "{all}"
+    );
+    // The newer database, put back whole from the dump kept first.
+    assert_eq!(revision(&stack), "0022");
+    assert_eq!(rows(&stack), rows_after_upgrade);
+}

@@ -309,7 +309,7 @@ fn bad_checks_are_refused_naming_the_key_before_anything() {
     let run = hoist_in(dir.path(), &["status", "--json"]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(
-        run.stderr.contains("hoist.yaml: ${STATUS_TOKEN} is set neither in the environment nor in .env. Set it in .env (or the environment), or give a default as ${NAME:-value}; nothing was changed."),
+        run.stderr.contains("hoist.yaml: ${STATUS_TOKEN} is set neither in the environment nor in .env. Set it in .env (or the environment), or give a default as ${NAME:-value}; a $ meant for a shell in a command is written $$ (as in the compose file). Nothing was changed."),
         "{run:?}"
     );
     std::fs::write(

@@ -100,7 +100,7 @@ pub enum StackError {
         message: String,
     },
     #[error(
-        "{path}: {message}. Set it in .env (or the environment), or give a default as ${{NAME:-value}}; nothing was changed."
+        "{path}: {message}. Set it in .env (or the environment), or give a default as ${{NAME:-value}}; a $ meant for a shell in a command is written $$ (as in the compose file). Nothing was changed."
     )]
     SettingsVariable { path: String, message: String },
     #[error("{0}")]
