@@ -76,6 +76,19 @@ fn a_failed_migration_is_rolled_back_through_the_restore_command() {
         .find(|f| f["kind"] == "dump")
         .unwrap();
     assert_eq!(dump["name"], "database.dump.gz");
+    // The settings that say how to restore it are kept with it.
+    assert!(
+        manifest["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["name"] == "hoist.yaml" && f["kind"] == "settings"),
+        "{manifest:#}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(backup.join("hoist.yaml")).unwrap(),
+        settings(DUMP, RESTORE, REVISION)
+    );
     assert!(dump["size_bytes"].as_u64().unwrap() > 0);
 
     let rb = &s["rollback"];

@@ -149,6 +149,8 @@ pub struct Source<'a> {
     pub env_file: &'a Path,
     /// The services' other `env_file:` files (they may hold the database's settings).
     pub env_files: Vec<PathBuf>,
+    /// hoist.yaml, when the project has one.
+    pub settings_file: Option<&'a Path>,
     /// The smoke checks as the app answered them when the backup was taken: a rollback to
     /// this backup holds the app to these, not to what the files alone would suggest.
     pub smoke: Vec<crate::stack::detect::Smoke>,
@@ -485,6 +487,9 @@ fn file_copies(src: &Source<'_>) -> Vec<(PathBuf, String, &'static str)> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "env".into());
         copies.push((f.clone(), format!("env-{}-{base}", i + 2), "env_file"));
+    }
+    if let Some(f) = src.settings_file {
+        copies.push((f.to_path_buf(), "hoist.yaml".into(), "settings"));
     }
     copies
 }

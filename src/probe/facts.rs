@@ -21,6 +21,9 @@ pub struct StackView {
     pub env_files: Vec<PathBuf>,
     /// The `-f` files the user gave hoist (Compose is given the same).
     pub given_files: Vec<PathBuf>,
+    /// hoist.yaml beside the compose file, when there is one (kept in the backup: it holds
+    /// the checks and the database's commands).
+    pub settings_file: Option<PathBuf>,
     pub env_file: PathBuf,
     /// The variable that holds the version (None for a literal tag).
     pub version_variable: Option<String>,
@@ -211,6 +214,7 @@ impl StackView {
             compose_file: stack.compose_path.clone(),
             compose_files: stack.compose_files.clone(),
             given_files: stack.given_files.clone(),
+            settings_file: stack.settings_path.clone(),
             env_files: {
                 let mut files: Vec<PathBuf> = stack
                     .compose

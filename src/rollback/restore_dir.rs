@@ -321,6 +321,7 @@ mod tests {
             compose_files: vec!["/srv/app/compose.yaml".into()],
             given_files: Vec::new(),
             env_files: Vec::new(),
+            settings_file: None,
             env_file: "/srv/app/.env".into(),
             version_variable: Some("APP_VERSION".into()),
             pin_place: "APP_VERSION in .env".into(),

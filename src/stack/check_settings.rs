@@ -457,6 +457,14 @@ mod tests {
                 .contains("a valid regular expression")
         );
         assert!(err(json!([{"http": "http://x/", "exec": ["a"]}])).contains("exactly one of"));
+        // A misspelt kind is named; an empty command is said as empty.
+        assert!(
+            err(json!([{"websockt": "ws://x/", "expect": "a"}]))
+                .contains("found a mapping with keys websockt, expect"),
+            "{}",
+            err(json!([{"websockt": "ws://x/", "expect": "a"}]))
+        );
+        assert!(err(json!([{"exec": [], "service": "a"}])).contains("found an empty list"));
         assert!(err(json!([{"metrics": "http://x/m", "rules": []}])).contains("at least one rule"));
         assert!(
             err(json!([{"metrics": "http://x/m", "rules": [{"counter": "a"}]}]))

@@ -110,8 +110,15 @@ pub(super) fn found(v: &Value) -> String {
     match v {
         Value::String(s) => format!("{s:?}"),
         Value::Null => "nothing".into(),
+        Value::Array(items) if items.is_empty() => "an empty list".into(),
         Value::Array(_) => "a list".into(),
-        Value::Object(_) => "a mapping".into(),
+        // The keys name a misspelt one (`websockt:`); a key is a name, never a secret.
+        Value::Object(m) if m.is_empty() => "an empty mapping".into(),
+        Value::Object(m) => {
+            let keys: Vec<&str> = m.keys().map(String::as_str).take(6).collect();
+            let more = if m.len() > keys.len() { ", …" } else { "" };
+            format!("a mapping with keys {}{more}", keys.join(", "))
+        }
         other => other.to_string(),
     }
 }

@@ -65,6 +65,7 @@ pub fn source_from<'a>(
         compose_files: crate::stack::project::all_files(&view.compose_files),
         env_file: &view.env_file,
         env_files: view.env_files.clone(),
+        settings_file: view.settings_file.as_deref(),
         smoke: view.smoke.clone(),
         version_variable: view.version_variable.as_deref().unwrap_or(""),
         upgraded: &view.upgraded,

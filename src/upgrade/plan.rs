@@ -130,6 +130,7 @@ mod tests {
             compose_files: vec!["/srv/specivo/compose.yaml".into()],
             given_files: Vec::new(),
             env_files: Vec::new(),
+            settings_file: None,
             env_file: "/srv/specivo/.env".into(),
             version_variable: Some("SPECIVO_VERSION".into()),
             pin_place: "SPECIVO_VERSION in .env".into(),
