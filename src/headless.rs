@@ -6,7 +6,8 @@ use hoist::rollback_plan::{Decision, loss_words};
 use hoist::run::{Event, Finished, Headless, StepStatus, UpgradePlan};
 
 /// Runs an engine (`upgrade` or `rollback`) on `runtime`, printing its events as they come and
-/// its end; the exit code is the run's. `answers` answers its questions, asking nobody.
+/// its end; the exit code is the run's. `answers` answers its questions; without `--yes`, in a
+/// terminal, the person there is asked.
 /// A hangup, SIGTERM or Ctrl-C asks `stop` for the next safe point instead of ending hoist.
 pub fn run_engine<F, Fut>(
     runtime: &tokio::runtime::Runtime,
@@ -27,7 +28,14 @@ where
             while let Some(event) = rx.recv().await {
                 match event {
                     // Answered in order, after the plan or the offer it asks about is printed.
-                    Event::Ask { question, reply } => reply.send(answers.answer(&question)),
+                    Event::Ask { question, reply } => {
+                        let yes = if !answers.0 && !json && at_a_terminal() {
+                            ask_at_the_terminal(&question).await
+                        } else {
+                            answers.answer(&question)
+                        };
+                        reply.send(yes)
+                    }
                     event => print_event(&event, json),
                 }
             }
@@ -45,6 +53,44 @@ where
         finished.sentence
     );
     std::process::ExitCode::from(finished.exit_code)
+}
+
+/// A person can answer here: stdin and stderr are a terminal.
+fn at_a_terminal() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// Without `--yes`, in a terminal: the question asked on stderr and answered on stdin, y/N (or
+/// the word a restore or an override needs). End of input (a hangup) is a no. The line is read
+/// on a thread of its own, so that an unanswered question never holds hoist's exit.
+async fn ask_at_the_terminal(question: &hoist::run::Question) -> bool {
+    let prompt = match question.word() {
+        Some(word) => format!(
+            "{} Type {word} to go on, anything else to stop: ",
+            question.text()
+        ),
+        None => format!("{} [y/N] ", question.text()),
+    };
+    let word = question.word();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "{prompt}");
+        let _ = err.flush();
+        drop(err);
+        let mut line = String::new();
+        let answer = match std::io::stdin().read_line(&mut line) {
+            Ok(0) | Err(_) => String::new(),
+            Ok(_) => line.trim().to_string(),
+        };
+        let _ = tx.send(answer);
+    });
+    let answer = rx.await.unwrap_or_default();
+    match word {
+        Some(word) => answer == word,
+        None => matches!(answer.to_ascii_lowercase().as_str(), "y" | "yes"),
+    }
 }
 
 /// Prints one event as it arrives.

@@ -352,3 +352,27 @@ fn busy_log_terminal_bytes_per_minute() {
     w.wait_for("runs 0.1.10 now", 180);
     w.keys("q");
 }
+
+/// `hoist upgrade` without `--yes` in a terminal asks there, y/N: "n" (or Enter) stops before
+/// anything changed, "y" upgrades.
+#[test]
+fn a_headless_upgrade_in_a_terminal_asks_before_it_starts() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start("asks", "0.1.9");
+    let env_before = std::fs::read_to_string(stack.dir.join(".env")).unwrap();
+    let mut no = Wizard::start_with(&stack, 40, 120, &["upgrade", "--to", "0.1.10"]);
+    no.wait_for("[y/N]", 120);
+    no.keys("n\r");
+    assert_eq!(no.exit_code(60), 3, "{}", no.contents());
+    assert_eq!(
+        std::fs::read_to_string(stack.dir.join(".env")).unwrap(),
+        env_before
+    );
+    let mut yes = Wizard::start_with(&stack, 40, 120, &["upgrade", "--to", "0.1.10"]);
+    yes.wait_for("[y/N]", 120);
+    yes.keys("y\r");
+    assert_eq!(yes.exit_code(300), 0, "{}", yes.contents());
+    assert_eq!(stack.health_version(), "0.1.10");
+}
