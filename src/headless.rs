@@ -116,11 +116,9 @@ pub fn print_event(event: &Event, json: bool) {
         Event::StepStarted { step, what } => writeln!(out, "==> {}: {what}", step.name()),
         Event::Observe { elapsed_s, total_s } => writeln!(
             out,
-            "    watched {}:{:02} of {}:{:02}, stable so far",
-            elapsed_s / 60,
-            elapsed_s % 60,
-            total_s / 60,
-            total_s % 60
+            "    watched {} of {}, stable so far",
+            hoist::units::clock(*elapsed_s),
+            hoist::units::clock(*total_s)
         ),
         Event::StepFinished {
             step,

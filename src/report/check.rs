@@ -22,24 +22,12 @@ pub async fn run(ctx: &Context) -> Output {
 /// The app's own checks (`x-hoist: checks:`), run now as the upgrade's preflight runs them:
 /// one that fails here would refuse the upgrade.
 async fn app_check_findings(stack: &crate::stack::Stack, facts: &Facts) -> Vec<Finding> {
-    let checks = &stack.detection.app_checks;
-    let mut outcomes = Vec::new();
-    // The configured HTTP checks, as the upgrade's preflight runs them.
-    for s in stack.detection.smoke.iter().filter(|s| s.configured) {
-        let r = crate::steps::smoke::check(s).await;
-        outcomes.push(crate::steps::checks::Outcome {
-            what: format!("{} {}", s.method, s.url),
-            ok: r.ok,
-            detail: match r.error {
-                Some(e) => e,
-                None => format!("answered {}", r.status.unwrap_or_default()),
-            },
-            ms: r.latency_ms,
-        });
-    }
-    if !checks.is_empty() {
-        outcomes.extend(crate::steps::checks::run_all(checks, facts.docker.as_ref().ok()).await);
-    }
+    let outcomes = crate::steps::checks::configured_now(
+        &stack.detection.smoke,
+        &stack.detection.app_checks,
+        facts.docker.as_ref().ok(),
+    )
+    .await;
     outcomes
         .into_iter()
         .map(|o| Finding {

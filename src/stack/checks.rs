@@ -2,6 +2,7 @@
 //! a WebSocket exchange, a command run in a service, rules on the app's Prometheus metrics.
 //! (HTTP checks are `Smoke`s, in `detect.rs`.) Each is run before the upgrade as a baseline and
 //! after every restart (`steps::checks`); what they say is in `words()`.
+use crate::units::number;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -115,15 +116,6 @@ impl std::fmt::Display for Selector {
             write!(f, "{{{}}}", pairs.join(","))?;
         }
         Ok(())
-    }
-}
-
-/// "5", "0.5": a bound as people write it.
-fn number(n: f64) -> String {
-    if n.fract() == 0.0 && n.abs() < 1e15 {
-        format!("{}", n as i64)
-    } else {
-        n.to_string()
     }
 }
 

@@ -12,6 +12,7 @@ use crate::run::{Event, Run, Stop};
 use crate::stack::checks::{AppCheck, MetricsCheck};
 use crate::steps::checks::metrics;
 use crate::steps::verify::running_problems;
+use crate::units::clock;
 
 /// How often the containers and the metrics are looked at, at most.
 const EVERY: Duration = Duration::from_secs(10);
@@ -180,11 +181,6 @@ fn every(checks: &[AppCheck]) -> Duration {
         })
         .fold(EVERY, Duration::min)
         .max(Duration::from_secs(1))
-}
-
-/// "1:05", "10:00".
-pub fn clock(secs: u64) -> String {
-    format!("{}:{:02}", secs / 60, secs % 60)
 }
 
 /// Said before the window starts.

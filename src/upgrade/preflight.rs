@@ -154,38 +154,20 @@ async fn app_checks_baseline(
 ) -> Result<(), String> {
     // The configured HTTP checks too (the detected ones were settled by the baseline above):
     // a wrong expectation must show now, not after the pin.
-    let mut failed = Vec::new();
-    for s in smoke.iter().filter(|s| s.configured) {
-        let r = crate::steps::smoke::check(s).await;
-        run.progress(
-            Step::Preflight,
-            format!(
-                "{} before the upgrade: {}",
-                s.words(),
-                r.error.as_deref().map_or_else(
-                    || format!("{} in {} ms", r.status.unwrap_or_default(), r.latency_ms),
-                    |e| format!("FAILED, {e}")
-                )
-            ),
-        );
-        if let Some(e) = r.error {
-            failed.push(format!("{} {}: {e}", s.method, s.url));
-        }
-    }
-    if checks.is_empty() && failed.is_empty() {
+    let configured = smoke.iter().filter(|s| s.configured).count() + checks.len();
+    if configured == 0 {
         return Ok(());
     }
-    if !checks.is_empty() {
-        run.progress(
-            Step::Preflight,
-            format!(
-                "running the app's {} check{} once before the upgrade",
-                checks.len(),
-                if checks.len() == 1 { "" } else { "s" }
-            ),
-        );
-    }
-    let outcomes = crate::steps::checks::run_all(checks, facts.docker.as_ref().ok()).await;
+    run.progress(
+        Step::Preflight,
+        format!(
+            "running the app's {configured} configured check{} once before the upgrade",
+            if configured == 1 { "" } else { "s" }
+        ),
+    );
+    let outcomes =
+        crate::steps::checks::configured_now(smoke, checks, facts.docker.as_ref().ok()).await;
+    let mut failed = Vec::new();
     for o in &outcomes {
         run.progress(
             Step::Preflight,

@@ -52,7 +52,10 @@ pub async fn run(check: &ExecCheck, running: &Running) -> Result<(String, u64), 
     let matching = pattern
         .as_ref()
         .and_then(|p| lines.iter().find(|l| p.is_match(l)));
-    let last = lines.last().map(|l| short(l)).unwrap_or_default();
+    let last = lines
+        .last()
+        .map(|l| super::short(l, 160))
+        .unwrap_or_default();
     let said = |line: &str| {
         if line.is_empty() {
             String::new()
@@ -85,15 +88,10 @@ pub async fn run(check: &ExecCheck, running: &Running) -> Result<(String, u64), 
             p.as_str(),
             said(&last)
         )),
-        (_, Some(line)) => Ok((format!("exit {}: {}", outcome.exit_code, short(line)), ms)),
+        (_, Some(line)) => Ok((
+            format!("exit {}: {}", outcome.exit_code, super::short(line, 160)),
+            ms,
+        )),
         (None, None) => Ok((format!("exit {}{}", outcome.exit_code, said(&last)), ms)),
-    }
-}
-
-fn short(line: &str) -> String {
-    if line.chars().count() > 160 {
-        format!("{}…", line.chars().take(160).collect::<String>())
-    } else {
-        line.to_string()
     }
 }

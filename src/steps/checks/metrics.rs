@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::stack::checks::{MetricRule, MetricsCheck, Selector, seconds};
+use crate::units::number;
 
 /// One sample line: its metric name, labels and value.
 #[derive(Debug, Clone, PartialEq)]
@@ -217,14 +218,6 @@ pub fn judge(check: &MetricsCheck, start: &Page, end: Option<&Page>) -> (Vec<Str
         }
     }
     (broken, held)
-}
-
-fn number(n: f64) -> String {
-    if n.fract() == 0.0 && n.abs() < 1e15 {
-        format!("{}", n as i64)
-    } else {
-        format!("{n:.3}")
-    }
 }
 
 #[cfg(test)]

@@ -21,6 +21,37 @@ pub struct Outcome {
     pub ms: u64,
 }
 
+/// The checks a settings file configured, as the app answers them now: its HTTP checks (the
+/// detected ones are settled by the smoke baseline) and every other kind. The baseline before
+/// an upgrade and `hoist check` run the same.
+pub async fn configured_now(
+    smoke: &[crate::stack::detect::Smoke],
+    checks: &[AppCheck],
+    running: Option<&Running>,
+) -> Vec<Outcome> {
+    let mut outcomes = Vec::new();
+    for s in smoke.iter().filter(|s| s.configured) {
+        let r = crate::steps::smoke::check(s).await;
+        outcomes.push(Outcome {
+            what: format!("{} {}", s.method, s.url),
+            ok: r.ok,
+            detail: match r.error {
+                Some(e) => e,
+                None => format!(
+                    "answered {} in {} ms",
+                    r.status.unwrap_or_default(),
+                    r.latency_ms
+                ),
+            },
+            ms: r.latency_ms,
+        });
+    }
+    if !checks.is_empty() {
+        outcomes.extend(run_all(checks, running).await);
+    }
+    outcomes
+}
+
 /// Runs every check against the app as it is now (`running`: its containers, for commands).
 /// Each metrics page is scraped first, the other checks run, and the second scrape comes when
 /// its window has passed: the window covers the other checks' traffic too.
@@ -86,5 +117,16 @@ fn outcome(check: &AppCheck, result: Result<(String, u64), String>, started: Ins
             detail,
             ms: started.elapsed().as_millis() as u64,
         },
+    }
+}
+
+/// A reply's or an output's start, on one line, secrets masked, at most `max` characters.
+pub(crate) fn short(text: &str, max: usize) -> String {
+    let one_line = text.replace(['\n', '\r'], " ");
+    let masked = crate::redact::mask(&one_line).into_owned();
+    if masked.chars().count() > max {
+        format!("{}…", masked.chars().take(max).collect::<String>())
+    } else {
+        masked
     }
 }

@@ -55,11 +55,11 @@ pub async fn exchange(check: &WsCheck) -> Result<(String, u64), String> {
     let outcome = tokio::time::timeout(timeout, talk).await;
     let ms = started.elapsed().as_millis() as u64;
     let answered = |seen: &[String]| match seen.last() {
-        Some(last) => format!("answered {} then ", short(last)),
+        Some(last) => format!("answered {} then ", super::short(last, 120)),
         None => String::new(),
     };
     match outcome {
-        Ok(Ok(matched)) => Ok((short(&matched), ms)),
+        Ok(Ok(matched)) => Ok((super::short(&matched, 120), ms)),
         Ok(Err(why)) => Err(format!(
             "{}{why}; expected a message matching /{}/",
             answered(&seen),
@@ -71,17 +71,6 @@ pub async fn exchange(check: &WsCheck) -> Result<(String, u64), String> {
             check.expect,
             seconds(check.timeout_ms)
         )),
-    }
-}
-
-/// A message's start, on one line, secrets masked.
-fn short(text: &str) -> String {
-    let one_line = text.replace(['\n', '\r'], " ");
-    let masked = crate::redact::mask(&one_line).into_owned();
-    if masked.chars().count() > 120 {
-        format!("{}…", masked.chars().take(120).collect::<String>())
-    } else {
-        masked
     }
 }
 

@@ -98,7 +98,7 @@ fn stepper_shown(state: &State, width: u16) -> bool {
 fn hints(state: &State) -> Line<'static> {
     let question = state.prompt.as_ref().map(|p| &p.question);
     if let (None, Some((watched, total))) = (question, state.observing) {
-        let clock = |s: u64| format!("{}:{:02}", s / 60, s % 60);
+        use crate::units::clock;
         return Line::from(format!(
             " watching, {} of {} left  a accept now  r roll back  ? help",
             clock(total.saturating_sub(watched)),
