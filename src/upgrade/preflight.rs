@@ -161,7 +161,7 @@ async fn app_checks_baseline(
     run.progress(
         Step::Preflight,
         format!(
-            "running the app's {configured} configured check{} once before the upgrade",
+            "running the app's {configured} check{} once before the upgrade",
             if configured == 1 { "" } else { "s" }
         ),
     );
