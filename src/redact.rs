@@ -40,6 +40,26 @@ pub fn learn_env_entry(entry: &str) {
     }
 }
 
+/// A command (argv) as people are shown it: one shell line, each word quoted unless plainly
+/// safe, secrets masked (a password given on a command line is still a password).
+pub fn command_line(argv: &[String]) -> String {
+    let line = argv
+        .iter()
+        .map(|w| {
+            let plain = !w.is_empty()
+                && w.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c));
+            if plain {
+                w.clone()
+            } else {
+                format!("'{}'", w.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    mask(&line).into_owned()
+}
+
 /// `text` with every secret learned so far replaced by `***`.
 pub fn mask(text: &str) -> Cow<'_, str> {
     match KNOWN.read() {
@@ -230,6 +250,23 @@ fn percent_decode(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_command_is_one_shell_line_with_its_secrets_masked() {
+        learn("cmd-line-secret-5521");
+        let argv = [
+            "sh",
+            "-c",
+            "PGPASSWORD=cmd-line-secret-5521 psql -U app",
+            "it's",
+        ]
+        .map(String::from);
+        assert_eq!(
+            command_line(&argv),
+            "sh -c 'PGPASSWORD=*** psql -U app' 'it'\\''s'"
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -218,3 +218,86 @@ fn a_restore_command_that_fails_puts_the_newer_database_back_from_the_kept_dump(
     assert_eq!(revision(&stack), "0022");
     assert_eq!(rows(&stack), rows_after_upgrade);
 }
+
+#[test]
+fn careless_commands_are_caught_before_they_can_hurt_and_secrets_stay_hidden() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start("cmd-db-careless", "0.1.11");
+    let write = |dump: &str, restore: &str, revision: &str| {
+        std::fs::write(
+            stack.dir.join("hoist.yaml"),
+            settings(dump, restore, revision),
+        )
+        .unwrap()
+    };
+    let said = |run: &common::Run| format!("{}{}", run.stdout, run.stderr);
+
+    // A revision that is new on every call could never match a backup's.
+    write(DUMP, RESTORE, "[date, +%s%N]");
+    let check = stack.hoist(&["check"]);
+    assert_ne!(check.code, 0);
+    assert!(
+        said(&check).contains("prints something new each time"),
+        "{}",
+        said(&check)
+    );
+
+    // A restore program that is not in the image is found now, not mid-rollback.
+    write(DUMP, "[pg_restoer, -d, specivo]", REVISION);
+    let check = stack.hoist(&["check"]);
+    assert_ne!(check.code, 0);
+    assert!(
+        said(&check).contains(
+            "the restore command's program \"pg_restoer\" is not in service db's container"
+        ),
+        "{}",
+        said(&check)
+    );
+    let up = stack.hoist(&["upgrade", "--to", "0.1.12", "--yes"]);
+    assert_eq!(up.code, 3, "{}", said(&up));
+    assert_eq!(revision(&stack), "0021");
+
+    // A password written into a command (from .env) is never repeated.
+    let password = stack.env_value("POSTGRES_PASSWORD");
+    write(
+        DUMP,
+        RESTORE,
+        r#"[sh, -c, 'PGPASSWORD=${POSTGRES_PASSWORD} psql -U specivo -d specivo -tAc "SELECT version_num FROM alembic_version WHERE false"']"#,
+    );
+    for args in [&["check"][..], &["status"], &["status", "--json"]] {
+        let run = stack.hoist(args);
+        assert!(said(&run).contains("printed nothing"), "{}", said(&run));
+        assert!(
+            !said(&run).contains(&password),
+            "{args:?} shows the password"
+        );
+        assert!(said(&run).contains("PGPASSWORD=***"), "{}", said(&run));
+    }
+}
+
+#[test]
+fn a_restore_that_loads_over_the_database_instead_of_replacing_it_is_not_called_done() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start("cmd-db-over", "0.1.11");
+    // Loads the dump over the newer database: the old alembic row lands beside the new one.
+    let over = r#"[sh, -c, 'psql -U specivo -d specivo -q >/dev/null 2>&1; exit 0']"#;
+    // Every alembic row on one line, so the mixed database shows as "0021,0022".
+    let all_rows = r#"[sh, -c, "psql -U specivo -d specivo -tAc 'SELECT string_agg(version_num, chr(44) ORDER BY version_num) FROM alembic_version'"]"#;
+    std::fs::write(stack.dir.join("hoist.yaml"), settings(DUMP, over, all_rows)).unwrap();
+    let up = stack.hoist(&["upgrade", "--to", "0.1.12", "--yes"]);
+    assert_eq!(up.code, 0, "{}", up.stderr);
+    assert_eq!(revision(&stack), "0022");
+    let run = stack.hoist(&["rollback", "--yes"]);
+    run.assert_no_panic();
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert_ne!(run.code, 0, "{all}");
+    assert!(
+        all.contains("the restore did not replace the database"),
+        "{all}"
+    );
+    assert!(!all.contains("Done:"), "{all}");
+}

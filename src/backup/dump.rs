@@ -154,7 +154,10 @@ async fn dump_once(
     if outcome.exit_code != 0 {
         return Err(BackupError::Dump {
             exit_code: outcome.exit_code,
-            stderr: outcome.stderr.trim().to_string(),
+            stderr: match outcome.stderr.trim() {
+                "" => "it wrote nothing on stderr".to_string(),
+                said => said.to_string(),
+            },
         });
     }
     Ok(outcome.stdout_bytes)

@@ -14,7 +14,7 @@ pub mod dump;
 pub mod gzip;
 pub mod hold;
 mod list;
-pub mod restore_doc;
+mod restore_doc;
 
 pub use beside::BesideSource;
 pub use list::{BackupEntry, list_backups, restore_version};
@@ -237,9 +237,10 @@ pub struct ManifestDatabase {
     /// Every column of the user tables: a rollback tells an additive schema change from one
     /// the previous version cannot live with.
     pub columns: Vec<crate::db::SchemaColumn>,
-    /// `kind: command`: the restore command as the settings gave it then, for RESTORE.md.
+    /// `kind: command`: the restore command as the settings gave it then, as one shell line
+    /// with secrets masked (RESTORE.md shows it; the manifest is no place for a password).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub restore_command: Option<Vec<String>>,
+    pub restore_command: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -582,7 +583,10 @@ async fn write_all(
             writes: probe.writes.clone().ok(),
             writes_unread: probe.writes.clone().err(),
             columns: probe.columns.clone(),
-            restore_command: db.commands.as_ref().map(|c| c.restore.clone()),
+            restore_command: db
+                .commands
+                .as_ref()
+                .map(|c| crate::redact::command_line(&c.restore)),
         });
     }
 

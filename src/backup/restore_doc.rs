@@ -143,23 +143,6 @@ fn put_back(t: &mut String, f: &super::ManifestFile, step: u32, project: &str) {
     }
 }
 
-/// `argv` as one shell line: each word quoted unless it is plainly safe.
-pub fn shell_line(argv: &[String]) -> String {
-    argv.iter()
-        .map(|w| {
-            let plain = !w.is_empty()
-                && w.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c));
-            if plain {
-                w.clone()
-            } else {
-                format!("'{}'", w.replace('\'', "'\\''"))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// The database's restore, as step `step`; returns the next step's number.
 fn database_step(t: &mut String, db: &super::ManifestDatabase, mut step: u32) -> u32 {
     let svc = &db.service;
@@ -182,14 +165,22 @@ fn database_step(t: &mut String, db: &super::ManifestDatabase, mut step: u32) ->
             step += 1;
         }
         "command" => {
-            let command = shell_line(db.restore_command.as_deref().unwrap_or_default());
+            let command = db.restore_command.clone().unwrap_or_default();
             let _ = writeln!(
                 t,
-                "{step}. Keep the current database aside (run the dump command of your settings, `x-hoist.database.dump`, the same way, into a file), then restore with the settings' restore command, which replaces the database with the dump read on its standard input:\n\n   ```sh\n   gunzip -c BACKUP_DIR/database.dump.gz | docker compose exec -T {svc} {command}\n   ```\n",
+                "{step}. Keep the current database aside (run the dump command of your settings, `x-hoist.database.dump`, the same way, into a file), then restore with the settings' restore command, which replaces the database with the dump read on its standard input (`***` stands for a secret of your `.env`: put it back before you run it):\n\n   ```sh\n   gunzip -c BACKUP_DIR/database.dump.gz | docker compose exec -T {svc} {command}\n   ```\n",
             );
             step += 1;
         }
         _ => {}
+    }
+    if db.kind == "command" {
+        let _ = writeln!(
+            t,
+            "   Afterwards the settings' revision command should print `{}`.\n",
+            db.revision.as_deref().unwrap_or("unknown")
+        );
+        return step;
     }
     let _ = writeln!(
         t,
@@ -198,18 +189,4 @@ fn database_step(t: &mut String, db: &super::ManifestDatabase, mut step: u32) ->
         db.migrations.as_deref().unwrap_or("no migrations table")
     );
     step
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_shell_line_quotes_what_a_shell_would_split() {
-        let argv = ["sh", "-c", "psql -U app < /dev/stdin", "it's"].map(String::from);
-        assert_eq!(
-            shell_line(&argv),
-            "sh -c 'psql -U app < /dev/stdin' 'it'\\''s'"
-        );
-    }
 }

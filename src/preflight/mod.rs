@@ -2,6 +2,10 @@
 //! Compose, every service, the database, the pinned version, the backup directory and its disk,
 //! the next download, the session. `hoist check` shows them; the engine refuses on a failure.
 //! Changes nothing.
+mod db_commands;
+
+pub use db_commands::programs_finding as database_programs_finding;
+
 use std::path::Path;
 
 use serde::Serialize;
@@ -64,6 +68,9 @@ pub async fn findings(stack: &crate::stack::Stack, facts: &Facts) -> Vec<Finding
         findings.extend(service_findings(facts).await);
     }
     if let Some(f) = database_finding(facts) {
+        findings.push(f);
+    }
+    if let Some(f) = db_commands::programs_finding(facts).await {
         findings.push(f);
     }
     findings.extend(beside_findings(facts));
@@ -435,6 +442,10 @@ fn database_finding(facts: &Facts) -> Option<Finding> {
     Some(match result {
         Ok(probe) => {
             let message = match &probe.migrations {
+                Some(m) if m.framework == crate::db::MigrationFramework::Command => format!(
+                    "the database of service {} answers its revision command: {}",
+                    spec.service, m.revision
+                ),
                 Some(m) => format!(
                     "{} answers (service {}); {} revision {}",
                     spec.kind.name(),

@@ -364,10 +364,13 @@ fn data_lines(t: &mut String, facts: &Facts) {
         }
         match &facts.db {
             Some(Ok(probe)) => {
+                let kind = match spec.kind {
+                    crate::db::DbKind::Command => "kind command",
+                    k => k.name(),
+                };
                 let _ = writeln!(
                     t,
-                    "Database  {} (service {}), {}",
-                    spec.kind.name(),
+                    "Database  {kind} (service {}), {}",
                     spec.service,
                     describe_probe(probe)
                 );

@@ -91,6 +91,7 @@ pub struct DatabaseRestored {
 
 /// Restores the database from the gzip dump, by its kind's rules; the newer database is kept
 /// (MySQL/MariaDB: as a dump in `keep_dir`). A failed restore leaves the database as it was.
+/// `expected`: the backup's revision, which a database restored by its commands must print.
 pub async fn restore_database(
     engine: &Engine,
     container: &str,
@@ -98,6 +99,7 @@ pub async fn restore_database(
     dump_gz: &Path,
     stamp: &str,
     keep_dir: &Path,
+    expected: Option<&str>,
 ) -> Result<DatabaseRestored, String> {
     match db.kind {
         DbKind::Postgres => {
@@ -107,7 +109,10 @@ pub async fn restore_database(
             super::restore_mysql::restore(engine, container, db, dump_gz, stamp, keep_dir).await
         }
         DbKind::Command => {
-            super::restore_command::restore(engine, container, db, dump_gz, stamp, keep_dir).await
+            super::restore_command::restore(
+                engine, container, db, dump_gz, stamp, keep_dir, expected,
+            )
+            .await
         }
         DbKind::Sqlite => Err(format!(
             "service {} keeps its database in an SQLite file, which comes back with the data it is in, not from a dump",

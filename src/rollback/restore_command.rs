@@ -6,7 +6,6 @@
 use std::path::Path;
 
 use super::restore::{DatabaseRestored, feed_dump, kept_dump_path, load_failure};
-use crate::backup::restore_doc::shell_line;
 use crate::docker::{Engine, exec};
 use crate::stack::detect::Database;
 
@@ -26,6 +25,29 @@ async fn load(
     }
 }
 
+/// Whether the database prints the backup's revision after a load: a restore command that
+/// exits 0 without replacing the database (it loaded over it, or did nothing) is caught here,
+/// before the previous version is started on it.
+async fn check_revision(
+    engine: &Engine,
+    container: &str,
+    db: &Database,
+    expected: Option<&str>,
+) -> Result<(), String> {
+    let Some(expected) = expected else {
+        return Ok(());
+    };
+    let now = crate::probe::db_command::read_revision(engine, container, db).await?;
+    if now == expected {
+        Ok(())
+    } else {
+        Err(format!(
+            "the restore command exited 0, but the revision command now prints {now:?}, not the backup's {expected:?}: the restore did not replace the database (a restore must drop and load, not load over it)"
+        ))
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn restore(
     engine: &Engine,
     container: &str,
@@ -33,6 +55,7 @@ pub(super) async fn restore(
     dump_gz: &Path,
     stamp: &str,
     keep_dir: &Path,
+    expected: Option<&str>,
 ) -> Result<DatabaseRestored, String> {
     let Some(commands) = &db.commands else {
         return Err(format!(
@@ -47,32 +70,42 @@ pub(super) async fn restore(
             kept.display()
         ));
     }
+    // What the newer database prints, to know it is back if it must be put back.
+    let before = crate::probe::db_command::read_revision(engine, container, db)
+        .await
+        .ok();
     crate::backup::dump::dump(engine, db, container, &kept, &|_| {})
         .await
         .map_err(|e| {
             format!("the current database could not be kept as a dump first ({e}); the database was not touched")
         })?;
     let kept_words = kept.display().to_string();
-    let failure = match load(engine, container, &commands.restore, dump_gz).await {
+    let loaded = match load(engine, container, &commands.restore, dump_gz).await {
+        Ok(()) => check_revision(engine, container, db, expected).await,
+        Err(e) => Err(format!("the restore command failed ({e})")),
+    };
+    let failure = match loaded {
         Ok(()) => {
             return Ok(DatabaseRestored {
                 kept_aside_as: kept_words,
             });
         }
-        Err(e) => format!("the restore command failed ({e})"),
+        Err(e) => e,
     };
     // The command may have changed part of the database before it failed: the newer one back.
-    Err(
-        match load(engine, container, &commands.restore, &kept).await {
-            Ok(()) => format!(
-                "{failure}; the database is back as it was before the restore (the restore command loaded the copy kept in {kept_words})"
-            ),
-            Err(e) => format!(
-                "{failure}, and putting the newer database back failed too ({e}): database {} may be half restored. Its content is in {kept_words}; load it by hand: `gunzip -c {kept_words} | docker compose exec -T {} {}`",
-                db.name,
-                db.service,
-                shell_line(&commands.restore)
-            ),
-        },
-    )
+    let back = match load(engine, container, &commands.restore, &kept).await {
+        Ok(()) => check_revision(engine, container, db, before.as_deref()).await,
+        Err(e) => Err(e),
+    };
+    Err(match back {
+        Ok(()) => format!(
+            "{failure}; the database is back as it was before the restore (the restore command loaded the copy kept in {kept_words})"
+        ),
+        Err(e) => format!(
+            "{failure}, and putting the newer database back failed too ({e}): database {} may be half restored. Its content is in {kept_words}; once the restore command works, load it by hand: `gunzip -c {kept_words} | docker compose exec -T {} {}`",
+            db.name,
+            db.service,
+            crate::redact::command_line(&commands.restore)
+        ),
+    })
 }

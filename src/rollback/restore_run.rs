@@ -123,7 +123,8 @@ pub(super) async fn stop_and_restore(
         let restored = match (dump, container) {
             (Some(dump), Some(c)) => {
                 let keep = target.backup_dir.parent().unwrap_or(&facts.view.backup_dir);
-                restore::restore_database(engine, &c.id, db, &dump, &stamp, keep).await
+                let expected = manifest["database"]["revision"].as_str();
+                restore::restore_database(engine, &c.id, db, &dump, &stamp, keep, expected).await
             }
             (None, _) => Err("the backup holds no database dump".to_string()),
             (_, None) => Err(format!(

@@ -221,6 +221,10 @@ impl Settings {
                     let mut db = self.database.clone().unwrap_or_default();
                     for (k, v) in sub(key, v)? {
                         let full = format!("database.{k}");
+                        // A misspelt key is named as one, whatever its value.
+                        if !KNOWN.contains(&k.as_str()) {
+                            return Err(unknown(&full, &KNOWN, &Value::String(k.clone())));
+                        }
                         let argv = |v: &Value| -> Result<Vec<String>, SettingError> {
                             let list = strings(&full, v)?;
                             if list.is_empty() || list[0].trim().is_empty() {
@@ -707,6 +711,9 @@ mod tests {
         assert_eq!(e.key, "database.dump");
         assert!(e.expected.contains("only with kind: command"), "{e}");
         // A command is a non-empty list of strings.
+        let e = apply(json!({"database": {"kind": "command", "restor": ["r"]}})).unwrap_err();
+        assert_eq!(e.key, "x-hoist.database.restor");
+        assert!(e.expected.contains("restore"), "{e}");
         for bad in [json!("pg_dump -U x"), json!([]), json!([""]), json!([1])] {
             let e = apply(json!({"database": {"kind": "command", "dump": bad}})).unwrap_err();
             assert!(e.key.starts_with("x-hoist.database.dump"), "{e}");

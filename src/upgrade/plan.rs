@@ -34,7 +34,7 @@ pub(super) fn build(
                     "dump by the settings' command `{}` (service {})",
                     d.commands
                         .as_ref()
-                        .map(|c| c.dump.first().cloned().unwrap_or_default())
+                        .map(|c| crate::redact::command_line(&c.dump))
                         .unwrap_or_default(),
                     d.service
                 ),

@@ -60,6 +60,13 @@ pub(super) async fn run_preflight(
             problems.push(sentence);
         }
     }
+    // A restore program that is missing would show only mid-rollback, with the app stopped.
+    if !continuing
+        && let Some(f) = crate::preflight::database_programs_finding(&facts).await
+        && f.status == Level::Fail
+    {
+        problems.push(f.message);
+    }
     let services = crate::probe::services::services(&facts);
     let mut unhealthy: Vec<String> = Vec::new();
     let mut evidence = BTreeMap::new();
