@@ -1,8 +1,9 @@
 //! Where a rollback says the newer data went. After an attempt that was killed or failed half
-//! way, several copies lie aside for one directory or database, and only one of them is the
-//! user's newer data: the first taken after the upgrade. The later ones hold what the earlier
-//! attempts had put back (the backup's data, part way or whole). Told apart by the time in
-//! their names, so that nobody is told to remove the copy that holds their only newer data.
+//! way, several copies lie aside for one directory or database. The first taken after the
+//! upgrade is the user's newer data as it was before going back; a later one holds what an
+//! interrupted attempt had put back, or the newer data again when an attempt failed and put it
+//! back (or when another rollback ran since). Sorted by the time in their names; the later ones
+//! are listed with what they may hold, and nobody is told to remove one unseen.
 use serde::Serialize;
 
 use crate::probe::kept_aside::KeptAside;
@@ -69,8 +70,12 @@ pub fn words(sorted: &Sorted) -> String {
         ));
     }
     if !sorted.attempt_copies.is_empty() {
+        // Which of them holds what cannot be told from names alone: an interrupted attempt's
+        // copy holds the backup's data it had put back, but one made after an attempt that
+        // failed and put the newer data back holds the newer data again, as may a copy of
+        // another rollback since that upgrade. Nobody is told to remove one unseen.
         out.push_str(&format!(
-            "; what an interrupted attempt had put back (the backup's data, not newer data) was moved aside too: {} — remove it once you have checked the app",
+            "; also kept aside since then, by later attempts or other rollbacks: {} — each holds either what an interrupted attempt had put back (the backup's data) or the newer data again (after an attempt that failed and put it back): look at what each holds before you remove any",
             list(&sorted.attempt_copies)
         ));
     }
@@ -134,7 +139,10 @@ mod tests {
             w.contains("newer data, as it was before going back, is kept aside: files of /srv/uploads in /srv/uploads.before-rollback-20261202T204614Z"),
             "{w}"
         );
-        assert!(w.contains("not newer data"), "{w}");
+        assert!(
+            w.contains("look at what each holds before you remove any"),
+            "{w}"
+        );
     }
 
     #[test]
