@@ -105,6 +105,11 @@ volumes:
             (".env", "DB_PASSWORD=literal-secret\n"),
         ],
     );
+    // `up --wait` returns when the containers run; the app answers a moment later.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while version_on(port).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
     assert_eq!(version_on(port), "0.1.11");
 
     let status = stack.hoist(&["status", "--json"]).summary();

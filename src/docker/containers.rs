@@ -364,11 +364,19 @@ pub async fn stop(
     let options = bollard::query_parameters::StopContainerOptionsBuilder::new()
         .t(i32::try_from(timeout.as_secs()).unwrap_or(i32::MAX))
         .build();
-    engine
-        .docker
-        .stop_container(id, Some(options))
-        .await
-        .map_err(|e| DockerError::api(format!("stop container {id}"), e))
+    // The daemon kills the container after `timeout`; a stop still pending well after that
+    // (a crash-looping container on a loaded daemon) is said, not waited on for minutes.
+    let bound = timeout + std::time::Duration::from_secs(20);
+    match tokio::time::timeout(bound, engine.docker.stop_container(id, Some(options))).await {
+        Ok(done) => done.map_err(|e| DockerError::api(format!("stop container {id}"), e)),
+        Err(_) => Err(DockerError::Api {
+            what: format!("stop container {id}"),
+            reason: format!(
+                "it had not stopped {} s after it was asked to",
+                bound.as_secs()
+            ),
+        }),
+    }
 }
 
 /// The exit code a container's last run ended with (137: it was killed).

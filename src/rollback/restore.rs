@@ -178,6 +178,14 @@ pub(super) async fn load_failure(
     match (loaded, read) {
         (Err(e), _) => Some(e.to_string()),
         (_, Err(e)) => Some(format!("{} could not be read: {e}", dump_gz.display())),
+        // psql and mariadb are run to stop at the first error; a command's own tool may not.
+        (Ok(out), Ok(())) if out.exit_code != 0 && tool.starts_with("the restore command") => {
+            Some(format!(
+                "{tool} failed (exit code {}): {}",
+                out.exit_code,
+                out.stderr.trim()
+            ))
+        }
         (Ok(out), Ok(())) if out.exit_code != 0 => Some(format!(
             "{tool} stopped at the first error (exit code {}): {}",
             out.exit_code,

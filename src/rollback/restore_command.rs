@@ -32,7 +32,7 @@ async fn check_revision(
     engine: &Engine,
     container: &str,
     db: &Database,
-    expected: Option<&str>,
+    (expected, whose): (Option<&str>, &str),
 ) -> Result<(), String> {
     let Some(expected) = expected else {
         return Ok(());
@@ -42,7 +42,7 @@ async fn check_revision(
         Ok(())
     } else {
         Err(format!(
-            "the restore command exited 0, but the revision command now prints {now:?}, not the backup's {expected:?}: the restore did not replace the database (a restore must drop and load, not load over it)"
+            "the restore command exited 0, but the revision command now prints {now:?}, not {whose} {expected:?}: the restore did not replace the database (a restore must drop and load, not load over it)"
         ))
     }
 }
@@ -81,8 +81,8 @@ pub(super) async fn restore(
         })?;
     let kept_words = kept.display().to_string();
     let loaded = match load(engine, container, &commands.restore, dump_gz).await {
-        Ok(()) => check_revision(engine, container, db, expected).await,
-        Err(e) => Err(format!("the restore command failed ({e})")),
+        Ok(()) => check_revision(engine, container, db, (expected, "the backup's")).await,
+        Err(e) => Err(e),
     };
     let failure = match loaded {
         Ok(()) => {
@@ -94,7 +94,15 @@ pub(super) async fn restore(
     };
     // The command may have changed part of the database before it failed: the newer one back.
     let back = match load(engine, container, &commands.restore, &kept).await {
-        Ok(()) => check_revision(engine, container, db, before.as_deref()).await,
+        Ok(()) => {
+            check_revision(
+                engine,
+                container,
+                db,
+                (before.as_deref(), "the newer database's"),
+            )
+            .await
+        }
         Err(e) => Err(e),
     };
     Err(match back {
