@@ -106,9 +106,10 @@ fn siblings(dir: &Path) -> Vec<KeptAside> {
     found
 }
 
-/// `<name>-before-rollback-*.sql.gz` in the backup dir (as `restore_mysql` names them).
-fn dumps(backup_dir: &Path, database: &str) -> Vec<KeptAside> {
-    let clean: String = database
+/// A database's name as it stands in a kept dump's file name: what is not a letter, a digit,
+/// `-` or `_` becomes `_`.
+pub fn file_name_part(database: &str) -> String {
+    database
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
@@ -117,7 +118,13 @@ fn dumps(backup_dir: &Path, database: &str) -> Vec<KeptAside> {
                 '_'
             }
         })
-        .collect();
+        .collect()
+}
+
+/// `<name>-before-rollback-*.sql.gz` and `.dump.gz` in the backup dir (as
+/// `rollback::restore::keep_as_dump` names them).
+fn dumps(backup_dir: &Path, database: &str) -> Vec<KeptAside> {
+    let clean = file_name_part(database);
     let prefix = format!("{clean}-before-rollback-");
     let mut found: Vec<KeptAside> = std::fs::read_dir(backup_dir)
         .into_iter()

@@ -124,17 +124,31 @@ pub async fn restore_database(
 /// Where the newer database's dump is kept: `<keep_dir>/<name>-before-rollback-<stamp>.<ext>`
 /// (`probe::kept_aside` lists them by that shape).
 pub(super) fn kept_dump_path(keep_dir: &Path, name: &str, stamp: &str, ext: &str) -> PathBuf {
-    let clean: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let clean = crate::probe::kept_aside::file_name_part(name);
     keep_dir.join(format!("{clean}-before-rollback-{stamp}.{ext}"))
+}
+
+/// Keeps the current database as a verified dump (`kept_dump_path`) before a restore touches
+/// it, never over an existing file. Err: nothing was touched.
+pub(super) async fn keep_as_dump(
+    engine: &Engine,
+    container: &str,
+    db: &Database,
+    (keep_dir, stamp, ext): (&Path, &str, &str),
+) -> Result<PathBuf, String> {
+    let kept = kept_dump_path(keep_dir, &db.name, stamp, ext);
+    if kept.exists() {
+        return Err(format!(
+            "{} already exists; hoist will not overwrite it. The database was not touched",
+            kept.display()
+        ));
+    }
+    crate::backup::dump::dump(engine, db, container, &kept, &|_| {})
+        .await
+        .map_err(|e| {
+            format!("the current database could not be kept as a dump first ({e}); the database was not touched")
+        })?;
+    Ok(kept)
 }
 
 /// The dump, gunzipped on a blocking thread, as chunks for a command's stdin. The task ends

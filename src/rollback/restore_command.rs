@@ -5,7 +5,7 @@
 //! followed by the restore of the kept dump, and what state the database is in is said.
 use std::path::Path;
 
-use super::restore::{DatabaseRestored, feed_dump, kept_dump_path, load_failure};
+use super::restore::{DatabaseRestored, feed_dump, keep_as_dump, load_failure};
 use crate::docker::{Engine, exec};
 use crate::stack::detect::Database;
 
@@ -63,22 +63,11 @@ pub(super) async fn restore(
             db.service
         ));
     };
-    let kept = kept_dump_path(keep_dir, &db.name, stamp, "dump.gz");
-    if kept.exists() {
-        return Err(format!(
-            "{} already exists; hoist will not overwrite it. The database was not touched",
-            kept.display()
-        ));
-    }
     // What the newer database prints, to know it is back if it must be put back.
     let before = crate::probe::db_command::read_revision(engine, container, db)
         .await
         .ok();
-    crate::backup::dump::dump(engine, db, container, &kept, &|_| {})
-        .await
-        .map_err(|e| {
-            format!("the current database could not be kept as a dump first ({e}); the database was not touched")
-        })?;
+    let kept = keep_as_dump(engine, container, db, (keep_dir, stamp, "dump.gz")).await?;
     let kept_words = kept.display().to_string();
     let loaded = match load(engine, container, &commands.restore, dump_gz).await {
         Ok(()) => check_revision(engine, container, db, (expected, "the backup's")).await,

@@ -9,7 +9,7 @@
 //! kept dump. Everything runs as the app's own user, inside the database container.
 use std::path::Path;
 
-use super::restore::{DatabaseRestored, feed_dump, kept_dump_path, load_failure};
+use super::restore::{DatabaseRestored, feed_dump, keep_as_dump, load_failure};
 use crate::docker::{Engine, exec};
 use crate::stack::detect::Database;
 
@@ -145,18 +145,7 @@ pub(super) async fn restore(
 ) -> Result<DatabaseRestored, String> {
     let charset = character_set(engine, container, db).await?;
     // The newer database, whole and checked, before anything is dropped.
-    let kept = kept_dump_path(keep_dir, &db.name, stamp, "sql.gz");
-    if kept.exists() {
-        return Err(format!(
-            "{} already exists; hoist will not overwrite it. The database was not touched",
-            kept.display()
-        ));
-    }
-    crate::backup::dump::dump(engine, db, container, &kept, &|_| {})
-        .await
-        .map_err(|e| {
-            format!("the current database could not be kept as a dump first ({e}); the database was not touched")
-        })?;
+    let kept = keep_as_dump(engine, container, db, (keep_dir, stamp, "sql.gz")).await?;
     let kept_words = kept.display().to_string();
     let charset = (charset.0.as_str(), charset.1.as_str());
     let failure = match recreate(engine, container, db, charset).await {
@@ -201,7 +190,12 @@ mod tests {
         assert_eq!(ident("we`ird"), "`we``ird`");
         assert_eq!(literal("o'b\\r"), "'o''b\\\\r'");
         assert_eq!(
-            kept_dump_path(Path::new("/b"), "app db", "20261202T120000Z", "sql.gz"),
+            super::super::restore::kept_dump_path(
+                Path::new("/b"),
+                "app db",
+                "20261202T120000Z",
+                "sql.gz"
+            ),
             Path::new("/b/app_db-before-rollback-20261202T120000Z.sql.gz")
         );
     }
