@@ -93,6 +93,9 @@ async fn ask_at_the_terminal(question: &hoist::run::Question) -> bool {
     }
 }
 
+/// The rollback plan last printed (see `Event::Rollback` below).
+static LAST_PLAN: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
 /// Prints one event as it arrives.
 pub fn print_event(event: &Event, json: bool) {
     let mut out = std::io::stdout().lock();
@@ -192,7 +195,15 @@ pub fn print_event(event: &Event, json: bool) {
                 ),
                 Decision::Repin => String::new(),
             };
-            writeln!(out, "==> rollback plan: {what}\n    why: {reason}{loss}")
+            let text = format!("==> rollback plan: {what}\n    why: {reason}{loss}");
+            // The offer after a failed upgrade shows the plan, and the rollback it starts
+            // announces it again: one paragraph is enough.
+            let mut last = LAST_PLAN.lock().unwrap_or_else(|e| e.into_inner());
+            if last.as_deref() == Some(text.as_str()) {
+                return;
+            }
+            *last = Some(text.clone());
+            writeln!(out, "{text}")
         }
         // The problems come in the preflight's end; the last lines are worth seeing here.
         Event::Health { evidence, .. } => {

@@ -16,6 +16,9 @@ releases=(0.1.9 0.1.10 0.1.11 0.1.12 0.1.13 0.1.14)
 latest=0.1.12
 # Rooms, the realtime room server (runbook 002): checks beyond HTTP (tests/rooms.rs).
 rooms_releases=(1.0.0 1.1.0 1.2.0 1.3.0 1.4.0 1.5.0)
+# Spectron, whose state lives in SurrealDB (runbook 000): a database hoist knows by its commands
+# (tests/spectron.rs). The SurrealDB image is the npm registry's embedded engine behind its HTTP API.
+spectron_releases=(1.0.0 1.1.0 2.0.0)
 base_packages=postgresql-15,python3,python3-psycopg2,redis-server
 base_image=hoist-testbed/base:bookworm
 mariadb_packages=mariadb-server
@@ -33,6 +36,8 @@ command -v dockerd >/dev/null || missing+=(docker.io)
 command -v docker-registry >/dev/null || missing+=(docker-registry)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
 command -v curl >/dev/null || missing+=(curl)
+# Node.js and npm: the SurrealDB image carries the machine's node and the npm registry's engine.
+{ command -v node && command -v npm; } >/dev/null || missing+=(nodejs npm)
 # A real sshd and ssh client: tests/ssh_hangup.rs drops an SSH session under the wizard.
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 { command -v ssh && command -v ssh-keygen; } >/dev/null || missing+=(openssh-client)
@@ -143,6 +148,23 @@ build "$registry/redis:7" "$here/images/redis"
 build "$registry/mariadb:10.11" "$here/images/mariadb" --base "$mariadb_base"
 for v in "${releases[@]}"; do
   build "$registry/specivo/specivo:$v" "$here/images/specivo" --build-arg RELEASE="$v"
+done
+# SurrealDB's build context: its sources, this machine's node and the engine from the npm registry
+# (one platform's binary kept), staged once per hash.
+surreal_ctx=$state/build/surrealdb-$hash
+if [ "$(label "$registry/surrealdb/surrealdb:v3")" != "$hash" ] && [ ! -f "$surreal_ctx/.staged" ]; then
+  say "staging SurrealDB's engine from the npm registry"
+  rm -rf "$state/build" && mkdir -p "$surreal_ctx"
+  cp "$here"/images/surrealdb/* "$surreal_ctx"/
+  (cd "$surreal_ctx" && npm ci --omit=peer --no-audit --no-fund) >"$logs/npm.log" 2>&1 \
+    || { tail -20 "$logs/npm.log" >&2; die "npm ci for the SurrealDB engine failed (log: $logs/npm.log)"; }
+  find "$surreal_ctx/node_modules" -name '*.node' ! -name '*linux-x64-gnu.node' -delete
+  cp "$(command -v node)" "$surreal_ctx/node"
+  touch "$surreal_ctx/.staged"
+fi
+build "$registry/surrealdb/surrealdb:v3" "$surreal_ctx"
+for v in "${spectron_releases[@]}"; do
+  build "$registry/spectron/spectron:$v" "$here/images/spectron" --build-arg RELEASE="$v"
 done
 for v in "${rooms_releases[@]}"; do
   build "$registry/rooms/rooms:$v" "$here/images/rooms" --build-arg RELEASE="$v"

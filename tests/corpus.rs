@@ -145,8 +145,8 @@ fn reading(dir: &Path, s: &Stack) -> BTreeMap<&'static str, String> {
         (None, Some(seen)) => (
             seen.service.clone(),
             match seen.kind.as_str() {
-                "MongoDB" => "mongodb".to_string(),
-                _ => "unknown".to_string(),
+                k if k.starts_with("an ") => "unknown".to_string(),
+                k => k.to_lowercase(),
             },
         ),
         (None, None) => ("null".into(), "null".into()),

@@ -322,8 +322,8 @@ pub fn judge_service(s: &ServiceStatus, role: &Role) -> (Level, String) {
 /// A database hoist recognised and cannot dump, in one sentence (what, how known, what to do).
 pub fn unsupported_database_sentence(seen: &crate::stack::detect::SeenDatabase) -> String {
     format!(
-        "service {} is a database hoist cannot back up ({}, known by {}): an upgrade would run without a dump of it, so hoist will not start one. Back it up yourself, then set `x-hoist: {{database: none}}` in the compose file to upgrade without a dump",
-        seen.service, seen.kind, seen.how
+        "service {} is a database hoist cannot back up on its own ({}, known by {}): an upgrade would run without a dump of it, so hoist will not start one. Tell hoist how to dump, restore and read it with `x-hoist: {{database: {{kind: command, service: {}, dump: [...], restore: [...], revision: [...]}}}}` (the README's \"A database of another kind\"), or back it up yourself and set `x-hoist: {{database: none}}` to upgrade without a dump",
+        seen.service, seen.kind, seen.how, seen.service
     )
 }
 

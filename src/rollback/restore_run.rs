@@ -145,8 +145,16 @@ pub(super) async fn stop_and_restore(
                 summary["kept_aside"] = kept_aside.clone();
             }
             Err(e) => {
+                let data = if aside.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "its data files were restored (the newer content is in {}); ",
+                        aside.join(", ")
+                    )
+                };
                 let sentence = format!(
-                    "restoring the database failed: {e}. State: the app is stopped; its data was restored (the newer content is in {aside:?}); .env still pins {current}. RESTORE.md in {} gives the manual steps.",
+                    "restoring the database failed: {e}. State: the app is stopped; {data}.env still pins {current}. Fix what is said above and run `hoist rollback` again, or follow RESTORE.md in {}.",
                     target.backup_dir.display()
                 );
                 return Err(run

@@ -17,6 +17,17 @@ pub enum Seen {
     /// MySQL or MariaDB.
     Mysql,
     Mongodb,
+    /// Databases hoist has no driver for: said by name, so that an upgrade never runs past one
+    /// without a dump (`kind: command` is how a user teaches hoist to dump it).
+    Surrealdb,
+    Couchdb,
+    Influxdb,
+    /// Cassandra and ScyllaDB.
+    Cassandra,
+    Neo4j,
+    Cockroachdb,
+    Arangodb,
+    Rethinkdb,
     Redis,
     Clickhouse,
     /// Elasticsearch, OpenSearch, Meilisearch, Typesense.
@@ -31,6 +42,14 @@ impl Seen {
             Seen::Postgres => "PostgreSQL",
             Seen::Mysql => "MySQL/MariaDB",
             Seen::Mongodb => "MongoDB",
+            Seen::Surrealdb => "SurrealDB",
+            Seen::Couchdb => "CouchDB",
+            Seen::Influxdb => "InfluxDB",
+            Seen::Cassandra => "Cassandra/ScyllaDB",
+            Seen::Neo4j => "Neo4j",
+            Seen::Cockroachdb => "CockroachDB",
+            Seen::Arangodb => "ArangoDB",
+            Seen::Rethinkdb => "RethinkDB",
             Seen::Redis => "Redis",
             Seen::Clickhouse => "ClickHouse",
             Seen::Search => "a search index",
@@ -40,7 +59,10 @@ impl Seen {
 
     /// A database an app keeps its records in (as opposed to a cache or an index beside it).
     pub fn is_database(self) -> bool {
-        matches!(self, Seen::Postgres | Seen::Mysql | Seen::Mongodb)
+        !matches!(
+            self,
+            Seen::Redis | Seen::Clickhouse | Seen::Search | Seen::ObjectStore
+        )
     }
 }
 
@@ -67,6 +89,22 @@ fn by_name(name: &str) -> Option<Seen> {
         Some(Seen::Mysql)
     } else if has(&["mongo"]) {
         Some(Seen::Mongodb)
+    } else if has(&["surrealdb"]) {
+        Some(Seen::Surrealdb)
+    } else if has(&["couchdb"]) {
+        Some(Seen::Couchdb)
+    } else if has(&["influxdb"]) {
+        Some(Seen::Influxdb)
+    } else if has(&["cassandra", "scylla"]) {
+        Some(Seen::Cassandra)
+    } else if has(&["neo4j"]) {
+        Some(Seen::Neo4j)
+    } else if has(&["cockroach"]) {
+        Some(Seen::Cockroachdb)
+    } else if has(&["arangodb"]) {
+        Some(Seen::Arangodb)
+    } else if has(&["rethinkdb"]) {
+        Some(Seen::Rethinkdb)
     } else if has(&["clickhouse"]) {
         Some(Seen::Clickhouse)
     } else if has(&["redis", "valkey", "keydb", "dragonfly", "memcached"]) {
@@ -119,6 +157,10 @@ pub fn sense(svc: &Service, env: &IndexMap<String, String>) -> Option<Sensed> {
         "MYSQL_HOST",
         "MARIADB_HOST",
         "DB_HOST",
+        "SURREAL_ENDPOINT",
+        "SURREAL_URL",
+        "SURREALDB_URL",
+        "SURREAL_HOST",
     ]);
     if client {
         return None;
@@ -149,6 +191,51 @@ pub fn sense(svc: &Service, env: &IndexMap<String, String>) -> Option<Sensed> {
     if keys(&["MONGO_INITDB_"]) {
         return found(Seen::Mongodb, "its MONGO_INITDB_* variables");
     }
+    // The other servers' own setup variables (their official images' names).
+    for (vars, kind, how) in [
+        (
+            &[
+                "SURREAL_USER",
+                "SURREAL_PASS",
+                "SURREAL_PATH",
+                "SURREAL_BIND",
+            ][..],
+            Seen::Surrealdb,
+            "its SURREAL_* variables",
+        ),
+        (
+            &["COUCHDB_USER", "COUCHDB_PASSWORD"][..],
+            Seen::Couchdb,
+            "its COUCHDB_* variables",
+        ),
+        (
+            &[
+                "DOCKER_INFLUXDB_INIT_MODE",
+                "DOCKER_INFLUXDB_INIT_BUCKET",
+                "INFLUXDB_DB",
+            ][..],
+            Seen::Influxdb,
+            "its INFLUXDB variables",
+        ),
+        (&["NEO4J_AUTH"][..], Seen::Neo4j, "its NEO4J_AUTH variable"),
+        (
+            &["ARANGO_ROOT_PASSWORD", "ARANGO_NO_AUTH"][..],
+            Seen::Arangodb,
+            "its ARANGO_* variables",
+        ),
+        (
+            &["CASSANDRA_CLUSTER_NAME", "CASSANDRA_SEEDS"][..],
+            Seen::Cassandra,
+            "its CASSANDRA_* variables",
+        ),
+    ] {
+        if server(vars) {
+            return found(kind, how);
+        }
+    }
+    if let Some(how) = surreal_start(svc) {
+        return found(Seen::Surrealdb, &how);
+    }
     if let Some(h) = &svc.healthcheck {
         let test = h.test.join(" ");
         if test.contains("pg_isready") {
@@ -174,6 +261,11 @@ pub fn sense(svc: &Service, env: &IndexMap<String, String>) -> Option<Sensed> {
             "/var/lib/mysql" => Seen::Mysql,
             "/data/db" | "/data/configdb" => Seen::Mongodb,
             "/var/lib/clickhouse" => Seen::Clickhouse,
+            "/opt/couchdb/data" => Seen::Couchdb,
+            "/var/lib/influxdb" | "/var/lib/influxdb2" => Seen::Influxdb,
+            "/var/lib/cassandra" | "/var/lib/scylla" => Seen::Cassandra,
+            "/cockroach/cockroach-data" => Seen::Cockroachdb,
+            "/var/lib/arangodb3" => Seen::Arangodb,
             "/usr/share/elasticsearch/data" | "/usr/share/opensearch/data" | "/meili_data" => {
                 Seen::Search
             }
@@ -182,6 +274,27 @@ pub fn sense(svc: &Service, env: &IndexMap<String, String>) -> Option<Sensed> {
         return found(kind, &format!("where it keeps its data ({})", m.target));
     }
     None
+}
+
+/// `surreal start … rocksdb:/data/db` (or `surrealkv:`, `tikv:`, `file:`): the SurrealDB
+/// server's command line, whatever its image is called.
+fn surreal_start(svc: &Service) -> Option<String> {
+    let words: Vec<String> = match svc.command.as_ref()? {
+        super::compose::Command::String(s) => s.split_whitespace().map(str::to_string).collect(),
+        super::compose::Command::List(l) => l.clone(),
+    };
+    let start = words
+        .iter()
+        .position(|w| w == "start")
+        .filter(|&i| i == 0 || words[i - 1].ends_with("surreal"))?;
+    words[start + 1..]
+        .iter()
+        .find(|w| {
+            ["rocksdb:", "surrealkv:", "tikv:", "file:", "fdb:"]
+                .iter()
+                .any(|p| w.starts_with(p))
+        })
+        .map(|w| format!("its command (`start … {w}`)"))
 }
 
 /// The services the app names in its connection settings, with the kind the setting says:
@@ -194,6 +307,7 @@ pub fn named_by_app(
         s if s.starts_with("postgres") || s == "pgsql" || s == "pg" => Some(Seen::Postgres),
         s if s.starts_with("mysql") || s.starts_with("mariadb") => Some(Seen::Mysql),
         s if s.starts_with("mongodb") => Some(Seen::Mongodb),
+        s if s.starts_with("surrealdb") => Some(Seen::Surrealdb),
         s if s.starts_with("redis") || s.starts_with("rediss") => Some(Seen::Redis),
         _ => None,
     };
@@ -223,9 +337,14 @@ pub fn named_by_app(
             let host_port = authority.rsplit('@').next().unwrap_or(authority);
             let host = host_port.split(':').next().unwrap_or(host_port);
             if compose.services.contains_key(host) {
+                // SurrealDB is reached over http:// or ws://: the setting's name says it.
+                let by_key = key
+                    .to_uppercase()
+                    .starts_with("SURREAL")
+                    .then_some(Seen::Surrealdb);
                 out.push((
                     host.to_string(),
-                    scheme_kind(scheme),
+                    scheme_kind(scheme).or(by_key),
                     format!("the app's {key}"),
                 ));
             }
@@ -241,6 +360,8 @@ pub fn named_by_app(
                     Some(Seen::Mysql)
                 } else if k.starts_with("MONGO") {
                     Some(Seen::Mongodb)
+                } else if k.starts_with("SURREAL") {
+                    Some(Seen::Surrealdb)
                 } else if k.starts_with("REDIS") {
                     Some(Seen::Redis)
                 } else if k.contains("DB") || k.contains("DATABASE") {
@@ -359,5 +480,55 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         assert_eq!(named_by_app(&c, &env)[0].1, Some(Seen::Postgres));
+    }
+
+    #[test]
+    fn databases_hoist_has_no_driver_for_are_known_as_databases() {
+        let c = compose(concat!(
+            "services:\n",
+            "  a: {image: surrealdb/surrealdb:v2.1.4}\n",
+            "  b:\n    image: acme/kv:3\n    command: start --log info --user root --pass x rocksdb:/data/db\n",
+            "  c:\n    image: acme/kv:3\n    command: [/surreal, start, 'surrealkv:/data/db']\n",
+            "  d:\n    image: acme/kv:3\n    environment: {SURREAL_USER: root, SURREAL_PASS: x}\n",
+            "  e: {image: 'couchdb:3'}\n",
+            "  f:\n    image: acme/tsdb\n    volumes: ['./influx:/var/lib/influxdb2']\n",
+            "  g:\n    image: acme/graph\n    environment: {NEO4J_AUTH: neo4j/secret}\n",
+            "  h: {image: 'scylladb/scylla:6'}\n",
+            "  i: {image: 'cockroachdb/cockroach:v24.1'}\n",
+            "  j:\n    image: app\n    environment: {SURREAL_ENDPOINT: 'http://a:8000', SURREAL_USER: root}\n",
+            "  k:\n    image: worker\n    command: start --queue default\n",
+            "  l: {image: 'redis:7'}\n",
+        ));
+        let kind = |n: &str| sense(&c.services[n], &env_of(&c.services[n]));
+        for (n, want) in [
+            ("a", Seen::Surrealdb),
+            ("b", Seen::Surrealdb),
+            ("c", Seen::Surrealdb),
+            ("d", Seen::Surrealdb),
+            ("e", Seen::Couchdb),
+            ("f", Seen::Influxdb),
+            ("g", Seen::Neo4j),
+            ("h", Seen::Cassandra),
+            ("i", Seen::Cockroachdb),
+        ] {
+            let s = kind(n).unwrap_or_else(|| panic!("{n} not sensed"));
+            assert_eq!(s.kind, want, "{n}");
+            assert!(s.kind.is_database(), "{n}");
+        }
+        assert_eq!(
+            kind("b").unwrap().how,
+            "its command (`start … rocksdb:/data/db`)"
+        );
+        // A client of SurrealDB is not one; a worker's `start` is not a server's.
+        assert_eq!(kind("j"), None);
+        assert_eq!(kind("k"), None);
+        assert!(!kind("l").unwrap().kind.is_database());
+
+        // The app reaches SurrealDB over http://: the setting's name says what it is.
+        let env: IndexMap<String, String> = [("SURREAL_ENDPOINT", "http://b:8000")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(named_by_app(&c, &env)[0].1, Some(Seen::Surrealdb));
     }
 }
