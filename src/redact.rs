@@ -40,6 +40,39 @@ pub fn learn_env_entry(entry: &str) {
     }
 }
 
+/// Remembers the secrets written into a command, in its words or inside a `sh -c` script:
+/// the value after `--pass`/`--password`, `--password=…`, `PGPASSWORD=…` and other secret
+/// names, and a URL's password.
+pub fn learn_from_command(argv: &[String]) {
+    let words: Vec<&str> = argv
+        .iter()
+        .flat_map(|w| w.split_whitespace())
+        .map(|w| w.trim_matches(|c| c == '\'' || c == '"' || c == ';'))
+        .collect();
+    const FLAGS: [&str; 5] = ["--pass", "--password", "--passwd", "--pwd", "--token"];
+    for (i, word) in words.iter().enumerate() {
+        if FLAGS.contains(word) {
+            if let Some(next) = words.get(i + 1).filter(|n| !n.starts_with('$')) {
+                learn(next);
+            }
+            continue;
+        }
+        if let Some((key, value)) = word.split_once('=') {
+            let flag = FLAGS.contains(&key);
+            let name = key.trim_start_matches('-');
+            if (flag || is_secret_name(name)) && !value.starts_with('$') {
+                learn(value);
+            }
+            continue;
+        }
+        if word.contains("://") {
+            for secret in secrets_in("URL", word) {
+                learn(&secret);
+            }
+        }
+    }
+}
+
 /// A command (argv) as people are shown it: one shell line, each word quoted unless plainly
 /// safe, secrets masked (a password given on a command line is still a password).
 pub fn command_line(argv: &[String]) -> String {
@@ -371,5 +404,29 @@ mod tests {
             mask("key unit-test-sk-8d1f2a, pw unit-test-pw-4c9e, user unit-test-user, ab"),
             "key ***, pw ***, user unit-test-user, ab"
         );
+    }
+
+    #[test]
+    fn a_password_written_into_a_command_is_learned_as_a_secret() {
+        let argv: Vec<String> = [
+            "sh",
+            "-c",
+            "echo 'INFO FOR DB' | surreal sql --user root --pass inlineSecret9913 --ns a --db b",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        learn_from_command(&argv);
+        let argv2: Vec<String> = ["mysqldump", "--password=eqSecret44871", "app"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        learn_from_command(&argv2);
+        let shown = command_line(&argv);
+        assert!(!shown.contains("inlineSecret9913"), "{shown}");
+        assert!(shown.contains("--pass ***"), "{shown}");
+        assert_eq!(command_line(&argv2), "mysqldump --password=*** app");
+        // A variable's name is not a secret; `--ns a` is not either.
+        assert!(shown.contains("--ns a --db b"), "{shown}");
     }
 }

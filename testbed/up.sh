@@ -19,6 +19,9 @@ rooms_releases=(1.0.0 1.1.0 1.2.0 1.3.0 1.4.0 1.5.0)
 # Spectron, whose state lives in SurrealDB (runbook 000): a database hoist knows by its commands
 # (tests/spectron.rs). The SurrealDB image is the npm registry's embedded engine behind its HTTP API.
 spectron_releases=(1.0.0 1.1.0 2.0.0)
+# SyncTV (runbook 003): SQLx migrations, /health/ready, one release per row of its rollback table
+# (tests/synctv.rs).
+synctv_releases=(1.0.0 1.0.1 1.1.0 1.2.0 1.3.0)
 base_packages=postgresql-15,python3,python3-psycopg2,redis-server
 base_image=hoist-testbed/base:bookworm
 mariadb_packages=mariadb-server
@@ -165,6 +168,9 @@ fi
 build "$registry/surrealdb/surrealdb:v3" "$surreal_ctx"
 for v in "${spectron_releases[@]}"; do
   build "$registry/spectron/spectron:$v" "$here/images/spectron" --build-arg RELEASE="$v"
+done
+for v in "${synctv_releases[@]}"; do
+  build "$registry/synctv/synctv:$v" "$here/images/synctv" --build-arg RELEASE="$v"
 done
 for v in "${rooms_releases[@]}"; do
   build "$registry/rooms/rooms:$v" "$here/images/rooms" --build-arg RELEASE="$v"

@@ -296,6 +296,39 @@ pub enum Progress {
     },
 }
 
+/// The size of the newest other backup's dump `name` of `project`'s database in `service`,
+/// beside the backup being written in `dir`, and where it is.
+fn last_dump_size(
+    dir: &Path,
+    (project, service): (&str, &str),
+    name: &str,
+) -> Option<(u64, PathBuf)> {
+    let root = dir.parent()?;
+    let mut found: Vec<(std::time::SystemTime, u64, PathBuf)> = Vec::new();
+    for entry in std::fs::read_dir(root).ok()?.flatten() {
+        let path = entry.path();
+        if path == dir || entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let Ok(text) = std::fs::read(path.join("manifest.json")) else {
+            continue;
+        };
+        let Ok(m) = serde_json::from_slice::<serde_json::Value>(&text) else {
+            continue;
+        };
+        if m["project"] != project || m["database"]["service"] != service {
+            continue;
+        }
+        let Ok(meta) = std::fs::metadata(path.join(name)) else {
+            continue;
+        };
+        let when = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
+        found.push((when, meta.len(), path));
+    }
+    found.sort();
+    found.pop().map(|(_, size, path)| (size, path))
+}
+
 /// A name for a file from a mount: `data-specivo-data` for `./specivo-data`, `data-` and the
 /// volume's name; `prefix` is `data` or `beside-<service>`.
 fn archive_name(prefix: &str, source: &str, taken: &[String]) -> String {
@@ -566,6 +599,19 @@ async fn write_all(
                 part: name.into(),
                 bytes,
             });
+            // A command's dump cannot be read by hoist: one far smaller than the last backup's
+            // is the one sign left that the command reads the wrong database.
+            if db.kind == crate::db::DbKind::Command
+                && let Some((before, at)) = last_dump_size(dir, (src.project, &db.service), name)
+                && bytes.saturating_mul(4) < before
+            {
+                progress(Progress::Note(format!(
+                    "the dump is {}, under a quarter of the last backup's ({}, in {}): make sure the dump command reads the whole database before you rely on this backup (hoist cannot read its format; a rollback would load it)",
+                    crate::units::human_bytes(bytes),
+                    crate::units::human_bytes(before),
+                    at.display()
+                )));
+            }
             files.push(file_entry(name, "dump")?);
         }
         database = Some(ManifestDatabase {

@@ -203,6 +203,35 @@ impl ComposeInvocation {
         }
     }
 
+    /// Each named service's `environment` as Compose resolves it from the files and `.env`
+    /// (`compose config --format json`); empty when Compose cannot say (v1, a bad file: the
+    /// validation says that).
+    pub async fn environments(
+        &self,
+        tool: &ComposeTool,
+        services: &[String],
+    ) -> std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>> {
+        let mut out = std::collections::BTreeMap::new();
+        let mut cmd = self.command(tool);
+        cmd.args(["config", "--format", "json"]);
+        let Ok(Ok(done)) = tokio::time::timeout(PROBE_TIMEOUT, cmd.output()).await else {
+            return out;
+        };
+        let Ok(config) = serde_json::from_slice::<serde_json::Value>(&done.stdout) else {
+            return out;
+        };
+        for service in services {
+            if let Some(env) = config["services"][service]["environment"].as_object() {
+                let env = env
+                    .iter()
+                    .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                    .collect();
+                out.insert(service.clone(), env);
+            }
+        }
+        out
+    }
+
     /// `compose config --quiet`: Ok(None) when Compose accepts the files, Ok(Some(its words)) when not.
     pub async fn validate(&self, tool: &ComposeTool) -> Result<Option<String>, ComposeCliError> {
         let mut cmd = self.command(tool);

@@ -2,9 +2,12 @@
 //! Compose, every service, the database, the pinned version, the backup directory and its disk,
 //! the next download, the session. `hoist check` shows them; the engine refuses on a failure.
 //! Changes nothing.
+mod app_answers;
 mod db_commands;
+mod pending_config;
 
 pub use db_commands::programs_finding as database_programs_finding;
+pub use pending_config::{finding as pending_config_finding, pending as pending_variables};
 
 use std::path::Path;
 
@@ -71,6 +74,12 @@ pub async fn findings(stack: &crate::stack::Stack, facts: &Facts) -> Vec<Finding
         findings.push(f);
     }
     if let Some(f) = db_commands::programs_finding(facts).await {
+        findings.push(f);
+    }
+    if let Some(f) = pending_config::finding(facts).await {
+        findings.push(f);
+    }
+    if let Some(f) = app_answers::finding(facts).await {
         findings.push(f);
     }
     findings.extend(beside_findings(facts));

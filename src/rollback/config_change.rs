@@ -34,6 +34,29 @@ pub(super) fn changes(backup_dir: &Path, view: &StackView, versions: &[&str]) ->
     out
 }
 
+/// The variables the files now give the upgraded services otherwise than their containers ran
+/// with at the backup (its `config.json`), in words, names only: a secret rotated in `.env`
+/// before the upgrade shows here even when the backup's copy of `.env` already has it.
+pub(super) async fn environment(
+    backup_dir: &Path,
+    facts: &crate::probe::facts::Facts,
+) -> Option<String> {
+    let then = crate::backup::config_snapshot::read(backup_dir)?;
+    let tool = crate::docker::compose_cli::find().await.ok()?;
+    let files = facts
+        .view
+        .compose()
+        .environments(&tool, &facts.view.upgraded)
+        .await;
+    let changed = crate::preflight::pending_variables(&files, &then);
+    (!changed.is_empty()).then(|| {
+        format!(
+            "the environment ({}; the backup's config.json holds what ran before)",
+            changed.join(", ")
+        )
+    })
+}
+
 /// The lines in one file and not the other, blank lines, comments and pin lines left out.
 fn differing_lines(then: &[u8], now: &[u8], versions: &[&str]) -> usize {
     let lines = |text: &[u8]| -> BTreeSet<String> {

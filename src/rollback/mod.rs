@@ -328,12 +328,14 @@ pub async fn preview(ctx: &Context, target: &Target) -> Result<plan::Plan, Strin
         }
         Err(_) => (Vec::new(), None),
     };
+    let environment = config_change::environment(&target.backup_dir, &facts).await;
     Ok(plan_for(
         target,
         &manifest,
         &facts,
         &marks,
         earlier.as_ref(),
+        environment,
     ))
 }
 
@@ -353,13 +355,15 @@ fn plan_for(
     facts: &facts::Facts,
     marks: &[plan::Mark],
     earlier: Option<&crate::journal::RunRecord>,
+    environment: Option<String>,
 ) -> plan::Plan {
     let plan = half_done::restore_again(decide(manifest, facts, marks), earlier);
-    let changes = config_change::changes(
+    let mut changes = config_change::changes(
         &target.backup_dir,
         &facts.view,
         &[&target.previous, &target.current],
     );
+    changes.extend(environment);
     let plan = plan::with_config_changes(plan, changes);
     if target.restore {
         restore_dir::forced(plan, manifest, facts, target, marks)
@@ -612,7 +616,15 @@ async fn roll_back(
         ),
         None => (Vec::new(), None),
     };
-    let mut plan = plan_for(target, &manifest, &facts, &marks, earlier.as_ref());
+    let environment = config_change::environment(&target.backup_dir, &facts).await;
+    let mut plan = plan_for(
+        target,
+        &manifest,
+        &facts,
+        &marks,
+        earlier.as_ref(),
+        environment,
+    );
     let backup_db = backup_db(&manifest);
     let archives = data_archives(&manifest, &target.backup_dir);
     run.emit(Event::Rollback {

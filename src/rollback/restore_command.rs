@@ -99,8 +99,12 @@ pub(super) async fn restore(
             "{failure}; the database is back as it was before the restore (the restore command loaded the copy kept in {kept_words})"
         ),
         Err(e) => format!(
-            "{failure}, and putting the newer database back failed too ({e}): database {} may be half restored. Its content is in {kept_words}; once the restore command works, load it by hand: `gunzip -c {kept_words} | docker compose exec -T {} {}`",
+            "{failure}, and putting the newer database back failed too ({e}): database {} may be half restored. Just before the restore, hoist kept it with your dump command as {kept_words} ({}); if that command reads the wrong thing, that copy holds it too, so look inside before anything else. Once the restore command works, load it by hand: `gunzip -c {kept_words} | docker compose exec -T {} {}`",
             db.name,
+            std::fs::metadata(&kept).map_or_else(
+                |_| "its size unknown".to_string(),
+                |m| crate::units::human_bytes(m.len())
+            ),
             db.service,
             crate::redact::command_line(&commands.restore)
         ),

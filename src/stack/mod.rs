@@ -380,6 +380,12 @@ fn read_settings(
         },
     };
     settings.check_database(&last)?;
+    // A password written into a command (`--pass hunter2`) is a secret wherever it is repeated.
+    if let Some(db) = &settings.database {
+        for argv in [&db.dump, &db.restore, &db.revision].into_iter().flatten() {
+            crate::redact::learn_from_command(argv);
+        }
+    }
 
     Ok((settings, settings_path))
 }

@@ -173,6 +173,12 @@ pub async fn check(smoke: &Smoke) -> SmokeResult {
                 .is_none_or(|b| body.contains(b.as_str()));
             let error = match (status_ok, body_ok) {
                 (true, true) => None,
+                // What the page said is often the reason (`{"status": "not ready", "reason": …}`).
+                (false, _) if !body.trim().is_empty() => Some(format!(
+                    "answered {status}, expected {}: {}",
+                    smoke.expect,
+                    super::checks::short(body.trim(), 160)
+                )),
                 (false, _) => Some(format!("answered {status}, expected {}", smoke.expect)),
                 (true, false) => Some(format!(
                     "the page does not contain {:?}",

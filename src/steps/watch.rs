@@ -86,11 +86,17 @@ pub async fn until_ready(
     // once it answers 200 too (each service still judged by its own rule: a worker beside it
     // says nothing on that page).
     let mut app_says_ready = false;
+    let mut said_ready = false;
+    // What the readiness page said last, for the failure's sentence.
+    let mut last_ready_answer: Option<String> = None;
     let result = loop {
-        if let Some(url) = ready_url.filter(|_| !app_says_ready)
-            && super::smoke::check(url).await.ok
-        {
-            app_says_ready = true;
+        if let Some(url) = ready_url.filter(|_| !app_says_ready) {
+            let answer = super::smoke::check(url).await;
+            app_says_ready = answer.ok;
+            last_ready_answer = answer.error;
+        }
+        if let Some(url) = ready_url.filter(|_| app_says_ready && !said_ready) {
+            said_ready = true;
             let _ = events.send(Event::Progress {
                 step: crate::run::Step::Watch,
                 message: format!("{} answers 200: the app says it is ready", url.url),
@@ -157,9 +163,10 @@ pub async fn until_ready(
         }
         if Instant::now() >= deadline {
             let waiting = match ready_url {
-                Some(url) if ready == targets.len() => {
-                    format!(": {} did not answer 200", url.url)
-                }
+                Some(url) if ready == targets.len() => match &last_ready_answer {
+                    Some(said) => format!(": {} did not answer 200 ({said})", url.url),
+                    None => format!(": {} did not answer 200", url.url),
+                },
                 _ => String::new(),
             };
             break Err(format!("not ready after {} s{waiting}", timeout.as_secs()));

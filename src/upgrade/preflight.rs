@@ -126,6 +126,10 @@ pub(super) async fn run_preflight(
             .await;
         return Err(refused(3, sentence, to));
     }
+    // A change waiting in the files goes in with the new version: said before anything changes.
+    if !continuing && let Some(f) = crate::preflight::pending_config_finding(&facts).await {
+        run.progress(Step::Preflight, f.message);
+    }
     // The smoke checks as the app answers them now (a continued run's app is half-upgraded:
     // what it answers says nothing).
     if !continuing {

@@ -1,0 +1,108 @@
+//! A change of configuration waiting in the files: `.env` or the compose file gives an upgraded
+//! service another environment than its running container has (a secret rotated since the
+//! container was created). The upgrade applies it together with the new version, and if it is
+//! wrong the previous version fails with it too: runbook 003's "secret was rotated incorrectly",
+//! said before anything changes.
+use std::collections::BTreeMap;
+
+use super::{Finding, Level};
+use crate::probe::facts::Facts;
+
+/// "synctv: SYNCTV_JWT_SECRET (a secret)" for each variable the files change; values are never
+/// said. None when nothing waits (or nothing runs to compare with).
+pub async fn finding(facts: &Facts) -> Option<Finding> {
+    let running = facts.docker.as_ref().ok()?;
+    let containers: Vec<_> = facts
+        .view
+        .upgraded
+        .iter()
+        .filter_map(|s| {
+            running
+                .of_service(s)
+                .into_iter()
+                .find(|c| c.is_running())
+                .cloned()
+        })
+        .collect();
+    if containers.is_empty() {
+        return None;
+    }
+    let tool = crate::docker::compose_cli::find().await.ok()?;
+    let files = facts
+        .view
+        .compose()
+        .environments(&tool, &facts.view.upgraded)
+        .await;
+    let now = crate::backup::config_snapshot::take(&running.engine, &containers).await;
+    let changed = pending(&files, &now);
+    if changed.is_empty() {
+        return None;
+    }
+    Some(Finding::new(
+        "pending_config",
+        Level::Warn,
+        format!(
+            "the files give {} another value than the running container has: .env or the compose file changed since it was created, and the upgrade applies that change together with the new version. If the change is wrong (a secret rotated wrongly), the previous version fails with it too: put the old value back (the backup's config.json keeps what runs now) and run `docker compose up -d`",
+            changed.join(", ")
+        ),
+    ))
+}
+
+/// The variables `files` sets otherwise than the containers (`now`) run with.
+pub fn pending(
+    files: &BTreeMap<String, BTreeMap<String, String>>,
+    now: &crate::backup::config_snapshot::Snapshot,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (service, env) in files {
+        let Some(running) = now.get(service) else {
+            continue;
+        };
+        for (key, value) in env {
+            if running.env.get(key) != Some(value) {
+                let secret = if crate::redact::is_secret_name(key) {
+                    " (a secret)"
+                } else {
+                    ""
+                };
+                out.push(format!("{service}: {key}{secret}"));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backup::config_snapshot::{ServiceConfig, Snapshot};
+
+    #[test]
+    fn a_variable_the_files_change_is_named_and_its_value_never_said() {
+        let files = BTreeMap::from([(
+            "app".to_string(),
+            BTreeMap::from([
+                ("JWT_SECRET".to_string(), "new-secret-value".to_string()),
+                ("LOG_LEVEL".to_string(), "info".to_string()),
+                ("NEW_FLAG".to_string(), "on".to_string()),
+            ]),
+        )]);
+        let mut now = Snapshot::new();
+        now.insert(
+            "app".into(),
+            ServiceConfig {
+                env: BTreeMap::from([
+                    ("JWT_SECRET".to_string(), "old-secret-value".to_string()),
+                    ("LOG_LEVEL".to_string(), "info".to_string()),
+                    ("PATH".to_string(), "/usr/bin".to_string()),
+                ]),
+                labels: BTreeMap::new(),
+            },
+        );
+        let said = pending(&files, &now);
+        assert_eq!(said, ["app: JWT_SECRET (a secret)", "app: NEW_FLAG"]);
+        assert!(!said.join(" ").contains("secret-value"));
+        // A service that runs nothing is not compared.
+        assert!(pending(&files, &Snapshot::new()).is_empty());
+    }
+}
