@@ -351,15 +351,14 @@ fn data_lines(t: &mut String, facts: &Facts) {
     }
     if let Some(spec) = &view.database {
         let _ = writeln!(t);
-        if spec.how != "its image name" {
-            let kind = match spec.kind {
-                crate::db::DbKind::Command => "a database of kind command".to_string(),
-                k => k.name().to_string(),
-            };
+        // A database of kind command is known by the settings: the line below says its kind.
+        if spec.how != "its image name" && spec.kind != crate::db::DbKind::Command {
             let _ = writeln!(
                 t,
-                "Database  service {} is {kind}, known by {}",
-                spec.service, spec.how
+                "Database  service {} is {}, known by {}",
+                spec.service,
+                spec.kind.name(),
+                spec.how
             );
         }
         match &facts.db {
@@ -379,12 +378,11 @@ fn data_lines(t: &mut String, facts: &Facts) {
                 }
             }
             Some(Err(e)) => {
-                let _ = writeln!(
-                    t,
-                    "Database  {} (service {}): {e}",
-                    spec.kind.name(),
-                    spec.service
-                );
+                let kind = match spec.kind {
+                    crate::db::DbKind::Command => "kind command",
+                    k => k.name(),
+                };
+                let _ = writeln!(t, "Database  {kind} (service {}): {e}", spec.service);
             }
             None => {}
         }

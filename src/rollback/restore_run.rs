@@ -153,8 +153,14 @@ pub(super) async fn stop_and_restore(
                         aside.join(", ")
                     )
                 };
+                let again = if target.restore {
+                    format!("hoist restore {}", target.backup_dir.display())
+                } else {
+                    "hoist rollback".to_string()
+                };
                 let sentence = format!(
-                    "restoring the database failed: {e}. State: the app is stopped; {data}.env still pins {current}. Fix what is said above and run `hoist rollback` again, or follow RESTORE.md in {}.",
+                    "restoring the database failed: {e}. State: the app is stopped; {data}{} still pins {current}. Fix what is said above and run `{again}` again, or follow RESTORE.md in {}.",
+                    facts.view.pin_place,
                     target.backup_dir.display()
                 );
                 return Err(run

@@ -540,29 +540,35 @@ fn census(inp: &Inputs<'_>, upgraded: &[String]) -> Result<Census, DetectError> 
 
 /// The services that are databases (by what they do, or as the app's connection settings name
 /// them), the app's own first: the one the app names, then one hoist can dump, then the one
-/// the app depends on.
+/// the app depends on. A service the app names in a database setting (`DATABASE_URL`,
+/// `DB_HOST`) whose kind nothing tells is one too, of no known kind: said, never passed over.
 fn ranked_databases(
     compose: &ComposeFile,
     census: &Census,
     upgraded: &[String],
-) -> Vec<(String, Seen, String)> {
-    let mut candidates: Vec<(String, Seen, String)> = census
+) -> Vec<(String, Option<Seen>, String)> {
+    let mut candidates: Vec<(String, Option<Seen>, String)> = census
         .sensed
         .iter()
         .filter(|(_, s)| s.kind.is_database())
-        .map(|(n, s)| (n.clone(), s.kind, s.how.clone()))
+        .map(|(n, s)| (n.clone(), Some(s.kind), s.how.clone()))
         .collect();
     for (n, kind, how) in &census.named {
-        let kind = kind.or_else(|| census.sensed.get(n).map(|s| s.kind));
-        if let Some(kind) = kind.filter(|k| k.is_database())
-            && !candidates.iter().any(|(c, _, _)| c == n)
-        {
-            candidates.push((n.clone(), kind, how.clone()));
+        if candidates.iter().any(|(c, _, _)| c == n) {
+            continue;
+        }
+        match kind.or_else(|| census.sensed.get(n).map(|s| s.kind)) {
+            Some(kind) if kind.is_database() => {
+                candidates.push((n.clone(), Some(kind), how.clone()))
+            }
+            Some(_) => {}
+            None if sense::names_a_database(how) => candidates.push((n.clone(), None, how.clone())),
+            None => {}
         }
     }
     candidates.sort_by_key(|(n, kind, _)| {
         let named = census.named.iter().any(|(m, _, _)| m == n);
-        let dumpable = matches!(kind, Seen::Postgres | Seen::Mysql);
+        let dumpable = matches!(kind, Some(Seen::Postgres | Seen::Mysql));
         let depended = upgraded.iter().any(|u| {
             compose
                 .services
@@ -674,13 +680,13 @@ fn database(
             check_service("database.service", s)?;
             let found = candidates.iter().find(|(c, _, _)| c == s).cloned();
             let (seen, how) = match found {
-                Some((_, k, h)) => (Some(k), h),
+                Some((_, k, h)) => (k, h),
                 None => (None, "x-hoist.database.service".to_string()),
             };
             (s.clone(), seen, how)
         }
         None => match candidates.first() {
-            Some((n, k, h)) => (n.clone(), Some(*k), h.clone()),
+            Some((n, k, h)) => (n.clone(), *k, h.clone()),
             None => return Ok(DatabaseChoice::default()),
         },
     };
@@ -690,7 +696,7 @@ fn database(
         .filter(|(n, _, _)| n != &service)
         .map(|(n, k, h)| SeenDatabase {
             service: n.clone(),
-            kind: k.name().to_string(),
+            kind: k.map_or("an unknown kind", Seen::name).to_string(),
             how: h.clone(),
         })
         .collect();
@@ -1116,6 +1122,29 @@ mod tests {
         )
         .unwrap();
         assert_eq!(d.unsupported_database.unwrap().service, "mongodb");
+    }
+
+    #[test]
+    fn a_service_the_app_names_as_its_database_is_never_passed_over_for_want_of_a_kind() {
+        // The app reaches it over ws://, its image and command say nothing: a database of no
+        // known kind, refused, not "a service beside the app".
+        let d = detect_in(
+            "services:\n  app:\n    image: app:${V}\n    environment: {DB_URL: 'ws://store:8000/rpc'}\n  store:\n    image: acme/store:3\n    volumes: ['data:/data']\nvolumes: {data: {}}\n",
+            "V=1\n",
+        )
+        .unwrap();
+        let seen = d.unsupported_database.unwrap();
+        assert_eq!(
+            (seen.service.as_str(), seen.kind.as_str(), seen.how.as_str()),
+            ("store", "an unknown kind", "the app's DB_URL")
+        );
+        // Another setting naming a service (an API the app calls) does not make it one.
+        let d = detect_in(
+            "services:\n  app:\n    image: app:${V}\n    environment: {SEARCH_API: 'http://search:7700'}\n  search:\n    image: acme/search:1\n    volumes: ['idx:/idx']\nvolumes: {idx: {}}\n",
+            "V=1\n",
+        )
+        .unwrap();
+        assert!(d.unsupported_database.is_none());
     }
 
     #[test]

@@ -297,6 +297,13 @@ fn surreal_start(svc: &Service) -> Option<String> {
         .map(|w| format!("its command (`start … {w}`)"))
 }
 
+/// Whether the setting a service was named by (`how`: "the app's DATABASE_URL") is the app's
+/// database setting: `DATABASE_URL`, `DB_URL`, `DB_HOST`, `APP_DATABASE_URL`… by its words.
+pub fn names_a_database(how: &str) -> bool {
+    let key = how.rsplit(' ').next().unwrap_or(how).to_uppercase();
+    key.contains("DATABASE") || key.split('_').any(|w| w == "DB")
+}
+
 /// The services the app names in its connection settings, with the kind the setting says:
 /// `DATABASE_URL=postgres://…@db/…`, or `DB_HOST=db` with `DB_TYPE=postgres`.
 pub fn named_by_app(
