@@ -2,7 +2,6 @@
 //! Compose, every service, the database, the pinned version, the backup directory and its disk,
 //! the next download, the session. `hoist check` shows them; the engine refuses on a failure.
 //! Changes nothing.
-mod app_answers;
 mod db_commands;
 mod pending_config;
 
@@ -77,9 +76,6 @@ pub async fn findings(stack: &crate::stack::Stack, facts: &Facts) -> Vec<Finding
         findings.push(f);
     }
     if let Some(f) = pending_config::finding(facts).await {
-        findings.push(f);
-    }
-    if let Some(f) = app_answers::finding(facts).await {
         findings.push(f);
     }
     findings.extend(beside_findings(facts));

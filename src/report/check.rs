@@ -14,9 +14,40 @@ pub async fn run(ctx: &Context) -> Output {
     };
     let facts = facts::gather(ctx, view).await;
     let mut findings = crate::preflight::findings(&stack, &facts).await;
+    findings.extend(http_checks_finding(&facts).await);
     findings.extend(app_check_findings(&stack, &facts).await);
     findings.push(crate::preflight::state_dir_finding(&ctx.state_dir));
     render(&facts, findings)
+}
+
+/// The app's HTTP checks as it answers them now: the ports found in the compose file, each
+/// settled to the scheme it speaks, and the app's own readiness page (`/health/ready`) where it
+/// has one. What `check` shows is then what an upgrade will hold the app to.
+async fn http_checks_finding(facts: &Facts) -> Option<Finding> {
+    if facts.docker.is_err() || facts.view.smoke.is_empty() {
+        return None;
+    }
+    let mut checks = facts.view.smoke.clone();
+    let said = crate::steps::smoke::baseline(&mut checks).await;
+    let (status, message) = if checks.is_empty() {
+        (
+            Level::Warn,
+            "no port of the app gives an HTTP answer now, so an upgrade has no smoke check: add one in `x-hoist: {smoke: [...]}`".to_string(),
+        )
+    } else {
+        let words: Vec<String> = checks.iter().map(|c| c.words()).collect();
+        (
+            Level::Ok,
+            format!("an upgrade holds the app to {}", words.join("; ")),
+        )
+    };
+    Some(Finding {
+        name: "app_answers".into(),
+        status,
+        message,
+        details: said,
+        extra: serde_json::Map::new(),
+    })
 }
 
 /// The app's own checks (`x-hoist: checks:`), run now as the upgrade's preflight runs them:

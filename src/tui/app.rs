@@ -145,6 +145,17 @@ async fn drive(
     let mut dirty = true;
     let mut last_draw = Instant::now() - FRAME;
     let lost = loop {
+        // Whether the terminal is still there, once a second, here as well as in the select
+        // below: a hung-up tty can keep the key reader ready with non-keys for ever, and the
+        // biased select would then never reach its own look (seen in CI: the engine's question
+        // went unanswered and the run never ended).
+        if Instant::now() >= next_look {
+            next_look = Instant::now() + Duration::from_secs(1);
+            use std::io::IsTerminal;
+            if !std::io::stdout().is_terminal() {
+                break "the terminal went away".to_string();
+            }
+        }
         if dirty && last_draw.elapsed() >= FRAME {
             if engine.is_some() {
                 update(state, Msg::Tick(step_clock.elapsed().as_secs()));
