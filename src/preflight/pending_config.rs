@@ -59,7 +59,9 @@ pub fn pending(
             continue;
         };
         for (key, value) in env {
-            if running.env.get(key) != Some(value) {
+            // `compose config` writes a literal `$` escaped as `$$`.
+            let ran = running.env.get(key);
+            if ran != Some(value) && ran != Some(&value.replace("$$", "$")) {
                 let secret = if crate::redact::is_secret_name(key) {
                     " (a secret)"
                 } else {
@@ -85,6 +87,7 @@ mod tests {
                 ("JWT_SECRET".to_string(), "new-secret-value".to_string()),
                 ("LOG_LEVEL".to_string(), "info".to_string()),
                 ("NEW_FLAG".to_string(), "on".to_string()),
+                ("PRICE".to_string(), "$$5".to_string()),
             ]),
         )]);
         let mut now = Snapshot::new();
@@ -94,6 +97,7 @@ mod tests {
                 env: BTreeMap::from([
                     ("JWT_SECRET".to_string(), "old-secret-value".to_string()),
                     ("LOG_LEVEL".to_string(), "info".to_string()),
+                    ("PRICE".to_string(), "$5".to_string()),
                     ("PATH".to_string(), "/usr/bin".to_string()),
                 ]),
                 labels: BTreeMap::new(),
