@@ -139,7 +139,10 @@ fn a_daemon_restart_during_the_pull_and_backup_is_waited_out_with_a_whole_backup
         return;
     }
     let _serial = serial();
-    let stack = TestStack::start("engpull", "0.1.9");
+    // Uploads big enough that the backup is still running when the daemon, which first stops
+    // every container (up to 15 s), drops its API: with the default 100 MB the pull and the
+    // backup were once both done before it went (a CI flake).
+    let stack = TestStack::start_sized("engpull", "0.1.9", 400);
     common::remove_image("127.0.0.1:5000/specivo/specivo:0.1.10");
     let run = upgrade_restarting_engine(&stack, "0.1.10", 1, |e| e["type"] == "pull");
     run.assert_no_panic();
