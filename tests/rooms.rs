@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 mod common;
 
-use common::{TestStack, docker_available, free_port};
+use common::{TestStack, docker_available, free_port, ready_version};
 
 /// The stack as a self-hoster writes it for Rooms: one service, its data in ./data, no
 /// database, the checks of runbook 002 in `x-hoist`.
@@ -55,19 +55,6 @@ x-hoist:
     let mut stack = TestStack::custom(tag, &[("compose.yaml", &compose), (".env", &env)]);
     stack.port = port;
     stack
-}
-
-/// The release `/health/ready` reports ("" when it does not answer).
-fn ready_version(stack: &TestStack) -> String {
-    let out = std::process::Command::new("curl")
-        .args([
-            "-sf",
-            &format!("http://127.0.0.1:{}/health/ready", stack.port),
-        ])
-        .output()
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-    v["version"].as_str().unwrap_or("").to_string()
 }
 
 #[test]

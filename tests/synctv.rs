@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 mod common;
 
-use common::{TestStack, docker_available, free_port};
+use common::{TestStack, docker_available, free_port, ready_version as ready};
 
 const GOOD_SECRET: &str = "jwt-secret-0123456789abcdef-0123456789";
 
@@ -57,19 +57,6 @@ x-hoist:
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
     panic!("SyncTV {version} did not become ready");
-}
-
-/// The version `/health/ready` reports when it answers 200 ("" otherwise).
-fn ready(stack: &TestStack) -> String {
-    let out = std::process::Command::new("curl")
-        .args([
-            "-sf",
-            &format!("http://127.0.0.1:{}/health/ready", stack.port),
-        ])
-        .output()
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-    v["version"].as_str().unwrap_or("").to_string()
 }
 
 fn sql(stack: &TestStack, query: &str) -> String {

@@ -6,7 +6,9 @@ mod db_commands;
 mod pending_config;
 
 pub use db_commands::programs_finding as database_programs_finding;
-pub use pending_config::{finding as pending_config_finding, pending as pending_variables};
+pub use pending_config::{
+    changed_from as environment_changed_from, finding as pending_config_finding,
+};
 
 use std::path::Path;
 

@@ -27,14 +27,8 @@ pub async fn finding(facts: &Facts) -> Option<Finding> {
     if containers.is_empty() {
         return None;
     }
-    let tool = crate::docker::compose_cli::find().await.ok()?;
-    let files = facts
-        .view
-        .compose()
-        .environments(&tool, &facts.view.upgraded)
-        .await;
     let now = crate::backup::config_snapshot::take(&running.engine, &containers).await;
-    let changed = pending(&files, &now);
+    let changed = changed_from(facts, &now).await;
     if changed.is_empty() {
         return None;
     }
@@ -48,8 +42,26 @@ pub async fn finding(facts: &Facts) -> Option<Finding> {
     ))
 }
 
+/// The variables the files give the upgraded services (Compose's resolved `environment`)
+/// otherwise than `ran` (a snapshot of their containers, now or at a backup), in words; empty
+/// when Compose cannot say.
+pub async fn changed_from(
+    facts: &Facts,
+    ran: &crate::backup::config_snapshot::Snapshot,
+) -> Vec<String> {
+    let Ok(tool) = crate::docker::compose_cli::find().await else {
+        return Vec::new();
+    };
+    let files = facts
+        .view
+        .compose()
+        .environments(&tool, &facts.view.upgraded)
+        .await;
+    pending(&files, ran)
+}
+
 /// The variables `files` sets otherwise than the containers (`now`) run with.
-pub fn pending(
+fn pending(
     files: &BTreeMap<String, BTreeMap<String, String>>,
     now: &crate::backup::config_snapshot::Snapshot,
 ) -> Vec<String> {

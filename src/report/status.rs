@@ -361,12 +361,12 @@ fn data_lines(t: &mut String, facts: &Facts) {
                 spec.how
             );
         }
+        let kind = match spec.kind {
+            crate::db::DbKind::Command => "kind command",
+            k => k.name(),
+        };
         match &facts.db {
             Some(Ok(probe)) => {
-                let kind = match spec.kind {
-                    crate::db::DbKind::Command => "kind command",
-                    k => k.name(),
-                };
                 let _ = writeln!(
                     t,
                     "Database  {kind} (service {}), {}",
@@ -378,10 +378,6 @@ fn data_lines(t: &mut String, facts: &Facts) {
                 }
             }
             Some(Err(e)) => {
-                let kind = match spec.kind {
-                    crate::db::DbKind::Command => "kind command",
-                    k => k.name(),
-                };
                 let _ = writeln!(t, "Database  {kind} (service {}): {e}", spec.service);
             }
             None => {}

@@ -42,13 +42,7 @@ pub(super) async fn environment(
     facts: &crate::probe::facts::Facts,
 ) -> Option<String> {
     let then = crate::backup::config_snapshot::read(backup_dir)?;
-    let tool = crate::docker::compose_cli::find().await.ok()?;
-    let files = facts
-        .view
-        .compose()
-        .environments(&tool, &facts.view.upgraded)
-        .await;
-    let changed = crate::preflight::pending_variables(&files, &then);
+    let changed = crate::preflight::environment_changed_from(facts, &then).await;
     (!changed.is_empty()).then(|| {
         format!(
             "the environment ({}; the backup's config.json holds what ran before)",

@@ -328,15 +328,7 @@ pub async fn preview(ctx: &Context, target: &Target) -> Result<plan::Plan, Strin
         }
         Err(_) => (Vec::new(), None),
     };
-    let environment = config_change::environment(&target.backup_dir, &facts).await;
-    Ok(plan_for(
-        target,
-        &manifest,
-        &facts,
-        &marks,
-        earlier.as_ref(),
-        environment,
-    ))
+    Ok(plan_for(target, &manifest, &facts, &marks, earlier.as_ref()).await)
 }
 
 /// An earlier attempt at undoing the target's upgrade that stopped inside its restore.
@@ -349,13 +341,12 @@ async fn earlier_attempt(
 }
 
 /// The planner's decision, or for `hoist restore` that decision forced to a restore.
-fn plan_for(
+async fn plan_for(
     target: &Target,
     manifest: &Value,
     facts: &facts::Facts,
     marks: &[plan::Mark],
     earlier: Option<&crate::journal::RunRecord>,
-    environment: Option<String>,
 ) -> plan::Plan {
     let plan = half_done::restore_again(decide(manifest, facts, marks), earlier);
     let mut changes = config_change::changes(
@@ -363,7 +354,7 @@ fn plan_for(
         &facts.view,
         &[&target.previous, &target.current],
     );
-    changes.extend(environment);
+    changes.extend(config_change::environment(&target.backup_dir, facts).await);
     let plan = plan::with_config_changes(plan, changes);
     if target.restore {
         restore_dir::forced(plan, manifest, facts, target, marks)
@@ -616,15 +607,7 @@ async fn roll_back(
         ),
         None => (Vec::new(), None),
     };
-    let environment = config_change::environment(&target.backup_dir, &facts).await;
-    let mut plan = plan_for(
-        target,
-        &manifest,
-        &facts,
-        &marks,
-        earlier.as_ref(),
-        environment,
-    );
+    let mut plan = plan_for(target, &manifest, &facts, &marks, earlier.as_ref()).await;
     let backup_db = backup_db(&manifest);
     let archives = data_archives(&manifest, &target.backup_dir);
     run.emit(Event::Rollback {

@@ -574,3 +574,16 @@ pub fn user_files(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
         .map(|(rel, p)| (rel, std::fs::read(p).unwrap()))
         .collect()
 }
+
+/// The release the stack's `/health/ready` reports when it answers 200 ("" otherwise).
+pub fn ready_version(stack: &TestStack) -> String {
+    let out = Command::new("curl")
+        .args([
+            "-sf",
+            &format!("http://127.0.0.1:{}/health/ready", stack.port),
+        ])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    v["version"].as_str().unwrap_or("").to_string()
+}
