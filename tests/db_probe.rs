@@ -38,7 +38,9 @@ impl Server {
         let var = match kind {
             DbKind::Postgres => "HOIST_TEST_PG",
             DbKind::Mysql => "HOIST_TEST_MYSQL",
-            DbKind::Sqlite | DbKind::Command => unreachable!("{kind:?} needs no server"),
+            DbKind::Sqlite | DbKind::Command | DbKind::Surrealdb => {
+                unreachable!("{kind:?} is not probed here")
+            }
         };
         if let Ok(spec) = std::env::var(var) {
             return Some(Server::parse(kind, var, &spec));

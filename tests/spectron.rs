@@ -40,6 +40,18 @@ fn careful_restore() -> String {
 /// The stack as Spectron's docs would have it; `image` is the database's image (a renamed one
 /// must be found all the same) and `x_hoist` the settings block, or "".
 fn spectron_stack(tag: &str, version: &str, image: &str, x_hoist: &str) -> TestStack {
+    spectron_stack_with(tag, version, image, x_hoist, "")
+}
+
+/// As `spectron_stack`, with `app_env` (indented `KEY: value` lines) added to the app's
+/// environment.
+fn spectron_stack_with(
+    tag: &str,
+    version: &str,
+    image: &str,
+    x_hoist: &str,
+    app_env: &str,
+) -> TestStack {
     let port = free_port();
     let compose = format!(
         r#"services:
@@ -55,7 +67,7 @@ fn spectron_stack(tag: &str, version: &str, image: &str, x_hoist: &str) -> TestS
       SURREAL_ENDPOINT: http://surrealdb:8000
       SURREAL_USER: root
       SURREAL_PASS: ${{SURREAL_PASS}}
-    ports:
+{app_env}    ports:
       - "127.0.0.1:${{SPECTRON_PORT}}:8080"
     depends_on:
       - surrealdb
@@ -159,13 +171,20 @@ fn surrealdb_is_named_and_the_upgrade_refused_until_hoist_is_told_how_to_dump_it
     let check = stack.hoist(&["check"]);
     check.assert_no_panic();
     assert_ne!(check.code, 0, "{check:?}");
+    // hoist speaks SurrealDB, but the app's settings do not say which namespace and database
+    // it uses (Spectron falls back to its own defaults): asked, not guessed.
     assert!(
         check.stdout.contains(
-            "FAIL  service surrealdb is a database hoist cannot back up on its own (SurrealDB, known by its command (`start … rocksdb:/data/spectron.db`))"
+            "FAIL  service surrealdb is SurrealDB (known by its command (`start … rocksdb:/data/spectron.db`)), but hoist cannot tell which namespace and database the app keeps its data in"
         ),
         "{check:?}"
     );
-    assert!(check.stdout.contains("kind: command"), "{check:?}");
+    assert!(
+        check
+            .stdout
+            .contains("Set x-hoist.database.namespace and x-hoist.database.name"),
+        "{check:?}"
+    );
     let status = stack.hoist(&["status"]);
     assert!(
         status
@@ -297,6 +316,111 @@ fn an_import_over_the_live_database_is_not_called_a_restore() {
     assert!(all.contains("[2]"), "{all}");
     // Nothing lost: the database is as 2.0.0 left it (the import changed nothing it had).
     assert_eq!(surql(&stack, APPLIED), "[1,2,3]");
+}
+
+#[test]
+fn surrealdb_built_in_the_app_settings_name_the_database_and_a_failed_destructive_upgrade_is_restored()
+ {
+    if !docker_available() {
+        return;
+    }
+    // No x-hoist at all: the server's command gives the user and password, the app's
+    // SURREAL_NS and SURREAL_DB the namespace and database; hoist speaks the HTTP API itself.
+    let stack = spectron_stack_with(
+        "spectron-builtin",
+        "1.0.0",
+        "127.0.0.1:5000/surrealdb/surrealdb:v3",
+        "",
+        "      SURREAL_NS: spectron\n      SURREAL_DB: main\n",
+    );
+    seed(&stack);
+    let bodies = surql(&stack, DOCUMENTS);
+
+    let check = stack.hoist(&["check"]);
+    check.assert_no_panic();
+    assert_eq!(check.code, 0, "{check:?}");
+    let status = stack.hoist(&["status"]);
+    assert!(
+        status
+            .stdout
+            .contains("Database  surrealdb (service surrealdb)"),
+        "{status:?}"
+    );
+    assert!(status.stdout.contains("migration 1"), "{status:?}");
+    let all = format!(
+        "{}{}{}{}",
+        check.stdout, check.stderr, status.stdout, status.stderr
+    );
+    assert!(!all.contains(PASS), "{all}");
+
+    let up = stack.hoist(&["upgrade", "--to", "1.1.0", "--yes"]);
+    up.assert_no_panic();
+    assert_eq!(up.code, 0, "{up:?}");
+    assert!(up.stdout.contains("migration 1 -> migration 2"), "{up:?}");
+
+    let run = stack.hoist(&["upgrade", "--to", "2.0.0", "--yes", "--json"]);
+    run.assert_no_panic();
+    let s = run.summary();
+    assert_eq!(run.code, 4, "{s:#}\n{}", run.stderr);
+    let rb = &s["rollback"];
+    assert_eq!(rb["decision"], "restore", "{rb:#}");
+    assert_eq!(rb["outcome"], "succeeded", "{rb:#}");
+    assert_eq!(version(&stack), "1.1.0");
+    assert_eq!(surql(&stack, DOCUMENTS), bodies);
+    assert_eq!(surql(&stack, APPLIED), "[1,2]");
+    assert!(!surql(&stack, "INFO FOR DB").contains("chunk"));
+
+    let backup = std::path::Path::new(s["backup"].as_str().unwrap()).to_path_buf();
+    let exported = gunzip(&backup.join("database.surql.gz"));
+    assert!(exported.contains("take a backup first"), "{exported}");
+    let kept = s["kept_aside"]["database"]
+        .as_str()
+        .or_else(|| rb["kept_aside"]["database"].as_str())
+        .unwrap_or_else(|| panic!("no kept database in {s:#}"))
+        .to_string();
+    assert!(kept.ends_with(".surql.gz"), "{kept}");
+    assert!(gunzip(std::path::Path::new(&kept)).contains("TABLE: chunk"));
+    let restore_md = std::fs::read_to_string(backup.join("RESTORE.md")).unwrap();
+    assert!(!restore_md.contains(PASS), "{restore_md}");
+    assert!(
+        restore_md.contains("REMOVE DATABASE IF EXISTS main; DEFINE DATABASE main;"),
+        "{restore_md}"
+    );
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(!all.contains(PASS), "{all}");
+    // The fields SurrealDB defines are compared as columns: the removed one is named.
+    assert!(
+        rb["reason"]
+            .as_str()
+            .unwrap()
+            .contains("column document.body was dropped"),
+        "{rb}"
+    );
+}
+
+#[test]
+fn surrealdb_with_a_wrong_password_is_refused_before_anything_changes() {
+    if !docker_available() {
+        return;
+    }
+    let stack = spectron_stack_with(
+        "spectron-badpass",
+        "1.0.0",
+        "127.0.0.1:5000/surrealdb/surrealdb:v3",
+        "x-hoist:\n  database: {password_variable: NOT_THE_PASSWORD}\n",
+        "      SURREAL_NS: spectron\n      SURREAL_DB: main\n      NOT_THE_PASSWORD: wrong\n",
+    );
+    let env_before = std::fs::read_to_string(stack.dir.join(".env")).unwrap();
+    let run = stack.hoist(&["upgrade", "--to", "1.1.0", "--yes"]);
+    run.assert_no_panic();
+    assert_ne!(run.code, 0, "{run:?}");
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(all.contains("refused user root"), "{all}");
+    assert_eq!(
+        std::fs::read_to_string(stack.dir.join(".env")).unwrap(),
+        env_before
+    );
+    assert_eq!(version(&stack), "1.0.0");
 }
 
 fn gunzip(path: &std::path::Path) -> String {

@@ -35,6 +35,9 @@ pub enum BackupError {
     Docker(#[from] DockerError),
     #[error("the database dump failed (exit code {exit_code}): {stderr}")]
     Dump { exit_code: i64, stderr: String },
+    /// A database hoist exports itself (SurrealDB over its HTTP API) did not export.
+    #[error("the database export failed: {0}")]
+    Export(String),
     #[error("the backup failed its check: {0}")]
     Verify(String),
     #[error("{0}")]
@@ -241,6 +244,12 @@ pub struct ManifestDatabase {
     /// with secrets masked (RESTORE.md shows it; the manifest is no place for a password).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restore_command: Option<String>,
+    /// SurrealDB: the namespace that holds the database, and the port the server listens on
+    /// (RESTORE.md's commands need both).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -585,6 +594,7 @@ async fn write_all(
             // A command's dump is in a format hoist does not know.
             let name = match db.kind {
                 crate::db::DbKind::Command => "database.dump.gz",
+                crate::db::DbKind::Surrealdb => "database.surql.gz",
                 _ => "database.sql.gz",
             };
             progress(Progress::Started { part: name.into() });
@@ -601,16 +611,27 @@ async fn write_all(
             });
             // A command's dump cannot be read by hoist: one far smaller than the last backup's
             // is the one sign left that the command reads the wrong database.
-            if db.kind == crate::db::DbKind::Command
+            if db.kind.without_sql()
                 && let Some((before, at)) = last_dump_size(dir, (src.project, &db.service), name)
                 && bytes.saturating_mul(4) < before
             {
-                progress(Progress::Note(format!(
-                    "the dump is {}, under a quarter of the last backup's ({}, in {}): make sure the dump command reads the whole database before you rely on this backup (hoist cannot read its format; a rollback would load it)",
-                    crate::units::human_bytes(bytes),
-                    crate::units::human_bytes(before),
-                    at.display()
-                )));
+                progress(Progress::Note(if db.kind == crate::db::DbKind::Surrealdb {
+                    format!(
+                        "SurrealDB's export is {}, under a quarter of the last backup's ({}, in {}): make sure hoist reads the database the app uses (namespace {}, database {}; x-hoist.database.namespace and name) before you rely on this backup",
+                        crate::units::human_bytes(bytes),
+                        crate::units::human_bytes(before),
+                        at.display(),
+                        db.namespace,
+                        db.name
+                    )
+                } else {
+                    format!(
+                        "the dump is {}, under a quarter of the last backup's ({}, in {}): make sure the dump command reads the whole database before you rely on this backup (hoist cannot read its format; a rollback would load it)",
+                        crate::units::human_bytes(bytes),
+                        crate::units::human_bytes(before),
+                        at.display()
+                    )
+                }));
             }
             files.push(file_entry(name, "dump")?);
         }
@@ -633,6 +654,8 @@ async fn write_all(
                 .commands
                 .as_ref()
                 .map(|c| crate::redact::command_line(&c.restore)),
+            namespace: (db.kind == crate::db::DbKind::Surrealdb).then(|| db.namespace.clone()),
+            port: (db.kind == crate::db::DbKind::Surrealdb).then_some(db.port),
         });
     }
 

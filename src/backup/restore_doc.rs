@@ -172,7 +172,29 @@ fn database_step(t: &mut String, db: &super::ManifestDatabase, mut step: u32) ->
             );
             step += 1;
         }
+        "surrealdb" => {
+            let ns = db.namespace.as_deref().unwrap_or("NAMESPACE");
+            let port = db.port.unwrap_or(8000);
+            let conn = format!(
+                "--endpoint http://localhost:{port} --user {} --pass \"$SURREAL_PASS\" --ns {ns}",
+                db.user
+            );
+            let _ = writeln!(
+                t,
+                "{step}. Keep the current database aside as an export, then EMPTY it and import (an import into a database that is not empty keeps what is there and mixes old and new). Set SURREAL_PASS to the server's password first; the official image has the client at `/surreal` (elsewhere it may be `surreal` on the PATH):\n\n   ```sh\n   docker compose exec -T {svc} /surreal export {conn} --db {name} - | gzip > {name}-before-restore.surql.gz\n   echo 'REMOVE DATABASE IF EXISTS {name}; DEFINE DATABASE {name};' | docker compose exec -T {svc} /surreal sql {conn}\n   gunzip -c BACKUP_DIR/database.surql.gz | docker compose exec -T {svc} /surreal import {conn} --db {name} /dev/stdin\n   ```\n",
+                name = db.name
+            );
+            step += 1;
+        }
         _ => {}
+    }
+    if db.kind == "surrealdb" {
+        let _ = writeln!(
+            t,
+            "   Afterwards the revision should be `{}`, and the tables should hold the record counts listed in `manifest.json`.\n",
+            db.revision.as_deref().unwrap_or("unknown")
+        );
+        return step;
     }
     if db.kind == "command" {
         let _ = writeln!(

@@ -64,8 +64,8 @@ impl Conn {
                         .map(Inner::My)
                 }
                 // Reached only through its commands (`db::probe` refuses it before this).
-                DbKind::Command => Err(sqlx::Error::Protocol(
-                    "a database of kind command has no connection".into(),
+                DbKind::Command | DbKind::Surrealdb => Err(sqlx::Error::Protocol(
+                    "a database of kind command or surrealdb has no SQL connection".into(),
                 )),
                 DbKind::Sqlite => {
                     let path = target.sqlite_path.clone().unwrap_or_default();

@@ -22,6 +22,8 @@ pub enum MigrationFramework {
     Laravel,
     /// `kind: command`: what the settings' revision command prints.
     Command,
+    /// SurrealDB: the settings' revision query, or the app's migrations table.
+    Table,
 }
 
 impl MigrationFramework {
@@ -38,6 +40,7 @@ impl MigrationFramework {
             MigrationFramework::Diesel => "diesel",
             MigrationFramework::Laravel => "laravel",
             MigrationFramework::Command => "revision command",
+            MigrationFramework::Table => "migrations table",
         }
     }
 }

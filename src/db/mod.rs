@@ -1,6 +1,7 @@
 //! Read-only probes of the app's database (sqlx, no compile-time queries): the migration
 //! framework and revision, a schema fingerprint that tells a schema change even without a
-//! migrations table, per-table row counts, the database's size. PostgreSQL, MySQL/MariaDB, SQLite.
+//! migrations table, per-table row counts, the database's size. PostgreSQL, MySQL/MariaDB, SQLite;
+//! SurrealDB through its HTTP API (`surreal`).
 //!
 //! Layout: this file holds the types and [`probe`]; `conn` the one connection; `postgres`,
 //! `mysql` and `sqlite` each kind's catalog queries and row counts; `fingerprint` the schema hash;
@@ -11,6 +12,7 @@ pub mod migrations;
 mod mysql;
 mod postgres;
 mod sqlite;
+pub mod surreal;
 #[cfg(test)]
 mod test_fixtures;
 #[cfg(test)]
@@ -37,6 +39,8 @@ pub enum DbKind {
     /// A kind hoist does not know, reached only through the commands the settings give
     /// (`x-hoist.database.kind: command`): no connection, no catalog, no write tally.
     Command,
+    /// SurrealDB, reached over its HTTP API (`surreal`): no SQL connection, no write tally.
+    Surrealdb,
 }
 
 impl DbKind {
@@ -46,7 +50,14 @@ impl DbKind {
             DbKind::Mysql => "mysql",
             DbKind::Sqlite => "sqlite",
             DbKind::Command => "command",
+            DbKind::Surrealdb => "surrealdb",
         }
+    }
+
+    /// Reached without a SQL connection: by the settings' commands, or SurrealDB's HTTP API.
+    /// Such a database is dumped and restored whole, with no catalog and no write tally.
+    pub fn without_sql(&self) -> bool {
+        matches!(self, DbKind::Command | DbKind::Surrealdb)
     }
 }
 
@@ -227,12 +238,12 @@ async fn probe_with(conn: &mut Conn, target: &DbTarget) -> Result<DbProbe, DbErr
         DbKind::Postgres => postgres::catalog(conn).await?,
         DbKind::Mysql => mysql::catalog(conn).await?,
         DbKind::Sqlite => sqlite::catalog(conn, target.sqlite_path.as_deref()).await?,
-        DbKind::Command => return Err(commands_only(target)),
+        DbKind::Command | DbKind::Surrealdb => return Err(commands_only(target)),
     };
     let default_schema = match target.kind {
         DbKind::Postgres => Some("public"),
         // MySQL lists only the connected database, so its name never qualifies a table.
-        DbKind::Mysql | DbKind::Command => None,
+        DbKind::Mysql | DbKind::Command | DbKind::Surrealdb => None,
         DbKind::Sqlite => Some("main"),
     };
     let mut tables = Vec::with_capacity(catalog.tables.len());
@@ -241,7 +252,7 @@ async fn probe_with(conn: &mut Conn, target: &DbTarget) -> Result<DbProbe, DbErr
             DbKind::Postgres => postgres::count(conn, table).await?,
             DbKind::Mysql => mysql::count(conn, table).await?,
             DbKind::Sqlite => sqlite::count(conn, table).await?,
-            DbKind::Command => return Err(commands_only(target)),
+            DbKind::Command | DbKind::Surrealdb => return Err(commands_only(target)),
         };
         let name = match default_schema {
             Some(d) if d != table.schema => format!("{}.{}", table.schema, table.name),
@@ -302,11 +313,11 @@ pub async fn read_writes(target: &DbTarget, timeout: Duration) -> Result<Writes,
             DbKind::Postgres => postgres::catalog(&mut conn).await?,
             DbKind::Mysql => mysql::catalog(&mut conn).await?,
             DbKind::Sqlite => sqlite::catalog(&mut conn, target.sqlite_path.as_deref()).await?,
-            DbKind::Command => return Err(commands_only(target)),
+            DbKind::Command | DbKind::Surrealdb => return Err(commands_only(target)),
         };
         let default_schema = match target.kind {
             DbKind::Postgres => Some("public"),
-            DbKind::Mysql | DbKind::Command => None,
+            DbKind::Mysql | DbKind::Command | DbKind::Surrealdb => None,
             DbKind::Sqlite => Some("main"),
         };
         writes::read(
@@ -326,7 +337,7 @@ pub async fn read_writes(target: &DbTarget, timeout: Duration) -> Result<Writes,
 /// A `command` database is reached through its commands (`probe::db_command`), never here.
 fn no_connection(target: &DbTarget) -> Result<(), DbError> {
     match target.kind {
-        DbKind::Command => Err(commands_only(target)),
+        DbKind::Command | DbKind::Surrealdb => Err(commands_only(target)),
         _ => Ok(()),
     }
 }
@@ -335,7 +346,10 @@ fn commands_only(target: &DbTarget) -> DbError {
     DbError::Query {
         addr: target.address(),
         what: "a connection".into(),
-        reason: "hoist reaches a database of kind command only through its commands".into(),
+        reason: format!(
+            "hoist reaches a database of kind {} without SQL (its commands, or its HTTP API)",
+            target.kind.name()
+        ),
     }
 }
 

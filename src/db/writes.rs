@@ -143,7 +143,7 @@ pub(super) async fn read(
     let mut stats_reset = None;
     match kind {
         // No catalog, so no tables: nothing is counted.
-        DbKind::Command => {}
+        DbKind::Command | DbKind::Surrealdb => {}
         DbKind::Postgres => {
             stats_reset = conn
                 .scalar(

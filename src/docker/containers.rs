@@ -306,6 +306,29 @@ pub async fn learn_secrets(engine: &Engine, container: &str) {
     }
 }
 
+/// A container's address on its first network (by name, sorted), for a server hoist talks to
+/// directly (SurrealDB's HTTP API). None when it has none (not running, or host networking).
+pub async fn address_of(engine: &Engine, container: &str) -> Result<Option<String>, DockerError> {
+    let inspect = engine
+        .docker
+        .inspect_container(container, None::<InspectContainerOptions>)
+        .await
+        .map_err(|e| DockerError::api(format!("inspect container {container}"), e))?;
+    let mut addresses: Vec<(String, String)> = inspect
+        .network_settings
+        .and_then(|n| n.networks)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(net, ep)| {
+            ep.ip_address
+                .filter(|ip| !ip.is_empty())
+                .map(|ip| (net, ip))
+        })
+        .collect();
+    addresses.sort();
+    Ok(addresses.into_iter().next().map(|(_, ip)| ip))
+}
+
 /// A container's environment (`KEY=value` entries, secrets whole: the caller decides what is
 /// shown) and its labels (the image's and its own), Compose's bookkeeping labels left out.
 pub async fn config_of(

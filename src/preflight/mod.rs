@@ -328,6 +328,12 @@ pub fn judge_service(s: &ServiceStatus, role: &Role) -> (Level, String) {
 
 /// A database hoist recognised and cannot dump, in one sentence (what, how known, what to do).
 pub fn unsupported_database_sentence(seen: &crate::stack::detect::SeenDatabase) -> String {
+    if let Some(missing) = &seen.missing {
+        return format!(
+            "service {} is {} (known by {}), but hoist cannot tell {missing}, so that it can dump the right one. An upgrade would run without a dump of it, so hoist will not start one. Or set `x-hoist: {{database: none}}` to upgrade without a dump",
+            seen.service, seen.kind, seen.how
+        );
+    }
     format!(
         "service {} is a database hoist cannot back up on its own ({}, known by {}): an upgrade would run without a dump of it, so hoist will not start one. Tell hoist how to dump, restore and read it with `x-hoist: {{database: {{kind: command, service: {}, dump: [...], restore: [...], revision: [...]}}}}` (the README's \"A database of another kind\"), or back it up yourself and set `x-hoist: {{database: none}}` to upgrade without a dump",
         seen.service, seen.kind, seen.how, seen.service
@@ -702,15 +708,16 @@ pub async fn backup_estimate(facts: &Facts) -> BackupEstimate {
     let mut estimate = BackupEstimate::default();
     match &facts.db {
         // Known only through its commands: its size comes with its dump.
-        Some(Ok(_))
-            if view
-                .database
-                .as_ref()
-                .is_some_and(|d| d.kind == crate::db::DbKind::Command) =>
-        {
-            estimate
-                .unknown
-                .push("the database (kind command: its size is known only once dumped)".into())
+        Some(Ok(_)) if view.database.as_ref().is_some_and(|d| d.kind.without_sql()) => {
+            estimate.unknown.push(
+                match view.database.as_ref().map(|d| d.kind) {
+                    Some(crate::db::DbKind::Surrealdb) => {
+                        "the database (SurrealDB: its size is known only once exported)"
+                    }
+                    _ => "the database (kind command: its size is known only once dumped)",
+                }
+                .into(),
+            )
         }
         Some(Ok(probe)) => estimate.bytes += probe.size_bytes,
         Some(Err(_)) => estimate.unknown.push("the database".into()),

@@ -40,7 +40,7 @@ async fn version_of(engine: &Engine, container: &str, binary: &str) -> Option<St
 /// Asks the container which server it runs, the detected `kind`'s binaries first.
 pub async fn confirm(engine: &Engine, container: &str, kind: DbKind) -> Confirmation {
     // A file, or a kind the settings describe by its commands: nothing to confirm.
-    if matches!(kind, DbKind::Sqlite | DbKind::Command) {
+    if matches!(kind, DbKind::Sqlite | DbKind::Command | DbKind::Surrealdb) {
         return Confirmation::Unknown;
     }
     let (same, other): (Vec<_>, Vec<_>) = SERVERS.iter().partition(|(_, k, _, _)| *k == kind);

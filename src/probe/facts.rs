@@ -385,6 +385,10 @@ async fn probe_db(spec: &Database, running: &Running) -> Result<DbProbe, String>
         let container = running_db_container(spec, running)?;
         return super::db_command::probe(&running.engine, &container, spec).await;
     }
+    if spec.kind == db::DbKind::Surrealdb {
+        let target = db_target(spec, running)?;
+        return db::surreal::probe(&spec.surreal_at(&target.host)).await;
+    }
     let timeout = std::time::Duration::from_secs(10);
     let target = db_target(spec, running)?;
     match db::probe(&target, timeout).await {
@@ -408,6 +412,9 @@ async fn writes_of(spec: &Database, running: &Running) -> Result<db::Writes, Str
             "hoist reaches the database of service {} (kind command) only through its commands, so it cannot count what was written to it",
             spec.service
         ));
+    }
+    if spec.kind == db::DbKind::Surrealdb {
+        return Err(db::surreal::NO_TALLY.to_string());
     }
     let timeout = std::time::Duration::from_secs(10);
     let target = db_target(spec, running)?;

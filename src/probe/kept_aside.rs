@@ -77,7 +77,7 @@ pub async fn find(facts: &Facts) -> Vec<KeptAside> {
     if let Some(db) = &view.database
         && matches!(
             db.kind,
-            crate::db::DbKind::Mysql | crate::db::DbKind::Command
+            crate::db::DbKind::Mysql | crate::db::DbKind::Command | crate::db::DbKind::Surrealdb
         )
     {
         kept.extend(dumps(&view.backup_dir, &db.name));
@@ -132,7 +132,10 @@ fn dumps(backup_dir: &Path, database: &str) -> Vec<KeptAside> {
         .flatten()
         .filter(|e| {
             let n = e.file_name().to_string_lossy().into_owned();
-            n.starts_with(&prefix) && (n.ends_with(".sql.gz") || n.ends_with(".dump.gz"))
+            n.starts_with(&prefix)
+                && [".sql.gz", ".dump.gz", ".surql.gz"]
+                    .iter()
+                    .any(|ext| n.ends_with(ext))
         })
         .map(|e| KeptAside {
             kind: "database dump",

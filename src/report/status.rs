@@ -371,7 +371,7 @@ fn data_lines(t: &mut String, facts: &Facts) {
                     t,
                     "Database  {kind} (service {}), {}",
                     spec.service,
-                    describe_probe(probe)
+                    describe_probe(probe, spec.kind)
                 );
                 for table in &probe.tables {
                     let _ = writeln!(t, "            {:28} {:>10} rows", table.name, table.rows);
@@ -385,7 +385,7 @@ fn data_lines(t: &mut String, facts: &Facts) {
     }
 }
 
-fn describe_probe(probe: &DbProbe) -> String {
+fn describe_probe(probe: &DbProbe, kind: crate::db::DbKind) -> String {
     if let Some(m) = probe
         .migrations
         .as_ref()
@@ -401,6 +401,13 @@ fn describe_probe(probe: &DbProbe) -> String {
         None => "no migrations table".to_string(),
     };
     let rows: u64 = probe.tables.iter().map(|t| t.rows).sum();
+    if kind == crate::db::DbKind::Surrealdb {
+        // SurrealDB does not say how much room a database takes.
+        return format!(
+            "{migrations}; {} tables, {rows} records",
+            probe.tables.len()
+        );
+    }
     format!(
         "{migrations}; {} tables, {rows} rows, {}",
         probe.tables.len(),

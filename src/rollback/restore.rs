@@ -108,7 +108,7 @@ pub async fn restore_database(
         DbKind::Mysql => {
             super::restore_mysql::restore(engine, container, db, dump_gz, stamp, keep_dir).await
         }
-        DbKind::Command => {
+        DbKind::Command | DbKind::Surrealdb => {
             super::restore_command::restore(
                 engine, container, db, dump_gz, stamp, keep_dir, expected,
             )

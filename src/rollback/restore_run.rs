@@ -406,6 +406,8 @@ mod tests {
             note: None,
             how: "x-hoist".into(),
             commands: None,
+            namespace: String::new(),
+            revision_query: None,
         }
     }
 

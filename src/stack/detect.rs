@@ -69,6 +69,26 @@ pub struct Database {
     /// argv may carry a password).
     #[serde(skip)]
     pub commands: Option<DbCommands>,
+    /// SurrealDB: the namespace that holds `name` (the database).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub namespace: String,
+    /// SurrealDB: the settings' SurrealQL query that returns the schema's revision.
+    #[serde(skip)]
+    pub revision_query: Option<String>,
+}
+
+impl Database {
+    /// SurrealDB's HTTP API at `ip` (the container's address), as this database is reached.
+    pub fn surreal_at(&self, ip: &str) -> crate::db::surreal::SurrealTarget {
+        crate::db::surreal::SurrealTarget {
+            base: format!("http://{ip}:{}", self.port),
+            user: self.user.clone(),
+            password: self.password.clone(),
+            namespace: self.namespace.clone(),
+            database: self.name.clone(),
+            revision_query: self.revision_query.clone(),
+        }
+    }
 }
 
 /// A database of a kind hoist does not know, as the settings describe it: each an argv run in
@@ -90,6 +110,10 @@ pub struct SeenDatabase {
     pub kind: String,
     /// The evidence, in words: "its MONGO_INITDB_* variables".
     pub how: String,
+    /// A kind hoist speaks, refused only for want of something the files do not say (which
+    /// SurrealDB namespace and database): what to set, in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -568,7 +592,7 @@ fn ranked_databases(
     }
     candidates.sort_by_key(|(n, kind, _)| {
         let named = census.named.iter().any(|(m, _, _)| m == n);
-        let dumpable = matches!(kind, Some(Seen::Postgres | Seen::Mysql));
+        let dumpable = matches!(kind, Some(Seen::Postgres | Seen::Mysql | Seen::Surrealdb));
         let depended = upgraded.iter().any(|u| {
             compose
                 .services
@@ -631,10 +655,13 @@ fn credentials(
         DbKind::Sqlite => (String::new(), String::new(), String::new(), 0),
         // Named after its service in what hoist says ("database db restored").
         DbKind::Command => (String::new(), String::new(), service.to_string(), 0),
+        // Read by `surreal::reach` instead.
+        DbKind::Surrealdb => (String::new(), String::new(), String::new(), 8000),
     };
     let password_var = setting.password_variable.clone().unwrap_or(password_var);
     let password = get(&password_var).map(Secret::new).unwrap_or_default();
-    if password.is_empty() && !matches!(kind, DbKind::Sqlite | DbKind::Command) {
+    if password.is_empty() && !matches!(kind, DbKind::Sqlite | DbKind::Command | DbKind::Surrealdb)
+    {
         note = Some(if get(&format!("{password_var}_FILE")).is_some() {
             format!(
                 "{password_var}_FILE points to a password file inside the container, which hoist does not read yet; give service {service} {password_var} in its environment (e.g. from .env), or name the variable that holds it with x-hoist.database.password_variable"
@@ -698,6 +725,7 @@ fn database(
             service: n.clone(),
             kind: k.map_or("an unknown kind", Seen::name).to_string(),
             how: h.clone(),
+            missing: None,
         })
         .collect();
     let svc = &compose.services[&service];
@@ -706,9 +734,11 @@ fn database(
         Some("mysql" | "mariadb") => DbKind::Mysql,
         Some("sqlite") => DbKind::Sqlite,
         Some("command") => DbKind::Command,
+        Some("surrealdb") => DbKind::Surrealdb,
         _ => match seen {
             Some(Seen::Postgres) => DbKind::Postgres,
             Some(Seen::Mysql) => DbKind::Mysql,
+            Some(Seen::Surrealdb) => DbKind::Surrealdb,
             Some(other) => {
                 return Ok(DatabaseChoice {
                     database: None,
@@ -716,6 +746,7 @@ fn database(
                         service,
                         kind: other.name().to_string(),
                         how,
+                        missing: None,
                     }),
                     others,
                 });
@@ -727,6 +758,7 @@ fn database(
                         service,
                         kind: "an unknown kind".to_string(),
                         how,
+                        missing: None,
                     }),
                     others,
                 });
@@ -741,6 +773,56 @@ fn database(
         port,
         note,
     } = credentials(kind, &env, &setting, &service);
+    let mut namespace = String::new();
+    let (user, password, name, port, note) = if kind == DbKind::Surrealdb {
+        let apps = upgraded
+            .iter()
+            .map(|u| service_env(inp, u))
+            .collect::<Result<Vec<_>, _>>()?;
+        let reach = super::surreal::reach(svc, &env, &apps, &setting);
+        match (reach.namespace, reach.database) {
+            (Some(ns), Some(db)) => {
+                namespace = ns;
+                (reach.user, reach.password, db, reach.port, reach.note)
+            }
+            (ns, db) => {
+                let lacking: Vec<&str> = [(ns.is_none(), "namespace"), (db.is_none(), "name")]
+                    .iter()
+                    .filter(|(l, _)| *l)
+                    .map(|(_, k)| *k)
+                    .collect();
+                return Ok(DatabaseChoice {
+                    database: None,
+                    unsupported: Some(SeenDatabase {
+                        service,
+                        kind: Seen::Surrealdb.name().to_string(),
+                        how,
+                        missing: Some(format!(
+                            "which {} the app keeps its data in: the app's settings name no {} (e.g. SURREAL_NS, SURREAL_DB). Set x-hoist.database.{}",
+                            if lacking.len() == 2 {
+                                "namespace and database"
+                            } else if ns.is_none() {
+                                "namespace"
+                            } else {
+                                "database"
+                            },
+                            if lacking.len() == 2 {
+                                "namespace or database"
+                            } else if ns.is_none() {
+                                "namespace"
+                            } else {
+                                "database"
+                            },
+                            lacking.join(" and x-hoist.database.")
+                        )),
+                    }),
+                    others,
+                });
+            }
+        }
+    } else {
+        (user, password, name, port, note)
+    };
     let published = svc.ports.iter().find_map(|p| {
         let target: u16 = p.target.parse().ok()?;
         let published: u16 = p.published.as_deref()?.parse().ok()?;
@@ -761,10 +843,16 @@ fn database(
             kind,
             user: setting.user.clone().unwrap_or(user),
             password,
-            name: setting.name.clone().unwrap_or(name),
+            name: if kind == DbKind::Surrealdb {
+                name
+            } else {
+                setting.name.clone().unwrap_or(name)
+            },
             port,
             path: setting.path.clone(),
             note,
+            namespace,
+            revision_query: setting.revision_query.clone(),
             commands: match (&setting.dump, &setting.restore, &setting.revision) {
                 (Some(dump), Some(restore), Some(revision)) if kind == DbKind::Command => {
                     Some(DbCommands {

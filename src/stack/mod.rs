@@ -11,6 +11,7 @@ pub mod pin;
 pub mod project;
 pub mod sense;
 pub mod settings;
+mod surreal;
 pub mod targets;
 
 use std::path::{Path, PathBuf};

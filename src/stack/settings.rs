@@ -41,7 +41,7 @@ pub struct Settings {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DatabaseSetting {
     pub service: Option<String>,
-    /// postgres, mysql, mariadb, sqlite or command.
+    /// postgres, mysql, mariadb, sqlite, surrealdb or command.
     pub kind: Option<String>,
     pub user: Option<String>,
     /// The variable (in the db service's environment) that holds the password.
@@ -58,6 +58,10 @@ pub struct DatabaseSetting {
     /// `kind: command`: the argv that prints the schema's revision (what changes when the app
     /// migrates).
     pub revision: Option<Vec<String>>,
+    /// SurrealDB: the namespace that holds the database (`name`).
+    pub namespace: Option<String>,
+    /// SurrealDB: a SurrealQL query that returns the schema's revision.
+    pub revision_query: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,7 +210,7 @@ impl Settings {
                     });
                 }
                 "database" => {
-                    const KNOWN: [&str; 9] = [
+                    const KNOWN: [&str; 11] = [
                         "service",
                         "kind",
                         "user",
@@ -216,6 +220,8 @@ impl Settings {
                         "dump",
                         "restore",
                         "revision",
+                        "namespace",
+                        "revision_query",
                     ];
                     // Field by field over what an earlier block set.
                     let mut db = self.database.clone().unwrap_or_default();
@@ -255,12 +261,19 @@ impl Settings {
                         match k.as_str() {
                             "service" => db.service = Some(s),
                             "kind" => {
-                                if !["postgres", "mysql", "mariadb", "sqlite", "command"]
-                                    .contains(&s.as_str())
+                                if ![
+                                    "postgres",
+                                    "mysql",
+                                    "mariadb",
+                                    "sqlite",
+                                    "surrealdb",
+                                    "command",
+                                ]
+                                .contains(&s.as_str())
                                 {
                                     return Err(bad(
                                         &full,
-                                        "postgres, mysql, mariadb, sqlite or command",
+                                        "postgres, mysql, mariadb, sqlite, surrealdb or command",
                                         &v,
                                     ));
                                 }
@@ -270,6 +283,8 @@ impl Settings {
                             "password_variable" => db.password_variable = Some(s),
                             "name" => db.name = Some(s),
                             "path" => db.path = Some(s),
+                            "namespace" => db.namespace = Some(s),
+                            "revision_query" => db.revision_query = Some(s),
                             _ => return Err(unknown(&full, &KNOWN, &Value::String(k.clone()))),
                         }
                     }
@@ -509,6 +524,21 @@ impl Settings {
                     return Err(err(
                         key,
                         "only with kind: command (hoist dumps and restores the built-in kinds itself)",
+                        &format!("kind {}", db.kind.as_deref().unwrap_or("unset")),
+                    ));
+                }
+            }
+        }
+        // SurrealDB's keys, where the kind is SurrealDB or left to detection.
+        if !matches!(db.kind.as_deref(), None | Some("surrealdb")) {
+            for (key, given) in [
+                ("namespace", db.namespace.is_some()),
+                ("revision_query", db.revision_query.is_some()),
+            ] {
+                if given {
+                    return Err(err(
+                        key,
+                        "only for SurrealDB (kind: surrealdb)",
                         &format!("kind {}", db.kind.as_deref().unwrap_or("unset")),
                     ));
                 }

@@ -38,6 +38,10 @@ pub(super) fn build(
                         .unwrap_or_default(),
                     d.service
                 ),
+                crate::db::DbKind::Surrealdb => format!(
+                    "SurrealDB export of database {} in namespace {} (service {})",
+                    d.name, d.namespace, d.service
+                ),
                 _ => format!(
                     "{} dump of {} (service {})",
                     d.kind.name(),
