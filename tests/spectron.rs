@@ -423,6 +423,63 @@ fn surrealdb_with_a_wrong_password_is_refused_before_anything_changes() {
     assert_eq!(version(&stack), "1.0.0");
 }
 
+#[test]
+fn surrealdb_a_namespace_that_is_not_there_or_a_revision_that_moves_is_refused() {
+    if !docker_available() {
+        return;
+    }
+    // The settings name a namespace the server does not have: SurrealDB would answer as if it
+    // were empty, and the backup would hold nothing.
+    let stack = spectron_stack_with(
+        "spectron-nowhere",
+        "1.0.0",
+        "127.0.0.1:5000/surrealdb/surrealdb:v3",
+        "x-hoist:\n  database: {namespace: nowhere}\n",
+        "      SURREAL_NS: spectron\n      SURREAL_DB: main\n",
+    );
+    seed(&stack);
+    let env_before = std::fs::read_to_string(stack.dir.join(".env")).unwrap();
+    let check = stack.hoist(&["check"]);
+    check.assert_no_panic();
+    assert_ne!(check.code, 0, "{check:?}");
+    assert!(
+        check
+            .stdout
+            .contains(r#"has no namespace "nowhere" (it has: main, spectron)"#),
+        "{check:?}"
+    );
+    assert!(
+        check.stdout.contains(
+            r#"x-hoist.database.namespace says "nowhere" but the app's settings say "spectron""#
+        ),
+        "{check:?}"
+    );
+    let run = stack.hoist(&["upgrade", "--to", "2.0.0", "--yes"]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 3, "{run:?}");
+    assert_eq!(
+        std::fs::read_to_string(stack.dir.join(".env")).unwrap(),
+        env_before
+    );
+    assert_eq!(version(&stack), "1.0.0");
+
+    // A revision that is a clock would make every rollback a restore: refused too.
+    let compose = stack.dir.join("compose.yaml");
+    let text = std::fs::read_to_string(&compose).unwrap().replace(
+        "{namespace: nowhere}",
+        "{revision_query: 'RETURN time::now()'}",
+    );
+    std::fs::write(&compose, text).unwrap();
+    let check = stack.hoist(&["check"]);
+    check.assert_no_panic();
+    assert_ne!(check.code, 0, "{check:?}");
+    assert!(
+        check.stdout.contains("returns something new each time"),
+        "{check:?}"
+    );
+    assert_eq!(surql(&stack, APPLIED), "[1]");
+}
+
 fn gunzip(path: &std::path::Path) -> String {
     let out = Command::new("gunzip").arg("-c").arg(path).output().unwrap();
     assert!(out.status.success(), "gunzip {}", path.display());

@@ -181,7 +181,7 @@ fn database_step(t: &mut String, db: &super::ManifestDatabase, mut step: u32) ->
             );
             let _ = writeln!(
                 t,
-                "{step}. Keep the current database aside as an export, then EMPTY it and import (an import into a database that is not empty keeps what is there and mixes old and new). Set SURREAL_PASS to the server's password first; the official image has the client at `/surreal` (elsewhere it may be `surreal` on the PATH):\n\n   ```sh\n   docker compose exec -T {svc} /surreal export {conn} --db {name} - | gzip > {name}-before-restore.surql.gz\n   echo 'REMOVE DATABASE IF EXISTS {name}; DEFINE DATABASE {name};' | docker compose exec -T {svc} /surreal sql {conn}\n   gunzip -c BACKUP_DIR/database.surql.gz | docker compose exec -T {svc} /surreal import {conn} --db {name} /dev/stdin\n   ```\n",
+                "{step}. Keep the current database aside as an export, then EMPTY it and import (an import into a database that is not empty keeps what is there and mixes old and new). Set SURREAL_PASS to the server's password first; the official image has the client at `/surreal` (elsewhere it may be `surreal` on the PATH). Check that the kept export is not empty before you go on:\n\n   ```sh\n   set -o pipefail   # a failed export must not leave a file that looks like one\n   docker compose exec -T {svc} /surreal export {conn} --db {name} - | gzip > {name}-before-restore.surql.gz\n   echo 'REMOVE DATABASE IF EXISTS {name}; DEFINE DATABASE {name};' | docker compose exec -T {svc} /surreal sql {conn}\n   gunzip -c BACKUP_DIR/database.surql.gz | docker compose exec -T {svc} /surreal import {conn} --db {name} /dev/stdin\n   ```\n",
                 name = db.name
             );
             step += 1;

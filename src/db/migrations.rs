@@ -22,8 +22,10 @@ pub enum MigrationFramework {
     Laravel,
     /// `kind: command`: what the settings' revision command prints.
     Command,
-    /// SurrealDB: the settings' revision query, or the app's migrations table.
+    /// SurrealDB: the app's migrations table.
     Table,
+    /// SurrealDB: what the settings' revision query returns.
+    Query,
 }
 
 impl MigrationFramework {
@@ -41,6 +43,7 @@ impl MigrationFramework {
             MigrationFramework::Laravel => "laravel",
             MigrationFramework::Command => "revision command",
             MigrationFramework::Table => "migrations table",
+            MigrationFramework::Query => "revision query",
         }
     }
 }

@@ -33,6 +33,15 @@ const MIGRATION_TABLES: [&str; 7] = [
 /// Why no write is counted, said where a rollback would say "nothing was written".
 pub const NO_TALLY: &str = "SurrealDB keeps no write counters that hoist can read, so it cannot count what was written to it";
 
+/// Which of the namespace and database a request names. A server may define a namespace or
+/// database on first use, so the checks that they exist name neither, or only the namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Level {
+    Root,
+    Namespace,
+    Database,
+}
+
 /// Where a SurrealDB server is and what hoist reads in it.
 #[derive(Debug, Clone)]
 pub struct SurrealTarget {
@@ -59,14 +68,16 @@ impl SurrealTarget {
         client: &reqwest::Client,
         method: reqwest::Method,
         path: &str,
-        with_database: bool,
+        level: Level,
     ) -> reqwest::RequestBuilder {
         let mut r = client
             .request(method, format!("{}{path}", self.base))
             .basic_auth(&self.user, Some(self.password.expose()))
-            .header("Accept", "application/json")
-            .header("Surreal-NS", &self.namespace);
-        if with_database {
+            .header("Accept", "application/json");
+        if level != Level::Root {
+            r = r.header("Surreal-NS", &self.namespace);
+        }
+        if level == Level::Database {
             r = r.header("Surreal-DB", &self.database);
         }
         r
@@ -126,13 +137,13 @@ impl SurrealTarget {
     /// Runs SurrealQL; one result per statement. A statement the server refused is an error,
     /// with the server's words.
     pub async fn sql(&self, text: &str) -> Result<Vec<Value>, String> {
-        self.sql_in(text, true).await
+        self.sql_in(text, Level::Database).await
     }
 
-    async fn sql_in(&self, text: &str, with_database: bool) -> Result<Vec<Value>, String> {
+    async fn sql_in(&self, text: &str, level: Level) -> Result<Vec<Value>, String> {
         let client = self.client()?;
         let resp = self
-            .request(&client, reqwest::Method::POST, "/sql", with_database)
+            .request(&client, reqwest::Method::POST, "/sql", level)
             .body(text.to_string())
             .timeout(TIMEOUT)
             .send()
@@ -192,7 +203,7 @@ impl SurrealTarget {
     ) -> Result<u64, String> {
         let client = self.client()?;
         let resp = self
-            .request(&client, reqwest::Method::GET, "/export", true)
+            .request(&client, reqwest::Method::GET, "/export", Level::Database)
             .send()
             .await
             .map_err(|e| self.unreachable("the export", &e))?;
@@ -223,12 +234,12 @@ impl SurrealTarget {
         let db = ident(&self.database);
         self.sql_in(
             &format!("REMOVE DATABASE IF EXISTS {db}; DEFINE DATABASE {db};"),
-            false,
+            Level::Namespace,
         )
         .await?;
         let client = self.client()?;
         let resp = self
-            .request(&client, reqwest::Method::POST, "/import", true)
+            .request(&client, reqwest::Method::POST, "/import", Level::Database)
             .body(body)
             .send()
             .await
@@ -279,8 +290,55 @@ fn section(info: &Value, key: &str) -> Vec<(String, String)> {
     out
 }
 
+/// The names an `INFO FOR …` answer lists under `key`, sorted.
+fn names(info: &[Value], key: &str) -> Option<Vec<String>> {
+    let map = info.first()?.get(key)?.as_object()?;
+    let mut names: Vec<String> = map.keys().cloned().collect();
+    names.sort();
+    Some(names)
+}
+
+/// The namespace and database exist on the server. SurrealDB answers queries in a namespace or
+/// database that does not exist as if it were empty, so a misnamed one would be backed up as
+/// nothing, and every revision read as "no migrations table".
+async fn check_exists(t: &SurrealTarget) -> Result<(), String> {
+    let listed = |all: &[String]| {
+        if all.is_empty() {
+            "none".to_string()
+        } else {
+            all.join(", ")
+        }
+    };
+    // Only a root user may list the namespaces; a namespace's own user is taken at its word.
+    if let Ok(root) = t.sql_in("INFO FOR ROOT", Level::Root).await
+        && let Some(all) = names(&root, "namespaces")
+        && !all.contains(&t.namespace)
+    {
+        return Err(format!(
+            "SurrealDB at {} has no namespace {:?} (it has: {}): hoist would back up nothing. Name the one the app uses with x-hoist.database.namespace (or the app's SURREAL_NS)",
+            t.base,
+            t.namespace,
+            listed(&all)
+        ));
+    }
+    let ns = t.sql_in("INFO FOR NS", Level::Namespace).await?;
+    if let Some(all) = names(&ns, "databases")
+        && !all.contains(&t.database)
+    {
+        return Err(format!(
+            "SurrealDB at {} has no database {:?} in namespace {:?} (it has: {}): hoist would back up nothing. Name the one the app uses with x-hoist.database.name (or the app's SURREAL_DB)",
+            t.base,
+            t.database,
+            t.namespace,
+            listed(&all)
+        ));
+    }
+    Ok(())
+}
+
 /// Reads the database: its schema's fingerprint, tables and record counts, and revision.
 pub async fn probe(t: &SurrealTarget) -> Result<DbProbe, String> {
+    check_exists(t).await?;
     let info = t.sql("INFO FOR DB").await?;
     let info = info.first().cloned().unwrap_or(Value::Null);
     let tables = section(&info, "tables");
@@ -371,28 +429,16 @@ fn column(table: &str, field: &str, definition: &str) -> SchemaColumn {
 /// there is neither a query nor such a table.
 pub async fn revision(t: &SurrealTarget, tables: &[&str]) -> Result<Option<Migrations>, String> {
     if let Some(query) = &t.revision_query {
-        let results = t.sql(query).await?;
-        let mut last = results.last().cloned().unwrap_or(Value::Null);
-        // `SELECT VALUE x … LIMIT 1` returns a list of one.
-        while let Value::Array(items) = &last
-            && items.len() == 1
-        {
-            last = items[0].clone();
-        }
-        let text = value_text(&last);
-        let text = match &last {
-            Value::Array(a) if a.is_empty() => String::new(),
-            _ => text,
-        };
-        if text.trim().is_empty() {
+        let first = query_revision(t, query).await?;
+        let again = query_revision(t, query).await?;
+        if again != first {
             return Err(format!(
-                "the revision query ({query}) returned nothing in {}/{}: it must return the schema's revision (e.g. the last applied migration)",
-                t.namespace, t.database
+                "the revision query ({query}) returned {first:?}, then {again:?}: it returns something new each time, so hoist could never tell whether the database is as a backup has it. Give a query that returns the schema's revision (e.g. the last applied migration)"
             ));
         }
         return Ok(Some(Migrations {
-            framework: MigrationFramework::Table,
-            revision: text.trim().to_string(),
+            framework: MigrationFramework::Query,
+            revision: first,
             applied: 0,
             dirty: false,
         }));
@@ -400,6 +446,44 @@ pub async fn revision(t: &SurrealTarget, tables: &[&str]) -> Result<Option<Migra
     let Some(table) = MIGRATION_TABLES.iter().find(|m| tables.contains(m)) else {
         return Ok(None);
     };
+    table_revision(t, table).await.map(Some)
+}
+
+/// What the settings' revision query returns: one value, as text.
+async fn query_revision(t: &SurrealTarget, query: &str) -> Result<String, String> {
+    let results = t.sql(query).await?;
+    let mut last = results.last().cloned().unwrap_or(Value::Null);
+    // `SELECT VALUE x … LIMIT 1` returns a list of one.
+    while let Value::Array(items) = &last
+        && items.len() == 1
+    {
+        last = items[0].clone();
+    }
+    if let Value::Array(items) = &last
+        && items.len() > 1
+    {
+        return Err(format!(
+            "the revision query ({query}) returned {} values in {}/{}: it must return one, the schema's revision (two at once can be a restore that loaded over a newer database); end it with LIMIT 1",
+            items.len(),
+            t.namespace,
+            t.database
+        ));
+    }
+    let text = match &last {
+        Value::Array(a) if a.is_empty() => String::new(),
+        other => value_text(other),
+    };
+    if text.trim().is_empty() {
+        return Err(format!(
+            "the revision query ({query}) returned nothing in {}/{}: it must return the schema's revision (e.g. the last applied migration)",
+            t.namespace, t.database
+        ));
+    }
+    Ok(text.trim().to_string())
+}
+
+/// The revision an app's migrations table holds.
+async fn table_revision(t: &SurrealTarget, table: &str) -> Result<Migrations, String> {
     let records = t.sql(&format!("SELECT * FROM {}", ident(table))).await?;
     let records: Vec<Value> = records
         .first()
@@ -411,12 +495,12 @@ pub async fn revision(t: &SurrealTarget, tables: &[&str]) -> Result<Option<Migra
         .iter()
         .find_map(|field| highest(&records, field))
         .unwrap_or_else(|| format!("{applied} applied"));
-    Ok(Some(Migrations {
+    Ok(Migrations {
         framework: MigrationFramework::Table,
         revision: format!("{table} {revision}"),
         applied,
         dirty: false,
-    }))
+    })
 }
 
 /// The highest value of `field` over records that all have it: numbers as numbers, anything

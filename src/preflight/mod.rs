@@ -314,6 +314,12 @@ pub fn judge_service(s: &ServiceStatus, role: &Role) -> (Level, String) {
                 s.exit_code.unwrap_or(0)
             ),
         ),
+        "paused" => (
+            Level::Fail,
+            format!(
+                "{name} is paused: unpause it (`docker compose unpause {name}`) before upgrading; a paused container answers nothing, so it could be neither backed up nor checked"
+            ),
+        ),
         other => (
             Level::Fail,
             format!(
@@ -472,12 +478,22 @@ fn database_finding(facts: &Facts) -> Option<Finding> {
                     spec.service
                 ),
             };
-            Finding::new("database", Level::Ok, message)
+            // A SurrealDB note is about where the data is (settings against the app's, a
+            // memory store): worth a warning even when the database answers.
+            match spec.note.as_deref() {
+                Some(note) if spec.kind == crate::db::DbKind::Surrealdb => {
+                    Finding::new("database", Level::Warn, format!("{message}. But {note}"))
+                }
+                _ => Finding::new("database", Level::Ok, message),
+            }
         }
         Err(e) => Finding::new(
             "database",
             Level::Fail,
-            format!("the database could not be read: {e}"),
+            match spec.note.as_deref() {
+                Some(note) => format!("the database could not be read: {e} ({note})"),
+                None => format!("the database could not be read: {e}"),
+            },
         ),
     })
 }

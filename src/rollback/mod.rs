@@ -275,11 +275,16 @@ async fn upgrade_marks(journal: &Journal, target: &Target) -> Vec<plan::Mark> {
                             "the journal's record of the database's writes cannot be read ({e})"
                         )
                     }),
-                    None => Err(format!(
-                        "the database's writes could not be read at {} ({})",
-                        m.moment.replace('_', " "),
-                        m.hop
-                    )),
+                    None => Err(match m.moment.as_str() {
+                        "before_restart" => format!(
+                            "the database's writes could not be read just before {} was started",
+                            m.hop
+                        ),
+                        _ => format!(
+                            "the database's writes could not be read once {} had started",
+                            m.hop
+                        ),
+                    }),
                 },
                 hop: m.hop,
             })

@@ -17,7 +17,7 @@ pub(super) struct Reach {
     pub port: u16,
     pub namespace: Option<String>,
     pub database: Option<String>,
-    /// Where each came from, for a note when something had to be guessed.
+    /// What the user should know (the settings disagree with the app; a memory store).
     pub note: Option<String>,
 }
 
@@ -87,17 +87,32 @@ pub(super) fn reach(
         .or_else(|| get("SURREAL_BIND"))
         .and_then(|b| b.rsplit(':').next().and_then(|p| p.parse().ok()))
         .unwrap_or(8000);
-    let namespace = setting
-        .namespace
-        .clone()
-        .or_else(|| from_apps(r"^(.*_)?SURREAL(DB)?_(NS|NAMESPACE)$"));
-    let database = setting
-        .name
-        .clone()
-        .or_else(|| from_apps(r"^(.*_)?SURREAL(DB)?_(DB|DATABASE)$"));
-    let note = password.is_none().then(|| {
-        "no password for SurrealDB was found (neither the server's --pass nor SURREAL_PASS, nor the app's SURREAL_PASS); hoist will try without one. Name the variable that holds it with x-hoist.database.password_variable".to_string()
-    });
+    let app_namespace = from_apps(r"^(.*_)?SURREAL(DB)?_(NS|NAMESPACE)$");
+    let app_database = from_apps(r"^(.*_)?SURREAL(DB)?_(DB|DATABASE)$");
+    let mut notes = Vec::new();
+    // The settings win, but a disagreement with what the app uses is said: one of them is wrong.
+    for (key, set, app) in [
+        ("namespace", &setting.namespace, &app_namespace),
+        ("name", &setting.name, &app_database),
+    ] {
+        if let (Some(set), Some(app)) = (set, app)
+            && set != app
+        {
+            notes.push(format!(
+                "x-hoist.database.{key} says {set:?} but the app's settings say {app:?}: hoist backs up {set:?}, so make sure that is where the app keeps its data"
+            ));
+        }
+    }
+    // `start memory` (or `mem://`): nothing is on disk.
+    if words
+        .iter()
+        .any(|w| w == "memory" || w.starts_with("mem://"))
+    {
+        notes.push("SurrealDB runs with its memory store: its data is gone whenever the container is restarted or recreated, and only hoist's backups hold it".to_string());
+    }
+    let namespace = setting.namespace.clone().or(app_namespace);
+    let database = setting.name.clone().or(app_database);
+    let note = (!notes.is_empty()).then(|| notes.join("; "));
     Reach {
         user,
         password: password.map(Secret::new).unwrap_or_default(),
@@ -167,6 +182,13 @@ mod tests {
         let r = reach(&s, &server, &apps, &setting);
         assert_eq!(r.namespace.as_deref(), Some("other"));
         assert_eq!(r.database.as_deref(), Some("db2"));
+        let note = r.note.unwrap();
+        assert!(
+            note.contains(
+                r#"x-hoist.database.namespace says "other" but the app's settings say "prod""#
+            ),
+            "{note}"
+        );
     }
 
     #[test]
@@ -176,6 +198,6 @@ mod tests {
         assert_eq!(r.user, "root");
         assert!(r.password.is_empty());
         assert!(r.namespace.is_none() && r.database.is_none());
-        assert!(r.note.is_some());
+        assert!(r.note.as_deref().unwrap().contains("memory store"));
     }
 }
