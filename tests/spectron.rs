@@ -480,6 +480,54 @@ fn surrealdb_a_namespace_that_is_not_there_or_a_revision_that_moves_is_refused()
     assert_eq!(surql(&stack, APPLIED), "[1]");
 }
 
+#[test]
+fn a_database_only_the_running_container_shows_stops_the_upgrade() {
+    if !docker_available() {
+        return;
+    }
+    // Nothing in the files says database: a neutral image name, the server's `start` in the
+    // image's own CMD, no variables, no volumes; the app finds it by its defaults. Only the
+    // running process (and the image's title label) tell.
+    let renamed = "hoist-testbed/kv-cache:3";
+    let tag = Command::new("docker")
+        .args(["tag", "127.0.0.1:5000/surrealdb/surrealdb:v3", renamed])
+        .status()
+        .unwrap();
+    assert!(tag.success());
+    let port = free_port();
+    let compose = format!(
+        "services:\n  surrealdb:\n    image: {renamed}\n  spectron:\n    image: 127.0.0.1:5000/spectron/spectron:${{SPECTRON_VERSION}}\n    ports:\n      - \"127.0.0.1:${{SPECTRON_PORT}}:8080\"\n    depends_on: [surrealdb]\n"
+    );
+    let env = format!("SPECTRON_VERSION=1.0.0\nSPECTRON_PORT={port}\n");
+    let mut stack = TestStack::custom(
+        "spectron-unseen",
+        &[("compose.yaml", &compose), (".env", &env)],
+    );
+    stack.port = port;
+    wait_for_version(&stack, "1.0.0");
+
+    let check = stack.hoist(&["check"]);
+    check.assert_no_panic();
+    assert_ne!(check.code, 0, "{check:?}");
+    assert!(
+        check
+            .stdout
+            .contains("FAIL  service surrealdb runs SurrealDB (its process `"),
+        "{check:?}"
+    );
+    assert!(
+        check
+            .stdout
+            .contains("kind: surrealdb, namespace: ..., name: ..."),
+        "{check:?}"
+    );
+    let run = stack.hoist(&["upgrade", "--to", "1.1.0", "--yes"]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(run.stderr.contains("runs SurrealDB"), "{run:?}");
+    assert_eq!(version(&stack), "1.0.0");
+}
+
 fn gunzip(path: &std::path::Path) -> String {
     let out = Command::new("gunzip").arg("-c").arg(path).output().unwrap();
     assert!(out.status.success(), "gunzip {}", path.display());

@@ -68,6 +68,11 @@ pub struct ContainerInfo {
     pub mounts: Vec<Mount>,
     /// Seconds it is given to stop (Compose's `stop_grace_period`), when it sets one.
     pub stop_timeout: Option<i64>,
+    /// The process it runs (its path, then its arguments): what the image's entrypoint and
+    /// command make of it, which the compose file may not show.
+    pub process: Vec<String>,
+    /// The image's `org.opencontainers.image.title` label.
+    pub image_title: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -151,6 +156,17 @@ pub async fn stack_containers(
             crate::redact::learn_env_entry(entry);
         }
         let stop_timeout = config.stop_timeout;
+        let image_title = config
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("org.opencontainers.image.title"))
+            .cloned();
+        let process: Vec<String> = inspect
+            .path
+            .clone()
+            .into_iter()
+            .chain(inspect.args.clone().unwrap_or_default())
+            .collect();
         let image = config.image.unwrap_or_default();
         let image_id = inspect.image.unwrap_or_default();
         if !images.contains_key(&image_id) {
@@ -220,6 +236,8 @@ pub async fn stack_containers(
             env_file: labels.get(LABEL_ENV_FILE).cloned(),
             mounts,
             stop_timeout,
+            process,
+            image_title,
         });
     }
     out.sort_by(|a, b| (&a.service, a.number).cmp(&(&b.service, b.number)));

@@ -4,6 +4,7 @@
 //! Changes nothing.
 mod db_commands;
 mod pending_config;
+mod unseen_database;
 
 pub use db_commands::programs_finding as database_programs_finding;
 pub use pending_config::{
@@ -72,6 +73,9 @@ pub async fn findings(stack: &crate::stack::Stack, facts: &Facts) -> Vec<Finding
         findings.extend(service_findings(facts).await);
     }
     if let Some(f) = database_finding(facts) {
+        findings.push(f);
+    }
+    if let Some(f) = unseen_database::finding(facts) {
         findings.push(f);
     }
     if let Some(f) = db_commands::programs_finding(facts).await {
@@ -1038,6 +1042,11 @@ pub fn backup_preconditions(facts: &Facts, estimate: &BackupEstimate) -> Result<
     }
     if let Some(seen) = &facts.view.unsupported_database {
         return Err((3, unsupported_database_sentence(seen)));
+    }
+    if let Some(unseen) = unseen_database::finding(facts)
+        && unseen.status == Level::Fail
+    {
+        return Err((3, unseen.message));
     }
     if let (Some(spec), Some(Err(e))) = (&facts.view.database, &facts.db) {
         return Err((

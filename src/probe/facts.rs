@@ -42,6 +42,8 @@ pub struct StackView {
     /// Services with a healthcheck (readiness is their health).
     pub with_healthcheck: Vec<String>,
     pub database: Option<Database>,
+    /// `x-hoist: {database: none}`: the user says the app keeps nothing worth a dump.
+    pub database_declined: bool,
     /// A database hoist recognised and cannot dump.
     pub unsupported_database: Option<SeenDatabase>,
     pub data: Vec<DataMount>,
@@ -245,6 +247,7 @@ impl StackView {
             upgraded: d.upgraded.clone(),
             with_healthcheck: d.with_healthcheck.clone(),
             database: d.database.clone(),
+            database_declined: stack.settings.database.as_ref().is_some_and(|s| s.none),
             unsupported_database: d.unsupported_database.clone(),
             data: d.data.clone(),
             beside: d.beside.clone(),

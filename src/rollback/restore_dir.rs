@@ -343,6 +343,7 @@ mod tests {
             data: Vec::new(),
             backup_dir: "/srv/app-backups".into(),
             unheeded: Vec::new(),
+            database_declined: false,
         };
         v.database = database.map(|kind| crate::stack::detect::Database {
             service: "db".into(),

@@ -162,6 +162,7 @@ mod tests {
             }],
             backup_dir: "/srv/specivo-backups".into(),
             unheeded: Vec::new(),
+            database_declined: false,
         }
     }
 
