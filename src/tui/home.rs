@@ -267,7 +267,9 @@ fn on_home_key(state: &mut State, key: Key) -> Vec<Command> {
         Key::PageUp => start.selected = 0,
         Key::PageDown => start.selected = last,
         Key::Char('?') => state.overlay = Some(Overlay::Help),
-        Key::Char('q') | Key::CtrlC | Key::Esc if start.typed.is_empty() => {
+        // Esc is "back" everywhere else: on the home there is nowhere back to, so it only
+        // clears what was typed; quitting takes q (or Ctrl-C).
+        Key::Char('q') | Key::CtrlC if start.typed.is_empty() => {
             return vec![Command::Quit];
         }
         Key::Esc => start.typed.clear(),
@@ -561,6 +563,9 @@ mod tests {
         assert_eq!(s.start.page, Page::History);
         key(&mut s, Key::Esc);
         assert_eq!(s.start.page, Page::Home);
+        // Esc on the home itself goes nowhere: it does not quit.
+        assert!(key(&mut s, Key::Esc).is_empty());
+        assert_eq!(key(&mut s, Key::Char('q')), [Command::Quit]);
     }
 
     #[test]

@@ -268,6 +268,9 @@ pub struct State {
     pub stop_requested: bool,
     /// The observation window after the upgrade verified: (seconds watched, of how many).
     pub observing: Option<(u64, u64)>,
+    /// How the observation window ended when it did not end well, as the failure's title: the
+    /// app broke while watched, or the user chose to roll back (neither is a smoke test).
+    pub observation_break: Option<&'static str>,
     /// The user answered no to the upgrade's question: nothing was meant to change.
     pub declined: bool,
     /// `hoist` with the options this wizard was started with (`-C DIR`, `--state-dir`…): the
@@ -389,6 +392,7 @@ impl State {
             env_diff: None,
             stop_requested: false,
             observing: None,
+            observation_break: None,
             declined: false,
             hoist: "hoist".to_string(),
             backup_dir: None,
@@ -811,6 +815,9 @@ fn on_event(state: &mut State, event: Event) {
             });
         }
         Event::Failure { reason, evidence } => {
+            if state.observing.is_some() && state.observation_break.is_none() {
+                state.observation_break = Some("The app failed while it was watched");
+            }
             state.failure = Some(Failure {
                 stage: state.current,
                 evidence: failed_only(evidence, &reason),
@@ -901,6 +908,7 @@ fn on_key(state: &mut State, key: Key) -> Vec<Command> {
         }
         Key::Char('r') if state.observing.is_some() => {
             state.observing = None;
+            state.observation_break = Some("Rolling back, as you asked during the watch");
             return vec![Command::RollBackNow];
         }
         Key::Char('q') | Key::CtrlC => {
@@ -1106,6 +1114,51 @@ mod tests {
             [Command::Answer(true)]
         );
         assert_eq!(s.phase, Phase::RollingBack);
+    }
+
+    #[test]
+    fn a_break_in_the_observation_window_is_not_called_a_failed_smoke_test() {
+        let observe = || {
+            Msg::Engine(Event::Observe {
+                elapsed_s: 5,
+                total_s: 60,
+            })
+        };
+        let mut s = State::new("p", "1", "2");
+        update(&mut s, started(Step::Verify));
+        update(&mut s, observe());
+        update(
+            &mut s,
+            Msg::Engine(Event::Failure {
+                reason: "api restarted".into(),
+                evidence: BTreeMap::new(),
+            }),
+        );
+        assert_eq!(
+            s.observation_break,
+            Some("The app failed while it was watched")
+        );
+        let mut s = State::new("p", "1", "2");
+        update(&mut s, started(Step::Verify));
+        update(&mut s, observe());
+        assert_eq!(
+            update(&mut s, Msg::Key(Key::Char('r'))),
+            [Command::RollBackNow]
+        );
+        assert_eq!(
+            s.observation_break,
+            Some("Rolling back, as you asked during the watch")
+        );
+        // A failure outside the window keeps its step's title.
+        let mut s = State::new("p", "1", "2");
+        update(
+            &mut s,
+            Msg::Engine(Event::Failure {
+                reason: "x".into(),
+                evidence: BTreeMap::new(),
+            }),
+        );
+        assert_eq!(s.observation_break, None);
     }
 
     #[test]

@@ -260,7 +260,9 @@ fn offer(state: &State, theme: Theme, width: u16) -> (Rows, Rows) {
 
 fn failure(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
     // A rollback chosen on the start screen is not the failure of a step.
-    let title = if state.action == Action::Rollback {
+    let title = if let Some(title) = state.observation_break {
+        title.to_string()
+    } else if state.action == Action::Rollback {
         "Rolling back the last upgrade".to_string()
     } else if state.action == Action::Restore {
         "Restoring a backup".to_string()

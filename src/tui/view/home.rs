@@ -51,7 +51,14 @@ fn home(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
     let head_height = header(st, theme, width).height();
     let menu_height = menu.height().min(above.height);
     // Under the header when both fit; else the menu keeps its rows and the header gives way.
-    let [top, bottom] = if head_height.saturating_add(menu_height) <= above.height {
+    // What happened, step by step, is read alone: the menu gives way to it until h hides it.
+    let reading_steps = st.show_steps && st.attention.is_some();
+    let [top, bottom] = if reading_steps {
+        [
+            above,
+            Rect::new(above.x, above.y + above.height, above.width, 0),
+        ]
+    } else if head_height.saturating_add(menu_height) <= above.height {
         Layout::vertical([Constraint::Length(head_height), Constraint::Min(0)]).areas(above)
     } else {
         Layout::vertical([Constraint::Min(0), Constraint::Length(menu_height)]).areas(above)
@@ -62,32 +69,52 @@ fn home(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
         Paragraph::new(menu.rows.into_iter().skip(skip).collect::<Vec<_>>()),
         bottom,
     );
-    let mut head = header(st, theme, width).rows;
+    let (first, rest) = header_parts(st, theme, width);
     let room = usize::from(top.height);
-    if head.len() > room && room > 0 {
-        head.truncate(room - 1);
-        head.push(Line::from("… (`hoist status` shows all of it)"));
+    let mut head = first.rows;
+    let mut rest = rest.rows;
+    // What a run needing the user asks (its c/r/h keys) stays; the services give way first.
+    if head.len() + rest.len() > room && room > 0 {
+        // Blank rows go before words do.
+        head.retain(|l| l.width() > 0);
+        if head.len() < room {
+            rest.truncate(room - 1 - head.len());
+        } else {
+            head.truncate(room - 1);
+            rest.clear();
+        }
+        rest.push(Line::from("… (`hoist status` shows all of it)"));
     }
+    head.extend(rest);
     frame.render_widget(Paragraph::new(head), top);
 }
 
 /// What runs now, and a run the journal says needs the user.
 fn header(st: &Start, theme: Theme, width: u16) -> Rows {
-    let mut rows = Rows::new(width);
-    rows.line(format!(
+    let (mut first, rest) = header_parts(st, theme, width);
+    first.lines(rest.rows);
+    first
+}
+
+/// The header in two: what runs and what needs the user (kept whole where it can be), then
+/// the notes and services (cut first when the screen is short).
+fn header_parts(st: &Start, theme: Theme, width: u16) -> (Rows, Rows) {
+    let mut first = Rows::new(width);
+    first.line(format!(
         "Pinned {}, running {}.",
         st.pinned.as_deref().unwrap_or("(not set)"),
         st.running.as_deref().unwrap_or("(unknown)")
     ));
     if let Some(a) = &st.attention {
-        rows.blank();
-        rows.lines(attention(a, st.show_steps, theme));
+        first.blank();
+        first.lines(attention(a, st.show_steps, theme));
     }
-    rows.lines(st.about.iter().map(|a| Line::from(a.clone())));
+    let mut rest = Rows::new(width);
+    rest.lines(st.about.iter().map(|a| Line::from(a.clone())));
     for (service, version, health) in &st.services {
-        rows.line(format!("  {service:10} {version:10} {health}"));
+        rest.line(format!("  {service:10} {version:10} {health}"));
     }
-    rows
+    (first, rest)
 }
 
 /// A run the journal says needs the user, and the ways on (keys).
@@ -255,10 +282,16 @@ fn detail(state: &State, theme: Theme, width: u16) -> Rows {
     match st.item() {
         Some(Item::Version(i)) => {
             let v = &st.choices[i];
+            // Pinned and running can differ (an upgrade cut short): the version that runs is
+            // where the upgrade starts from, in words.
+            let from = match (st.pinned.as_deref(), st.running.as_deref()) {
+                (Some(p), Some(r)) if p != r => format!("{r} (pinned {p})"),
+                (Some(p), _) => p.to_string(),
+                (None, _) => state.from.clone(),
+            };
             rows.line(format!(
-                "Upgrade {} from {} to {v}{}. hoist shows the plan and asks before anything changes; a verified backup comes first.",
+                "Upgrade {} from {from} to {v}{}. hoist shows the plan and asks before anything changes; a verified backup comes first.",
                 state.project,
-                st.pinned.as_deref().unwrap_or(&state.from),
                 if st.next.as_ref() == Some(v) {
                     ", the next step"
                 } else {

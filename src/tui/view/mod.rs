@@ -117,6 +117,9 @@ fn hints(state: &State) -> Line<'static> {
         (_, Phase::Idle) => match state.start.page {
             Page::History => " ↑/↓ PgUp/PgDn scroll  Esc back  ? help",
             Page::Backups => " ↑/↓ choose  Enter restore  Esc back  ? help",
+            Page::Home if state.start.attention.is_some() && state.start.show_steps => {
+                " c/r as above  h back to the menu  ? help  q quit"
+            }
             Page::Home if state.start.attention.is_some() => {
                 " c/r/h as above  ↑/↓ choose  Enter go  ? help  q quit"
             }
