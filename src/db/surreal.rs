@@ -367,6 +367,14 @@ pub async fn probe(t: &SurrealTarget) -> Result<DbProbe, String> {
                     hasher.update(format!("{name}\0{key}\0{item}\0{definition}\n").as_bytes());
                 }
             }
+            // Every record has its id: a table with no defined field is still seen as there.
+            columns.push(SchemaColumn {
+                table: name.clone(),
+                name: "id".to_string(),
+                data_type: "record".to_string(),
+                nullable: false,
+                has_default: true,
+            });
             columns.extend(
                 section(&table_info, "fields")
                     .iter()
