@@ -198,6 +198,20 @@ fn failed_here(runs: &[crate::journal::RunRecord]) -> Vec<(String, String)> {
             continue;
         }
         let Some(to) = &r.to_version else { continue };
+        // A run of several hops failed at the hop its failed step names, not at its target.
+        let failed_hop = r
+            .summary
+            .as_ref()
+            .and_then(|s| s["steps"].as_array())
+            .and_then(|steps| {
+                steps
+                    .iter()
+                    .rev()
+                    .find(|st| st["status"] == "failed")
+                    .and_then(|st| st["hop"].as_str())
+            })
+            .map(str::to_string);
+        let to = &failed_hop.unwrap_or_else(|| to.clone());
         if failed.iter().any(|(v, _)| v == to) {
             continue;
         }

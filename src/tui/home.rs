@@ -181,6 +181,19 @@ impl Start {
     /// Where the cursor starts: the next version, else the first entry that can be chosen.
     pub fn preselect(&mut self) {
         let items = self.items();
+        // A run left needing the user that offers a rollback: Enter should not back up or
+        // upgrade a broken app by default.
+        if self
+            .attention
+            .as_ref()
+            .is_some_and(|a| a.choices.contains(&crate::resume::Choice::Rollback))
+            && let Some(i) = items
+                .iter()
+                .position(|i| matches!(i, Item::Entry(Entry::Rollback)))
+        {
+            self.selected = i;
+            return;
+        }
         self.selected = self
             .next
             .as_ref()

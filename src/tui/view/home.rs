@@ -120,13 +120,12 @@ fn header_parts(st: &Start, theme: Theme, width: u16) -> (Rows, Rows) {
 /// A run the journal says needs the user, and the ways on (keys).
 fn attention(a: &crate::resume::Attention, show_steps: bool, theme: Theme) -> Vec<Line<'static>> {
     use crate::resume::Choice;
-    let mut lines = vec![
-        Line::from(Span::styled(
-            "Needs your attention",
-            theme.fg(Color::Yellow).patch(theme.bold()),
-        )),
-        Line::from(a.sentence.clone()),
-    ];
+    let mut lines = vec![Line::from(Span::styled(
+        "Needs your attention",
+        theme.fg(Color::Yellow).patch(theme.bold()),
+    ))];
+    // The keys before the sentence: on a short screen the sentence is what is cut.
+    let sentence = Line::from(a.sentence.clone());
     for c in &a.choices {
         lines.push(Line::from(match c {
             Choice::Continue => format!(
@@ -141,6 +140,7 @@ fn attention(a: &crate::resume::Attention, show_steps: bool, theme: Theme) -> Ve
             Choice::Show => "  h  show what happened, step by step".to_string(),
         }));
     }
+    lines.push(sentence);
     if show_steps {
         for step in &a.steps {
             lines.push(Line::from(format!("     {step}")));

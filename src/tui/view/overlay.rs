@@ -19,15 +19,16 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
 }
 
 pub fn help(theme: Theme, frame: &mut Frame) {
-    let area = centered(frame.area(), 72, 16);
+    let area = centered(frame.area(), 76, 17);
     let text = vec![
         Line::from("hoist upgrades your app one careful step at a time:"),
-        Line::from("a verified backup comes first, so nothing can be lost."),
+        Line::from("a verified backup comes first, and a way back is offered at each step."),
         Line::from(""),
         Line::from("  ↑ ↓ Enter       choose, on the home screen"),
         Line::from("  ↑ ↓ PgUp PgDn   scroll the log, the evidence"),
         Line::from("  y / n           answer a question"),
         Line::from("  a / r           while watching after an upgrade: accept / roll back"),
+        Line::from("  c / r / h       a run that needs you: continue / roll back / show it"),
         Line::from("  q, Ctrl-C       quit (during a change: explained first)"),
         Line::from("  ?               this help"),
         Line::from(""),
