@@ -287,7 +287,14 @@ pub fn print_finished(finished: &Finished, json: bool) {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "\nDone: {}.", finished.sentence.trim_end_matches('.'));
         if let Some(ms) = finished.summary.downtime_ms() {
-            let _ = writeln!(out, "Downtime: {:.1} s.", ms as f64 / 1000.0);
+            // A rollback's figure starts at its own stop, not when the failed release broke.
+            let whose = match finished.summary {
+                hoist::run::Summary::Rollback(_) => {
+                    " of the rollback's restart (not counting the time the failed release was down)"
+                }
+                _ => "",
+            };
+            let _ = writeln!(out, "Downtime{whose}: {:.1} s.", ms as f64 / 1000.0);
         }
     } else {
         let _ = writeln!(std::io::stderr().lock(), "hoist: {}", finished.sentence);

@@ -334,6 +334,7 @@ fn choose(state: &mut State) -> Vec<Command> {
                 },
                 typed: String::new(),
                 then: Some(Command::Rollback),
+                refused: None,
             });
             Vec::new()
         }
@@ -388,6 +389,7 @@ fn on_backups_key(state: &mut State, key: Key) -> Vec<Command> {
                     },
                     typed: String::new(),
                     then: Some(Command::Restore(b.path)),
+                    refused: None,
                 });
             }
         }

@@ -178,6 +178,19 @@ pub struct Prompt {
     /// The wizard's own question (before an engine runs): a yes gives this command, not an
     /// answer to the engine.
     pub then: Option<Command>,
+    /// What was typed when Enter was pressed on a word that is not the one asked for, said
+    /// under the question until the next key.
+    pub refused: Option<String>,
+}
+
+impl Prompt {
+    /// The line said under a question after a wrong word, if any.
+    pub fn refused_line(&self) -> Option<String> {
+        let word = self.question.word()?;
+        self.refused
+            .as_ref()
+            .map(|typed| format!("{typed:?} is not {word}: type {word} exactly, or Esc"))
+    }
 }
 
 /// A box drawn over the screen; the next key closes it.
@@ -641,6 +654,7 @@ fn on_ask(state: &mut State, question: Question) {
         question,
         typed: String::new(),
         then: None,
+        refused: None,
     });
 }
 
@@ -934,6 +948,7 @@ fn on_prompt_key(state: &mut State, key: Key) -> Vec<Command> {
         return Vec::new();
     };
     let word = prompt.question.word();
+    prompt.refused = None;
     let yes = match key {
         Key::Char(c) if word.is_some() && !c.is_control() => {
             prompt.typed.push(c);
@@ -944,6 +959,18 @@ fn on_prompt_key(state: &mut State, key: Key) -> Vec<Command> {
             return Vec::new();
         }
         Key::Enter if word.is_some_and(|w| prompt.typed.trim() == w) => true,
+        Key::Enter if word.is_some() => {
+            prompt.refused = Some(std::mem::take(&mut prompt.typed));
+            return Vec::new();
+        }
+        // Ctrl-C is "quit" everywhere: here, during a change, what quitting means is explained.
+        Key::CtrlC => {
+            if state.changing() {
+                state.overlay = Some(Overlay::Quit);
+                return Vec::new();
+            }
+            return vec![Command::Quit];
+        }
         Key::Char('y') | Key::Enter if word.is_none() => true,
         Key::Char('n') | Key::Esc => false,
         Key::Char('?') => {
@@ -1105,6 +1132,15 @@ mod tests {
         // `y` is just a letter here.
         assert!(update(&mut s, Msg::Key(Key::Char('y'))).is_empty());
         assert!(update(&mut s, Msg::Key(Key::Enter)).is_empty());
+        // A wrong word is said, not swallowed.
+        assert_eq!(
+            s.prompt.as_ref().and_then(Prompt::refused_line).as_deref(),
+            Some("\"y\" is not restore: type restore exactly, or Esc")
+        );
+        // Ctrl-C quits as q does elsewhere (after a failure nothing runs: the question stays
+        // unanswered, which the engine takes as no).
+        assert!(!s.changing());
+        assert_eq!(update(&mut s, Msg::Key(Key::CtrlC)), [Command::Quit]);
         update(&mut s, Msg::Key(Key::Backspace));
         for c in RESTORE_WORD.chars() {
             update(&mut s, Msg::Key(Key::Char(c)));

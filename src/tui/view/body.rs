@@ -101,6 +101,9 @@ fn step_question(state: &State, theme: Theme, width: u16) -> (Rows, Rows) {
         },
         theme.bold(),
     )));
+    if let Some(line) = state.prompt.as_ref().and_then(|p| p.refused_line()) {
+        ask.line(Line::from(Span::styled(line, theme.fg(Color::Yellow))));
+    }
     (about, ask)
 }
 
@@ -353,7 +356,7 @@ fn finished(state: &State, ok: bool, sentence: &str, theme: Theme, frame: &mut F
         // A small terminal: the copy command below matters more than the checksums (they are
         // in the backup's manifest.json, and were on the backup's screen).
         rows.line(format!(
-            "Backup:   {} ({} files, {}, checked)",
+            "Backup:   {} ({} files backed up, {}, checked)",
             state.backup_dir.as_deref().unwrap_or(""),
             state.backup_files.len(),
             crate::units::human_bytes(state.backup_total.unwrap_or(0))
@@ -363,7 +366,16 @@ fn finished(state: &State, ok: bool, sentence: &str, theme: Theme, frame: &mut F
         rows.lines(sections::backup_files(state, theme, width));
     }
     if let Some(ms) = state.downtime_ms {
-        rows.line(format!("Downtime: {:.1} s", ms as f64 / 1000.0));
+        // A rollback's restart is measured from its own stop: the app was already down (or
+        // broken) since the release that failed, which that figure does not count.
+        if state.action == Action::Rollback || state.rollback.is_some() {
+            rows.line(format!(
+                "Downtime of the rollback's restart: {:.1} s (not counting the time the failed release was down)",
+                ms as f64 / 1000.0
+            ));
+        } else {
+            rows.line(format!("Downtime: {:.1} s", ms as f64 / 1000.0));
+        }
     }
     if let Some(record) = &state.record {
         rows.line(record.clone());

@@ -38,6 +38,9 @@ fn question(state: &State, theme: Theme, width: u16) -> Option<(Rows, Rows)> {
         },
         theme.bold(),
     )));
+    if let Some(line) = p.refused_line() {
+        ask.line(Line::from(Span::styled(line, theme.fg(Color::Yellow))));
+    }
     Some((about, ask))
 }
 
