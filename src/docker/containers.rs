@@ -174,18 +174,7 @@ pub async fn stack_containers(
             images.insert(image_id.clone(), facts);
         }
         let (digest, version_label) = images.get(&image_id).cloned().unwrap_or((None, None));
-        let mut addresses: Vec<(String, String)> = inspect
-            .network_settings
-            .and_then(|n| n.networks)
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|(net, ep)| {
-                ep.ip_address
-                    .filter(|ip| !ip.is_empty())
-                    .map(|ip| (net, ip))
-            })
-            .collect();
-        addresses.sort();
+        let addresses = addresses(inspect.network_settings);
         let mounts = inspect
             .mounts
             .unwrap_or_default()
@@ -332,8 +321,15 @@ pub async fn address_of(engine: &Engine, container: &str) -> Result<Option<Strin
         .inspect_container(container, None::<InspectContainerOptions>)
         .await
         .map_err(|e| DockerError::api(format!("inspect container {container}"), e))?;
-    let mut addresses: Vec<(String, String)> = inspect
-        .network_settings
+    Ok(addresses(inspect.network_settings)
+        .into_iter()
+        .next()
+        .map(|(_, ip)| ip))
+}
+
+/// A container's (network, address) pairs, sorted by network; networks without one left out.
+fn addresses(settings: Option<bollard::models::NetworkSettings>) -> Vec<(String, String)> {
+    let mut addresses: Vec<(String, String)> = settings
         .and_then(|n| n.networks)
         .unwrap_or_default()
         .into_iter()
@@ -344,7 +340,7 @@ pub async fn address_of(engine: &Engine, container: &str) -> Result<Option<Strin
         })
         .collect();
     addresses.sort();
-    Ok(addresses.into_iter().next().map(|(_, ip)| ip))
+    addresses
 }
 
 /// A container's environment (`KEY=value` entries, secrets whole: the caller decides what is
