@@ -336,6 +336,16 @@ async fn check_exists(t: &SurrealTarget) -> Result<(), String> {
     Ok(())
 }
 
+/// The database's revision alone (see `revision`), as `probe` reads it but without counting
+/// every table's records: what a restore checks before and after it loads.
+pub async fn current_revision(t: &SurrealTarget) -> Result<Option<Migrations>, String> {
+    check_exists(t).await?;
+    let info = t.sql("INFO FOR DB").await?;
+    let tables = section(info.first().unwrap_or(&Value::Null), "tables");
+    let names: Vec<&str> = tables.iter().map(|(n, _)| n.as_str()).collect();
+    revision(t, &names).await
+}
+
 /// Reads the database: its schema's fingerprint, tables and record counts, and revision.
 pub async fn probe(t: &SurrealTarget) -> Result<DbProbe, String> {
     check_exists(t).await?;

@@ -67,8 +67,8 @@ async fn revision_now(
 ) -> Result<Option<String>, String> {
     if db.kind == DbKind::Surrealdb {
         let target = crate::backup::dump::surreal_target(engine, container, db).await?;
-        let probe = crate::db::surreal::probe(&target).await?;
-        return Ok(probe.migrations.map(|m| m.revision));
+        let migrations = crate::db::surreal::current_revision(&target).await?;
+        return Ok(migrations.map(|m| m.revision));
     }
     crate::probe::db_command::read_revision(engine, container, db)
         .await
