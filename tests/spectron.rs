@@ -263,22 +263,14 @@ fn runbook_000_an_additive_upgrade_then_a_destructive_one_that_fails_is_rolled_b
     );
     assert_eq!(rb["outcome"], "succeeded", "{rb:#}");
 
-    // 1.1.0 runs again on the data as it was: bodies in place, no chunk table, no migration 3.
-    assert_eq!(version(&stack), "1.1.0");
-    assert_eq!(surql(&stack, DOCUMENTS), bodies);
-    assert_eq!(surql(&stack, APPLIED), "[1,2]");
-    assert!(!surql(&stack, "INFO FOR DB").contains("chunk"));
+    assert_back_on_1_1_0(&stack, &bodies);
 
     // The backup is SurrealDB's own export; the newer database is kept as one too.
     let backup = std::path::Path::new(s["backup"].as_str().unwrap()).to_path_buf();
     let exported = gunzip(&backup.join("database.dump.gz"));
     assert!(exported.contains("OPTION IMPORT;"), "{exported}");
     assert!(exported.contains("take a backup first"), "{exported}");
-    let kept = s["kept_aside"]["database"]
-        .as_str()
-        .or_else(|| rb["kept_aside"]["database"].as_str())
-        .unwrap_or_else(|| panic!("no kept database in {s:#}"))
-        .to_string();
+    let kept = kept_database(&s);
     let newer = gunzip(std::path::Path::new(&kept));
     assert!(newer.contains("TABLE: chunk"), "{newer}");
     let restore_md = std::fs::read_to_string(backup.join("RESTORE.md")).unwrap();
@@ -365,19 +357,12 @@ fn surrealdb_built_in_the_app_settings_name_the_database_and_a_failed_destructiv
     let rb = &s["rollback"];
     assert_eq!(rb["decision"], "restore", "{rb:#}");
     assert_eq!(rb["outcome"], "succeeded", "{rb:#}");
-    assert_eq!(version(&stack), "1.1.0");
-    assert_eq!(surql(&stack, DOCUMENTS), bodies);
-    assert_eq!(surql(&stack, APPLIED), "[1,2]");
-    assert!(!surql(&stack, "INFO FOR DB").contains("chunk"));
+    assert_back_on_1_1_0(&stack, &bodies);
 
     let backup = std::path::Path::new(s["backup"].as_str().unwrap()).to_path_buf();
     let exported = gunzip(&backup.join("database.surql.gz"));
     assert!(exported.contains("take a backup first"), "{exported}");
-    let kept = s["kept_aside"]["database"]
-        .as_str()
-        .or_else(|| rb["kept_aside"]["database"].as_str())
-        .unwrap_or_else(|| panic!("no kept database in {s:#}"))
-        .to_string();
+    let kept = kept_database(&s);
     assert!(kept.ends_with(".surql.gz"), "{kept}");
     assert!(gunzip(std::path::Path::new(&kept)).contains("TABLE: chunk"));
     let restore_md = std::fs::read_to_string(backup.join("RESTORE.md")).unwrap();
@@ -526,6 +511,23 @@ fn a_database_only_the_running_container_shows_stops_the_upgrade() {
     assert_eq!(run.code, 3, "{run:?}");
     assert!(run.stderr.contains("runs SurrealDB"), "{run:?}");
     assert_eq!(version(&stack), "1.0.0");
+}
+
+/// 1.1.0 runs again on the data as it was: the bodies in place, no chunk table, no migration 3.
+fn assert_back_on_1_1_0(stack: &TestStack, bodies: &str) {
+    assert_eq!(version(stack), "1.1.0");
+    assert_eq!(surql(stack, DOCUMENTS), bodies);
+    assert_eq!(surql(stack, APPLIED), "[1,2]");
+    assert!(!surql(stack, "INFO FOR DB").contains("chunk"));
+}
+
+/// Where a rollback's summary says the newer database was kept.
+fn kept_database(s: &serde_json::Value) -> String {
+    s["kept_aside"]["database"]
+        .as_str()
+        .or_else(|| s["rollback"]["kept_aside"]["database"].as_str())
+        .unwrap_or_else(|| panic!("no kept database in {s:#}"))
+        .to_string()
 }
 
 fn gunzip(path: &std::path::Path) -> String {
