@@ -456,9 +456,28 @@ fn judge_env(stack: &TestStack, old: &EnvFile, new_bytes: &[u8], round: &str) ->
         "{round}: .env is neither the old nor the new file: {:?}",
         String::from_utf8_lossy(&now.bytes)
     );
+    wait_for_orphans(stack);
     std::fs::write(stack.dir.join(".env"), &old.bytes).unwrap();
     stack.compose(&["up", "-d", "--wait"]);
     Found::New
+}
+
+/// A kill -9 ends hoist, not its children: a `docker compose up -d` it had started after the
+/// write may still be recreating the stack, and putting the old stack back meanwhile races it
+/// (a CI run saw the api stopped under the test's own `up --wait`). Waits until no process
+/// names the stack's directory any more.
+fn wait_for_orphans(stack: &TestStack) {
+    let dir = stack.dir.to_str().unwrap();
+    let mut last = String::new();
+    for _ in 0..600 {
+        let found = Command::new("pgrep").args(["-af", dir]).output().unwrap();
+        if !found.status.success() {
+            return;
+        }
+        last = String::from_utf8_lossy(&found.stdout).into_owned();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("hoist's children outlived it by 60 s: {last}");
 }
 
 #[test]
