@@ -115,6 +115,46 @@ fn assert_exit(w: &mut Wizard, stack: &TestStack, secs: u64, want: u32) {
     assert_eq!(code, want, "hoist's log:\n{}", log());
 }
 
+/// The CPU time `pid` used over `window` (user and system), as a share of one core; None when
+/// it ended meanwhile.
+fn cpu_share(pid: u32, window: std::time::Duration) -> Option<f64> {
+    let ticks = || -> Option<u64> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // The fields after the command's closing parenthesis; utime and stime are 14 and 15.
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let f: Vec<&str> = rest.split(' ').collect();
+        Some(f[11].parse::<u64>().ok()? + f[12].parse::<u64>().ok()?)
+    };
+    let per_second: f64 = String::from_utf8(
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .parse()
+    .unwrap();
+    let before = ticks()?;
+    std::thread::sleep(window);
+    let after = ticks()?;
+    Some((after - before) as f64 / per_second / window.as_secs_f64())
+}
+
+/// A hung-up wizard that carries on alone must not spin on its dead terminal (crossterm's
+/// default key reader once read its end-of-file for ever: a whole core, for the rest of the run).
+fn assert_not_spinning(w: &Wizard) {
+    if let Some(share) = cpu_share(w.pid(), std::time::Duration::from_secs(3)) {
+        eprintln!("the hung-up wizard used {:.0} % of a core", share * 100.0);
+        assert!(
+            share < 0.3,
+            "the hung-up wizard used {:.0} % of a core while it carried on alone",
+            share * 100.0
+        );
+    }
+}
+
 /// The log file says what happened while nobody watched.
 fn log_says(stack: &TestStack, words: &str) {
     let log = std::fs::read_to_string(stack.state_dir.join("hoist.log")).unwrap();
@@ -180,6 +220,7 @@ fn a_hangup_during_the_restart_carries_on_through_verification() {
     let mut w = upgrade_in_wizard(&stack, "0.1.10");
     w.wait_for("Replacing the app's containers", 120);
     w.hang_up();
+    assert_not_spinning(&w);
     assert_exit(&mut w, &stack, 240, 0);
     assert_eq!(last_run(&stack), ("succeeded".to_string(), 0));
     assert!(env_text(&stack).contains("SPECIVO_VERSION=0.1.10\n"));
