@@ -7,7 +7,6 @@ pub mod pty;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 /// A TCP port nothing listens on now, for a test's own server or published port.
@@ -58,6 +57,60 @@ pub fn docker_available() -> bool {
     false
 }
 
+/// Longer than any hoist run of the tests takes on a loaded 2-core machine; a hoist that runs
+/// past it hangs, and the test fails saying so instead of holding the whole run until CI's limit.
+pub const HOIST_LIMIT: Duration = Duration::from_secs(600);
+
+/// `cmd.output()`, killed and failed when it runs past `limit`, with what it printed so far.
+pub fn output_within(mut cmd: Command, limit: Duration) -> Output {
+    use std::io::Read;
+    let mut child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read on threads, so that a full pipe never stalls the child; a child killed for hanging
+    // may have left children holding its pipes, so those reads are waited for a little only.
+    let reader = |mut pipe: Box<dyn Read + Send>| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut text = Vec::new();
+            let _ = pipe.read_to_end(&mut text);
+            let _ = tx.send(text);
+        });
+        rx
+    };
+    let stdout = reader(Box::new(child.stdout.take().unwrap()));
+    let stderr = reader(Box::new(child.stderr.take().unwrap()));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let text = |rx: std::sync::mpsc::Receiver<Vec<u8>>| {
+                let bytes = rx.recv_timeout(Duration::from_secs(5)).unwrap_or_default();
+                String::from_utf8_lossy(&bytes).into_owned()
+            };
+            panic!(
+                "{cmd:?} did not end within {} s and was killed: it hangs.\nstdout: {}\nstderr: {}",
+                limit.as_secs(),
+                text(stdout),
+                text(stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Output {
+        status,
+        stdout: stdout.recv().unwrap_or_default(),
+        stderr: stderr.recv().unwrap_or_default(),
+    }
+}
+
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// A unique, Compose-valid project name for this test.
@@ -74,22 +127,61 @@ fn unique_name(tag: &str) -> String {
     )
 }
 
-/// The tests of one binary run on parallel threads and share the engine's images. A test that
-/// removes an image to see it pulled again must not have another stack (or hoist) of its binary
-/// pull that image back in between: it holds this exclusively, every other started stack shares it.
-static IMAGES: RwLock<()> = RwLock::new(());
+/// Tests run on parallel threads, and test binaries side by side (scripts/test.sh), all on one
+/// engine's images. A test that removes an image to see it pulled again must not have another
+/// stack (or hoist) pull that image back in between: it holds this lock exclusively, every other
+/// started stack shares it. A lock file, so that it holds across test processes; a turnstile in
+/// front, so that a test waiting to hold it alone is not starved by stacks that keep starting.
+const IMAGE_LOCK: &str = "/tmp/hoist-tests-images.lock";
+const IMAGE_TURNSTILE: &str = "/tmp/hoist-tests-images.turnstile";
+
+thread_local! {
+    /// Shared holds this thread has: a test that starts a second stack while it holds one must
+    /// not queue behind a waiting exclusive holder that waits for it.
+    static SHARED_HELD: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+fn lock_file(path: &str) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .unwrap()
+}
 
 enum ImageUse {
-    Shared(#[allow(dead_code)] RwLockReadGuard<'static, ()>),
-    Exclusive(#[allow(dead_code)] RwLockWriteGuard<'static, ()>),
+    Shared(#[allow(dead_code)] std::fs::File),
+    Exclusive(#[allow(dead_code)] std::fs::File),
 }
 
 impl ImageUse {
     fn shared() -> ImageUse {
-        ImageUse::Shared(IMAGES.read().unwrap_or_else(|e| e.into_inner()))
+        let file = lock_file(IMAGE_LOCK);
+        if SHARED_HELD.get() > 0 {
+            file.lock_shared().unwrap();
+        } else {
+            let turnstile = lock_file(IMAGE_TURNSTILE);
+            turnstile.lock().unwrap();
+            file.lock_shared().unwrap();
+        }
+        SHARED_HELD.set(SHARED_HELD.get() + 1);
+        ImageUse::Shared(file)
     }
     fn exclusive() -> ImageUse {
-        ImageUse::Exclusive(IMAGES.write().unwrap_or_else(|e| e.into_inner()))
+        let turnstile = lock_file(IMAGE_TURNSTILE);
+        turnstile.lock().unwrap();
+        let file = lock_file(IMAGE_LOCK);
+        file.lock().unwrap();
+        ImageUse::Exclusive(file)
+    }
+}
+
+impl Drop for ImageUse {
+    fn drop(&mut self) {
+        if let ImageUse::Shared(_) = self {
+            SHARED_HELD.set(SHARED_HELD.get().saturating_sub(1));
+        }
     }
 }
 
@@ -212,7 +304,7 @@ impl TestStack {
             .arg("--state-dir")
             .arg(state)
             .args(args);
-        Run::of(cmd.output().unwrap())
+        Run::of(output_within(cmd, HOIST_LIMIT))
     }
 
     pub fn hoist_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
@@ -225,7 +317,7 @@ impl TestStack {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        Run::of(cmd.output().unwrap())
+        Run::of(output_within(cmd, HOIST_LIMIT))
     }
 
     /// `docker compose` on this stack.
