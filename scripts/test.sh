@@ -23,9 +23,9 @@ export INSTA_UPDATE=no
 export CARGO_TERM_COLOR=never
 # Two tests at a time within a binary: each starts a whole stack (five containers, 100 MB of
 # uploads), and on a 2-core machine more only makes health checks time out.
-threads=(-- --test-threads=2)
+threads=(--test-threads=2)
 if [ $# -gt 0 ]; then
-    exec cargo test --locked --no-fail-fast "$@" "${threads[@]}"
+    exec cargo test --locked --no-fail-fast "$@" -- "${threads[@]}"
 fi
 
 # Binaries that restart the Docker engine (every container stops): nothing else may run then.
@@ -60,7 +60,7 @@ failed=0
 run_one() {
     local name=$1 key=$2 t0 status=0
     t0=$(date +%s)
-    timeout --kill-after=30 "$limit" "${exe[$name]}" --test-threads=2 >"$logs/$key.log" 2>&1 || status=$?
+    timeout --kill-after=30 "$limit" "${exe[$name]}" "${threads[@]}" >"$logs/$key.log" 2>&1 || status=$?
     echo "$name $status $(($(date +%s) - t0))" >"$logs/$key.result"
 }
 # Prints a finished binary's output and verdict, and counts it.

@@ -52,6 +52,7 @@ impl Tmpfs {
 
     /// Takes all but `leave` bytes of the free space, at once (fallocate), as another process
     /// writing to the same disk would.
+    ///
     /// The backup writes meanwhile: when what was free is gone before the allocation, it is
     /// measured and tried again.
     fn fill_leaving(&self, leave: u64) {
@@ -163,6 +164,14 @@ struct Watched {
     seen: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
+/// What `Watched::seek` found: the line, hoist's end, or neither in time.
+#[derive(PartialEq, Eq)]
+enum Sought {
+    Seen,
+    Ended,
+    TimedOut,
+}
+
 impl Watched {
     fn spawn(mut cmd: Command) -> Watched {
         let mut child = cmd
@@ -196,31 +205,31 @@ impl Watched {
     /// Waits (up to 60 s) for an event line containing every one of `parts`; false when hoist
     /// ended first.
     fn wait_for(&mut self, parts: &[&str]) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            match self.lines.recv_timeout(Duration::from_millis(100)) {
-                Ok(line) if parts.iter().all(|p| line.contains(p)) => return true,
-                Ok(_) => {}
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => return false,
-            }
+        match self.seek(parts, Duration::from_secs(60)) {
+            Sought::Seen => true,
+            Sought::Ended => false,
+            Sought::TimedOut => panic!("hoist did not report {parts:?} within 60 s"),
         }
-        panic!("hoist did not report {parts:?} within 60 s");
     }
 
     /// Waits up to `limit` for an event line containing every one of `parts`: whether it came.
     fn saw_within(&mut self, parts: &[&str], limit: Duration) -> bool {
+        self.seek(parts, limit) == Sought::Seen
+    }
+
+    /// The next event line containing every one of `parts`, within `limit`.
+    fn seek(&mut self, parts: &[&str], limit: Duration) -> Sought {
         let deadline = Instant::now() + limit;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return false;
+                return Sought::TimedOut;
             }
             match self.lines.recv_timeout(left) {
-                Ok(line) if parts.iter().all(|p| line.contains(p)) => return true,
+                Ok(line) if parts.iter().all(|p| line.contains(p)) => return Sought::Seen,
                 Ok(_) => {}
-                Err(mpsc::RecvTimeoutError::Timeout) => return false,
-                Err(mpsc::RecvTimeoutError::Disconnected) => return false,
+                Err(mpsc::RecvTimeoutError::Timeout) => return Sought::TimedOut,
+                Err(mpsc::RecvTimeoutError::Disconnected) => return Sought::Ended,
             }
         }
     }
@@ -490,13 +499,7 @@ fn judge_env(stack: &TestStack, old: &EnvFile, new_bytes: &[u8], round: &str) ->
     // the restart) goes on inside the daemon, where no process shows it: a container it stops
     // under the `up --wait` below fails that; the next `up` starts it again, as a user's would.
     for attempt in 1..=3 {
-        let out = Command::new("docker")
-            .arg("compose")
-            .arg("--project-directory")
-            .arg(&stack.dir)
-            .args(["up", "-d", "--wait"])
-            .output()
-            .unwrap();
+        let out = stack.compose_output(&["up", "-d", "--wait"]);
         if out.status.success() {
             return Found::New;
         }

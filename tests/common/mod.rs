@@ -320,15 +320,20 @@ impl TestStack {
         Run::of(output_within(cmd, HOIST_LIMIT))
     }
 
-    /// `docker compose` on this stack.
-    pub fn compose(&self, args: &[&str]) -> Output {
-        let out = Command::new("docker")
+    /// `docker compose` on this stack, whatever its exit status.
+    pub fn compose_output(&self, args: &[&str]) -> Output {
+        Command::new("docker")
             .arg("compose")
             .arg("--project-directory")
             .arg(&self.dir)
             .args(args)
             .output()
-            .unwrap();
+            .unwrap()
+    }
+
+    /// `docker compose` on this stack, which must succeed.
+    pub fn compose(&self, args: &[&str]) -> Output {
+        let out = self.compose_output(args);
         assert!(
             out.status.success(),
             "docker compose {args:?} failed: {}",
