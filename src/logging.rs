@@ -27,7 +27,12 @@ pub fn init(state_dir: &Path) -> Result<WorkerGuard, String> {
     }
     .map_err(|e| format!("cannot open the log file {}: {e}", path.display()))?;
     crate::fsutil::make_private(&path);
-    let (writer, guard) = tracing_appender::non_blocking(file);
+    // The default queue preallocates 128,000 lines (4 MB); hoist logs a few hundred a run.
+    // Not lossy: when the queue is full a logging thread waits for the file, never drops.
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(4096)
+        .lossy(false)
+        .finish(file);
     let filter = tracing_subscriber::EnvFilter::try_from_env("HOIST_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("hoist=info"));
     tracing_subscriber::fmt()

@@ -1,5 +1,6 @@
 //! What the user can move to: the upgraded image's tags from its registry, read as versions and
 //! ordered; what `latest` really is; the next step and the path to the newest.
+pub mod image_ref;
 pub mod order;
 pub mod registry;
 

@@ -109,9 +109,9 @@ fn auth_for(registry: &str) -> Result<RegistryAuth, RegistryError> {
 impl Registry {
     /// For the repository of `image` (e.g. `127.0.0.1:5000/specivo/specivo:0.1.9`).
     pub fn for_image(image: &str) -> Result<Registry, RegistryError> {
-        let reference: Reference = image
-            .parse()
-            .map_err(|_| RegistryError::BadReference(image.to_string()))?;
+        let (registry, repository) = super::image_ref::split(image)
+            .ok_or_else(|| RegistryError::BadReference(image.to_string()))?;
+        let reference = Reference::with_tag(registry, repository, "latest".to_string());
         let registry = reference.resolve_registry().to_string();
         let protocol = if is_loopback(&registry) {
             ClientProtocol::HttpsExcept(vec![registry.clone()])
