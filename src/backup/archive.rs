@@ -16,21 +16,23 @@ pub struct ArchiveStats {
 }
 
 /// Archives `path` of `container` into `dest`; `read` hears the bytes of the engine's tar
-/// stream read so far.
+/// stream read so far. Returns what it holds, and the file's sha256 and size (taken on the
+/// read that verified it).
 pub async fn archive(
     engine: &Engine,
     container: &str,
     path: &str,
     dest: &Path,
     read: &(dyn Fn(u64) + Sync),
-) -> Result<ArchiveStats, BackupError> {
+) -> Result<(ArchiveStats, (String, u64)), BackupError> {
     let tmp = gzip::temp_name(dest);
     let (file, sync) = gzip::create_private(&tmp).map_err(|e| BackupError::io(&tmp, e))?;
-    let (tx, rx) = std::sync::mpsc::sync_channel::<bytes::Bytes>(64);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<bytes::Bytes>(8);
     let writer_tmp = tmp.clone();
     let writer = tokio::task::spawn_blocking(move || {
         rewrite(ChannelReader::new(rx), file, sync, &writer_tmp)
     });
+    let started = std::time::Instant::now();
     let mut so_far = 0u64;
     let mut sink = move |chunk: bytes::Bytes| {
         so_far += chunk.len() as u64;
@@ -52,10 +54,21 @@ pub async fn archive(
         (_, Ok(Err(e @ BackupError::DiskFull { .. }))) => Err(e),
         (Err(e), _) => Err(BackupError::Docker(e)),
         (Ok(_), Err(e)) | (Ok(_), Ok(Err(e))) => Err(e),
-        (Ok(_), Ok(Ok(stats))) => verify(&tmp, stats).map(|()| stats),
+        (Ok(_), Ok(Ok(stats))) => {
+            tracing::info!("{} written in {:?}", dest.display(), started.elapsed());
+            let tmp = tmp.clone();
+            tokio::task::spawn_blocking(move || verify(&tmp, stats).map(|digest| (stats, digest)))
+                .await
+                .unwrap_or_else(|e| Err(BackupError::Verify(e.to_string())))
+        }
     };
     match result {
         Ok(stats) => {
+            tracing::info!(
+                "{} written and verified in {:?}",
+                dest.display(),
+                started.elapsed()
+            );
             std::fs::rename(&tmp, dest).map_err(|e| BackupError::io(dest, e))?;
             Ok(stats)
         }
@@ -82,9 +95,7 @@ fn rewrite(
     tmp: &Path,
 ) -> Result<ArchiveStats, BackupError> {
     let io = |e: std::io::Error| BackupError::io(tmp, e);
-    let gz = gzip::parallel_gzip(file)
-        .map_err(|e| BackupError::Verify(format!("the compressor could not start: {e}")))?;
-    let mut out = tar::Builder::new(gz);
+    let mut out = tar::Builder::new(gzip::AdaptiveGzip::new(file));
     out.follow_symlinks(false);
     let mut stats = ArchiveStats::default();
     let mut archive = tar::Archive::new(input);
@@ -120,21 +131,19 @@ fn rewrite(
     // Drain what follows the tar's end marker so the sender never blocks.
     let mut rest = archive.into_inner();
     std::io::copy(&mut rest, &mut std::io::sink()).map_err(io)?;
-    let mut gz = out.into_inner().map_err(io)?;
-    gzp::ZWriter::finish(&mut gz).map_err(|e| match e {
-        gzp::GzpError::Io(e) => io(e),
-        e => BackupError::Verify(format!("the compressor failed: {e}")),
-    })?;
+    let gz = out.into_inner().map_err(io)?;
+    let (_, members, stored) = gz.finish().map_err(io)?;
+    tracing::info!("archive written in {members} gzip members, {stored} of them stored");
     sync.sync_all().map_err(io)?;
     Ok(stats)
 }
 
-/// The archive gunzips and lists, with the same files and bytes as were written.
-pub fn verify(path: &Path, expected: ArchiveStats) -> Result<(), BackupError> {
+/// The archive gunzips and lists, with the same files and bytes as were written; its sha256
+/// and size, read on the way.
+pub fn verify(path: &Path, expected: ArchiveStats) -> Result<(String, u64), BackupError> {
     let file = std::fs::File::open(path).map_err(|e| BackupError::io(path, e))?;
-    let mut archive = tar::Archive::new(flate2::read::MultiGzDecoder::new(
-        std::io::BufReader::new(file),
-    ));
+    let hashing = gzip::Hashing::new(std::io::BufReader::with_capacity(1 << 16, file));
+    let mut archive = tar::Archive::new(flate2::read::MultiGzDecoder::new(hashing));
     let bad =
         |e: std::io::Error| BackupError::Verify(format!("{} does not list: {e}", path.display()));
     let mut seen = ArchiveStats::default();
@@ -156,7 +165,12 @@ pub fn verify(path: &Path, expected: ArchiveStats) -> Result<(), BackupError> {
             expected.bytes
         )));
     }
-    Ok(())
+    // What follows the tar's end (the rest of the last member) is part of the file too.
+    let mut gz = archive.into_inner();
+    std::io::copy(&mut gz, &mut std::io::sink()).map_err(bad)?;
+    gz.into_inner()
+        .finish()
+        .map_err(|e| BackupError::io(path, e))
 }
 
 #[cfg(test)]

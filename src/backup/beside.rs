@@ -27,7 +27,6 @@ pub(super) async fn copy_all(
     dir: &Path,
     taken: &mut Vec<String>,
     progress: &(dyn Fn(Progress) + Sync),
-    file_entry: &(dyn Fn(&str, &str) -> Result<ManifestFile, BackupError> + Sync),
 ) -> Result<Vec<ManifestFile>, BackupError> {
     let mut files = Vec::new();
     for b in src
@@ -35,7 +34,7 @@ pub(super) async fn copy_all(
         .iter()
         .filter(|b| b.beside.copy != BesideCopy::LeftOut)
     {
-        files.extend(copy_one(engine, src, b, dir, taken, progress, file_entry).await?);
+        files.extend(copy_one(engine, src, b, dir, taken, progress).await?);
     }
     Ok(files)
 }
@@ -47,7 +46,6 @@ async fn copy_one(
     dir: &Path,
     taken: &mut Vec<String>,
     progress: &(dyn Fn(Progress) + Sync),
-    file_entry: &(dyn Fn(&str, &str) -> Result<ManifestFile, BackupError> + Sync),
 ) -> Result<Vec<ManifestFile>, BackupError> {
     let service = b.beside.service.as_str();
     let Some(reader) = b.containers.first() else {
@@ -112,5 +110,5 @@ async fn copy_one(
         })
         .collect();
     let held = held.map(|h| (h, service.to_string()));
-    archive_then_start(engine, src, copies, held, dir, progress, file_entry).await
+    archive_then_start(engine, src, copies, held, dir, progress).await
 }

@@ -185,6 +185,23 @@ pub struct Source<'a> {
     pub estimate: Option<Box<dyn Fn() -> Option<u64> + Send + Sync + 'a>>,
 }
 
+impl ManifestFile {
+    /// A file of the backup with its (sha256, size), nothing else said about it.
+    fn new(name: &str, kind: &str, (sha256, size_bytes): (String, u64)) -> ManifestFile {
+        ManifestFile {
+            name: name.to_string(),
+            kind: kind.to_string(),
+            size_bytes,
+            sha256,
+            source: None,
+            target: None,
+            files: None,
+            content_bytes: None,
+            service: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ManifestFile {
     pub name: String,
@@ -573,19 +590,8 @@ async fn write_all(
     let mut files: Vec<ManifestFile> = Vec::new();
     let file_entry = |name: &str, kind: &str| -> Result<ManifestFile, BackupError> {
         let path = dir.join(name);
-        let (sha256, size_bytes) =
-            gzip::sha256_file(&path).map_err(|e| BackupError::io(&path, e))?;
-        Ok(ManifestFile {
-            name: name.to_string(),
-            kind: kind.to_string(),
-            size_bytes,
-            sha256,
-            source: None,
-            target: None,
-            files: None,
-            content_bytes: None,
-            service: None,
-        })
+        let digest = gzip::sha256_file(&path).map_err(|e| BackupError::io(&path, e))?;
+        Ok(ManifestFile::new(name, kind, digest))
     };
 
     let mut database = None;
@@ -660,8 +666,8 @@ async fn write_all(
     }
 
     let mut taken: Vec<String> = Vec::new();
-    files.extend(app_data(engine, src, dir, &mut taken, progress, &file_entry).await?);
-    files.extend(beside::copy_all(engine, src, dir, &mut taken, progress, &file_entry).await?);
+    files.extend(app_data(engine, src, dir, &mut taken, progress).await?);
+    files.extend(beside::copy_all(engine, src, dir, &mut taken, progress).await?);
 
     files.extend(copy_files(dir, &file_copies(src), &file_entry)?);
 
@@ -723,7 +729,6 @@ async fn archive_mount(
     (source, target): (&str, &str),
     (dir, name, kind): (&Path, &str, &str),
     progress: &(dyn Fn(Progress) + Sync),
-    file_entry: &(dyn Fn(&str, &str) -> Result<ManifestFile, BackupError> + Sync),
 ) -> Result<ManifestFile, BackupError> {
     progress(Progress::Started { part: name.into() });
     let read = |bytes| {
@@ -732,12 +737,13 @@ async fn archive_mount(
             bytes,
         })
     };
-    let stats = archive::archive(engine, container, target, &dir.join(name), &read).await?;
+    let (stats, digest) =
+        archive::archive(engine, container, target, &dir.join(name), &read).await?;
     progress(Progress::Finished {
         part: name.into(),
         bytes: stats.bytes,
     });
-    let mut entry = file_entry(name, kind)?;
+    let mut entry = ManifestFile::new(name, kind, digest);
     entry.source = Some(source.to_string());
     entry.target = Some(target.to_string());
     entry.files = Some(stats.files);
@@ -753,7 +759,6 @@ async fn app_data(
     dir: &Path,
     taken: &mut Vec<String>,
     progress: &(dyn Fn(Progress) + Sync),
-    file_entry: &(dyn Fn(&str, &str) -> Result<ManifestFile, BackupError> + Sync),
 ) -> Result<Vec<ManifestFile>, BackupError> {
     let held = if src.stop_for_copy.is_empty() || src.data.is_empty() {
         None
@@ -795,7 +800,7 @@ async fn app_data(
         })
         .collect();
     let held = held.map(|h| (h, src.stop_for_copy.join(", ")));
-    archive_then_start(engine, src, copies, held, dir, progress, file_entry).await
+    archive_then_start(engine, src, copies, held, dir, progress).await
 }
 
 /// One mount to archive: through which container, from where, into which file.
@@ -818,14 +823,13 @@ async fn archive_then_start(
     held: Option<(hold::Held, String)>,
     dir: &Path,
     progress: &(dyn Fn(Progress) + Sync),
-    file_entry: &(dyn Fn(&str, &str) -> Result<ManifestFile, BackupError> + Sync),
 ) -> Result<Vec<ManifestFile>, BackupError> {
     let mut files = Vec::new();
     let mut result = Ok(());
     for c in copies {
         let at = (c.source, c.target);
         let into = (dir, c.name.as_str(), c.kind);
-        match archive_mount(engine, c.container, at, into, progress, file_entry).await {
+        match archive_mount(engine, c.container, at, into, progress).await {
             Ok(mut entry) => {
                 entry.service = c.service.map(str::to_string);
                 files.push(entry);

@@ -162,7 +162,7 @@ pub(super) fn feed_dump(
     let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(16);
     let path = dump_gz.to_path_buf();
     let reader = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-        let mut gz = flate2::read::GzDecoder::new(std::fs::File::open(&path)?);
+        let mut gz = flate2::read::MultiGzDecoder::new(std::fs::File::open(&path)?);
         let mut buf = vec![0u8; 1 << 20];
         loop {
             let n = gz.read(&mut buf)?;
