@@ -379,6 +379,10 @@ pub fn left_stopped(facts: &crate::probe::facts::Facts) -> Vec<String> {
 /// The attention the stack of `ctx` needs, if any (none when the stack cannot be read: the
 /// command says why itself).
 pub async fn for_context(ctx: &crate::context::Context) -> Option<Attention> {
+    // No journal, nothing to attend to: the stack (a `docker compose config`) is not read.
+    if !ctx.state_dir.join("journal.sqlite3").exists() {
+        return None;
+    }
     let (_, view) = crate::probe::facts::load_stack(ctx).ok()?;
     check(&ctx.state_dir, &view.project).await
 }

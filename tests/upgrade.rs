@@ -364,3 +364,53 @@ fn several_releases_at_once_go_one_hop_at_a_time_with_one_backup() {
         .len();
     assert_eq!(backups, 1);
 }
+
+#[test]
+fn a_worker_that_dies_once_the_app_is_up_fails_the_upgrade_in_its_window() {
+    if !docker_available() {
+        return;
+    }
+    // worker has no healthcheck; on 0.1.10 it dies 8 s after it starts, after the api is
+    // healthy, within the 12 s it must run without a restart.
+    let compose = std::fs::read_to_string(common::repo_root().join("testbed/stack/compose.yaml"))
+        .unwrap()
+        .replace(
+            "    command: [\"worker\"]\n",
+            "    entrypoint: [\"sh\", \"-c\", \"if [ \\\"$$SPECIVO_RELEASE\\\" = 0.1.10 ]; then sleep 8; exit 4; fi; exec python3 /app/specivo.py worker\"]\n",
+        );
+    assert!(compose.contains("sleep 8"));
+    let port = common::free_port();
+    let env = common::fixture_env("0.1.9", port, "window");
+    let stack = TestStack::custom(
+        "window",
+        &[
+            ("compose.yaml", &compose),
+            (".env", &env),
+            ("hoist.yaml", "ready_after: 12s\n"),
+        ],
+    );
+    let run = stack.hoist(&["upgrade", "--to", "0.1.10", "--yes", "--json"]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 4, "{run:?}");
+    let s = run.summary();
+    let failure = s["failure"].as_str().unwrap();
+    assert!(
+        failure.contains("did not stay up on 0.1.10")
+            && failure.contains("worker is crash-looping")
+            && failure.contains("last exit code 4"),
+        "{failure}"
+    );
+    // The watch ended when the app was up; the checks ran within the window, before the
+    // worker died.
+    let lines = run.json_lines();
+    let at = |pred: &dyn Fn(&serde_json::Value) -> bool| lines.iter().position(pred);
+    let watch_done = at(&|e| e["type"] == "step_finished" && e["step"] == "watch").unwrap();
+    let smoke =
+        at(&|e| e["type"] == "check" && e["what"].as_str().unwrap_or("").starts_with("GET http"))
+            .unwrap();
+    assert_eq!(lines[smoke]["ok"], true, "{:#}", lines[smoke]);
+    let failed = at(&|e| e["type"] == "failure").unwrap();
+    assert!(watch_done < smoke && smoke < failed, "{lines:#?}");
+    assert_eq!(s["rollback"]["outcome"], "succeeded", "{s:#}");
+    assert_eq!(stack.health_version(), "0.1.9");
+}

@@ -83,6 +83,7 @@ pub(super) async fn attempt(
         &targets,
         previous,
         engine_loss,
+        crate::steps::restart::WatchUntil::Ready,
     )
     .await
     {

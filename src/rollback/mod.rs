@@ -726,6 +726,7 @@ async fn roll_back(
         &targets,
         previous,
         &engine_loss,
+        crate::steps::restart::WatchUntil::Ready,
     )
     .await
     {

@@ -40,10 +40,12 @@ pub(crate) async fn wait_for_compose(
         })
 }
 
-/// The app restarted and ready: what still runs until verification ends.
+/// The app restarted and up: what still runs until verification ends.
 pub(crate) struct Up {
     downtime: watch::Downtime,
     container_events: tokio::task::JoinHandle<()>,
+    /// With `WatchUntil::Up`: the services without a healthcheck still running their window.
+    steady: Option<watch::Steady>,
 }
 
 impl Up {
@@ -52,6 +54,30 @@ impl Up {
         self.container_events.abort();
         self.downtime.stop().await
     }
+
+    /// Until the services without a healthcheck ran their window out (at once when there is
+    /// nothing left to wait for).
+    pub(crate) async fn held(&mut self) -> Result<(), watch::Failure> {
+        match self.steady.take() {
+            Some(steady) => steady.held().await,
+            None => Ok(()),
+        }
+    }
+
+    /// Whether services are still running their window.
+    pub(crate) fn steadying(&self) -> bool {
+        self.steady.is_some()
+    }
+}
+
+/// Where the watch step ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WatchUntil {
+    /// Ready: services without a healthcheck ran their window out too.
+    Ready,
+    /// Up: every service runs (healthy where it has a healthcheck); the window goes on,
+    /// alongside the checks, until `Up::held`.
+    Up,
 }
 
 /// Why the restart or the watch failed: the step (started, for the journal), the reason, and
@@ -67,6 +93,7 @@ pub(crate) struct UpFailed {
 
 /// `docker compose up -d` the way the stack was started (Docker's container events and the
 /// downtime followed meanwhile), then the `targets` (service -> image) watched until ready.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn restart_and_watch(
     run: &mut Run<'_>,
     stack: &crate::stack::Stack,
@@ -75,6 +102,7 @@ pub(crate) async fn restart_and_watch(
     targets: &BTreeMap<String, String>,
     version: &str,
     engine_loss: &EngineLoss,
+    until: WatchUntil,
 ) -> Result<Up, UpFailed> {
     let step = run.start(Step::Restart, "docker compose up -d").await;
     let now = jiff::Timestamp::now();
@@ -95,6 +123,7 @@ pub(crate) async fn restart_and_watch(
     let mut up = Up {
         downtime,
         container_events,
+        steady: None,
     };
     let failed = |step: Step, started, reason: String, evidence| UpFailed {
         step,
@@ -133,28 +162,39 @@ pub(crate) async fn restart_and_watch(
     let mut since = restart_started;
     loop {
         let mark = engine_loss.mark();
-        let watched = watch::until_ready(
-            run.events,
-            engine,
-            &view.project,
-            targets,
-            &view.with_healthcheck,
-            &view.one_shot,
+        let watching = watch::Watch {
+            events: run.events.clone(),
+            engine: engine.clone(),
+            project: view.project.clone(),
+            targets: targets.clone(),
+            with_healthcheck: view.with_healthcheck.clone(),
+            one_shot: view.one_shot.clone(),
             since,
             timeout,
             ready_after,
-            stack.settings.log_ready.as_ref(),
-            &stack.settings.log_failure,
-            &exit_codes,
-            view.database.is_none(),
-            stack
+            ready_pattern: stack.settings.log_ready.clone(),
+            failure_patterns: stack.settings.log_failure.clone(),
+            exit_codes: exit_codes.clone(),
+            no_dump: view.database.is_none(),
+            ready_url: stack
                 .detection
                 .smoke
                 .iter()
-                .find(|s| s.url.ends_with("/health/ready") && s.expect == "200"),
-        )
-        .await;
-        let Err(failure) = watched else { break };
+                .find(|s| s.url.ends_with("/health/ready") && s.expect == "200")
+                .cloned(),
+        }
+        .start();
+        let watched = match until {
+            WatchUntil::Ready => watching.ready().await.map(|()| None),
+            WatchUntil::Up => watching.up().await,
+        };
+        let failure = match watched {
+            Ok(steady) => {
+                up.steady = steady;
+                break;
+            }
+            Err(failure) => failure,
+        };
         let say = progress_to(run.events, Step::Watch);
         let reason = match engine_loss
             .after_failure(mark, "the watch of the app's start", &say)
@@ -184,7 +224,13 @@ pub(crate) async fn restart_and_watch(
         up.end().await;
         return Err(failed(Step::Watch, step, reason, Some(failure.evidence)));
     }
-    run.finish(Step::Watch, step, true, None).await;
+    let words = up.steadying().then(|| {
+        format!(
+            "up; those without a healthcheck must run {} s without a restart, watched while the checks run",
+            ready_after.as_secs()
+        )
+    });
+    run.finish(Step::Watch, step, true, words).await;
     Ok(up)
 }
 

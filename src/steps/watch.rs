@@ -55,6 +55,107 @@ pub fn migration_step(line: &str) -> Option<(String, String)> {
 }
 
 const EVIDENCE_LINES: usize = 25;
+/// How often the containers are looked at while the app starts.
+const POLL: Duration = Duration::from_millis(250);
+
+/// What a watch of the restarted app follows and how it judges it (owned: the watch runs as
+/// its own task, on past the moment the app is up while the checks run).
+pub struct Watch {
+    pub events: UnboundedSender<Event>,
+    pub engine: Engine,
+    pub project: String,
+    /// service -> the image it must run.
+    pub targets: BTreeMap<String, String>,
+    pub with_healthcheck: Vec<String>,
+    pub one_shot: Vec<String>,
+    /// Unix time the logs are followed from.
+    pub since: i64,
+    pub timeout: Duration,
+    /// How long a service without a healthcheck must run without a restart.
+    pub ready_after: Duration,
+    pub ready_pattern: Option<regex::Regex>,
+    pub failure_patterns: Vec<regex::Regex>,
+    pub exit_codes: ExitCodes,
+    pub no_dump: bool,
+    pub ready_url: Option<Smoke>,
+}
+
+/// A watch under way: `up` when every service runs (healthy where it has a healthcheck),
+/// `ready` when those without one have also run `ready_after` without a restart.
+pub struct Watching {
+    task: tokio::task::JoinHandle<Result<(), Failure>>,
+    up: tokio::sync::oneshot::Receiver<()>,
+}
+
+/// The rest of a watch once the app is up: services without a healthcheck still have to run
+/// their window out. Dropped, it stops watching.
+pub struct Steady(tokio::task::JoinHandle<Result<(), Failure>>);
+
+impl Steady {
+    /// Until every service ran its window out without a restart (or failed).
+    pub async fn held(mut self) -> Result<(), Failure> {
+        joined((&mut self.0).await)
+    }
+}
+
+impl Drop for Steady {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn joined(r: Result<Result<(), Failure>, tokio::task::JoinError>) -> Result<(), Failure> {
+    r.unwrap_or_else(|e| {
+        Err(Failure {
+            reason: format!("the watch of the app stopped: {e}"),
+            evidence: BTreeMap::new(),
+        })
+    })
+}
+
+impl Watch {
+    pub fn start(self) -> Watching {
+        let (tx, up) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            until_ready(
+                &self.events,
+                &self.engine,
+                &self.project,
+                &self.targets,
+                &self.with_healthcheck,
+                &self.one_shot,
+                self.since,
+                self.timeout,
+                self.ready_after,
+                self.ready_pattern.as_ref(),
+                &self.failure_patterns,
+                &self.exit_codes,
+                self.no_dump,
+                self.ready_url.as_ref(),
+                Some(tx),
+            )
+            .await
+        });
+        Watching { task, up }
+    }
+}
+
+impl Watching {
+    /// Until the app is ready, window and all.
+    pub async fn ready(self) -> Result<(), Failure> {
+        joined(self.task.await)
+    }
+
+    /// Until the app is up; what is left of the watch, if anything.
+    pub async fn up(self) -> Result<Option<Steady>, Failure> {
+        let mut task = Steady(self.task);
+        match self.up.await {
+            Ok(()) => Ok(Some(task)),
+            // The watch ended first: ready, or failed.
+            Err(_) => joined((&mut task.0).await).map(|()| None),
+        }
+    }
+}
 
 #[allow(clippy::too_many_arguments)]
 pub async fn until_ready(
@@ -72,6 +173,7 @@ pub async fn until_ready(
     exit_codes: &ExitCodes,
     no_dump: bool,
     ready_url: Option<&Smoke>,
+    mut up: Option<tokio::sync::oneshot::Sender<()>>,
 ) -> Result<(), Failure> {
     let heard = Heard {
         no_dump: no_dump.then(|| Arc::new(std::sync::atomic::AtomicBool::new(false))),
@@ -107,6 +209,7 @@ pub async fn until_ready(
             Err(e) => break Err(format!("Docker stopped answering: {e}")),
         };
         let mut ready = 0;
+        let mut running = 0;
         let mut failed: Option<String> = None;
         for (service, image) in targets {
             let mine: Vec<_> = containers
@@ -136,6 +239,18 @@ pub async fn until_ready(
                 }
             }
             let Some(c) = mine.first() else { continue };
+            let started = judge(
+                service,
+                c,
+                one_shot,
+                with_healthcheck,
+                exit_codes,
+                Duration::ZERO,
+                &heard.said_ready,
+            );
+            if matches!(started, Some(Ok(()))) {
+                running += 1;
+            }
             match judge(
                 service,
                 c,
@@ -161,6 +276,12 @@ pub async fn until_ready(
         if ready == targets.len() && (ready_url.is_none() || app_says_ready) {
             break Ok(());
         }
+        if running == targets.len()
+            && (ready_url.is_none() || app_says_ready)
+            && let Some(tx) = up.take()
+        {
+            let _ = tx.send(());
+        }
         if Instant::now() >= deadline {
             let waiting = match ready_url {
                 Some(url) if ready == targets.len() => match &last_ready_answer {
@@ -171,7 +292,7 @@ pub async fn until_ready(
             };
             break Err(format!("not ready after {} s{waiting}", timeout.as_secs()));
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(POLL).await;
     };
     for (_, f) in followers {
         f.abort();

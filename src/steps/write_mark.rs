@@ -62,8 +62,10 @@ pub(crate) async fn before_restart(
             .await;
     }
     let mut last = facts::database_writes(facts).await;
-    for _ in 0..10 {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    // Read until two readings 50 ms apart agree (2 s at most): the stopped connections'
+    // backends publish their counts as they exit, within milliseconds.
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
         let again = facts::database_writes(facts).await;
         let settled = matches!((&last, &again), (Some(Ok(a)), Some(Ok(b))) if a == b);
         last = again;

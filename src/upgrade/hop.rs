@@ -227,8 +227,14 @@ pub(super) async fn run_hop(
     summary.pinned_now = Some(hop.to_string());
     let after_pin = |what: String| after_pin_state(stack, hop, from, backup_dir, what);
 
-    let (up, step, after, stopped_first_ms) =
-        up_and_gather(j, run, hop, targets, hops_done, summary).await?;
+    let Gathered {
+        up,
+        step,
+        after,
+        stopped_first_ms,
+        smoke: (smoke_results, smoke_problems),
+        checks: (check_results, check_problems),
+    } = up_and_gather(j, run, hop, targets, hops_done, summary).await?;
     let mut problems = running_problems(&after, targets);
     run.emit(Event::Check {
         what: "containers".into(),
@@ -245,9 +251,7 @@ pub(super) async fn run_hop(
     });
     let schema_after = after.db.as_ref().and_then(|r| r.as_ref().ok());
     problems.extend(data_checks(run, schema_before, &after));
-    let (smoke_results, smoke_problems) = smoke_checks(run, stack).await;
     problems.extend(smoke_problems);
-    let (check_results, check_problems) = app_checks(run, stack, &after).await;
     problems.extend(check_problems);
     // The app was stopped for the write mark just before `up -d`: part of the downtime.
     let downtime_ms = up.end().await.map(|d| d + stopped_first_ms);
@@ -284,9 +288,22 @@ pub(super) async fn run_hop(
     Ok(())
 }
 
-/// Restarts and watches the app, then gathers the facts to verify. A daemon that went away
-/// between the watch and the checks: `up -d` and the watch again once it answers, then the
-/// checks. Err: the run ends there.
+/// The app restarted and up, what verification read of it, and the answers of its checks.
+struct Gathered {
+    up: Up,
+    /// The verify step, started.
+    step: (std::time::Instant, Option<i64>),
+    after: Facts,
+    /// How long the app was stopped before `up -d` (part of the downtime).
+    stopped_first_ms: u64,
+    smoke: (Vec<crate::steps::smoke::SmokeResult>, Vec<String>),
+    checks: (Vec<crate::steps::checks::Outcome>, Vec<String>),
+}
+
+/// Restarts and watches the app until it is up, then gathers the facts to verify and runs the
+/// smoke and app checks while services without a healthcheck run out their window (a restart
+/// in it fails the hop as it would the watch). A daemon that went away meanwhile: `up -d` and
+/// the watch again once it answers, then the checks. Err: the run ends there.
 async fn up_and_gather(
     j: &Journey<'_>,
     run: &mut Run<'_>,
@@ -294,7 +311,7 @@ async fn up_and_gather(
     targets: &BTreeMap<String, String>,
     hops_done: &[String],
     summary: &mut UpgradeSummary,
-) -> Result<(Up, (std::time::Instant, Option<i64>), Facts, u64), Finished> {
+) -> Result<Gathered, Finished> {
     let Journey {
         ctx,
         stack,
@@ -313,28 +330,31 @@ async fn up_and_gather(
             .timeout_stop
             .unwrap_or(crate::steps::stop::DEFAULT_STOP);
         let stopped_first_ms = write_mark::before_restart(run, facts, stop_timeout, hop).await;
-        let up = match restart_and_watch(run, stack, view, engine, targets, hop, engine_loss).await
-        {
-            Ok(up) => up,
-            Err(f) => {
-                let now = facts::database_again(facts).await;
-                write_mark::record(run, Moment::AfterStart, hop, now.as_ref()).await;
-                summary.failure = Some(f.reason.clone());
-                if f.engine_gone {
-                    summary.engine_gone = true;
+        let until = crate::steps::restart::WatchUntil::Up;
+        let mut up =
+            match restart_and_watch(run, stack, view, engine, targets, hop, engine_loss, until)
+                .await
+            {
+                Ok(up) => up,
+                Err(f) => {
+                    let now = facts::database_again(facts).await;
+                    write_mark::record(run, Moment::AfterStart, hop, now.as_ref()).await;
+                    summary.failure = Some(f.reason.clone());
+                    if f.engine_gone {
+                        summary.engine_gone = true;
+                    }
+                    run.emit(Event::Failure {
+                        reason: f.reason.clone(),
+                        evidence: f.evidence.clone().unwrap_or_default(),
+                    });
+                    let sentence = after_pin(f.reason);
+                    if let Some(evidence) = f.evidence {
+                        summary.evidence = Some(evidence);
+                    }
+                    summary.hops_done = Some(hops_done.to_vec());
+                    return Err(run.fail(f.step, f.started, sentence, summary.clone()).await);
                 }
-                run.emit(Event::Failure {
-                    reason: f.reason.clone(),
-                    evidence: f.evidence.clone().unwrap_or_default(),
-                });
-                let sentence = after_pin(f.reason);
-                if let Some(evidence) = f.evidence {
-                    summary.evidence = Some(evidence);
-                }
-                summary.hops_done = Some(hops_done.to_vec());
-                return Err(run.fail(f.step, f.started, sentence, summary.clone()).await);
-            }
-        };
+            };
         let mark = engine_loss.mark();
         // Verify: new images, healthy, schema after, no rows lost, smoke checks.
         let step = run
@@ -345,12 +365,59 @@ async fn up_and_gather(
             .await;
         let after = facts::gather(ctx, facts.view.clone()).await;
         write_mark::record(run, Moment::AfterStart, hop, after.db.as_ref()).await;
-        if after.docker.is_ok() {
-            return Ok((up, step, after, stopped_first_ms));
+        let smoke = smoke_checks(run, stack).await;
+        let checks = app_checks(run, stack, &after).await;
+        if up.steadying() {
+            run.progress(
+                Step::Verify,
+                "waiting for the services without a healthcheck to run their window out",
+            );
+        }
+        let held = up.held().await.err();
+        if held.is_none() && after.docker.is_ok() {
+            return Ok(Gathered {
+                up,
+                step,
+                after,
+                stopped_first_ms,
+                smoke,
+                checks,
+            });
         }
         let say = progress_to(run.events, Step::Verify);
-        match engine_loss.after_failure(mark, "the checks", &say).await {
-            After::NotEngine => return Ok((up, step, after, stopped_first_ms)),
+        let what = if held.is_some() {
+            "the watch of the app's start"
+        } else {
+            "the checks"
+        };
+        match engine_loss.after_failure(mark, what, &say).await {
+            After::NotEngine => {
+                let Some(failure) = held else {
+                    return Ok(Gathered {
+                        up,
+                        step,
+                        after,
+                        stopped_first_ms,
+                        smoke,
+                        checks,
+                    });
+                };
+                up.end().await;
+                let now = facts::database_again(facts).await;
+                write_mark::record(run, Moment::AfterStart, hop, now.as_ref()).await;
+                let reason = format!("the app did not stay up on {hop}: {}", failure.reason);
+                summary.failure = Some(reason.clone());
+                run.emit(Event::Failure {
+                    reason: reason.clone(),
+                    evidence: failure.evidence.clone(),
+                });
+                summary.evidence = Some(failure.evidence);
+                summary.hops_done = Some(hops_done.to_vec());
+                let sentence = after_pin(reason);
+                return Err(run
+                    .fail(Step::Verify, step, sentence, summary.clone())
+                    .await);
+            }
             After::Again => {
                 up.end().await;
                 run.finish(
