@@ -2,7 +2,8 @@
 # Creates a fresh copy of the fixture stack in DIR at VERSION and starts it (healthy on return).
 #   testbed/new-stack.sh DIR VERSION [PORT]
 # The project name is DIR's base name, so give every copy its own. HOIST_FIXTURE_UPLOAD_MB sets
-# the size of the user uploads in the data dir (default 100, like a real deployment).
+# the size of the user uploads in the data dir (default 100, like a real deployment);
+# HOIST_FIXTURE_COMPOSE a compose file to use instead of the fixture's (a variant of it).
 # Prints nothing on stdout but the port the api is published on.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -12,7 +13,7 @@ port=${3:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0
 mb=${HOIST_FIXTURE_UPLOAD_MB:-100}
 
 mkdir -p "$dir"
-cp "$here/stack/compose.yaml" "$dir/compose.yaml"
+cp "${HOIST_FIXTURE_COMPOSE:-$here/stack/compose.yaml}" "$dir/compose.yaml"
 sed -e "s/@VERSION@/$version/" -e "s/@PORT@/$port/" \
     -e "s/@DBPASS@/db-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')/" \
     -e "s/@SECRET@/sk-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')/" \
