@@ -381,7 +381,7 @@ fn a_worker_that_dies_once_the_app_is_up_fails_the_upgrade_in_its_window() {
     assert!(compose.contains("sleep 8"));
     let port = common::free_port();
     let env = common::fixture_env("0.1.9", port, "window");
-    let stack = TestStack::custom(
+    let mut stack = TestStack::custom(
         "window",
         &[
             ("compose.yaml", &compose),
@@ -389,6 +389,7 @@ fn a_worker_that_dies_once_the_app_is_up_fails_the_upgrade_in_its_window() {
             ("hoist.yaml", "ready_after: 12s\n"),
         ],
     );
+    stack.port = port;
     let run = stack.hoist(&["upgrade", "--to", "0.1.10", "--yes", "--json"]);
     run.assert_no_panic();
     assert_eq!(run.code, 4, "{run:?}");
