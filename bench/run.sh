@@ -3,8 +3,9 @@
 # run on the test bed, printed as one table.
 #   bench/run.sh [--short|--full]      (needs the test bed: testbed/up.sh; run as root)
 # --short (the default): 100 MB of uploads, one round, the wizard for 15 s. About 4 minutes.
-# --full: 100 MB, 300 MB and 1 GB, two rounds each (the mean), the memory of an upgrade with a
-#   1 GB backup and a 600 MB pull, the wizard for a minute. About 30 minutes.
+# --full: 100 MB, 300 MB and 1 GB, three rounds each (the median: a fixture container now and
+#   then takes its whole stop timeout, for hoist and for Compose alike), the memory of an
+#   upgrade with a 1 GB backup and a 600 MB pull, the wizard for a minute. About 35 minutes.
 # Each upgrade is 0.1.9 -> 0.1.10 of a fresh fixture stack with the new image not yet pulled, by
 # hoist (`upgrade --yes`, release build) and by the Specivo runbook's commands (bench/upgrade.sh),
 # on two stack shapes: the fixture as Specivo ships it (worker and beat without a healthcheck, so
@@ -14,7 +15,7 @@ cd "$(dirname "$0")/.."
 mode=${1:---short}
 case $mode in
   --short) sizes="100"; rounds=${BENCH_ROUNDS:-1} ;;
-  --full) sizes="100 300 1000"; rounds=${BENCH_ROUNDS:-2} ;;
+  --full) sizes="100 300 1000"; rounds=${BENCH_ROUNDS:-3} ;;
   *) echo "usage: bench/run.sh [--short|--full]" >&2; exit 2 ;;
 esac
 work=$(mktemp -d /tmp/hoist-bench.XXXXXX)
@@ -40,7 +41,7 @@ EOF
 
 rows=$work/rows
 : >"$rows"
-mean() { awk '{ s += $1; n++ } END { if (n) printf "%.1f", s / n; else print "-" }'; }
+median() { sort -n | awk '{ v[n++] = $1 } END { if (!n) print "-"; else if (n % 2) printf "%.1f", v[int(n / 2)]; else printf "%.1f", (v[n / 2 - 1] + v[n / 2]) / 2 }'; }
 
 for shape in fixture healthchecks; do
   compose=testbed/stack/compose.yaml
@@ -55,8 +56,8 @@ for shape in fixture healthchecks; do
         echo "$line" >>"$work/$who"
       done
     done
-    m=$(mean <"$work/manual"); h=$(mean <"$work/hoist")
-    md=$(awk '$2 != "-" {print $2}' "$work/manual" | mean); hd=$(awk '$2 != "-" {print $2}' "$work/hoist" | mean)
+    m=$(awk '{print $1}' "$work/manual" | median); h=$(awk '{print $1}' "$work/hoist" | median)
+    md=$(awk '$2 != "-" {print $2}' "$work/manual" | median); hd=$(awk '$2 != "-" {print $2}' "$work/hoist" | median)
     rss=$(awk '{print $3}' "$work/hoist" | sort -n | tail -1)
     steps=$(tail -1 "$work/hoist" | cut -d' ' -f4-)
     echo "$shape|$mb|$m|$h|$(awk "BEGIN{printf \"%.2f\", $h / $m}")|$md|$hd|$(awk "BEGIN{ if ($md > 0) printf \"%+.0f %%\", ($hd - $md) * 100 / $md; else print \"-\" }")|$(awk "BEGIN{printf \"%.1f\", $rss / 1024}")|$steps" >>"$rows"
@@ -79,7 +80,7 @@ if [ "$mode" = --short ]; then wizard=$(bench/wizard.sh --short 2>"$work/wizard.
 wizard=$(tail -2 <<<"$wizard")
 
 echo
-echo "hoist benchmark, $(date -u +%Y-%m-%d), $machine ($mode, mean of $rounds round(s))"
+echo "hoist benchmark, $(date -u +%Y-%m-%d), $machine ($mode, median of $rounds round(s))"
 echo
 echo "Upgrade 0.1.9 -> 0.1.10, the new image (60 MB) pulled, hoist against the runbook by hand:"
 printf '%-13s %8s %9s %8s %6s %14s %13s %6s %9s  %s\n' shape uploads runbook hoist ratio "downtime, up -d" "downtime, hoist" diff "hoist RSS" "hoist's steps (s; backup and pull overlap)"

@@ -51,8 +51,15 @@ pub enum ComposeCliError {
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Finds Compose, v2 first (v1 is end-of-life, kept as a fallback for old servers).
+/// Finds Compose, v2 first (v1 is end-of-life, kept as a fallback for old servers). Found
+/// once per process: each probe runs `docker compose version` (a few hundred ms), and the
+/// restart's would fall inside the downtime.
 pub async fn find() -> Result<ComposeTool, ComposeCliError> {
+    static FOUND: tokio::sync::OnceCell<ComposeTool> = tokio::sync::OnceCell::const_new();
+    FOUND.get_or_try_init(probe).await.cloned()
+}
+
+async fn probe() -> Result<ComposeTool, ComposeCliError> {
     let v2 = ComposeTool::V2 {
         version: String::new(),
     };

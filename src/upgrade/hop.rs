@@ -329,6 +329,8 @@ async fn up_and_gather(
             .settings
             .timeout_stop
             .unwrap_or(crate::steps::stop::DEFAULT_STOP);
+        // Found before the app stops: the restart's own search would add to the downtime.
+        let _ = crate::docker::compose_cli::find().await;
         let stopped_first_ms = write_mark::before_restart(run, facts, stop_timeout, hop).await;
         let until = crate::steps::restart::WatchUntil::Up;
         let mut up =
