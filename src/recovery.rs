@@ -11,7 +11,7 @@ use crate::journal::Journal;
 use crate::journal::Outcome;
 use crate::probe::facts;
 use crate::run::{Event, Finished, Question, UpgradeSummary, ask, record_finish, run_event};
-use crate::steps::stop::stop_services;
+use crate::steps::stop::{Grace, stop_services};
 use crate::upgrade::{Ended, FailedChange, Request};
 
 /// An upgrade, and what follows when it fails after changing the stack. Front ends call this.
@@ -64,7 +64,8 @@ async fn after_failure(
         // published its counts (PostgreSQL holds an idle connection's for up to ten seconds).
         let now = facts::gather(ctx, change.view.clone()).await;
         if let Ok(docker) = &now.docker {
-            stop_services(docker, &change.view.upgraded, change.stop_timeout, &|_| {}).await;
+            let grace = Grace::Fixed(change.stop_timeout);
+            stop_services(docker, &change.view.upgraded, grace, &|_| {}).await;
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         }
     }
@@ -237,7 +238,8 @@ async fn leave_for_decision(
     let now = facts::gather(ctx, view.clone()).await;
     let (stopped, not_stopped) = match &now.docker {
         Ok(docker) => {
-            let s = stop_services(docker, &view.upgraded, stop_timeout, &|_| {}).await;
+            let s =
+                stop_services(docker, &view.upgraded, Grace::Fixed(stop_timeout), &|_| {}).await;
             (s.stopped, s.failed)
         }
         Err(e) => (Vec::new(), vec![format!("any of them ({e})")]),

@@ -38,7 +38,7 @@ impl std::fmt::Display for Health {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct ContainerInfo {
     pub id: String,
     pub name: String,

@@ -253,11 +253,14 @@ async fn stop_app(
         .timeout_stop
         .unwrap_or(crate::steps::stop::DEFAULT_STOP);
     let say = crate::run::progress_to(run.events, Step::Stop);
-    let stopped =
-        crate::steps::stop::stop_services(docker, &facts.view.upgraded, timeout, &|name| {
-            say(format!("{name} stopped"))
-        })
-        .await;
+    use crate::steps::stop::Grace;
+    let stopped = crate::steps::stop::stop_services(
+        docker,
+        &facts.view.upgraded,
+        Grace::Fixed(timeout),
+        &|name| say(format!("{name} stopped")),
+    )
+    .await;
     if !stopped.failed.is_empty() {
         let sentence = format!(
             "could not stop {}. State: nothing was restored; .env still pins {current}. Run `{}` again, or follow RESTORE.md in {}.",

@@ -8,6 +8,7 @@ use crate::db::{DbKind, DbProbe, Writes};
 use crate::probe::facts::{self, Facts};
 use crate::rollback_plan::Moment;
 use crate::run::Run;
+use crate::steps::stop::Grace;
 
 /// Records the tally of `db` (a probe of the database, as `facts` reads it) at `moment` of the
 /// start of `hop`. A stack without a database records nothing; a database that would not say
@@ -31,7 +32,7 @@ pub(crate) async fn record(
 pub(crate) async fn before_restart(
     run: &Run<'_>,
     facts: &Facts,
-    stop_timeout: Duration,
+    stop_timeout: Option<Duration>,
     hop: &str,
 ) -> u64 {
     let Some(db) = &facts.view.database else {
@@ -58,8 +59,9 @@ pub(crate) async fn before_restart(
                 });
             }
         };
-        crate::steps::stop::stop_services(&running, &facts.view.upgraded, stop_timeout, &stopped)
-            .await;
+        // As long as `up -d` would give them, no longer: this stop is the one it would do.
+        let grace = stop_timeout.map_or(Grace::AsCompose, Grace::Fixed);
+        crate::steps::stop::stop_services(&running, &facts.view.upgraded, grace, &stopped).await;
     }
     let mut last = facts::database_writes(facts).await;
     // Read until two readings 50 ms apart agree (2 s at most): the stopped connections'

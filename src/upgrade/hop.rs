@@ -325,10 +325,7 @@ async fn up_and_gather(
     let view = &facts.view;
     let after_pin = |what: String| after_pin_state(stack, hop, from, backup_dir, what);
     loop {
-        let stop_timeout = stack
-            .settings
-            .timeout_stop
-            .unwrap_or(crate::steps::stop::DEFAULT_STOP);
+        let stop_timeout = stack.settings.timeout_stop;
         // Found before the app stops: the restart's own search would add to the downtime.
         let _ = crate::docker::compose_cli::find().await;
         let stopped_first_ms = write_mark::before_restart(run, facts, stop_timeout, hop).await;
