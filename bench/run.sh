@@ -5,7 +5,7 @@
 # --short (the default): 100 MB of uploads, one round, the wizard for 15 s. About 4 minutes.
 # --full: 100 MB, 300 MB and 1 GB, three rounds each (the median: a fixture container now and
 #   then takes its whole stop timeout, for hoist and for Compose alike), the memory of an
-#   upgrade with a 1 GB backup and a 600 MB pull, the wizard for a minute. About 35 minutes.
+#   upgrade with a 1 GB backup and a 600 MB pull, the wizard for a minute. About 20 minutes.
 # Each upgrade is 0.1.9 -> 0.1.10 of a fresh fixture stack with the new image not yet pulled, by
 # hoist (`upgrade --yes`, release build) and by the Specivo runbook's commands (bench/upgrade.sh),
 # on two stack shapes: the fixture as Specivo ships it (worker and beat without a healthcheck, so
