@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(
     name = "hoist",
-    version,
+    version = hoist::build_info::LONG,
     about = "Upgrade a self-hosted Docker Compose app safely, and roll it back when the upgrade goes wrong.",
     long_about = None,
 )]

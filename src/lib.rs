@@ -5,6 +5,7 @@
 //! through `run::Event`s. docs/ARCHITECTURE.md has the layers.
 
 pub mod backup;
+pub mod build_info;
 pub mod context;
 pub mod db;
 pub mod docker;

@@ -151,6 +151,7 @@ fn render(facts: &Facts) -> Output {
     let mut summary = json!({
         "type": "summary",
         "command": "status",
+        "hoist": crate::build_info::json(),
         "outcome": if facts.docker.is_ok() { "ok" } else { "error" },
         "project": view.project,
         "project_dir": view.project_dir,
