@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::process::Command;
+
 use common::{TestStack, docker_available};
 use hoist::context::Context;
 use hoist::run::{Event, Finished, Question, Stop};
@@ -390,6 +392,71 @@ fn a_failure_with_nobody_attached_that_a_rollback_would_lose_rows_to_waits_for_a
     assert_eq!(stack.health_version(), "0.1.11");
     let status = stack.hoist(&["status", "--json"]).summary();
     assert!(status.get("attention").is_none(), "{status:#}");
+}
+
+#[test]
+fn an_unattended_rollback_that_must_leave_the_restore_to_a_person_stops_the_app_first() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start("keep-failed", "0.1.10");
+    let db = stack.container("db");
+    let worker = stack.container("worker");
+    let once = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // 0.1.11 migrates (0021) and comes up; then its worker dies in the window, a row is
+    // written, and the terminal goes away. Alone, hoist tries 0.1.10 on the newer schema
+    // (it loses nothing), which crash-loops; the restore would lose the row, so it waits.
+    let (finished, _) = upgrade(
+        &stack,
+        "0.1.11",
+        PathMode::Direct,
+        Person {
+            override_unhealthy: false,
+        },
+        Stop::default(),
+        move |e, stop| {
+            if let Event::StepFinished {
+                step: hoist::run::Step::Watch,
+                ..
+            } = e
+                && !once.swap(true, std::sync::atomic::Ordering::SeqCst)
+            {
+                let _ = Command::new("docker").args(["kill", &worker]).output();
+                common::docker_exec(
+                    &db,
+                    &[
+                        "psql",
+                        "-U",
+                        "specivo",
+                        "-d",
+                        "specivo",
+                        "-c",
+                        "INSERT INTO issues (project_id, title) VALUES (1, 'written after the backup')",
+                    ],
+                );
+                stop.detach();
+            }
+        },
+    );
+    assert_ne!(finished.exit_code, 0, "{}", finished.sentence);
+    for words in [
+        "nobody was attached",
+        "nothing more is written",
+        "hoist rollback",
+    ] {
+        assert!(
+            finished.sentence.contains(words),
+            "{words}: {}",
+            finished.sentence
+        );
+    }
+    // 0.1.10's services, started on the newer schema by the attempt, are stopped again: none
+    // writes while nobody decides. The database runs.
+    let states = states(&stack);
+    for service in ["api", "worker", "beat"] {
+        assert_eq!(states[service], "exited", "{states:?}");
+    }
+    assert_eq!(states["db"], "running", "{states:?}");
 }
 
 #[test]

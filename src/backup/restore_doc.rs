@@ -100,7 +100,7 @@ pub fn render(m: &Manifest) -> String {
     beside_section(&mut t, m);
     let _ = writeln!(
         t,
-        "BACKUP_DIR is the directory this file is in. The files are readable with `gunzip` and `tar` alone."
+        "BACKUP_DIR is the directory this file is in. The files are readable with `gunzip` and `tar` alone. A `.gz` file here may hold several gzip members one after another (a large archive is written in 64 MB pieces), which `gzip`, `tar` and busybox read as one; a program that reads only the first member (Python's `tarfile` in stream mode, `r|gz`) stops early: use `tar`, or `r:gz` in Python."
     );
     t
 }

@@ -682,10 +682,19 @@ async fn roll_back(
 
     let mut kept_aside = json!({});
     if plan.decision == Decision::Restore {
-        if let Err(refusal) =
-            confirm_restore(run, &facts.view, target, &plan, &archives, consent).await
-        {
-            return refusal;
+        match confirm_restore(run, &facts.view, target, &plan, &archives, consent).await {
+            Ok(()) => {}
+            Err(Some(refusal)) => return refusal,
+            Err(None) => {
+                // The keep attempt may have started the previous version's services on the
+                // newer schema: stopped, so that nothing writes while a person decides.
+                let facts_now = facts::gather(ctx, facts.view.clone()).await;
+                let stopped = match &facts_now.docker {
+                    Ok(now) => Some(stop_for_a_person(stack, &facts.view, now).await),
+                    Err(_) => None,
+                };
+                return left_for_a_person(target, &plan, stopped.as_ref());
+            }
         }
         if let Err(finished) = restore_run::stop_and_restore(
             run,
@@ -799,14 +808,29 @@ async fn check_backup(
 
 /// The end of an unattended rollback that would need a restore: the previous version did not
 /// come up as things are, and restoring takes something away, which hoist does not do alone.
-fn left_for_a_person(target: &Target, plan: &plan::Plan) -> Finished {
+fn left_for_a_person(
+    target: &Target,
+    plan: &plan::Plan,
+    stopped: Option<&crate::steps::stop::Stopped>,
+) -> Finished {
     let previous = &target.previous;
+    let services = match stopped {
+        Some(s) if s.failed.is_empty() => {
+            "its services are stopped so that nothing more is written (the database keeps running)"
+                .to_string()
+        }
+        Some(s) => format!(
+            "these of its services could not be stopped and may still write: {}",
+            s.failed.join("; ")
+        ),
+        None => "Docker did not answer, so its services may still be running".to_string(),
+    };
     let sentence = format!(
         "nobody was attached to decide: {previous} did not come up on the database and data as they are now, and restoring the backup would take away {}, which hoist does not do alone. {} Run `{}` to restore it (it asks first, saying what it takes away).",
         plan.loss_words(),
         state_words(
             target,
-            &format!(".env pins {previous}, which is not running")
+            &format!(".env pins {previous}, which is not running; {services}")
         ),
         target.again()
     );
@@ -817,7 +841,24 @@ fn left_for_a_person(target: &Target, plan: &plan::Plan) -> Finished {
     }
 }
 
-/// Before a restore changes anything: refuses what a restore cannot do, then asks.
+/// The app's services stopped before the run ends for a person to decide (the database keeps
+/// running).
+async fn stop_for_a_person(
+    stack: &crate::stack::Stack,
+    view: &facts::StackView,
+    docker: &facts::Running,
+) -> crate::steps::stop::Stopped {
+    let grace = crate::steps::stop::Grace::Fixed(
+        stack
+            .settings
+            .timeout_stop
+            .unwrap_or(crate::steps::stop::DEFAULT_STOP),
+    );
+    crate::steps::stop::stop_services(docker, &view.upgraded, grace, &|_| {}).await
+}
+
+/// Before a restore changes anything: refuses what a restore cannot do, then asks. `Err(None)`:
+/// nobody is attached to say yes, and the restore would take something away.
 async fn confirm_restore(
     run: &mut Run<'_>,
     view: &facts::StackView,
@@ -825,7 +866,7 @@ async fn confirm_restore(
     plan: &plan::Plan,
     archives: &[DataArchive],
     consent: Consent,
-) -> Result<(), Finished> {
+) -> Result<(), Option<Finished>> {
     let previous = target.previous.as_str();
     // What a restore cannot do is said before anything changes.
     if let Some(sentence) = restore_run::unsupported(
@@ -834,12 +875,12 @@ async fn confirm_restore(
         view.database.as_ref(),
         &target.backup_dir,
     ) {
-        return Err(refused(3, sentence));
+        return Err(Some(refused(3, sentence)));
     }
     let loss = plan.loss_words();
     // Nobody attached: the restore would take something away, so a person decides.
     if consent == Consent::LosslessOnly {
-        return Err(left_for_a_person(target, plan));
+        return Err(None);
     }
     let question = Question::Rollback {
         text: format!(
@@ -865,7 +906,7 @@ async fn confirm_restore(
                 plan.reason
             )
         };
-        return Err(refused(3, sentence));
+        return Err(Some(refused(3, sentence)));
     }
     Ok(())
 }

@@ -60,4 +60,29 @@ impl Stop {
     pub fn detached(&self) -> bool {
         self.detached.load(std::sync::atomic::Ordering::SeqCst)
     }
+
+    /// How a run that stopped at a safe point says why: a person asked, or nobody was left to.
+    pub fn stopped_words(&self) -> &'static str {
+        if self.detached() {
+            "stopped as nobody was attached any more (the session ended, or hoist was told to end)"
+        } else {
+            "stopped at your request"
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Stop;
+
+    #[test]
+    fn a_hangup_is_not_called_a_request() {
+        let stop = Stop::default();
+        stop.request();
+        assert_eq!(stop.stopped_words(), "stopped at your request");
+        let hung_up = Stop::default();
+        hung_up.detach();
+        assert!(hung_up.requested());
+        assert!(hung_up.stopped_words().contains("nobody was attached"));
+    }
 }

@@ -76,7 +76,8 @@ pub(super) async fn run_hops(
         if stop.requested() && i + 1 < hops.len() {
             run.hop = None;
             let sentence = format!(
-                "stopped at your request between two releases: {} runs {hop} (checked and healthy) and .env pins it; the backup taken before is in {}. To go on: `hoist upgrade --to {to}`; to go back to {from}: `hoist rollback`.",
+                "{} between two releases: {} runs {hop} (checked and healthy) and .env pins it; the backup taken before is in {}. To go on: `hoist upgrade --to {to}`; to go back to {from}: `hoist rollback`.",
+                stop.stopped_words(),
                 j.facts.view.project,
                 j.backup_dir.display()
             );

@@ -519,7 +519,8 @@ async fn upgrade(
     run.finish(Step::Pull, pull_step, true, None).await;
     if stop.requested() && !resuming {
         let sentence = format!(
-            "stopped at your request before any change: the stack still runs {from}, .env is as it was; the backup is in {}. Run the upgrade again when you are ready.",
+            "{} before any change: the stack still runs {from}, .env is as it was; the backup is in {}. Run the upgrade again when you are ready.",
+            stop.stopped_words(),
             backup_dir.display()
         );
         summary.outcome = Outcome::Stopped;
