@@ -588,7 +588,7 @@ pub(super) fn after_pin_state(
         format!(".env now pins {} to {pinned}", version.variable)
     };
     format!(
-        "{what}. State: {pins}; the backup taken before the change is in {} (RESTORE.md there says how to restore by hand). To go back: set {} and run `docker compose up -d`; if a migration already ran, restore the backup first.",
+        "{what}. State: {pins}; the backup taken before the change is in {} (RESTORE.md there says how to restore by hand). To go back: `hoist rollback` (it restores the backup first when a migration ran, and asks before anything is lost); by hand: set {} and run `docker compose up -d`, restoring the backup first if a migration already ran.",
         backup.display(),
         version.assignment(from)
     )
