@@ -58,7 +58,7 @@ fn main() -> ExitCode {
     let Some(runtime) = runtime() else {
         return ExitCode::from(1);
     };
-    tracing::info!(?command, project_dir = %ctx.paths.project_dir.display(), "hoist {} started", env!("CARGO_PKG_VERSION"));
+    tracing::info!(?command, project_dir = %ctx.paths.project_dir.display(), "hoist {} started", hoist::build_info::LONG);
     if let Command::Upgrade { to, dry_run, path } = &command {
         return upgrade(&runtime, &ctx, &cli.global, to, *dry_run, path);
     }
@@ -127,7 +127,7 @@ fn wizard(ctx: &Context) -> ExitCode {
     let Some(runtime) = runtime() else {
         return ExitCode::from(1);
     };
-    tracing::info!("hoist {} wizard started", env!("CARGO_PKG_VERSION"));
+    tracing::info!("hoist {} wizard started", hoist::build_info::LONG);
     let code = runtime.block_on(hoist::tui::app::run(ctx));
     tracing::info!(exit_code = code, "wizard finished");
     ExitCode::from(code)

@@ -26,6 +26,8 @@ base_packages=postgresql-15,python3,python3-psycopg2,redis-server
 base_image=hoist-testbed/base:bookworm
 mariadb_packages=mariadb-server
 mariadb_base=hoist-testbed/mariadb-base:bookworm
+clean_image=hoist-testbed/clean
+clean_packages=man-db,ca-certificates
 
 say() { printf 'testbed: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
@@ -44,6 +46,9 @@ command -v curl >/dev/null || missing+=(curl)
 # A real sshd and ssh client: tests/ssh_hangup.rs drops an SSH session under the wizard.
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 { command -v ssh && command -v ssh-keygen; } >/dev/null || missing+=(openssh-client)
+# tests/package.rs: what the release files are (file), and the aarch64 binary run under qemu.
+command -v file >/dev/null || missing+=(file)
+command -v qemu-aarch64-static >/dev/null || missing+=(qemu-user-static)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]}"
   apt-get update -qq
@@ -114,21 +119,27 @@ mirror=$(grep -hoE '^(URIs:|deb) +https?://[^ ]+/debian/?( |$)' /etc/apt/sources
   | head -1 | grep -oE 'https?://[^ ]+' || true)
 mirror=${mirror:-http://deb.debian.org/debian}
 
-rootfs_image() { # rootfs_image IMAGE PACKAGES: a Debian rootfs with PACKAGES, imported as IMAGE
-  local image=$1 packages=$2 root
-  [ "$(label "$image")" = "$rootfs_hash" ] && return 0
+rootfs_image() { # rootfs_image IMAGE PACKAGES [SUITE HASH]: a Debian rootfs with PACKAGES, imported as IMAGE
+  local image=$1 packages=$2 suite=${3:-bookworm} want=${4:-$rootfs_hash} root
+  [ "$(label "$image")" = "$want" ] && return 0
   say "building $image with debootstrap from $mirror (about a minute)"
   root=$(mktemp -d "$state/rootfs.XXXXXX")
-  debootstrap --variant=minbase --include="$packages" bookworm "$root" "$mirror" >"$logs/debootstrap.log" 2>&1 \
+  debootstrap --variant=minbase --include="$packages" "$suite" "$root" "$mirror" >"$logs/debootstrap.log" 2>&1 \
     || { tail -20 "$logs/debootstrap.log" >&2; rm -rf "$root"; die "debootstrap failed (log: $logs/debootstrap.log)"; }
   # The packages' default database clusters and the docs are dead weight in an image.
   rm -rf "$root"/var/lib/postgresql/15 "$root"/etc/postgresql/15 "$root"/var/lib/mysql "$root"/usr/share/doc \
     "$root"/usr/share/man "$root"/usr/share/locale "$root"/var/cache/apt/* "$root"/var/lib/apt/lists/*
-  tar -C "$root" -c . | docker import --change "LABEL io.hoist.testbed.hash=$rootfs_hash" - "$image" >/dev/null
+  tar -C "$root" -c . | docker import --change "LABEL io.hoist.testbed.hash=$want" - "$image" >/dev/null
   rm -rf "$root"
 }
 rootfs_image "$base_image" "$base_packages"
 rootfs_image "$mariadb_base" "$mariadb_packages"
+# A fresh server as a user has one, for the install tests (tests/package.rs): Debian 12 with
+# man-db, where the .deb goes in with apt; Debian 11 (glibc 2.31), older than this machine,
+# where the static binary must run as it is.
+clean_hash=$(echo "clean-v1 $clean_packages" | sha256sum | cut -c1-16)
+rootfs_image "$clean_image:bookworm" "$clean_packages" bookworm "$clean_hash"
+rootfs_image "$clean_image:bullseye" "$clean_packages" bullseye "$clean_hash"
 
 build() { # build TAG DIR [build args...]
   local tag=$1 dir=$2 base=$base_image
