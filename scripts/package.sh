@@ -30,6 +30,9 @@ for arch in $arches; do
   rustup target list --installed | grep -qx "$arch-unknown-linux-musl" \
     || rustup target add "$arch-unknown-linux-musl"
 done
+# pip's scripts directory on the PATH: under pyenv, a script that `python3 -m pip` installs has
+# no shim until `pyenv rehash`.
+PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
 if ! command -v cargo-zigbuild >/dev/null || ! python3 -m ziglang version >/dev/null 2>&1; then
   say "installing cargo-zigbuild and ziglang from PyPI"
   python3 -m pip install --quiet --disable-pip-version-check 'cargo-zigbuild==0.24.1' 'ziglang==0.17.1'
