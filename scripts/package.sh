@@ -27,8 +27,11 @@ say() { printf 'package: %s\n' "$*" >&2; }
 # --- tools ------------------------------------------------------------------------------------
 for arch in $arches; do
   case $arch in x86_64 | aarch64) ;; *) say "unknown architecture $arch"; exit 2 ;; esac
-  rustup target list --installed | grep -qx "$arch-unknown-linux-musl" \
-    || rustup target add "$arch-unknown-linux-musl"
+  for try in 1 2 3; do
+    rustup target list --installed | grep -qx "$arch-unknown-linux-musl" && break
+    [ "$try" = 3 ] && { say "could not add the Rust target $arch-unknown-linux-musl (rustup, above)"; exit 1; }
+    rustup target add "$arch-unknown-linux-musl" || sleep 5
+  done
 done
 # pip's scripts directory on the PATH: under pyenv, a script that `python3 -m pip` installs has
 # no shim until `pyenv rehash`.
