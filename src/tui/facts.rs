@@ -190,10 +190,19 @@ pub async fn journal_facts(
 
 /// The versions an upgrade to failed here, newest first: (version, "failed here 2 h ago,
 /// rolled back"), so the home does not recommend one without saying so.
+/// A version an upgrade reached since it failed is not called failed (it may have failed for
+/// a reason of the moment: a worker killed, a full disk).
 fn failed_here(runs: &[crate::journal::RunRecord]) -> Vec<(String, String)> {
     let mut failed: Vec<(String, String)> = Vec::new();
+    let mut reached_since: Vec<&str> = Vec::new();
     for r in runs {
         let outcome = r.outcome.as_str();
+        if r.kind == RunKind::Upgrade
+            && outcome == "succeeded"
+            && let Some(to) = &r.to_version
+        {
+            reached_since.push(to);
+        }
         if r.kind != RunKind::Upgrade || !matches!(outcome, "failed" | "rolled_back") {
             continue;
         }
@@ -212,7 +221,7 @@ fn failed_here(runs: &[crate::journal::RunRecord]) -> Vec<(String, String)> {
             })
             .map(str::to_string);
         let to = &failed_hop.unwrap_or_else(|| to.clone());
-        if failed.iter().any(|(v, _)| v == to) {
+        if failed.iter().any(|(v, _)| v == to) || reached_since.contains(&to.as_str()) {
             continue;
         }
         let at = r
@@ -235,4 +244,49 @@ fn failed_here(runs: &[crate::journal::RunRecord]) -> Vec<(String, String)> {
         failed.push((to.clone(), format!("failed here{when}{after}")));
     }
     failed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::failed_here;
+    use crate::journal::{Outcome, RunKind, RunRecord};
+
+    fn upgrade(to: &str, outcome: Outcome) -> RunRecord {
+        RunRecord {
+            id: String::new(),
+            kind: RunKind::Upgrade,
+            project: "app".into(),
+            from_version: Some("0.1.9".into()),
+            to_version: Some(to.into()),
+            started_at: "2026-12-04T08:00:00Z".into(),
+            finished_at: None,
+            outcome,
+            exit_code: None,
+            message: None,
+            pid: 0,
+            summary: None,
+            steps: Vec::new(),
+            backup_dir: None,
+        }
+    }
+
+    #[test]
+    fn a_version_reached_after_its_failure_is_not_called_failed() {
+        // Newest first: 0.1.10 failed, then an upgrade to it succeeded (and was rolled back
+        // by hand later, which says nothing against the release).
+        let runs = [
+            upgrade("0.1.10", Outcome::Succeeded),
+            upgrade("0.1.10", Outcome::RolledBack),
+            upgrade("0.1.13", Outcome::RolledBack),
+        ];
+        let failed = failed_here(&runs);
+        assert_eq!(failed.len(), 1, "{failed:?}");
+        assert_eq!(failed[0].0, "0.1.13");
+        // A failure after the success is said.
+        let runs = [
+            upgrade("0.1.10", Outcome::Failed),
+            upgrade("0.1.10", Outcome::Succeeded),
+        ];
+        assert_eq!(failed_here(&runs)[0].0, "0.1.10");
+    }
 }
