@@ -115,7 +115,7 @@ pub(super) async fn check_target(
             }
             Ok(TagStatus::Missing) => {
                 let sentence = format!(
-                    "{reference} does not exist in its registry: check the version tag. Nothing was changed."
+                    "{reference} does not exist in its registry: check the version tag (`hoist versions` lists those the registry has; a leading `v` is part of a tag). Nothing was changed."
                 );
                 run.finish(Step::Target, step, false, Some(sentence.clone()))
                     .await;
