@@ -112,10 +112,17 @@ fn wizard(ctx: &Context) -> ExitCode {
         return ExitCode::from(2);
     }
     // `ssh -tt` with a pipe for stdin gives a terminal of no size: the wizard would take
-    // keys while showing nothing.
-    if matches!(ratatui::crossterm::terminal::size(), Ok((0, _) | (_, 0))) {
+    // keys while showing nothing. `docker run -it` sets the size a moment after the process
+    // starts, so a size of 0 is asked again for a second before it counts.
+    let no_size = || matches!(ratatui::crossterm::terminal::size(), Ok((0, _) | (_, 0)));
+    let mut waited = 0;
+    while no_size() && waited < 20 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        waited += 1;
+    }
+    if no_size() {
         eprintln!(
-            "hoist: this terminal reports no size (0x0), so the wizard could not be seen. Connect from a terminal window (`ssh -t`), or use the commands: `hoist check`, `hoist upgrade --to VERSION --yes`, `hoist rollback --yes`."
+            "hoist: this terminal reports no size (0x0), so the wizard could not be seen. Connect from a terminal window (`ssh -t`), or use the commands: `hoist check`, `hoist upgrade --to VERSION --yes`, `hoist rollback --yes`, `hoist restore DIR --yes`."
         );
         return ExitCode::from(2);
     }

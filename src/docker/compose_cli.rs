@@ -34,7 +34,7 @@ impl ComposeTool {
 #[derive(Debug, thiserror::Error)]
 pub enum ComposeCliError {
     #[error(
-        "Docker Compose is not installed: neither `docker compose` (v2) nor `docker-compose` answers. Install the Compose plugin (Debian/Ubuntu: `sudo apt-get install docker-compose-plugin`)."
+        "Docker Compose is not installed: neither `docker compose` (v2) nor `docker-compose` answers. Install Compose v2: `apt-get install docker-compose-plugin` from Docker's own apt repository (https://docs.docker.com/engine/install/), or `apt-get install docker-compose-v2` on Ubuntu. Debian's own `docker-compose` package is the old v1, which hoist also uses (`apt-get install docker-compose`)."
     )]
     Missing,
     #[error("`{command}` did not finish within {secs} s.")]
