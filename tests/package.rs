@@ -37,15 +37,6 @@ fn version() -> &'static str {
     env!("CARGO_PKG_VERSION")
 }
 
-fn head_commit() -> String {
-    let out = Command::new("git")
-        .args(["rev-parse", "--short=12", "HEAD"])
-        .current_dir(repo_root())
-        .output()
-        .unwrap();
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
 /// The docker CLI and the Compose plugin of the host, to mount into a container as a server
 /// with Docker installed has them.
 fn host_docker_cli() -> (PathBuf, PathBuf) {
@@ -147,7 +138,7 @@ fn the_deb_installs_with_apt_on_a_fresh_debian_and_reads_a_stack() {
         out.contains(&format!(
             "version: hoist {} (commit {})",
             version(),
-            head_commit()
+            common::head_commit()
         )),
         "{out}"
     );
@@ -174,7 +165,11 @@ fn the_deb_installs_with_apt_on_a_fresh_debian_and_reads_a_stack() {
     let s = summary_in(&out);
     assert_eq!(s["pinned"], "0.1.9", "{s:#}");
     assert_eq!(s["running_version"], "0.1.9", "{s:#}");
-    assert_eq!(s["hoist"]["commit"], head_commit().as_str(), "{s:#}");
+    assert_eq!(
+        s["hoist"]["commit"],
+        common::head_commit().as_str(),
+        "{s:#}"
+    );
     assert!(out.contains("removed"), "{out}");
 }
 
@@ -206,7 +201,7 @@ fn the_static_binary_runs_on_an_older_debian_as_it_is() {
         out.contains(&format!(
             "version: hoist {} (commit {})",
             version(),
-            head_commit()
+            common::head_commit()
         )),
         "{out}"
     );
@@ -258,6 +253,6 @@ fn the_files_match_their_checksums_and_are_stripped_static_binaries() {
     assert!(arm.status.success(), "{arm:?}");
     assert_eq!(
         String::from_utf8_lossy(&arm.stdout).trim(),
-        format!("hoist {} (commit {})", version(), head_commit())
+        format!("hoist {} (commit {})", version(), common::head_commit())
     );
 }

@@ -7,17 +7,6 @@ use std::process::Command;
 
 use common::{TestStack, docker_available};
 
-/// The commit this checkout is at, as `build.rs` names it.
-fn head_commit() -> String {
-    let out = Command::new("git")
-        .args(["rev-parse", "--short=12", "HEAD"])
-        .current_dir(common::repo_root())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
 #[test]
 fn version_names_the_release_and_the_commit() {
     let out = Command::new(env!("CARGO_BIN_EXE_hoist"))
@@ -30,7 +19,7 @@ fn version_names_the_release_and_the_commit() {
         format!(
             "hoist {} (commit {})",
             env!("CARGO_PKG_VERSION"),
-            head_commit()
+            common::head_commit()
         )
     );
 }
@@ -55,7 +44,11 @@ fn healthy_stack_at_0_1_9_is_reported_and_ready() {
     assert_eq!(s["pinned"], "0.1.9");
     // A bug report pasted from `status --json` says which hoist it was.
     assert_eq!(s["hoist"]["version"], env!("CARGO_PKG_VERSION"), "{s:#}");
-    assert_eq!(s["hoist"]["commit"], head_commit().as_str(), "{s:#}");
+    assert_eq!(
+        s["hoist"]["commit"],
+        common::head_commit().as_str(),
+        "{s:#}"
+    );
     let services = s["services"].as_array().unwrap();
     let names: Vec<&str> = services
         .iter()

@@ -684,3 +684,14 @@ pub fn ready_version(stack: &TestStack) -> String {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
     v["version"].as_str().unwrap_or("").to_string()
 }
+
+/// The commit this checkout is at, as build.rs names it in `hoist --version`.
+pub fn head_commit() -> String {
+    let out = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(repo_root())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
