@@ -345,6 +345,9 @@ fn a_moving_tag_is_said_refused_as_a_target_and_gone_back_to_by_its_digest() {
     }
     let app = format!("{REGISTRY}/specivo/specivo");
     let moving = format!("edge-{}", std::process::id());
+    // The tag is 0.1.10's image under another name: held for the test, so that a test which
+    // removes 0.1.10 to count its download does not find its layers here.
+    let _images = common::images_in_use();
     retag_and_push(&format!("{app}:0.1.10"), &format!("{app}:{moving}"));
     let stack = TestStack::start("moving", &moving);
     assert_eq!(stack.health_version(), "0.1.10");
@@ -379,6 +382,10 @@ fn a_moving_tag_is_said_refused_as_a_target_and_gone_back_to_by_its_digest() {
     assert_eq!(stack.health_version(), "0.1.10");
     let pinned = stack.env_value("SPECIVO_VERSION");
     assert!(pinned.starts_with(&format!("{moving}@sha256:")), "{pinned}");
+    drop(stack);
+    let _ = Command::new("docker")
+        .args(["rmi", &format!("{app}:{moving}")])
+        .output();
 }
 
 /// An app whose database hoist is told not to dump (`database: none`) migrates during the

@@ -14,8 +14,8 @@ const GRAMMAR: &str = concat!(
     r"(?:(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::[0-9]+)?/)?",
     // Path components: lower-case alphanumerics joined by `.`, `_`, `__` or dashes.
     r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*",
-    r")(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?",
-    r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9A-Fa-f]{32,})?$",
+    r")(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?",
+    r"(?:@(?P<digest>[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9A-Fa-f]{32,}))?$",
 );
 
 fn grammar() -> Option<&'static regex::Regex> {
@@ -29,10 +29,28 @@ fn grammar() -> Option<&'static regex::Regex> {
     .as_ref()
 }
 
+/// An image reference's parts: registry and repository normalised as Docker does, and the tag
+/// and digest it names, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parts {
+    pub registry: String,
+    pub repository: String,
+    pub tag: Option<String>,
+    pub digest: Option<String>,
+}
+
 /// (registry, repository) of `image`, normalised as Docker does; None when it is not a
 /// reference.
 pub fn split(image: &str) -> Option<(String, String)> {
-    let name = grammar()?.captures(image)?.name("name")?.as_str();
+    parse(image).map(|p| (p.registry, p.repository))
+}
+
+/// The parts of `image`; None when it is not a reference.
+pub fn parse(image: &str) -> Option<Parts> {
+    let captures = grammar()?.captures(image)?;
+    let tag = captures.name("tag").map(|t| t.as_str().to_string());
+    let digest = captures.name("digest").map(|d| d.as_str().to_string());
+    let name = captures.name("name")?.as_str();
     if name.len() > 255 {
         return None;
     }
@@ -54,7 +72,12 @@ pub fn split(image: &str) -> Option<(String, String)> {
     } else {
         repository
     };
-    Some((registry, repository))
+    Some(Parts {
+        registry,
+        repository,
+        tag,
+        digest,
+    })
 }
 
 #[cfg(test)]
@@ -102,6 +125,22 @@ mod tests {
         assert_eq!(pair(&digest), is("docker.io", "library/redis"));
         let both = format!("quay.io/a/b_c__d-e:1.2@sha256:{}", "0f".repeat(32));
         assert_eq!(pair(&both), is("quay.io", "a/b_c__d-e"));
+    }
+
+    #[test]
+    fn the_tag_and_the_digest_are_kept() {
+        let p = parse("127.0.0.1:5000/specivo/specivo:0.1.10").unwrap();
+        assert_eq!(p.tag.as_deref(), Some("0.1.10"));
+        assert_eq!(p.digest, None);
+        // A port is not a tag.
+        let p = parse("127.0.0.1:5000/specivo/specivo").unwrap();
+        assert_eq!((p.tag, p.digest), (None, None));
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        let p = parse(&format!("ghcr.io/a/b:edge@{digest}")).unwrap();
+        assert_eq!(p.tag.as_deref(), Some("edge"));
+        assert_eq!(p.digest.as_deref(), Some(digest.as_str()));
+        let p = parse(&format!("redis@{digest}")).unwrap();
+        assert_eq!((p.tag, p.digest.as_deref()), (None, Some(digest.as_str())));
     }
 
     #[test]

@@ -159,7 +159,7 @@ pub async fn download_size(
     let mut total = 0u64;
     for image in images {
         let registry = Registry::for_image(image)?;
-        let info = registry.image(registry.tag()).await?;
+        let info = registry.pinned_image().await?;
         for (i, (digest, size)) in info.layers.iter().enumerate() {
             let present = info.diff_ids.get(i).is_some_and(|d| local.contains(d));
             if !present && seen.insert(digest.clone()) {

@@ -109,9 +109,22 @@ fn auth_for(registry: &str) -> Result<RegistryAuth, RegistryError> {
 impl Registry {
     /// For the repository of `image` (e.g. `127.0.0.1:5000/specivo/specivo:0.1.9`).
     pub fn for_image(image: &str) -> Result<Registry, RegistryError> {
-        let (registry, repository) = super::image_ref::split(image)
+        let parts = super::image_ref::parse(image)
             .ok_or_else(|| RegistryError::BadReference(image.to_string()))?;
-        let reference = Reference::with_tag(registry, repository, "latest".to_string());
+        // The image's own tag and digest, which `pinned_image` reads (a name alone is `latest`).
+        let reference = match (parts.tag, parts.digest) {
+            (Some(tag), Some(digest)) => {
+                Reference::with_tag_and_digest(parts.registry, parts.repository, tag, digest)
+            }
+            (None, Some(digest)) => {
+                Reference::with_digest(parts.registry, parts.repository, digest)
+            }
+            (tag, None) => Reference::with_tag(
+                parts.registry,
+                parts.repository,
+                tag.unwrap_or_else(|| "latest".to_string()),
+            ),
+        };
         let registry = reference.resolve_registry().to_string();
         let protocol = if is_loopback(&registry) {
             ClientProtocol::HttpsExcept(vec![registry.clone()])
@@ -142,8 +155,15 @@ impl Registry {
     }
 
     /// The tag the image reference named (`latest` when it named none).
-    pub fn tag(&self) -> &str {
-        self.reference.tag().unwrap_or("latest")
+    /// The image this registry was made for, at its digest when it names one, else its tag.
+    pub async fn pinned_image(&self) -> Result<ImageInfo, RegistryError> {
+        let what = self
+            .reference
+            .digest()
+            .or(self.reference.tag())
+            .unwrap_or("latest")
+            .to_string();
+        self.image_at(&self.reference, &what).await
     }
 
     fn error(&self, e: oci_client::errors::OciDistributionError) -> RegistryError {
@@ -257,11 +277,13 @@ impl Registry {
     /// The labels and layers of the image `tag` (for this machine's platform when it is an
     /// index).
     pub async fn image(&self, tag: &str) -> Result<ImageInfo, RegistryError> {
+        self.image_at(&self.with_tag(tag), tag).await
+    }
+
+    /// The labels and layers of the image at `reference`, called `tag` in errors.
+    async fn image_at(&self, reference: &Reference, tag: &str) -> Result<ImageInfo, RegistryError> {
         let (manifest, digest, config) = self
-            .answer(
-                self.client
-                    .pull_manifest_and_config(&self.with_tag(tag), &self.auth),
-            )
+            .answer(self.client.pull_manifest_and_config(reference, &self.auth))
             .await?;
         let config: serde_json::Value =
             serde_json::from_str(&config).map_err(|e| RegistryError::Protocol {

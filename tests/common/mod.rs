@@ -177,6 +177,14 @@ impl ImageUse {
     }
 }
 
+/// Held by a test that tags or pulls images outside a started stack (a stack holds it itself),
+/// so that a test removing images does not find them back under another name.
+pub struct ImagesInUse(#[allow(dead_code)] ImageUse);
+
+pub fn images_in_use() -> ImagesInUse {
+    ImagesInUse(ImageUse::shared())
+}
+
 impl Drop for ImageUse {
     fn drop(&mut self) {
         if let ImageUse::Shared(_) = self {
@@ -593,6 +601,11 @@ pub fn fixture_env(version: &str, port: u16, tag: &str) -> String {
 /// Removes `reference` from the engine so that the next use pulls it again; `-f` untags it even
 /// where a stopped container of another stack still refers to it. Fails the test if it stays.
 pub fn remove_image(reference: &str) {
+    let id = Command::new("docker")
+        .args(["image", "inspect", "--format", "{{.Id}}", reference])
+        .output()
+        .unwrap();
+    let id = String::from_utf8_lossy(&id.stdout).trim().to_string();
     let rmi = Command::new("docker")
         .args(["rmi", "-f", reference])
         .output()
@@ -603,6 +616,31 @@ pub fn remove_image(reference: &str) {
         .output()
         .unwrap();
     assert!(!inspect.status.success(), "{reference} is still here");
+    // Another tag of the same image keeps its layers here, and a download count would see
+    // none to fetch: a test that tags images must do so holding `images_in_use()`.
+    if !id.is_empty() {
+        let repository = reference.rsplit_once(':').map_or(reference, |(r, _)| r);
+        let others = Command::new("docker")
+            .args([
+                "images",
+                "--no-trunc",
+                "--format",
+                "{{.Repository}}:{{.Tag}} {{.ID}}",
+                "--filter",
+                &format!("reference={repository}:*"),
+            ])
+            .output()
+            .unwrap();
+        let others: Vec<String> = String::from_utf8_lossy(&others.stdout)
+            .lines()
+            .filter(|l| l.ends_with(&id))
+            .map(str::to_string)
+            .collect();
+        assert!(
+            others.is_empty(),
+            "{reference} was removed but the same image is still here as {others:?}"
+        );
+    }
 }
 
 /// Every regular file under `root` (symlinks not followed), sorted.
