@@ -122,7 +122,7 @@ pub fn file_name_part(database: &str) -> String {
 }
 
 /// `<name>-before-rollback-*.sql.gz` and `.dump.gz` in the backup dir (as
-/// `rollback::restore::keep_as_dump` names them).
+/// `steps::restore::keep_as_dump` names them).
 fn dumps(backup_dir: &Path, database: &str) -> Vec<KeptAside> {
     let clean = file_name_part(database);
     let prefix = format!("{clean}-before-rollback-");

@@ -10,11 +10,7 @@ mod half_done;
 mod keep;
 mod moved;
 pub mod repin;
-pub mod restore;
-mod restore_command;
 mod restore_dir;
-mod restore_mysql;
-mod restore_postgres;
 mod restore_run;
 mod verify;
 

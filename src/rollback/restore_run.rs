@@ -7,7 +7,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use super::Finished;
-use super::{DataArchive, Target, restore};
+use super::{DataArchive, Target};
 use crate::db::DbKind;
 use crate::probe::facts::{self, Facts};
 use crate::run::{Run, Step};
@@ -124,7 +124,7 @@ pub(super) async fn stop_and_restore(
             (Some(dump), Some(c)) => {
                 let keep = target.backup_dir.parent().unwrap_or(&facts.view.backup_dir);
                 let expected = manifest["database"]["revision"].as_str();
-                restore::restore_database(engine, &c.id, db, &dump, &stamp, keep, expected).await
+                crate::steps::restore::restore_database(engine, &c.id, db, &dump, &stamp, keep, expected).await
             }
             (None, _) => Err("the backup holds no database dump".to_string()),
             (_, None) => Err(format!(
@@ -179,7 +179,7 @@ fn put_back_directories(archives: &[DataArchive], aside: &[String]) -> Result<()
     let mut problems = Vec::new();
     for (a, moved) in archives.iter().zip(aside) {
         if a.source.starts_with('/')
-            && let Err(e) = restore::put_back(Path::new(&a.source), Path::new(moved))
+            && let Err(e) = crate::steps::restore::put_back(Path::new(&a.source), Path::new(moved))
         {
             problems.push(e);
         }
@@ -210,7 +210,7 @@ async fn move_aside(
     stamp: &str,
 ) -> Result<std::path::PathBuf, String> {
     if a.source.starts_with('/') {
-        return restore::move_aside(Path::new(&a.source), stamp);
+        return crate::steps::restore::move_aside(Path::new(&a.source), stamp);
     }
     let volume = container
         .mounts

@@ -5,6 +5,7 @@ pub mod engine_loss;
 pub mod left_behind;
 pub mod pull;
 pub mod restart;
+pub mod restore;
 pub mod smoke;
 pub mod stop;
 pub mod verify;

@@ -9,7 +9,7 @@
 //! kept dump. Everything runs as the app's own user, inside the database container.
 use std::path::Path;
 
-use super::restore::{DatabaseRestored, feed_dump, keep_as_dump, load_failure};
+use super::{DatabaseRestored, feed_dump, keep_as_dump, load_failure};
 use crate::docker::{Engine, exec};
 use crate::stack::detect::Database;
 
@@ -190,7 +190,7 @@ mod tests {
         assert_eq!(ident("we`ird"), "`we``ird`");
         assert_eq!(literal("o'b\\r"), "'o''b\\\\r'");
         assert_eq!(
-            super::super::restore::kept_dump_path(
+            super::super::kept_dump_path(
                 Path::new("/b"),
                 "app db",
                 "20261202T120000Z",

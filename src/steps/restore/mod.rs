@@ -1,6 +1,12 @@
 //! Putting a backup back: each data mount's current content moved aside (never deleted) and the
 //! archive extracted in its place; the database restored by its kind's own rules
-//! (`restore_postgres.rs`, `restore_mysql.rs`), the newer one always kept.
+//! (`postgres.rs`, `mysql.rs`, `command.rs` for a database restored by its commands or its
+//! API), the newer one always kept. Here, below the rollback, so that an upgrade's rehearsal
+//! loads the same dump the same way into its throwaway database.
+mod command;
+mod mysql;
+mod postgres;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -103,13 +109,13 @@ pub async fn restore_database(
 ) -> Result<DatabaseRestored, String> {
     match db.kind {
         DbKind::Postgres => {
-            super::restore_postgres::restore(engine, container, db, dump_gz, stamp).await
+            postgres::restore(engine, container, db, dump_gz, stamp).await
         }
         DbKind::Mysql => {
-            super::restore_mysql::restore(engine, container, db, dump_gz, stamp, keep_dir).await
+            mysql::restore(engine, container, db, dump_gz, stamp, keep_dir).await
         }
         DbKind::Command | DbKind::Surrealdb => {
-            super::restore_command::restore(
+            command::restore(
                 engine, container, db, dump_gz, stamp, keep_dir, expected,
             )
             .await
@@ -123,14 +129,14 @@ pub async fn restore_database(
 
 /// Where the newer database's dump is kept: `<keep_dir>/<name>-before-rollback-<stamp>.<ext>`
 /// (`probe::kept_aside` lists them by that shape).
-pub(super) fn kept_dump_path(keep_dir: &Path, name: &str, stamp: &str, ext: &str) -> PathBuf {
+pub(crate) fn kept_dump_path(keep_dir: &Path, name: &str, stamp: &str, ext: &str) -> PathBuf {
     let clean = crate::probe::kept_aside::file_name_part(name);
     keep_dir.join(format!("{clean}-before-rollback-{stamp}.{ext}"))
 }
 
 /// Keeps the current database as a verified dump (`kept_dump_path`) before a restore touches
 /// it, never over an existing file. Err: nothing was touched.
-pub(super) async fn keep_as_dump(
+pub(crate) async fn keep_as_dump(
     engine: &Engine,
     container: &str,
     db: &Database,
@@ -153,7 +159,7 @@ pub(super) async fn keep_as_dump(
 
 /// The dump, gunzipped on a blocking thread, as chunks for a command's stdin. The task ends
 /// when the file is read or the receiver is gone.
-pub(super) fn feed_dump(
+pub(crate) fn feed_dump(
     dump_gz: &Path,
 ) -> (
     tokio::sync::mpsc::Receiver<bytes::Bytes>,
@@ -179,7 +185,7 @@ pub(super) fn feed_dump(
 }
 
 /// Why feeding a command the dump failed, if it did: the command, the file, or its exit code.
-pub(super) async fn load_failure(
+pub(crate) async fn load_failure(
     loaded: Result<crate::docker::exec::ExecOutcome, crate::docker::DockerError>,
     reader: tokio::task::JoinHandle<std::io::Result<()>>,
     dump_gz: &Path,

@@ -6,7 +6,7 @@
 //! the kept dump, and what state the database is in is said.
 use std::path::Path;
 
-use super::restore::{DatabaseRestored, feed_dump, keep_as_dump, load_failure};
+use super::{DatabaseRestored, feed_dump, keep_as_dump, load_failure};
 use crate::db::DbKind;
 use crate::docker::{Engine, exec};
 use crate::stack::detect::Database;

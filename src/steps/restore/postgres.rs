@@ -3,7 +3,7 @@
 //! aside and the restored one renamed into its place.
 use std::path::Path;
 
-use super::restore::{DatabaseRestored, feed_dump, load_failure};
+use super::{DatabaseRestored, feed_dump, load_failure};
 use crate::docker::{Engine, exec};
 use crate::stack::detect::Database;
 
