@@ -66,6 +66,11 @@ pub enum Command {
         /// verify after each; `direct`: jump straight to the version
         #[arg(long, value_enum, default_value_t = UpgradePath::Steps)]
         path: UpgradePath,
+        /// First try the upgrade on a throwaway copy of the app (its database loaded from the
+        /// new backup, its data copied, no ports, no way out of its network), removed after;
+        /// the real upgrade follows only if the copy verified, and with --yes or a confirmation
+        #[arg(long, conflicts_with = "dry_run")]
+        rehearse: bool,
     },
     /// Roll back the last (or a given) upgrade: re-pin, or restore the backup first when the
     /// schema changed (a restore needs --yes or a confirmation)

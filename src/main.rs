@@ -59,8 +59,19 @@ fn main() -> ExitCode {
         return ExitCode::from(1);
     };
     tracing::info!(?command, project_dir = %ctx.paths.project_dir.display(), "hoist {} started", hoist::build_info::LONG);
-    if let Command::Upgrade { to, dry_run, path } = &command {
-        return upgrade(&runtime, &ctx, &cli.global, to, *dry_run, path);
+    if let Command::Upgrade {
+        to,
+        dry_run,
+        path,
+        rehearse,
+    } = &command
+    {
+        let how = UpgradeHow {
+            dry_run: *dry_run,
+            rehearse: *rehearse,
+            path: *path,
+        };
+        return upgrade(&runtime, &ctx, &cli.global, to, &how);
     }
     if let Command::Rollback { run } = &command {
         let json = cli.global.json;
@@ -168,15 +179,22 @@ fn generated(command: &Command) -> Option<ExitCode> {
     }
 }
 
+/// How `hoist upgrade` was asked to go.
+struct UpgradeHow {
+    dry_run: bool,
+    rehearse: bool,
+    path: cli::UpgradePath,
+}
+
 /// `hoist upgrade`, headless: an interrupted run to the same version is continued.
 fn upgrade(
     runtime: &tokio::runtime::Runtime,
     ctx: &Context,
     global: &cli::Global,
     to: &str,
-    dry_run: bool,
-    path: &cli::UpgradePath,
+    how: &UpgradeHow,
 ) -> ExitCode {
+    let (dry_run, path) = (how.dry_run, &how.path);
     let json = global.json;
     // An interrupted run to the same version, which had already changed the stack, is
     // continued (with its backup) rather than started again over a half-upgraded app.
@@ -209,6 +227,7 @@ fn upgrade(
         },
         stop: stop.clone(),
         resume,
+        rehearse: how.rehearse,
     };
     let answers = hoist::run::Headless(global.yes);
     headless::run_engine(runtime, json, answers, "upgrade", stop, |tx| async move {

@@ -72,6 +72,7 @@ fn upgrade(
             path,
             stop,
             resume: None,
+            rehearse: false,
         };
         let finished = hoist::recovery::upgrade(&ctx, &request, &tx).await;
         drop(tx);

@@ -128,8 +128,23 @@ impl ComposeInvocation {
         timeout: Duration,
         on_line: &mut (dyn FnMut(String) + Send),
     ) -> Result<(), ComposeCliError> {
+        self.up_services(tool, timeout, &[], on_line).await
+    }
+
+    /// `compose up -d SERVICE…` (every service when `services` is empty), as `up`.
+    pub async fn up_services(
+        &self,
+        tool: &ComposeTool,
+        timeout: Duration,
+        services: &[String],
+        on_line: &mut (dyn FnMut(String) + Send),
+    ) -> Result<(), ComposeCliError> {
         use tokio::io::AsyncReadExt;
-        let shown = "docker compose up -d".to_string();
+        let shown = if services.is_empty() {
+            "docker compose up -d".to_string()
+        } else {
+            format!("docker compose up -d {}", services.join(" "))
+        };
         let spawn_error = |e: std::io::Error| ComposeCliError::Spawn {
             command: shown.clone(),
             reason: e.to_string(),
@@ -138,7 +153,7 @@ impl ComposeInvocation {
         let reader = output.reopen().map_err(spawn_error)?;
         let writer = output.as_file().try_clone().map_err(spawn_error)?;
         let mut cmd = self.command(tool);
-        cmd.args(["up", "-d"]);
+        cmd.args(["up", "-d"]).args(services);
         // Plain progress lines, not a redrawn TTY view.
         cmd.env("COMPOSE_PROGRESS", "plain")
             .env("COMPOSE_ANSI", "never")
@@ -237,6 +252,34 @@ impl ComposeInvocation {
             }
         }
         out
+    }
+
+    /// Compose's whole view of the project (`compose config --format json`): the files merged,
+    /// `.env` and `env_file:` read in, paths made absolute. Err: Compose's own words (v1 cannot
+    /// print it).
+    pub async fn config_json(&self, tool: &ComposeTool) -> Result<serde_json::Value, String> {
+        if matches!(tool, ComposeTool::V1 { .. }) {
+            return Err("docker-compose v1 cannot print the project's model (`config --format json`); install the Compose v2 plugin".into());
+        }
+        let mut cmd = self.command(tool);
+        cmd.args(["config", "--format", "json"]);
+        let out = tokio::time::timeout(PROBE_TIMEOUT, cmd.output())
+            .await
+            .map_err(|_| {
+                format!(
+                    "`docker compose config` did not answer within {} s",
+                    PROBE_TIMEOUT.as_secs()
+                )
+            })?
+            .map_err(|e| format!("`docker compose config` could not run: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "`docker compose config` failed: {}",
+                crate::redact::mask(String::from_utf8_lossy(&out.stderr).trim())
+            ));
+        }
+        serde_json::from_slice(&out.stdout)
+            .map_err(|e| format!("`docker compose config` printed no model hoist can read: {e}"))
     }
 
     /// `compose config --quiet`: Ok(None) when Compose accepts the files, Ok(Some(its words)) when not.

@@ -10,6 +10,7 @@ pub mod exec;
 pub mod images;
 pub mod logs;
 pub mod pull_tally;
+pub mod rehearsals;
 pub mod volumes;
 
 pub use containers::{ContainerInfo, Health, Mount, last_log_lines, stack_containers};

@@ -42,7 +42,8 @@ pub async fn move_aside(
         "cp -a /volume/. /aside/ && find /volume -mindepth 1 -maxdepth 1 -exec rm -rf {} +";
     let mut last = String::from("no image to run the copy with");
     for image in images {
-        match run_once(engine, image, script, name, &aside).await {
+        let binds = vec![format!("{name}:/volume"), format!("{aside}:/aside")];
+        match run_once(engine, image, script, binds, "volume-restore").await {
             Ok(()) => return Ok(aside),
             Err(e) => last = e,
         }
@@ -52,14 +53,47 @@ pub async fn move_aside(
     ))
 }
 
-/// Runs `sh -c script` in a new container of `image` with `volume` at /volume and `aside` at
-/// /aside, waits for it, and removes it.
+/// Makes the volume `name` (with `labels`) and copies into it everything in `source`, a host
+/// directory or a volume, mounted read-only (owners, modes and timestamps kept). Tries each of
+/// `images` until one has a shell. Err: why not (the new volume may exist, half filled).
+pub async fn copy_into_new(
+    engine: &Engine,
+    source: &str,
+    name: &str,
+    labels: HashMap<String, String>,
+    images: &[String],
+) -> Result<(), String> {
+    engine
+        .docker
+        .create_volume(bollard::models::VolumeCreateRequest {
+            name: Some(name.to_string()),
+            labels: Some(labels),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| DockerError::api(format!("create volume {name}"), e).to_string())?;
+    let script = "cp -a /volume/. /aside/";
+    let mut last = String::from("no image to run the copy with");
+    for image in images {
+        let binds = vec![format!("{source}:/volume:ro"), format!("{name}:/aside")];
+        match run_once(engine, image, script, binds, "rehearsal-copy").await {
+            Ok(()) => return Ok(()),
+            Err(e) => last = e,
+        }
+    }
+    Err(format!(
+        "{source} could not be copied into volume {name}: {last}"
+    ))
+}
+
+/// Runs `sh -c script` in a new container of `image` with `binds`, without a network, waits
+/// for it, and removes it.
 async fn run_once(
     engine: &Engine,
     image: &str,
     script: &str,
-    volume: &str,
-    aside: &str,
+    binds: Vec<String>,
+    what: &str,
 ) -> Result<(), String> {
     let docker = &engine.docker;
     let body = bollard::models::ContainerCreateBody {
@@ -70,10 +104,10 @@ async fn run_once(
         network_disabled: Some(true),
         labels: Some(HashMap::from([(
             "io.hoist.helper".to_string(),
-            "volume-restore".to_string(),
+            what.to_string(),
         )])),
         host_config: Some(bollard::models::HostConfig {
-            binds: Some(vec![format!("{volume}:/volume"), format!("{aside}:/aside")]),
+            binds: Some(binds),
             ..Default::default()
         }),
         ..Default::default()

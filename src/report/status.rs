@@ -33,6 +33,28 @@ pub async fn run(ctx: &Context) -> Output {
             output.text.push_str(&format!("  {}\n", k.words()));
         }
     }
+    // A rehearsal (`upgrade --rehearse`) runs now, or a hoist killed during one left it.
+    let rehearsals = match &facts.docker {
+        Ok(d) => crate::docker::rehearsals::of_project(&d.engine, &facts.view.project)
+            .await
+            .unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
+    if let Some(summary) = output.events.last_mut() {
+        summary["rehearsals"] = json!(
+            rehearsals
+                .iter()
+                .map(|(name, running)| json!({"name": name, "running_containers": running}))
+                .collect::<Vec<_>>()
+        );
+    }
+    for (name, running) in &rehearsals {
+        output.text = format!(
+            "Note      a rehearsal of this project is in Docker: {name} ({running} container{} running), a throwaway copy an `upgrade --rehearse` makes and removes; if no hoist is at work, one was stopped outright during it, and the next `hoist upgrade` removes it\n{}",
+            if *running == 1 { "" } else { "s" },
+            output.text
+        );
+    }
     for said in left_stopped.iter().rev() {
         output.text = format!("Attention {said}\n{}", output.text);
     }

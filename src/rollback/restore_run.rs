@@ -124,7 +124,10 @@ pub(super) async fn stop_and_restore(
             (Some(dump), Some(c)) => {
                 let keep = target.backup_dir.parent().unwrap_or(&facts.view.backup_dir);
                 let expected = manifest["database"]["revision"].as_str();
-                crate::steps::restore::restore_database(engine, &c.id, db, &dump, &stamp, keep, expected).await
+                crate::steps::restore::restore_database(
+                    engine, &c.id, db, &dump, &stamp, keep, expected,
+                )
+                .await
             }
             (None, _) => Err("the backup holds no database dump".to_string()),
             (_, None) => Err(format!(

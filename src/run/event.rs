@@ -11,6 +11,8 @@ pub enum Step {
     Target,
     Backup,
     Pull,
+    /// The upgrade tried first on a throwaway copy of the app (`--rehearse`).
+    Rehearse,
     Pin,
     Restart,
     Watch,
@@ -30,6 +32,7 @@ impl Step {
             Step::Target => "target",
             Step::Backup => "backup",
             Step::Pull => "pull",
+            Step::Rehearse => "rehearse",
             Step::Pin => "pin",
             Step::Restart => "restart",
             Step::Watch => "watch",

@@ -111,6 +111,10 @@ pub struct UpgradeSummary {
     /// The checks beyond HTTP (`steps::checks::Outcome`s), when the stack has any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checks: Option<Value>,
+    /// The rehearsal on a throwaway copy (`--rehearse`): whether it passed, its migrations and
+    /// their time, the schema it reached, what differed from the real app, its cost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rehearsal: Option<Value>,
     /// The app's downtime over all hops (null when one restart's could not be measured).
     #[serde(
         default,
@@ -174,6 +178,7 @@ impl UpgradeSummary {
             fingerprint_after: None,
             smoke: None,
             checks: None,
+            rehearsal: None,
             config_changes: None,
             downtime_ms: None,
             failure: None,

@@ -395,6 +395,7 @@ fn spawn_engine(
             path: PathMode::Steps,
             stop,
             resume,
+            rehearse: false,
         };
         crate::recovery::upgrade(&ctx, &request, &events).await
     }))

@@ -77,7 +77,8 @@ impl Stage {
             Step::Preflight | Step::Target | Step::CheckBackup => Stage::HealthCheck,
             Step::Backup => Stage::Backup,
             Step::Pin => Stage::PinVersion,
-            Step::Pull => Stage::Pull,
+            // The wizard does not offer a rehearsal yet: one started headless shows with the pull.
+            Step::Pull | Step::Rehearse => Stage::Pull,
             Step::Restart | Step::Stop | Step::RestoreData | Step::RestoreDatabase => {
                 Stage::Restart
             }

@@ -444,7 +444,11 @@ async fn up_and_gather(
 
 /// The schema before and after, and every table's rows against the backup's (none may be
 /// lost). Returns the problems.
-fn data_checks(run: &Run<'_>, schema_before: Option<&DbProbe>, after: &Facts) -> Vec<String> {
+pub(super) fn data_checks(
+    run: &Run<'_>,
+    schema_before: Option<&DbProbe>,
+    after: &Facts,
+) -> Vec<String> {
     let mut problems = Vec::new();
     let schema_after = after.db.as_ref().and_then(|r| r.as_ref().ok());
     if let (Some(before), Some(now)) = (schema_before, schema_after) {

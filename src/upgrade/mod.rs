@@ -9,6 +9,7 @@ mod hop;
 mod observe;
 mod plan;
 mod preflight;
+mod rehearse;
 mod resume;
 mod target;
 
@@ -42,6 +43,9 @@ pub struct Request {
     /// Continue this interrupted run (its pin was written): no new backup, the run's backup
     /// kept for a rollback, unhealthy app services expected.
     pub resume: Option<String>,
+    /// Try the upgrade on a throwaway copy first (`rehearse/`); the real one follows only if
+    /// the copy verified, and on a second yes.
+    pub rehearse: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -213,7 +217,8 @@ async fn prepare_and_run(
     let question = Question::Upgrade {
         text: format!("Upgrade {} from {from} to {to}?", facts.view.project),
     };
-    if !run.ask(question).await {
+    // A rehearsal changes nothing of the app: the question comes once it has passed.
+    if !req.rehearse && !run.ask(question).await {
         // A "no" in the wizard, or a headless run without --yes.
         return refused(
             3,
@@ -381,7 +386,7 @@ async fn journaled<'j>(
         to,
         hops,
         to_pull,
-        &req.stop,
+        req,
         resumed.as_ref().and_then(|r| r.backup.clone()),
         estimate_bytes,
     )
@@ -447,10 +452,11 @@ async fn upgrade(
     to: &str,
     hops: &[(String, BTreeMap<String, String>)],
     to_pull: &[String],
-    stop: &Stop,
+    req: &Request,
     resume_backup: Option<PathBuf>,
     estimate_bytes: u64,
 ) -> Finished {
+    let stop = &req.stop;
     let engine = &docker.engine;
     let services = crate::probe::services::services(facts);
     let running_version = crate::probe::services::running_version(&services);
@@ -465,6 +471,9 @@ async fn upgrade(
 
     // A restart of the Docker daemon from here on is waited out and the step done again.
     let engine_loss = &EngineLoss::start(engine, stack.settings.timeout_engine);
+    for said in rehearse::clear_left_behind(ctx, engine, &facts.view.project).await {
+        run.progress(Step::Preflight, said);
+    }
     let BackedUp {
         dir: backup_dir,
         taken,
@@ -533,6 +542,21 @@ async fn upgrade(
         };
     }
 
+    if req.rehearse && !resuming {
+        let rehearsal = rehearse::Rehearsal {
+            ctx,
+            stack,
+            facts,
+            engine_loss,
+            backup_dir: &backup_dir,
+            hops,
+            stop,
+        };
+        if let Err(finished) = rehearse_first(run, &rehearsal, from, to, &mut summary).await {
+            return *finished;
+        }
+    }
+
     // Each hop: pin, restart, watch, verify. From the first pin on, a failure leaves the stack
     // changed, and says how.
     let journey = hop::Journey {
@@ -546,6 +570,64 @@ async fn upgrade(
         schema_before,
     };
     hop::run_hops(&journey, run, hops, stop, to, summary).await
+}
+
+/// The rehearsal, then the user's go for the real upgrade. Err: how the run ends instead (a
+/// failed rehearsal, a stop, no go), with nothing of the real app changed.
+async fn rehearse_first(
+    run: &mut Run<'_>,
+    r: &rehearse::Rehearsal<'_>,
+    from: &str,
+    to: &str,
+    summary: &mut UpgradeSummary,
+) -> Result<(), Box<Finished>> {
+    let project = &r.facts.view.project;
+    let rehearsed = rehearse::rehearse(run, r).await;
+    summary.rehearsal = Some(rehearsed.report.clone());
+    let unchanged = format!(
+        "Nothing of the real app was changed: {project} still runs {from}, .env is as it was; the backup just taken is in {}",
+        r.backup_dir.display()
+    );
+    let end = |exit_code: u8, outcome: Outcome, sentence: String, summary: &mut UpgradeSummary| {
+        summary.outcome = outcome;
+        summary.exit_code = exit_code;
+        summary.error = Some(sentence.clone());
+        Box::new(Finished {
+            exit_code,
+            sentence,
+            summary: summary.clone(),
+        })
+    };
+    if !rehearsed.passed {
+        summary.failure = Some(rehearsed.sentence.clone());
+        if !rehearsed.evidence.is_empty() {
+            summary.evidence = Some(rehearsed.evidence.clone());
+        }
+        let sentence = format!(
+            "{}. {unchanged}. The copy was removed; its last log lines are above. Report them to the project, and wait for a release that fixes this.",
+            rehearsed.sentence
+        );
+        return Err(end(1, Outcome::Failed, sentence, summary));
+    }
+    if r.stop.requested() {
+        let sentence = format!(
+            "{} after {}. {unchanged}. Run the upgrade again when you are ready.",
+            r.stop.stopped_words(),
+            rehearsed.sentence
+        );
+        return Err(end(3, Outcome::Stopped, sentence, summary));
+    }
+    let question = Question::Upgrade {
+        text: format!("The rehearsal passed. Upgrade {project} from {from} to {to} now?"),
+    };
+    if !run.ask(question).await {
+        let sentence = format!(
+            "{}. The real upgrade was not confirmed (without the wizard, --yes confirms it). {unchanged}.",
+            rehearsed.sentence
+        );
+        return Err(end(3, Outcome::Refused, sentence, summary));
+    }
+    Ok(())
 }
 
 /// Why `--to latest` (or `release`, `16`) is refused, with the exact version it stands for now

@@ -108,17 +108,10 @@ pub async fn restore_database(
     expected: Option<&str>,
 ) -> Result<DatabaseRestored, String> {
     match db.kind {
-        DbKind::Postgres => {
-            postgres::restore(engine, container, db, dump_gz, stamp).await
-        }
-        DbKind::Mysql => {
-            mysql::restore(engine, container, db, dump_gz, stamp, keep_dir).await
-        }
+        DbKind::Postgres => postgres::restore(engine, container, db, dump_gz, stamp).await,
+        DbKind::Mysql => mysql::restore(engine, container, db, dump_gz, stamp, keep_dir).await,
         DbKind::Command | DbKind::Surrealdb => {
-            command::restore(
-                engine, container, db, dump_gz, stamp, keep_dir, expected,
-            )
-            .await
+            command::restore(engine, container, db, dump_gz, stamp, keep_dir, expected).await
         }
         DbKind::Sqlite => Err(format!(
             "service {} keeps its database in an SQLite file, which comes back with the data it is in, not from a dump",

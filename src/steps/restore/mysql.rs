@@ -190,12 +190,7 @@ mod tests {
         assert_eq!(ident("we`ird"), "`we``ird`");
         assert_eq!(literal("o'b\\r"), "'o''b\\\\r'");
         assert_eq!(
-            super::super::kept_dump_path(
-                Path::new("/b"),
-                "app db",
-                "20261202T120000Z",
-                "sql.gz"
-            ),
+            super::super::kept_dump_path(Path::new("/b"), "app db", "20261202T120000Z", "sql.gz"),
             Path::new("/b/app_db-before-rollback-20261202T120000Z.sql.gz")
         );
     }

@@ -1,0 +1,232 @@
+//! `hoist upgrade --rehearse` on the test bed: the upgrade tried first on a throwaway copy (the
+//! database loaded from the new backup, the data copied, no ports, its own internal network).
+//! A broken release and a migration that fails half way stop before anything of the real app
+//! changed; a good one proceeds; a hoist killed outright during a rehearsal leaves nothing the
+//! next one does not remove.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{TestStack, db_state, docker_available};
+
+/// Everything in Docker labelled as a rehearsal of `project`: containers, volumes, networks.
+fn rehearsal_things(project: &str) -> Vec<String> {
+    let filter = format!("label=io.hoist.rehearsal-of={project}");
+    let mut out = Vec::new();
+    for args in [
+        vec!["ps", "-aq", "--filter", &filter],
+        vec!["volume", "ls", "-q", "--filter", &filter],
+        vec!["network", "ls", "-q", "--filter", &filter],
+    ] {
+        let o = Command::new("docker").args(&args).output().unwrap();
+        assert!(o.status.success(), "docker {args:?}: {o:?}");
+        out.extend(
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .map(|l| format!("{} {l}", args[0])),
+        );
+    }
+    out
+}
+
+/// The real app as it is: its containers' ids, `.env`, and the database's revision and rows.
+fn real_app(stack: &TestStack) -> (Vec<String>, String, String, Vec<(String, u64)>) {
+    let ids = Command::new("docker")
+        .args([
+            "ps",
+            "-aq",
+            "--no-trunc",
+            "--filter",
+            &format!("label=com.docker.compose.project={}", stack.project),
+        ])
+        .output()
+        .unwrap();
+    let mut ids: Vec<String> = String::from_utf8_lossy(&ids.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    ids.sort();
+    let env = std::fs::read_to_string(stack.dir.join(".env")).unwrap();
+    let (revision, rows) = db_state(stack);
+    (ids, env, revision, rows.into_iter().collect())
+}
+
+#[test]
+fn a_good_release_rehearses_then_upgrades_on_the_go_and_leaves_no_copy() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start("rehgood", "0.1.11");
+    let before = real_app(&stack);
+
+    // Without --yes: the rehearsal runs, then the real upgrade waits for a go.
+    let asked = stack.hoist(&["upgrade", "--to", "0.1.12", "--rehearse", "--json"]);
+    asked.assert_no_panic();
+    assert_eq!(asked.code, 3, "{asked:?}");
+    let s = asked.summary();
+    assert_eq!(s["rehearsal"]["passed"], true, "{s:#}");
+    assert!(
+        s["error"].as_str().unwrap().contains("was not confirmed"),
+        "{s:#}"
+    );
+    // 0.1.12's migrations ran on the copy, reached 0022, and were seen.
+    assert_eq!(s["rehearsal"]["hops"][0]["schema_after"], "0022", "{s:#}");
+    assert!(
+        !s["rehearsal"]["migrations"].as_array().unwrap().is_empty(),
+        "{s:#}"
+    );
+    assert_eq!(s["rehearsal"]["removed"], true, "{s:#}");
+    assert_eq!(real_app(&stack), before, "the real app changed");
+    assert_eq!(rehearsal_things(&stack.project), Vec::<String>::new());
+
+    // With --yes: rehearsal, then the real upgrade.
+    let run = stack.hoist(&["upgrade", "--to", "0.1.12", "--rehearse", "--yes", "--json"]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 0, "{run:?}");
+    let s = run.summary();
+    assert_eq!(s["rehearsal"]["passed"], true, "{s:#}");
+    assert_eq!(stack.health_version(), "0.1.12");
+    // The rehearsal came before the pin: nothing of the real app moved until it passed.
+    let steps: Vec<String> = s["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|st| st["step"].as_str().unwrap().to_string())
+        .collect();
+    let at = |name: &str| steps.iter().position(|s| s == name).unwrap();
+    assert!(
+        at("backup") < at("rehearse") && at("rehearse") < at("pin"),
+        "{steps:?}"
+    );
+    assert_eq!(rehearsal_things(&stack.project), Vec::<String>::new());
+    // No port of the copy was ever published, and the real app kept its own.
+    assert_eq!(db_state(&stack).0, "0022");
+}
+
+/// A release that fails on the copy stops the run with the real app as it was.
+fn fails_on_the_copy(tag: &str, to: &str, words: &str) {
+    let stack = TestStack::start(tag, "0.1.9");
+    let before = real_app(&stack);
+    let run = stack.hoist(&[
+        "upgrade",
+        "--to",
+        to,
+        "--path",
+        "direct",
+        "--rehearse",
+        "--yes",
+        "--json",
+    ]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 1, "{run:?}");
+    let s = run.summary();
+    assert_eq!(s["rehearsal"]["passed"], false, "{s:#}");
+    assert_eq!(s["changed"], serde_json::Value::Null, "{s:#}");
+    let sentence = s["error"].as_str().unwrap();
+    assert!(sentence.contains(words), "{sentence}");
+    assert!(
+        sentence.contains("Nothing of the real app was changed"),
+        "{sentence}"
+    );
+    // Same containers, same .env, same schema and rows; no pin, restart or rollback ran.
+    assert_eq!(real_app(&stack), before, "the real app changed");
+    assert_eq!(stack.health_version(), "0.1.9");
+    for step in s["steps"].as_array().unwrap() {
+        assert!(
+            !["pin", "restart", "stop", "restore_data"].contains(&step["step"].as_str().unwrap()),
+            "{step}"
+        );
+    }
+    assert_eq!(rehearsal_things(&stack.project), Vec::<String>::new());
+}
+
+#[test]
+fn a_release_that_crash_loops_fails_on_the_copy_and_the_real_app_is_untouched() {
+    if !docker_available() {
+        return;
+    }
+    fails_on_the_copy("rehbroken", "0.1.13", "crash-looping");
+}
+
+#[test]
+fn a_migration_that_fails_half_way_fails_on_the_copy_and_the_real_app_is_untouched() {
+    if !docker_available() {
+        return;
+    }
+    fails_on_the_copy("rehhalf", "0.1.14", "the rehearsal failed");
+}
+
+#[test]
+fn a_rehearsal_killed_outright_is_named_by_status_and_removed_by_the_next_upgrade() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start("rehkill", "0.1.9");
+    let mut child = stack
+        .hoist_command(&["upgrade", "--to", "0.1.10", "--rehearse", "--yes", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed once the copy's containers run (Compose has started them).
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let mut rehearsing = false;
+    for line in stdout.lines() {
+        let line = line.unwrap();
+        rehearsing |= line.contains("\"rehearse\"");
+        if !rehearsing {
+            continue;
+        }
+        let running = Command::new("docker")
+            .args([
+                "ps",
+                "-q",
+                "--filter",
+                &format!("label=io.hoist.rehearsal-of={}", stack.project),
+            ])
+            .output()
+            .unwrap();
+        if !running.stdout.is_empty() || Instant::now() > deadline {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !rehearsal_things(&stack.project).is_empty(),
+        "the kill came too late: nothing of the rehearsal was there"
+    );
+
+    let status = stack.hoist(&["status", "--json"]);
+    let rehearsals = status.summary()["rehearsals"].clone();
+    assert_eq!(rehearsals.as_array().unwrap().len(), 1, "{rehearsals}");
+    let human = stack.hoist(&["status"]);
+    assert!(
+        human
+            .stdout
+            .contains("a rehearsal of this project is in Docker"),
+        "{human:?}"
+    );
+    // The real app was never touched.
+    assert_eq!(stack.health_version(), "0.1.9");
+    assert_eq!(stack.env_value("SPECIVO_VERSION"), "0.1.9");
+
+    let run = stack.hoist(&["upgrade", "--to", "0.1.10", "--yes"]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.contains("an earlier hoist left behind")
+            || run.stderr.contains("an earlier hoist left behind"),
+        "{run:?}"
+    );
+    assert_eq!(rehearsal_things(&stack.project), Vec::<String>::new());
+    let left = std::fs::read_dir(stack.state_dir.join("rehearsals"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(left, 0, "the rehearsal's files were left in the state dir");
+}
