@@ -4,21 +4,27 @@
 //! the app's data, no published ports, no way out of its network; restarted, watched and
 //! verified by the same steps as the real upgrade; then removed whatever happened. What a hoist
 //! killed outright left is removed by the next upgrade of the project (`clear_left_behind`).
+mod data;
+mod leftovers;
 mod model;
+mod report;
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use data::{copy_data, database_from_dump};
+pub(super) use leftovers::clear_left_behind;
+use leftovers::{rehearsal_name, teardown};
+use report::{Failed, Found, Seen};
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
 
 use serde_json::{Value, json};
 
 use crate::context::Context;
 use crate::docker::compose_cli;
-use crate::docker::rehearsals::{LABEL, LABEL_OF};
 use crate::probe::facts::{self, Facts, StackView};
 use crate::run::{Event, Run, Step, Stop};
 use crate::stack::Stack;
-use crate::stack::compose::MountKind;
 use crate::steps::engine_loss::EngineLoss;
 use crate::steps::restart::{WatchUntil, restart_and_watch};
 
@@ -41,63 +47,6 @@ pub(super) struct Rehearsal<'a> {
     pub(super) backup_dir: &'a Path,
     pub(super) hops: &'a [(String, BTreeMap<String, String>)],
     pub(super) stop: &'a Stop,
-}
-
-/// Removes what earlier rehearsals of this project left in Docker (a hoist killed outright
-/// during one) and in the state dir. Returns what to tell the user.
-pub(super) async fn clear_left_behind(
-    ctx: &Context,
-    engine: &crate::docker::Engine,
-    project: &str,
-) -> Vec<String> {
-    let mut said = Vec::new();
-    match crate::docker::rehearsals::of_project(engine, project).await {
-        Ok(left) => {
-            for (name, _) in left {
-                match crate::docker::rehearsals::remove(engine, &name).await {
-                    Ok(()) => said.push(format!(
-                        "removed the rehearsal {name} an earlier hoist left behind"
-                    )),
-                    Err(e) => said.push(e),
-                }
-            }
-        }
-        Err(e) => said.push(format!(
-            "hoist could not look for rehearsals left behind: {e}"
-        )),
-    }
-    if let Ok(entries) = std::fs::read_dir(ctx.state_dir.join("rehearsals")) {
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().to_string();
-            if rehearsal_of(&name) == Some(project) {
-                let _ = std::fs::remove_dir_all(entry.path());
-            }
-        }
-    }
-    said
-}
-
-/// The rehearsal's Compose project name: not a name the user's projects take
-/// (`hoist-rehearsal-` and a random part first), the real project's name last.
-fn rehearsal_name(project: &str) -> String {
-    // Whole: the next upgrade finds this project's leftovers by the name's end.
-    format!("hoist-rehearsal-{:06x}-{project}", rand_part())
-}
-
-/// The project a rehearsal's name was made for (`rehearsal_name`).
-fn rehearsal_of(name: &str) -> Option<&str> {
-    let rest = name.strip_prefix("hoist-rehearsal-")?;
-    let (random, project) = rest.split_once('-')?;
-    (random.len() == 6 && random.bytes().all(|b| b.is_ascii_hexdigit())).then_some(project)
-}
-
-/// A few random hex digits (the clock's nanoseconds and the pid: enough not to meet another).
-fn rand_part() -> u32 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    (nanos ^ std::process::id().rotate_left(12)) & 0xff_ffff
 }
 
 /// Runs the rehearsal and removes it, whatever happened. Its steps show as progress of
@@ -180,105 +129,6 @@ pub(super) async fn rehearse(run: &mut Run<'_>, r: &Rehearsal<'_>) -> Rehearsed 
     run.finish(Step::Rehearse, step, rehearsed.passed, words)
         .await;
     rehearsed
-}
-
-/// What the inner run's events tell the outer run, and what the report keeps of them.
-#[derive(Default)]
-struct Seen {
-    migrations: Vec<Value>,
-    evidence: BTreeMap<String, Vec<String>>,
-}
-
-impl Seen {
-    fn forward(&mut self, run: &Run<'_>, e: Event) {
-        let say = |m: String| run.progress(Step::Rehearse, m);
-        match e {
-            Event::StepStarted { step, what } => say(format!("{}: {what}", step.name())),
-            Event::StepFinished {
-                step,
-                status,
-                message,
-                ..
-            } => say(format!(
-                "{} {status}{}",
-                step.name(),
-                message.map(|m| format!(": {m}")).unwrap_or_default()
-            )),
-            Event::Progress { message, .. } => say(message),
-            Event::Log { service, line } => run.emit(Event::Log {
-                service: format!("{service} (copy)"),
-                line,
-            }),
-            Event::Migration { service, from, to } => {
-                say(format!("migration {from} -> {to} ({service})"));
-                self.migrations
-                    .push(json!({"service": service, "from": from, "to": to}));
-            }
-            Event::Check { what, ok, detail } => run.emit(Event::Check {
-                what: format!("rehearsal: {what}"),
-                ok,
-                detail,
-            }),
-            Event::Failure { reason, evidence } => {
-                say(format!("failed: {reason}"));
-                for (service, lines) in &evidence {
-                    let from = lines.len().saturating_sub(10);
-                    for line in &lines[from..] {
-                        say(format!("  {service} (copy) | {line}"));
-                    }
-                }
-                self.evidence.extend(evidence);
-            }
-            Event::Ask { reply, .. } => reply.send(false),
-            _ => {}
-        }
-    }
-}
-
-/// What the copy showed, passed or not.
-#[derive(Default)]
-struct Found {
-    notes: Vec<String>,
-    copied: Vec<Value>,
-    copy_ms: u64,
-    restore_ms: Option<u64>,
-    /// Per hop: the version, `up -d` to ready in ms, the schema revision reached.
-    hops: Vec<Value>,
-}
-
-impl Found {
-    fn report(&self) -> Value {
-        json!({
-            "notes": self.notes,
-            "copied": self.copied,
-            "copy_ms": self.copy_ms,
-            "restore_ms": self.restore_ms,
-            "hops": self.hops,
-        })
-    }
-
-    fn migration_words(&self, migrations: &[Value]) -> String {
-        let start_ms: u64 = self
-            .hops
-            .iter()
-            .filter_map(|h| h["ready_ms"].as_u64())
-            .sum();
-        let secs = start_ms as f64 / 1000.0;
-        match migrations.len() {
-            0 => format!(
-                " (no migration seen in its logs; it took {secs:.1} s from `up -d` to ready)"
-            ),
-            n => format!(
-                " ({n} migration{} applied; {secs:.1} s from `up -d` to ready, about what the real app will be down)",
-                if n == 1 { "" } else { "s" }
-            ),
-        }
-    }
-}
-
-struct Failed {
-    reason: String,
-    found: Found,
 }
 
 /// The copy made, started and checked; Err: why it failed, with what was found before.
@@ -486,168 +336,6 @@ fn write_model(
         .map_err(|e| format!("the copy's compose file could not be written: {e}"))
 }
 
-/// Copies each data mount the app writes into a new volume of the rehearsal. Returns the
-/// mount's source (path or key) -> the copy's volume.
-async fn copy_data(
-    run: &Run<'_>,
-    r: &Rehearsal<'_>,
-    docker: &facts::Running,
-    name: &str,
-    config: &Value,
-    found: &mut Found,
-) -> Result<BTreeMap<String, String>, String> {
-    let view = &r.facts.view;
-    let mut copies = BTreeMap::new();
-    let images: Vec<String> = docker
-        .containers
-        .iter()
-        .filter(|c| view.upgraded.contains(&c.service))
-        .map(|c| c.image.clone())
-        .chain(
-            view.database
-                .iter()
-                .flat_map(|db| docker.of_service(&db.service))
-                .map(|c| c.image.clone()),
-        )
-        .collect();
-    for (i, mount) in view.data.iter().enumerate() {
-        if mount.read_only {
-            continue;
-        }
-        let source = match mount.kind {
-            MountKind::Bind => mount.source.clone(),
-            MountKind::Volume => config["volumes"][&mount.source]["name"]
-                .as_str()
-                .unwrap_or(&mount.source)
-                .to_string(),
-            MountKind::Tmpfs => continue,
-        };
-        let copy = format!("{name}-copy-{}", i + 1);
-        run.progress(
-            Step::Restart,
-            format!("copying {} into volume {copy}", mount.source),
-        );
-        let labels = HashMap::from([
-            (LABEL.to_string(), name.to_string()),
-            (LABEL_OF.to_string(), view.project.clone()),
-        ]);
-        let started = Instant::now();
-        crate::docker::volumes::copy_into_new(&docker.engine, &source, &copy, labels, &images)
-            .await?;
-        found.copied.push(json!({
-            "from": mount.source,
-            "to": copy,
-            "ms": started.elapsed().as_millis() as u64,
-        }));
-        copies.insert(mount.source.clone(), copy);
-    }
-    Ok(copies)
-}
-
-/// Starts the copy's database alone, waits until it answers at its address, and loads the
-/// backup's dump into it.
-async fn database_from_dump(
-    run: &mut Run<'_>,
-    r: &Rehearsal<'_>,
-    rview: &StackView,
-    tool: &compose_cli::ComposeTool,
-    db: &crate::stack::detect::Database,
-) -> Result<(), String> {
-    let Some(dump) = dump_in(r.backup_dir) else {
-        return Err(format!(
-            "the backup in {} holds no database dump to give the copy",
-            r.backup_dir.display()
-        ));
-    };
-    let step = run
-        .start(Step::RestoreDatabase, "the copy's database, from the dump")
-        .await;
-    let mut on_line = |_: String| {};
-    rview
-        .compose()
-        .up_services(
-            tool,
-            Duration::from_secs(600),
-            std::slice::from_ref(&db.service),
-            &mut on_line,
-        )
-        .await
-        .map_err(|e| format!("the copy's database did not start: {e}"))?;
-    let wait = r
-        .stack
-        .settings
-        .timeout_ready
-        .unwrap_or(Duration::from_secs(180));
-    let deadline = Instant::now() + wait;
-    // At its address, as hoist reads it: a server still initialising listens on none.
-    let container = loop {
-        let now = facts::gather(r.ctx, rview.clone()).await;
-        let answered = matches!(now.db, Some(Ok(_)));
-        let container = now
-            .docker
-            .as_ref()
-            .ok()
-            .and_then(|d| d.of_service(&db.service).first().map(|c| c.id.clone()));
-        if answered && let Some(id) = container {
-            break id;
-        }
-        if Instant::now() > deadline {
-            let why = match now.db {
-                Some(Err(e)) => e,
-                _ => "it did not start".into(),
-            };
-            return Err(format!(
-                "the copy's database did not answer within {} s: {why}",
-                wait.as_secs()
-            ));
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    };
-    let engine = match &r.facts.docker {
-        Ok(d) => &d.engine,
-        Err(e) => return Err(e.to_string()),
-    };
-    let stamp = jiff::Timestamp::now()
-        .strftime("%Y%m%dT%H%M%SZ")
-        .to_string();
-    let loaded = crate::steps::restore::restore_database(
-        engine,
-        &container,
-        db,
-        &dump,
-        &stamp,
-        &rview.project_dir,
-        None,
-    )
-    .await;
-    match loaded {
-        Ok(_) => {
-            run.finish(Step::RestoreDatabase, step, true, None).await;
-            Ok(())
-        }
-        Err(e) => {
-            let reason = format!("the dump did not load into the copy's database: {e}");
-            run.finish(Step::RestoreDatabase, step, false, Some(reason.clone()))
-                .await;
-            Err(reason)
-        }
-    }
-}
-
-/// The backup's dump file, from its manifest.
-fn dump_in(backup_dir: &Path) -> Option<PathBuf> {
-    let text = std::fs::read_to_string(backup_dir.join("manifest.json")).ok()?;
-    let manifest: Value = serde_json::from_str(&text).ok()?;
-    let name = manifest["files"]
-        .as_array()?
-        .iter()
-        .find(|f| f["kind"] == "dump")?
-        .get("name")?
-        .as_str()?
-        .to_string();
-    Some(backup_dir.join(name))
-}
-
 /// The smoke checks, each sent to the copy's container instead of the real app's port; one the
 /// copy cannot be reached by is said, not run. Returns the problems.
 async fn smoke_on_copy(
@@ -698,39 +386,4 @@ async fn smoke_on_copy(
         notes.push("the app's own checks (x-hoist: checks) are not run on the copy yet".into());
     }
     problems
-}
-
-/// Removes the rehearsal's containers, networks, volumes and files.
-async fn teardown(r: &Rehearsal<'_>, name: &str, dir: &Path) -> Result<(), String> {
-    let removed = match &r.facts.docker {
-        Ok(d) => crate::docker::rehearsals::remove(&d.engine, name).await,
-        Err(e) => Err(e.to_string()),
-    };
-    let files = std::fs::remove_dir_all(dir);
-    match (removed, files) {
-        (Ok(()), Ok(())) => Ok(()),
-        (Ok(()), Err(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        (Err(e), _) => Err(format!(
-            "{e}; the next `hoist upgrade` removes it, or remove it by hand"
-        )),
-        (Ok(()), Err(e)) => Err(format!(
-            "the rehearsal's files in {} could not be removed: {e}",
-            dir.display()
-        )),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_rehearsals_name_says_whose_it_is_and_no_other_project_matches() {
-        let name = rehearsal_name("b-rh");
-        assert!(name.starts_with("hoist-rehearsal-"), "{name}");
-        assert_eq!(rehearsal_of(&name), Some("b-rh"));
-        assert_ne!(rehearsal_of(&name), Some("rh"));
-        assert_eq!(rehearsal_of("hoist-rehearsal-xyz-rh"), None);
-        assert_eq!(rehearsal_of("rh"), None);
-    }
 }
