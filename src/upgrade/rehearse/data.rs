@@ -1,6 +1,6 @@
 //! The copy's data: each data mount the app writes copied into a volume of the rehearsal's,
 //! and the database started empty and loaded from the backup's dump.
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -14,8 +14,33 @@ use crate::probe::facts::{self, StackView};
 use crate::run::{Run, Step};
 use crate::stack::compose::MountKind;
 
-/// Copies each data mount the app writes into a new volume of the rehearsal. Returns the
-/// mount's source (path or key) -> the copy's volume.
+/// The data mounts' copies: source (path or key) -> the copy's volume; and the mounts that
+/// start empty, as there was no room for their copy.
+#[derive(Default)]
+pub(super) struct Copies {
+    pub(super) copies: BTreeMap<String, String>,
+    pub(super) without: BTreeSet<String>,
+}
+
+/// Room kept free beside the copies on Docker's disk.
+const MARGIN: u64 = 256 * 1000 * 1000;
+
+/// What the data holds, as the backup just taken counted it (each archive's content).
+fn data_bytes(backup_dir: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(backup_dir.join("manifest.json")).ok()?;
+    let manifest: Value = serde_json::from_str(&text).ok()?;
+    Some(
+        manifest["files"]
+            .as_array()?
+            .iter()
+            .filter(|f| f["kind"] == "archive")
+            .filter_map(|f| f["content_bytes"].as_u64())
+            .sum(),
+    )
+}
+
+/// Copies each data mount the app writes into a new volume of the rehearsal, when Docker's
+/// disk has room for them (else the copy runs without them, and says so).
 pub(super) async fn copy_data(
     run: &Run<'_>,
     r: &Rehearsal<'_>,
@@ -23,9 +48,41 @@ pub(super) async fn copy_data(
     name: &str,
     config: &Value,
     found: &mut Found,
-) -> Result<BTreeMap<String, String>, String> {
+) -> Result<Copies, String> {
     let view = &r.facts.view;
-    let mut copies = BTreeMap::new();
+    let mut out = Copies::default();
+    let writable: Vec<_> = view
+        .data
+        .iter()
+        .filter(|m| !m.read_only && m.kind != MountKind::Tmpfs)
+        .collect();
+    if writable.is_empty() {
+        return Ok(out);
+    }
+    let needed = data_bytes(r.backup_dir);
+    let root = crate::docker::images::root_dir(&docker.engine)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| "/var/lib/docker".into());
+    let free = fs4::available_space(Path::new(&root)).ok();
+    found.copy_bytes = needed;
+    match (needed, free) {
+        (Some(needed), Some(free)) if needed + MARGIN > free => {
+            found.notes.push(format!(
+                "the app's files are NOT in the copy: they hold {}, and {root} has {} free (a copy needs that plus {}); the copy runs with empty data mounts, so a release that changes or needs the files is not tested",
+                crate::units::human_bytes(needed),
+                crate::units::human_bytes(free),
+                crate::units::human_bytes(MARGIN)
+            ));
+            out.without = writable.iter().map(|m| m.source.clone()).collect();
+            return Ok(out);
+        }
+        (Some(_), Some(_)) => {}
+        _ => found.notes.push(format!(
+            "the free space on {root} could not be read, so the data was copied without knowing it fits"
+        )),
+    }
     let images: Vec<String> = docker
         .containers
         .iter()
@@ -38,10 +95,7 @@ pub(super) async fn copy_data(
                 .map(|c| c.image.clone()),
         )
         .collect();
-    for (i, mount) in view.data.iter().enumerate() {
-        if mount.read_only {
-            continue;
-        }
+    for (i, mount) in writable.into_iter().enumerate() {
         let source = match mount.kind {
             MountKind::Bind => mount.source.clone(),
             MountKind::Volume => config["volumes"][&mount.source]["name"]
@@ -67,9 +121,9 @@ pub(super) async fn copy_data(
             "to": copy,
             "ms": started.elapsed().as_millis() as u64,
         }));
-        copies.insert(mount.source.clone(), copy);
+        out.copies.insert(mount.source.clone(), copy);
     }
-    Ok(copies)
+    Ok(out)
 }
 
 /// Starts the copy's database alone, waits until it answers at its address, and loads the

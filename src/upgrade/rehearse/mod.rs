@@ -211,7 +211,7 @@ async fn on_a_copy(
             &at_start,
             &copies,
             dir,
-            &mut found.notes,
+            &mut Vec::new(),
         ) {
             fail!(e);
         }
@@ -226,13 +226,15 @@ async fn on_a_copy(
     }
 
     let schema_before = r.facts.db.as_ref().and_then(|d| d.as_ref().ok());
+    let said_before_hops = found.notes.len();
     for (hop, targets) in r.hops {
         let images = if targets.is_empty() {
             &first_images
         } else {
             targets
         };
-        found.notes.clear();
+        // Each hop's model says the same: its notes once, after what the copy's data said.
+        found.notes.truncate(said_before_hops);
         if let Err(e) = write_model(&config, name, view, images, &copies, dir, &mut found.notes) {
             fail!(e);
         }
@@ -318,7 +320,7 @@ fn write_model(
     name: &str,
     view: &StackView,
     images: &BTreeMap<String, String>,
-    copies: &BTreeMap<String, String>,
+    copies: &data::Copies,
     dir: &Path,
     notes: &mut Vec<String>,
 ) -> Result<(), String> {
@@ -327,7 +329,8 @@ fn write_model(
         of: &view.project,
         images,
         database_service: view.database.as_ref().map(|d| d.service.as_str()),
-        copies,
+        copies: &copies.copies,
+        without: &copies.without,
     };
     let m = model::model(config, &plan)?;
     notes.extend(m.notes);

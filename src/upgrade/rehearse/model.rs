@@ -46,6 +46,8 @@ pub struct Plan<'a> {
     /// A data mount's source (a bind's absolute path, or a volume's key in the file) -> the
     /// volume that holds its copy, made beforehand.
     pub copies: &'a BTreeMap<String, String>,
+    /// Data mounts' sources that start empty (no room for their copy).
+    pub without: &'a std::collections::BTreeSet<String>,
 }
 
 /// The model, and what differs from the real app that a person should know.
@@ -279,8 +281,9 @@ fn mount(
                 extra_volumes.insert(key.clone(), json!({ "external": true, "name": copy }));
                 return Some(volume_mount(&key, &target, &m));
             }
-            if is_database {
-                // The database starts empty; the dump is loaded into it.
+            if is_database || plan.without.contains(&source) {
+                // The database starts empty (the dump is loaded into it); so does data there
+                // was no room to copy.
                 let key = format!("hoist-empty-{}", extra_volumes.len() + 1);
                 extra_volumes.insert(key.clone(), json!({ "labels": labels(plan) }));
                 return Some(volume_mount(&key, &target, &m));

@@ -65,6 +65,8 @@ pub(super) struct Found {
     pub(super) notes: Vec<String>,
     pub(super) copied: Vec<Value>,
     pub(super) copy_ms: u64,
+    /// What the data holds (the backup's count), copied or not.
+    pub(super) copy_bytes: Option<u64>,
     pub(super) restore_ms: Option<u64>,
     /// Per hop: the version, `up -d` to ready in ms, the schema revision reached.
     pub(super) hops: Vec<Value>,
@@ -76,6 +78,7 @@ impl Found {
             "notes": self.notes,
             "copied": self.copied,
             "copy_ms": self.copy_ms,
+            "copy_bytes": self.copy_bytes,
             "restore_ms": self.restore_ms,
             "hops": self.hops,
         })

@@ -15,7 +15,13 @@ fn plan<'a>(
         images,
         database_service: Some("db"),
         copies,
+        without: empty(),
     }
+}
+
+fn empty() -> &'static std::collections::BTreeSet<String> {
+    static EMPTY: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    &EMPTY
 }
 
 /// A stack shaped like many published ones: a proxy's labels and external network, a bind of
@@ -159,6 +165,21 @@ fn a_database_kept_in_a_host_directory_starts_empty_for_the_dump() {
     assert!(!m.json.to_string().contains("/srv/app/mysql"));
     // No network was named: the default one is the rehearsal's, and internal.
     assert_eq!(m.json["networks"]["default"]["internal"], true);
+}
+
+#[test]
+fn data_there_was_no_room_to_copy_starts_empty_and_never_is_the_real_directory() {
+    let images = images();
+    let copies = BTreeMap::new();
+    let without = std::collections::BTreeSet::from(["/srv/app/uploads".to_string()]);
+    let plan = Plan {
+        without: &without,
+        ..plan(&images, &copies)
+    };
+    let m = model(&typical(), &plan).unwrap();
+    let mount = &m.json["services"]["app"]["volumes"][0];
+    assert_eq!(mount["type"], "volume", "{mount}");
+    assert!(!m.json.to_string().contains("/srv/app/uploads"));
 }
 
 #[test]
