@@ -598,24 +598,32 @@ async fn rehearse_first(
             summary: summary.clone(),
         })
     };
+    if r.stop.requested() {
+        let sentence = format!(
+            "{} during the rehearsal or right after it ({}). {unchanged}. Run the upgrade again when you are ready.",
+            r.stop.stopped_words(),
+            rehearsed.sentence
+        );
+        return Err(end(3, Outcome::Stopped, sentence, summary));
+    }
     if !rehearsed.passed {
         summary.failure = Some(rehearsed.sentence.clone());
         if !rehearsed.evidence.is_empty() {
             summary.evidence = Some(rehearsed.evidence.clone());
+        }
+        if !rehearsed.by_the_release {
+            // Not the release's fault: nothing was tried, so the run is refused, not failed.
+            let sentence = format!(
+                "{}. {unchanged}. Fix what stands in the way and rehearse again, or upgrade without --rehearse if you accept the risk.",
+                rehearsed.sentence
+            );
+            return Err(end(3, Outcome::Refused, sentence, summary));
         }
         let sentence = format!(
             "{}. {unchanged}. The copy was removed; its last log lines are above. Report them to the project, and wait for a release that fixes this.",
             rehearsed.sentence
         );
         return Err(end(1, Outcome::Failed, sentence, summary));
-    }
-    if r.stop.requested() {
-        let sentence = format!(
-            "{} after {}. {unchanged}. Run the upgrade again when you are ready.",
-            r.stop.stopped_words(),
-            rehearsed.sentence
-        );
-        return Err(end(3, Outcome::Stopped, sentence, summary));
     }
     let question = Question::Upgrade {
         text: format!("The rehearsal passed. Upgrade {project} from {from} to {to} now?"),

@@ -31,6 +31,8 @@ use crate::steps::restart::{WatchUntil, restart_and_watch};
 /// What the rehearsal found: passed or not, in words and as the summary's `rehearsal` object.
 pub(super) struct Rehearsed {
     pub(super) passed: bool,
+    /// It failed because the new version failed on the copy (else: no copy could be made).
+    pub(super) by_the_release: bool,
     /// One sentence: what happened on the copy.
     pub(super) sentence: String,
     pub(super) report: Value,
@@ -104,14 +106,20 @@ pub(super) async fn rehearse(run: &mut Run<'_>, r: &Rehearsal<'_>) -> Rehearsed 
             );
             Rehearsed {
                 passed: true,
+                by_the_release: false,
                 sentence,
                 report,
                 evidence: BTreeMap::new(),
             }
         }
-        Err(Failed { reason, .. }) => {
+        Err(Failed {
+            reason,
+            by_the_release,
+            ..
+        }) => {
             report["passed"] = json!(false);
             report["failure"] = json!(reason);
+            report["by_the_release"] = json!(by_the_release);
             let mut evidence = seen.evidence;
             if !evidence.is_empty() {
                 report["evidence"] = json!(evidence);
@@ -119,7 +127,12 @@ pub(super) async fn rehearse(run: &mut Run<'_>, r: &Rehearsal<'_>) -> Rehearsed 
             evidence.retain(|_, lines| !lines.is_empty());
             Rehearsed {
                 passed: false,
-                sentence: format!("the rehearsal failed: {reason}"),
+                by_the_release,
+                sentence: if by_the_release {
+                    format!("the rehearsal failed: {reason}")
+                } else {
+                    format!("the rehearsal could not be made: {reason}")
+                },
                 report,
                 evidence,
             }
@@ -144,6 +157,16 @@ async fn on_a_copy(
             return Err(Failed {
                 reason: $reason,
                 found,
+                by_the_release: false,
+            })
+        };
+    }
+    macro_rules! release_failed {
+        ($reason:expr) => {
+            return Err(Failed {
+                reason: $reason,
+                found,
+                by_the_release: true,
             })
         };
     }
@@ -257,7 +280,7 @@ async fn on_a_copy(
                     reason: f.reason.clone(),
                     evidence: f.evidence.unwrap_or_default(),
                 });
-                fail!(f.reason);
+                release_failed!(f.reason);
             }
         };
         let ready_ms = up_started.elapsed().as_millis() as u64;
@@ -288,7 +311,7 @@ async fn on_a_copy(
             let reason = format!("{hop} did not verify on the copy: {}", problems.join("; "));
             run.finish(Step::Verify, step, false, Some(reason.clone()))
                 .await;
-            fail!(reason);
+            release_failed!(reason);
         }
         run.finish(Step::Verify, step, true, None).await;
         if r.stop.requested() {

@@ -106,4 +106,6 @@ impl Found {
 pub(super) struct Failed {
     pub(super) reason: String,
     pub(super) found: Found,
+    /// The new version failed on the copy (not the copy that could not be made).
+    pub(super) by_the_release: bool,
 }
