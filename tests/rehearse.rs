@@ -95,7 +95,7 @@ fn a_good_release_rehearses_then_upgrades_on_the_go_and_leaves_no_copy() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|st| st["step"].as_str().unwrap().to_string())
+        .map(|st| st["name"].as_str().unwrap().to_string())
         .collect();
     let at = |name: &str| steps.iter().position(|s| s == name).unwrap();
     assert!(
@@ -125,6 +125,13 @@ fn fails_on_the_copy(tag: &str, to: &str, words: &str) {
     assert_eq!(run.code, 1, "{run:?}");
     let s = run.summary();
     assert_eq!(s["rehearsal"]["passed"], false, "{s:#}");
+    assert_eq!(s["rehearsal"]["by_the_release"], true, "{s:#}");
+    // The migrations it ran on the copy are the evidence of how far it got.
+    let migrations = s["rehearsal"]["migrations"].as_array().unwrap();
+    assert!(
+        migrations.iter().any(|m| m["to"] == "0022"),
+        "{migrations:?}"
+    );
     assert_eq!(s["changed"], serde_json::Value::Null, "{s:#}");
     let sentence = s["error"].as_str().unwrap();
     assert!(sentence.contains(words), "{sentence}");
@@ -137,7 +144,7 @@ fn fails_on_the_copy(tag: &str, to: &str, words: &str) {
     assert_eq!(stack.health_version(), "0.1.9");
     for step in s["steps"].as_array().unwrap() {
         assert!(
-            !["pin", "restart", "stop", "restore_data"].contains(&step["step"].as_str().unwrap()),
+            !["pin", "restart", "stop", "restore_data"].contains(&step["name"].as_str().unwrap()),
             "{step}"
         );
     }
@@ -157,7 +164,7 @@ fn a_migration_that_fails_half_way_fails_on_the_copy_and_the_real_app_is_untouch
     if !docker_available() {
         return;
     }
-    fails_on_the_copy("rehhalf", "0.1.14", "the rehearsal failed");
+    fails_on_the_copy("rehhalf", "0.1.14", "the app did not come up on 0.1.14");
 }
 
 #[test]
