@@ -167,38 +167,22 @@ fn a_migration_that_fails_half_way_fails_on_the_copy_and_the_real_app_is_untouch
     fails_on_the_copy("rehhalf", "0.1.14", "the app did not come up on 0.1.14");
 }
 
-#[test]
-fn a_rehearsal_killed_outright_is_named_by_status_and_removed_by_the_next_upgrade() {
-    if !docker_available() {
-        return;
-    }
-    let stack = TestStack::start("rehkill", "0.1.9");
+/// Starts `upgrade --to 0.1.10 --rehearse --yes --json` and kills it (SIGKILL) once `ready`
+/// says so of a line it printed during the rehearsal.
+fn kill_during_the_rehearsal(stack: &TestStack, ready: &dyn Fn(&str) -> bool) {
     let mut child = stack
         .hoist_command(&["upgrade", "--to", "0.1.10", "--rehearse", "--yes", "--json"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Killed once the copy's containers run (Compose has started them).
     let stdout = BufReader::new(child.stdout.take().unwrap());
     let deadline = Instant::now() + Duration::from_secs(180);
     let mut rehearsing = false;
     for line in stdout.lines() {
         let line = line.unwrap();
         rehearsing |= line.contains("\"rehearse\"");
-        if !rehearsing {
-            continue;
-        }
-        let running = Command::new("docker")
-            .args([
-                "ps",
-                "-q",
-                "--filter",
-                &format!("label=io.hoist.rehearsal-of={}", stack.project),
-            ])
-            .output()
-            .unwrap();
-        if !running.stdout.is_empty() || Instant::now() > deadline {
+        if rehearsing && (ready(&line) || Instant::now() > deadline) {
             break;
         }
     }
@@ -208,7 +192,11 @@ fn a_rehearsal_killed_outright_is_named_by_status_and_removed_by_the_next_upgrad
         !rehearsal_things(&stack.project).is_empty(),
         "the kill came too late: nothing of the rehearsal was there"
     );
+}
 
+/// What a killed rehearsal left is named by status and removed by the next upgrade, helper
+/// containers and copies of the data included.
+fn next_upgrade_removes_it(stack: &TestStack) {
     let status = stack.hoist(&["status", "--json"]);
     let rehearsals = status.summary()["rehearsals"].clone();
     assert_eq!(rehearsals.as_array().unwrap().len(), 1, "{rehearsals}");
@@ -219,6 +207,10 @@ fn a_rehearsal_killed_outright_is_named_by_status_and_removed_by_the_next_upgrad
             .contains("a rehearsal of this project is in Docker"),
         "{human:?}"
     );
+    // Going on must rehearse again, not skip it.
+    if human.stdout.contains("continue: hoist upgrade") {
+        assert!(human.stdout.contains("--rehearse"), "{human:?}");
+    }
     // The real app was never touched.
     assert_eq!(stack.health_version(), "0.1.9");
     assert_eq!(stack.env_value("SPECIVO_VERSION"), "0.1.9");
@@ -231,9 +223,75 @@ fn a_rehearsal_killed_outright_is_named_by_status_and_removed_by_the_next_upgrad
             || run.stderr.contains("an earlier hoist left behind"),
         "{run:?}"
     );
+    assert!(
+        !run.stdout.contains("could not be removed")
+            && !run.stderr.contains("could not be removed"),
+        "{run:?}"
+    );
     assert_eq!(rehearsal_things(&stack.project), Vec::<String>::new());
     let left = std::fs::read_dir(stack.state_dir.join("rehearsals"))
         .map(|d| d.count())
         .unwrap_or(0);
     assert_eq!(left, 0, "the rehearsal's files were left in the state dir");
+}
+
+/// Whether one of the rehearsal's containers runs.
+fn copy_runs(project: &str) -> bool {
+    let running = Command::new("docker")
+        .args([
+            "ps",
+            "-q",
+            "--filter",
+            &format!("label=io.hoist.rehearsal-of={project}"),
+        ])
+        .output()
+        .unwrap();
+    !running.stdout.is_empty()
+}
+
+#[test]
+fn a_rehearsal_killed_outright_is_named_by_status_and_removed_by_the_next_upgrade() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start("rehkill", "0.1.9");
+    kill_during_the_rehearsal(&stack, &|_| copy_runs(&stack.project));
+    next_upgrade_removes_it(&stack);
+}
+
+#[test]
+fn a_rehearsal_killed_while_it_copies_the_data_leaves_nothing_the_next_upgrade_keeps() {
+    if !docker_available() {
+        return;
+    }
+    // Uploads big enough that the copy is still running at the kill.
+    let stack = TestStack::start_sized("rehcopy", "0.1.9", 400);
+    kill_during_the_rehearsal(&stack, &|line| line.contains("into volume"));
+    next_upgrade_removes_it(&stack);
+}
+
+#[test]
+fn a_stack_that_cannot_be_rehearsed_is_refused_before_the_backup() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start("rehnone", "0.1.9");
+    let compose = stack.dir.join("compose.yaml");
+    let text = std::fs::read_to_string(&compose).unwrap();
+    std::fs::write(&compose, format!("x-hoist:\n  database: none\n{text}")).unwrap();
+    let db_started = common::inspect(&stack.container("db"), "{{.State.StartedAt}}");
+    let run = stack.hoist(&["upgrade", "--to", "0.1.10", "--rehearse", "--yes", "--json"]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 3, "{run:?}");
+    let s = run.summary();
+    let error = s["error"].as_str().unwrap();
+    assert!(error.contains("the rehearsal cannot be made"), "{error}");
+    assert!(error.contains("database: none"), "{error}");
+    // Nothing was stopped for a backup, and none was taken.
+    assert_eq!(
+        common::inspect(&stack.container("db"), "{{.State.StartedAt}}"),
+        db_started
+    );
+    assert!(s.get("backup").is_none(), "{s:#}");
+    assert_eq!(stack.env_value("SPECIVO_VERSION"), "0.1.9");
 }

@@ -43,7 +43,11 @@ pub async fn move_aside(
     let mut last = String::from("no image to run the copy with");
     for image in images {
         let binds = vec![format!("{name}:/volume"), format!("{aside}:/aside")];
-        match run_once(engine, image, script, binds, "volume-restore").await {
+        let helper = Helper {
+            what: "volume-restore",
+            labels: HashMap::new(),
+        };
+        match run_once(engine, image, script, binds, &helper).await {
             Ok(()) => return Ok(aside),
             Err(e) => last = e,
         }
@@ -67,7 +71,7 @@ pub async fn copy_into_new(
         .docker
         .create_volume(bollard::models::VolumeCreateRequest {
             name: Some(name.to_string()),
-            labels: Some(labels),
+            labels: Some(labels.clone()),
             ..Default::default()
         })
         .await
@@ -76,7 +80,13 @@ pub async fn copy_into_new(
     let mut last = String::from("no image to run the copy with");
     for image in images {
         let binds = vec![format!("{source}:/volume:ro"), format!("{name}:/aside")];
-        match run_once(engine, image, script, binds, "rehearsal-copy").await {
+        // The volume's labels on the helper too: one left by a hoist killed during the copy
+        // is found and removed with the volume it holds.
+        let helper = Helper {
+            what: "rehearsal-copy",
+            labels: labels.clone(),
+        };
+        match run_once(engine, image, script, binds, &helper).await {
             Ok(()) => return Ok(()),
             Err(e) => last = e,
         }
@@ -86,6 +96,12 @@ pub async fn copy_into_new(
     ))
 }
 
+/// A short-lived helper container's labels: what it does, and any others.
+struct Helper {
+    what: &'static str,
+    labels: HashMap<String, String>,
+}
+
 /// Runs `sh -c script` in a new container of `image` with `binds`, without a network, waits
 /// for it, and removes it.
 async fn run_once(
@@ -93,8 +109,10 @@ async fn run_once(
     image: &str,
     script: &str,
     binds: Vec<String>,
-    what: &str,
+    helper: &Helper,
 ) -> Result<(), String> {
+    let mut labels = helper.labels.clone();
+    labels.insert("io.hoist.helper".to_string(), helper.what.to_string());
     let docker = &engine.docker;
     let body = bollard::models::ContainerCreateBody {
         image: Some(image.to_string()),
@@ -102,10 +120,7 @@ async fn run_once(
         cmd: Some(vec![script.to_string()]),
         user: Some("0:0".into()),
         network_disabled: Some(true),
-        labels: Some(HashMap::from([(
-            "io.hoist.helper".to_string(),
-            what.to_string(),
-        )])),
+        labels: Some(labels),
         host_config: Some(bollard::models::HostConfig {
             binds: Some(binds),
             ..Default::default()

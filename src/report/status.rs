@@ -50,7 +50,7 @@ pub async fn run(ctx: &Context) -> Output {
     }
     for (name, running) in &rehearsals {
         output.text = format!(
-            "Note      a rehearsal of this project is in Docker: {name} ({running} container{} running), a throwaway copy an `upgrade --rehearse` makes and removes; if no hoist is at work, one was stopped outright during it, and the next `hoist upgrade` removes it\n{}",
+            "Note      a rehearsal of this project is in Docker: {name} ({running} container{} running; its networks and volumes, a copy of the app's data among them, too), a throwaway copy an `upgrade --rehearse` makes and removes; if no hoist is at work, one was stopped outright during it, and the next `hoist upgrade` removes it\n{}",
             if *running == 1 { "" } else { "s" },
             output.text
         );
@@ -72,8 +72,14 @@ pub async fn run(ctx: &Context) -> Output {
                 crate::resume::Choice::Continue => format!(
                     // Headless commands ask nothing: `--yes` is the confirmation (or `hoist`,
                     // the wizard, asks).
-                    "continue: hoist upgrade --to {} --yes",
-                    a.to.as_deref().unwrap_or("VERSION")
+                    "continue: hoist upgrade --to {}{} --yes",
+                    a.to.as_deref().unwrap_or("VERSION"),
+                    // Stopped before its rehearsal ended: going on must rehearse again.
+                    if a.last_step.as_deref() == Some("rehearse") && !a.changed {
+                        " --rehearse"
+                    } else {
+                        ""
+                    }
                 ),
                 crate::resume::Choice::Rollback => "roll back: hoist rollback --yes".to_string(),
                 crate::resume::Choice::Show => "what happened: hoist history".to_string(),

@@ -168,6 +168,17 @@ async fn prepare_and_run(
     let Ok(docker) = &facts.docker else {
         return refused(3, "Docker is not reachable".into(), &to);
     };
+    if req.rehearse
+        && let Err(why) = rehearse::precheck(&facts.view).await
+    {
+        return refused(
+            3,
+            format!(
+                "the rehearsal cannot be made: {why}. Nothing was changed, nothing was backed up. Upgrade without --rehearse if you accept the risk."
+            ),
+            &to,
+        );
+    }
 
     let Targets {
         hop_versions,
@@ -542,6 +553,12 @@ async fn upgrade(
         };
     }
 
+    if req.rehearse && resuming {
+        run.progress(
+            Step::Rehearse,
+            format!("no rehearsal: this run continues an upgrade that already pinned {to} and restarted the app, so there is nothing left to try on a copy first"),
+        );
+    }
     if req.rehearse && !resuming {
         let rehearsal = rehearse::Rehearsal {
             ctx,
@@ -600,7 +617,7 @@ async fn rehearse_first(
     };
     if r.stop.requested() {
         let sentence = format!(
-            "{} during the rehearsal or right after it ({}). {unchanged}. Run the upgrade again when you are ready.",
+            "{} during the rehearsal: {}. {unchanged}. Run the upgrade again when you are ready.",
             r.stop.stopped_words(),
             rehearsed.sentence
         );
@@ -625,12 +642,13 @@ async fn rehearse_first(
         );
         return Err(end(1, Outcome::Failed, sentence, summary));
     }
+    run.progress(Step::Rehearse, rehearsed.sentence.clone());
     let question = Question::Upgrade {
         text: format!("The rehearsal passed. Upgrade {project} from {from} to {to} now?"),
     };
     if !run.ask(question).await {
         let sentence = format!(
-            "{}. The real upgrade was not confirmed (without the wizard, --yes confirms it). {unchanged}.",
+            "{}. The real upgrade was not confirmed, so it did not run. {unchanged}. To upgrade now: `hoist upgrade --to {to} --yes` (it takes a new backup; add --rehearse to try it on a copy again).",
             rehearsed.sentence
         );
         return Err(end(3, Outcome::Refused, sentence, summary));

@@ -51,6 +51,28 @@ pub(super) struct Rehearsal<'a> {
     pub(super) stop: &'a Stop,
 }
 
+/// Why no rehearsal of this stack can be made, known from its files alone: said before the
+/// backup, so that a refusal stops nothing and copies nothing.
+pub(super) async fn precheck(view: &StackView) -> Result<(), String> {
+    if view.database_declined {
+        return Err(NO_DUMP.into());
+    }
+    let tool = compose_cli::find().await.map_err(|e| e.to_string())?;
+    let config = view.compose().config_json(&tool).await?;
+    let (images, copies) = (BTreeMap::new(), data::Copies::default());
+    let plan = model::Plan {
+        project: "hoist-rehearsal-000000-check",
+        of: &view.project,
+        images: &images,
+        database_service: view.database.as_ref().map(|d| d.service.as_str()),
+        copies: &copies.copies,
+        without: &copies.without,
+    };
+    model::model(&config, &plan).map(|_| ())
+}
+
+const NO_DUMP: &str = "the settings say `database: none`, so the backup holds no dump to give the copy; a copy started on an empty database would migrate nothing of yours, and one given the real database would change it";
+
 /// Runs the rehearsal and removes it, whatever happened. Its steps show as progress of
 /// `Step::Rehearse`; its checks as checks named "rehearsal: …".
 pub(super) async fn rehearse(run: &mut Run<'_>, r: &Rehearsal<'_>) -> Rehearsed {
@@ -90,12 +112,6 @@ pub(super) async fn rehearse(run: &mut Run<'_>, r: &Rehearsal<'_>) -> Rehearsed 
         run.progress(Step::Rehearse, e.clone());
         report["left_behind"] = json!(e);
     }
-    let found = match &outcome {
-        Ok(o) | Err(Failed { found: o, .. }) => o,
-    };
-    for note in &found.notes {
-        run.progress(Step::Rehearse, format!("on the copy: {note}"));
-    }
     let rehearsed = match outcome {
         Ok(o) => {
             report["passed"] = json!(true);
@@ -130,6 +146,8 @@ pub(super) async fn rehearse(run: &mut Run<'_>, r: &Rehearsal<'_>) -> Rehearsed 
                 by_the_release,
                 sentence: if by_the_release {
                     format!("the rehearsal failed: {reason}")
+                } else if r.stop.requested() {
+                    format!("the rehearsal ended early ({reason}) and its copy was removed")
                 } else {
                     format!("the rehearsal could not be made: {reason}")
                 },
@@ -182,7 +200,7 @@ async fn on_a_copy(
         );
     }
     if view.database_declined {
-        fail!("the settings say `database: none`, so the backup holds no dump to give the copy; a copy started on an empty database would migrate nothing of yours, and one given the real database would change it".into());
+        fail!(NO_DUMP.into());
     }
     if let Some(db) = &view.database
         && db.kind == crate::db::DbKind::Sqlite
@@ -212,7 +230,7 @@ async fn on_a_copy(
     };
     found.copy_ms = copy_started.elapsed().as_millis() as u64;
     if r.stop.requested() {
-        fail!("stopped at your request before the copy started".into());
+        fail!("it was stopped before the copy started".into());
     }
 
     let rview = rehearsal_view(view, name, dir);
@@ -245,7 +263,7 @@ async fn on_a_copy(
         found.restore_ms = Some(restore_started.elapsed().as_millis() as u64);
     }
     if r.stop.requested() {
-        fail!("stopped at your request before the new version started on the copy".into());
+        fail!("it was stopped before the new version started on the copy".into());
     }
 
     let schema_before = r.facts.db.as_ref().and_then(|d| d.as_ref().ok());
@@ -260,6 +278,11 @@ async fn on_a_copy(
         found.notes.truncate(said_before_hops);
         if let Err(e) = write_model(&config, name, view, images, &copies, dir, &mut found.notes) {
             fail!(e);
+        }
+        if hop == &r.hops[0].0 {
+            for note in &found.notes {
+                run.progress(Step::Restart, format!("on the copy: {note}"));
+            }
         }
         let up_started = Instant::now();
         let up = restart_and_watch(
@@ -315,9 +338,7 @@ async fn on_a_copy(
         }
         run.finish(Step::Verify, step, true, None).await;
         if r.stop.requested() {
-            fail!(format!(
-                "stopped at your request after {hop} verified on the copy"
-            ));
+            fail!(format!("it was stopped after {hop} verified on the copy"));
         }
     }
     Ok(found)
@@ -379,17 +400,19 @@ async fn smoke_on_copy(
     let mut problems = Vec::new();
     for s in &stack.detection.smoke {
         let Some(url) = model::rehearsal_url(&s.url, published, &address_of) else {
-            notes.push(format!(
+            let note = format!(
                 "the check {} {} goes to the real app, so it is not run on the copy",
                 s.method, s.url
-            ));
+            );
+            run.progress(Step::Verify, format!("on the copy: {note}"));
+            notes.push(note);
             continue;
         };
         let mut on_copy = s.clone();
         on_copy.url = url.clone();
         let result = crate::steps::smoke::check(&on_copy).await;
         run.emit(Event::Check {
-            what: format!("{} {} (as {url})", s.method, s.url),
+            what: format!("{} {url} on the copy (the app's {})", s.method, s.url),
             ok: result.error.is_none(),
             detail: format!(
                 "{} in {} ms{}",
@@ -409,7 +432,9 @@ async fn smoke_on_copy(
         }
     }
     if !stack.detection.app_checks.is_empty() {
-        notes.push("the app's own checks (x-hoist: checks) are not run on the copy yet".into());
+        let note = "the app's own checks (x-hoist: checks) are not run on the copy yet";
+        run.progress(Step::Verify, format!("on the copy: {note}"));
+        notes.push(note.into());
     }
     problems
 }

@@ -91,15 +91,13 @@ impl Found {
             .filter_map(|h| h["ready_ms"].as_u64())
             .sum();
         let secs = start_ms as f64 / 1000.0;
-        match migrations.len() {
-            0 => format!(
-                " (no migration seen in its logs; it took {secs:.1} s from `up -d` to ready)"
-            ),
-            n => format!(
-                " ({n} migration{} applied; {secs:.1} s from `up -d` to ready, about what the real app will be down)",
-                if n == 1 { "" } else { "s" }
-            ),
-        }
+        let migrated = match migrations.len() {
+            0 => "no migration seen in its logs".to_string(),
+            n => format!("{n} migration{} applied", if n == 1 { "" } else { "s" }),
+        };
+        format!(
+            " ({migrated}; {secs:.1} s from `up -d` to ready: a rough guide to the real app's downtime, which is usually shorter, as the copy runs at a lower CPU priority)"
+        )
     }
 }
 
