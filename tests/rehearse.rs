@@ -167,31 +167,49 @@ fn a_migration_that_fails_half_way_fails_on_the_copy_and_the_real_app_is_untouch
     fails_on_the_copy("rehhalf", "0.1.14", "the app did not come up on 0.1.14");
 }
 
-/// Starts `upgrade --to 0.1.10 --rehearse --yes --json` and kills it (SIGKILL) once `ready`
-/// says so of a line it printed during the rehearsal.
-fn kill_during_the_rehearsal(stack: &TestStack, ready: &dyn Fn(&str) -> bool) {
+/// Starts `upgrade --to 0.1.10 --rehearse --yes --json` and kills it (SIGKILL) as soon as
+/// `ready` says so, polled every 100 ms (lines stop while the data is copied).
+fn kill_during_the_rehearsal(stack: &TestStack, ready: &dyn Fn() -> bool) {
     let mut child = stack
         .hoist_command(&["upgrade", "--to", "0.1.10", "--rehearse", "--yes", "--json"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let stdout = child.stdout.take().unwrap();
+    let drain = std::thread::spawn(move || BufReader::new(stdout).lines().count());
     let deadline = Instant::now() + Duration::from_secs(180);
-    let mut rehearsing = false;
-    for line in stdout.lines() {
-        let line = line.unwrap();
-        rehearsing |= line.contains("\"rehearse\"");
-        if rehearsing && (ready(&line) || Instant::now() > deadline) {
-            break;
-        }
+    while !ready() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "hoist ended before the moment of the kill"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "the moment of the kill never came"
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
     child.kill().unwrap();
     child.wait().unwrap();
+    drain.join().unwrap();
     assert!(
         !rehearsal_things(&stack.project).is_empty(),
         "the kill came too late: nothing of the rehearsal was there"
     );
+}
+
+/// Whether a container labelled `label` and as a rehearsal of `project` exists (running with
+/// `running`).
+fn labelled(project: &str, label: &str, running: bool) -> bool {
+    let of = format!("label=io.hoist.rehearsal-of={project}");
+    let label = format!("label={label}");
+    let mut args = vec!["ps", "-q", "--filter", &of, "--filter", &label];
+    if !running {
+        args.insert(1, "-a");
+    }
+    let out = Command::new("docker").args(&args).output().unwrap();
+    !out.stdout.is_empty()
 }
 
 /// What a killed rehearsal left is named by status and removed by the next upgrade, helper
@@ -235,27 +253,15 @@ fn next_upgrade_removes_it(stack: &TestStack) {
     assert_eq!(left, 0, "the rehearsal's files were left in the state dir");
 }
 
-/// Whether one of the rehearsal's containers runs.
-fn copy_runs(project: &str) -> bool {
-    let running = Command::new("docker")
-        .args([
-            "ps",
-            "-q",
-            "--filter",
-            &format!("label=io.hoist.rehearsal-of={project}"),
-        ])
-        .output()
-        .unwrap();
-    !running.stdout.is_empty()
-}
-
 #[test]
 fn a_rehearsal_killed_outright_is_named_by_status_and_removed_by_the_next_upgrade() {
     if !docker_available() {
         return;
     }
     let stack = TestStack::start("rehkill", "0.1.9");
-    kill_during_the_rehearsal(&stack, &|_| copy_runs(&stack.project));
+    kill_during_the_rehearsal(&stack, &|| {
+        labelled(&stack.project, "com.docker.compose.project", true)
+    });
     next_upgrade_removes_it(&stack);
 }
 
@@ -266,7 +272,10 @@ fn a_rehearsal_killed_while_it_copies_the_data_leaves_nothing_the_next_upgrade_k
     }
     // Uploads big enough that the copy is still running at the kill.
     let stack = TestStack::start_sized("rehcopy", "0.1.9", 400);
-    kill_during_the_rehearsal(&stack, &|line| line.contains("into volume"));
+    // The copy's helper container exists: it holds the half-made copy of the data.
+    kill_during_the_rehearsal(&stack, &|| {
+        labelled(&stack.project, "io.hoist.helper=rehearsal-copy", false)
+    });
     next_upgrade_removes_it(&stack);
 }
 
