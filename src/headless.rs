@@ -29,12 +29,12 @@ where
                 match event {
                     // Answered in order, after the plan or the offer it asks about is printed.
                     Event::Ask { question, reply } => {
-                        let yes = if !answers.0 && !json && at_a_terminal() {
+                        let answer = if !answers.0 && !json && at_a_terminal() {
                             ask_at_the_terminal(&question).await
                         } else {
-                            answers.answer(&question)
+                            answers.answer(&question).into()
                         };
-                        reply.send(yes)
+                        reply.answer(answer)
                     }
                     event => print_event(&event, json),
                 }
@@ -64,13 +64,21 @@ fn at_a_terminal() -> bool {
 /// Without `--yes`, in a terminal: the question asked on stderr and answered on stdin, y/N (or
 /// the word a restore or an override needs). End of input (a hangup) is a no. The line is read
 /// on a thread of its own, so that an unanswered question never holds hoist's exit.
-async fn ask_at_the_terminal(question: &hoist::run::Question) -> bool {
-    let prompt = match question.word() {
-        Some(word) => format!(
+async fn ask_at_the_terminal(question: &hoist::run::Question) -> hoist::run::Answer {
+    use hoist::run::Answer;
+    let offer = question.rehearsal();
+    let prompt = match (question.word(), offer) {
+        (Some(word), _) => format!(
             "{} Type {word} to go on, anything else to stop: ",
             question.text()
         ),
-        None => format!("{} [y/N] ", question.text()),
+        (None, Some(offer)) => format!(
+            "Try it first? {}. `t` rehearses this upgrade on a throwaway copy of the app (the database loaded from the new backup, the data copied, no ports, its own network), then asks again; it takes {}, and your app keeps running.\n{} [y/N/t] ",
+            offer.why,
+            offer.cost_words(),
+            question.text()
+        ),
+        (None, None) => format!("{} [y/N] ", question.text()),
     };
     let word = question.word();
     let (tx, rx) = tokio::sync::oneshot::channel();
@@ -88,8 +96,9 @@ async fn ask_at_the_terminal(question: &hoist::run::Question) -> bool {
     });
     let answer = rx.await.unwrap_or_default();
     match word {
-        Some(word) => answer == word,
-        None => matches!(answer.to_ascii_lowercase().as_str(), "y" | "yes"),
+        Some(word) => Answer::from(answer == word),
+        None if offer.is_some() && answer.eq_ignore_ascii_case("t") => Answer::RehearseFirst,
+        None => Answer::from(matches!(answer.to_ascii_lowercase().as_str(), "y" | "yes")),
     }
 }
 

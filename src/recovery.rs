@@ -76,7 +76,7 @@ async fn after_failure(
     let mut go = false;
     let mut unattended_loss = None;
     if let Some((question, plan)) = &offer {
-        go = !req.stop.detached() && ask(events, question.clone()).await;
+        go = !req.stop.detached() && ask(events, question.clone()).await.yes();
         if req.stop.detached() {
             // Trying the previous version as things are loses nothing; the restore that may
             // follow is left for a person (`Consent::LosslessOnly`).

@@ -304,3 +304,63 @@ fn a_stack_that_cannot_be_rehearsed_is_refused_before_the_backup() {
     assert!(s.get("backup").is_none(), "{s:#}");
     assert_eq!(stack.env_value("SPECIVO_VERSION"), "0.1.9");
 }
+
+/// In the wizard at 80x24: the plan offers the rehearsal with its cost (0.1.12 never ran here),
+/// `t` takes it, the copy passes, the second question comes with the copy's checks in sight,
+/// and `y` upgrades the real app. The real app is untouched until that `y`.
+#[test]
+fn in_the_wizard_the_plan_offers_a_rehearsal_and_t_takes_it() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start("rehwiz", "0.1.11");
+    let before = real_app(&stack);
+    let mut w = common::pty::Wizard::start(&stack, 24, 80);
+    w.wait_for("next step (recommended)", 30);
+    w.keys("\r");
+    w.wait_for("t try on a copy first", 60);
+    let plan = w.contents();
+    assert!(plan.contains("0.1.12 has not run here before"), "{plan}");
+    assert!(plan.contains("free space on Docker's"), "{plan}");
+    w.keys("t");
+    w.wait_for("The rehearsal passed. Upgrade", 300);
+    let asked = w.contents();
+    assert!(asked.contains("Checked on the copy:"), "{asked}");
+    assert!(asked.contains("ok containers"), "{asked}");
+    assert_eq!(
+        real_app(&stack),
+        before,
+        "the real app changed before the go"
+    );
+    assert_eq!(rehearsal_things(&stack.project), Vec::<String>::new());
+    w.keys("y");
+    w.wait_for("runs 0.1.12 now", 300);
+    assert_eq!(stack.health_version(), "0.1.12");
+    w.keys("q");
+    assert_eq!(w.exit_code(10), 0);
+}
+
+/// In the wizard: a release that crash-loops fails on the copy; the end says the real app was
+/// not upgraded, with the copy's last lines, and no rollback is offered (nothing to undo).
+#[test]
+fn in_the_wizard_a_release_caught_on_the_copy_leaves_the_app_as_it_was() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start("rehwizfail", "0.1.12");
+    let before = real_app(&stack);
+    let mut w = common::pty::Wizard::start(&stack, 24, 80);
+    w.wait_for("next step (recommended)", 30);
+    w.keys("\r");
+    w.wait_for("t try on a copy first", 60);
+    w.keys("t");
+    w.wait_for("Not upgraded: 0.1.13 failed on a throwaway copy", 300);
+    w.wait_for("Enter home", 10);
+    let end = w.contents();
+    assert!(end.contains("Nothing of the real app was changed"), "{end}");
+    assert!(!end.contains("Roll back now?"), "{end}");
+    assert_eq!(real_app(&stack), before, "the real app changed");
+    assert_eq!(rehearsal_things(&stack.project), Vec::<String>::new());
+    w.keys("q");
+    assert_eq!(w.exit_code(10), 1);
+}

@@ -11,7 +11,9 @@ mod summary;
 pub use event::{Event, Step, StepStatus};
 pub use plan::{EnvDiff, PlannedBackup, UpgradePlan};
 pub(crate) use question::ask;
-pub use question::{Headless, OVERRIDE_WORD, Question, RESTORE_WORD, Reply};
+pub use question::{
+    Answer, Headless, OVERRIDE_WORD, Question, RESTORE_WORD, RehearsalOffer, Reply,
+};
 pub use recorder::Finished;
 pub(crate) use recorder::{Run, progress_to, record_finish, run_event, say_incomplete_record};
 pub use stop::Stop;

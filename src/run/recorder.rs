@@ -93,6 +93,11 @@ impl<'a> Run<'a> {
 
     /// Asks the front end, and waits for its answer (a front end gone is a no).
     pub(crate) async fn ask(&self, question: super::Question) -> bool {
+        super::ask(self.events, question).await.yes()
+    }
+
+    /// The question's answer as given (the upgrade's can be "yes, rehearse first").
+    pub(crate) async fn answer(&self, question: super::Question) -> super::Answer {
         super::ask(self.events, question).await
     }
 

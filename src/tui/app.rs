@@ -259,6 +259,11 @@ async fn drive(
                         reply.send(yes);
                     }
                 }
+                Command::RehearseFirst => {
+                    if let Some(reply) = pending.take() {
+                        reply.answer(crate::run::Answer::RehearseFirst);
+                    }
+                }
                 Command::Stop => stop.request(),
                 Command::AcceptNow => stop.accept_now(),
                 Command::RollBackNow => stop.roll_back_now(),

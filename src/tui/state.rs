@@ -14,6 +14,8 @@ pub enum Stage {
     Backup,
     PinVersion,
     Pull,
+    /// The upgrade tried on a throwaway copy first: in the list only once it is chosen.
+    Rehearse,
     Restart,
     WatchLogs,
     SmokeTests,
@@ -21,6 +23,7 @@ pub enum Stage {
 }
 
 impl Stage {
+    /// The steps every upgrade lives (`Rehearse` joins them when a rehearsal is chosen).
     pub const ALL: [Stage; 8] = [
         Stage::HealthCheck,
         Stage::Backup,
@@ -38,6 +41,7 @@ impl Stage {
             Stage::Backup => "Backup",
             Stage::PinVersion => "Pin version",
             Stage::Pull => "Pull",
+            Stage::Rehearse => "Rehearse",
             Stage::Restart => "Restart",
             Stage::WatchLogs => "Watch logs",
             Stage::SmokeTests => "Smoke tests",
@@ -58,6 +62,9 @@ impl Stage {
                 "Writing the new version into .env (only that value), so the app's exact version is always written down."
             }
             Stage::Pull => "Downloading the new version's images while the app keeps running.",
+            Stage::Rehearse => {
+                "Trying the upgrade on a throwaway copy of the app: the database loaded from the backup, the data copied, its own network, no ports. Your app keeps running; nothing of it changes here."
+            }
             Stage::Restart => {
                 "Replacing the app's containers with the new version. The app is briefly unavailable."
             }
@@ -77,8 +84,8 @@ impl Stage {
             Step::Preflight | Step::Target | Step::CheckBackup => Stage::HealthCheck,
             Step::Backup => Stage::Backup,
             Step::Pin => Stage::PinVersion,
-            // The wizard does not offer a rehearsal yet: one started headless shows with the pull.
-            Step::Pull | Step::Rehearse => Stage::Pull,
+            Step::Pull => Stage::Pull,
+            Step::Rehearse => Stage::Rehearse,
             Step::Restart | Step::Stop | Step::RestoreData | Step::RestoreDatabase => {
                 Stage::Restart
             }
@@ -271,6 +278,8 @@ pub struct State {
     pub log_scroll: usize,
     pub migrations: Vec<(String, String)>,
     pub checks: Vec<Check>,
+    /// The checks of the throwaway copy, when the upgrade was rehearsed first.
+    pub rehearsal_checks: Vec<Check>,
     pub health: Option<Health>,
     /// The backup part being read now, and the finished backup's files and total.
     pub backup_read: Option<BackupRead>,
@@ -358,6 +367,8 @@ pub enum Command {
     Upgrade(String),
     /// Answer the engine's pending question.
     Answer(bool),
+    /// Answer the upgrade's question "yes, but try it on a throwaway copy first".
+    RehearseFirst,
     /// Ask the engine to stop at its next safe point.
     Stop,
     /// End the observation window now, the upgrade accepted.
@@ -398,6 +409,7 @@ impl State {
             log_scroll: 0,
             migrations: Vec::new(),
             checks: Vec::new(),
+            rehearsal_checks: Vec::new(),
             health: None,
             backup_read: None,
             backup_files: Vec::new(),
@@ -431,12 +443,28 @@ impl State {
     }
 
     fn set(&mut self, stage: Stage, status: Status) {
+        if stage == Stage::Rehearse {
+            self.with_rehearsal();
+        }
         if let Some(entry) = self.stages.iter_mut().find(|(s, _)| *s == stage) {
             // A stage with several engine steps (restart's stop/restore) fails once for all.
             if entry.1 != Status::Failed {
                 entry.1 = status;
             }
         }
+    }
+
+    /// The rehearsal joins the steps down the side, after the pull, once it is chosen.
+    fn with_rehearsal(&mut self) {
+        if self.stages.iter().any(|(s, _)| *s == Stage::Rehearse) {
+            return;
+        }
+        let at = self
+            .stages
+            .iter()
+            .position(|(s, _)| *s == Stage::Pull)
+            .map_or(self.stages.len(), |i| i + 1);
+        self.stages.insert(at, (Stage::Rehearse, Status::Pending));
     }
 
     fn push_progress(&mut self, line: String) {
@@ -617,6 +645,10 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Command> {
                     evidence: failed_only(evidence, &sentence),
                     sentence: sentence.clone(),
                 });
+            } else if let Some(f) = state.failure.as_mut().filter(|f| f.evidence.is_empty()) {
+                // The step's end named the failure; the run's end brings its evidence (a
+                // rehearsal's: the copy's last lines).
+                f.evidence = failed_only(evidence, &sentence);
             }
             state.phase = Phase::Finished { ok, sentence };
             Vec::new()
@@ -713,6 +745,13 @@ fn on_event(state: &mut State, event: Event) {
             }
         }
         Event::Progress { message, .. } => state.push_progress(message),
+        // The copy's checks are its own list: the real upgrade's checklist stays the real app's.
+        Event::Check { what, ok, detail } if state.current == Stage::Rehearse => {
+            let what = what
+                .strip_prefix("rehearsal: ")
+                .map_or(what.clone(), str::to_string);
+            state.rehearsal_checks.push(Check { what, ok, detail })
+        }
         Event::Check { what, ok, detail } => state.checks.push(Check { what, ok, detail }),
         Event::Health {
             services,
@@ -973,6 +1012,11 @@ fn on_prompt_key(state: &mut State, key: Key) -> Vec<Command> {
             return vec![Command::Quit];
         }
         Key::Char('y') | Key::Enter if word.is_none() => true,
+        Key::Char('t') if prompt.question.rehearsal().is_some() => {
+            state.prompt = None;
+            state.with_rehearsal();
+            return vec![Command::RehearseFirst];
+        }
         Key::Char('n') | Key::Esc => false,
         Key::Char('?') => {
             state.overlay = Some(Overlay::Help);
@@ -1229,6 +1273,7 @@ mod tests {
             &mut s,
             asked(Question::Upgrade {
                 text: "Upgrade p from 1 to 2?".into(),
+                rehearsal: None,
             }),
         );
         assert_eq!(
@@ -1236,6 +1281,44 @@ mod tests {
             [Command::Answer(false)]
         );
         assert!(s.declined);
+    }
+
+    #[test]
+    fn t_rehearses_only_where_a_rehearsal_is_offered() {
+        let mut s = State::new("p", "1", "2");
+        update(
+            &mut s,
+            asked(Question::Upgrade {
+                text: "Upgrade p from 1 to 2?".into(),
+                rehearsal: None,
+            }),
+        );
+        assert!(update(&mut s, Msg::Key(Key::Char('t'))).is_empty());
+        assert!(s.prompt.is_some());
+        assert!(!s.stages.iter().any(|(st, _)| *st == Stage::Rehearse));
+        let mut s = State::new("p", "1", "2");
+        update(
+            &mut s,
+            asked(Question::Upgrade {
+                text: "Upgrade p from 1 to 2?".into(),
+                rehearsal: Some(crate::run::RehearsalOffer {
+                    why: "2 has not run here before".into(),
+                    disk_bytes: 1,
+                    about_secs: 1,
+                }),
+            }),
+        );
+        assert_eq!(
+            update(&mut s, Msg::Key(Key::Char('t'))),
+            [Command::RehearseFirst]
+        );
+        assert_eq!(s.prompt, None);
+        assert!(!s.declined);
+        // A rehearsal started headless (`--rehearse`) joins the steps when it begins.
+        let mut s = State::new("p", "1", "2");
+        update(&mut s, started(Step::Rehearse));
+        assert_eq!(s.current, Stage::Rehearse);
+        assert_eq!(s.status(Stage::Rehearse), Status::Running);
     }
 
     #[test]

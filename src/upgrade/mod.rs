@@ -22,7 +22,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::journal::{Journal, Outcome};
 use crate::probe::facts::{self, Facts};
-use crate::run::{Event, Question, Step, Stop, UpgradeSummary};
+use crate::run::{Answer, Event, Question, Step, Stop, UpgradeSummary};
 
 type Finished = crate::run::Finished<UpgradeSummary>;
 use crate::run::{Run, record_finish};
@@ -225,17 +225,37 @@ async fn prepare_and_run(
             },
         };
     }
-    let question = Question::Upgrade {
-        text: format!("Upgrade {} from {from} to {to}?", facts.view.project),
-    };
-    // A rehearsal changes nothing of the app: the question comes once it has passed.
-    if !req.rehearse && !run.ask(question).await {
-        // A "no" in the wizard, or a headless run without --yes.
-        return refused(
-            3,
-            "the upgrade was not confirmed, so nothing was changed (without the wizard, --yes confirms it)".into(),
-            &to,
-        );
+    // A rehearsal changes nothing of the app: with --rehearse the question comes once it has
+    // passed. Without it, the question offers one when the next release never ran here.
+    let mut rehearse = req.rehearse;
+    if !rehearse {
+        let offer = match (&resumed, hop_versions.first()) {
+            (None, Some(next)) => {
+                let database = match &facts.db {
+                    Some(Ok(probe)) => probe.size_bytes,
+                    _ => 0,
+                };
+                let sizes = (estimate.bytes.saturating_sub(database), database);
+                rehearse::offer(ctx, &facts.view, next, hop_versions.len(), sizes).await
+            }
+            _ => None,
+        };
+        let question = Question::Upgrade {
+            text: format!("Upgrade {} from {from} to {to}?", facts.view.project),
+            rehearsal: offer,
+        };
+        match run.answer(question).await {
+            Answer::Yes => {}
+            Answer::RehearseFirst => rehearse = true,
+            Answer::No => {
+                // A "no" in the wizard, or a headless run without --yes.
+                return refused(
+                    3,
+                    "the upgrade was not confirmed, so nothing was changed (without the wizard, --yes confirms it)".into(),
+                    &to,
+                );
+            }
+        }
     }
 
     let prepared = Prepared {
@@ -249,6 +269,21 @@ async fn prepare_and_run(
         resumed: resumed.as_ref(),
         estimate_bytes: estimate.bytes,
         overridden: &overridden,
+    };
+    // Chosen at the question: the run goes on as `--rehearse` would have it.
+    let chosen;
+    let req = if rehearse && !req.rehearse {
+        chosen = Request {
+            to: req.to.clone(),
+            dry_run: req.dry_run,
+            path: req.path,
+            stop: req.stop.clone(),
+            resume: req.resume.clone(),
+            rehearse: true,
+        };
+        &chosen
+    } else {
+        req
     };
     journal_and_run(run, ctx, req, &prepared, failed_change).await
 }
@@ -637,7 +672,7 @@ async fn rehearse_first(
             return Err(end(3, Outcome::Refused, sentence, summary));
         }
         let sentence = format!(
-            "{}. {unchanged}. The copy was removed; its last log lines are above. Report them to the project, and wait for a release that fixes this.",
+            "{}. {unchanged}. The copy was removed; hoist shows its last log lines. Report them to the project, and wait for a release that fixes this.",
             rehearsed.sentence
         );
         return Err(end(1, Outcome::Failed, sentence, summary));
@@ -645,6 +680,7 @@ async fn rehearse_first(
     run.progress(Step::Rehearse, rehearsed.sentence.clone());
     let question = Question::Upgrade {
         text: format!("The rehearsal passed. Upgrade {project} from {from} to {to} now?"),
+        rehearsal: None,
     };
     if !run.ask(question).await {
         let sentence = format!(

@@ -131,7 +131,8 @@ impl Wizard {
             self.contents()
         );
         self.keys("\r");
-        self.wait_for("[y/n]", 30);
+        // "[y/n]", or "[y/n, t: try it on a copy first]" where a rehearsal is offered.
+        self.wait_for("? [y/n", 30);
         self.keys("y");
     }
 

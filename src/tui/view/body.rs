@@ -80,6 +80,8 @@ fn step_question(state: &State, theme: Theme, width: u16) -> (Rows, Rows) {
             about.lines(sections::override_prompt());
             ask.line(Line::from(Span::styled(q.text(), theme.bold())));
         }
+        // The rehearsal's end: its checks are above; the plan is the one already agreed to.
+        Question::Upgrade { .. } if state.current == Stage::Rehearse => {}
         _ => {
             for p in &state.plan {
                 about.line(format!("  {p}"));
@@ -89,6 +91,17 @@ fn step_question(state: &State, theme: Theme, width: u16) -> (Rows, Rows) {
             }
         }
     }
+    if let Some(offer) = q.rehearsal() {
+        about.line(Line::from(vec![
+            Span::styled("Try it first? ", theme.bold()),
+            Span::raw(format!(
+                "{}. hoist can rehearse this upgrade on a throwaway copy of the app (the database loaded from the new backup, the data copied, no ports, its own network) and ask again once the copy came up and passed the checks. It takes {}; your app keeps running.",
+                offer.why,
+                offer.cost_words()
+            )),
+        ]));
+        about.blank();
+    }
     ask.line(Line::from(Span::styled(
         match q.word() {
             Some(word) => {
@@ -96,6 +109,9 @@ fn step_question(state: &State, theme: Theme, width: u16) -> (Rows, Rows) {
                     "Type {word} and press Enter to say yes; Esc says no: {}_",
                     state.typed()
                 )
+            }
+            None if q.rehearsal().is_some() => {
+                format!("{} [y/n, t: try it on a copy first]", q.text())
             }
             None => format!("{} [y/n]", q.text()),
         },
@@ -108,10 +124,13 @@ fn step_question(state: &State, theme: Theme, width: u16) -> (Rows, Rows) {
 }
 
 fn step(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
+    // The rehearsal's end asks about what the copy showed: its checks, not its log.
+    let judged = state.current == Stage::Rehearse && state.prompt.is_some();
     let logs = !state.logs.is_empty()
+        && !judged
         && matches!(
             state.current,
-            Stage::Restart | Stage::WatchLogs | Stage::SmokeTests
+            Stage::Rehearse | Stage::Restart | Stage::WatchLogs | Stage::SmokeTests
         );
     let mut rows = Rows::new(area.width);
     rows.lines(heading(state, theme));
@@ -129,7 +148,7 @@ fn step(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
             rows.blank();
         }
         Stage::PinVersion => rows.lines(sections::env_diff(state, theme)),
-        Stage::SmokeTests => rows.lines(sections::checks(state, theme)),
+        Stage::SmokeTests => rows.lines(sections::checks(&state.checks, theme)),
         _ => {}
     }
     // Beside the checklist or the diff, the progress lines would say the same again.
@@ -139,6 +158,15 @@ fn step(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
         for p in &state.progress {
             rows.line(format!("  {p}"));
         }
+    }
+    // The copy's checks, under what it did: what the second question rests on.
+    if state.current == Stage::Rehearse && !state.rehearsal_checks.is_empty() {
+        rows.blank();
+        rows.line(Line::from(Span::styled(
+            "Checked on the copy:",
+            theme.bold(),
+        )));
+        rows.lines(sections::checks(&state.rehearsal_checks, theme));
     }
     if state.current == Stage::SmokeTests || !state.migrations.is_empty() {
         for (from, to) in &state.migrations {
@@ -327,6 +355,18 @@ fn finished(state: &State, ok: bool, sentence: &str, theme: Theme, frame: &mut F
             Color::Yellow,
         ),
         (false, _) if state.stop_requested => ("Stopped, as you asked".to_string(), Color::Yellow),
+        // Caught on the copy: the real app never ran it.
+        (false, _)
+            if state
+                .failure
+                .as_ref()
+                .is_some_and(|f| f.stage == Stage::Rehearse) =>
+        {
+            (
+                format!("Not upgraded: {} failed on a throwaway copy", state.to),
+                Color::Yellow,
+            )
+        }
         (false, _) if state.declined => (
             match state.action {
                 Action::Rollback => "Not rolled back, as you chose",

@@ -112,6 +112,9 @@ fn hints(state: &State) -> Line<'static> {
         (Some(q), _) if q.word().is_some() => {
             " type the word, Enter confirm  Esc keep as is  ↑/↓ scroll  ? help"
         }
+        (Some(q), _) if q.rehearsal().is_some() => {
+            " y/Enter yes  t try on a copy first  n/Esc no  ↑/↓ scroll  ? help"
+        }
         (Some(_), _) => " y/Enter yes  n/Esc no  ↑/↓ scroll  ? help",
         (_, Phase::Finished { .. }) => " Enter home  q quit  ↑/↓ scroll  ? help",
         (_, Phase::Idle) => match state.start.page {

@@ -6,7 +6,7 @@ use ratatui::text::Line;
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use super::Theme;
-use crate::tui::state::{Action, Phase, State};
+use crate::tui::state::{Action, Phase, Stage, State};
 
 fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let [row] = Layout::vertical([Constraint::Length(height.min(area.height))])
@@ -19,7 +19,7 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
 }
 
 pub fn help(theme: Theme, frame: &mut Frame) {
-    let area = centered(frame.area(), 76, 17);
+    let area = centered(frame.area(), 76, 18);
     let text = vec![
         Line::from("hoist upgrades your app one careful step at a time:"),
         Line::from("a verified backup comes first, and a way back is offered at each step."),
@@ -27,6 +27,7 @@ pub fn help(theme: Theme, frame: &mut Frame) {
         Line::from("  ↑ ↓ Enter       choose, on the home screen"),
         Line::from("  ↑ ↓ PgUp PgDn   scroll the log, the evidence"),
         Line::from("  y / n           answer a question"),
+        Line::from("  t               at the plan: try the upgrade on a throwaway copy first"),
         Line::from("  a / r           while watching after an upgrade: accept / roll back"),
         Line::from("  c / r / h       a run that needs you: continue / roll back / show it"),
         Line::from("  q, Ctrl-C       quit (during a change: explained first)"),
@@ -58,6 +59,24 @@ pub fn quit(state: &State, theme: Theme, frame: &mut Frame) {
             "The backup ends by itself (a cut one would be removed).",
         ));
         text.push(Line::from("Wait for it to end, then q quits."));
+        text.push(Line::from(""));
+    } else if state.current == Stage::Rehearse && state.phase == Phase::Running {
+        // Nothing of the real app changed yet: only the copy must not be left behind.
+        text.push(Line::from(
+            "Nothing of the real app has changed: this is the copy.",
+        ));
+        text.push(Line::from(
+            "Leaving now would leave the copy running, so hoist does not.",
+        ));
+        text.push(Line::from(""));
+        if state.stop_requested {
+            text.push(Line::from("It stops at the next safe point, as you asked,"));
+            text.push(Line::from("and removes the copy."));
+        } else {
+            text.push(Line::from(
+                "  s    stop the rehearsal at its next safe point, remove the copy",
+            ));
+        }
         text.push(Line::from(""));
     } else {
         text.push(Line::from(

@@ -4,7 +4,7 @@ use ratatui::style::Color;
 use ratatui::text::{Line, Span};
 
 use super::Theme;
-use crate::tui::state::State;
+use crate::tui::state::{Check, State};
 use crate::units::human_bytes;
 
 /// The services' table, the problems (unless a sentence above says them), and the failing
@@ -193,9 +193,8 @@ pub fn env_diff<'a>(state: &State, theme: Theme) -> Vec<Line<'a>> {
 
 /// The verification as a checklist: containers, schema before -> after, rows, each smoke check
 /// with its status code and latency.
-pub fn checks<'a>(state: &State, theme: Theme) -> Vec<Line<'a>> {
-    state
-        .checks
+pub fn checks<'a>(checks: &[Check], theme: Theme) -> Vec<Line<'a>> {
+    checks
         .iter()
         .map(|c| {
             let (symbol, color) = if c.ok {

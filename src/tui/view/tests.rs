@@ -506,9 +506,187 @@ fn the_plan_and_its_question() {
         &mut s,
         Question::Upgrade {
             text: "Upgrade specivo from 0.1.11 to 0.1.12?".into(),
+            rehearsal: None,
         },
     );
     snap("plan_question", &s);
+}
+
+/// The plan's question with a rehearsal offered, and its cost said before anything runs.
+fn offered() -> State {
+    let mut s = upgrading();
+    engine(
+        &mut s,
+        Event::Plan {
+            plan: Box::new(plan(
+                &["127.0.0.1:5000/specivo/specivo:0.1.12"],
+                &["api", "beat", "worker"],
+            )),
+        },
+    );
+    ask(
+        &mut s,
+        Question::Upgrade {
+            text: "Upgrade specivo from 0.1.11 to 0.1.12?".into(),
+            rehearsal: Some(crate::run::RehearsalOffer {
+                why: "0.1.12 has not run here before".into(),
+                disk_bytes: 1_450_000_000,
+                about_secs: 42,
+            }),
+        },
+    );
+    s
+}
+
+#[test]
+fn the_plan_offers_a_rehearsal_with_its_cost() {
+    let mut s = offered();
+    snap("plan_question_rehearsal_offered", &s);
+    for size in SIZES {
+        let screen = draw(&s, size);
+        assert!(screen.contains("t: try it on a copy first"), "{screen}");
+        assert!(screen.contains("1.4 GB"), "{screen}");
+    }
+    assert_eq!(
+        update(&mut s, Msg::Key(Key::Char('t'))),
+        [Command::RehearseFirst]
+    );
+    // The rehearsal joins the steps, after the pull.
+    let titles: Vec<_> = s.stages.iter().map(|(st, _)| st.title()).collect();
+    assert_eq!(titles[3..6], ["Pull", "Rehearse", "Restart"]);
+}
+
+/// The upgrade rehearsed: backup and pull done, the copy watched.
+fn rehearsing() -> State {
+    let mut s = offered();
+    update(&mut s, Msg::Key(Key::Char('t')));
+    step(
+        &mut s,
+        Step::Backup,
+        "database dump and data archives",
+        Some(true),
+    );
+    step(&mut s, Step::Pull, "downloading 1 image", Some(true));
+    step(
+        &mut s,
+        Step::Rehearse,
+        "trying the upgrade on a throwaway copy (hoist-rehearsal-3fa9c1-specivo)",
+        None,
+    );
+    for line in [
+        "copying the app's data",
+        "copied specivo_uploads (412 MB) in 3.1 s",
+        "restore: the dump loaded into the copy's database",
+        "restart: up -d with 0.1.12",
+        "migration 0011 -> 0012 (api)",
+    ] {
+        engine(
+            &mut s,
+            Event::Progress {
+                step: Step::Rehearse,
+                message: line.into(),
+            },
+        );
+    }
+    for line in ["Running migration 0012_split_names", "Listening on :8000"] {
+        engine(
+            &mut s,
+            Event::Log {
+                service: "api (copy)".into(),
+                line: line.into(),
+            },
+        );
+    }
+    s
+}
+
+#[test]
+fn a_rehearsal_running_then_its_question() {
+    let mut s = rehearsing();
+    snap("rehearsal_running", &s);
+    for (what, detail) in [
+        (
+            "rehearsal: containers",
+            "run the new image, healthy, no restart",
+        ),
+        ("rehearsal: schema", "0011 -> 0012"),
+        (
+            "rehearsal: GET http://172.30.0.4:8000/health on the copy (the app's http://localhost:8080/health)",
+            "200 in 12 ms",
+        ),
+    ] {
+        engine(
+            &mut s,
+            Event::Check {
+                what: what.into(),
+                ok: true,
+                detail: detail.into(),
+            },
+        );
+    }
+    engine(
+        &mut s,
+        Event::StepFinished {
+            step: Step::Rehearse,
+            status: crate::run::StepStatus::Done,
+            ms: 41_000,
+            message: None,
+        },
+    );
+    engine(
+        &mut s,
+        Event::Progress {
+            step: Step::Rehearse,
+            message: "the rehearsal passed: on a copy of the app, 0.1.12 came up and verified (1 migration applied; 8.9 s from `up -d` to ready: a rough guide to the real app's downtime, which is usually shorter, as the copy runs at a lower CPU priority)".into(),
+        },
+    );
+    ask(
+        &mut s,
+        Question::Upgrade {
+            text: "The rehearsal passed. Upgrade specivo from 0.1.11 to 0.1.12 now?".into(),
+            rehearsal: None,
+        },
+    );
+    snap("rehearsal_passed_question", &s);
+    // The copy's checks are not the real app's checklist.
+    assert!(s.checks.is_empty());
+    assert_eq!(s.rehearsal_checks.len(), 3);
+    assert_eq!(s.rehearsal_checks[1].what, "schema");
+}
+
+#[test]
+fn a_failed_rehearsal_says_the_real_app_is_untouched() {
+    let mut s = rehearsing();
+    engine(
+        &mut s,
+        Event::StepFinished {
+            step: Step::Rehearse,
+            status: crate::run::StepStatus::Failed,
+            ms: 30_000,
+            message: Some("the rehearsal failed: the app did not come up on 0.1.13: api is crash-looping (restarted 2 times, last exit code 3)".into()),
+        },
+    );
+    update(
+        &mut s,
+        Msg::Finished {
+            exit_code: 1,
+            sentence: "the rehearsal failed: the app did not come up on 0.1.12: api is crash-looping (restarted 2 times, last exit code 3). Nothing of the real app was changed: specivo still runs 0.1.11, .env is as it was; the backup just taken is in /srv/specivo-backups/specivo-20261128-101500-0.1.11. The copy was removed; hoist shows its last log lines. Report them to the project, and wait for a release that fixes this.".into(),
+            evidence: BTreeMap::from([(
+                "api".to_string(),
+                vec![
+                    "Traceback (most recent call last):".to_string(),
+                    "RuntimeError: settings.SECRET missing".to_string(),
+                ],
+            )]),
+        },
+    );
+    snap("rehearsal_failed", &s);
+    let screen = draw(&s, (80, 24));
+    assert!(
+        screen.contains("Nothing of the real app was changed"),
+        "{screen}"
+    );
+    assert!(screen.contains("RuntimeError"), "{screen}");
 }
 
 #[test]

@@ -7,11 +7,13 @@
 mod data;
 mod leftovers;
 mod model;
+mod offer;
 mod report;
 
 use data::{copy_data, database_from_dump};
 pub(super) use leftovers::clear_left_behind;
 use leftovers::{rehearsal_name, teardown};
+pub(super) use offer::offer;
 use report::{Failed, Found, Seen};
 
 use std::collections::BTreeMap;
