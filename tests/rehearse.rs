@@ -364,3 +364,43 @@ fn in_the_wizard_a_release_caught_on_the_copy_leaves_the_app_as_it_was() {
     w.keys("q");
     assert_eq!(w.exit_code(10), 1);
 }
+
+/// The app's own checks (`checks:` in hoist.yaml) run on the copy: a command in `api` runs in
+/// the copy's container (it holds the app to 0.1.11, so it passes on the real app before the
+/// upgrade and fails on the copy's 0.1.12: the rehearsal fails, the real app is untouched).
+/// A metrics rule is not run on the copy, and that is said.
+#[test]
+fn the_apps_own_checks_run_on_the_copy() {
+    if !docker_available() {
+        return;
+    }
+    let stack = TestStack::start("rehchecks", "0.1.11");
+    std::fs::write(
+        stack.dir.join("hoist.yaml"),
+        "checks:\n  - exec: [sh, -c, 'echo release $$SPECIVO_RELEASE']\n    service: api\n    expect_output: '^release 0\\.1\\.11$'\n",
+    )
+    .unwrap();
+    let before = real_app(&stack);
+    let run = stack.hoist(&["upgrade", "--to", "0.1.12", "--rehearse", "--yes", "--json"]);
+    run.assert_no_panic();
+    assert_eq!(run.code, 1, "{run:?}");
+    let s = run.summary();
+    assert_eq!(s["rehearsal"]["by_the_release"], true, "{s:#}");
+    let failure = s["rehearsal"]["failure"].as_str().unwrap();
+    assert!(failure.contains("did not verify on the copy"), "{failure}");
+    assert!(failure.contains("echo release"), "{failure}");
+    let checks: Vec<serde_json::Value> = run
+        .json_lines()
+        .into_iter()
+        .filter(|l| l["type"] == "check")
+        .collect();
+    assert!(
+        checks.iter().any(|c| c["what"]
+            .as_str()
+            .is_some_and(|w| w.starts_with("rehearsal: ") && w.ends_with(" on the copy"))
+            && c["ok"] == false),
+        "{checks:#?}"
+    );
+    assert_eq!(real_app(&stack), before, "the real app changed");
+    assert_eq!(rehearsal_things(&stack.project), Vec::<String>::new());
+}

@@ -433,10 +433,59 @@ async fn smoke_on_copy(
             problems.push(format!("{}: {e}", s.url));
         }
     }
-    if !stack.detection.app_checks.is_empty() {
-        let note = "the app's own checks (x-hoist: checks) are not run on the copy yet";
+    problems.extend(app_checks_on_copy(run, stack, published, after, &address_of, notes).await);
+    problems
+}
+
+/// The app's own checks (`x-hoist: checks`) on the copy: a command in a service runs in the
+/// copy's container, a WebSocket goes to the copy's address; a metrics rule is not run (it
+/// judges live traffic, and nobody uses the copy), and that is said. Returns the problems.
+async fn app_checks_on_copy(
+    run: &Run<'_>,
+    stack: &Stack,
+    published: &[model::Published],
+    after: &Facts,
+    address_of: &(dyn Fn(&str) -> Option<String> + Sync),
+    notes: &mut Vec<String>,
+) -> Vec<String> {
+    use crate::stack::checks::AppCheck;
+    let mut on_copy = Vec::new();
+    let mut say = |note: String| {
         run.progress(Step::Verify, format!("on the copy: {note}"));
-        notes.push(note.into());
+        notes.push(note);
+    };
+    for check in &stack.detection.app_checks {
+        match check {
+            AppCheck::Exec(_) => on_copy.push(check.clone()),
+            AppCheck::Websocket(ws) => match model::rehearsal_url(&ws.url, published, address_of) {
+                Some(url) => on_copy.push(AppCheck::Websocket(crate::stack::checks::WsCheck {
+                    url,
+                    ..ws.clone()
+                })),
+                None => say(format!(
+                    "the check {} goes to the real app, so it is not run on the copy",
+                    check.what()
+                )),
+            },
+            AppCheck::Metrics(_) => say(format!(
+                "the check {} is not run on the copy: a metrics rule judges live traffic, and nobody uses the copy",
+                check.what()
+            )),
+        }
+    }
+    if on_copy.is_empty() {
+        return Vec::new();
+    }
+    let mut problems = Vec::new();
+    for o in crate::steps::checks::run_all(&on_copy, after.docker.as_ref().ok()).await {
+        if !o.ok {
+            problems.push(format!("{}: {}", o.what, o.detail));
+        }
+        run.emit(Event::Check {
+            what: format!("{} on the copy", o.what),
+            ok: o.ok,
+            detail: o.detail,
+        });
     }
     problems
 }

@@ -408,7 +408,14 @@ pub fn rehearsal_url(
     };
     let (host, port) = match authority.rsplit_once(':') {
         Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (h, p.parse::<u16>().ok()?),
-        _ => (authority, if scheme == "https" { 443 } else { 80 }),
+        _ => (
+            authority,
+            if matches!(scheme, "https" | "wss") {
+                443
+            } else {
+                80
+            },
+        ),
     };
     let local = matches!(
         host,
