@@ -56,7 +56,7 @@ where
 }
 
 /// A person can answer here: stdin and stderr are a terminal.
-fn at_a_terminal() -> bool {
+pub fn at_a_terminal() -> bool {
     use std::io::IsTerminal;
     std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
 }

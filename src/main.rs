@@ -228,6 +228,7 @@ fn upgrade(
         stop: stop.clone(),
         resume,
         rehearse: how.rehearse,
+        offer_rehearsal: !global.yes && !json && headless::at_a_terminal(),
     };
     let answers = hoist::run::Headless(global.yes);
     headless::run_engine(runtime, json, answers, "upgrade", stop, |tx| async move {

@@ -73,6 +73,7 @@ fn upgrade(
             stop,
             resume: None,
             rehearse: false,
+            offer_rehearsal: false,
         };
         let finished = hoist::recovery::upgrade(&ctx, &request, &tx).await;
         drop(tx);

@@ -401,6 +401,7 @@ fn spawn_engine(
             stop,
             resume,
             rehearse: false,
+            offer_rehearsal: true,
         };
         crate::recovery::upgrade(&ctx, &request, &events).await
     }))

@@ -46,6 +46,9 @@ pub struct Request {
     /// Try the upgrade on a throwaway copy first (`rehearse/`); the real one follows only if
     /// the copy verified, and on a second yes.
     pub rehearse: bool,
+    /// Someone reads the upgrade's question and can take a rehearsal offered with it (the
+    /// wizard, a terminal without `--yes`): only then is its cost worked out.
+    pub offer_rehearsal: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -230,7 +233,7 @@ async fn prepare_and_run(
     let mut rehearse = req.rehearse;
     if !rehearse {
         let offer = match (&resumed, hop_versions.first()) {
-            (None, Some(next)) => {
+            (None, Some(next)) if req.offer_rehearsal => {
                 let database = match &facts.db {
                     Some(Ok(probe)) => probe.size_bytes,
                     _ => 0,
@@ -280,6 +283,7 @@ async fn prepare_and_run(
             stop: req.stop.clone(),
             resume: req.resume.clone(),
             rehearse: true,
+            offer_rehearsal: false,
         };
         &chosen
     } else {
