@@ -107,8 +107,11 @@ fn touched_the_app(run: &RunRecord) -> bool {
 fn which_run(runs: &[RunRecord], alive: impl Fn(i64) -> bool) -> Option<&RunRecord> {
     // Newest first; runs that changed nothing (refused, dry runs, a failed backup) do not
     // count, nor do plain backups.
-    let mut candidates = runs.iter().filter(|r| {
-        matches!(
+    let mut candidates = runs
+        .iter()
+        .enumerate()
+        .filter(|(i, r)| {
+            matches!(
             r.kind,
             RunKind::Upgrade | RunKind::Rollback | RunKind::Restore
         ) && !matches!(r.outcome, Outcome::Refused | Outcome::DryRun)
@@ -116,7 +119,14 @@ fn which_run(runs: &[RunRecord], alive: impl Fn(i64) -> bool) -> Option<&RunReco
                 && r.outcome == Outcome::Failed
                 && !changed_stack(r)
                 && r.finished_at.is_some())
-    });
+            // A stop before any change leaves nothing to go on with once a newer upgrade of
+            // the project ran, whatever that one did (declined, refused, failed on a copy).
+            && !(r.kind == RunKind::Upgrade
+                && r.outcome == Outcome::Stopped
+                && !changed_stack(r)
+                && runs[..*i].iter().any(|newer| newer.kind == RunKind::Upgrade))
+        })
+        .map(|(_, r)| r);
     let newest = candidates.next()?;
     // A run that ended before changing anything (killed or stopped before its pin) leaves
     // whatever an older run left: an older upgrade that changed the stack and was never
@@ -511,6 +521,29 @@ mod tests {
         let a = attention(&[run("upgrade", "stopped", &[], Some(between))], |_| false).unwrap();
         assert_eq!(a.pinned.as_deref(), Some("0.1.10"));
         assert!(a.sentence.contains("at 0.1.10"), "{}", a.sentence);
+        // A stop before any change (a rehearsal's, a backup's) is moot once a newer upgrade
+        // ran, declined or failed on a copy alike; alone, it is still said.
+        let unchanged = || {
+            run(
+                "upgrade",
+                "stopped",
+                &["preflight", "backup", "rehearse"],
+                Some(serde_json::json!({"changed": false})),
+            )
+        };
+        assert!(attention(&[unchanged()], |_| false).is_some());
+        for newer in ["refused", "failed"] {
+            let later = run(
+                "upgrade",
+                newer,
+                &["rehearse"],
+                Some(serde_json::json!({"changed": false})),
+            );
+            assert!(
+                attention(&[later, unchanged()], |_| false).is_none(),
+                "{newer}"
+            );
+        }
         // A refused run or a backup after it does not hide it.
         let runs = [
             run("backup", "succeeded", &[], None),

@@ -62,7 +62,7 @@ pub fn stop_on_signals(stop: crate::run::Stop) -> tokio::task::JoinHandle<()> {
                     // The terminal may be gone: a failed write is not worth a panic.
                     let _ = writeln!(
                         std::io::stderr(),
-                        "hoist: stopping at the next safe point (the step under way finishes first; a restart goes on through its checks)."
+                        "hoist: stopping at the next safe point (the step under way finishes first: a restart goes on through its checks, a rehearsal's copy through its own and is then removed)."
                     );
                 }
             }

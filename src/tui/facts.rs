@@ -241,7 +241,17 @@ fn failed_here(runs: &[crate::journal::RunRecord]) -> Vec<(String, String)> {
         } else {
             ""
         };
-        failed.push((to.clone(), format!("failed here{when}{after}")));
+        // Caught by a rehearsal: it failed on a throwaway copy, the app never ran it.
+        let on_a_copy = r
+            .summary
+            .as_ref()
+            .is_some_and(|s| s["rehearsal"]["passed"] == false);
+        let words = if on_a_copy {
+            format!("failed on a throwaway copy here{when}")
+        } else {
+            format!("failed here{when}{after}")
+        };
+        failed.push((to.clone(), words));
     }
     failed
 }

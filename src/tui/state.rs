@@ -280,6 +280,8 @@ pub struct State {
     pub checks: Vec<Check>,
     /// The checks of the throwaway copy, when the upgrade was rehearsed first.
     pub rehearsal_checks: Vec<Check>,
+    /// How the copy differs from the real app (a volume that starts empty, a check not run).
+    pub rehearsal_notes: Vec<String>,
     pub health: Option<Health>,
     /// The backup part being read now, and the finished backup's files and total.
     pub backup_read: Option<BackupRead>,
@@ -410,6 +412,7 @@ impl State {
             migrations: Vec::new(),
             checks: Vec::new(),
             rehearsal_checks: Vec::new(),
+            rehearsal_notes: Vec::new(),
             health: None,
             backup_read: None,
             backup_files: Vec::new(),
@@ -550,7 +553,19 @@ impl State {
     /// How far up a screen's scrolling part can go (the view stops at its real top).
     fn scroll_limit(&self) -> usize {
         match self.phase {
-            Phase::Running | Phase::RollingBack => self.logs.len(),
+            // The log pane, or the step's own lines when they are taller than the screen.
+            Phase::Running | Phase::RollingBack => {
+                let rows = self.progress.len()
+                    + self.plan.len()
+                    + self.rehearsal_checks.len()
+                    + self.rehearsal_notes.len()
+                    + self.health.as_ref().map_or(0, |h| {
+                        h.services.len()
+                            + h.problems.len()
+                            + h.evidence.values().map(|t| t.len() + 2).sum::<usize>()
+                    });
+                self.logs.len().max(2 * rows + 10)
+            }
             // About the rows the failure's evidence and the end's details take (wrapped long
             // lines take more; the view stops at the real top).
             _ => {
@@ -700,6 +715,11 @@ fn on_event(state: &mut State, event: Event) {
             }
             let stage = Stage::of(step);
             state.set(stage, Status::Running);
+            // The copy's log lines belong to the rehearsal: the real upgrade's pane starts
+            // with the real app's.
+            if stage != Stage::Rehearse {
+                state.logs.retain(|l| !l.service.ends_with(" (copy)"));
+            }
             // The pull starts with the backup and runs beside it: the screen stays on the
             // backup (whose view shows the download too) until the backup ends.
             let beside_backup =
@@ -744,7 +764,15 @@ fn on_event(state: &mut State, event: Event) {
                 });
             }
         }
-        Event::Progress { message, .. } => state.push_progress(message),
+        Event::Progress { message, .. } => {
+            if state.current == Stage::Rehearse
+                && let Some(note) = message.strip_prefix("on the copy: ")
+                && !state.rehearsal_notes.iter().any(|n| n == note)
+            {
+                state.rehearsal_notes.push(note.to_string());
+            }
+            state.push_progress(message)
+        }
         // The copy's checks are its own list: the real upgrade's checklist stays the real app's.
         Event::Check { what, ok, detail } if state.current == Stage::Rehearse => {
             let what = what

@@ -688,8 +688,8 @@ async fn rehearse_first(
     };
     if !run.ask(question).await {
         let sentence = format!(
-            "{}. The real upgrade was not confirmed, so it did not run. {unchanged}. To upgrade now: `hoist upgrade --to {to} --yes` (it takes a new backup; add --rehearse to try it on a copy again).",
-            rehearsed.sentence
+            "{}. The real upgrade was not confirmed, so it did not run. {unchanged}. To upgrade now: `{} upgrade --to {to} --yes` (it takes a new backup; add --rehearse to try it on a copy again).",
+            rehearsed.sentence, r.ctx.hoist
         );
         return Err(end(3, Outcome::Refused, sentence, summary));
     }

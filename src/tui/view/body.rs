@@ -10,7 +10,7 @@ use super::wrap::Rows;
 use super::{Theme, dock, sections};
 use crate::rollback::plan::{Decision, loss_words};
 use crate::run::{Question, RESTORE_WORD};
-use crate::tui::state::{Action, Phase, Stage, State};
+use crate::tui::state::{Action, Phase, Stage, State, Status};
 
 pub fn render(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
     let area = Rect {
@@ -39,7 +39,10 @@ fn heading(state: &State, theme: Theme) -> Vec<Line<'static>> {
         title.push_str(&format!(" · release {}", hop.words()));
     }
     // The timer: a long migration is less frightening when the wizard is seen to be counting.
-    if let Some(secs) = state.elapsed_s.filter(|_| state.changing()) {
+    if let Some(secs) = state
+        .elapsed_s
+        .filter(|_| state.changing() && state.prompt.is_none())
+    {
         title.push_str(&format!("  ({})", clock(secs)));
     }
     // The observation window says what it waits for, not the checks' purpose.
@@ -95,7 +98,7 @@ fn step_question(state: &State, theme: Theme, width: u16) -> (Rows, Rows) {
         about.line(Line::from(vec![
             Span::styled("Try it first? ", theme.bold()),
             Span::raw(format!(
-                "{}. hoist can rehearse this upgrade on a throwaway copy of the app (the database loaded from the new backup, the data copied, no ports, its own network) and ask again once the copy came up and passed the checks. It takes {}; your app keeps running.",
+                "{}: t rehearses it on a throwaway copy (the database from the new backup, the data copied, no ports, its own network), then asks again. It takes {}; your app keeps running.",
                 offer.why,
                 offer.cost_words()
             )),
@@ -136,7 +139,11 @@ fn step(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
     rows.lines(heading(state, theme));
     if state.stop_requested {
         rows.line(Line::from(Span::styled(
-            "Stopping at the next safe point, as you asked: before the first change, or once the running restart is checked.",
+            if state.current == Stage::Rehearse {
+                "Stopping the rehearsal at its next safe point, as you asked (once the copy's step under way ends); the copy is then removed, and nothing of the real app changes."
+            } else {
+                "Stopping at the next safe point, as you asked: before the first change, or once the running restart is checked."
+            },
             theme.fg(Color::Yellow),
         )));
         rows.blank();
@@ -151,15 +158,20 @@ fn step(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
         Stage::SmokeTests => rows.lines(sections::checks(&state.checks, theme)),
         _ => {}
     }
-    // Beside the checklist or the diff, the progress lines would say the same again.
+    // Beside the checklist or the diff, the progress lines would say the same again; at the
+    // rehearsal's question, its verdict (the last line) is what counts.
     let said = state.current == Stage::SmokeTests
         || (state.current == Stage::PinVersion && state.env_diff.is_some());
-    if !said {
+    if judged {
+        if let Some(p) = state.progress.back() {
+            rows.line(format!("  {p}"));
+        }
+    } else if !said {
         for p in &state.progress {
             rows.line(format!("  {p}"));
         }
     }
-    // The copy's checks, under what it did: what the second question rests on.
+    // The copy's checks and what it could not try: what the second question rests on.
     if state.current == Stage::Rehearse && !state.rehearsal_checks.is_empty() {
         rows.blank();
         rows.line(Line::from(Span::styled(
@@ -167,6 +179,16 @@ fn step(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
             theme.bold(),
         )));
         rows.lines(sections::checks(&state.rehearsal_checks, theme));
+    }
+    if judged && !state.rehearsal_notes.is_empty() {
+        rows.blank();
+        rows.line(Line::from(Span::styled(
+            "How the copy differs from the real app:",
+            theme.bold(),
+        )));
+        for n in &state.rehearsal_notes {
+            rows.line(format!("  - {n}"));
+        }
     }
     if state.current == Stage::SmokeTests || !state.migrations.is_empty() {
         for (from, to) in &state.migrations {
@@ -195,9 +217,13 @@ fn step(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
     };
     let [top, rest] =
         Layout::vertical([Constraint::Length(top_height), Constraint::Min(0)]).areas(area);
-    frame.render_widget(Paragraph::new(rows.rows), top);
     if logs {
+        frame.render_widget(Paragraph::new(rows.rows), top);
         super::logs::render(state, theme, frame, rest);
+    } else {
+        // Taller than the screen (a small terminal, a question's dock): what is out of sight
+        // is said, and ↑/↓ bring it.
+        dock::bottom_anchored(frame, top, &rows.rows, state.log_scroll);
     }
 }
 
@@ -355,18 +381,6 @@ fn finished(state: &State, ok: bool, sentence: &str, theme: Theme, frame: &mut F
             Color::Yellow,
         ),
         (false, _) if state.stop_requested => ("Stopped, as you asked".to_string(), Color::Yellow),
-        // Caught on the copy: the real app never ran it.
-        (false, _)
-            if state
-                .failure
-                .as_ref()
-                .is_some_and(|f| f.stage == Stage::Rehearse) =>
-        {
-            (
-                format!("Not upgraded: {} failed on a throwaway copy", state.to),
-                Color::Yellow,
-            )
-        }
         (false, _) if state.declined => (
             match state.action {
                 Action::Rollback => "Not rolled back, as you chose",
@@ -376,6 +390,17 @@ fn finished(state: &State, ok: bool, sentence: &str, theme: Theme, frame: &mut F
             .to_string(),
             Color::Yellow,
         ),
+        // Caught on the copy: the real app never ran it (a copy that could not be made is
+        // no verdict on the release).
+        (false, _)
+            if state.status(Stage::Rehearse) == Status::Failed
+                && sentence.starts_with("the rehearsal failed") =>
+        {
+            (
+                format!("Not upgraded: {} failed on a throwaway copy", state.to),
+                Color::Yellow,
+            )
+        }
         (false, _) => ("Stopped: this needs your attention".to_string(), Color::Red),
     };
     let width = area.width;

@@ -538,6 +538,54 @@ fn offered() -> State {
     s
 }
 
+/// The plan's question over a health table taller than what the dock leaves at 80x24: what is
+/// out of sight is said, and ↑ brings it.
+#[test]
+fn a_plan_taller_than_the_screen_says_so_and_scrolls() {
+    let mut s = upgrading();
+    engine(
+        &mut s,
+        Event::Health {
+            services: ["api", "worker", "beat", "db", "redis", "search", "proxy"]
+                .iter()
+                .map(|n| service(n, "0.1.11", "running", Some("healthy")))
+                .collect(),
+            problems: Vec::new(),
+            evidence: BTreeMap::new(),
+        },
+    );
+    engine(
+        &mut s,
+        Event::Plan {
+            plan: Box::new(plan(
+                &["127.0.0.1:5000/specivo/specivo:0.1.12"],
+                &["api", "beat", "worker"],
+            )),
+        },
+    );
+    ask(
+        &mut s,
+        Question::Upgrade {
+            text: "Upgrade specivo from 0.1.11 to 0.1.12?".into(),
+            rehearsal: Some(crate::run::RehearsalOffer {
+                why: "0.1.12 has not run here before".into(),
+                disk_bytes: 1_450_000_000,
+                about_secs: 42,
+            }),
+        },
+    );
+    let screen = draw(&s, (80, 24));
+    assert!(screen.contains("more rows above (↑/PgUp)"), "{screen}");
+    for _ in 0..30 {
+        update(&mut s, Msg::Key(Key::Up));
+    }
+    let screen = draw(&s, (80, 24));
+    assert!(screen.contains("api "), "{screen}");
+    assert!(screen.contains("more rows below (↓/PgDn)"), "{screen}");
+    // The question stays whole, whatever is scrolled.
+    assert!(screen.contains("t: try it on a copy first"), "{screen}");
+}
+
 #[test]
 fn the_plan_offers_a_rehearsal_with_its_cost() {
     let mut s = offered();
@@ -577,6 +625,7 @@ fn rehearsing() -> State {
         "copying the app's data",
         "copied specivo_uploads (412 MB) in 3.1 s",
         "restore: the dump loaded into the copy's database",
+        "on the copy: volume redis-data (redis) starts empty in the copy (not a data mount hoist backs up)",
         "restart: up -d with 0.1.12",
         "migration 0011 -> 0012 (api)",
     ] {
@@ -828,21 +877,6 @@ fn unhealthy() -> State {
             what: "checking the stack is healthy and ready".into(),
         },
     );
-    let service = |name: &str, version: &str, state: &str, health: Option<&str>| {
-        crate::probe::services::ServiceStatus {
-            name: name.into(),
-            upgraded: name != "db",
-            image: None,
-            version: Some(version.into()),
-            digest: None,
-            state: state.into(),
-            health: health.map(str::to_string),
-            exit_code: None,
-            restart_count: 0,
-            containers: 1,
-            lifecycle: None,
-        }
-    };
     engine(
         &mut s,
         Event::Health {
@@ -1359,5 +1393,27 @@ fn plan(pull: &[&str], recreate: &[&str]) -> crate::run::UpgradePlan {
         overridden: Vec::new(),
         checks: Vec::new(),
         left_out: Vec::new(),
+    }
+}
+
+/// A service as the health check reports it.
+fn service(
+    name: &str,
+    version: &str,
+    state: &str,
+    health: Option<&str>,
+) -> crate::probe::services::ServiceStatus {
+    crate::probe::services::ServiceStatus {
+        name: name.into(),
+        upgraded: name != "db",
+        image: None,
+        version: Some(version.into()),
+        digest: None,
+        state: state.into(),
+        health: health.map(str::to_string),
+        exit_code: None,
+        restart_count: 0,
+        containers: 1,
+        lifecycle: None,
     }
 }

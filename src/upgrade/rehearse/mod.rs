@@ -278,7 +278,9 @@ async fn on_a_copy(
         };
         // Each hop's model says the same: its notes once, after what the copy's data said.
         found.notes.truncate(said_before_hops);
-        if let Err(e) = write_model(&config, name, view, images, &copies, dir, &mut found.notes) {
+        if let Err(e) = write_model(&config, name, view, images, &copies, dir, &mut found.notes)
+            .and_then(|()| version_in_environment(dir, &r.stack.detection.version.variable, hop))
+        {
             fail!(e);
         }
         if hop == &r.hops[0].0 {
@@ -382,6 +384,26 @@ fn write_model(
     notes.extend(m.notes);
     let text = serde_json::to_string_pretty(&m.json).map_err(|e| e.to_string())?;
     crate::stack::pin::write_atomic(&dir.join("compose.json"), &text)
+        .map_err(|e| format!("the copy's compose file could not be written: {e}"))
+}
+
+/// The version variable as the real upgrade's pin sets it: a service that reads the pinned
+/// variable into its environment (`env_file: .env`, `VERSION: ${APP_VERSION}`) sees the new
+/// version on the copy too. Compose's view was read with the old pin.
+fn version_in_environment(dir: &Path, variable: &str, version: &str) -> Result<(), String> {
+    if variable.is_empty() {
+        return Ok(());
+    }
+    let path = dir.join("compose.json");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("the copy's compose file could not be read: {e}"))?;
+    let mut json: Value = serde_json::from_str(&text)
+        .map_err(|e| format!("the copy's compose file could not be read: {e}"))?;
+    if !model::set_environment(&mut json, variable, version) {
+        return Ok(());
+    }
+    let text = serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?;
+    crate::stack::pin::write_atomic(&path, &text)
         .map_err(|e| format!("the copy's compose file could not be written: {e}"))
 }
 

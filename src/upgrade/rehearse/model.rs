@@ -367,6 +367,24 @@ fn volumes(config: &Value, plan: &Plan<'_>) -> Map<String, Value> {
     out
 }
 
+/// Sets `variable` to `value` in the environment of every service that has it; whether any
+/// did.
+pub fn set_environment(model: &mut Value, variable: &str, value: &str) -> bool {
+    let mut set = false;
+    if let Some(services) = model["services"].as_object_mut() {
+        for service in services.values_mut() {
+            if let Some(slot) = service["environment"]
+                .as_object_mut()
+                .and_then(|env| env.get_mut(variable))
+            {
+                *slot = Value::String(value.to_string());
+                set = true;
+            }
+        }
+    }
+    set
+}
+
 /// The ports the real app publishes on the host.
 pub fn published(config: &Value) -> Vec<Published> {
     let mut out = Vec::new();

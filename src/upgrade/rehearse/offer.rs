@@ -34,6 +34,7 @@ pub(in crate::upgrade) async fn offer(
     let why = match history_of(&ctx.state_dir, &view.project, next).await {
         Here::Ran => return None,
         Here::Failed => format!("an upgrade to {next} failed here before"),
+        Here::FailedOnCopy => format!("{next} failed a rehearsal here before"),
         Here::Unknown => format!("{next} has not run here before"),
     };
     Some(cost(why, releases, data_bytes, database_bytes))
@@ -61,6 +62,8 @@ enum Here {
     Ran,
     /// An upgrade to it failed, and none reached it since.
     Failed,
+    /// Only a rehearsal of it failed (on a throwaway copy).
+    FailedOnCopy,
     Unknown,
 }
 
@@ -72,7 +75,7 @@ async fn history_of(state_dir: &std::path::Path, project: &str, version: &str) -
     };
     let runs = journal.runs(project, 500).await.unwrap_or_default();
     journal.close().await;
-    let mut failed = false;
+    let (mut failed, mut on_copy) = (false, false);
     // Having run here once is enough, whatever failed before or after (a failure may have
     // been of its moment: a full disk, a worker killed).
     for r in &runs {
@@ -85,12 +88,23 @@ async fn history_of(state_dir: &std::path::Path, project: &str, version: &str) -
         if r.to_version.as_deref() == Some(version) {
             match r.outcome.as_str() {
                 "succeeded" => return Here::Ran,
+                "failed" | "rolled_back"
+                    if r.summary
+                        .as_ref()
+                        .is_some_and(|s| s["rehearsal"]["passed"] == false) =>
+                {
+                    on_copy = true
+                }
                 "failed" | "rolled_back" => failed = true,
                 _ => {}
             }
         }
     }
-    if failed { Here::Failed } else { Here::Unknown }
+    match (failed, on_copy) {
+        (true, _) => Here::Failed,
+        (false, true) => Here::FailedOnCopy,
+        _ => Here::Unknown,
+    }
 }
 
 #[cfg(test)]

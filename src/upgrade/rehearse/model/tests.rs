@@ -286,3 +286,17 @@ fn a_check_through_a_published_port_goes_to_the_copys_container() {
         None
     );
 }
+
+#[test]
+fn the_pinned_variable_reaches_the_environment_of_the_services_that_read_it() {
+    let mut m = json!({"services": {
+        "api": {"environment": {"APP_VERSION": "1.2", "DB": "x"}},
+        "db": {"environment": {"POSTGRES_DB": "app"}},
+        "bare": {"image": "x"},
+    }});
+    assert!(set_environment(&mut m, "APP_VERSION", "1.3"));
+    assert_eq!(m["services"]["api"]["environment"]["APP_VERSION"], "1.3");
+    assert_eq!(m["services"]["api"]["environment"]["DB"], "x");
+    assert_eq!(m["services"]["db"]["environment"].get("APP_VERSION"), None);
+    assert!(!set_environment(&mut m, "OTHER", "1"));
+}
