@@ -11,6 +11,7 @@ pub mod images;
 pub mod logs;
 pub mod pull_tally;
 pub mod rehearsals;
+pub mod swarm;
 pub mod volumes;
 
 pub use containers::{ContainerInfo, Health, Mount, last_log_lines, stack_containers};

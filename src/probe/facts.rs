@@ -76,6 +76,10 @@ pub struct Facts {
     /// Services a hoist stopped for a backup's copy and has not started again (the journal's
     /// open records): the hoist may still be copying, or was killed.
     pub held: Vec<Held>,
+    /// No Compose container of the project runs, and the Swarm this engine is in holds the
+    /// files' services as a stack (`docker stack deploy`): hoist says so rather than calling
+    /// the app down.
+    pub swarm: Option<super::swarm::InSwarm>,
 }
 
 impl Facts {
@@ -288,10 +292,33 @@ pub async fn gather(ctx: &Context, mut view: StackView) -> Facts {
         Err(e) => Err(e),
     };
     tracing::info!(project = %view.project, docker_ok = docker.is_ok(), "gathered the stack's state");
-    let db = match (&mut view.database, &docker) {
-        (None, _) => None,
-        (Some(spec), Ok(running)) => Some(probe_and_confirm(spec, running).await),
-        (Some(_), Err(_)) => Some(Err("not read: Docker is not reachable".to_string())),
+    let swarm = match &docker {
+        Ok(running) if running.containers.is_empty() => {
+            let wanted: Vec<String> = view
+                .services
+                .iter()
+                .filter(|s| {
+                    !view.one_shot.contains(s) && !view.inactive.iter().any(|(i, _)| i == *s)
+                })
+                .cloned()
+                .collect();
+            super::swarm::find(&running.engine, &wanted).await
+        }
+        _ => None,
+    };
+    let stack_in_swarm = match &swarm {
+        Some(super::swarm::InSwarm::Stack(s)) => Some(s.name.clone()),
+        _ => None,
+    };
+    let db = match (&mut view.database, &docker, stack_in_swarm) {
+        (None, _, _) => None,
+        // Its container is a Swarm task, which hoist does not reach yet: said, not "down".
+        (Some(spec), _, Some(stack)) => Some(Err(format!(
+            "it runs as a task of the Swarm service {stack}_{}, and hoist does not read a Swarm stack's database yet",
+            spec.service
+        ))),
+        (Some(spec), Ok(running), None) => Some(probe_and_confirm(spec, running).await),
+        (Some(_), Err(_), None) => Some(Err("not read: Docker is not reachable".to_string())),
     };
     let sqlite = match &docker {
         Ok(running) => super::sqlite_files::in_data(&view.data, running).await,
@@ -305,6 +332,7 @@ pub async fn gather(ctx: &Context, mut view: StackView) -> Facts {
         db,
         sqlite,
         held,
+        swarm,
     }
 }
 

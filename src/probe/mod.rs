@@ -8,3 +8,4 @@ pub mod facts;
 pub mod kept_aside;
 pub mod services;
 pub mod sqlite_files;
+pub mod swarm;

@@ -5,6 +5,7 @@ pub mod backup;
 pub mod check;
 pub mod history;
 pub mod status;
+pub mod swarm;
 pub mod versions;
 
 use serde_json::Value;

@@ -204,6 +204,7 @@ fn render(facts: &Facts) -> Output {
         "one_shot": view.one_shot,
         "inactive": view.inactive.iter().map(|(n, why)| json!({"service": n, "why": why})).collect::<Vec<_>>(),
         "notes": facts.notes,
+        "swarm": facts.swarm,
     });
     let mut errors = String::new();
     let mut exit_code = 0;
@@ -275,6 +276,7 @@ fn human(facts: &Facts, services: &[ServiceStatus], running: Option<&str>) -> St
             let _ = writeln!(t, "Version   (no tag: {})", view.pin_place);
         }
     }
+    let in_swarm = matches!(facts.swarm, Some(crate::probe::swarm::InSwarm::Stack(_)));
     match running {
         Some(v) => {
             let _ = writeln!(t, "Running   {v}");
@@ -285,12 +287,17 @@ fn human(facts: &Facts, services: &[ServiceStatus], running: Option<&str>) -> St
                 "Running   (the app's services do not agree on one version)"
             );
         }
+        None if in_swarm => {}
         None if facts.docker.is_ok() => {
             let _ = writeln!(t, "Running   (no container of the app's services exists)");
         }
         None => {}
     }
-    if facts.docker.is_ok() {
+    // A Swarm stack has no Compose containers: its services are said as Swarm runs them.
+    if let Some(found) = &facts.swarm {
+        t.push_str(&super::swarm::lines(found));
+    }
+    if facts.docker.is_ok() && !in_swarm {
         services_lines(&mut t, view, services);
     }
     data_lines(&mut t, facts);

@@ -462,6 +462,7 @@ mod tests {
             db: database.map(|_| Ok(probe)),
             sqlite: Vec::new(),
             held: Vec::new(),
+            swarm: None,
         }
     }
 

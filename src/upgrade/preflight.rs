@@ -67,12 +67,25 @@ pub(super) async fn run_preflight(
     {
         problems.push(f.message);
     }
+    // A Swarm stack is no Compose project: nobody may wave that through, and its services'
+    // "no container" (with the advice to run `docker compose up -d`, a second copy of the app)
+    // would be wrong.
+    let in_swarm = match crate::preflight::swarm_finding(&facts) {
+        Some(f) if f.status == Level::Fail => {
+            problems.insert(0, f.message);
+            true
+        }
+        _ => false,
+    };
     let services = crate::probe::services::services(&facts);
     let mut unhealthy: Vec<String> = Vec::new();
     let mut evidence = BTreeMap::new();
     // Without Docker no service's state is known: "api is unknown: start it" would send the
     // user after the wrong thing.
-    for s in services.iter().filter(|_| facts.docker.is_ok()) {
+    for s in services
+        .iter()
+        .filter(|_| facts.docker.is_ok() && !in_swarm)
+    {
         let (level, message) = checks::judge_service(s, &checks::Role::of(&facts.view, &s.name));
         if level == Level::Fail {
             unhealthy.push(message);

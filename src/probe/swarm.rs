@@ -1,0 +1,110 @@
+//! Whether the compose files in the directory run as a Docker Swarm stack (`docker stack
+//! deploy -c compose.yaml NAME`) rather than as a Compose project: looked for only when no
+//! Compose container of the project runs, so that a Swarm stack is named as one instead of
+//! being taken for an app that is down.
+use serde::Serialize;
+
+use crate::docker::Engine;
+use crate::docker::swarm::{self, Membership, StackService};
+
+/// The Swarm stack deployed from these files, as the manager sees it now.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SwarmStack {
+    pub name: String,
+    pub membership: Membership,
+    pub services: Vec<StackService>,
+}
+
+/// What was found of the files in the Swarm.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "found", rename_all = "snake_case")]
+pub enum InSwarm {
+    Stack(SwarmStack),
+    /// Several stacks hold every service of the files (the same file deployed twice).
+    Several {
+        stacks: Vec<String>,
+    },
+    /// This engine is in a Swarm but not a manager: it cannot list the stacks.
+    Worker {
+        membership: Membership,
+    },
+}
+
+/// The stack (or stacks) of `deployed` that hold every one of `services` (`<stack>_<name>`).
+pub fn stacks_holding(services: &[String], deployed: &[StackService]) -> Vec<String> {
+    let mut stacks: Vec<String> = deployed.iter().map(|s| s.stack.clone()).collect();
+    stacks.sort();
+    stacks.dedup();
+    stacks.retain(|stack| {
+        !services.is_empty()
+            && services.iter().all(|name| {
+                deployed
+                    .iter()
+                    .any(|d| &d.stack == stack && &d.service == name)
+            })
+    });
+    stacks
+}
+
+/// Looks for the files' services in the Swarm this engine is part of. None: it is in no
+/// Swarm, or no stack there holds them.
+pub async fn find(engine: &Engine, services: &[String]) -> Option<InSwarm> {
+    let membership = swarm::membership(engine).await.ok()?;
+    if !membership.active() {
+        return None;
+    }
+    if !membership.manager {
+        return Some(InSwarm::Worker { membership });
+    }
+    let deployed = swarm::stack_services(engine).await.ok()?;
+    match stacks_holding(services, &deployed).as_slice() {
+        [] => None,
+        [one] => Some(InSwarm::Stack(SwarmStack {
+            name: one.clone(),
+            membership,
+            services: deployed.into_iter().filter(|s| &s.stack == one).collect(),
+        })),
+        several => Some(InSwarm::Several {
+            stacks: several.to_vec(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deployed(stack: &str, service: &str) -> StackService {
+        StackService {
+            name: format!("{stack}_{service}"),
+            stack: stack.into(),
+            service: service.into(),
+            image: "app:1".into(),
+            replicas: Some(1),
+            running: 1,
+            update: None,
+            update_config: None,
+            tasks: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_stack_that_holds_every_service_of_the_files_is_theirs() {
+        let files = vec!["api".to_string(), "db".to_string()];
+        let swarm = vec![
+            deployed("shop", "api"),
+            deployed("shop", "db"),
+            deployed("shop", "cache"),
+            // Another stack with a service of the same name is not it.
+            deployed("blog", "api"),
+        ];
+        assert_eq!(stacks_holding(&files, &swarm), ["shop"]);
+        // The same files deployed twice: both, said as ambiguous by the caller.
+        let twice = [swarm.clone(), vec![deployed("blog", "db")]].concat();
+        assert_eq!(stacks_holding(&files, &twice), ["blog", "shop"]);
+        // A service the Swarm lacks: not this stack.
+        let more = vec!["api".to_string(), "worker".to_string()];
+        assert!(stacks_holding(&more, &swarm).is_empty());
+        assert!(stacks_holding(&[], &swarm).is_empty());
+    }
+}

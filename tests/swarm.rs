@@ -1,0 +1,275 @@
+//! A stack deployed to Docker Swarm (`docker stack deploy`) on the test bed: a single-node Swarm
+//! (`docker swarm init --advertise-addr 127.0.0.1`, left again at the end when this test made
+//! it), the fixture deployed from `testbed/stack/swarm.yaml`. hoist names the stack as one
+//! (status: services, replicas, update policy, tasks per node) and refuses to upgrade it as a
+//! Compose project, which would start a second copy of the app beside it; the same file
+//! deployed twice is said to be ambiguous.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{TestStack, docker_available, free_port, repo_root};
+
+fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker").args(args).output().unwrap();
+    assert!(out.status.success(), "docker {args:?}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The engine in a Swarm for the test's length: made a manager if it is in none, and taken out
+/// again at the end (only then: a Swarm that was there before is left as it was).
+struct Swarm {
+    made: bool,
+}
+
+impl Swarm {
+    fn join() -> Swarm {
+        let state = docker(&["info", "--format", "{{.Swarm.LocalNodeState}}"]);
+        let made = state == "inactive";
+        if made {
+            docker(&["swarm", "init", "--advertise-addr", "127.0.0.1"]);
+        }
+        assert_eq!(
+            docker(&["info", "--format", "{{.Swarm.ControlAvailable}}"]),
+            "true",
+            "this engine must be a Swarm manager for the test"
+        );
+        Swarm { made }
+    }
+}
+
+impl Drop for Swarm {
+    fn drop(&mut self) {
+        if self.made {
+            let _ = Command::new("docker")
+                .args(["swarm", "leave", "--force"])
+                .output();
+        }
+    }
+}
+
+/// A stack deployed from the directory's files with .env's variables in the environment, as a
+/// user does it; removed with its volume at the end.
+struct Deployed {
+    name: String,
+}
+
+impl Deployed {
+    fn deploy(stack: &TestStack, name: &str) -> Deployed {
+        let env = std::fs::read_to_string(stack.dir.join(".env")).unwrap();
+        let mut cmd = Command::new("docker");
+        cmd.args(["stack", "deploy", "-c", "compose.yaml", name])
+            .current_dir(&stack.dir);
+        for line in env.lines() {
+            if let Some((k, v)) = line.split_once('=')
+                && !k.starts_with('#')
+            {
+                cmd.env(k.trim(), v.trim().trim_matches(|c| c == '"' || c == '\''));
+            }
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "docker stack deploy: {out:?}");
+        Deployed { name: name.into() }
+    }
+
+    /// Until the service runs `want` ("1/1") or `secs` pass.
+    fn wait_for(&self, service: &str, want: &str, secs: u64) {
+        let started = Instant::now();
+        let full = format!("{}_{service}", self.name);
+        loop {
+            let replicas = docker(&[
+                "service",
+                "ls",
+                "--filter",
+                &format!("name={full}"),
+                "--format",
+                "{{.Replicas}}",
+            ]);
+            if replicas == want {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(secs),
+                "{full} runs {replicas}, not {want}, after {secs} s: {}",
+                docker(&["service", "ps", "--no-trunc", &full])
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
+
+impl Drop for Deployed {
+    fn drop(&mut self) {
+        let _ = Command::new("docker")
+            .args(["stack", "rm", &self.name])
+            .output();
+        // The tasks' containers go after the command returns; the volume only once they have.
+        let filter = format!("label=com.docker.stack.namespace={}", self.name);
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(60) {
+            let left = Command::new("docker")
+                .args(["ps", "-aq", "--filter", &filter])
+                .output()
+                .map(|o| o.stdout.is_empty())
+                .unwrap_or(true);
+            if left {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        // A container on its way out still holds the volume for a moment.
+        let volume = format!("{}_db-data", self.name);
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(30) {
+            let removed = Command::new("docker")
+                .args(["volume", "rm", &volume])
+                .output()
+                .map(|o| {
+                    o.status.success()
+                        || String::from_utf8_lossy(&o.stderr).contains("no such volume")
+                })
+                .unwrap_or(true);
+            if removed {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
+
+/// The fixture's directory with the Swarm variant of its compose file, not started.
+fn swarm_files() -> TestStack {
+    let stack = TestStack::files_only("swarm", "0.1.9");
+    std::fs::copy(
+        repo_root().join("testbed/stack/swarm.yaml"),
+        stack.dir.join("compose.yaml"),
+    )
+    .unwrap();
+    let data = stack.dir.join("specivo-data");
+    std::fs::create_dir_all(data.join("uploads")).unwrap();
+    std::fs::create_dir_all(data.join("meta")).unwrap();
+    std::fs::write(data.join("meta/format"), "1\n").unwrap();
+    std::fs::write(data.join("uploads/index.json"), "[]\n").unwrap();
+    let port = free_port();
+    let env = common::fixture_env("0.1.9", port, "swarm")
+        + &format!("SPECIVO_DATA_DIR={}\n", data.display());
+    std::fs::write(stack.dir.join(".env"), env).unwrap();
+    stack
+}
+
+#[test]
+fn a_swarm_stack_is_named_as_one_and_not_upgraded_as_a_compose_project() {
+    if !docker_available() {
+        return;
+    }
+    let _swarm = Swarm::join();
+    let stack = swarm_files();
+    let name = format!("hs{}", std::process::id());
+    let deployed = Deployed::deploy(&stack, &name);
+    deployed.wait_for("api", "1/1", 180);
+    let env_before = std::fs::read_to_string(stack.dir.join(".env")).unwrap();
+
+    // Status: the stack, its services with replicas, update policy and tasks on the node.
+    let status = stack.hoist(&["status"]);
+    status.assert_no_panic();
+    assert_eq!(status.code, 0, "{status:?}");
+    assert!(
+        status
+            .stdout
+            .contains(&format!("the files run as Swarm stack {name:?}")),
+        "{status:?}"
+    );
+    assert!(status.stdout.contains("Services (Swarm)"), "{status:?}");
+    assert!(status.stdout.contains("on failure rollback"), "{status:?}");
+    assert!(
+        !status
+            .stdout
+            .contains("no container of the app's services exists"),
+        "{status:?}"
+    );
+    let s = stack.hoist(&["status", "--json"]).summary();
+    assert_eq!(s["swarm"]["found"], "stack", "{s:#}");
+    assert_eq!(s["swarm"]["name"], name.as_str(), "{s:#}");
+    let services = s["swarm"]["services"].as_array().unwrap();
+    assert_eq!(services.len(), 5, "{s:#}");
+    let api = services.iter().find(|x| x["service"] == "api").unwrap();
+    assert_eq!(
+        (api["replicas"].as_u64(), api["running"].as_u64()),
+        (Some(1), Some(1)),
+        "{api:#}"
+    );
+    assert!(
+        api["image"].as_str().unwrap().ends_with("specivo:0.1.9"),
+        "{api:#}"
+    );
+    let task = &api["tasks"].as_array().unwrap()[0];
+    assert!(!task["node"].as_str().unwrap().is_empty(), "{task:#}");
+    assert!(
+        s["database"]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&format!("Swarm service {name}_db")),
+        "{s:#}"
+    );
+
+    // Check and upgrade: refused as a Swarm stack, without the advice to `docker compose up -d`.
+    let check = stack.hoist(&["check"]);
+    assert_eq!(check.code, 3, "{check:?}");
+    assert!(check.stdout.contains("Docker Swarm stack"), "{check:?}");
+    assert!(!check.stdout.contains("start the stack"), "{check:?}");
+    let upgrade = stack.hoist(&["upgrade", "--to", "0.1.10", "--yes", "--json"]);
+    upgrade.assert_no_panic();
+    assert_eq!(upgrade.code, 3, "{upgrade:?}");
+    let error = upgrade.summary()["error"].as_str().unwrap().to_string();
+    assert!(error.contains("Docker Swarm stack"), "{error}");
+    assert!(!error.contains("start the stack"), "{error}");
+    // Nothing changed: no Compose container beside the stack, the same image, the same .env,
+    // no backup.
+    assert_eq!(
+        docker(&[
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=com.docker.compose.project={}", stack.project),
+        ]),
+        ""
+    );
+    assert!(
+        docker(&[
+            "service",
+            "inspect",
+            "--format",
+            "{{.Spec.TaskTemplate.ContainerSpec.Image}}",
+            &format!("{name}_api"),
+        ])
+        .contains("specivo:0.1.9")
+    );
+    assert_eq!(
+        std::fs::read_to_string(stack.dir.join(".env")).unwrap(),
+        env_before
+    );
+    assert!(
+        !stack
+            .dir
+            .with_file_name(format!("{}-backups", stack.project))
+            .exists()
+    );
+
+    // The same file deployed a second time: which stack is this directory's cannot be told.
+    let twice = Deployed::deploy(&stack, &format!("{name}b"));
+    // Its database's volume exists before it is removed again (or it would outlive the test).
+    twice.wait_for("db", "1/1", 120);
+    let s = stack.hoist(&["status", "--json"]).summary();
+    assert_eq!(s["swarm"]["found"], "several", "{s:#}");
+    let upgrade = stack.hoist(&["upgrade", "--to", "0.1.10", "--yes"]);
+    assert_eq!(upgrade.code, 3, "{upgrade:?}");
+    assert!(
+        upgrade.stderr.contains("several Docker Swarm stacks"),
+        "{upgrade:?}"
+    );
+    drop(twice);
+    drop(deployed);
+}
