@@ -321,7 +321,7 @@ fn in_the_wizard_the_plan_offers_a_rehearsal_and_t_takes_it() {
     w.wait_for("t try on a copy first", 60);
     let plan = w.contents();
     assert!(plan.contains("0.1.12 has not run here before"), "{plan}");
-    assert!(plan.contains("free space on Docker's"), "{plan}");
+    assert!(plan.contains("MB of free space on"), "{plan}");
     w.keys("t");
     w.wait_for("The rehearsal passed. Upgrade", 300);
     let asked = w.contents();
