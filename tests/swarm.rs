@@ -167,6 +167,23 @@ fn a_swarm_stack_is_named_as_one_and_not_upgraded_as_a_compose_project() {
     }
     let _swarm = Swarm::join();
     let stack = swarm_files();
+    // The app ran under Compose before it moved to Swarm: its backup from then is here.
+    let up = stack.compose_output(&["up", "-d", "--wait", "--quiet-pull"]);
+    assert!(up.status.success(), "{up:?}");
+    let backup = stack.hoist(&["backup", "--json"]);
+    assert_eq!(backup.code, 0, "{backup:?}");
+    let backup_dir = backup.summary()["backup"].as_str().unwrap().to_string();
+    let backups = || {
+        std::fs::read_dir(
+            stack
+                .dir
+                .with_file_name(format!("{}-backups", stack.project)),
+        )
+        .unwrap()
+        .count()
+    };
+    let down = stack.compose_output(&["down", "-v"]);
+    assert!(down.status.success(), "{down:?}");
     let name = format!("hs{}", std::process::id());
     let deployed = Deployed::deploy(&stack, &name);
     deployed.wait_for("api", "1/1", 180);
@@ -251,12 +268,34 @@ fn a_swarm_stack_is_named_as_one_and_not_upgraded_as_a_compose_project() {
         std::fs::read_to_string(stack.dir.join(".env")).unwrap(),
         env_before
     );
+    assert_eq!(backups(), 1, "the refused upgrade took a backup");
+
+    // A restore and a rollback refuse too, before anything is stopped.
+    let restore = stack.hoist(&["restore", &backup_dir, "--yes", "--json"]);
+    restore.assert_no_panic();
+    assert_eq!(restore.code, 3, "{restore:?}");
     assert!(
-        !stack
-            .dir
-            .with_file_name(format!("{}-backups", stack.project))
-            .exists()
+        restore.summary()["error"]
+            .as_str()
+            .unwrap()
+            .contains("Docker Swarm stack"),
+        "{restore:?}"
     );
+    deployed.wait_for("api", "1/1", 5);
+    let status_after = stack.hoist(&["status"]);
+    assert!(
+        !status_after.stdout.contains("Attention"),
+        "a refused restore needs no attention: {status_after:?}"
+    );
+
+    // The wizard's home says it first, shows the services as Swarm runs them, offers no upgrade.
+    let mut w = common::pty::Wizard::start(&stack, 24, 80);
+    w.wait_for("No upgrade is offered", 30);
+    let home = w.contents();
+    assert!(home.contains("Docker Swarm stack"), "{home}");
+    assert!(!home.contains("missing"), "{home}");
+    w.keys("q");
+    assert_eq!(w.exit_code(10), 0);
 
     // The same file deployed a second time: which stack is this directory's cannot be told.
     let twice = Deployed::deploy(&stack, &format!("{name}b"));

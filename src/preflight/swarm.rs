@@ -22,15 +22,12 @@ pub fn finding(facts: &Facts) -> Option<Finding> {
             stack
                 .services
                 .iter()
-                .map(|s| {
-                    format!(
-                        "{}: {} of {} running, {}",
-                        s.name,
-                        s.running,
-                        s.replicas
-                            .map_or("one per node".to_string(), |n| n.to_string()),
-                        s.image
-                    )
+                .map(|s| match s.replicas {
+                    Some(n) => format!("{}: {} of {n} running, {}", s.name, s.running, s.image),
+                    None => format!(
+                        "{}: {} running (one per node), {}",
+                        s.name, s.running, s.image
+                    ),
                 })
                 .collect(),
         ),
@@ -38,7 +35,7 @@ pub fn finding(facts: &Facts) -> Option<Finding> {
             "swarm",
             Level::Fail,
             format!(
-                "the compose file's services run in several Docker Swarm stacks ({}): the same file deployed more than once. hoist does not upgrade a Swarm stack yet, and cannot tell which of them is this directory's. Nothing was changed",
+                "the compose file's services run in several Docker Swarm stacks ({}): the same file deployed more than once. hoist does not upgrade a Swarm stack yet, and cannot tell which of them is this directory's. Do not run `docker compose up -d` here: it would start yet another copy of the app",
                 stacks.join(", ")
             ),
         ),

@@ -276,7 +276,10 @@ fn human(facts: &Facts, services: &[ServiceStatus], running: Option<&str>) -> St
             let _ = writeln!(t, "Version   (no tag: {})", view.pin_place);
         }
     }
-    let in_swarm = matches!(facts.swarm, Some(crate::probe::swarm::InSwarm::Stack(_)));
+    let in_swarm = matches!(
+        facts.swarm,
+        Some(crate::probe::swarm::InSwarm::Stack(_) | crate::probe::swarm::InSwarm::Several { .. })
+    );
     match running {
         Some(v) => {
             let _ = writeln!(t, "Running   {v}");

@@ -584,6 +584,24 @@ async fn roll_back(
         run.progress(Step::CheckBackup, said);
     }
     let facts = facts::gather(ctx, view).await;
+    // A Swarm stack is no Compose project: stopping, restoring and `up -d` would miss its
+    // tasks and could start a second copy of the app beside it.
+    if let Some(f) = crate::preflight::swarm_finding(&facts)
+        && f.status == crate::preflight::Level::Fail
+    {
+        return refused(
+            3,
+            format!(
+                "{}. Nothing was {}, nothing was stopped.",
+                f.message,
+                if target.restore {
+                    "restored"
+                } else {
+                    "rolled back"
+                }
+            ),
+        );
+    }
     let Ok(docker) = &facts.docker else {
         return refused(
             3,

@@ -115,8 +115,40 @@ pub async fn starting_state(ctx: &Context) -> Result<State, String> {
         }
     }
     state.start.backup_root = Some(facts.view.backup_dir.display().to_string());
+    in_swarm(&facts, &mut state);
     state.start.preselect();
     Ok(state)
+}
+
+/// A Swarm stack is no Compose project: the home says so first, shows its services as Swarm
+/// runs them (not "missing"), and offers no upgrade.
+fn in_swarm(facts: &facts::Facts, state: &mut State) {
+    let Some(finding) = crate::preflight::swarm_finding(facts)
+        .filter(|f| f.status == crate::preflight::Level::Fail)
+    else {
+        return;
+    };
+    state.start.about.insert(0, format!("{}.", finding.message));
+    if let Some(crate::probe::swarm::InSwarm::Stack(stack)) = &facts.swarm {
+        state.start.services = stack
+            .services
+            .iter()
+            .map(|s| {
+                let version = crate::versions::image_ref::parse(&s.image)
+                    .and_then(|p| p.tag)
+                    .unwrap_or_default();
+                let running = match s.replicas {
+                    Some(n) => format!("{} of {n} running (Swarm)", s.running),
+                    None => format!("{} running, one per node (Swarm)", s.running),
+                };
+                (s.service.clone(), version, running)
+            })
+            .collect();
+    }
+    state.start.choices.clear();
+    state.start.next = None;
+    state.start.note =
+        Some("No upgrade is offered: hoist does not upgrade a Docker Swarm stack yet.".into());
 }
 
 /// The last upgrade and how `hoist rollback` would undo it (the same planner: `find_target`,

@@ -704,6 +704,7 @@ fn on_ask(state: &mut State, question: Question) {
         then: None,
         refused: None,
     });
+    state.log_scroll = 0;
 }
 
 fn on_event(state: &mut State, event: Event) {
@@ -727,6 +728,8 @@ fn on_event(state: &mut State, event: Event) {
             if !beside_backup {
                 if stage != state.current {
                     state.progress.clear();
+                    // A new screen starts at its bottom, not where the last one was scrolled.
+                    state.log_scroll = 0;
                 }
                 state.current = stage;
                 state.step = Some(step);
@@ -1042,6 +1045,7 @@ fn on_prompt_key(state: &mut State, key: Key) -> Vec<Command> {
         Key::Char('y') | Key::Enter if word.is_none() => true,
         Key::Char('t') if prompt.question.rehearsal().is_some() => {
             state.prompt = None;
+            state.log_scroll = 0;
             state.with_rehearsal();
             return vec![Command::RehearseFirst];
         }
@@ -1071,6 +1075,7 @@ fn on_prompt_key(state: &mut State, key: Key) -> Vec<Command> {
         state.declined = true;
     }
     state.prompt = None;
+    state.log_scroll = 0;
     if yes && state.phase == Phase::Failed {
         state.phase = Phase::RollingBack;
     }

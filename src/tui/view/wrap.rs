@@ -144,6 +144,33 @@ fn wrap(line: &Line, width: usize) -> Vec<Line<'static>> {
         Some(t) if t.space && t.width < width / 2 => t.chars.clone(),
         _ => Vec::new(),
     };
+    // A quoted command wider than a row cannot stay whole: it breaks between its words, never
+    // inside one (`--yes` cut after `--` would be another command).
+    let room = width.saturating_sub(indent.len());
+    let tokens: Vec<Token> = tokens
+        .into_iter()
+        .flat_map(|t| {
+            if t.space || t.width <= room || !t.chars.iter().any(|(c, _)| *c == ' ') {
+                return vec![t];
+            }
+            let mut parts: Vec<Token> = Vec::new();
+            for (c, s) in t.chars {
+                let space = c == ' ';
+                match parts.last_mut() {
+                    Some(p) if p.space == space => {
+                        p.chars.push((c, s));
+                        p.width += char_width(c);
+                    }
+                    _ => parts.push(Token {
+                        space,
+                        chars: vec![(c, s)],
+                        width: char_width(c),
+                    }),
+                }
+            }
+            parts
+        })
+        .collect();
     let mut rows = Vec::new();
     let mut row: Vec<(char, Style)> = Vec::new();
     let mut used = 0;
@@ -226,6 +253,18 @@ mod tests {
         let mut r = Rows::new(24);
         r.line("To go back: `hoist rollback --yes`.");
         assert_eq!(text(&r), ["To go back:", "`hoist rollback --yes`."]);
+    }
+
+    #[test]
+    fn a_command_wider_than_the_row_breaks_between_its_words() {
+        let mut rows = Rows::new(30);
+        rows.line("To upgrade now: `hoist -C /srv/app --state-dir /var/x upgrade --to 1.2 --yes` (a new backup).");
+        let text = text(&rows);
+        assert!(text.iter().all(|r| r.chars().count() <= 30), "{text:?}");
+        // Every option stays whole on its row.
+        assert!(text.iter().any(|r| r.contains("--yes`")), "{text:?}");
+        assert!(text.iter().any(|r| r.contains("--state-dir")), "{text:?}");
+        assert!(!text.iter().any(|r| r.ends_with("--")), "{text:?}");
     }
 
     #[test]
