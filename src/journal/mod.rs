@@ -94,6 +94,16 @@ pub struct RunRecord {
     pub backup_dir: Option<PathBuf>,
 }
 
+impl RunRecord {
+    /// An upgrade stopped by its rehearsal: the release failed on a throwaway copy, and the
+    /// app itself never ran it.
+    pub fn failed_on_a_copy(&self) -> bool {
+        self.summary
+            .as_ref()
+            .is_some_and(|s| s["rehearsal"]["passed"] == false)
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct StepRecord {
     pub name: String,

@@ -30,6 +30,11 @@ pub enum InSwarm {
     },
 }
 
+/// The version a Swarm service runs: its image's tag.
+pub fn version_of(service: &StackService) -> Option<String> {
+    crate::versions::image_ref::parse(&service.image).and_then(|p| p.tag)
+}
+
 /// The stack (or stacks) of `deployed` that hold every one of `services` (`<stack>_<name>`).
 pub fn stacks_holding(services: &[String], deployed: &[StackService]) -> Vec<String> {
     let mut stacks: Vec<String> = deployed.iter().map(|s| s.stack.clone()).collect();

@@ -54,9 +54,7 @@ fn plural(n: u64) -> &'static str {
 }
 
 fn service_lines(t: &mut String, s: &StackService, width: usize) {
-    let version = crate::versions::image_ref::parse(&s.image)
-        .and_then(|p| p.tag)
-        .unwrap_or_else(|| "-".into());
+    let version = crate::probe::swarm::version_of(s).unwrap_or_else(|| "-".into());
     let replicas = match s.replicas {
         Some(n) => format!("{}/{n} running", s.running),
         None => format!("{} running (global)", s.running),

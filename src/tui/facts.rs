@@ -134,9 +134,7 @@ fn in_swarm(facts: &facts::Facts, state: &mut State) {
             .services
             .iter()
             .map(|s| {
-                let version = crate::versions::image_ref::parse(&s.image)
-                    .and_then(|p| p.tag)
-                    .unwrap_or_default();
+                let version = crate::probe::swarm::version_of(s).unwrap_or_default();
                 let running = match s.replicas {
                     Some(n) => format!("{} of {n} running (Swarm)", s.running),
                     None => format!("{} running, one per node (Swarm)", s.running),
@@ -274,11 +272,7 @@ fn failed_here(runs: &[crate::journal::RunRecord]) -> Vec<(String, String)> {
             ""
         };
         // Caught by a rehearsal: it failed on a throwaway copy, the app never ran it.
-        let on_a_copy = r
-            .summary
-            .as_ref()
-            .is_some_and(|s| s["rehearsal"]["passed"] == false);
-        let words = if on_a_copy {
+        let words = if r.failed_on_a_copy() {
             format!("failed on a throwaway copy here{when}")
         } else {
             format!("failed here{when}{after}")

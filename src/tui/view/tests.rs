@@ -514,7 +514,11 @@ fn the_plan_and_its_question() {
 
 /// The plan's question with a rehearsal offered, and its cost said before anything runs.
 fn offered() -> State {
-    let mut s = upgrading();
+    offered_after(upgrading())
+}
+
+/// `s` (the health check under way) then the plan and its question with a rehearsal offered.
+fn offered_after(mut s: State) -> State {
     engine(
         &mut s,
         Event::Plan {
@@ -554,26 +558,7 @@ fn a_plan_taller_than_the_screen_says_so_and_scrolls() {
             evidence: BTreeMap::new(),
         },
     );
-    engine(
-        &mut s,
-        Event::Plan {
-            plan: Box::new(plan(
-                &["127.0.0.1:5000/specivo/specivo:0.1.12"],
-                &["api", "beat", "worker"],
-            )),
-        },
-    );
-    ask(
-        &mut s,
-        Question::Upgrade {
-            text: "Upgrade specivo from 0.1.11 to 0.1.12?".into(),
-            rehearsal: Some(crate::run::RehearsalOffer {
-                why: "0.1.12 has not run here before".into(),
-                disk_bytes: 1_450_000_000,
-                about_secs: 42,
-            }),
-        },
-    );
+    let mut s = offered_after(s);
     let screen = draw(&s, (80, 24));
     assert!(screen.contains("more rows above (↑/PgUp)"), "{screen}");
     for _ in 0..30 {

@@ -88,13 +88,7 @@ async fn history_of(state_dir: &std::path::Path, project: &str, version: &str) -
         if r.to_version.as_deref() == Some(version) {
             match r.outcome.as_str() {
                 "succeeded" => return Here::Ran,
-                "failed" | "rolled_back"
-                    if r.summary
-                        .as_ref()
-                        .is_some_and(|s| s["rehearsal"]["passed"] == false) =>
-                {
-                    on_copy = true
-                }
+                "failed" | "rolled_back" if r.failed_on_a_copy() => on_copy = true,
                 "failed" | "rolled_back" => failed = true,
                 _ => {}
             }
