@@ -1,9 +1,12 @@
 //! A stack deployed to Docker Swarm (`docker stack deploy`) on the test bed: a single-node Swarm
 //! (`docker swarm init --advertise-addr 127.0.0.1`, left again at the end when this test made
 //! it), the fixture deployed from `testbed/stack/swarm.yaml`. hoist names the stack as one
-//! (status: services, replicas, update policy, tasks per node) and refuses to upgrade it as a
-//! Compose project, which would start a second copy of the app beside it; the same file
-//! deployed twice is said to be ambiguous.
+//! (status: services, replicas, update policy, tasks per node), reads its database through the
+//! task's container, backs it up, upgrades it through Swarm's service update (never `docker
+//! compose up -d`, which would start a second copy of the app beside it), and after a release
+//! that Swarm rolled back by its failure action restores the database and data the migration
+//! changed; a restore of an older backup works the same way. The same file deployed twice is
+//! said to be ambiguous and refused.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -160,8 +163,26 @@ fn swarm_files() -> TestStack {
     stack
 }
 
+fn service_field(name: &str, format: &str) -> String {
+    docker(&["service", "inspect", "--format", format, name])
+}
+
+/// No Compose container beside the stack: hoist never ran `docker compose up -d` here.
+fn no_compose_container(stack: &TestStack) {
+    assert_eq!(
+        docker(&[
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=com.docker.compose.project={}", stack.project),
+        ]),
+        "",
+        "a Compose container was started beside the Swarm stack"
+    );
+}
+
 #[test]
-fn a_swarm_stack_is_named_as_one_and_not_upgraded_as_a_compose_project() {
+fn a_swarm_stack_is_backed_up_upgraded_and_rolled_back_through_swarm() {
     if !docker_available() {
         return;
     }
@@ -172,24 +193,21 @@ fn a_swarm_stack_is_named_as_one_and_not_upgraded_as_a_compose_project() {
     assert!(up.status.success(), "{up:?}");
     let backup = stack.hoist(&["backup", "--json"]);
     assert_eq!(backup.code, 0, "{backup:?}");
-    let backup_dir = backup.summary()["backup"].as_str().unwrap().to_string();
-    let backups = || {
-        std::fs::read_dir(
-            stack
-                .dir
-                .with_file_name(format!("{}-backups", stack.project)),
-        )
-        .unwrap()
-        .count()
-    };
+    let compose_era_backup = backup.summary()["backup"].as_str().unwrap().to_string();
     let down = stack.compose_output(&["down", "-v"]);
     assert!(down.status.success(), "{down:?}");
     let name = format!("hs{}", std::process::id());
     let deployed = Deployed::deploy(&stack, &name);
     deployed.wait_for("api", "1/1", 180);
-    let env_before = std::fs::read_to_string(stack.dir.join(".env")).unwrap();
+    let api = format!("{name}_api");
+    let healthcheck = service_field(
+        &api,
+        "{{json .Spec.TaskTemplate.ContainerSpec.Healthcheck}}",
+    );
+    assert!(healthcheck.contains("/health"), "{healthcheck}");
 
-    // Status: the stack, its services with replicas, update policy and tasks on the node.
+    // Status: the stack, its services with replicas, update policy and tasks on the node, and
+    // the database read through its task's container.
     let status = stack.hoist(&["status"]);
     status.assert_no_panic();
     assert_eq!(status.code, 0, "{status:?}");
@@ -212,87 +230,113 @@ fn a_swarm_stack_is_named_as_one_and_not_upgraded_as_a_compose_project() {
     assert_eq!(s["swarm"]["name"], name.as_str(), "{s:#}");
     let services = s["swarm"]["services"].as_array().unwrap();
     assert_eq!(services.len(), 5, "{s:#}");
-    let api = services.iter().find(|x| x["service"] == "api").unwrap();
+    let api_json = services.iter().find(|x| x["service"] == "api").unwrap();
     assert_eq!(
-        (api["replicas"].as_u64(), api["running"].as_u64()),
+        (api_json["replicas"].as_u64(), api_json["running"].as_u64()),
         (Some(1), Some(1)),
-        "{api:#}"
+        "{api_json:#}"
     );
-    assert!(
-        api["image"].as_str().unwrap().ends_with("specivo:0.1.9"),
-        "{api:#}"
-    );
-    let task = &api["tasks"].as_array().unwrap()[0];
+    let task = &api_json["tasks"].as_array().unwrap()[0];
     assert!(!task["node"].as_str().unwrap().is_empty(), "{task:#}");
-    assert!(
-        s["database"]["error"]
-            .as_str()
-            .unwrap_or_default()
-            .contains(&format!("Swarm service {name}_db")),
-        "{s:#}"
-    );
+    assert_eq!(s["database"]["revision"], "0020", "{s:#}");
 
-    // Check and upgrade: refused as a Swarm stack, without the advice to `docker compose up -d`.
+    // Check passes, with the Swarm said and no advice to `docker compose up -d`.
     let check = stack.hoist(&["check"]);
-    assert_eq!(check.code, 3, "{check:?}");
+    assert_eq!(check.code, 0, "{check:?}");
     assert!(check.stdout.contains("Docker Swarm stack"), "{check:?}");
     assert!(!check.stdout.contains("start the stack"), "{check:?}");
+
+    // A backup through the database task's container, with Swarm's commands in RESTORE.md.
+    let b = stack.hoist(&["backup", "--json"]);
+    assert_eq!(b.code, 0, "{b:?}");
+    let dir = std::path::PathBuf::from(b.summary()["backup"].as_str().unwrap());
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["swarm_stack"], name.as_str(), "{manifest:#}");
+    assert!(dir.join("database.sql.gz").exists());
+    let doc = std::fs::read_to_string(dir.join("RESTORE.md")).unwrap();
+    assert!(
+        doc.contains(&format!("docker service scale {name}_SERVICE=0")),
+        "{doc}"
+    );
+
+    // A clean upgrade: Swarm updates the services; the spec keeps its healthcheck.
     let upgrade = stack.hoist(&["upgrade", "--to", "0.1.10", "--yes", "--json"]);
     upgrade.assert_no_panic();
-    assert_eq!(upgrade.code, 3, "{upgrade:?}");
-    let error = upgrade.summary()["error"].as_str().unwrap().to_string();
-    assert!(error.contains("Docker Swarm stack"), "{error}");
-    assert!(!error.contains("start the stack"), "{error}");
-    // Nothing changed: no Compose container beside the stack, the same image, the same .env,
-    // no backup.
+    assert_eq!(upgrade.code, 0, "{upgrade:?}");
+    let image = service_field(&api, "{{.Spec.TaskTemplate.ContainerSpec.Image}}");
+    assert!(image.contains("specivo:0.1.10"), "{image}");
     assert_eq!(
-        docker(&[
-            "ps",
-            "-aq",
-            "--filter",
-            &format!("label=com.docker.compose.project={}", stack.project),
-        ]),
-        ""
+        service_field(
+            &api,
+            "{{json .Spec.TaskTemplate.ContainerSpec.Healthcheck}}"
+        ),
+        healthcheck,
+        "the update lost the service's healthcheck"
     );
     assert!(
-        docker(&[
-            "service",
-            "inspect",
-            "--format",
-            "{{.Spec.TaskTemplate.ContainerSpec.Image}}",
-            &format!("{name}_api"),
-        ])
-        .contains("specivo:0.1.9")
+        std::fs::read_to_string(stack.dir.join(".env"))
+            .unwrap()
+            .contains("SPECIVO_VERSION=0.1.10")
     );
-    assert_eq!(
-        std::fs::read_to_string(stack.dir.join(".env")).unwrap(),
-        env_before
-    );
-    assert_eq!(backups(), 1, "the refused upgrade took a backup");
+    no_compose_container(&stack);
 
-    // A restore and a rollback refuse too, before anything is stopped.
-    let restore = stack.hoist(&["restore", &backup_dir, "--yes", "--json"]);
-    restore.assert_no_panic();
-    assert_eq!(restore.code, 3, "{restore:?}");
+    // A release that migrates, then fails: Swarm rolls the api back by its failure action
+    // (onto a schema its previous release cannot run on); hoist restores the database and the
+    // data, and Swarm runs 0.1.10 again with its replicas.
+    let failed = stack.hoist(&["upgrade", "--to", "0.1.13", "--yes", "--json"]);
+    failed.assert_no_panic();
+    assert_eq!(failed.code, 4, "{failed:?}");
+    let f = failed.summary();
+    assert_eq!(f["outcome"], "rolled_back", "{f:#}");
     assert!(
-        restore.summary()["error"]
+        f["failure"].as_str().unwrap().contains("Swarm rolled"),
+        "{f:#}"
+    );
+    assert!(
+        !f["error"]
             .as_str()
             .unwrap()
-            .contains("Docker Swarm stack"),
-        "{restore:?}"
+            .contains("docker compose up -d"),
+        "{f:#}"
     );
-    deployed.wait_for("api", "1/1", 5);
-    let status_after = stack.hoist(&["status"]);
-    assert!(
-        !status_after.stdout.contains("Attention"),
-        "a refused restore needs no attention: {status_after:?}"
-    );
+    assert_eq!(f["rollback"]["decision"], "restore", "{f:#}");
+    assert_eq!(f["rollback"]["schema_after"], "0020", "{f:#}");
+    for service in ["api", "worker", "beat"] {
+        let full = format!("{name}_{service}");
+        assert!(
+            service_field(&full, "{{.Spec.TaskTemplate.ContainerSpec.Image}}")
+                .contains("specivo:0.1.10"),
+            "{full}"
+        );
+        assert_eq!(
+            service_field(&full, "{{.Spec.Mode.Replicated.Replicas}}"),
+            "1"
+        );
+        assert!(
+            !service_field(&full, "{{json .Spec.Labels}}").contains("io.hoist"),
+            "{full} kept hoist's label"
+        );
+    }
+    deployed.wait_for("api", "1/1", 30);
+    let s = stack.hoist(&["status", "--json"]).summary();
+    assert_eq!(s["database"]["revision"], "0020", "{s:#}");
+    no_compose_container(&stack);
 
-    // The wizard's home says it first, shows the services as Swarm runs them, offers no upgrade.
+    // A restore of the backup taken under Compose, at 0.1.9: the same way through Swarm.
+    let restore = stack.hoist(&["restore", &compose_era_backup, "--yes", "--json"]);
+    restore.assert_no_panic();
+    assert_eq!(restore.code, 0, "{restore:?}");
+    assert!(
+        service_field(&api, "{{.Spec.TaskTemplate.ContainerSpec.Image}}").contains("specivo:0.1.9")
+    );
+    deployed.wait_for("api", "1/1", 30);
+    no_compose_container(&stack);
+
+    // The wizard's home says it first, shows the services as Swarm runs them.
     let mut w = common::pty::Wizard::start(&stack, 24, 80);
-    w.wait_for("No upgrade is offered", 30);
+    w.wait_for("Docker Swarm stack", 30);
     let home = w.contents();
-    assert!(home.contains("Docker Swarm stack"), "{home}");
     assert!(!home.contains("missing"), "{home}");
     w.keys("q");
     assert_eq!(w.exit_code(10), 0);
@@ -309,6 +353,8 @@ fn a_swarm_stack_is_named_as_one_and_not_upgraded_as_a_compose_project() {
         upgrade.stderr.contains("several Docker Swarm stacks"),
         "{upgrade:?}"
     );
+    let restore = stack.hoist(&["restore", &compose_era_backup, "--yes", "--json"]);
+    assert_eq!(restore.code, 3, "{restore:?}");
     drop(twice);
     drop(deployed);
 }

@@ -89,6 +89,7 @@ async fn copy_one(
             "stopping {service} while its data is copied"
         )));
         let services = [service.to_string()];
+        hold::not_in_swarm(src.swarm_stack, &services)?;
         Some(hold::stop_for_copy(engine, src.record, &services, &running, src.stop_timeout).await?)
     } else {
         None

@@ -36,6 +36,24 @@ fn step_name(services: &[String]) -> String {
     format!("hold {}", services.join(" "))
 }
 
+/// A Swarm task's container cannot be stopped for a copy: Swarm would start another task in
+/// its place, writing to the data being copied. Err: the backup's refusal, before anything.
+pub fn not_in_swarm(swarm_stack: Option<&str>, services: &[String]) -> Result<(), BackupError> {
+    let Some(stack) = swarm_stack else {
+        return Ok(());
+    };
+    let names: Vec<String> = services.iter().map(|s| format!("{stack}_{s}")).collect();
+    Err(BackupError::Precondition(format!(
+        "a consistent copy of the data of {} needs it stopped, and it runs as a task of Swarm stack {stack}: stopping its container would only make Swarm start another one. hoist does not stop a Swarm service for a copy yet; nothing was changed. By hand: `docker service scale {}` (each to 0), take the backup, then scale each back to its replicas",
+        services.join(", "),
+        names
+            .iter()
+            .map(|n| format!("{n}=0"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    )))
+}
+
 /// Stops the running containers among `containers` (of `services`), each given `timeout`,
 /// after recording the stop. A container that will not stop starts the others again and
 /// fails the backup.

@@ -172,6 +172,9 @@ pub struct Source<'a> {
     /// App services stopped while the data is archived: they keep SQLite files in it, which
     /// are not a consistent copy while they are written.
     pub stop_for_copy: Vec<String>,
+    /// The Swarm stack the app runs as (None: a Compose project): its tasks are not stopped
+    /// for a copy, and RESTORE.md says Swarm's commands.
+    pub swarm_stack: Option<&'a str>,
     /// Services beside the app that keep data, each archived (or left out, as it says).
     pub beside: Vec<BesideSource<'a>>,
     /// Where a stop for the copy is recorded before it happens.
@@ -290,6 +293,9 @@ pub struct Manifest {
     /// SQLite files in the app's data (absent when there were none, and in older backups).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sqlite_files: Vec<ManifestSqlite>,
+    /// The Docker Swarm stack the app ran as (absent for a Compose project).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swarm_stack: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -711,6 +717,7 @@ async fn write_all(
         files,
         smoke: src.smoke.clone(),
         sqlite_files: src.sqlite_files.clone(),
+        swarm_stack: src.swarm_stack.map(str::to_string),
     };
     write_private(
         dir,
@@ -768,6 +775,7 @@ async fn app_data(
             .iter()
             .filter(|c| src.stop_for_copy.contains(&c.service))
             .collect();
+        hold::not_in_swarm(src.swarm_stack, &src.stop_for_copy)?;
         progress(Progress::Note(format!(
             "stopping {} while the data is copied (SQLite files are kept there)",
             src.stop_for_copy.join(", ")

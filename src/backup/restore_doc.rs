@@ -27,6 +27,17 @@ pub fn render(m: &Manifest) -> String {
         m.project,
         m.running_version.as_deref().unwrap_or("unknown"),
     );
+    if let Some(stack) = &m.swarm_stack {
+        let _ = writeln!(
+            t,
+            "**This app ran as the Docker Swarm stack `{stack}`, not as a Compose project.** Never run `docker compose up -d` for it: that starts a second copy of the app beside the stack. Read the steps below with Swarm's commands in place of Compose's:
+
+- `docker compose stop SERVICE` is `docker service scale {stack}_SERVICE=0` (note its replicas first: `docker service ls`);
+- `docker compose exec -T SERVICE …` is `docker exec -i $(docker ps -q -f label=com.docker.swarm.service.name={stack}_SERVICE | head -n 1) …`, on the node that runs its task (`docker service ps {stack}_SERVICE`);
+- `docker compose up -d` is `set -a; . ./.env; set +a; docker stack deploy -c compose.yaml {stack}` (a stack deploy reads your shell's variables, not .env), which also gives each service back the replicas the file says.
+"
+        );
+    }
     let _ = writeln!(
         t,
         "`hoist rollback` does all of this for you and keeps the current data aside. By hand, as root, in `{dir}`:\n"

@@ -126,17 +126,127 @@ pub async fn stack_containers(
         &format!("list the containers of project {project}"),
     )
     .await?;
+    inspect_all(engine, summaries, &|labels| {
+        if labels
+            .get(LABEL_ONEOFF)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        {
+            return None;
+        }
+        Some((
+            labels.get(LABEL_SERVICE).cloned().unwrap_or_default(),
+            labels
+                .get(LABEL_NUMBER)
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1),
+        ))
+    })
+    .await
+}
+
+/// The containers of a Swarm stack's tasks on this node, named by the compose file's service
+/// (`<stack>_api` is `api`) and numbered by the task's slot: the running ones, and the newest
+/// of a service that has none running (Swarm keeps the containers of replaced tasks, which are
+/// history, not the app).
+pub async fn swarm_task_containers(
+    engine: &Engine,
+    stack: &str,
+) -> Result<Vec<ContainerInfo>, DockerError> {
+    let summaries = list_by_label(
+        engine,
+        &format!("{}={stack}", super::swarm::NAMESPACE),
+        &format!("list the containers of Swarm stack {stack}"),
+    )
+    .await?;
+    let prefix = format!("{stack}_");
+    let all = inspect_all(engine, summaries, &|labels| {
+        let service = labels
+            .get(LABEL_SWARM_SERVICE)?
+            .strip_prefix(&prefix)?
+            .to_string();
+        // `stack_api.2.taskid` (a replicated service's slot) or `stack_api.nodeid.taskid`.
+        let slot = labels
+            .get(LABEL_SWARM_TASK_NAME)
+            .and_then(|n| n.split('.').nth(1))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1);
+        Some((service, slot))
+    })
+    .await?;
+    let mut kept: Vec<ContainerInfo> = Vec::new();
+    for c in &all {
+        if c.is_running() {
+            kept.push(c.clone());
+        } else if !all.iter().any(|o| o.service == c.service && o.is_running()) {
+            let newest = all
+                .iter()
+                .filter(|o| o.service == c.service)
+                .max_by(|a, b| a.started_at.cmp(&b.started_at));
+            if newest.is_some_and(|n| n.id == c.id) {
+                kept.push(c.clone());
+            }
+        }
+    }
+    // A task container's own networks are overlays, which the host need not reach; its
+    // `docker_gwbridge` endpoint is on this host's bridge, so it is tried first.
+    let gateway = gateway_addresses(engine).await;
+    for c in &mut kept {
+        c.image = c.image.split('@').next().unwrap_or(&c.image).to_string();
+        if let Some(ip) = gateway.get(&c.id) {
+            c.addresses
+                .insert(0, (GATEWAY_BRIDGE.to_string(), ip.clone()));
+        }
+    }
+    Ok(kept)
+}
+
+pub const LABEL_SWARM_SERVICE: &str = "com.docker.swarm.service.name";
+pub const LABEL_SWARM_TASK_NAME: &str = "com.docker.swarm.task.name";
+/// The bridge that gives a Swarm task's container its way out of the overlay, on each node.
+const GATEWAY_BRIDGE: &str = "docker_gwbridge";
+
+/// Container id -> its address on `docker_gwbridge` (empty when there is none).
+async fn gateway_addresses(engine: &Engine) -> HashMap<String, String> {
+    let Ok(network) = engine
+        .docker
+        .inspect_network(
+            GATEWAY_BRIDGE,
+            None::<bollard::query_parameters::InspectNetworkOptions>,
+        )
+        .await
+    else {
+        return HashMap::new();
+    };
+    network
+        .containers
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(id, ep)| {
+            let ip = ep.ipv4_address?;
+            let ip = ip.split('/').next()?.to_string();
+            (!ip.is_empty()).then_some((id, ip))
+        })
+        .collect()
+}
+
+/// A container's service and number, read from its labels (None: not one of the app's).
+type NameOf<'a> = dyn Fn(&HashMap<String, String>) -> Option<(String, u32)> + Sync + 'a;
+
+/// Each container of `summaries` inspected, named by `name_of` its labels (service, number;
+/// None: left out), sorted by service and number.
+async fn inspect_all(
+    engine: &Engine,
+    summaries: Vec<bollard::models::ContainerSummary>,
+    name_of: &NameOf<'_>,
+) -> Result<Vec<ContainerInfo>, DockerError> {
     let mut images: HashMap<String, (Option<String>, Option<String>)> = HashMap::new();
     let mut out = Vec::new();
     for summary in summaries {
         let Some(id) = summary.id else { continue };
         let labels = summary.labels.unwrap_or_default();
-        if labels
-            .get(LABEL_ONEOFF)
-            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
-        {
+        let Some((service, number)) = name_of(&labels) else {
             continue;
-        }
+        };
         // A container can vanish between the list and the inspect (compose recreating it).
         let inspect = match engine
             .docker
@@ -194,11 +304,8 @@ pub async fn stack_containers(
                 .unwrap_or_default()
                 .trim_start_matches('/')
                 .to_string(),
-            service: labels.get(LABEL_SERVICE).cloned().unwrap_or_default(),
-            number: labels
-                .get(LABEL_NUMBER)
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(1),
+            service,
+            number,
             state: state
                 .status
                 .map(|s| s.to_string())

@@ -12,6 +12,7 @@ pub mod logs;
 pub mod pull_tally;
 pub mod rehearsals;
 pub mod swarm;
+pub mod swarm_change;
 pub mod volumes;
 
 pub use containers::{ContainerInfo, Health, Mount, last_log_lines, stack_containers};

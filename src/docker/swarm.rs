@@ -19,6 +19,8 @@ pub struct Membership {
     pub manager: bool,
     pub nodes: u64,
     pub managers: u64,
+    /// This node's hostname, as Swarm's placement constraints name it.
+    pub hostname: String,
 }
 
 impl Membership {
@@ -42,6 +44,8 @@ pub struct StackService {
     /// An update under way or ended: its state and message (`updating`, `paused`,
     /// `rollback_completed`…).
     pub update: Option<(String, String)>,
+    /// When that update started (RFC 3339), to tell a new update from the last one.
+    pub update_started: Option<String>,
     /// How Swarm updates it: order, parallelism, delay, failure action, monitor.
     pub update_config: Option<UpdatePolicy>,
     pub tasks: Vec<StackTask>,
@@ -85,6 +89,7 @@ pub async fn membership(engine: &Engine) -> Result<Membership, DockerError> {
         manager: swarm.control_available.unwrap_or(false),
         nodes: count(swarm.nodes),
         managers: count(swarm.managers),
+        hostname: info.name.unwrap_or_default(),
     })
 }
 
@@ -187,6 +192,11 @@ pub async fn stack_services(engine: &Engine) -> Result<Vec<StackService>, Docker
                 .service_status
                 .and_then(|st| st.running_tasks)
                 .unwrap_or(0),
+            update_started: s
+                .update_status
+                .as_ref()
+                .and_then(|u| u.started_at.as_ref())
+                .map(|t| t.to_string()),
             update: s.update_status.and_then(|u| {
                 let state = u.state?.to_string();
                 (!state.is_empty()).then(|| (state, u.message.unwrap_or_default()))

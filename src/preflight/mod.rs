@@ -11,7 +11,7 @@ pub use db_commands::programs_finding as database_programs_finding;
 pub use pending_config::{
     changed_from as environment_changed_from, finding as pending_config_finding,
 };
-pub use swarm::finding as swarm_finding;
+pub use swarm::{containers_tell_all, finding as swarm_finding};
 
 use std::path::Path;
 
@@ -71,11 +71,9 @@ pub async fn findings(stack: &crate::stack::Stack, facts: &Facts) -> Vec<Finding
     let mut findings = Vec::new();
     findings.push(docker_finding(facts));
     findings.push(compose_finding(facts).await);
-    let swarm = swarm_finding(facts);
-    let in_swarm = swarm.as_ref().is_some_and(|f| f.status == Level::Fail);
-    findings.extend(swarm);
-    // A Swarm stack's services have no Compose containers: "not running" would be wrong.
-    if facts.docker.is_ok() && !in_swarm {
+    findings.extend(swarm_finding(facts));
+    // A Swarm's tasks elsewhere have no container here: "not running" would be wrong.
+    if facts.docker.is_ok() && containers_tell_all(facts) {
         findings.extend(service_findings(facts).await);
     }
     if let Some(f) = database_finding(facts) {

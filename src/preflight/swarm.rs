@@ -1,6 +1,7 @@
-//! The files run as a Docker Swarm stack, not as a Compose project: said as that, and the
-//! upgrade refused, rather than each service called "not running" with the advice to run
-//! `docker compose up -d`, which would start a second copy of the app beside the stack.
+//! The files run as a Docker Swarm stack, not as a Compose project: said as that (and upgraded
+//! through Swarm), rather than each service called "not running" with the advice to run
+//! `docker compose up -d`, which would start a second copy of the app beside the stack. The
+//! same file deployed twice is refused: hoist cannot tell which stack is this directory's.
 use super::{Finding, Level};
 use crate::probe::facts::Facts;
 use crate::probe::swarm::InSwarm;
@@ -8,16 +9,25 @@ use crate::probe::swarm::InSwarm;
 /// The finding, when the Swarm holds the files' services (or this engine is a Swarm worker
 /// and no Compose container of the project runs).
 pub fn finding(facts: &Facts) -> Option<Finding> {
-    let file = facts.view.compose_file.display();
     Some(match facts.swarm.as_ref()? {
-        InSwarm::Stack(stack) => Finding::new(
-            "swarm",
-            Level::Fail,
-            format!(
-                "the compose file's services run as the Docker Swarm stack {:?} (deployed with `docker stack deploy`), not as a Compose project, and hoist does not upgrade a Swarm stack yet. Do not run `docker compose up -d` here: it would start a second copy of the app beside the stack. By hand: take a backup, set the new version, then `docker stack deploy -c {file} {}` (a stack deploy reads the variables of your shell, not .env)",
-                stack.name, stack.name
-            ),
-        )
+        InSwarm::Stack(stack) => {
+            let one_node = stack.membership.nodes <= 1;
+            Finding::new(
+                "swarm",
+                if one_node { Level::Ok } else { Level::Warn },
+                if one_node {
+                    format!(
+                        "the compose file's services run as the Docker Swarm stack {:?} (deployed with `docker stack deploy`), not as a Compose project: hoist upgrades it through Swarm (`docker service update` of each upgraded service, as its update_config says) and never with `docker compose up -d`, which would start a second copy of the app beside the stack. A later `docker stack deploy` reads the variables of your shell, not .env: load .env first (`set -a; . ./.env; set +a`)",
+                        stack.name
+                    )
+                } else {
+                    format!(
+                        "the compose file's services run as the Docker Swarm stack {:?} on a Swarm of {} nodes: hoist upgrades it through Swarm, but it reads the database and backs up the data only of tasks that run on this node ({}); a service whose task runs on another node is said as such",
+                        stack.name, stack.membership.nodes, stack.membership.hostname
+                    )
+                },
+            )
+        }
         .details(
             stack
                 .services
@@ -35,7 +45,7 @@ pub fn finding(facts: &Facts) -> Option<Finding> {
             "swarm",
             Level::Fail,
             format!(
-                "the compose file's services run in several Docker Swarm stacks ({}): the same file deployed more than once. hoist does not upgrade a Swarm stack yet, and cannot tell which of them is this directory's. Do not run `docker compose up -d` here: it would start yet another copy of the app",
+                "the compose file's services run in several Docker Swarm stacks ({}): the same file deployed more than once. hoist cannot tell which of them is this directory's, so it upgrades, restores and rolls back none of them: remove the stacks that are not this one's (`docker stack rm NAME`). Do not run `docker compose up -d` here: it would start yet another copy of the app",
                 stacks.join(", ")
             ),
         ),
@@ -45,4 +55,15 @@ pub fn finding(facts: &Facts) -> Option<Finding> {
             "this engine is a Docker Swarm worker and no Compose container of the project runs here: if the app runs as a Swarm stack, only a manager node can see it (run hoist there)",
         ),
     })
+}
+
+/// Whether the containers hoist found on this engine are all of the app's: false for a Swarm
+/// stack on several nodes (its other tasks run elsewhere) and for a Swarm hoist cannot read
+/// (several stacks, a worker), where "no container" would be wrong.
+pub fn containers_tell_all(facts: &Facts) -> bool {
+    match &facts.swarm {
+        None => true,
+        Some(InSwarm::Stack(stack)) => stack.membership.nodes <= 1,
+        Some(_) => false,
+    }
 }

@@ -95,7 +95,10 @@ impl Facts {
                 }
             }
         }
+        // A Swarm task on another node has the path on its node: this node's is not its data.
+        let swarm = matches!(self.swarm, Some(super::swarm::InSwarm::Stack(_)));
         (mount.kind == crate::stack::compose::MountKind::Bind
+            && !swarm
             && std::path::Path::new(&mount.source).exists())
         .then(|| mount.source.clone())
     }
@@ -306,19 +309,26 @@ pub async fn gather(ctx: &Context, mut view: StackView) -> Facts {
         }
         _ => None,
     };
-    let stack_in_swarm = match &swarm {
-        Some(super::swarm::InSwarm::Stack(s)) => Some(s.name.clone()),
-        _ => None,
-    };
-    let db = match (&mut view.database, &docker, stack_in_swarm) {
-        (None, _, _) => None,
-        // Its container is a Swarm task, which hoist does not reach yet: said, not "down".
-        (Some(spec), _, Some(stack)) => Some(Err(format!(
-            "it runs as a task of the Swarm service {stack}_{}, and hoist does not read a Swarm stack's database yet",
-            spec.service
-        ))),
-        (Some(spec), Ok(running), None) => Some(probe_and_confirm(spec, running).await),
-        (Some(_), Err(_), None) => Some(Err("not read: Docker is not reachable".to_string())),
+    // A Swarm stack's services run as tasks: their containers on this node are the app's.
+    let mut docker = docker;
+    if let (Some(super::swarm::InSwarm::Stack(stack)), Ok(running)) = (&swarm, &mut docker) {
+        match docker::containers::swarm_task_containers(&running.engine, &stack.name).await {
+            Ok(containers) => running.containers = containers,
+            Err(e) => notes.push(format!(
+                "the containers of Swarm stack {} could not be listed: {e}",
+                stack.name
+            )),
+        }
+    }
+    let db = match (&mut view.database, &docker) {
+        (None, _) => None,
+        (Some(spec), Ok(running)) => {
+            match super::swarm::elsewhere(swarm.as_ref(), running, &spec.service) {
+                Some(why) => Some(Err(why)),
+                None => Some(probe_and_confirm(spec, running).await),
+            }
+        }
+        (Some(_), Err(_)) => Some(Err("not read: Docker is not reachable".to_string())),
     };
     let sqlite = match &docker {
         Ok(running) => super::sqlite_files::in_data(&view.data, running).await,

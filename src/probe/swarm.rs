@@ -30,6 +30,14 @@ pub enum InSwarm {
     },
 }
 
+/// The name of the Swarm stack the files run as (None: a Compose project, or no one stack).
+pub fn stack_name(swarm: Option<&InSwarm>) -> Option<&str> {
+    match swarm {
+        Some(InSwarm::Stack(s)) => Some(&s.name),
+        _ => None,
+    }
+}
+
 /// The version a Swarm service runs: its image's tag.
 pub fn version_of(service: &StackService) -> Option<String> {
     crate::versions::image_ref::parse(&service.image).and_then(|p| p.tag)
@@ -75,6 +83,38 @@ pub async fn find(engine: &Engine, services: &[String]) -> Option<InSwarm> {
     }
 }
 
+/// Why a service of a Swarm stack cannot be reached from this node: its tasks run on other
+/// nodes only (None: not a Swarm stack, or a task of it runs here).
+pub fn elsewhere(
+    swarm: Option<&InSwarm>,
+    running: &super::facts::Running,
+    service: &str,
+) -> Option<String> {
+    let Some(InSwarm::Stack(stack)) = swarm else {
+        return None;
+    };
+    if running.of_service(service).iter().any(|c| c.is_running()) {
+        return None;
+    }
+    let deployed = stack.services.iter().find(|s| s.service == service)?;
+    let nodes: Vec<&str> = deployed
+        .tasks
+        .iter()
+        .filter(|t| t.state == "running")
+        .map(|t| t.node.as_str())
+        .collect();
+    if nodes.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "it runs as a task of the Swarm service {} on node {}, not on this one, and hoist reaches a Swarm task's container only on the node that runs it: run hoist on {}, or constrain the service to this node (`deploy: placement: constraints: [node.hostname == {}]`)",
+        deployed.name,
+        nodes.join(", "),
+        nodes.join(" or "),
+        stack.membership.hostname
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,6 +128,7 @@ mod tests {
             replicas: Some(1),
             running: 1,
             update: None,
+            update_started: None,
             update_config: None,
             tasks: Vec::new(),
         }

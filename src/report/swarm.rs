@@ -14,7 +14,7 @@ pub fn lines(found: &InSwarm) -> String {
             let m = &stack.membership;
             let _ = writeln!(
                 t,
-                "Swarm     the files run as Swarm stack {:?} (`docker stack deploy`), not as a Compose project; this engine manages a Swarm of {} node{} ({} manager{}). hoist does not upgrade a Swarm stack yet",
+                "Swarm     the files run as Swarm stack {:?} (`docker stack deploy`), not as a Compose project; this engine manages a Swarm of {} node{} ({} manager{}). hoist upgrades it through Swarm (`docker service update`), never with `docker compose up -d`",
                 stack.name,
                 m.nodes,
                 plural(m.nodes),

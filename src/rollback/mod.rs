@@ -356,7 +356,12 @@ async fn plan_for(
         &[&target.previous, &target.current],
     );
     changes.extend(config_change::environment(&target.backup_dir, facts).await);
-    let plan = plan::with_config_changes(plan, changes);
+    let mut plan = plan::with_config_changes(plan, changes);
+    // Trying the previous version on the newer schema first restarts through Compose; on a
+    // Swarm stack the restore goes straight on (Swarm's own rollback may have tried it).
+    if crate::probe::swarm::stack_name(facts.swarm.as_ref()).is_some() {
+        plan.keep_first = false;
+    }
     if target.restore {
         restore_dir::forced(plan, manifest, facts, target, marks)
     } else {
@@ -587,12 +592,13 @@ async fn roll_back(
     // A Swarm stack is no Compose project: stopping, restoring and `up -d` would miss its
     // tasks and could start a second copy of the app beside it.
     if let Some(f) = crate::preflight::swarm_finding(&facts)
-        && f.status == crate::preflight::Level::Fail
+        && (f.status == crate::preflight::Level::Fail
+            || !crate::preflight::containers_tell_all(&facts))
     {
         return refused(
             3,
             format!(
-                "{}. Nothing was {}, nothing was stopped.",
+                "{}. hoist restores a Swarm stack only when all of its tasks run on this node. Nothing was {}, nothing was stopped.",
                 f.message,
                 if target.restore {
                     "restored"
@@ -704,7 +710,9 @@ async fn roll_back(
                 // newer schema: stopped, so that nothing writes while a person decides.
                 let facts_now = facts::gather(ctx, facts.view.clone()).await;
                 let stopped = match &facts_now.docker {
-                    Ok(now) => Some(stop_for_a_person(stack, &facts.view, now).await),
+                    Ok(now) => Some(
+                        stop_for_a_person(stack, &facts.view, now, facts_now.swarm.as_ref()).await,
+                    ),
                     Err(_) => None,
                 };
                 return left_for_a_person(target, &plan, stopped.as_ref());
@@ -741,18 +749,28 @@ async fn roll_back(
         Err(finished) => return finished,
     };
 
-    let up = match crate::steps::restart::restart_and_watch(
-        run,
-        stack,
-        &facts.view,
-        &engine,
-        &targets,
-        previous,
-        &engine_loss,
-        crate::steps::restart::WatchUntil::Ready,
-    )
-    .await
-    {
+    let started = match crate::probe::swarm::stack_name(facts.swarm.as_ref()) {
+        Some(swarm) => {
+            crate::steps::swarm_update::update_and_watch(
+                run, stack, &engine, swarm, &targets, previous,
+            )
+            .await
+        }
+        None => {
+            crate::steps::restart::restart_and_watch(
+                run,
+                stack,
+                &facts.view,
+                &engine,
+                &targets,
+                previous,
+                &engine_loss,
+                crate::steps::restart::WatchUntil::Ready,
+            )
+            .await
+        }
+    };
+    let up = match started {
         Ok(up) => up,
         Err(f) => {
             if let Some(evidence) = f.evidence {
@@ -861,6 +879,7 @@ async fn stop_for_a_person(
     stack: &crate::stack::Stack,
     view: &facts::StackView,
     docker: &facts::Running,
+    swarm: Option<&crate::probe::swarm::InSwarm>,
 ) -> crate::steps::stop::Stopped {
     let grace = crate::steps::stop::Grace::Fixed(
         stack
@@ -868,7 +887,26 @@ async fn stop_for_a_person(
             .timeout_stop
             .unwrap_or(crate::steps::stop::DEFAULT_STOP),
     );
-    crate::steps::stop::stop_services(docker, &view.upgraded, grace, &|_| {}).await
+    match crate::probe::swarm::stack_name(swarm) {
+        // Swarm would start a stopped task's container again: its services are scaled to zero.
+        Some(swarm) => {
+            let mut stopped = crate::steps::stop::Stopped::default();
+            for service in &view.upgraded {
+                let full = format!("{swarm}_{service}");
+                match crate::docker::swarm_change::scale_to_zero(&docker.engine, &full).await {
+                    Ok(crate::docker::swarm_change::Stopped::Scaled(_)) => {
+                        stopped.stopped.push(full)
+                    }
+                    Ok(crate::docker::swarm_change::Stopped::Global) => stopped.failed.push(
+                        format!("{full} (a global Swarm service cannot be scaled to zero)"),
+                    ),
+                    Err(e) => stopped.failed.push(format!("{full} ({e})")),
+                }
+            }
+            stopped
+        }
+        None => crate::steps::stop::stop_services(docker, &view.upgraded, grace, &|_| {}).await,
+    }
 }
 
 /// Before a restore changes anything: refuses what a restore cannot do, then asks. `Err(None)`:

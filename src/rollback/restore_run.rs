@@ -255,6 +255,30 @@ async fn stop_app(
         .settings
         .timeout_stop
         .unwrap_or(crate::steps::stop::DEFAULT_STOP);
+    if let Some(swarm) = crate::probe::swarm::stack_name(facts.swarm.as_ref()) {
+        // Swarm would start a stopped task's container again: the services are scaled to zero.
+        let waited = timeout + std::time::Duration::from_secs(30);
+        let stopped = crate::steps::swarm_update::stop_services(
+            run,
+            Step::Stop,
+            &docker.engine,
+            swarm,
+            &facts.view.upgraded,
+            waited,
+        )
+        .await;
+        if let Err(why) = stopped {
+            let sentence = format!(
+                "{why}. State: nothing was restored; .env still pins {current}; a service scaled to zero keeps its replicas in its label {} and gets them back when hoist updates it. Run `{}` again, or follow RESTORE.md in {}.",
+                crate::docker::swarm_change::STOPPED_REPLICAS,
+                target.again(),
+                target.backup_dir.display()
+            );
+            return Err(run.fail(Step::Stop, step, sentence, summary.clone()).await);
+        }
+        run.finish(Step::Stop, step, true, None).await;
+        return Ok(());
+    }
     let say = crate::run::progress_to(run.events, Step::Stop);
     use crate::steps::stop::Grace;
     let stopped = crate::steps::stop::stop_services(

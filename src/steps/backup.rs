@@ -82,6 +82,7 @@ pub fn source_from<'a>(
             })
             .collect(),
         stop_for_copy: facts.stop_for_copy(),
+        swarm_stack: crate::probe::swarm::stack_name(facts.swarm.as_ref()),
         beside: facts
             .view
             .beside

@@ -8,6 +8,7 @@ pub mod restart;
 pub mod restore;
 pub mod smoke;
 pub mod stop;
+pub mod swarm_update;
 pub mod verify;
 pub mod watch;
 pub mod write_mark;

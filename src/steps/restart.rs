@@ -49,6 +49,16 @@ pub(crate) struct Up {
 }
 
 impl Up {
+    /// A start Docker's container events are not followed for (a Swarm's update, whose tasks
+    /// Swarm replaces): only the downtime, measured by `smoke`'s answers.
+    pub(crate) fn downtime_only(downtime: watch::Downtime) -> Up {
+        Up {
+            downtime,
+            container_events: tokio::spawn(async {}),
+            steady: None,
+        }
+    }
+
     /// Stops following; the downtime in ms (see `watch::Downtime::stop`).
     pub(crate) async fn end(self) -> Option<u64> {
         self.container_events.abort();
@@ -337,6 +347,6 @@ fn follow_containers(
 }
 
 /// The URL the downtime watcher polls: the first smoke check.
-fn view_smoke(stack: &crate::stack::Stack) -> Option<crate::stack::detect::Smoke> {
+pub(crate) fn view_smoke(stack: &crate::stack::Stack) -> Option<crate::stack::detect::Smoke> {
     stack.detection.smoke.first().cloned()
 }

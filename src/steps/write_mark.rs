@@ -79,6 +79,17 @@ pub(crate) async fn before_restart(
     started.elapsed().as_millis() as u64
 }
 
+/// Before a Swarm's update: the tally as it reads now. Swarm replaces a task itself and would
+/// start again one hoist stopped, so nothing is stopped first: a write made in the last seconds
+/// before the update may be counted after the mark.
+pub(crate) async fn before_swarm_update(run: &Run<'_>, facts: &Facts, hop: &str) {
+    if facts.view.database.is_none() {
+        return;
+    }
+    let writes = facts::database_writes(facts).await;
+    record_writes(run, Moment::BeforeRestart, hop, writes).await;
+}
+
 async fn record_writes(
     run: &Run<'_>,
     moment: Moment,

@@ -120,12 +120,10 @@ pub async fn starting_state(ctx: &Context) -> Result<State, String> {
     Ok(state)
 }
 
-/// A Swarm stack is no Compose project: the home says so first, shows its services as Swarm
-/// runs them (not "missing"), and offers no upgrade.
+/// A Swarm stack is no Compose project: the home says so first and shows its services as Swarm
+/// runs them (not "missing"). The same file deployed as several stacks offers no upgrade.
 fn in_swarm(facts: &facts::Facts, state: &mut State) {
-    let Some(finding) = crate::preflight::swarm_finding(facts)
-        .filter(|f| f.status == crate::preflight::Level::Fail)
-    else {
+    let Some(finding) = crate::preflight::swarm_finding(facts) else {
         return;
     };
     state.start.about.insert(0, format!("{}.", finding.message));
@@ -143,10 +141,14 @@ fn in_swarm(facts: &facts::Facts, state: &mut State) {
             })
             .collect();
     }
-    state.start.choices.clear();
-    state.start.next = None;
-    state.start.note =
-        Some("No upgrade is offered: hoist does not upgrade a Docker Swarm stack yet.".into());
+    if finding.status == crate::preflight::Level::Fail {
+        state.start.choices.clear();
+        state.start.next = None;
+        state.start.note = Some(
+            "No upgrade is offered: hoist cannot tell which of the Swarm stacks is this directory's."
+                .into(),
+        );
+    }
 }
 
 /// The last upgrade and how `hoist rollback` would undo it (the same planner: `find_target`,

@@ -226,7 +226,8 @@ pub(super) async fn run_hop(
     // From here on a failure has changed the stack: a rollback is offered.
     summary.changed = true;
     summary.pinned_now = Some(hop.to_string());
-    let after_pin = |what: String| after_pin_state(stack, hop, from, backup_dir, what);
+    let swarm = crate::probe::swarm::stack_name(j.facts.swarm.as_ref());
+    let after_pin = |what: String| super::after_pin_in(stack, swarm, hop, from, backup_dir, what);
 
     let Gathered {
         up,
@@ -290,15 +291,15 @@ pub(super) async fn run_hop(
 }
 
 /// The app restarted and up, what verification read of it, and the answers of its checks.
-struct Gathered {
-    up: Up,
+pub(super) struct Gathered {
+    pub(super) up: Up,
     /// The verify step, started.
-    step: (std::time::Instant, Option<i64>),
-    after: Facts,
+    pub(super) step: (std::time::Instant, Option<i64>),
+    pub(super) after: Facts,
     /// How long the app was stopped before `up -d` (part of the downtime).
-    stopped_first_ms: u64,
-    smoke: (Vec<crate::steps::smoke::SmokeResult>, Vec<String>),
-    checks: (Vec<crate::steps::checks::Outcome>, Vec<String>),
+    pub(super) stopped_first_ms: u64,
+    pub(super) smoke: (Vec<crate::steps::smoke::SmokeResult>, Vec<String>),
+    pub(super) checks: (Vec<crate::steps::checks::Outcome>, Vec<String>),
 }
 
 /// Restarts and watches the app until it is up, then gathers the facts to verify and runs the
@@ -325,6 +326,18 @@ async fn up_and_gather(
     } = *j;
     let view = &facts.view;
     let after_pin = |what: String| after_pin_state(stack, hop, from, backup_dir, what);
+    if let Some(crate::probe::swarm::InSwarm::Stack(swarm)) = &facts.swarm {
+        return super::swarm_hop::update_and_gather(
+            j,
+            run,
+            &swarm.name,
+            hop,
+            targets,
+            hops_done,
+            summary,
+        )
+        .await;
+    }
     loop {
         let stop_timeout = stack.settings.timeout_stop;
         // Found before the app stops: the restart's own search would add to the downtime.
@@ -516,9 +529,11 @@ pub(super) fn data_checks(
 async fn config_changes(j: &Journey<'_>, run: &Run<'_>) -> Option<Vec<String>> {
     use crate::backup::config_snapshot;
     let then = config_snapshot::read(j.backup_dir)?;
-    let containers = crate::docker::stack_containers(j.engine, &j.facts.view.project)
-        .await
-        .ok()?;
+    let containers = match crate::probe::swarm::stack_name(j.facts.swarm.as_ref()) {
+        Some(swarm) => crate::docker::containers::swarm_task_containers(j.engine, swarm).await,
+        None => crate::docker::stack_containers(j.engine, &j.facts.view.project).await,
+    }
+    .ok()?;
     let upgraded: Vec<_> = containers
         .into_iter()
         .filter(|c| j.facts.view.upgraded.contains(&c.service))

@@ -11,6 +11,7 @@ mod plan;
 mod preflight;
 mod rehearse;
 mod resume;
+mod swarm_hop;
 mod target;
 
 use crate::context::Context;
@@ -728,6 +729,19 @@ pub(super) fn after_pin_state(
     backup: &std::path::Path,
     what: String,
 ) -> String {
+    after_pin_in(stack, None, pinned, from, backup, what)
+}
+
+/// `after_pin_state` for a stack that may run as Swarm stack `swarm`, whose way back by hand is
+/// a `docker stack deploy` with .env's variables in the shell.
+pub(super) fn after_pin_in(
+    stack: &crate::stack::Stack,
+    swarm: Option<&str>,
+    pinned: &str,
+    from: &str,
+    backup: &std::path::Path,
+    what: String,
+) -> String {
     let version = &stack.detection.version;
     // ".env now pins APP_VERSION to 1.3", "compose.yaml now pins 1.3".
     let pins = if version.variable.is_empty() {
@@ -736,8 +750,18 @@ pub(super) fn after_pin_state(
         format!(".env now pins {} to {pinned}", version.variable)
     };
     format!(
-        "{what}. State: {pins}; the backup taken before the change is in {} (RESTORE.md there says how to restore by hand). To go back: `hoist rollback` (it restores the backup first when a migration ran, and asks before anything is lost); by hand: set {} and run `docker compose up -d`, restoring the backup first if a migration already ran.",
+        "{what}. State: {pins}; the backup taken before the change is in {} (RESTORE.md there says how to restore by hand). To go back: `hoist rollback` (it restores the backup first when a migration ran, and asks before anything is lost); by hand: set {} and run {}, restoring the backup first if a migration already ran.",
         backup.display(),
-        version.assignment(from)
+        version.assignment(from),
+        match swarm {
+            Some(name) => format!(
+                "`set -a; . ./.env; set +a; docker stack deploy -c {} {name}`",
+                stack
+                    .compose_path
+                    .file_name()
+                    .map_or_else(|| "compose.yaml".into(), |f| f.to_string_lossy())
+            ),
+            None => "`docker compose up -d`".to_string(),
+        }
     )
 }

@@ -67,16 +67,14 @@ pub(super) async fn run_preflight(
     {
         problems.push(f.message);
     }
-    // A Swarm stack is no Compose project: nobody may wave that through, and its services'
-    // "no container" (with the advice to run `docker compose up -d`, a second copy of the app)
-    // would be wrong.
-    let in_swarm = match crate::preflight::swarm_finding(&facts) {
-        Some(f) if f.status == Level::Fail => {
-            problems.insert(0, f.message);
-            true
-        }
-        _ => false,
-    };
+    // Several Swarm stacks of the files: nobody may wave that through. And a service whose
+    // tasks run on other nodes has no container here: "start it" would be wrong.
+    if let Some(f) = crate::preflight::swarm_finding(&facts)
+        && f.status == Level::Fail
+    {
+        problems.insert(0, f.message);
+    }
+    let in_swarm = !crate::preflight::containers_tell_all(&facts);
     let services = crate::probe::services::services(&facts);
     let mut unhealthy: Vec<String> = Vec::new();
     let mut evidence = BTreeMap::new();
