@@ -48,6 +48,8 @@ pub struct StackService {
     pub update_started: Option<String>,
     /// How Swarm updates it: order, parallelism, delay, failure action, monitor.
     pub update_config: Option<UpdatePolicy>,
+    /// The host paths of its bind mounts (absolute: `docker stack deploy` resolves them).
+    pub binds: Vec<String>,
     pub tasks: Vec<StackTask>,
 }
 
@@ -181,10 +183,18 @@ pub async fn stack_services(engine: &Engine) -> Result<Vec<StackService>, Docker
                 .and_then(|id| by_service.remove(id))
                 .unwrap_or_default();
         tasks.sort_by(|a, b| (a.slot, &a.node, &b.since).cmp(&(b.slot, &b.node, &a.since)));
+        let container = spec.task_template.and_then(|t| t.container_spec);
+        let binds = container
+            .as_ref()
+            .and_then(|c| c.mounts.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|m| m.typ.is_some_and(|t| t.to_string() == "bind"))
+            .filter_map(|m| m.source)
+            .collect();
         out.push(StackService {
-            image: spec
-                .task_template
-                .and_then(|t| t.container_spec)
+            binds,
+            image: container
                 .and_then(|c| c.image)
                 .map(|i| without_digest(&i))
                 .unwrap_or_default(),

@@ -305,7 +305,13 @@ pub async fn gather(ctx: &Context, mut view: StackView) -> Facts {
                 })
                 .cloned()
                 .collect();
-            super::swarm::find(&running.engine, &wanted).await
+            let binds: Vec<String> = view
+                .data
+                .iter()
+                .filter(|m| m.kind == crate::stack::compose::MountKind::Bind)
+                .map(|m| m.source.clone())
+                .collect();
+            super::swarm::find(&running.engine, &wanted, &binds).await
         }
         _ => None,
     };

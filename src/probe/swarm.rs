@@ -59,9 +59,39 @@ pub fn stacks_holding(services: &[String], deployed: &[StackService]) -> Vec<Str
     stacks
 }
 
+/// Of `stacks` (each holding every service of the files), the one whose services mount every
+/// one of `binds` (the files' bind-mounted host paths), when exactly one does: the same files
+/// copied to another directory and deployed as another stack mount that directory's paths.
+/// Otherwise `stacks` as they were (deployed twice from the same directory, nothing tells).
+pub fn narrowed_by_binds(
+    stacks: Vec<String>,
+    deployed: &[StackService],
+    binds: &[String],
+) -> Vec<String> {
+    if stacks.len() < 2 || binds.is_empty() {
+        return stacks;
+    }
+    let matching: Vec<String> = stacks
+        .iter()
+        .filter(|stack| {
+            binds.iter().all(|b| {
+                deployed
+                    .iter()
+                    .any(|d| &d.stack == *stack && d.binds.iter().any(|x| x == b))
+            })
+        })
+        .cloned()
+        .collect();
+    if matching.len() == 1 {
+        matching
+    } else {
+        stacks
+    }
+}
+
 /// Looks for the files' services in the Swarm this engine is part of. None: it is in no
 /// Swarm, or no stack there holds them.
-pub async fn find(engine: &Engine, services: &[String]) -> Option<InSwarm> {
+pub async fn find(engine: &Engine, services: &[String], binds: &[String]) -> Option<InSwarm> {
     let membership = swarm::membership(engine).await.ok()?;
     if !membership.active() {
         return None;
@@ -70,7 +100,7 @@ pub async fn find(engine: &Engine, services: &[String]) -> Option<InSwarm> {
         return Some(InSwarm::Worker { membership });
     }
     let deployed = swarm::stack_services(engine).await.ok()?;
-    match stacks_holding(services, &deployed).as_slice() {
+    match narrowed_by_binds(stacks_holding(services, &deployed), &deployed, binds).as_slice() {
         [] => None,
         [one] => Some(InSwarm::Stack(SwarmStack {
             name: one.clone(),
@@ -119,6 +149,31 @@ pub fn elsewhere(
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_stack_that_mounts_the_files_bind_paths_is_this_directorys() {
+        let with = |stack: &str, bind: &str| StackService {
+            binds: vec![bind.to_string()],
+            ..deployed(stack, "api")
+        };
+        let deployed = vec![
+            with("app", "/srv/app/data"),
+            with("staging", "/srv/staging/data"),
+        ];
+        let both = vec!["app".to_string(), "staging".to_string()];
+        assert_eq!(
+            narrowed_by_binds(both.clone(), &deployed, &["/srv/app/data".into()]),
+            vec!["app".to_string()]
+        );
+        // Nothing to tell them by: both stay, and hoist says it cannot choose.
+        assert_eq!(narrowed_by_binds(both.clone(), &deployed, &[]), both);
+        let twice = vec![with("app", "/srv/app/data"), with("app2", "/srv/app/data")];
+        let names = vec!["app".to_string(), "app2".to_string()];
+        assert_eq!(
+            narrowed_by_binds(names.clone(), &twice, &["/srv/app/data".into()]),
+            names
+        );
+    }
+
     fn deployed(stack: &str, service: &str) -> StackService {
         StackService {
             name: format!("{stack}_{service}"),
@@ -129,6 +184,7 @@ mod tests {
             running: 1,
             update: None,
             update_started: None,
+            binds: Vec::new(),
             update_config: None,
             tasks: Vec::new(),
         }

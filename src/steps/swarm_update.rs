@@ -353,6 +353,7 @@ mod tests {
             running: 1,
             update: update.map(|(a, b)| (a.to_string(), b.to_string())),
             update_started: None,
+            binds: Vec::new(),
             update_config: Some(UpdatePolicy {
                 order: "stop-first".into(),
                 parallelism: 1,

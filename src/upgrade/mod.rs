@@ -173,7 +173,7 @@ async fn prepare_and_run(
         return refused(3, "Docker is not reachable".into(), &to);
     };
     if req.rehearse
-        && let Err(why) = rehearse::precheck(&facts.view).await
+        && let Err(why) = rehearse::precheck(&facts).await
     {
         return refused(
             3,
@@ -240,7 +240,7 @@ async fn prepare_and_run(
                     _ => 0,
                 };
                 let sizes = (estimate.bytes.saturating_sub(database), database);
-                rehearse::offer(ctx, &facts.view, next, hop_versions.len(), sizes).await
+                rehearse::offer(ctx, &facts, next, hop_versions.len(), sizes).await
             }
             _ => None,
         };

@@ -55,7 +55,15 @@ pub(super) struct Rehearsal<'a> {
 
 /// Why no rehearsal of this stack can be made, known from its files alone: said before the
 /// backup, so that a refusal stops nothing and copies nothing.
-pub(super) async fn precheck(view: &StackView) -> Result<(), String> {
+pub(super) async fn precheck(facts: &crate::probe::facts::Facts) -> Result<(), String> {
+    let view = &facts.view;
+    // The copy is a Compose project made from Compose's view of the files; a Swarm stack's
+    // copy would not run as the stack does (its update_config, its placement, its networks).
+    if let Some(stack) = crate::probe::swarm::stack_name(facts.swarm.as_ref()) {
+        return Err(format!(
+            "the app runs as the Docker Swarm stack {stack:?}, and hoist makes its throwaway copy only of a Compose project"
+        ));
+    }
     if view.database_declined {
         return Err(NO_DUMP.into());
     }

@@ -3,7 +3,6 @@
 //! made at all.
 use crate::context::Context;
 use crate::journal::{Journal, RunKind};
-use crate::probe::facts::StackView;
 use crate::run::RehearsalOffer;
 
 /// What the copy needs beyond the data and the database (the same margin `data.rs` keeps).
@@ -25,12 +24,13 @@ const SETUP_SECS: u64 = 5;
 /// no copy of this stack can be made.
 pub(in crate::upgrade) async fn offer(
     ctx: &Context,
-    view: &StackView,
+    facts: &crate::probe::facts::Facts,
     next: &str,
     releases: usize,
     (data_bytes, database_bytes): (u64, u64),
 ) -> Option<RehearsalOffer> {
-    super::precheck(view).await.ok()?;
+    super::precheck(facts).await.ok()?;
+    let view = &facts.view;
     let why = match history_of(&ctx.state_dir, &view.project, next).await {
         Here::Ran => return None,
         Here::Failed => format!("an upgrade to {next} failed here before"),
