@@ -50,6 +50,9 @@ pub struct StackService {
     pub update_config: Option<UpdatePolicy>,
     /// The host paths of its bind mounts (absolute: `docker stack deploy` resolves them).
     pub binds: Vec<String>,
+    /// The replicas a hoist kept in the service's label when it scaled it to zero for a
+    /// restore that has not given them back (a restore under way, or a hoist killed in one).
+    pub stopped_by_hoist: Option<u64>,
     pub tasks: Vec<StackTask>,
 }
 
@@ -194,6 +197,9 @@ pub async fn stack_services(engine: &Engine) -> Result<Vec<StackService>, Docker
             .collect();
         out.push(StackService {
             binds,
+            stopped_by_hoist: labels
+                .get(super::swarm_change::STOPPED_REPLICAS)
+                .and_then(|n| n.parse().ok()),
             image: container
                 .and_then(|c| c.image)
                 .map(|i| without_digest(&i))

@@ -185,6 +185,7 @@ mod tests {
             update: None,
             update_started: None,
             binds: Vec::new(),
+            stopped_by_hoist: None,
             update_config: None,
             tasks: Vec::new(),
         }

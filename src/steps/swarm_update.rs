@@ -354,6 +354,7 @@ mod tests {
             update: update.map(|(a, b)| (a.to_string(), b.to_string())),
             update_started: None,
             binds: Vec::new(),
+            stopped_by_hoist: None,
             update_config: Some(UpdatePolicy {
                 order: "stop-first".into(),
                 parallelism: 1,
