@@ -1062,6 +1062,9 @@ pub fn backup_preconditions(facts: &Facts, estimate: &BackupEstimate) -> Result<
             ),
         ));
     }
+    if let Some(why) = swarm::data_elsewhere(facts) {
+        return Err((3, why));
+    }
     // A backup dir that cannot hold a backup, or lies in what it archives: the setup (exit 2).
     let dir =
         backup_inside_data(facts).unwrap_or_else(|| backup_dir_finding(&facts.view.backup_dir));

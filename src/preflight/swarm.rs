@@ -67,3 +67,47 @@ pub fn containers_tell_all(facts: &Facts) -> bool {
         Some(_) => false,
     }
 }
+
+/// Why a backup taken here would miss data of a Swarm stack: a data mount none of whose
+/// services has a task container on this node (its data is on the node that runs it).
+pub fn data_elsewhere(facts: &Facts) -> Option<String> {
+    let Some(InSwarm::Stack(stack)) = &facts.swarm else {
+        return None;
+    };
+    let running = facts.docker.as_ref().ok()?;
+    let missing: Vec<String> = facts
+        .view
+        .data
+        .iter()
+        .filter(|m| m.services.iter().all(|s| running.of_service(s).is_empty()))
+        .map(|m| {
+            let nodes: Vec<&str> = stack
+                .services
+                .iter()
+                .filter(|d| m.services.contains(&d.service))
+                .flat_map(|d| d.tasks.iter().filter(|t| t.desired == "running"))
+                .map(|t| t.node.as_str())
+                .filter(|n| !n.is_empty())
+                .collect();
+            format!(
+                "{} of {} ({})",
+                m.target,
+                m.services.join(", "),
+                if nodes.is_empty() {
+                    "no task of it runs".to_string()
+                } else {
+                    format!("its task runs on {}", nodes.join(", "))
+                }
+            )
+        })
+        .collect();
+    if missing.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "the data of Swarm stack {} is not all on this node ({}): {}. A backup taken here would miss it, so none is taken; nothing was changed. Run hoist on the node that runs those tasks, or constrain the services to one node (`deploy: placement: constraints: [node.hostname == NAME]`)",
+        stack.name,
+        stack.membership.hostname,
+        missing.join("; ")
+    ))
+}
