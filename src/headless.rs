@@ -322,7 +322,7 @@ fn plan_text(plan: &UpgradePlan) -> String {
     let b = &plan.backup;
     let env = &plan.env_diff;
     format!(
-        "Plan: upgrade {} from {} to {}\n  back up:  {}{} into {}\n  pull:     {}\n  recreate: {}\n  {:9} {}: {} -> {}",
+        "Plan: upgrade {} from {} to {}\n  back up:  {}{} into {}\n  pull:     {}\n  {} {}\n  {:9} {}: {} -> {}",
         plan.project,
         plan.from,
         plan.to,
@@ -348,7 +348,18 @@ fn plan_text(plan: &UpgradePlan) -> String {
         } else {
             list(&plan.pull)
         },
-        list(&plan.recreate),
+        if plan.swarm_stack.is_some() {
+            "update:  "
+        } else {
+            "recreate:"
+        },
+        match &plan.swarm_stack {
+            Some(stack) => format!(
+                "{} (Swarm stack {stack}: `docker service update`, as each service's update_config says)",
+                list(&plan.recreate)
+            ),
+            None => list(&plan.recreate),
+        },
         format!("{}:", env.label()),
         env.lines_words(),
         env.before.as_deref().unwrap_or("(absent)"),

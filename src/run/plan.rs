@@ -27,6 +27,9 @@ pub struct UpgradePlan {
     /// Data the backup leaves out, each with why.
     #[serde(default)]
     pub left_out: Vec<String>,
+    /// The Docker Swarm stack the app runs as: its services are updated through Swarm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swarm_stack: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,6 +126,7 @@ mod tests {
             overridden: vec![],
             checks: vec![],
             left_out: vec![],
+            swarm_stack: None,
         }
     }
 

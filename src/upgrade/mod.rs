@@ -204,7 +204,7 @@ async fn prepare_and_run(
             Ok(d) => d,
             Err(finished) => return finished,
         };
-    let plan = plan::build(
+    let mut plan = plan::build(
         &facts.view,
         &stack.env_path,
         (&from, &to),
@@ -214,6 +214,7 @@ async fn prepare_and_run(
         &change,
         &overridden,
     );
+    plan.swarm_stack = crate::probe::swarm::stack_name(facts.swarm.as_ref()).map(str::to_string);
     run.emit(Event::Plan {
         plan: Box::new(plan.clone()),
     });

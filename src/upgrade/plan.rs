@@ -104,6 +104,7 @@ pub(super) fn build(
             .filter(|b| b.copy == BesideCopy::LeftOut)
             .map(|b| format!("{} (not backed up, as x-hoist leave_out says)", b.words()))
             .collect(),
+        swarm_stack: None,
     }
 }
 

@@ -1378,6 +1378,7 @@ fn plan(pull: &[&str], recreate: &[&str]) -> crate::run::UpgradePlan {
         overridden: Vec::new(),
         checks: Vec::new(),
         left_out: Vec::new(),
+        swarm_stack: None,
     }
 }
 
