@@ -240,6 +240,45 @@ fn a_swarm_stack_is_backed_up_upgraded_and_rolled_back_through_swarm() {
     assert!(!task["node"].as_str().unwrap().is_empty(), "{task:#}");
     assert_eq!(s["database"]["revision"], "0020", "{s:#}");
 
+    // A service the user scaled to zero, and one removed from the stack: said in Swarm's
+    // commands, never with `docker compose`, and the stack is still the files' stack.
+    let worker = format!("{name}_worker");
+    docker(&["service", "scale", "--detach", &format!("{worker}=0")]);
+    let started = Instant::now();
+    let check = loop {
+        let check = stack.hoist(&["check"]);
+        if check
+            .stdout
+            .contains(&format!("docker service scale {worker}=1"))
+            || started.elapsed() > Duration::from_secs(60)
+        {
+            break check;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    };
+    assert_eq!(check.code, 3, "{check:?}");
+    assert!(
+        check
+            .stdout
+            .contains(&format!("docker service scale {worker}=1")),
+        "{check:?}"
+    );
+    assert!(!check.stdout.contains("docker compose up"), "{check:?}");
+    docker(&["service", "rm", &worker]);
+    let s = stack.hoist(&["status", "--json"]).summary();
+    assert_eq!(s["swarm"]["found"], "stack", "{s:#}");
+    let check = stack.hoist(&["check"]);
+    assert!(
+        check
+            .stdout
+            .contains(&format!("worker is not a service of Swarm stack {name}")),
+        "{check:?}"
+    );
+    assert!(!check.stdout.contains("docker compose up"), "{check:?}");
+    // Deployed again, as the sentence says: the worker is back (removed with the first).
+    std::mem::forget(Deployed::deploy(&stack, &name));
+    deployed.wait_for("worker", "1/1", 120);
+
     // Check passes, with the Swarm said and no advice to `docker compose up -d`.
     let check = stack.hoist(&["check"]);
     assert_eq!(check.code, 0, "{check:?}");
@@ -309,15 +348,24 @@ fn a_swarm_stack_is_backed_up_upgraded_and_rolled_back_through_swarm() {
                 .contains("specivo:0.1.10"),
             "{full}"
         );
-        assert_eq!(
-            service_field(&full, "{{.Spec.Mode.Replicated.Replicas}}"),
-            "1"
-        );
         assert!(
             !service_field(&full, "{{json .Spec.Labels}}").contains("io.hoist"),
             "{full} kept hoist's label"
         );
+        assert!(
+            !service_field(&full, "{{json .Spec.TaskTemplate.Placement}}").contains("io.hoist"),
+            "{full} kept hoist's placement constraint"
+        );
     }
+    for service in ["api", "worker"] {
+        let full = format!("{name}_{service}");
+        assert_eq!(
+            service_field(&full, "{{.Spec.Mode.Replicated.Replicas}}"),
+            "1"
+        );
+    }
+    // The global beat was stopped for the restore and runs again, one task on the node.
+    deployed.wait_for("beat", "1/1", 30);
     deployed.wait_for("api", "1/1", 30);
     let s = stack.hoist(&["status", "--json"]).summary();
     assert_eq!(s["database"]["revision"], "0020", "{s:#}");

@@ -451,7 +451,7 @@ fn addresses(settings: Option<bollard::models::NetworkSettings>) -> Vec<(String,
 }
 
 /// A container's environment (`KEY=value` entries, secrets whole: the caller decides what is
-/// shown) and its labels (the image's and its own), Compose's bookkeeping labels left out.
+/// shown) and its labels (the image's and its own), Compose's and Swarm's bookkeeping labels left out.
 pub async fn config_of(
     engine: &Engine,
     id: &str,
@@ -466,7 +466,9 @@ pub async fn config_of(
         .labels
         .unwrap_or_default()
         .into_iter()
-        .filter(|(k, _)| !k.starts_with("com.docker.compose."))
+        .filter(|(k, _)| {
+            !k.starts_with("com.docker.compose.") && !k.starts_with("com.docker.swarm.")
+        })
         .collect();
     Ok((config.env.unwrap_or_default(), labels))
 }

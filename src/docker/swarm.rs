@@ -51,7 +51,8 @@ pub struct StackService {
     /// The host paths of its bind mounts (absolute: `docker stack deploy` resolves them).
     pub binds: Vec<String>,
     /// The replicas a hoist kept in the service's label when it scaled it to zero for a
-    /// restore that has not given them back (a restore under way, or a hoist killed in one).
+    /// restore that has not given them back (a restore under way, or a hoist killed in one);
+    /// 0 for a global service hoist stopped by a placement constraint.
     pub stopped_by_hoist: Option<u64>,
     pub tasks: Vec<StackTask>,
 }
@@ -76,6 +77,9 @@ pub struct StackTask {
     pub error: Option<String>,
     pub image: String,
     pub since: String,
+    /// Its container's id, once it has one (on whichever node runs it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
 }
 
 /// This engine's place in a Swarm ("inactive" when it is in none).
@@ -156,6 +160,11 @@ pub async fn stack_services(engine: &Engine) -> Result<Vec<StackService>, Docker
                 .and_then(|c| c.image)
                 .map(|i| without_digest(&i))
                 .unwrap_or_default(),
+            container: status
+                .container_status
+                .as_ref()
+                .and_then(|c| c.container_id.clone())
+                .filter(|c| !c.is_empty()),
             since: status.timestamp.unwrap_or_default(),
         });
     }
@@ -199,7 +208,12 @@ pub async fn stack_services(engine: &Engine) -> Result<Vec<StackService>, Docker
             binds,
             stopped_by_hoist: labels
                 .get(super::swarm_change::STOPPED_REPLICAS)
-                .and_then(|n| n.parse().ok()),
+                .and_then(|n| n.parse().ok())
+                .or_else(|| {
+                    labels
+                        .contains_key(super::swarm_change::STOPPED_GLOBAL)
+                        .then_some(0)
+                }),
             image: container
                 .and_then(|c| c.image)
                 .map(|i| without_digest(&i))
@@ -227,6 +241,18 @@ pub async fn stack_services(engine: &Engine) -> Result<Vec<StackService>, Docker
     }
     out.sort_by(|a, b| (&a.stack, &a.service).cmp(&(&b.stack, &b.service)));
     Ok(out)
+}
+
+impl StackService {
+    /// Swarm's reason when a task that should run (of `image`, when given) waits for a node
+    /// it cannot have: a host-mode port taken on every node, a constraint no node meets.
+    pub fn unplaceable(&self, image: Option<&str>) -> Option<String> {
+        self.tasks
+            .iter()
+            .filter(|t| t.desired == "running" && t.state == "pending")
+            .filter(|t| image.is_none_or(|i| t.image == i))
+            .find_map(|t| t.error.clone().filter(|e| e.contains("no suitable node")))
+    }
 }
 
 /// `update_config` with Swarm's own defaults where it says nothing: stop-first, one at a time,

@@ -17,6 +17,12 @@ use super::{DockerError, Engine};
 /// (for a restore), so that the count comes back even after a hoist that was killed.
 pub const STOPPED_REPLICAS: &str = "io.hoist.stopped-replicas";
 
+/// The label on a global service hoist stopped for a restore, and the placement constraint
+/// that stopped it: a global service runs a task on every node that its constraints allow, so
+/// one no node meets stops it (there are no replicas to scale to zero).
+pub const STOPPED_GLOBAL: &str = "io.hoist.stopped-global";
+const NO_NODE: &str = "node.labels.io.hoist.stopped==true";
+
 /// How long one `docker service update --detach` may take (it returns once Swarm took it).
 const CLI_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -35,10 +41,19 @@ pub async fn set_image(engine: &Engine, name: &str, image: &str) -> Result<Updat
     let stopped = labels
         .get(STOPPED_REPLICAS)
         .and_then(|n| n.parse::<u64>().ok());
-    if image_now.split('@').next() == Some(image) && stopped.is_none() {
+    let stopped_global = labels.contains_key(STOPPED_GLOBAL);
+    if image_now.split('@').next() == Some(image) && stopped.is_none() && !stopped_global {
         return Ok(Updated::AlreadyThere);
     }
     let mut args = vec!["--image".to_string(), image.to_string()];
+    if stopped_global {
+        args.extend([
+            "--constraint-rm".into(),
+            NO_NODE.into(),
+            "--label-rm".into(),
+            STOPPED_GLOBAL.into(),
+        ]);
+    }
     if let (Some(n), Some(_)) = (stopped, replicas) {
         args.extend([
             "--replicas".into(),
@@ -61,15 +76,26 @@ pub async fn set_image(engine: &Engine, name: &str, image: &str) -> Result<Updat
 pub enum Stopped {
     /// Scaled to zero from this many replicas (kept in the service's label).
     Scaled(u64),
-    /// A global service runs one task per node and cannot be scaled to zero.
+    /// A global service (one task per node), stopped by a placement constraint no node meets.
     Global,
 }
 
 /// Scales replicated service `name` to zero, its replicas kept in a label of the service
-/// (`STOPPED_REPLICAS`) for `set_image` to give back. Swarm then stops its tasks.
+/// (`STOPPED_REPLICAS`) for `set_image` to give back; a global one is stopped by a placement
+/// constraint no node meets (`STOPPED_GLOBAL`), which `set_image` removes. Swarm then stops
+/// its tasks.
 pub async fn scale_to_zero(engine: &Engine, name: &str) -> Result<Stopped, DockerError> {
     let (_, replicas, labels) = read(engine, name).await?;
     let Some(before) = replicas else {
+        if !labels.contains_key(STOPPED_GLOBAL) {
+            let args = [
+                "--constraint-add".to_string(),
+                NO_NODE.into(),
+                "--label-add".into(),
+                format!("{STOPPED_GLOBAL}=true"),
+            ];
+            service_update(name, &args, &format!("stop global Swarm service {name}")).await?;
+        }
         return Ok(Stopped::Global);
     };
     if before == 0 {

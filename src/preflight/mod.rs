@@ -185,7 +185,7 @@ async fn service_findings(facts: &Facts) -> Vec<Finding> {
     let mut out = Vec::new();
     for s in crate::probe::services::services(facts) {
         let name = format!("service {}", s.name);
-        let mut role = Role::of(&facts.view, &s.name);
+        let mut role = Role::of(&facts.view, &s.name).in_swarm(facts, &s.name);
         role.held = facts
             .held
             .iter()
@@ -212,6 +212,11 @@ pub struct Role {
     /// Stopped by a hoist for a backup's copy: Some(true) while that hoist copies, Some(false)
     /// when it was killed before it started the service again.
     pub held: Option<bool>,
+    /// The Swarm stack it runs in (None: a Compose project): what to do is said in Swarm's
+    /// commands, never `docker compose up -d`, which would start a second copy of the app.
+    pub swarm: Option<String>,
+    /// In a Swarm stack that has no service of this name (removed from it, or never deployed).
+    pub swarm_missing: bool,
 }
 
 impl Role {
@@ -225,7 +230,18 @@ impl Role {
                 .find(|(n, _)| n == service)
                 .map(|(_, why)| why.clone()),
             held: None,
+            swarm: None,
+            swarm_missing: false,
         }
+    }
+
+    /// The role in Swarm stack `facts.swarm` (when the app runs as one).
+    pub fn in_swarm(mut self, facts: &Facts, service: &str) -> Role {
+        if let Some(crate::probe::swarm::InSwarm::Stack(stack)) = &facts.swarm {
+            self.swarm_missing = !stack.services.iter().any(|d| d.service == service);
+            self.swarm = Some(stack.name.clone());
+        }
+        self
     }
 }
 
@@ -279,6 +295,36 @@ pub fn judge_service(s: &ServiceStatus, role: &Role) -> (Level, String) {
             }
             _ => {}
         }
+    }
+    if let Some(stack) = &role.swarm
+        && !matches!(s.state.as_str(), "running" | "restarting" | "paused")
+    {
+        let full = format!("{stack}_{name}");
+        if role.swarm_missing {
+            return (
+                Level::Fail,
+                format!(
+                    "{name} is not a service of Swarm stack {stack}: it was removed from it, or the stack was deployed from other files. Deploy the files again (`set -a; . ./.env; set +a; docker stack deploy -c FILE {stack}`) before upgrading; do not use `docker compose` here"
+                ),
+            );
+        }
+        let what = if s.state == "missing" {
+            "no task of it runs on this node".to_string()
+        } else {
+            format!(
+                "its task's container is {}{}",
+                s.state,
+                s.exit_code
+                    .map(|c| format!(" (exit code {c})"))
+                    .unwrap_or_default()
+            )
+        };
+        return (
+            Level::Fail,
+            format!(
+                "{name} is not running: {what}. `docker service ps --no-trunc {full}` says why Swarm does not run it; if it was scaled to zero, `docker service scale {full}=1` (or the replicas it had) starts it again. Do not use `docker compose` here: it would start a second copy of the app beside the Swarm stack"
+            ),
+        );
     }
     match s.state.as_str() {
         "missing" => (
@@ -414,11 +460,18 @@ fn beside_findings(facts: &Facts) -> Vec<Finding> {
                     Finding::new(
                         &name,
                         Level::Warn,
-                        format!(
-                            "{}; it has no container, so a backup cannot copy its data until it is created (`docker compose up -d {}`)",
-                            b.words(),
-                            b.service
-                        ),
+                        match crate::probe::swarm::stack_name(facts.swarm.as_ref()) {
+                            Some(stack) => format!(
+                                "{}; no task of it runs on this node, so a backup cannot copy its data (`docker service ps {stack}_{}` says where it runs)",
+                                b.words(),
+                                b.service
+                            ),
+                            None => format!(
+                                "{}; it has no container, so a backup cannot copy its data until it is created (`docker compose up -d {}`)",
+                                b.words(),
+                                b.service
+                            ),
+                        },
                     )
                 }
                 _ => Finding::new(

@@ -32,6 +32,17 @@ pub async fn finding(facts: &Facts) -> Option<Finding> {
     if changed.is_empty() {
         return None;
     }
+    if let Some(stack) = crate::probe::swarm::stack_name(facts.swarm.as_ref()) {
+        // hoist's Swarm update sets the image only: the difference stays as it is.
+        return Some(Finding::new(
+            "pending_config",
+            Level::Warn,
+            format!(
+                "the files with .env give {} another value than the Swarm stack runs with: the stack was deployed with other variables in the shell (or without .env loaded), or .env changed since. hoist's update sets only the image, so the running value stays. To apply .env's values: `set -a; . ./.env; set +a; docker stack deploy -c FILE {stack}`; the backup's config.json keeps what runs now",
+                changed.join(", ")
+            ),
+        ));
+    }
     Some(Finding::new(
         "pending_config",
         Level::Warn,

@@ -12,6 +12,9 @@ pub fn finding(facts: &Facts) -> Option<Finding> {
     Some(match facts.swarm.as_ref()? {
         InSwarm::Stack(stack) => {
             let one_node = stack.membership.nodes <= 1;
+            if let Some(short) = short_of_replicas(stack) {
+                return Some(Finding::new("swarm", Level::Fail, short));
+            }
             Finding::new(
                 "swarm",
                 if one_node { Level::Ok } else { Level::Warn },
@@ -109,5 +112,34 @@ pub fn data_elsewhere(facts: &Facts) -> Option<String> {
         stack.name,
         stack.membership.hostname,
         missing.join("; ")
+    ))
+}
+
+/// A service of the stack that Swarm cannot run at its replicas because no node can take a
+/// task (a host-mode port taken, a constraint no node meets): an update would wait for it
+/// and fail, so the upgrade does not start. None when every service can be placed.
+fn short_of_replicas(stack: &crate::probe::swarm::SwarmStack) -> Option<String> {
+    let stuck: Vec<String> = stack
+        .services
+        .iter()
+        .filter(|s| s.stopped_by_hoist.is_none())
+        .filter_map(|s| {
+            let why = s.unplaceable(None)?;
+            Some(format!(
+                "{} runs {} of {} ({why})",
+                s.name,
+                s.running,
+                s.replicas
+                    .map_or_else(|| "its nodes".to_string(), |n| n.to_string())
+            ))
+        })
+        .collect();
+    if stuck.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "Swarm cannot place every task of stack {}: {}. An update would wait for tasks that cannot start, so hoist does not upgrade it as it is. With a port published in `mode: host`, a node runs one task of the service at a time: lower the replicas to the number of nodes (and use `order: stop-first`), or publish through the routing mesh, then deploy again",
+        stack.name,
+        stuck.join("; ")
     ))
 }

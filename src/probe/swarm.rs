@@ -59,6 +59,25 @@ pub fn stacks_holding(services: &[String], deployed: &[StackService]) -> Vec<Str
     stacks
 }
 
+/// The stacks that hold the most of `services`, when that is at least half of them (and one):
+/// the files' stack with a service missing from it.
+pub fn stacks_holding_most(services: &[String], deployed: &[StackService]) -> Vec<String> {
+    let mut held: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for d in deployed {
+        if services.contains(&d.service) {
+            *held.entry(d.stack.as_str()).or_default() += 1;
+        }
+    }
+    let most = held.values().copied().max().unwrap_or(0);
+    if most == 0 || most * 2 < services.len() {
+        return Vec::new();
+    }
+    held.into_iter()
+        .filter(|(_, n)| *n == most)
+        .map(|(s, _)| s.to_string())
+        .collect()
+}
+
 /// Of `stacks` (each holding every service of the files), the one whose services mount every
 /// one of `binds` (the files' bind-mounted host paths), when exactly one does: the same files
 /// copied to another directory and deployed as another stack mount that directory's paths.
@@ -100,7 +119,13 @@ pub async fn find(engine: &Engine, services: &[String], binds: &[String]) -> Opt
         return Some(InSwarm::Worker { membership });
     }
     let deployed = swarm::stack_services(engine).await.ok()?;
-    match narrowed_by_binds(stacks_holding(services, &deployed), &deployed, binds).as_slice() {
+    let mut stacks = stacks_holding(services, &deployed);
+    if stacks.is_empty() {
+        // A service removed from the stack (or not deployed yet) must not make hoist lose the
+        // whole stack and take the app for a Compose project that is down.
+        stacks = stacks_holding_most(services, &deployed);
+    }
+    match narrowed_by_binds(stacks, &deployed, binds).as_slice() {
         [] => None,
         [one] => Some(InSwarm::Stack(SwarmStack {
             name: one.clone(),
@@ -148,6 +173,24 @@ pub fn elsewhere(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stack_missing_one_service_is_still_the_files_stack() {
+        let files: Vec<String> = ["db", "api", "jobs"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let found = vec![
+            deployed("app", "db"),
+            deployed("app", "api"),
+            deployed("other", "db"),
+        ];
+        assert!(stacks_holding(&files, &found).is_empty());
+        assert_eq!(stacks_holding_most(&files, &found), vec!["app".to_string()]);
+        // One service of three in common is not enough to call it the files' stack.
+        let unrelated = vec![deployed("other", "db")];
+        assert!(stacks_holding_most(&files, &unrelated).is_empty());
+    }
 
     #[test]
     fn the_stack_that_mounts_the_files_bind_paths_is_this_directorys() {

@@ -60,12 +60,22 @@ fn service_lines(t: &mut String, s: &StackService, width: usize) {
         None => format!("{} running (global)", s.running),
     };
     let _ = writeln!(t, "    {:width$}  {version:10}  {replicas}", s.service);
-    if let Some(n) = s.stopped_by_hoist {
-        let _ = writeln!(
-            t,
-            "    {:width$}  scaled to 0 by hoist for a restore (it had {n}); `hoist rollback` (or the restore again) finishes it and gives them back",
-            ""
-        );
+    match (s.stopped_by_hoist, s.replicas) {
+        (Some(_), None) => {
+            let _ = writeln!(
+                t,
+                "    {:width$}  stopped by hoist for a restore (a placement constraint no node meets); `hoist rollback` (or the restore again) finishes it and starts it again",
+                ""
+            );
+        }
+        (Some(n), Some(_)) => {
+            let _ = writeln!(
+                t,
+                "    {:width$}  scaled to 0 by hoist for a restore (it had {n}); `hoist rollback` (or the restore again) finishes it and gives them back",
+                ""
+            );
+        }
+        (None, _) => {}
     }
     if let Some(p) = &s.update_config {
         let _ = writeln!(

@@ -591,9 +591,10 @@ async fn roll_back(
     let facts = facts::gather(ctx, view).await;
     // A Swarm stack is no Compose project: stopping, restoring and `up -d` would miss its
     // tasks and could start a second copy of the app beside it.
+    // (Not the finding's level: a stack with a task waiting for a node fails the upgrade's
+    // check, and is just what a rollback may have to mend.)
     if let Some(f) = crate::preflight::swarm_finding(&facts)
-        && (f.status == crate::preflight::Level::Fail
-            || !crate::preflight::containers_tell_all(&facts))
+        && !crate::preflight::containers_tell_all(&facts)
     {
         return refused(
             3,
@@ -605,6 +606,33 @@ async fn roll_back(
                 } else {
                     "rolled back"
                 }
+            ),
+        );
+    }
+    // Swarm does not start a database the restore needs: one that runs no task here is said
+    // before anything is stopped.
+    if let (Some(stack), Some(db), Ok(running)) = (
+        crate::probe::swarm::stack_name(facts.swarm.as_ref()),
+        &facts.view.database,
+        &facts.docker,
+    ) && db.kind != crate::db::DbKind::Sqlite
+        && !running
+            .of_service(&db.service)
+            .iter()
+            .any(|c| c.is_running())
+    {
+        return refused(
+            3,
+            format!(
+                "the database service {stack}_{} runs no task on this node, so the backup's dump could not be loaded. Nothing was {}, nothing was stopped. Start it (`docker service scale {stack}_{}=1`; `docker service ps --no-trunc {stack}_{}` says why it does not run), then run hoist again",
+                db.service,
+                if target.restore {
+                    "restored"
+                } else {
+                    "rolled back"
+                },
+                db.service,
+                db.service
             ),
         );
     }
@@ -897,9 +925,7 @@ async fn stop_for_a_person(
                     Ok(crate::docker::swarm_change::Stopped::Scaled(_)) => {
                         stopped.stopped.push(full)
                     }
-                    Ok(crate::docker::swarm_change::Stopped::Global) => stopped.failed.push(
-                        format!("{full} (a global Swarm service cannot be scaled to zero)"),
-                    ),
+                    Ok(crate::docker::swarm_change::Stopped::Global) => stopped.stopped.push(full),
                     Err(e) => stopped.failed.push(format!("{full} ({e})")),
                 }
             }

@@ -47,9 +47,18 @@ pub(crate) async fn update_and_watch(
     let up = Up::downtime_only(downtime);
     // Each service's last update as it was before this one: a status Swarm has not renewed yet
     // (the last update's "completed", or its "rollback_completed") says nothing of this one.
-    let before: BTreeMap<String, Option<String>> = swarm::stack_services(engine)
-        .await
-        .unwrap_or_default()
+    let deployed = match swarm::stack_services(engine).await {
+        Ok(d) => d,
+        Err(e) => {
+            up.end().await;
+            return Err(failed(
+                Step::Restart,
+                step,
+                format!("Swarm's state could not be read, so nothing was updated: {e}"),
+            ));
+        }
+    };
+    let before: BTreeMap<String, Option<String>> = deployed
         .into_iter()
         .filter(|d| d.stack == swarm_stack)
         .map(|d| (d.service, d.update_started))
@@ -57,6 +66,21 @@ pub(crate) async fn update_and_watch(
     let mut updating: Vec<String> = Vec::new();
     for (service, image) in targets {
         let full = format!("{swarm_stack}_{service}");
+        if !before.contains_key(service) {
+            up.end().await;
+            return Err(failed(
+                Step::Restart,
+                step,
+                format!(
+                    "{service} is not a service of Swarm stack {swarm_stack} (removed from it, or the stack was deployed from other files), so Swarm cannot update it; deploy the files again (`set -a; . ./.env; set +a; docker stack deploy -c FILE {swarm_stack}`), which creates it at the version .env pins{}",
+                    if updating.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (Swarm is already updating {})", updating.join(", "))
+                    }
+                ),
+            ));
+        }
         match swarm_change::set_image(engine, &full, image).await {
             Ok(Updated::Started) => {
                 run.progress(
@@ -100,6 +124,8 @@ pub(crate) async fn update_and_watch(
         .unwrap_or(Duration::from_secs(180));
     let started = Instant::now();
     let mut said: BTreeMap<String, String> = BTreeMap::new();
+    // Since when a service has had a task on the new image that Swarm cannot place.
+    let mut unplaced: BTreeMap<String, Instant> = BTreeMap::new();
     loop {
         let deployed = match swarm::stack_services(engine).await {
             Ok(d) => d,
@@ -135,17 +161,40 @@ pub(crate) async fn update_and_watch(
                     said.insert(key, line.1);
                 }
             }
+            match now.unplaceable(Some(image)) {
+                Some(why) => {
+                    let since = *unplaced.entry(service.clone()).or_insert_with(Instant::now);
+                    if since.elapsed() > UNPLACED_FOR {
+                        up.end().await;
+                        return Err(failed(
+                            Step::Watch,
+                            step,
+                            format!(
+                                "the app did not come up on {version}: Swarm cannot place a task of {} for {} s: {why}. With a port published in `mode: host`, a node runs one task of the service at a time, so more replicas than nodes, or `order: start-first`, cannot all be placed. Swarm goes on trying; `docker service ps {}` shows its tasks",
+                                now.name,
+                                UNPLACED_FOR.as_secs(),
+                                now.name
+                            ),
+                        ));
+                    }
+                }
+                None => {
+                    unplaced.remove(service);
+                }
+            }
             let fresh = before.get(service).is_none_or(|b| *b != now.update_started);
             match judge(now, image, fresh) {
                 Judged::Done => {}
                 Judged::Waiting(why) => waiting.push(format!("{service} ({why})")),
                 Judged::Failed(why) => {
                     up.end().await;
-                    return Err(failed(
+                    let mut f = failed(
                         Step::Watch,
                         step,
                         format!("the app did not come up on {version}: {why}"),
-                    ));
+                    );
+                    f.evidence = failed_task_lines(engine, now, image).await;
+                    return Err(f);
                 }
             }
         }
@@ -182,22 +231,38 @@ pub(crate) async fn stop_services(
     timeout: Duration,
 ) -> Result<(), String> {
     let mut scaled = Vec::new();
+    let deployed = swarm::stack_services(engine)
+        .await
+        .map_err(|e| format!("Swarm's state could not be read: {e}"))?;
+    let in_stack = |service: &str| {
+        deployed
+            .iter()
+            .any(|d| d.stack == swarm_stack && d.service == service)
+    };
     for service in services {
         let full = format!("{swarm_stack}_{service}");
+        if !in_stack(service) {
+            run.progress(
+                step,
+                format!(
+                    "{service}: not a service of Swarm stack {swarm_stack}, so nothing runs to stop"
+                ),
+            );
+            continue;
+        }
         match swarm_change::scale_to_zero(engine, &full).await {
             Ok(swarm_change::Stopped::Scaled(n)) => {
                 run.progress(step, format!("{service}: scaled from {n} to 0 replicas"));
                 scaled.push(service.clone());
             }
             Ok(swarm_change::Stopped::Global) => {
-                return Err(format!(
-                    "{full} is a global Swarm service (one task per node), which cannot be scaled to zero for the restore{}",
-                    if scaled.is_empty() {
-                        String::new()
-                    } else {
-                        format!("; {} are scaled to 0 already", scaled.join(", "))
-                    }
-                ));
+                run.progress(
+                    step,
+                    format!(
+                        "{service}: a global service, stopped on every node by a placement constraint no node meets (removed when it is updated again)"
+                    ),
+                );
+                scaled.push(service.clone());
             }
             Err(e) => return Err(format!("{service} could not be scaled to zero: {e}")),
         }
@@ -230,6 +295,26 @@ pub(crate) async fn stop_services(
         tokio::time::sleep(POLL).await;
     }
 }
+
+/// The last log lines of the newest failed task of `image` whose container is on this node,
+/// as evidence keyed by the service (None: no such container here).
+async fn failed_task_lines(
+    engine: &Engine,
+    s: &StackService,
+    image: &str,
+) -> Option<BTreeMap<String, Vec<String>>> {
+    let task = s.tasks.iter().find(|t| {
+        t.image == image && t.error.is_some() && t.container.is_some() && t.desired != "running"
+    })?;
+    let lines = crate::docker::last_log_lines(engine, task.container.as_deref()?, 20)
+        .await
+        .ok()?;
+    (!lines.is_empty()).then(|| BTreeMap::from([(s.service.clone(), lines)]))
+}
+
+/// How long a task may wait for a node before the update is called stuck: a stop-first update
+/// frees a host-mode port only once the old task stopped, a few seconds.
+const UNPLACED_FOR: Duration = Duration::from_secs(30);
 
 /// Where one service's update stands.
 #[derive(Debug, PartialEq)]
@@ -372,6 +457,7 @@ mod tests {
                     error: (state == "failed").then(|| "task: non-zero exit (3)".to_string()),
                     image: image.into(),
                     since: "t".into(),
+                    container: None,
                 })
                 .collect(),
         }

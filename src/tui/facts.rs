@@ -144,10 +144,14 @@ fn in_swarm(facts: &facts::Facts, state: &mut State) {
     if finding.status == crate::preflight::Level::Fail {
         state.start.choices.clear();
         state.start.next = None;
-        state.start.note = Some(
-            "No upgrade is offered: hoist cannot tell which of the Swarm stacks is this directory's."
+        state.start.note = Some(match &facts.swarm {
+            Some(crate::probe::swarm::InSwarm::Stack(_)) => {
+                "No upgrade is offered until Swarm can place every task of the stack (see above)."
+                    .into()
+            }
+            _ => "No upgrade is offered: hoist cannot tell which of the Swarm stacks is this directory's."
                 .into(),
-        );
+        });
     }
 }
 

@@ -84,7 +84,8 @@ pub(super) async fn run_preflight(
         .iter()
         .filter(|_| facts.docker.is_ok() && !in_swarm)
     {
-        let (level, message) = checks::judge_service(s, &checks::Role::of(&facts.view, &s.name));
+        let role = checks::Role::of(&facts.view, &s.name).in_swarm(&facts, &s.name);
+        let (level, message) = checks::judge_service(s, &role);
         if level == Level::Fail {
             unhealthy.push(message);
             if let Ok(docker) = &facts.docker {

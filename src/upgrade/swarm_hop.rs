@@ -48,6 +48,9 @@ pub(super) async fn update_and_gather(
                 evidence: f.evidence.clone().unwrap_or_default(),
             });
             let sentence = after_pin_in(stack, Some(swarm_stack), hop, from, backup_dir, f.reason);
+            if let Some(evidence) = f.evidence {
+                summary.evidence = Some(evidence);
+            }
             summary.hops_done = Some(hops_done.to_vec());
             return Err(run.fail(f.step, f.started, sentence, summary.clone()).await);
         }
