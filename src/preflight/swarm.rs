@@ -15,6 +15,9 @@ pub fn finding(facts: &Facts) -> Option<Finding> {
             if let Some(short) = short_of_replicas(stack) {
                 return Some(Finding::new("swarm", Level::Fail, short));
             }
+            if let Some(mixed) = mixed_versions(stack, &facts.view.upgraded) {
+                return Some(Finding::new("swarm", Level::Warn, mixed));
+            }
             Finding::new(
                 "swarm",
                 if one_node { Level::Ok } else { Level::Warn },
@@ -141,5 +144,29 @@ fn short_of_replicas(stack: &crate::probe::swarm::SwarmStack) -> Option<String> 
         "Swarm cannot place every task of stack {}: {}. An update would wait for tasks that cannot start, so hoist does not upgrade it as it is. With a port published in `mode: host`, a node runs one task of the service at a time: lower the replicas to the number of nodes (and use `order: stop-first`), or publish through the routing mesh, then deploy again",
         stack.name,
         stuck.join("; ")
+    ))
+}
+
+/// The upgraded services of the stack running different versions (an update Swarm paused or
+/// rolled back for some of them, a rollback that did not finish), in words.
+fn mixed_versions(stack: &crate::probe::swarm::SwarmStack, upgraded: &[String]) -> Option<String> {
+    let versions: Vec<(String, String)> = stack
+        .services
+        .iter()
+        .filter(|s| upgraded.contains(&s.service))
+        .filter_map(|s| Some((s.service.clone(), crate::probe::swarm::version_of(s)?)))
+        .collect();
+    let first = &versions.first()?.1;
+    if versions.iter().all(|(_, v)| v == first) {
+        return None;
+    }
+    Some(format!(
+        "the app's services in Swarm stack {} run different versions ({}): an update that Swarm paused or rolled back for some of them, or a rollback that did not finish. `hoist status` says what hoist last did; finish that first (`hoist rollback`, or the upgrade again)",
+        stack.name,
+        versions
+            .iter()
+            .map(|(s, v)| format!("{s} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     ))
 }

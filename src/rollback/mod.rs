@@ -721,16 +721,48 @@ async fn roll_back(
             }
         }
     }
-    let Ok(docker) = &facts.docker else {
+    if facts.docker.is_err() {
         return refused(
             3,
             "Docker is not reachable, so nothing can be rolled back. Nothing was changed.".into(),
         );
-    };
+    }
 
     let mut kept_aside = json!({});
     if plan.decision == Decision::Restore {
-        match confirm_restore(run, &facts.view, target, &plan, &archives, consent).await {
+        let mut asked = confirm_restore(run, &facts.view, target, &plan, &archives, consent).await;
+        // On a Swarm stack the previous version Swarm put back by itself serves and writes
+        // while the question waits: what a restore takes away is counted again once the answer
+        // came, and asked again (of a person; refused with nobody attached) when it changed.
+        if asked.is_ok() && crate::probe::swarm::stack_name(facts.swarm.as_ref()).is_some() {
+            let now = facts::gather(ctx, facts.view.clone()).await;
+            let fresh = plan_for(target, &manifest, &now, &marks, earlier.as_ref()).await;
+            if fresh.decision == Decision::Restore
+                && (fresh.losses != plan.losses || fresh.unknown_loss != plan.unknown_loss)
+            {
+                run.progress(
+                    Step::CheckBackup,
+                    "the app wrote to its database while the question waited: what the restore takes away is counted again",
+                );
+                plan.losses = fresh.losses;
+                plan.unknown_loss = fresh.unknown_loss;
+                run.emit(Event::Rollback {
+                    decision: plan.decision,
+                    reason: plan.reason_words(),
+                    losses: plan.losses.clone(),
+                    unknown_loss: plan.unknown_loss.clone(),
+                    keep_first: plan.keep_first,
+                });
+                summary["losses"] = json!(plan.losses);
+                let again = match consent {
+                    Consent::Given => Consent::Ask,
+                    other => other,
+                };
+                asked = confirm_restore(run, &now.view, target, &plan, &archives, again).await;
+            }
+            facts = now;
+        }
+        match asked {
             Ok(()) => {}
             Err(Some(refusal)) => return refusal,
             Err(None) => {
@@ -746,6 +778,13 @@ async fn roll_back(
                 return left_for_a_person(target, &plan, stopped.as_ref());
             }
         }
+        let Ok(docker) = &facts.docker else {
+            return refused(
+                3,
+                "Docker is not reachable, so nothing can be rolled back. Nothing was changed."
+                    .into(),
+            );
+        };
         if let Err(finished) = restore_run::stop_and_restore(
             run,
             stack,
