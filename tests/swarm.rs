@@ -263,7 +263,7 @@ fn a_swarm_stack_is_backed_up_upgraded_and_rolled_back_through_swarm() {
             .contains(&format!("docker service scale {worker}=1")),
         "{check:?}"
     );
-    assert!(!check.stdout.contains("docker compose up"), "{check:?}");
+    assert!(!check.stdout.contains("(`docker compose up"), "{check:?}");
     docker(&["service", "rm", &worker]);
     let s = stack.hoist(&["status", "--json"]).summary();
     assert_eq!(s["swarm"]["found"], "stack", "{s:#}");
@@ -274,7 +274,7 @@ fn a_swarm_stack_is_backed_up_upgraded_and_rolled_back_through_swarm() {
             .contains(&format!("worker is not a service of Swarm stack {name}")),
         "{check:?}"
     );
-    assert!(!check.stdout.contains("docker compose up"), "{check:?}");
+    assert!(!check.stdout.contains("(`docker compose up"), "{check:?}");
     // Deployed again, as the sentence says: the worker is back (removed with the first).
     std::mem::forget(Deployed::deploy(&stack, &name));
     deployed.wait_for("worker", "1/1", 120);
