@@ -123,6 +123,8 @@ pub(crate) async fn update_and_watch(
         .timeout_ready
         .unwrap_or(Duration::from_secs(180));
     let started = Instant::now();
+    let since = jiff::Timestamp::now().as_second();
+    let mut logs = Followers::default();
     let mut said: BTreeMap<String, String> = BTreeMap::new();
     // Since when a service has had a task on the new image that Swarm cannot place.
     let mut unplaced: BTreeMap<String, Instant> = BTreeMap::new();
@@ -154,6 +156,11 @@ pub(crate) async fn update_and_watch(
                     format!("Swarm service {swarm_stack}_{service} is gone during the update"),
                 ));
             };
+            for task in now.tasks.iter().filter(|t| t.image == *image) {
+                if let Some(id) = &task.container {
+                    logs.follow(run, engine, service, id, since);
+                }
+            }
             for line in task_lines(now, image) {
                 let key = format!("{service}/{}", line.0);
                 if said.get(&key) != Some(&line.1) {
@@ -315,6 +322,46 @@ async fn failed_task_lines(
 /// How long a task may wait for a node before the update is called stuck: a stop-first update
 /// frees a host-mode port only once the old task stopped, a few seconds.
 const UNPLACED_FOR: Duration = Duration::from_secs(30);
+
+/// The logs of the new tasks' containers on this node, followed as lines of their service
+/// (as the Compose watch shows them); stopped when dropped.
+#[derive(Default)]
+struct Followers {
+    seen: std::collections::BTreeSet<String>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Followers {
+    fn follow(&mut self, run: &Run<'_>, engine: &Engine, service: &str, id: &str, since: i64) {
+        if !self.seen.insert(id.to_string()) {
+            return;
+        }
+        let (events, engine, service, id) = (
+            run.events.clone(),
+            engine.clone(),
+            service.to_string(),
+            id.to_string(),
+        );
+        self.tasks.push(tokio::spawn(async move {
+            let mut on_line = |line: String| {
+                let _ = events.send(crate::run::Event::Log {
+                    service: service.clone(),
+                    line,
+                });
+            };
+            // A task on another node has no container here: nothing to follow.
+            let _ = crate::docker::logs::follow(&engine, &id, since, &mut on_line).await;
+        }));
+    }
+}
+
+impl Drop for Followers {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
 
 /// Where one service's update stands.
 #[derive(Debug, PartialEq)]
