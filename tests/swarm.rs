@@ -240,6 +240,19 @@ fn a_swarm_stack_is_backed_up_upgraded_and_rolled_back_through_swarm() {
     assert!(!task["node"].as_str().unwrap().is_empty(), "{task:#}");
     assert_eq!(s["database"]["revision"], "0020", "{s:#}");
 
+    // Another directory with the same files (another copy of the app, its own data path):
+    // the stack holds its services too, but is not its stack, and nothing of it is touched.
+    let other = swarm_files();
+    let s = other.hoist(&["status", "--json"]).summary();
+    assert_eq!(s["swarm"]["found"], "unclaimed", "{s:#}");
+    let refused = other.hoist(&["upgrade", "--to", "0.1.10", "--yes"]);
+    refused.assert_no_panic();
+    assert_eq!(refused.code, 3, "{refused:?}");
+    assert!(refused.stderr.contains("nothing ties"), "{refused:?}");
+    assert!(
+        service_field(&api, "{{.Spec.TaskTemplate.ContainerSpec.Image}}").contains("specivo:0.1.9")
+    );
+
     // A service the user scaled to zero, and one removed from the stack: said in Swarm's
     // commands, never with `docker compose`, and the stack is still the files' stack.
     let worker = format!("{name}_worker");

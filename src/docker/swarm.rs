@@ -50,6 +50,8 @@ pub struct StackService {
     pub update_config: Option<UpdatePolicy>,
     /// The host paths of its bind mounts (absolute: `docker stack deploy` resolves them).
     pub binds: Vec<String>,
+    /// It publishes a port in `mode: host`: a node runs one of its tasks at a time.
+    pub host_ports: bool,
     /// The replicas a hoist kept in the service's label when it scaled it to zero for a
     /// restore that has not given them back (a restore under way, or a hoist killed in one);
     /// 0 for a global service hoist stopped by a placement constraint.
@@ -204,8 +206,18 @@ pub async fn stack_services(engine: &Engine) -> Result<Vec<StackService>, Docker
             .filter(|m| m.typ.is_some_and(|t| t.to_string() == "bind"))
             .filter_map(|m| m.source)
             .collect();
+        let host_ports = spec
+            .endpoint_spec
+            .as_ref()
+            .and_then(|e| e.ports.as_ref())
+            .is_some_and(|ports| {
+                ports
+                    .iter()
+                    .any(|p| p.publish_mode.is_some_and(|m| m.to_string() == "host"))
+            });
         out.push(StackService {
             binds,
+            host_ports,
             stopped_by_hoist: labels
                 .get(super::swarm_change::STOPPED_REPLICAS)
                 .and_then(|n| n.parse().ok())

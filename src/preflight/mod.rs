@@ -217,6 +217,8 @@ pub struct Role {
     pub swarm: Option<String>,
     /// In a Swarm stack that has no service of this name (removed from it, or never deployed).
     pub swarm_missing: bool,
+    /// Stopped by a hoist for a restore that has not finished (its label is on the service).
+    pub swarm_held: bool,
 }
 
 impl Role {
@@ -232,13 +234,16 @@ impl Role {
             held: None,
             swarm: None,
             swarm_missing: false,
+            swarm_held: false,
         }
     }
 
     /// The role in Swarm stack `facts.swarm` (when the app runs as one).
     pub fn in_swarm(mut self, facts: &Facts, service: &str) -> Role {
         if let Some(crate::probe::swarm::InSwarm::Stack(stack)) = &facts.swarm {
-            self.swarm_missing = !stack.services.iter().any(|d| d.service == service);
+            let deployed = stack.services.iter().find(|d| d.service == service);
+            self.swarm_missing = deployed.is_none();
+            self.swarm_held = deployed.is_some_and(|d| d.stopped_by_hoist.is_some());
             self.swarm = Some(stack.name.clone());
         }
         self
@@ -305,6 +310,14 @@ pub fn judge_service(s: &ServiceStatus, role: &Role) -> (Level, String) {
                 Level::Fail,
                 format!(
                     "{name} is not a service of Swarm stack {stack}: it was removed from it, or the stack was deployed from other files. Deploy the files again (`set -a; . ./.env; set +a; docker stack deploy -c FILE {stack}`) before upgrading; do not use `docker compose` here"
+                ),
+            );
+        }
+        if role.swarm_held {
+            return (
+                Level::Fail,
+                format!(
+                    "{name} is stopped by hoist for a restore that did not finish: `hoist rollback` (or the restore again) finishes it and starts it again; do not scale it up by hand"
                 ),
             );
         }

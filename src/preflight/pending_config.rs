@@ -38,7 +38,7 @@ pub async fn finding(facts: &Facts) -> Option<Finding> {
             "pending_config",
             Level::Warn,
             format!(
-                "the files with .env give {} another value than the Swarm stack runs with: the stack was deployed with other variables in the shell (or without .env loaded), or .env changed since. hoist's update sets only the image, so the running value stays. To apply .env's values: `set -a; . ./.env; set +a; docker stack deploy -c FILE {stack}`; the backup's config.json keeps what runs now",
+                "the files with .env give {} another value than Swarm stack {stack} runs with: it was deployed with other variables in the shell (or without .env loaded), or .env changed since. hoist reads the files with .env (the database's password too), and its update sets only the image, so the running values stay. Do not simply deploy again with .env loaded: a database's password takes effect only when its volume is first made, so the app would lose its connection. Rather make .env say what the stack runs with (`docker service inspect` shows it; the backup's config.json keeps it)",
                 changed.join(", ")
             ),
         ));

@@ -12,6 +12,23 @@ pub fn finding(facts: &Facts) -> Option<Finding> {
     Some(match facts.swarm.as_ref()? {
         InSwarm::Stack(stack) => {
             let one_node = stack.membership.nodes <= 1;
+            let held: Vec<&str> = stack
+                .services
+                .iter()
+                .filter(|s| s.stopped_by_hoist.is_some())
+                .map(|s| s.name.as_str())
+                .collect();
+            if !held.is_empty() {
+                return Some(Finding::new(
+                    "swarm",
+                    Level::Fail,
+                    format!(
+                        "hoist stopped {} of Swarm stack {} for a restore that did not finish (a hoist killed or cut off in it): run `hoist rollback` (or the restore again), which finishes it and starts them again with their replicas. Do not scale them up by hand: they would start on data that is half put back",
+                        held.join(", "),
+                        stack.name
+                    ),
+                ));
+            }
             if let Some(short) = short_of_replicas(stack) {
                 return Some(Finding::new("swarm", Level::Fail, short));
             }
@@ -53,6 +70,26 @@ pub fn finding(facts: &Facts) -> Option<Finding> {
             format!(
                 "the compose file's services run in several Docker Swarm stacks ({}): the same file deployed more than once. hoist cannot tell which of them is this directory's, so it upgrades, restores and rolls back none of them: remove the stacks that are not this one's (`docker stack rm NAME`). Do not run `docker compose up -d` here: it would start yet another copy of the app",
                 stacks.join(", ")
+            ),
+        ),
+        InSwarm::Unclaimed { stacks, project } => Finding::new(
+            "swarm",
+            Level::Fail,
+            format!(
+                "Docker Swarm stack{} {} hold{} the compose file's services, but nothing ties {} to this directory: {} none of this directory's data paths{}. It may be another copy of the app (another directory's), so hoist changes nothing of it. If {} is this app's stack, say so with `name: {}` at the top of the compose file (or `COMPOSE_PROJECT_NAME={}` in .env); do not run `docker compose up -d` here",
+                if stacks.len() == 1 { "" } else { "s" },
+                stacks.join(", "),
+                if stacks.len() == 1 { "s" } else { "" },
+                if stacks.len() == 1 { "it" } else { "them" },
+                if stacks.len() == 1 { "it mounts" } else { "they mount" },
+                if facts.view.data.iter().any(|m| m.kind == crate::stack::compose::MountKind::Bind) {
+                    String::new()
+                } else {
+                    format!(", and the project's name is {project:?}")
+                },
+                stacks[0],
+                stacks[0],
+                stacks[0]
             ),
         ),
         InSwarm::Worker { .. } => Finding::new(
@@ -122,12 +159,22 @@ pub fn data_elsewhere(facts: &Facts) -> Option<String> {
 /// task (a host-mode port taken, a constraint no node meets): an update would wait for it
 /// and fail, so the upgrade does not start. None when every service can be placed.
 fn short_of_replicas(stack: &crate::probe::swarm::SwarmStack) -> Option<String> {
+    let nodes = stack.membership.nodes.max(1);
     let stuck: Vec<String> = stack
         .services
         .iter()
         .filter(|s| s.stopped_by_hoist.is_none())
         .filter_map(|s| {
-            let why = s.unplaceable(None)?;
+            // start-first starts the new task before the old one frees the node's port.
+            let start_first = s
+                .update_config
+                .as_ref()
+                .is_some_and(|p| p.order == "start-first");
+            let why = s.unplaceable(None).or_else(|| {
+                (start_first && s.host_ports && s.replicas.is_none_or(|n| n >= nodes)).then(|| {
+                    "`order: start-first` with a port in `mode: host`: the new task cannot start while the old one holds the port on its node".to_string()
+                })
+            })?;
             Some(format!(
                 "{} runs {} of {} ({why})",
                 s.name,

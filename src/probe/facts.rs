@@ -311,7 +311,7 @@ pub async fn gather(ctx: &Context, mut view: StackView) -> Facts {
                 .filter(|m| m.kind == crate::stack::compose::MountKind::Bind)
                 .map(|m| m.source.clone())
                 .collect();
-            super::swarm::find(&running.engine, &wanted, &binds).await
+            super::swarm::find(&running.engine, &wanted, &binds, &view.project).await
         }
         _ => None,
     };

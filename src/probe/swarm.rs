@@ -28,6 +28,12 @@ pub enum InSwarm {
     Worker {
         membership: Membership,
     },
+    /// Stacks hold the files' services, but none is tied to this directory (no bind path of
+    /// it, not the project's name): maybe another copy of the app, never changed by hoist.
+    Unclaimed {
+        stacks: Vec<String>,
+        project: String,
+    },
 }
 
 /// The name of the Swarm stack the files run as (None: a Compose project, or no one stack).
@@ -78,39 +84,30 @@ pub fn stacks_holding_most(services: &[String], deployed: &[StackService]) -> Ve
         .collect()
 }
 
-/// Of `stacks` (each holding every service of the files), the one whose services mount every
-/// one of `binds` (the files' bind-mounted host paths), when exactly one does: the same files
-/// copied to another directory and deployed as another stack mount that directory's paths.
-/// Otherwise `stacks` as they were (deployed twice from the same directory, nothing tells).
-pub fn narrowed_by_binds(
-    stacks: Vec<String>,
-    deployed: &[StackService],
-    binds: &[String],
-) -> Vec<String> {
-    if stacks.len() < 2 || binds.is_empty() {
-        return stacks;
+/// Whether `stack` is tied to this directory: it mounts every one of the files' bind-mounted
+/// data paths (a directory's own paths), or, when the files bind-mount none, it bears the
+/// project's name. Holding the same services is not enough: two copies of one app (prod and
+/// staging, from two directories) hold the same services.
+pub fn tied(stack: &str, deployed: &[StackService], binds: &[String], project: &str) -> bool {
+    if binds.is_empty() {
+        return stack == project;
     }
-    let matching: Vec<String> = stacks
-        .iter()
-        .filter(|stack| {
-            binds.iter().all(|b| {
-                deployed
-                    .iter()
-                    .any(|d| &d.stack == *stack && d.binds.iter().any(|x| x == b))
-            })
-        })
-        .cloned()
-        .collect();
-    if matching.len() == 1 {
-        matching
-    } else {
-        stacks
-    }
+    binds.iter().all(|b| {
+        deployed
+            .iter()
+            .any(|d| d.stack == stack && d.binds.iter().any(|x| x == b))
+    })
 }
 
-/// Looks for the files' services in the Swarm this engine is part of. None: it is in no
-/// Swarm, or no stack there holds them.
-pub async fn find(engine: &Engine, services: &[String], binds: &[String]) -> Option<InSwarm> {
+/// Looks for the files' services in the Swarm this engine is part of: the stacks holding them
+/// (all, or at least half when one was removed), of those the ones tied to this directory
+/// (`tied`). None: it is in no Swarm, or no stack there holds them.
+pub async fn find(
+    engine: &Engine,
+    services: &[String],
+    binds: &[String],
+    project: &str,
+) -> Option<InSwarm> {
     let membership = swarm::membership(engine).await.ok()?;
     if !membership.active() {
         return None;
@@ -119,14 +116,23 @@ pub async fn find(engine: &Engine, services: &[String], binds: &[String]) -> Opt
         return Some(InSwarm::Worker { membership });
     }
     let deployed = swarm::stack_services(engine).await.ok()?;
-    let mut stacks = stacks_holding(services, &deployed);
-    if stacks.is_empty() {
+    let mut holding = stacks_holding(services, &deployed);
+    if holding.is_empty() {
         // A service removed from the stack (or not deployed yet) must not make hoist lose the
         // whole stack and take the app for a Compose project that is down.
-        stacks = stacks_holding_most(services, &deployed);
+        holding = stacks_holding_most(services, &deployed);
     }
-    match narrowed_by_binds(stacks, &deployed, binds).as_slice() {
-        [] => None,
+    let ours: Vec<String> = holding
+        .iter()
+        .filter(|s| tied(s, &deployed, binds, project))
+        .cloned()
+        .collect();
+    match ours.as_slice() {
+        [] if holding.is_empty() => None,
+        [] => Some(InSwarm::Unclaimed {
+            stacks: holding,
+            project: project.to_string(),
+        }),
         [one] => Some(InSwarm::Stack(SwarmStack {
             name: one.clone(),
             membership,
@@ -193,28 +199,26 @@ mod tests {
     }
 
     #[test]
-    fn the_stack_that_mounts_the_files_bind_paths_is_this_directorys() {
+    fn a_stack_is_this_directorys_by_its_bind_paths_or_else_its_name() {
         let with = |stack: &str, bind: &str| StackService {
             binds: vec![bind.to_string()],
             ..deployed(stack, "api")
         };
-        let deployed = vec![
+        let found = vec![
             with("app", "/srv/app/data"),
             with("staging", "/srv/staging/data"),
         ];
-        let both = vec!["app".to_string(), "staging".to_string()];
-        assert_eq!(
-            narrowed_by_binds(both.clone(), &deployed, &["/srv/app/data".into()]),
-            vec!["app".to_string()]
-        );
-        // Nothing to tell them by: both stay, and hoist says it cannot choose.
-        assert_eq!(narrowed_by_binds(both.clone(), &deployed, &[]), both);
-        let twice = vec![with("app", "/srv/app/data"), with("app2", "/srv/app/data")];
-        let names = vec!["app".to_string(), "app2".to_string()];
-        assert_eq!(
-            narrowed_by_binds(names.clone(), &twice, &["/srv/app/data".into()]),
-            names
-        );
+        assert!(tied("app", &found, &["/srv/app/data".into()], "whatever"));
+        // Another copy of the app, even one named as this project, mounts other paths.
+        assert!(!tied(
+            "staging",
+            &found,
+            &["/srv/app/data".into()],
+            "staging"
+        ));
+        // Without bind paths only the name ties a stack to the directory.
+        assert!(tied("app", &found, &[], "app"));
+        assert!(!tied("staging", &found, &[], "app"));
     }
 
     fn deployed(stack: &str, service: &str) -> StackService {
@@ -228,6 +232,7 @@ mod tests {
             update: None,
             update_started: None,
             binds: Vec::new(),
+            host_ports: false,
             stopped_by_hoist: None,
             update_config: None,
             tasks: Vec::new(),

@@ -39,6 +39,13 @@ pub fn lines(found: &InSwarm) -> String {
                 stacks.join(", ")
             );
         }
+        InSwarm::Unclaimed { stacks, .. } => {
+            let _ = writeln!(
+                t,
+                "Swarm     Swarm stack(s) {} hold the files' services, but none mounts this directory's data paths or bears the project's name: hoist does not take it for this app (`hoist check` says how to tie it)",
+                stacks.join(", ")
+            );
+        }
         InSwarm::Worker { .. } => {
             let _ = writeln!(
                 t,

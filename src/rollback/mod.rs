@@ -734,7 +734,26 @@ async fn roll_back(
         // On a Swarm stack the previous version Swarm put back by itself serves and writes
         // while the question waits: what a restore takes away is counted again once the answer
         // came, and asked again (of a person; refused with nobody attached) when it changed.
-        if asked.is_ok() && crate::probe::swarm::stack_name(facts.swarm.as_ref()).is_some() {
+        if asked.is_ok()
+            && crate::probe::swarm::stack_name(facts.swarm.as_ref()).is_some()
+            && let Ok(docker) = &facts.docker
+        {
+            // Stopped first: PostgreSQL publishes a connection's writes when it closes.
+            if let Err(finished) =
+                restore_run::stop_app(run, stack, &facts, docker, &restore_target, &summary).await
+            {
+                return finished;
+            }
+            let mut last = facts::database_writes(&facts).await;
+            for _ in 0..40 {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                let again = facts::database_writes(&facts).await;
+                let settled = matches!((&last, &again), (Some(Ok(a)), Some(Ok(b))) if a == b);
+                last = again;
+                if settled {
+                    break;
+                }
+            }
             let now = facts::gather(ctx, facts.view.clone()).await;
             let fresh = plan_for(target, &manifest, &now, &marks, earlier.as_ref()).await;
             if fresh.decision == Decision::Restore

@@ -236,7 +236,7 @@ async fn move_aside(
 }
 
 /// Stops the app's services; the database keeps running for its restore.
-async fn stop_app(
+pub(super) async fn stop_app(
     run: &mut Run<'_>,
     stack: &Stack,
     facts: &Facts,

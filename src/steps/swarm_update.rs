@@ -381,11 +381,13 @@ fn judge(s: &StackService, image: &str, fresh: bool) -> Judged {
         .clone()
         .filter(|_| fresh)
         .unwrap_or_else(|| ("completed".into(), String::new()));
-    // The error of a task on this image first: a later one may only be waiting for a port.
+    // The error of a task that failed on this image first: a later one may only be waiting
+    // for a port the failed one held.
     let last_error = s
         .tasks
         .iter()
-        .filter(|t| t.image == image)
+        .filter(|t| t.image == image && matches!(t.state.as_str(), "failed" | "rejected"))
+        .chain(s.tasks.iter().filter(|t| t.image == image))
         .chain(&s.tasks)
         .find_map(|t| t.error.clone())
         .map(|e| format!("; its last failed task: {e}"))
@@ -486,6 +488,7 @@ mod tests {
             update: update.map(|(a, b)| (a.to_string(), b.to_string())),
             update_started: None,
             binds: Vec::new(),
+            host_ports: false,
             stopped_by_hoist: None,
             update_config: Some(UpdatePolicy {
                 order: "stop-first".into(),
