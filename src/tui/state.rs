@@ -930,7 +930,10 @@ fn on_event(state: &mut State, event: Event) {
                     list(&plan.pull)
                 }
             ));
-            lines.push(format!("Recreate: {}", list(&plan.recreate)));
+            lines.push(match &plan.swarm_stack {
+                Some(stack) => format!("Update (Swarm stack {stack}): {}", list(&plan.recreate)),
+                None => format!("Recreate: {}", list(&plan.recreate)),
+            });
             lines.push(format!(
                 "{:9} {} -> {}",
                 format!("{}:", plan.env_diff.label()),
