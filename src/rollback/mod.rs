@@ -777,7 +777,12 @@ async fn roll_back(
                     Consent::Given => Consent::Ask,
                     other => other,
                 };
-                asked = confirm_restore(run, &now.view, target, &plan, &archives, again).await;
+                // The app is stopped now: a "no" leaves it so, for a person, and says so.
+                asked = match confirm_restore(run, &now.view, target, &plan, &archives, again).await
+                {
+                    Err(Some(_)) => Err(None),
+                    other => other,
+                };
             }
             facts = now;
         }
