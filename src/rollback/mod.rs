@@ -744,16 +744,7 @@ async fn roll_back(
             {
                 return finished;
             }
-            let mut last = facts::database_writes(&facts).await;
-            for _ in 0..40 {
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                let again = facts::database_writes(&facts).await;
-                let settled = matches!((&last, &again), (Some(Ok(a)), Some(Ok(b))) if a == b);
-                last = again;
-                if settled {
-                    break;
-                }
-            }
+            crate::steps::write_mark::settled_writes(&facts).await;
             let now = facts::gather(ctx, facts.view.clone()).await;
             let fresh = plan_for(target, &manifest, &now, &marks, earlier.as_ref()).await;
             if fresh.decision == Decision::Restore

@@ -63,9 +63,16 @@ pub(crate) async fn before_restart(
         let grace = stop_timeout.map_or(Grace::AsCompose, Grace::Fixed);
         crate::steps::stop::stop_services(&running, &facts.view.upgraded, grace, &stopped).await;
     }
+    let last = settled_writes(facts).await;
+    record_writes(run, Moment::BeforeRestart, hop, last).await;
+    started.elapsed().as_millis() as u64
+}
+
+/// The database's write tally once the app's services stopped: read until two readings 50 ms
+/// apart agree (2 s at most), as the stopped connections' backends publish their counts as
+/// they exit, within milliseconds.
+pub(crate) async fn settled_writes(facts: &Facts) -> Option<Result<Writes, String>> {
     let mut last = facts::database_writes(facts).await;
-    // Read until two readings 50 ms apart agree (2 s at most): the stopped connections'
-    // backends publish their counts as they exit, within milliseconds.
     for _ in 0..40 {
         tokio::time::sleep(Duration::from_millis(50)).await;
         let again = facts::database_writes(facts).await;
@@ -75,8 +82,7 @@ pub(crate) async fn before_restart(
             break;
         }
     }
-    record_writes(run, Moment::BeforeRestart, hop, last).await;
-    started.elapsed().as_millis() as u64
+    last
 }
 
 /// Before a Swarm's update: the tally as it reads now. Swarm replaces a task itself and would
