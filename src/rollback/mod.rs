@@ -342,6 +342,17 @@ async fn earlier_attempt(
 }
 
 /// The planner's decision, or for `hoist restore` that decision forced to a restore.
+/// The plan as front ends are shown it (again, when it changed).
+fn plan_event(plan: &plan::Plan) -> Event {
+    Event::Rollback {
+        decision: plan.decision,
+        reason: plan.reason_words(),
+        losses: plan.losses.clone(),
+        unknown_loss: plan.unknown_loss.clone(),
+        keep_first: plan.keep_first,
+    }
+}
+
 async fn plan_for(
     target: &Target,
     manifest: &Value,
@@ -663,13 +674,7 @@ async fn roll_back(
     let mut plan = plan_for(target, &manifest, &facts, &marks, earlier.as_ref()).await;
     let backup_db = backup_db(&manifest);
     let archives = data_archives(&manifest, &target.backup_dir);
-    run.emit(Event::Rollback {
-        decision: plan.decision,
-        reason: plan.reason_words(),
-        losses: plan.losses.clone(),
-        unknown_loss: plan.unknown_loss.clone(),
-        keep_first: plan.keep_first,
-    });
+    run.emit(plan_event(&plan));
     let mut summary = base.clone();
     summary["decision"] = json!(plan.decision);
     summary["reason"] = json!(plan.reason_words());
@@ -707,13 +712,7 @@ async fn roll_back(
                 // The plan again, with why, before the restore's question.
                 plan.reason = format!("{why}; and {}", plan.reason);
                 plan.keep_first = false;
-                run.emit(Event::Rollback {
-                    decision: plan.decision,
-                    reason: plan.reason_words(),
-                    losses: plan.losses.clone(),
-                    unknown_loss: plan.unknown_loss.clone(),
-                    keep_first: plan.keep_first,
-                });
+                run.emit(plan_event(&plan));
                 summary["reason"] = json!(plan.reason_words());
                 // Its containers were recreated: the restore stops the ones running now.
                 facts = facts::gather(ctx, facts.view.clone()).await;
@@ -756,13 +755,7 @@ async fn roll_back(
                 );
                 plan.losses = fresh.losses;
                 plan.unknown_loss = fresh.unknown_loss;
-                run.emit(Event::Rollback {
-                    decision: plan.decision,
-                    reason: plan.reason_words(),
-                    losses: plan.losses.clone(),
-                    unknown_loss: plan.unknown_loss.clone(),
-                    keep_first: plan.keep_first,
-                });
+                run.emit(plan_event(&plan));
                 summary["losses"] = json!(plan.losses);
                 let again = match consent {
                     Consent::Given => Consent::Ask,
