@@ -315,7 +315,6 @@ async fn up_and_gather(
     summary: &mut UpgradeSummary,
 ) -> Result<Gathered, Finished> {
     let Journey {
-        ctx,
         stack,
         facts,
         engine,
@@ -349,37 +348,10 @@ async fn up_and_gather(
                 .await
             {
                 Ok(up) => up,
-                Err(f) => {
-                    let now = facts::database_again(facts).await;
-                    write_mark::record(run, Moment::AfterStart, hop, now.as_ref()).await;
-                    summary.failure = Some(f.reason.clone());
-                    if f.engine_gone {
-                        summary.engine_gone = true;
-                    }
-                    run.emit(Event::Failure {
-                        reason: f.reason.clone(),
-                        evidence: f.evidence.clone().unwrap_or_default(),
-                    });
-                    let sentence = after_pin(f.reason);
-                    if let Some(evidence) = f.evidence {
-                        summary.evidence = Some(evidence);
-                    }
-                    summary.hops_done = Some(hops_done.to_vec());
-                    return Err(run.fail(f.step, f.started, sentence, summary.clone()).await);
-                }
+                Err(f) => return Err(start_failed(j, run, hop, hops_done, summary, f).await),
             };
         let mark = engine_loss.mark();
-        // Verify: new images, healthy, schema after, no rows lost, smoke checks.
-        let step = run
-            .start(
-                Step::Verify,
-                "checking images, health, data and the app's answers",
-            )
-            .await;
-        let after = facts::gather(ctx, facts.view.clone()).await;
-        write_mark::record(run, Moment::AfterStart, hop, after.db.as_ref()).await;
-        let smoke = smoke_checks(run, stack).await;
-        let checks = app_checks(run, stack, &after).await;
+        let (step, after, smoke, checks) = begin_verify(j, run, hop).await;
         if up.steadying() {
             run.progress(
                 Step::Verify,
@@ -453,6 +425,62 @@ async fn up_and_gather(
             }
         }
     }
+}
+
+/// A start that failed (`up -d` and its watch, or Swarm's update): the write mark after it,
+/// the failure said, and the run ended with the state after the pin and the way back.
+pub(super) async fn start_failed(
+    j: &Journey<'_>,
+    run: &mut Run<'_>,
+    hop: &str,
+    hops_done: &[String],
+    summary: &mut UpgradeSummary,
+    f: crate::steps::restart::UpFailed,
+) -> Finished {
+    let now = facts::database_again(j.facts).await;
+    write_mark::record(run, Moment::AfterStart, hop, now.as_ref()).await;
+    summary.failure = Some(f.reason.clone());
+    if f.engine_gone {
+        summary.engine_gone = true;
+    }
+    run.emit(Event::Failure {
+        reason: f.reason.clone(),
+        evidence: f.evidence.clone().unwrap_or_default(),
+    });
+    let swarm = crate::probe::swarm::stack_name(j.facts.swarm.as_ref());
+    let sentence = super::after_pin_in(j.stack, swarm, hop, j.from, j.backup_dir, f.reason);
+    if let Some(evidence) = f.evidence {
+        summary.evidence = Some(evidence);
+    }
+    summary.hops_done = Some(hops_done.to_vec());
+    run.fail(f.step, f.started, sentence, summary.clone()).await
+}
+
+/// The verify step started, the facts read again with the write mark after the start, and
+/// the smoke and app checks run.
+#[allow(clippy::type_complexity)]
+pub(super) async fn begin_verify(
+    j: &Journey<'_>,
+    run: &mut Run<'_>,
+    hop: &str,
+) -> (
+    (std::time::Instant, Option<i64>),
+    Facts,
+    (Vec<crate::steps::smoke::SmokeResult>, Vec<String>),
+    (Vec<crate::steps::checks::Outcome>, Vec<String>),
+) {
+    // Verify: new images, healthy, schema after, no rows lost, smoke checks.
+    let step = run
+        .start(
+            Step::Verify,
+            "checking images, health, data and the app's answers",
+        )
+        .await;
+    let after = facts::gather(j.ctx, j.facts.view.clone()).await;
+    write_mark::record(run, Moment::AfterStart, hop, after.db.as_ref()).await;
+    let smoke = smoke_checks(run, j.stack).await;
+    let checks = app_checks(run, j.stack, &after).await;
+    (step, after, smoke, checks)
 }
 
 /// The schema before and after, and every table's rows against the backup's (none may be

@@ -4,12 +4,8 @@
 //! tasks' on this node).
 use std::collections::BTreeMap;
 
-use super::after_pin_in;
-use super::hop::{Gathered, Journey};
-use crate::probe::facts;
-use crate::rollback_plan::Moment;
-use crate::run::{Event, Run, Step, UpgradeSummary};
-use crate::steps::verify::{app_checks, smoke_checks};
+use super::hop::{Gathered, Journey, begin_verify, start_failed};
+use crate::run::{Run, UpgradeSummary};
 use crate::steps::{swarm_update, write_mark};
 
 type Finished = crate::run::Finished<UpgradeSummary>;
@@ -25,46 +21,14 @@ pub(super) async fn update_and_gather(
     hops_done: &[String],
     summary: &mut UpgradeSummary,
 ) -> Result<Gathered, Finished> {
-    let Journey {
-        ctx,
-        stack,
-        facts,
-        engine,
-        from,
-        backup_dir,
-        ..
-    } = *j;
-    write_mark::before_swarm_update(run, facts, hop).await;
-    let up = match swarm_update::update_and_watch(run, stack, engine, swarm_stack, targets, hop)
+    write_mark::before_swarm_update(run, j.facts, hop).await;
+    let up = match swarm_update::update_and_watch(run, j.stack, j.engine, swarm_stack, targets, hop)
         .await
     {
         Ok(up) => up,
-        Err(f) => {
-            let now = facts::database_again(facts).await;
-            write_mark::record(run, Moment::AfterStart, hop, now.as_ref()).await;
-            summary.failure = Some(f.reason.clone());
-            run.emit(Event::Failure {
-                reason: f.reason.clone(),
-                evidence: f.evidence.clone().unwrap_or_default(),
-            });
-            let sentence = after_pin_in(stack, Some(swarm_stack), hop, from, backup_dir, f.reason);
-            if let Some(evidence) = f.evidence {
-                summary.evidence = Some(evidence);
-            }
-            summary.hops_done = Some(hops_done.to_vec());
-            return Err(run.fail(f.step, f.started, sentence, summary.clone()).await);
-        }
+        Err(f) => return Err(start_failed(j, run, hop, hops_done, summary, f).await),
     };
-    let step = run
-        .start(
-            Step::Verify,
-            "checking images, health, data and the app's answers",
-        )
-        .await;
-    let after = facts::gather(ctx, facts.view.clone()).await;
-    write_mark::record(run, Moment::AfterStart, hop, after.db.as_ref()).await;
-    let smoke = smoke_checks(run, stack).await;
-    let checks = app_checks(run, stack, &after).await;
+    let (step, after, smoke, checks) = begin_verify(j, run, hop).await;
     Ok(Gathered {
         up,
         step,
